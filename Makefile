@@ -1,0 +1,36 @@
+# The README's two commands: `make demo` (the main job) and `make test`
+# (every test). Both run scripts/setup first, so a fresh Debian 12 machine
+# needs nothing installed by hand.
+JOBS ?= $(shell nproc)
+export NODE_PATH := /usr/share/nodejs
+CXX_TEST_PRESETS := native-debug native-asan wasm-release
+
+.PHONY: all setup test test-cxx demo bench fuzz clean $(addprefix build-,$(CXX_TEST_PRESETS) native-release native-fuzz)
+
+all: test
+
+setup:
+	scripts/setup
+
+build-%: setup
+	cmake --preset $* >/dev/null
+	cmake --build --preset $* -j $(JOBS)
+
+test-cxx-%: build-%
+	ctest --preset $* -j $(JOBS)
+
+test-cxx: $(addprefix test-cxx-,$(CXX_TEST_PRESETS))
+
+test: test-cxx
+
+# Benchmarks, native and wasm under Node, in one run; tables + JSON in bench/results/.
+bench: build-native-release build-wasm-release
+	scripts/run-bench
+
+demo: bench
+
+fuzz: build-native-fuzz
+	scripts/run-fuzz 300
+
+clean:
+	rm -rf build

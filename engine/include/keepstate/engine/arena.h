@@ -1,0 +1,164 @@
+// Arena: the page-granular memory that holds a store's whole state.
+//
+// The arena is one contiguous buffer of `page_count` pages of `page_size`
+// bytes (a power of two, 4 KiB to 64 KiB, fixed per store). Inside it every
+// reference is a page number or an offset, never a pointer, so its bytes are
+// position independent: a snapshot is the pages' bytes and a restore is a copy
+// back. The buffer may move when the arena grows, so callers must not keep
+// page pointers across a call that can allocate.
+//
+// Page 0 is the superblock (see Superblock below and docs/arena-format.md).
+// Freed pages form a singly linked free list threaded through the pages
+// themselves, and are reused before the arena grows.
+//
+// Dirty tracking: one bit per page. The only way to get a mutable pointer
+// into the arena is Write(), which sets the page's bit, so a write that
+// bypasses dirty tracking cannot be expressed through this API.
+//
+// Thread safety: none. An arena belongs to one store, used by one fiber
+// scheduler on one thread.
+#pragma once
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "keepstate/status.h"
+
+namespace keepstate::engine {
+
+// A page number. Page 0 is the superblock, so 0 also means "no page" in
+// every page reference (tree children, free list, overflow chains).
+using PageId = std::uint32_t;
+inline constexpr PageId kNoPage = 0;
+
+inline constexpr std::uint32_t kMinPageSize = 4096;
+inline constexpr std::uint32_t kMaxPageSize = 65536;
+// Chosen by bench/engine (page-size sweep); docs/engine.md explains why.
+inline constexpr std::uint32_t kDefaultPageSize = 4096;
+
+inline constexpr std::uint64_t kArenaMagic = 0x414E4552'4154534BULL;  // "KSTATERA" LE
+inline constexpr std::uint32_t kArenaFormatVersion = 1;
+
+// The superblock, stored little-endian at offset 0 of page 0. Mirrored by
+// docs/arena-format.md; the static_asserts pin the layout.
+struct Superblock {
+  std::uint64_t magic;           // kArenaMagic
+  std::uint32_t format_version;  // kArenaFormatVersion
+  std::uint32_t page_size;       // bytes per page
+  std::uint32_t page_count;      // pages in the arena, superblock included
+  PageId root;                   // B+tree root page, kNoPage when empty
+  PageId free_head;              // first free page, kNoPage when none
+  std::uint32_t free_count;      // pages on the free list
+  std::uint64_t entry_count;     // keys in the B+tree
+  std::uint64_t user_version;    // the application's schema version
+  std::uint32_t tree_height;     // levels in the B+tree, 0 when empty
+  std::uint32_t reserved;        // zero
+};
+static_assert(sizeof(Superblock) == 56, "superblock layout is part of the format");
+static_assert(offsetof(Superblock, root) == 20);
+static_assert(offsetof(Superblock, entry_count) == 32);
+
+// One bit per page.
+class DirtySet {
+ public:
+  void Resize(std::uint32_t pages) { bits_.resize((pages + 63) / 64, 0); }
+  void Set(PageId id) { bits_[id >> 6] |= std::uint64_t{1} << (id & 63); }
+  void Clear(PageId id) { bits_[id >> 6] &= ~(std::uint64_t{1} << (id & 63)); }
+  bool Test(PageId id) const { return (bits_[id >> 6] >> (id & 63)) & 1; }
+  void ClearAll() { std::fill(bits_.begin(), bits_.end(), 0); }
+  std::uint32_t Count() const;
+  // Dirty pages in ascending order.
+  std::vector<PageId> List() const;
+
+ private:
+  std::vector<std::uint64_t> bits_;
+};
+
+class Arena {
+ public:
+  // A new arena holding only its superblock. InvalidArgument unless
+  // page_size is a power of two in [kMinPageSize, kMaxPageSize].
+  static Result<Arena> Create(std::uint32_t page_size = kDefaultPageSize);
+
+  // Rebuilds an arena from the images of all its pages, laid out
+  // contiguously (page i at i * page_size). Validates the superblock: magic,
+  // format version, page size (must equal `expected_page_size`), page count
+  // (must match the image), root and free list within range. Returns
+  // Corruption naming the field on mismatch, Unsupported for a newer format.
+  // All pages of the result are clean.
+  static Result<Arena> FromImage(std::vector<std::uint8_t> image,
+                                 std::uint32_t expected_page_size);
+
+  Arena(Arena&&) noexcept = default;
+  Arena& operator=(Arena&&) noexcept = default;
+  Arena(const Arena&) = delete;
+  Arena& operator=(const Arena&) = delete;
+
+  std::uint32_t page_size() const { return page_size_; }
+  std::uint32_t page_shift() const { return page_shift_; }
+  std::uint32_t page_count() const { return page_count_; }
+  std::size_t size_bytes() const { return std::size_t{page_count_} << page_shift_; }
+
+  // Read-only view of a page. REQUIRES: id < page_count().
+  const std::uint8_t* Read(PageId id) const {
+    return buffer_.get() + (std::size_t{id} << page_shift_);
+  }
+  // Mutable view of a page; marks it dirty. REQUIRES: id < page_count().
+  std::uint8_t* Write(PageId id) {
+    dirty_.Set(id);
+    return buffer_.get() + (std::size_t{id} << page_shift_);
+  }
+  // All pages, contiguous and read-only (for capture and comparisons).
+  std::span<const std::uint8_t> bytes() const { return {buffer_.get(), size_bytes()}; }
+
+  // A zeroed, dirty page: from the free list, else appended. OutOfSpace if
+  // memory cannot grow. Never fails after Reserve(n) for the next n calls.
+  Result<PageId> Allocate();
+  // Returns a page to the free list. REQUIRES: 0 < id < page_count(), id is
+  // not already free.
+  void Free(PageId id);
+  // Ensures the next `pages` Allocate() calls cannot fail.
+  Status Reserve(std::uint32_t pages);
+
+  // Superblock fields.
+  Superblock superblock() const;
+  PageId root() const { return superblock().root; }
+  std::uint32_t tree_height() const { return superblock().tree_height; }
+  std::uint64_t entry_count() const { return superblock().entry_count; }
+  std::uint32_t free_count() const { return superblock().free_count; }
+  std::uint64_t user_version() const { return superblock().user_version; }
+  void SetTree(PageId root, std::uint32_t height);
+  void AddEntries(std::int64_t delta);
+  void SetUserVersion(std::uint64_t v);
+
+  // Pages on the free list, in list order (for invariant checks).
+  std::vector<PageId> FreePages() const;
+
+  // Dirty tracking.
+  const DirtySet& dirty() const { return dirty_; }
+  std::vector<PageId> DirtyPages() const { return dirty_.List(); }
+  void ClearDirty(std::span<const PageId> pages);
+  void MarkDirty(std::span<const PageId> pages);
+  void ClearAllDirty() { dirty_.ClearAll(); }
+
+ private:
+  Arena(std::uint32_t page_size, std::uint32_t page_count);
+  Status Grow(std::uint32_t min_pages);
+  void StoreSuperblock(const Superblock& sb);
+
+  std::uint32_t page_size_ = 0;
+  std::uint32_t page_shift_ = 0;
+  std::uint32_t page_count_ = 0;
+  std::uint32_t capacity_pages_ = 0;
+  struct FreeBuffer {
+    void operator()(std::uint8_t* p) const;
+  };
+  std::unique_ptr<std::uint8_t[], FreeBuffer> buffer_;
+  DirtySet dirty_;
+};
+
+}  // namespace keepstate::engine

@@ -1,0 +1,239 @@
+// Arena implementation. See arena.h for the model and invariants.
+//
+// Invariants:
+//  - page_count_ == superblock().page_count, capacity_pages_ >= page_count_.
+//  - dirty_ has a bit for every page below capacity_pages_.
+//  - every page on the free list starts with the next free PageId (u32 LE)
+//    and is reachable from superblock().free_head exactly once.
+#include "keepstate/engine/arena.h"
+
+#include <bit>
+#include <cassert>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+namespace keepstate::engine {
+namespace {
+
+bool ValidPageSize(std::uint32_t s) {
+  return s >= kMinPageSize && s <= kMaxPageSize && std::has_single_bit(s);
+}
+
+std::uint8_t* AllocateBuffer(std::size_t bytes) {
+  // 64-byte alignment: cache lines, and every page boundary is aligned too.
+  return static_cast<std::uint8_t*>(std::aligned_alloc(64, (bytes + 63) & ~std::size_t{63}));
+}
+
+}  // namespace
+
+void Arena::FreeBuffer::operator()(std::uint8_t* p) const { std::free(p); }
+
+std::uint32_t DirtySet::Count() const {
+  std::uint32_t n = 0;
+  for (std::uint64_t w : bits_) n += static_cast<std::uint32_t>(std::popcount(w));
+  return n;
+}
+
+std::vector<PageId> DirtySet::List() const {
+  std::vector<PageId> out;
+  out.reserve(Count());
+  for (std::size_t i = 0; i < bits_.size(); ++i) {
+    std::uint64_t w = bits_[i];
+    while (w) {
+      out.push_back(static_cast<PageId>(i * 64 + std::countr_zero(w)));
+      w &= w - 1;
+    }
+  }
+  return out;
+}
+
+Arena::Arena(std::uint32_t page_size, std::uint32_t page_count)
+    : page_size_(page_size),
+      page_shift_(static_cast<std::uint32_t>(std::countr_zero(page_size))),
+      page_count_(page_count),
+      capacity_pages_(0) {}
+
+Result<Arena> Arena::Create(std::uint32_t page_size) {
+  if (!ValidPageSize(page_size)) {
+    return Status::InvalidArgument("page size " + std::to_string(page_size) +
+                                   " is not a power of two in [4096, 65536]");
+  }
+  Arena arena(page_size, 0);
+  KEEPSTATE_RETURN_IF_ERROR(arena.Grow(16));
+  arena.page_count_ = 1;
+  std::memset(arena.Write(0), 0, page_size);
+  Superblock sb{};
+  sb.magic = kArenaMagic;
+  sb.format_version = kArenaFormatVersion;
+  sb.page_size = page_size;
+  sb.page_count = 1;
+  arena.StoreSuperblock(sb);
+  return arena;
+}
+
+Result<Arena> Arena::FromImage(std::vector<std::uint8_t> image,
+                               std::uint32_t expected_page_size) {
+  if (!ValidPageSize(expected_page_size)) {
+    return Status::InvalidArgument("page size " + std::to_string(expected_page_size) +
+                                   " is not a power of two in [4096, 65536]");
+  }
+  if (image.size() < expected_page_size || image.size() % expected_page_size != 0) {
+    return Status::Corruption("arena image of " + std::to_string(image.size()) +
+                              " bytes is not a whole number of " +
+                              std::to_string(expected_page_size) + "-byte pages");
+  }
+  Superblock sb;
+  std::memcpy(&sb, image.data(), sizeof sb);
+  if (sb.magic != kArenaMagic) return Status::Corruption("superblock: bad magic");
+  if (sb.format_version > kArenaFormatVersion) {
+    return Status::Unsupported("superblock: arena format " + std::to_string(sb.format_version) +
+                               " is newer than this build (" +
+                               std::to_string(kArenaFormatVersion) + ")");
+  }
+  if (sb.format_version != kArenaFormatVersion) {
+    return Status::Corruption("superblock: bad format version " +
+                              std::to_string(sb.format_version));
+  }
+  if (sb.page_size != expected_page_size) {
+    return Status::Corruption("superblock: page size " + std::to_string(sb.page_size) +
+                              ", expected " + std::to_string(expected_page_size));
+  }
+  const std::uint64_t pages = image.size() / expected_page_size;
+  if (sb.page_count != pages) {
+    return Status::Corruption("superblock: page count " + std::to_string(sb.page_count) +
+                              " but the image holds " + std::to_string(pages) + " pages");
+  }
+  if (sb.root >= sb.page_count || sb.free_head >= sb.page_count ||
+      sb.free_count >= sb.page_count || (sb.root == kNoPage) != (sb.tree_height == 0) ||
+      sb.tree_height > 64) {
+    return Status::Corruption("superblock: root, height or free list out of range");
+  }
+  Arena arena(expected_page_size, sb.page_count);
+  KEEPSTATE_RETURN_IF_ERROR(arena.Grow(sb.page_count));
+  std::memcpy(arena.buffer_.get(), image.data(), image.size());
+  arena.dirty_.ClearAll();
+  // The free list is walked on every allocation: it must be a chain of
+  // exactly free_count in-range pages ending in kNoPage.
+  std::vector<PageId> free_pages = arena.FreePages();
+  if (free_pages.size() != sb.free_count) {
+    return Status::Corruption("superblock: free list holds " + std::to_string(free_pages.size()) +
+                              " pages, expected " + std::to_string(sb.free_count));
+  }
+  if (!free_pages.empty()) {
+    PageId last_next;
+    std::memcpy(&last_next, arena.Read(free_pages.back()), sizeof last_next);
+    if (last_next != kNoPage) return Status::Corruption("free list is not terminated");
+  }
+  return arena;
+}
+
+Status Arena::Grow(std::uint32_t min_pages) {
+  if (min_pages <= capacity_pages_) return Status::Ok();
+  std::uint64_t want = std::max<std::uint64_t>(min_pages, capacity_pages_ + capacity_pages_ / 2);
+  const std::uint64_t max_pages = (std::uint64_t{1} << 32) - 1;
+  if (want > max_pages) want = max_pages;
+  if (want < min_pages) return Status::OutOfSpace("arena page count limit reached");
+  const std::size_t bytes = static_cast<std::size_t>(want) << page_shift_;
+  if ((bytes >> page_shift_) != want) return Status::OutOfSpace("arena size overflows memory");
+  std::uint8_t* fresh = AllocateBuffer(bytes);
+  if (fresh == nullptr) {
+    return Status::OutOfSpace("cannot grow the arena to " + std::to_string(bytes) + " bytes");
+  }
+  if (buffer_) std::memcpy(fresh, buffer_.get(), std::size_t{page_count_} << page_shift_);
+  buffer_.reset(fresh);
+  capacity_pages_ = static_cast<std::uint32_t>(want);
+  dirty_.Resize(capacity_pages_);
+  return Status::Ok();
+}
+
+Status Arena::Reserve(std::uint32_t pages) {
+  const std::uint32_t from_free = free_count();
+  if (pages <= from_free) return Status::Ok();
+  const std::uint64_t need = std::uint64_t{page_count_} + (pages - from_free);
+  if (need > 0xFFFFFFFFu) return Status::OutOfSpace("arena page count limit reached");
+  return Grow(static_cast<std::uint32_t>(need));
+}
+
+Result<PageId> Arena::Allocate() {
+  Superblock sb = superblock();
+  PageId id;
+  if (sb.free_head != kNoPage) {
+    id = sb.free_head;
+    std::uint32_t next;
+    std::memcpy(&next, Read(id), sizeof next);
+    sb.free_head = next;
+    sb.free_count--;
+  } else {
+    if (page_count_ == capacity_pages_) KEEPSTATE_RETURN_IF_ERROR(Grow(page_count_ + 1));
+    id = page_count_++;
+    sb.page_count = page_count_;
+  }
+  std::memset(Write(id), 0, page_size_);
+  StoreSuperblock(sb);
+  return id;
+}
+
+void Arena::Free(PageId id) {
+  assert(id != kNoPage && id < page_count_);
+  Superblock sb = superblock();
+  std::uint8_t* p = Write(id);
+  // Zero the page so freed bytes (old values) do not linger in snapshots.
+  std::memset(p, 0, page_size_);
+  std::memcpy(p, &sb.free_head, sizeof sb.free_head);
+  sb.free_head = id;
+  sb.free_count++;
+  StoreSuperblock(sb);
+}
+
+Superblock Arena::superblock() const {
+  Superblock sb;
+  std::memcpy(&sb, Read(0), sizeof sb);
+  return sb;
+}
+
+void Arena::StoreSuperblock(const Superblock& sb) { std::memcpy(Write(0), &sb, sizeof sb); }
+
+void Arena::SetTree(PageId root, std::uint32_t height) {
+  Superblock sb = superblock();
+  sb.root = root;
+  sb.tree_height = height;
+  StoreSuperblock(sb);
+}
+
+void Arena::AddEntries(std::int64_t delta) {
+  Superblock sb = superblock();
+  sb.entry_count = static_cast<std::uint64_t>(static_cast<std::int64_t>(sb.entry_count) + delta);
+  StoreSuperblock(sb);
+}
+
+void Arena::SetUserVersion(std::uint64_t v) {
+  Superblock sb = superblock();
+  sb.user_version = v;
+  StoreSuperblock(sb);
+}
+
+std::vector<PageId> Arena::FreePages() const {
+  std::vector<PageId> out;
+  PageId id = superblock().free_head;
+  // Bounded walk: a cycle in a corrupted list must not hang the caller.
+  while (id != kNoPage && id < page_count_ && out.size() <= page_count_) {
+    out.push_back(id);
+    std::memcpy(&id, Read(id), sizeof id);
+  }
+  return out;
+}
+
+void Arena::ClearDirty(std::span<const PageId> pages) {
+  for (PageId id : pages) {
+    if (id < capacity_pages_) dirty_.Clear(id);
+  }
+}
+
+void Arena::MarkDirty(std::span<const PageId> pages) {
+  for (PageId id : pages) {
+    if (id < page_count_) dirty_.Set(id);
+  }
+}
+
+}  // namespace keepstate::engine
