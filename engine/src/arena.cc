@@ -224,6 +224,50 @@ std::vector<PageId> Arena::FreePages() const {
   return out;
 }
 
+void Arena::BeginJournal() {
+  assert(!journal_active_);
+  journal_active_ = true;
+  journal_page_count_ = page_count_;
+  journaled_.Resize(page_count_);
+  journaled_.ClearAll();
+  journal_.clear();
+  journal_bytes_.clear();
+}
+
+void Arena::JournalPage(PageId id) {
+  // Pages appended after BeginJournal need no image: rollback drops them.
+  if (id >= journal_page_count_ || journaled_.Test(id)) return;
+  journaled_.Set(id);
+  const std::size_t offset = journal_bytes_.size();
+  journal_bytes_.resize(offset + page_size_);
+  std::memcpy(journal_bytes_.data() + offset, Read(id), page_size_);
+  journal_.push_back({id, dirty_.Test(id), offset});
+}
+
+void Arena::CommitJournal() {
+  journal_active_ = false;
+  journal_.clear();
+  journal_bytes_.clear();
+}
+
+void Arena::RollbackJournal() {
+  assert(journal_active_);
+  journal_active_ = false;
+  for (const JournalEntry& e : journal_) {
+    std::memcpy(buffer_.get() + (std::size_t{e.id} << page_shift_),
+                journal_bytes_.data() + e.offset, page_size_);
+    if (e.was_dirty) {
+      dirty_.Set(e.id);
+    } else {
+      dirty_.Clear(e.id);
+    }
+  }
+  for (PageId id = journal_page_count_; id < page_count_; ++id) dirty_.Clear(id);
+  page_count_ = journal_page_count_;
+  journal_.clear();
+  journal_bytes_.clear();
+}
+
 void Arena::ClearDirty(std::span<const PageId> pages) {
   for (PageId id : pages) {
     if (id < capacity_pages_) dirty_.Clear(id);

@@ -109,6 +109,7 @@ class Arena {
   }
   // Mutable view of a page; marks it dirty. REQUIRES: id < page_count().
   std::uint8_t* Write(PageId id) {
+    if (journal_active_) [[unlikely]] JournalPage(id);
     dirty_.Set(id);
     return buffer_.get() + (std::size_t{id} << page_shift_);
   }
@@ -135,6 +136,15 @@ class Arena {
   void AddEntries(std::int64_t delta);
   void SetUserVersion(std::uint64_t v);
 
+  // Journal: makes a group of writes undoable, so a multi-step change that
+  // fails half way (out of memory) can be rolled back to the exact bytes,
+  // page count and dirty bits it started from. While active, the first
+  // Write() of each pre-existing page saves its image.
+  void BeginJournal();
+  void CommitJournal();    // keep the changes, drop the saved images
+  void RollbackJournal();  // restore every page, the page count and dirty bits
+  bool journal_active() const { return journal_active_; }
+
   // Pages on the free list, in list order (for invariant checks).
   std::vector<PageId> FreePages() const;
 
@@ -149,6 +159,13 @@ class Arena {
   Arena(std::uint32_t page_size, std::uint32_t page_count);
   Status Grow(std::uint32_t min_pages);
   void StoreSuperblock(const Superblock& sb);
+  void JournalPage(PageId id);
+
+  struct JournalEntry {
+    PageId id;
+    bool was_dirty;
+    std::size_t offset;  // of the page image in journal_bytes_
+  };
 
   std::uint32_t page_size_ = 0;
   std::uint32_t page_shift_ = 0;
@@ -159,6 +176,12 @@ class Arena {
   };
   std::unique_ptr<std::uint8_t[], FreeBuffer> buffer_;
   DirtySet dirty_;
+
+  bool journal_active_ = false;
+  std::uint32_t journal_page_count_ = 0;  // page_count_ at BeginJournal()
+  DirtySet journaled_;                    // pages whose image is saved
+  std::vector<JournalEntry> journal_;
+  std::vector<std::uint8_t> journal_bytes_;
 };
 
 }  // namespace keepstate::engine

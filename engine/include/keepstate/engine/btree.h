@@ -1,0 +1,144 @@
+// BTree: an ordered map from byte-string keys to byte-string values, stored
+// in the pages of an Arena.
+//
+// Keys are 1..kMaxKeySize bytes and compare as unsigned bytes (memcmp, then
+// length). Values are 0..kMaxValueSize bytes; a value that does not fit inline
+// in a leaf cell lives in a chain of overflow pages. The layout of every page
+// type is specified in docs/engine.md and pinned by static_asserts in
+// btree.cc.
+//
+// Invariants (checked by Check()):
+//  - every leaf is at depth tree_height - 1; keys are strictly increasing
+//    within a node and lie inside the bounds implied by the parent's
+//    separators;
+//  - every page other than the superblock is reachable exactly once: from the
+//    tree, from an overflow chain, or from the free list;
+//  - the superblock's entry_count equals the number of leaf cells.
+//
+// Pages freed by deletes, merges and replaced overflow chains return to the
+// arena's free list, so a tree emptied by deletes holds no pages at all.
+//
+// Thread safety: none. A cursor is invalidated by any write to the tree.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+
+#include "keepstate/engine/arena.h"
+#include "keepstate/status.h"
+
+namespace keepstate::engine {
+
+inline constexpr std::size_t kMaxKeySize = 1024;
+inline constexpr std::size_t kMaxValueSize = 16u << 20;
+
+// Key order: unsigned bytes (memcmp), a proper prefix first.
+int CompareKeys(std::string_view a, std::string_view b);
+
+// Checks the size limits. InvalidArgument says which limit was broken.
+Status ValidateKey(std::string_view key);
+Status ValidateValue(std::string_view value);
+
+class BTree;
+
+// A position in the tree, for ordered iteration in either direction.
+class Cursor {
+ public:
+  explicit Cursor(const BTree& tree) : tree_(&tree) {}
+
+  void SeekFirst();
+  void SeekLast();
+  // The first entry with key >= target.
+  void SeekGE(std::string_view target);
+  // The last entry with key < target.
+  void SeekLT(std::string_view target);
+
+  bool Valid() const { return valid_; }
+  // REQUIRES: Valid().
+  void Next();
+  void Prev();
+  std::string_view key() const;
+  // The value; for overflow values it is read into a buffer owned by the
+  // cursor, valid until the cursor moves.
+  std::string_view value();
+
+ private:
+  struct Frame {
+    PageId page;
+    std::uint32_t index;
+  };
+  void DescendEdge(bool leftmost);
+  void SettleForward();   // move past the end of a leaf to the next one
+  void SettleBackward();  // index == -1 in leaf → previous leaf
+
+  const BTree* tree_;
+  Frame stack_[64];
+  int depth_ = 0;  // frames in stack_; the leaf is stack_[depth_ - 1]
+  bool valid_ = false;
+  std::string overflow_buffer_;
+};
+
+struct ScanOptions {
+  std::string_view start;  // inclusive; empty = from the first key
+  std::string_view end;    // exclusive; empty = to the last key
+  bool has_end = false;    // distinguishes "no end" from an empty end key
+  bool reverse = false;
+  std::uint64_t limit = 0;  // 0 = no limit
+};
+
+// Bounds [start, end) of every key with `prefix`. An empty `end` with
+// has_end == false means no upper bound (prefix of all 0xFF bytes).
+ScanOptions PrefixScan(std::string_view prefix, std::string* end_storage);
+
+class BTree {
+ public:
+  // The tree whose root is recorded in `arena`'s superblock.
+  explicit BTree(Arena* arena) : arena_(arena) {}
+
+  // NotFound if absent.
+  Status Get(std::string_view key, std::string* value) const;
+  bool Contains(std::string_view key) const;
+  // Inserts or replaces. InvalidArgument for keys or values over the limits;
+  // OutOfSpace if the arena cannot grow (the tree is unchanged then).
+  Status Put(std::string_view key, std::string_view value);
+  // NotFound if absent.
+  Status Delete(std::string_view key);
+
+  // Calls fn(key, value) for each entry in range, in order; stops when fn
+  // returns false. The tree must not be modified from fn.
+  void Scan(const ScanOptions& options,
+            const std::function<bool(std::string_view, std::string_view)>& fn) const;
+
+  std::uint64_t Count() const { return arena_->entry_count(); }
+  // Entries with start <= key < end (end empty and !has_end: unbounded).
+  std::uint64_t CountRange(const ScanOptions& options) const;
+
+  // Pages a Put(key, value) may allocate at most (for Arena::Reserve).
+  std::uint32_t PagesNeededForPut(std::size_t key_size, std::size_t value_size) const;
+
+  // Walks the whole tree and returns Corruption naming the first broken
+  // invariant (see the file comment).
+  Status Check() const;
+
+  const Arena& arena() const { return *arena_; }
+
+ private:
+  friend class Cursor;
+  struct Path;
+
+  Status PutImpl(std::string_view key, std::string_view value);
+  Status InsertIntoLeaf(Path& path, std::string_view key, std::string_view value,
+                        bool overflow_value, PageId overflow_head);
+  Status InsertSeparator(Path& path, int level, std::string_view sep, PageId left, PageId right);
+  void RebalanceAfterDelete(Path& path);
+  Result<PageId> WriteOverflow(std::string_view value);
+  void FreeOverflow(PageId head);
+  void ReadOverflow(PageId head, std::uint32_t size, std::string* out) const;
+  void Descend(std::string_view key, Path* path) const;
+
+  Arena* arena_;
+};
+
+}  // namespace keepstate::engine

@@ -1,0 +1,142 @@
+// Store: a B+tree in an arena, with single-writer transactions.
+//
+// The store is the engine's public face: point reads and writes, scans, and
+// atomic multi-key write transactions (Txn) with read-your-writes.
+//
+// Concurrency model: keepstate runs business logic as cooperative fibers on
+// one thread. A write transaction must run to completion without suspending
+// (no co_await between BeginWrite() and Commit()/Abort()); that is what makes
+// transactions serializable without locks. It is checked: while a Txn is
+// open, every other write — Put, Delete, or a second BeginWrite — returns
+// Busy instead of interleaving, so a fiber that suspends with a Txn open is
+// caught the moment another fiber tries to write.
+//
+// After Close(), every call returns Closed.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "keepstate/engine/arena.h"
+#include "keepstate/engine/btree.h"
+#include "keepstate/status.h"
+
+namespace keepstate::engine {
+
+class Store;
+
+// An atomic write transaction. Writes are buffered and applied to the tree
+// only by Commit(), so Abort() (or destroying an uncommitted Txn) leaves the
+// tree's bytes and dirty bits exactly as they were.
+class Txn {
+ public:
+  Txn(Txn&& other) noexcept;
+  Txn& operator=(Txn&&) = delete;
+  Txn(const Txn&) = delete;
+  ~Txn();  // aborts if still open
+
+  // Read-your-writes: buffered writes shadow the tree.
+  Status Get(std::string_view key, std::string* value) const;
+  bool Contains(std::string_view key) const;
+  // InvalidArgument for keys or values over the limits; Closed after
+  // Commit/Abort.
+  Status Put(std::string_view key, std::string_view value);
+  // Result: whether the key existed (as seen by this transaction).
+  Result<bool> Delete(std::string_view key);
+  // Entries in range as this transaction sees them, in order.
+  void Scan(const ScanOptions& options,
+            const std::function<bool(std::string_view, std::string_view)>& fn) const;
+
+  // Applies every buffered write atomically. OutOfSpace if memory cannot
+  // grow (then nothing is applied). The Txn is finished afterwards.
+  Status Commit();
+  void Abort();
+
+  bool open() const { return store_ != nullptr; }
+  std::size_t pending_writes() const;
+
+ private:
+  friend class Store;
+  explicit Txn(Store* store) : store_(store) {}
+  // Index of the newest buffered op for key, or -1.
+  std::int64_t Find(std::string_view key) const;
+  void Finish();
+
+  Store* store_;
+};
+
+struct StoreOptions {
+  std::uint32_t page_size = kDefaultPageSize;
+};
+
+class Store {
+ public:
+  static Result<std::unique_ptr<Store>> Create(const StoreOptions& options = {});
+  // A store over a restored arena. With verify, walks the whole tree first
+  // (BTree::Check) and returns Corruption if any invariant is broken.
+  static Result<std::unique_ptr<Store>> FromArena(Arena arena, bool verify);
+
+  Status Get(std::string_view key, std::string* value) const;
+  bool Contains(std::string_view key) const;
+  Status Put(std::string_view key, std::string_view value);
+  Result<bool> Delete(std::string_view key);
+  void Scan(const ScanOptions& options,
+            const std::function<bool(std::string_view, std::string_view)>& fn) const;
+  std::uint64_t Count() const { return arena_.entry_count(); }
+  std::uint64_t CountRange(const ScanOptions& options) const { return tree_.CountRange(options); }
+
+  // Busy if a write transaction is already open; Closed after Close().
+  Result<Txn> BeginWrite();
+  bool write_open() const { return write_open_; }
+
+  void Close() { closed_ = true; }
+  bool closed() const { return closed_; }
+
+  Arena& arena() { return arena_; }
+  const Arena& arena() const { return arena_; }
+  const BTree& tree() const { return tree_; }
+  // Replaces the whole state (restore). REQUIRES: no write transaction open.
+  void ReplaceArena(Arena arena);
+
+ private:
+  friend class Txn;
+  explicit Store(Arena arena) : arena_(std::move(arena)), tree_(&arena_) {}
+  Status CheckWritable() const;
+
+  // One buffered write of the open transaction.
+  struct Op {
+    std::uint32_t key_offset, key_size;
+    std::uint32_t value_offset, value_size;
+    bool is_delete;
+  };
+  // The open transaction's buffer, owned here so it is reused (no
+  // allocation per transaction once warm).
+  struct WriteBuffer {
+    std::vector<Op> ops;
+    std::string bytes;
+    // Built once a transaction has many writes: key -> newest op index.
+    std::unordered_map<std::string, std::uint32_t> index;
+    std::string_view key(const Op& op) const { return {bytes.data() + op.key_offset, op.key_size}; }
+    std::string_view value(const Op& op) const {
+      return {bytes.data() + op.value_offset, op.value_size};
+    }
+    void Clear() {
+      ops.clear();
+      bytes.clear();
+      index.clear();
+    }
+  };
+
+  Arena arena_;
+  BTree tree_;
+  WriteBuffer buffer_;
+  bool write_open_ = false;
+  bool closed_ = false;
+};
+
+}  // namespace keepstate::engine

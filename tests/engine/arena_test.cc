@@ -1,0 +1,157 @@
+// Arena: pages, superblock, free list, dirty bits, journal, image round trip.
+#include <catch2/catch.hpp>
+
+#include <cstring>
+#include <vector>
+
+#include "keepstate/engine/arena.h"
+
+using namespace keepstate;
+using namespace keepstate::engine;
+
+TEST_CASE("arena rejects page sizes that are not powers of two in range", "[engine]") {
+  for (std::uint32_t bad : {0u, 1024u, 2048u, 5000u, 131072u}) {
+    auto a = Arena::Create(bad);
+    CHECK(a.status().code() == Code::kInvalidArgument);
+  }
+  for (std::uint32_t good : {4096u, 8192u, 16384u, 32768u, 65536u}) {
+    auto a = Arena::Create(good);
+    REQUIRE(a.ok());
+    CHECK(a->page_size() == good);
+    CHECK(a->page_count() == 1);
+  }
+}
+
+TEST_CASE("arena superblock records magic, format, page size and count", "[engine]") {
+  auto a = Arena::Create(8192).value();
+  Superblock sb = a.superblock();
+  CHECK(sb.magic == kArenaMagic);
+  CHECK(sb.format_version == kArenaFormatVersion);
+  CHECK(sb.page_size == 8192);
+  CHECK(sb.page_count == 1);
+  CHECK(sb.root == kNoPage);
+  PageId p = a.Allocate().value();
+  CHECK(p == 1);
+  CHECK(a.superblock().page_count == 2);
+}
+
+TEST_CASE("freed pages are reused before the arena grows", "[engine]") {
+  auto a = Arena::Create().value();
+  std::vector<PageId> pages;
+  for (int i = 0; i < 10; ++i) pages.push_back(a.Allocate().value());
+  CHECK(a.page_count() == 11);
+  a.Free(pages[3]);
+  a.Free(pages[7]);
+  CHECK(a.free_count() == 2);
+  CHECK(a.FreePages() == std::vector<PageId>{pages[7], pages[3]});
+  PageId r1 = a.Allocate().value();
+  PageId r2 = a.Allocate().value();
+  CHECK(r1 == pages[7]);
+  CHECK(r2 == pages[3]);
+  CHECK(a.page_count() == 11);
+  // A reused page comes back zeroed.
+  const std::uint8_t* p = a.Read(r1);
+  for (std::uint32_t i = 0; i < a.page_size(); ++i) REQUIRE(p[i] == 0);
+}
+
+TEST_CASE("every Write marks its page dirty; ClearDirty clears only the given pages", "[engine]") {
+  auto a = Arena::Create().value();
+  for (int i = 0; i < 100; ++i) a.Allocate().value();
+  a.ClearAllDirty();
+  CHECK(a.DirtyPages().empty());
+  a.Write(5)[0] = 1;
+  a.Write(64)[0] = 1;
+  a.Write(99)[10] = 2;
+  CHECK(a.DirtyPages() == std::vector<PageId>{5, 64, 99});
+  CHECK(a.dirty().Count() == 3);
+  const PageId clear[] = {5, 99};
+  a.ClearDirty(clear);
+  CHECK(a.DirtyPages() == std::vector<PageId>{64});
+  a.MarkDirty(clear);
+  CHECK(a.DirtyPages() == std::vector<PageId>{5, 64, 99});
+  // Reading never dirties.
+  a.ClearAllDirty();
+  volatile std::uint8_t sink = a.Read(7)[0];
+  (void)sink;
+  CHECK(a.DirtyPages().empty());
+}
+
+TEST_CASE("arena image round trip restores every byte, all pages clean", "[engine]") {
+  auto a = Arena::Create().value();
+  for (int i = 0; i < 50; ++i) {
+    PageId p = a.Allocate().value();
+    std::memset(a.Write(p), i + 1, a.page_size());
+  }
+  a.Free(10);
+  std::vector<std::uint8_t> image(a.bytes().begin(), a.bytes().end());
+  auto b = Arena::FromImage(image, 4096);
+  REQUIRE(b.ok());
+  CHECK(b->page_count() == a.page_count());
+  CHECK(std::memcmp(b->bytes().data(), a.bytes().data(), a.size_bytes()) == 0);
+  CHECK(b->DirtyPages().empty());
+  CHECK(b->FreePages() == std::vector<PageId>{10});
+}
+
+TEST_CASE("arena image validation reports corruption by field", "[engine]") {
+  auto a = Arena::Create().value();
+  for (int i = 0; i < 4; ++i) a.Allocate().value();
+  std::vector<std::uint8_t> good(a.bytes().begin(), a.bytes().end());
+
+  auto expect = [](std::vector<std::uint8_t> img, std::uint32_t ps, Code code, const char* word) {
+    auto r = Arena::FromImage(std::move(img), ps);
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.status().code() == code);
+    CHECK_THAT(r.status().message(), Catch::Contains(word));
+  };
+  {
+    auto img = good;
+    img[0] ^= 1;
+    expect(img, 4096, Code::kCorruption, "magic");
+  }
+  {
+    auto img = good;
+    std::uint32_t v = kArenaFormatVersion + 1;
+    std::memcpy(img.data() + 8, &v, 4);
+    expect(img, 4096, Code::kUnsupported, "newer");
+  }
+  expect(good, 8192, Code::kCorruption, "not a whole number");
+  {
+    auto img = good;
+    img.resize(img.size() - 4096);
+    expect(img, 4096, Code::kCorruption, "page count");
+  }
+  {
+    auto img = good;
+    std::uint32_t v = 8192;
+    std::memcpy(img.data() + 12, &v, 4);
+    expect(img, 4096, Code::kCorruption, "page size");
+  }
+  {
+    auto img = good;
+    std::uint32_t v = 4;  // free_head = 4 but free_count = 0 and page 4 not linked
+    std::memcpy(img.data() + 24, &v, 4);
+    expect(img, 4096, Code::kCorruption, "free list");
+  }
+  expect({}, 4096, Code::kCorruption, "whole number");
+}
+
+TEST_CASE("journal rollback restores bytes, page count, free list and dirty bits", "[engine]") {
+  auto a = Arena::Create().value();
+  for (int i = 0; i < 20; ++i) std::memset(a.Write(a.Allocate().value()), i, 4096);
+  a.Free(3);
+  a.ClearAllDirty();
+  a.Write(2)[0] = 0xAA;  // dirty before the journal
+  std::vector<std::uint8_t> before(a.bytes().begin(), a.bytes().end());
+  const auto dirty_before = a.DirtyPages();
+
+  a.BeginJournal();
+  for (int i = 0; i < 30; ++i) a.Allocate().value();  // reuses 3, then grows
+  a.Write(5)[100] = 1;
+  a.Free(7);
+  a.RollbackJournal();
+
+  CHECK(a.page_count() == before.size() / 4096);
+  CHECK(std::memcmp(a.bytes().data(), before.data(), before.size()) == 0);
+  CHECK(a.DirtyPages() == dirty_before);
+  CHECK(a.FreePages() == std::vector<PageId>{3});
+}

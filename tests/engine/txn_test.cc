@@ -1,0 +1,159 @@
+// Txn: read-your-writes, atomic commit, abort leaves no trace, single writer.
+#include <catch2/catch.hpp>
+
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "keepstate/engine/store.h"
+
+using namespace keepstate;
+using namespace keepstate::engine;
+
+namespace {
+
+std::vector<std::pair<std::string, std::string>> All(const Txn& t) {
+  std::vector<std::pair<std::string, std::string>> out;
+  t.Scan({}, [&](std::string_view k, std::string_view v) {
+    out.emplace_back(k, v);
+    return true;
+  });
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("a transaction reads its own writes, including scans", "[engine]") {
+  auto store = Store::Create().value();
+  REQUIRE(store->Put("a", "1").ok());
+  REQUIRE(store->Put("b", "2").ok());
+  REQUIRE(store->Put("c", "3").ok());
+  auto txn = store->BeginWrite().value();
+  REQUIRE(txn.Put("b", "20").ok());
+  REQUIRE(txn.Put("d", "4").ok());
+  CHECK(txn.Delete("a").value() == true);
+  CHECK(txn.Delete("zz").value() == false);
+  std::string v;
+  REQUIRE(txn.Get("b", &v).ok());
+  CHECK(v == "20");
+  CHECK(txn.Get("a", &v).IsNotFound());
+  // Outside the transaction nothing changed yet.
+  REQUIRE(store->Get("b", &v).ok());
+  CHECK(v == "2");
+  CHECK(All(txn) == std::vector<std::pair<std::string, std::string>>{
+                        {"b", "20"}, {"c", "3"}, {"d", "4"}});
+  ScanOptions rev;
+  rev.reverse = true;
+  rev.limit = 2;
+  std::vector<std::string> keys;
+  txn.Scan(rev, [&](std::string_view k, std::string_view) {
+    keys.emplace_back(k);
+    return true;
+  });
+  CHECK(keys == std::vector<std::string>{"d", "c"});
+  REQUIRE(txn.Commit().ok());
+  REQUIRE(store->Get("b", &v).ok());
+  CHECK(v == "20");
+  CHECK_FALSE(store->Contains("a"));
+  CHECK(store->Count() == 3);
+}
+
+TEST_CASE("abort leaves the tree's bytes and dirty bits exactly as before", "[engine]") {
+  auto store = Store::Create().value();
+  for (int i = 0; i < 3000; ++i) REQUIRE(store->Put("k" + std::to_string(i), "v").ok());
+  store->arena().ClearAllDirty();
+  std::vector<std::uint8_t> before(store->arena().bytes().begin(), store->arena().bytes().end());
+  {
+    auto txn = store->BeginWrite().value();
+    for (int i = 0; i < 5000; ++i) REQUIRE(txn.Put("n" + std::to_string(i), std::string(100, 'x')).ok());
+    for (int i = 0; i < 3000; i += 3) REQUIRE(txn.Delete("k" + std::to_string(i)).ok());
+    txn.Abort();
+    CHECK_FALSE(txn.open());
+  }
+  {
+    auto txn = store->BeginWrite().value();
+    REQUIRE(txn.Put("dropped", "x").ok());
+    // Destroyed without Commit: aborted.
+  }
+  CHECK(store->arena().bytes().size() == before.size());
+  CHECK(std::memcmp(store->arena().bytes().data(), before.data(), before.size()) == 0);
+  CHECK(store->arena().DirtyPages().empty());
+  CHECK_FALSE(store->write_open());
+}
+
+TEST_CASE("only one write transaction at a time; plain writes are refused meanwhile", "[engine]") {
+  auto store = Store::Create().value();
+  auto txn = store->BeginWrite().value();
+  CHECK(store->BeginWrite().status().code() == Code::kBusy);
+  CHECK(store->Put("x", "y").code() == Code::kBusy);
+  CHECK(store->Delete("x").status().code() == Code::kBusy);
+  CHECK_THAT(store->Put("x", "y").message(), Catch::Contains("must not suspend"));
+  REQUIRE(txn.Commit().ok());
+  CHECK(store->Put("x", "y").ok());
+  CHECK(txn.Put("a", "b").code() == Code::kClosed);
+  CHECK(txn.Commit().code() == Code::kClosed);
+}
+
+TEST_CASE("transaction limits are invalid-argument, not crashes", "[engine]") {
+  auto store = Store::Create().value();
+  auto txn = store->BeginWrite().value();
+  CHECK(txn.Put("", "v").code() == Code::kInvalidArgument);
+  CHECK(txn.Put(std::string(1025, 'k'), "v").code() == Code::kInvalidArgument);
+  CHECK(txn.Put("k", std::string(kMaxValueSize + 1, 'v')).code() == Code::kInvalidArgument);
+  CHECK(txn.Delete("").status().code() == Code::kInvalidArgument);
+  REQUIRE(txn.Put("ok", "v").ok());
+  REQUIRE(txn.Commit().ok());
+  CHECK(store->Count() == 1);
+}
+
+TEST_CASE("large transactions apply the newest write per key", "[engine]") {
+  auto store = Store::Create().value();
+  auto txn = store->BeginWrite().value();
+  for (int round = 0; round < 3; ++round) {
+    for (int i = 0; i < 1000; ++i) {
+      REQUIRE(txn.Put("k" + std::to_string(i), std::to_string(round * 1000 + i)).ok());
+    }
+  }
+  for (int i = 0; i < 1000; i += 10) REQUIRE(txn.Delete("k" + std::to_string(i)).value());
+  std::string v;
+  REQUIRE(txn.Get("k5", &v).ok());
+  CHECK(v == "2005");
+  REQUIRE(txn.Commit().ok());
+  CHECK(store->Count() == 900);
+  REQUIRE(store->Get("k999", &v).ok());
+  CHECK(v == "2999");
+  CHECK(store->tree().Check().ok());
+}
+
+TEST_CASE("a closed store refuses every call", "[engine]") {
+  auto store = Store::Create().value();
+  REQUIRE(store->Put("a", "b").ok());
+  store->Close();
+  std::string v;
+  CHECK(store->Get("a", &v).code() == Code::kClosed);
+  CHECK(store->Put("a", "b").code() == Code::kClosed);
+  CHECK(store->BeginWrite().status().code() == Code::kClosed);
+}
+
+TEST_CASE("a store rebuilt from page images holds every key and value", "[engine]") {
+  auto store = Store::Create().value();
+  for (int i = 0; i < 20000; ++i) {
+    REQUIRE(store->Put("key" + std::to_string(i), std::string(i % 97, static_cast<char>(i))).ok());
+  }
+  REQUIRE(store->Put("big", std::string(200000, 'b')).ok());
+  for (int i = 0; i < 20000; i += 5) REQUIRE(store->Delete("key" + std::to_string(i)).value());
+  std::vector<std::uint8_t> image(store->arena().bytes().begin(), store->arena().bytes().end());
+  auto arena = Arena::FromImage(std::move(image), store->arena().page_size()).value();
+  auto copy = Store::FromArena(std::move(arena), /*verify=*/true).value();
+  CHECK(copy->Count() == store->Count());
+  std::vector<std::pair<std::string, std::string>> a, b;
+  store->Scan({}, [&](std::string_view k, std::string_view v) {
+    a.emplace_back(k, v);
+    return true;
+  });
+  copy->Scan({}, [&](std::string_view k, std::string_view v) {
+    b.emplace_back(k, v);
+    return true;
+  });
+  CHECK(a == b);
+}
