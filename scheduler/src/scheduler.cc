@@ -103,18 +103,19 @@ RunReport Scheduler::RunFor(Duration budget) {
       ++resumed;
       if (++streak_ >= kAdmitAfterStreak) {
         streak_ = 0;
-        if (detail::Waiter* a = admission_.Pop()) {
-          ResumeOne(a->handle);
+        if (admission_size_ > 0) {
+          ResumeOne(PopAdmission()->handle);
           ++resumed;
         }
       }
-    } else if (!admission_.empty()) {
-      // Everything woken has run: start a batch of new fibers.
+    } else if (admission_size_ > 0) {
+      // Everything woken has run: start a batch of new fibers. Only fibers
+      // already queued count; those they spawn wait for the next round, behind
+      // whatever this batch wakes.
       streak_ = 0;
-      for (std::uint32_t i = 0; i < kAdmitBatch; ++i) {
-        detail::Waiter* a = admission_.Pop();
-        if (a == nullptr) break;
-        ResumeOne(a->handle);
+      std::size_t batch = std::min<std::size_t>(admission_size_, kAdmitBatch);
+      while (batch-- > 0) {
+        ResumeOne(PopAdmission()->handle);
         ++resumed;
       }
     } else {
@@ -131,7 +132,7 @@ RunReport Scheduler::RunFor(Duration budget) {
   }
   current_ = previous;
   report.resumed = resumed;
-  report.ready = !ready_.empty() || !admission_.empty();
+  report.ready = !ready_.empty() || admission_size_ > 0;
   if (!timers_.empty()) {
     report.next_deadline = timers_.front().deadline;
     if (!report.ready && *report.next_deadline <= clock_->Now()) report.ready = true;
@@ -174,6 +175,7 @@ void Scheduler::Shutdown() {
   }
   ready_.Clear();
   admission_.Clear();
+  admission_size_ = 0;
   current_ = previous;
 }
 

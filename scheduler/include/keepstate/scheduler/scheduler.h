@@ -12,7 +12,7 @@
 //
 // Queues: woken fibers go to the intrusive FIFO ready queue; spawned fibers
 // wait in the admission queue and are started only when the ready queue is
-// empty (a batch at a time) or, so that a busy ring cannot starve them, one
+// empty (a batch of those queued at that moment) or, so that a busy ring cannot starve them, one
 // every kAdmitAfterStreak resumptions. Finishing in-flight work before
 // starting new work keeps memory bounded under load.
 //
@@ -142,6 +142,10 @@ class Scheduler {
   };
 
   void ResumeOne(coro::coroutine_handle<> h);
+  detail::Waiter* PopAdmission() {
+    --admission_size_;
+    return admission_.Pop();
+  }
   // Moves due timers to the ready queue; true if any fired.
   bool FireDueTimers(TimePoint now);
   // For TokenAwaiter.
@@ -153,10 +157,10 @@ class Scheduler {
   Clock* clock_;
   detail::WaiterQueue ready_;
   detail::WaiterQueue admission_;
+  std::size_t admission_size_ = 0;
   std::vector<Timer> timers_;  // min-heap on (deadline, seq)
   std::uint64_t timer_seq_ = 0;
   std::uint32_t streak_ = 0;   // resumptions since the ready queue was empty
-  std::uint32_t check_countdown_ = kClockCheckInterval;
   detail::PromiseBase* live_head_ = nullptr;
   std::size_t live_count_ = 0;
   std::unordered_map<std::uint32_t, TokenSlot> tokens_;
@@ -203,6 +207,7 @@ JoinHandle<T> Scheduler::Spawn(Task<T> task) {
   p.start.handle = h;
   LinkLive(&p);
   admission_.Push(&p.start);
+  ++admission_size_;
   return join;
 }
 
