@@ -26,8 +26,14 @@ namespace keepstate::scheduler {
 namespace {
 
 constexpr std::size_t kClasses = FramePool::kMaxPooledSize / FramePool::kGranule + 1;
-static_assert(FramePool::kSlabBytes % FramePool::kMaxPooledSize == 0,
-              "a slab holds a whole number of the largest blocks");
+
+// Each slab starts with a header linking all slabs, so they stay reachable
+// (LeakSanitizer) and can be accounted; blocks follow it.
+struct SlabHeader {
+  SlabHeader* next;
+};
+constexpr std::size_t kSlabHeaderBytes = FramePool::kGranule;
+static_assert(sizeof(SlabHeader) <= kSlabHeaderBytes, "header fits in one granule");
 
 struct FreeBlock {
   FreeBlock* next;
@@ -41,6 +47,7 @@ struct SizeClass {
 
 struct PoolState {
   SizeClass classes[kClasses];
+  SlabHeader* slabs = nullptr;
   FramePoolStats stats;
 };
 
@@ -78,14 +85,16 @@ void* FramePool::Allocate(std::size_t size) {
     p = b;
   } else {
     if (c.bump + bytes > c.bump_end || c.bump == nullptr) {
-      // The slab's tail (< bytes) is abandoned; slabs are sized so that the
-      // loss is at most one block in 64 KiB.
+      // The slab's tail (< bytes) is abandoned: at most one block per 64 KiB.
       char* slab = static_cast<char*>(std::aligned_alloc(kGranule, kSlabBytes));
       if (slab == nullptr) OutOfMemory(size);
-      KEEPSTATE_POISON(slab, kSlabBytes);
+      auto* header = reinterpret_cast<SlabHeader*>(slab);
+      header->next = s.slabs;
+      s.slabs = header;
+      KEEPSTATE_POISON(slab + kSlabHeaderBytes, kSlabBytes - kSlabHeaderBytes);
       ++s.stats.system_allocations;
       s.stats.reserved_bytes += kSlabBytes;
-      c.bump = slab;
+      c.bump = slab + kSlabHeaderBytes;
       c.bump_end = slab + kSlabBytes;
     }
     p = c.bump;
