@@ -66,12 +66,15 @@ PoolState& State() {
 void* FramePool::Allocate(std::size_t size) {
   PoolState& s = State();
   if (size > kMaxPooledSize) {
-    void* p = std::aligned_alloc(kGranule, ClassSize(size));
+    // aligned_alloc needs a multiple of the alignment (Emscripten's
+    // dlmalloc returns null otherwise; glibc is lenient).
+    const std::size_t bytes = ClassSize(size);
+    void* p = std::aligned_alloc(kGranule, bytes);
     if (p == nullptr) OutOfMemory(size);
     ++s.stats.system_allocations;
-    s.stats.reserved_bytes += size;
+    s.stats.reserved_bytes += bytes;
     ++s.stats.live_frames;
-    s.stats.live_bytes += size;
+    s.stats.live_bytes += bytes;
     s.stats.requested_bytes += size;
     return p;
   }
@@ -113,8 +116,8 @@ void FramePool::Free(void* p, std::size_t size) noexcept {
   --s.stats.live_frames;
   s.stats.requested_bytes -= size;
   if (size > kMaxPooledSize) {
-    s.stats.live_bytes -= size;
-    s.stats.reserved_bytes -= size;
+    s.stats.live_bytes -= ClassSize(size);
+    s.stats.reserved_bytes -= ClassSize(size);
     std::free(p);
     return;
   }

@@ -26,8 +26,7 @@ namespace keepstate::scheduler {
 struct FramePoolStats {
   // Frames allocated and not yet freed (pooled and large).
   std::size_t live_frames = 0;
-  // Bytes those live frames occupy: pooled frames count their size class,
-  // large frames their exact size. This is the linear memory a suspended
+  // Bytes those live frames occupy, each rounded up to its 16-byte class. This is the linear memory a suspended
   // fiber costs (slab slack excluded).
   std::size_t live_bytes = 0;
   // Bytes the compiler asked for, summed over live frames (<= live_bytes).
@@ -53,8 +52,9 @@ class FramePool {
   static void Free(void* p, std::size_t size) noexcept;
 
   // The bytes a frame of `size` bytes really occupies.
+  // Pooled and large frames alike are rounded up to kGranule.
   static constexpr std::size_t ClassSize(std::size_t size) {
-    return size > kMaxPooledSize ? size : (size + kGranule - 1) / kGranule * kGranule;
+    return (size + kGranule - 1) / kGranule * kGranule;
   }
 
   static FramePoolStats Stats();
