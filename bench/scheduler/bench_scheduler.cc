@@ -39,6 +39,12 @@ std::string Check(bool pass, const char* target) {
   return std::string(target) + ": " + (pass ? "PASS" : "MISS");
 }
 
+// The byte targets are for wasm32; 64-bit pointers make every link double.
+std::string CheckBytes(double bytes) {
+  if (sizeof(void*) != 4) return "target <= 128 B is for wasm32: reference only";
+  return Check(bytes <= 128, "target <= 128 B");
+}
+
 ks::Task<> RingFiber(int rounds, long long* yields) {
   for (int i = 0; i < rounds; ++i) {
     ++*yields;
@@ -126,12 +132,16 @@ double BytesPerParkedFiber() {
   return per;
 }
 
-// The frame of one ring fiber (allocated at spawn at its final size).
+// The frame of one spawned ring fiber (allocated at spawn at its final size;
+// spawning keeps the compiler from eliding the allocation).
 double RingFiberFrameBytes() {
-  const std::size_t base = ks::FramePool::Stats().live_bytes;
+  ks::Scheduler sched;
   long long yields = 0;
-  ks::Task<> t = RingFiber(1, &yields);
-  return double(ks::FramePool::Stats().live_bytes - base);
+  const std::size_t base = ks::FramePool::Stats().live_bytes;
+  sched.Spawn(RingFiber(1, &yields));
+  const double bytes = double(ks::FramePool::Stats().live_bytes - base);
+  sched.RunUntilIdle();
+  return bytes;
 }
 
 }  // namespace
@@ -182,9 +192,8 @@ int main(int argc, char** argv) {
              Check(warm_mallocs == 0, "target 0"));
   report.Add("channel ping-pong, capacity 1 (median of 3)", Median(pp) / 1e6, "M msg/s", "");
   report.Add("linear memory per suspended fiber (Event wait)", parked, "bytes",
-             Check(parked <= 128, "target <= 128 B"));
-  report.Add("frame of a yield-ring fiber", ring_frame, "bytes",
-             Check(ring_frame <= 128, "target <= 128 B"));
+             CheckBytes(parked));
+  report.Add("frame of a yield-ring fiber", ring_frame, "bytes", CheckBytes(ring_frame));
   report.Print();
   if (!report.WriteJson(json)) {
     std::fprintf(stderr, "cannot write %s\n", json.c_str());
