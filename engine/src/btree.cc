@@ -1,9 +1,14 @@
 // B+tree on arena pages. Page layouts (docs/engine.md is the spec):
 //
-//   node header (16 bytes, every tree page):
+//   node header (24 bytes, every tree page):
 //     u8 type (kLeaf | kInternal), u8 zero, u16 count, u32 heap, u32 frag,
-//     u32 right (internal: rightmost child; leaf: zero)
-//   slots: count × u16 cell offsets, sorted by key, from byte 16 upwards
+//     u32 right (internal: rightmost child; leaf: zero), u16 prefix_len,
+//     6 zero bytes
+//   slots: count × 8 bytes, sorted by key, from byte 24 upwards:
+//     u32 head, u16 cell offset, u16 zero. Every key in the node starts with
+//     the same prefix_len bytes (the node's prefix); head is the next 4 key
+//     bytes, zero padded, big-endian, so that comparing heads as integers
+//     orders keys without touching their cells whenever the heads differ.
 //   cells: packed at the end of the page, from `heap` to page_size
 //     leaf cell:     u16 klen, u32 vfield, key, value (inline) | u32 page
 //                    vfield = vlen, with kOverflowBit set if the value lives
@@ -30,14 +35,16 @@ namespace {
 constexpr std::uint8_t kLeaf = 1;
 constexpr std::uint8_t kInternal = 2;
 constexpr std::uint8_t kOverflow = 3;
-constexpr std::uint32_t kHeader = 16;
+constexpr std::uint32_t kHeader = 24;
+constexpr std::uint32_t kSlot = 8;
 constexpr std::uint32_t kCellHeader = 6;  // u16 klen + u32 vfield/child
 constexpr std::uint32_t kOverflowBit = 0x80000000u;
 constexpr int kMaxHeight = 64;
 
 static_assert(kMaxValueSize < kOverflowBit, "value length must leave the overflow bit free");
-static_assert(kMinPageSize / 3 > kCellHeader + kMaxKeySize + 4 + 2 + kHeader,
+static_assert(kMinPageSize / 3 > kCellHeader + kMaxKeySize + 4 + kSlot + kHeader,
               "a max-size key with an overflow reference must fit three to a page");
+static_assert(kMaxKeySize < 0xFFFF, "prefix_len and klen are u16");
 
 template <typename T>
 T Load(const std::uint8_t* p) {
@@ -52,10 +59,42 @@ void Store(std::uint8_t* p, T v) {
 
 // Largest cell allowed in a node: three always fit, so a split of a full node
 // plus one cell yields two halves that fit.
-std::uint32_t MaxCell(std::uint32_t page_size) { return (page_size - kHeader) / 3 - 2; }
+std::uint32_t MaxCell(std::uint32_t page_size) { return (page_size - kHeader) / 3 - kSlot; }
+
+// The 4 key bytes after `prefix_len`, zero padded, as a big-endian integer.
+std::uint32_t Head(std::string_view key, std::size_t prefix_len) {
+  std::uint32_t h = 0;
+  for (std::size_t i = 0; i < 4; ++i) {
+    h <<= 8;
+    if (prefix_len + i < key.size()) h |= static_cast<unsigned char>(key[prefix_len + i]);
+  }
+  return h;
+}
+
+std::size_t CommonPrefix(std::string_view a, std::string_view b) {
+  const std::size_t n = std::min(a.size(), b.size());
+  std::size_t i = 0;
+  while (i < n && a[i] == b[i]) ++i;
+  return i;
+}
+
+// A sink the compiler cannot drop, for loads done only for their side effect
+// on the cache.
+volatile std::uint32_t g_touch_sink;
 
 // Read-only accessors over a node page.
 struct Node {
+  // Loads one byte of every cache line of the slot array. The loads are
+  // independent, so the CPU overlaps their misses; the binary search that
+  // follows then hits the cache instead of paying one dependent miss per
+  // probe. (WebAssembly has no prefetch instruction; plain loads work.)
+  void TouchSlots() const {
+    const std::uint32_t bytes = kSlot * count();
+    std::uint32_t acc = 0;
+    for (std::uint32_t off = 0; off < bytes; off += 64) acc += p[kHeader + off];
+    g_touch_sink = acc;
+  }
+
   const std::uint8_t* p;
 
   std::uint8_t type() const { return p[0]; }
@@ -64,7 +103,9 @@ struct Node {
   std::uint32_t heap() const { return Load<std::uint32_t>(p + 4); }
   std::uint32_t frag() const { return Load<std::uint32_t>(p + 8); }
   PageId right() const { return Load<std::uint32_t>(p + 12); }
-  std::uint32_t slot(std::uint32_t i) const { return Load<std::uint16_t>(p + kHeader + 2 * i); }
+  std::uint32_t prefix_len() const { return Load<std::uint16_t>(p + 16); }
+  std::uint32_t head(std::uint32_t i) const { return Load<std::uint32_t>(p + kHeader + kSlot * i); }
+  std::uint32_t slot(std::uint32_t i) const { return Load<std::uint16_t>(p + kHeader + kSlot * i + 4); }
   const std::uint8_t* cell(std::uint32_t i) const { return p + slot(i); }
   std::string_view key(std::uint32_t i) const {
     const std::uint8_t* c = cell(i);
@@ -83,36 +124,63 @@ struct Node {
   }
   // Bytes in use: header, slots and live cells.
   std::uint32_t used(std::uint32_t page_size) const {
-    return kHeader + 2 * count() + (page_size - heap()) - frag();
+    return kHeader + kSlot * count() + (page_size - heap()) - frag();
   }
-  std::uint32_t free_contiguous() const { return heap() - kHeader - 2 * count(); }
+  std::uint32_t free_contiguous() const { return heap() - kHeader - kSlot * count(); }
 
-  // First index whose key is >= target; *found if equal.
-  std::uint32_t LowerBound(std::string_view target, bool* found) const {
+  // Compares target with key i (< 0: target is smaller). REQUIRES: target
+  // starts with the node's prefix; th is Head(target, prefix_len()).
+  int CompareAt(std::uint32_t i, std::string_view target, std::uint32_t th) const {
+    const std::uint32_t kh = head(i);
+    if (th != kh) return th < kh ? -1 : 1;
+    const std::size_t skip = prefix_len() + 4;
+    const std::string_view k = key(i);
+    if (k.size() <= skip || target.size() <= skip) {
+      return CompareKeys(target, k);
+    }
+    return CompareKeys(target.substr(skip), k.substr(skip));
+  }
+
+  // Where target falls relative to the node's prefix: -1 below every key,
+  // +1 above every key, 0 if it starts with the prefix (heads apply).
+  int PrefixOrder(std::string_view target) const {
+    const std::uint32_t plen = prefix_len();
+    if (plen == 0) return 0;
+    const std::string_view prefix = key(0).substr(0, plen);
+    const std::size_t n = std::min<std::size_t>(plen, target.size());
+    const int c = std::memcmp(target.data(), prefix.data(), n);
+    if (c != 0) return c < 0 ? -1 : 1;
+    return target.size() < plen ? -1 : 0;
+  }
+
+  // First index whose key is >= target (upper = false) or > target (upper).
+  std::uint32_t Search(std::string_view target, bool upper, bool* found) const {
+    *found = false;
+    if (count() == 0) return 0;
+    TouchSlots();
+    const int po = PrefixOrder(target);
+    if (po != 0) return po < 0 ? 0 : count();
+    const std::uint32_t th = Head(target, prefix_len());
     std::uint32_t lo = 0, hi = count();
     while (lo < hi) {
       const std::uint32_t mid = (lo + hi) / 2;
-      if (CompareKeys(key(mid), target) < 0) {
+      const int c = CompareAt(mid, target, th);
+      if (c > 0 || (upper && c == 0)) {
         lo = mid + 1;
       } else {
         hi = mid;
       }
     }
-    *found = lo < count() && CompareKeys(key(lo), target) == 0;
+    if (!upper) *found = lo < count() && CompareAt(lo, target, th) == 0;
     return lo;
   }
-  // First index whose key is > target: the child to descend into.
+  std::uint32_t LowerBound(std::string_view target, bool* found) const {
+    return Search(target, false, found);
+  }
+  // The child to descend into: the first separator > target.
   std::uint32_t UpperBound(std::string_view target) const {
-    std::uint32_t lo = 0, hi = count();
-    while (lo < hi) {
-      const std::uint32_t mid = (lo + hi) / 2;
-      if (CompareKeys(key(mid), target) <= 0) {
-        lo = mid + 1;
-      } else {
-        hi = mid;
-      }
-    }
-    return lo;
+    bool unused;
+    return Search(target, true, &unused);
   }
 };
 
@@ -127,8 +195,12 @@ void SetCount(std::uint8_t* p, std::uint32_t n) { Store<std::uint16_t>(p + 2, st
 void SetHeap(std::uint8_t* p, std::uint32_t h) { Store<std::uint32_t>(p + 4, h); }
 void SetFrag(std::uint8_t* p, std::uint32_t f) { Store<std::uint32_t>(p + 8, f); }
 void SetRight(std::uint8_t* p, PageId r) { Store<std::uint32_t>(p + 12, r); }
-void SetSlot(std::uint8_t* p, std::uint32_t i, std::uint32_t off) {
-  Store<std::uint16_t>(p + kHeader + 2 * i, static_cast<std::uint16_t>(off));
+void SetPrefixLen(std::uint8_t* p, std::uint32_t n) { Store<std::uint16_t>(p + 16, static_cast<std::uint16_t>(n)); }
+void SetSlot(std::uint8_t* p, std::uint32_t i, std::uint32_t head, std::uint32_t off) {
+  std::uint8_t* s = p + kHeader + kSlot * i;
+  Store<std::uint32_t>(s, head);
+  Store<std::uint16_t>(s + 4, static_cast<std::uint16_t>(off));
+  Store<std::uint16_t>(s + 6, 0);
 }
 void SetChild(std::uint8_t* p, std::uint32_t i, PageId child) {
   Node n{p};
@@ -137,6 +209,13 @@ void SetChild(std::uint8_t* p, std::uint32_t i, PageId child) {
   } else {
     SetRight(p, child);
   }
+}
+
+// Shortens the node's prefix to `plen` and recomputes every head.
+void ShrinkPrefix(std::uint8_t* p, std::uint32_t plen) {
+  SetPrefixLen(p, plen);
+  Node n{p};
+  for (std::uint32_t i = 0; i < n.count(); ++i) SetSlot(p, i, Head(n.key(i), plen), n.slot(i));
 }
 
 // A cell to be written: header fields, key, and an optional payload.
@@ -165,7 +244,7 @@ struct CellParts {
 };
 
 // Appends an already encoded cell at the heap and returns its offset.
-// REQUIRES: free_contiguous() >= size + 2 (the slot is written by the caller).
+// REQUIRES: free_contiguous() >= size + kSlot (the slot is written by the caller).
 std::uint32_t PushCellBytes(std::uint8_t* p, const std::uint8_t* cell, std::uint32_t size) {
   const std::uint32_t heap = Node{p}.heap() - size;
   std::memcpy(p + heap, cell, size);
@@ -183,28 +262,38 @@ void Compact(std::uint8_t* p, std::uint32_t page_size, std::vector<std::uint8_t>
     const std::uint32_t size = old.cell_size(i);
     heap -= size;
     std::memcpy(p + heap, old.cell(i), size);
-    SetSlot(p, i, heap);
+    SetSlot(p, i, old.head(i), heap);
   }
   SetHeap(p, heap);
   SetFrag(p, 0);
 }
 
-// Inserts a cell at slot `index` if it fits (compacting if needed).
+// Inserts a cell at slot `index` if it fits (compacting if needed), keeping
+// the node's prefix a common prefix of all its keys.
 bool TryInsertCell(std::uint8_t* p, std::uint32_t page_size, std::uint32_t index,
                    const CellParts& cell, std::vector<std::uint8_t>* scratch) {
   Node n{p};
   const std::uint32_t size = cell.size();
-  if (n.free_contiguous() < size + 2) {
-    if (n.free_contiguous() + n.frag() < size + 2) return false;
+  if (n.free_contiguous() < size + kSlot) {
+    if (n.free_contiguous() + n.frag() < size + kSlot) return false;
     Compact(p, page_size, scratch);
+  }
+  const std::uint32_t count = n.count();
+  if (count == 0) {
+    SetPrefixLen(p, 0);
+  } else {
+    const std::uint32_t plen = n.prefix_len();
+    if (plen > 0) {
+      const std::size_t common = CommonPrefix(cell.key, n.key(0));
+      if (common < plen) ShrinkPrefix(p, static_cast<std::uint32_t>(common));
+    }
   }
   const std::uint32_t heap = n.heap() - size;
   cell.WriteTo(p + heap);
   SetHeap(p, heap);
-  const std::uint32_t count = n.count();
   std::uint8_t* slots = p + kHeader;
-  std::memmove(slots + 2 * (index + 1), slots + 2 * index, 2 * (count - index));
-  SetSlot(p, index, heap);
+  std::memmove(slots + kSlot * (index + 1), slots + kSlot * index, kSlot * (count - index));
+  SetSlot(p, index, Head(cell.key, n.prefix_len()), heap);
   SetCount(p, count + 1);
   return true;
 }
@@ -219,7 +308,7 @@ void RemoveSlot(std::uint8_t* p, std::uint32_t index) {
   }
   const std::uint32_t count = n.count();
   std::uint8_t* slots = p + kHeader;
-  std::memmove(slots + 2 * index, slots + 2 * (index + 1), 2 * (count - index - 1));
+  std::memmove(slots + kSlot * index, slots + kSlot * (index + 1), kSlot * (count - index - 1));
   SetCount(p, count - 1);
 }
 
@@ -228,12 +317,20 @@ struct CellRef {
   std::uint32_t size;
 };
 
-// Writes `cells` into an empty node page.
+std::string_view CellKey(const CellRef& c) {
+  return {reinterpret_cast<const char*>(c.bytes + kCellHeader), Load<std::uint16_t>(c.bytes)};
+}
+
+// Writes `cells` (sorted) into an empty node page; the prefix is the common
+// prefix of the first and last key, hence of all.
 void BuildNode(std::uint8_t* p, std::uint8_t type, std::uint32_t page_size, PageId right,
                const CellRef* cells, std::size_t n) {
   InitNode(p, type, page_size, right);
+  const std::size_t plen = n == 0 ? 0 : CommonPrefix(CellKey(cells[0]), CellKey(cells[n - 1]));
+  SetPrefixLen(p, static_cast<std::uint32_t>(plen));
   for (std::size_t i = 0; i < n; ++i) {
-    SetSlot(p, static_cast<std::uint32_t>(i), PushCellBytes(p, cells[i].bytes, cells[i].size));
+    SetSlot(p, static_cast<std::uint32_t>(i), Head(CellKey(cells[i]), plen),
+            PushCellBytes(p, cells[i].bytes, cells[i].size));
   }
   SetCount(p, static_cast<std::uint32_t>(n));
 }
@@ -320,7 +417,7 @@ void BTree::Descend(std::string_view key, Path* path) const {
   }
 }
 
-Status BTree::Get(std::string_view key, std::string* value) const {
+Status BTree::Get(std::string_view key, std::string* value, LeafHint* hint) const {
   std::uint32_t height = arena_->tree_height();
   PageId page = arena_->root();
   if (height == 0) return Status::NotFound("key not found");
@@ -332,6 +429,7 @@ Status BTree::Get(std::string_view key, std::string* value) const {
   bool found;
   const std::uint32_t idx = leaf.LowerBound(key, &found);
   if (!found) return Status::NotFound("key not found");
+  if (hint != nullptr) *hint = {page, idx, structure_version_};
   const std::uint8_t* c = leaf.cell(idx);
   const std::uint32_t vf = Load<std::uint32_t>(c + 2);
   const std::uint8_t* v = c + kCellHeader + Load<std::uint16_t>(c);
@@ -358,9 +456,21 @@ std::uint32_t BTree::PagesNeededForPut(std::size_t key_size, std::size_t value_s
   return pages;
 }
 
-Status BTree::Put(std::string_view key, std::string_view value) {
+Status BTree::Put(std::string_view key, std::string_view value, const LeafHint* hint) {
   KEEPSTATE_RETURN_IF_ERROR(ValidateKey(key));
   KEEPSTATE_RETURN_IF_ERROR(ValidateValue(value));
+  if (hint != nullptr && hint->version == structure_version_ &&
+      hint->leaf < arena_->page_count()) {
+    const Node n{arena_->Read(hint->leaf)};
+    if (n.leaf() && hint->index < n.count() && n.key(hint->index) == key) {
+      const std::uint32_t vf = n.field(hint->index);
+      if (!(vf & kOverflowBit) && vf == value.size()) {
+        std::uint8_t* w = arena_->Write(hint->leaf) + n.slot(hint->index) + kCellHeader + key.size();
+        if (!value.empty()) std::memcpy(w, value.data(), value.size());
+        return Status::Ok();
+      }
+    }
+  }
   // After this reservation no allocation below can fail, so a Put either
   // happens completely or (on OutOfSpace here) not at all.
   KEEPSTATE_RETURN_IF_ERROR(arena_->Reserve(PagesNeededForPut(key.size(), value.size())));
@@ -397,6 +507,7 @@ Status BTree::PutImpl(std::string_view key, std::string_view value) {
   } else {
     arena_->AddEntries(1);
   }
+  ++structure_version_;
 
   PageId overflow_head = kNoPage;
   if (overflow) overflow_head = WriteOverflow(value).value();
@@ -436,10 +547,10 @@ Status BTree::InsertIntoLeaf(Path& path, std::string_view key, std::string_view 
     if (i == idx) s.cells.push_back({s.cell.data(), cell.size()});
     if (i < old.count()) s.cells.push_back({old.cell(i), old.cell_size(i)});
   }
-  for (const CellRef& c : s.cells) total += c.size + 2;
+  for (const CellRef& c : s.cells) total += c.size + kSlot;
   std::size_t k = 0;
-  for (std::uint32_t acc = 0; k < s.cells.size() && acc + s.cells[k].size + 2 <= total / 2; ++k) {
-    acc += s.cells[k].size + 2;
+  for (std::uint32_t acc = 0; k < s.cells.size() && acc + s.cells[k].size + kSlot <= total / 2; ++k) {
+    acc += s.cells[k].size + kSlot;
   }
   k = std::clamp<std::size_t>(k, 1, s.cells.size() - 1);
   BuildNode(arena_->Write(leaf), kLeaf, ps, kNoPage, s.cells.data(), k);
@@ -494,10 +605,10 @@ Status BTree::InsertSeparator(Path& path, int level, std::string_view sep, PageI
     if (i < old.count()) s.cells.push_back({old.cell(i), old.cell_size(i)});
   }
   std::uint32_t total = 0;
-  for (const CellRef& c : s.cells) total += c.size + 2;
+  for (const CellRef& c : s.cells) total += c.size + kSlot;
   std::size_t m = 0;
-  for (std::uint32_t acc = 0; m < s.cells.size() && acc + s.cells[m].size + 2 <= total / 2; ++m) {
-    acc += s.cells[m].size + 2;
+  for (std::uint32_t acc = 0; m < s.cells.size() && acc + s.cells[m].size + kSlot <= total / 2; ++m) {
+    acc += s.cells[m].size + kSlot;
   }
   m = std::clamp<std::size_t>(m, 1, s.cells.size() - 2);
   const std::uint8_t* mid = s.cells[m].bytes;
@@ -523,6 +634,7 @@ Status BTree::Delete(std::string_view key) {
   const std::uint8_t* c = n.cell(idx);
   const std::uint32_t vf = Load<std::uint32_t>(c + 2);
   const PageId chain = (vf & kOverflowBit) ? Load<std::uint32_t>(c + kCellHeader + key.size()) : kNoPage;
+  ++structure_version_;
   RemoveSlot(arena_->Write(leaf), idx);
   if (chain != kNoPage) FreeOverflow(chain);
   arena_->AddEntries(-1);
@@ -550,7 +662,7 @@ void BTree::RebalanceAfterDelete(Path& path) {
     const bool leaf = ln.leaf();
     const std::string_view sep = pn.key(sep_idx);
     std::uint32_t merged = ln.used(ps) + rn.used(ps) - kHeader;
-    if (!leaf) merged += kCellHeader + static_cast<std::uint32_t>(sep.size()) + 2;
+    if (!leaf) merged += kCellHeader + static_cast<std::uint32_t>(sep.size()) + kSlot;
     if (merged > ps) continue;
 
     s.page_a.resize(ps);
@@ -844,7 +956,7 @@ struct Checker {
     const Node n{arena.Read(page)};
     const bool leaf_expected = depth + 1 == height;
     if (n.type() != (leaf_expected ? kLeaf : kInternal)) return Fail(page, "wrong node type for its depth");
-    if (n.heap() > ps || n.heap() < kHeader + 2 * n.count()) return Fail(page, "heap out of range");
+    if (n.heap() > ps || n.heap() < kHeader + kSlot * n.count()) return Fail(page, "heap out of range");
     std::uint64_t live = 0;
     for (std::uint32_t i = 0; i < n.count(); ++i) {
       const std::uint32_t off = n.slot(i);
@@ -854,6 +966,11 @@ struct Checker {
       if (off + n.cell_size(i) > ps) return Fail(page, "cell runs past the page end");
       live += n.cell_size(i);
       const std::string_view k = n.key(i);
+      const std::uint32_t plen = n.prefix_len();
+      if (plen > k.size() || k.substr(0, plen) != n.key(0).substr(0, plen)) {
+        return Fail(page, "key does not start with the node's prefix");
+      }
+      if (n.head(i) != Head(k, plen)) return Fail(page, "slot head does not match its key");
       if (i > 0 && CompareKeys(n.key(i - 1), k) >= 0) return Fail(page, "keys out of order");
       if (has_lo && CompareKeys(k, lo) < 0) return Fail(page, "key below the parent's bound");
       if (has_hi && CompareKeys(k, hi) >= 0) return Fail(page, "key above the parent's bound");

@@ -35,6 +35,7 @@ Result<std::unique_ptr<Store>> Store::FromArena(Arena arena, bool verify) {
 void Store::ReplaceArena(Arena arena) {
   assert(!write_open_);
   arena_ = std::move(arena);
+  tree_.InvalidateHints();
 }
 
 Status Store::CheckWritable() const {
@@ -116,8 +117,16 @@ Status Txn::Get(std::string_view key, std::string* value) const {
   if (store_ == nullptr) return Status::Closed("transaction is finished");
   KEEPSTATE_RETURN_IF_ERROR(ValidateKey(key));
   const std::int64_t i = Find(key);
-  if (i < 0) return store_->tree_.Get(key, value);
-  const Store::WriteBuffer& b = store_->buffer_;
+  Store::WriteBuffer& b = store_->buffer_;
+  if (i < 0) {
+    if (b.hints.size() == Store::kMaxHints) return store_->tree_.Get(key, value);
+    LeafHint where;
+    KEEPSTATE_RETURN_IF_ERROR(store_->tree_.Get(key, value, &where));
+    b.hints.push_back({static_cast<std::uint32_t>(b.bytes.size()),
+                       static_cast<std::uint32_t>(key.size()), where});
+    b.bytes.append(key);
+    return Status::Ok();
+  }
   const Store::Op& op = b.ops[static_cast<std::size_t>(i)];
   if (op.is_delete) return Status::NotFound("key not found");
   value->assign(b.value(op));
@@ -142,6 +151,13 @@ Status Txn::Put(std::string_view key, std::string_view value) {
                static_cast<std::uint32_t>(value.size()), false};
   b.bytes.append(key);
   b.bytes.append(value);
+  for (std::size_t h = 0; h < b.hints.size(); ++h) {
+    const Store::ReadHint& r = b.hints[h];
+    if (r.key_size == key.size() && std::string_view(b.bytes.data() + r.key_offset, r.key_size) == key) {
+      op.hint = static_cast<std::int32_t>(h);
+      break;
+    }
+  }
   b.ops.push_back(op);
   if (!b.index.empty()) {
     b.index[std::string(key)] = index;
@@ -262,7 +278,9 @@ Status Txn::Commit() {
     for (std::size_t i = begin; i < end; ++i) {
       if (!live(i)) continue;
       const Store::Op& op = b.ops[i];
-      Status applied = op.is_delete ? tree.Delete(b.key(op)) : tree.Put(b.key(op), b.value(op));
+      const LeafHint* hint = op.hint >= 0 ? &b.hints[static_cast<std::size_t>(op.hint)].where : nullptr;
+      Status applied =
+          op.is_delete ? tree.Delete(b.key(op)) : tree.Put(b.key(op), b.value(op), hint);
       // Validated at Put time and reserved above: only "not found" for a
       // delete of an absent key can come back here.
       assert(applied.ok() || applied.IsNotFound());

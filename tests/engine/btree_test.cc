@@ -210,7 +210,7 @@ TEST_CASE("Check detects a broken tree", "[engine]") {
       std::uint8_t* p = a.Write(id);
       if (p[0] == 1) {
         std::uint16_t off;
-        std::memcpy(&off, p + 16, 2);
+        std::memcpy(&off, p + 24 + 4, 2);
         p[off + 6] = 'z';
         break;
       }

@@ -43,6 +43,15 @@ Status ValidateValue(std::string_view value);
 
 class BTree;
 
+// Where a Get found its key: lets a later same-size Put of that key write in
+// place without descending again. Valid only while the tree's structure is
+// unchanged (no insert, delete, split or merge since), which Put checks.
+struct LeafHint {
+  PageId leaf = kNoPage;
+  std::uint32_t index = 0;
+  std::uint64_t version = ~std::uint64_t{0};
+};
+
 // A position in the tree, for ordered iteration in either direction.
 class Cursor {
  public:
@@ -97,12 +106,13 @@ class BTree {
   // The tree whose root is recorded in `arena`'s superblock.
   explicit BTree(Arena* arena) : arena_(arena) {}
 
-  // NotFound if absent.
-  Status Get(std::string_view key, std::string* value) const;
+  // NotFound if absent. Fills *hint (if given) when found.
+  Status Get(std::string_view key, std::string* value, LeafHint* hint = nullptr) const;
   bool Contains(std::string_view key) const;
   // Inserts or replaces. InvalidArgument for keys or values over the limits;
   // OutOfSpace if the arena cannot grow (the tree is unchanged then).
-  Status Put(std::string_view key, std::string_view value);
+  // A hint from Get() on the same key speeds up same-size replacement.
+  Status Put(std::string_view key, std::string_view value, const LeafHint* hint = nullptr);
   // NotFound if absent.
   Status Delete(std::string_view key);
 
@@ -123,6 +133,8 @@ class BTree {
   Status Check() const;
 
   const Arena& arena() const { return *arena_; }
+  // Invalidates every LeafHint (after the arena's bytes were replaced).
+  void InvalidateHints() { ++structure_version_; }
 
  private:
   friend class Cursor;
@@ -139,6 +151,8 @@ class BTree {
   void Descend(std::string_view key, Path* path) const;
 
   Arena* arena_;
+  // Bumped by every change to the tree's shape; see LeafHint.
+  std::uint64_t structure_version_ = 0;
 };
 
 }  // namespace keepstate::engine

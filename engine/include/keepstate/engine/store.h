@@ -113,11 +113,19 @@ class Store {
     std::uint32_t key_offset, key_size;
     std::uint32_t value_offset, value_size;
     bool is_delete;
+    std::int32_t hint = -1;  // index into WriteBuffer::hints, or -1
   };
+  // Where the transaction's reads found their keys (see LeafHint).
+  struct ReadHint {
+    std::uint32_t key_offset, key_size;
+    LeafHint where;
+  };
+  static constexpr std::size_t kMaxHints = 8;
   // The open transaction's buffer, owned here so it is reused (no
   // allocation per transaction once warm).
   struct WriteBuffer {
     std::vector<Op> ops;
+    std::vector<ReadHint> hints;
     std::string bytes;
     // Built once a transaction has many writes: key -> newest op index.
     std::unordered_map<std::string, std::uint32_t> index;
@@ -127,6 +135,7 @@ class Store {
     }
     void Clear() {
       ops.clear();
+      hints.clear();
       bytes.clear();
       index.clear();
     }
