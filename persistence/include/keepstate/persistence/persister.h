@@ -1,0 +1,163 @@
+// Persister: turns an Arena's dirty pages into commits (CommitPlans) and
+// keeps what it needs between commits so that a commit costs O(dirty pages)
+// in copying and hashing (plus O(page count) for the manifest itself).
+//
+// A commit, as the engine drives it (docs/snapshot-format.md, "Commit"):
+//   1. plan = persister.Capture(arena, now)   copies + hashes the dirty pages
+//      into the plan's staging buffer and clears their dirty bits;
+//   2. store.Apply(plan.batch())              one atomic IndexedDB transaction
+//      (in the browser this is asynchronous; the arena keeps changing);
+//   3. on success persister.Succeeded(plan)   the version is committed;
+//      on failure persister.Failed(plan, arena) re-marks the captured pages
+//      dirty (pages written since capture are dirty anyway), nothing is lost.
+// Commit() does all three synchronously.
+//
+// Invariants:
+//  - At most one plan is in flight (Capture returns Busy otherwise).
+//  - Between commits, every page of the arena below the committed page count
+//    is either dirty or equal to its committed bytes (hash in pages_); pages
+//    at or above it are dirty (Capture checks both and returns Internal if a
+//    write bypassed dirty tracking).
+//  - Every pack referenced by a retained version is stored; the plan deletes
+//    exactly the records no retained version references.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "keepstate/engine/arena.h"
+#include "keepstate/persistence/format.h"
+#include "keepstate/persistence/record_store.h"
+#include "keepstate/persistence/restore.h"
+#include "keepstate/status.h"
+
+namespace keepstate::persistence {
+namespace internal {
+struct PersisterState;  // defined in persister.cc
+}  // namespace internal
+
+struct PersisterOptions {
+  std::uint64_t store_id = 1;
+  // Unique per writer (tab); part of every pack key this writer creates.
+  std::uint64_t writer_id = 1;
+  std::uint32_t page_size = engine::kDefaultPageSize;
+  // A commit's pages are cut into packs of at most this many bytes (1-8 MiB
+  // suits IndexedDB: few large records). REQUIRES: >= page_size.
+  std::uint32_t max_pack_bytes = 8u << 20;
+  // Versions kept fully restorable (the current one included). REQUIRES: >= 1.
+  std::uint32_t retain_versions = 2;
+  // Compaction starts when dead bytes exceed this fraction of the bytes in
+  // the current version's packs, and rewrites the sparsest packs until dead
+  // bytes are at most compact_target_fraction of them.
+  double compact_dead_fraction = 0.5;
+  double compact_target_fraction = 0.25;
+  // Compaction also merges the smallest packs when the current version reads
+  // from more than this many packs (restore cost is per record).
+  std::uint32_t max_packs = 256;
+};
+
+// What one commit writes and deletes. Owns the staging buffer its records
+// point into; movable, not copyable (moving keeps the views valid).
+class CommitPlan {
+ public:
+  ~CommitPlan();
+  CommitPlan(CommitPlan&&) noexcept;
+  CommitPlan& operator=(CommitPlan&&) noexcept;
+  CommitPlan(const CommitPlan&) = delete;
+  CommitPlan& operator=(const CommitPlan&) = delete;
+
+  std::uint64_t version() const { return version_; }
+  std::uint64_t base_version() const { return expected_head_; }
+  // Packs first, then the manifest, then the head.
+  std::span<const Record> puts() const { return puts_; }
+  // Records no retained version references once this commit lands.
+  std::span<const RecordKey> deletes() const { return deletes_; }
+  // The pages whose dirty bits Capture cleared (re-marked by Failed()).
+  std::span<const engine::PageId> captured_pages() const { return captured_; }
+  WriteBatch batch() const { return {expected_head_, puts_, deletes_}; }
+
+  std::uint32_t dirty_pages() const { return static_cast<std::uint32_t>(captured_.size()); }
+  std::uint32_t moved_pages() const { return moved_pages_; }  // by compaction
+  std::uint64_t staged_bytes() const { return staging_size_; }
+  std::uint64_t manifest_bytes() const { return manifest_.size(); }
+  bool compacted() const { return moved_pages_ > 0; }
+
+ private:
+  friend class Persister;
+  CommitPlan();
+
+  std::uint64_t version_ = 0;
+  std::uint64_t expected_head_ = 0;
+  // Pack bytes, back to back. Not value-initialised: every byte is
+  // overwritten by a page copy, and zeroing would cost a pass over it.
+  std::unique_ptr<std::uint8_t[]> staging_;
+  std::size_t staging_size_ = 0;
+  std::vector<std::uint8_t> manifest_;  // the manifest record
+  std::vector<std::uint8_t> head_;      // the head record
+  std::vector<Record> puts_;
+  std::vector<RecordKey> deletes_;
+  std::vector<engine::PageId> captured_;
+  std::uint32_t moved_pages_ = 0;
+  std::unique_ptr<internal::PersisterState> next_;  // persister state once committed
+};
+
+class Persister {
+ public:
+  // For a store with nothing in it yet.
+  explicit Persister(PersisterOptions options);
+  ~Persister();
+  Persister(Persister&&) noexcept;
+  Persister& operator=(Persister&&) noexcept;
+
+  struct Opened;
+  // Restores the newest verified version (falling back as RestoreLatest
+  // does) and a Persister that continues from it; an empty store gives a
+  // fresh Arena. Records of versions that are not retained (a corrupt newer
+  // one, older ones) are deleted by the next successful commit.
+  // Errors: as RestoreLatest (except NotFound), and InvalidArgument for bad
+  // options.
+  static Result<Opened> Open(RecordStore& store, PersisterOptions options);
+
+  // Step 1 of a commit (see the file comment). Errors: Busy (a plan is in
+  // flight), InvalidArgument (page size differs from the options), Internal
+  // (a page changed without being marked dirty). On error nothing changes.
+  Result<CommitPlan> Capture(engine::Arena& arena, std::uint64_t now_unix_ms);
+  // Step 3, success: the plan's version becomes the committed one.
+  // REQUIRES: plan came from this persister's last Capture.
+  void Succeeded(CommitPlan&& plan);
+  // Step 3, failure (including Conflict): forget the plan, re-mark its pages.
+  void Failed(CommitPlan&& plan, engine::Arena& arena);
+
+  // Capture + Apply + Succeeded/Failed. Returns the Apply error, if any.
+  Status Commit(engine::Arena& arena, RecordStore& store, std::uint64_t now_unix_ms);
+
+  // The version of the last commit (or of the restored head); 0 before any.
+  std::uint64_t version() const;
+  // Stored head version the next commit must find (its base).
+  std::uint64_t head_version() const;
+  bool in_flight() const { return in_flight_; }
+  const PersisterOptions& options() const { return options_; }
+  // Bytes of the packs the current version reads from, and the live page
+  // bytes among them (for monitoring and tests).
+  std::uint64_t current_pack_bytes() const;
+  std::uint64_t current_live_bytes() const;
+
+ private:
+  std::unique_ptr<internal::PersisterState> state_;
+  PersisterOptions options_;
+  bool in_flight_ = false;
+};
+
+struct Persister::Opened {
+  engine::Arena arena;
+  Persister persister;
+  std::uint64_t restored_version = 0;     // 0: the store was empty
+  std::vector<VersionFailure> failures;   // why newer versions were skipped
+};
+
+}  // namespace keepstate::persistence

@@ -1,0 +1,78 @@
+// Restore: rebuild an Arena from stored records, verifying everything, and
+// fall back to older retained versions when the newest does not verify.
+//
+// Nothing read from a RecordStore is trusted: every size, index, offset and
+// hash is checked before use; a mismatch is a Corruption that names the
+// version, the record and (for page data) the page; a newer format is
+// Unsupported. No input can crash the reader (fuzzed: fuzz_restore.cc).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+#include "keepstate/engine/arena.h"
+#include "keepstate/persistence/format.h"
+#include "keepstate/persistence/record_store.h"
+#include "keepstate/status.h"
+
+namespace keepstate::persistence {
+
+struct RestoreOptions {
+  // Manifests of another store are rejected (0: accept any store id).
+  std::uint64_t store_id = 0;
+  // The page size the caller expects (0: take the manifest's).
+  std::uint32_t page_size = 0;
+  // Upper bound on the rebuilt state; a manifest claiming more is rejected
+  // before anything is allocated (wasm has 2 GiB of memory in all).
+  std::uint64_t max_state_bytes = std::uint64_t{1} << 30;
+  // How many versions RestoreLatest tries, newest first.
+  std::size_t max_versions = 8;
+};
+
+struct RestoredVersion {
+  engine::Arena arena;  // all pages clean
+  Manifest manifest;    // the verified manifest it was built from
+};
+
+// Restores exactly `version`. If `expected_manifest_check` is set, the
+// manifest record's checksum (low 64 bits) must equal it: this binds a head
+// to the exact manifest it was committed with.
+// Errors: Corruption "version V: <record>: <what>" for any missing record,
+// size, checksum, structure, hash, superblock mismatch; Unsupported for a
+// newer format; OutOfSpace above max_state_bytes.
+Result<RestoredVersion> RestoreVersion(RecordStore& store, std::uint64_t version,
+                                       const RestoreOptions& options,
+                                       std::optional<std::uint64_t> expected_manifest_check = {});
+
+// Why one candidate was not restored.
+struct VersionFailure {
+  std::uint64_t version = 0;  // 0: the head record itself
+  Status status;
+};
+
+struct Restored {
+  engine::Arena arena;
+  Manifest manifest;               // of the restored version
+  std::optional<Head> head;        // the stored head, if it decoded
+  std::vector<VersionFailure> failures;  // newest first; empty if the head's version restored
+  // Newest version number seen anywhere (head or manifest keys): the next
+  // commit must be numbered above it.
+  std::uint64_t newest_seen_version = 0;
+
+  bool fell_back() const { return !failures.empty(); }
+};
+
+// Reads the head, then tries the head's version and older retained versions
+// (manifest keys, newest first, at most options.max_versions), returning the
+// first that verifies, with the failures of those that did not.
+//  - If the head is unreadable, every stored manifest is a candidate: a
+//    manifest only exists if the batch that wrote it also wrote its head.
+//  - An Unsupported head or manifest stops the search and is returned: a
+//    newer build wrote the store, and falling back to an older version would
+//    silently hide its data.
+// Errors: NotFound (empty store: no head, no manifest), Unsupported,
+// Corruption (nothing verified; the message lists every failure).
+Result<Restored> RestoreLatest(RecordStore& store, const RestoreOptions& options);
+
+}  // namespace keepstate::persistence

@@ -1,0 +1,292 @@
+// Encoders and decoders for the head and manifest records (see format.h and
+// docs/snapshot-format.md).
+//
+// Invariant: every decoder checks sizes before reading, checks the checksum
+// before trusting any field, and checks FlatBuffers structure with the
+// Verifier before touching the body; every error names the record and field.
+//
+// Fuzz builds (KEEPSTATE_FUZZ_NO_CHECKSUMS) compute checksums but ignore a
+// mismatch, so that the fuzzer reaches the structural checks behind them.
+#include "keepstate/persistence/format.h"
+
+#include <charconv>
+#include <cstring>
+
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
+#include "snapshot_generated.h"
+
+namespace keepstate::persistence {
+namespace {
+
+static_assert(sizeof(fb::PackRef) == 24, "PackRef layout is part of the format");
+static_assert(sizeof(fb::PageRef) == 24, "PageRef layout is part of the format");
+static_assert(sizeof(XXH128_hash_t) == 16);
+
+#ifdef KEEPSTATE_FUZZ_NO_CHECKSUMS
+constexpr bool kEnforceChecksums = false;
+#else
+constexpr bool kEnforceChecksums = true;
+#endif
+
+bool ValidPageSize(std::uint64_t s) {
+  return s >= 4096 && s <= 65536 && std::has_single_bit(s);
+}
+
+void AppendHex(std::string& out, std::uint64_t v, int digits) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  for (int i = digits - 1; i >= 0; --i) out.push_back(kDigits[(v >> (4 * i)) & 15]);
+}
+
+bool ParseHex(std::string_view s, std::uint64_t& out) {
+  if (s.empty() || s.size() > 16) return false;
+  for (char c : s) {
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  }
+  auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), out, 16);
+  return ec == std::errc() && ptr == s.data() + s.size();
+}
+
+std::string Num(std::uint64_t v) { return std::to_string(v); }
+
+}  // namespace
+
+std::string_view RecordKindName(RecordKind kind) {
+  switch (kind) {
+    case RecordKind::kHead:
+      return "head";
+    case RecordKind::kManifest:
+      return "manifests";
+    case RecordKind::kPack:
+      return "packs";
+  }
+  return "unknown";
+}
+
+Hash128 HashBytes(std::span<const std::uint8_t> bytes) {
+  XXH128_hash_t h = XXH3_128bits(bytes.data(), bytes.size());
+  return {h.low64, h.high64};
+}
+
+std::string ManifestKey(std::uint64_t version) {
+  std::string s;
+  s.reserve(16);
+  AppendHex(s, version, 16);
+  return s;
+}
+
+std::string PackKey(const PackId& id) {
+  std::string s;
+  s.reserve(42);
+  AppendHex(s, id.version, 16);
+  s.push_back('-');
+  AppendHex(s, id.writer, 16);
+  s.push_back('-');
+  AppendHex(s, id.index, 8);
+  return s;
+}
+
+Result<std::uint64_t> ParseManifestKey(std::string_view key) {
+  std::uint64_t v;
+  if (key.size() != 16 || !ParseHex(key, v)) {
+    return Status::InvalidArgument("malformed manifest key '" + std::string(key) + "'");
+  }
+  return v;
+}
+
+Result<PackId> ParsePackKey(std::string_view key) {
+  std::uint64_t version, writer, index;
+  if (key.size() != 42 || key[16] != '-' || key[33] != '-' || !ParseHex(key.substr(0, 16), version) ||
+      !ParseHex(key.substr(17, 16), writer) || !ParseHex(key.substr(34, 8), index)) {
+    return Status::InvalidArgument("malformed pack key '" + std::string(key) + "'");
+  }
+  return PackId{version, writer, static_cast<std::uint32_t>(index)};
+}
+
+// --- head -------------------------------------------------------------------
+
+std::vector<std::uint8_t> EncodeHead(const Head& head) {
+  HeadLayout l{};
+  l.magic = kHeadMagic;
+  l.format_version = head.format_version;
+  l.version = head.version;
+  l.base_version = head.base_version;
+  l.writer_id = head.writer_id;
+  l.manifest_check = head.manifest_check;
+  l.checksum = XXH3_64bits(&l, offsetof(HeadLayout, checksum));
+  std::vector<std::uint8_t> out(sizeof l);
+  std::memcpy(out.data(), &l, sizeof l);
+  return out;
+}
+
+Result<Head> DecodeHead(std::span<const std::uint8_t> bytes) {
+  if (bytes.size() != sizeof(HeadLayout)) {
+    return Status::Corruption("head: " + Num(bytes.size()) + " bytes, expected " +
+                              Num(sizeof(HeadLayout)));
+  }
+  HeadLayout l;
+  std::memcpy(&l, bytes.data(), sizeof l);
+  if (l.magic != kHeadMagic) return Status::Corruption("head: bad magic");
+  if (kEnforceChecksums && l.checksum != XXH3_64bits(bytes.data(), offsetof(HeadLayout, checksum))) {
+    return Status::Corruption("head: checksum mismatch");
+  }
+  if (l.format_version > kFormatVersion) {
+    return Status::Unsupported("head: snapshot format " + Num(l.format_version) +
+                               " is newer than this build (" + Num(kFormatVersion) + ")");
+  }
+  if (l.format_version == 0) return Status::Corruption("head: format version 0");
+  if (l.version == 0 || l.base_version >= l.version) {
+    return Status::Corruption("head: version " + Num(l.version) + " with base " +
+                              Num(l.base_version));
+  }
+  return Head{l.format_version, l.version, l.base_version, l.writer_id, l.manifest_check};
+}
+
+// --- manifest ---------------------------------------------------------------
+
+std::vector<std::uint8_t> EncodeManifest(const Manifest& m) {
+  flatbuffers::FlatBufferBuilder fbb(1024 + m.pages.size() * sizeof(fb::PageRef) +
+                                     m.packs.size() * sizeof(fb::PackRef));
+  // Filled in place: a 256 MiB state has 65536 pages, so no temporary vector.
+  fb::PageRef* page_refs = nullptr;
+  auto pages = fbb.CreateUninitializedVectorOfStructs<fb::PageRef>(m.pages.size(), &page_refs);
+  for (std::size_t i = 0; i < m.pages.size(); ++i) {
+    const PageLocation& p = m.pages[i];
+    page_refs[i] = fb::PageRef(p.pack, p.offset, p.hash.low, p.hash.high);
+  }
+  fb::PackRef* pack_refs = nullptr;
+  auto packs = fbb.CreateUninitializedVectorOfStructs<fb::PackRef>(m.packs.size(), &pack_refs);
+  for (std::size_t i = 0; i < m.packs.size(); ++i) {
+    const PackEntry& p = m.packs[i];
+    pack_refs[i] = fb::PackRef(p.id.version, p.id.writer, p.id.index, p.size);
+  }
+  fb::ManifestBuilder mb(fbb);
+  mb.add_format_version(m.format_version);
+  mb.add_store_id(m.store_id);
+  mb.add_version(m.version);
+  mb.add_base_version(m.base_version);
+  mb.add_writer_id(m.writer_id);
+  mb.add_created_unix_ms(m.created_unix_ms);
+  mb.add_page_size(m.page_size);
+  mb.add_page_count(m.page_count);
+  mb.add_packs(packs);
+  mb.add_pages(pages);
+  fb::FinishManifestBuffer(fbb, mb.Finish());
+
+  const std::uint32_t body_size = fbb.GetSize();
+  std::vector<std::uint8_t> out(sizeof(ManifestEnvelope) + body_size + kManifestTrailerSize);
+  ManifestEnvelope env{kManifestMagic, m.format_version, body_size, 0};
+  std::memcpy(out.data(), &env, sizeof env);
+  std::memcpy(out.data() + sizeof env, fbb.GetBufferPointer(), body_size);
+  const std::size_t covered = sizeof env + body_size;
+  XXH128_hash_t h = XXH3_128bits(out.data(), covered);
+  std::memcpy(out.data() + covered, &h.low64, 8);
+  std::memcpy(out.data() + covered + 8, &h.high64, 8);
+  return out;
+}
+
+Hash128 ManifestRecordChecksum(std::span<const std::uint8_t> record) {
+  Hash128 h;
+  if (record.size() < sizeof(ManifestEnvelope) + kManifestTrailerSize) return h;
+  const std::uint8_t* t = record.data() + record.size() - kManifestTrailerSize;
+  std::memcpy(&h.low, t, 8);
+  std::memcpy(&h.high, t + 8, 8);
+  return h;
+}
+
+Result<Manifest> DecodeManifest(std::span<const std::uint8_t> record) {
+  constexpr std::size_t kFixed = sizeof(ManifestEnvelope) + kManifestTrailerSize;
+  if (record.size() < kFixed) {
+    return Status::Corruption("manifest: record of " + Num(record.size()) + " bytes is truncated");
+  }
+  ManifestEnvelope env;
+  std::memcpy(&env, record.data(), sizeof env);
+  if (env.magic != kManifestMagic) return Status::Corruption("manifest: bad magic");
+  if (env.body_size > kMaxManifestBodyBytes || env.body_size != record.size() - kFixed) {
+    return Status::Corruption("manifest: body size " + Num(env.body_size) + " but record holds " +
+                              Num(record.size() - kFixed));
+  }
+  const Hash128 stored = ManifestRecordChecksum(record);
+  const Hash128 actual = HashBytes(record.first(record.size() - kManifestTrailerSize));
+  if (kEnforceChecksums && stored != actual) return Status::Corruption("manifest: checksum mismatch");
+  // The envelope is frozen across format versions, so a newer version is
+  // recognised here, before the body (whose schema may have changed) is read.
+  if (env.format_version > kFormatVersion) {
+    return Status::Unsupported("manifest: snapshot format " + Num(env.format_version) +
+                               " is newer than this build (" + Num(kFormatVersion) + ")");
+  }
+  if (env.format_version == 0 || env.reserved != 0) {
+    return Status::Corruption("manifest: bad envelope (format 0 or reserved bits set)");
+  }
+
+  // FlatBuffers reads fields in place, so the body must be 8-byte aligned in
+  // memory (the envelope keeps it aligned relative to the record start; the
+  // caller's buffer may not be aligned).
+  const std::uint8_t* body = record.data() + sizeof env;
+  std::vector<std::uint64_t> aligned_copy;
+  if (reinterpret_cast<std::uintptr_t>(body) % 8 != 0) {
+    aligned_copy.resize((env.body_size + 7) / 8);
+    std::memcpy(aligned_copy.data(), body, env.body_size);
+    body = reinterpret_cast<const std::uint8_t*>(aligned_copy.data());
+  }
+  flatbuffers::Verifier::Options opts;
+  opts.max_depth = 8;
+  opts.max_tables = 16;
+  flatbuffers::Verifier verifier(body, env.body_size, opts);
+  if (!fb::VerifyManifestBuffer(verifier)) {
+    return Status::Corruption("manifest: FlatBuffer verification failed");
+  }
+  const fb::Manifest* fm = fb::GetManifest(body);
+
+  Manifest m;
+  m.format_version = fm->format_version();
+  m.store_id = fm->store_id();
+  m.version = fm->version();
+  m.base_version = fm->base_version();
+  m.writer_id = fm->writer_id();
+  m.created_unix_ms = fm->created_unix_ms();
+  m.page_size = fm->page_size();
+  m.page_count = fm->page_count();
+  const std::string where = "manifest " + Num(m.version) + ": ";
+  if (m.format_version != env.format_version) {
+    return Status::Corruption(where + "format version " + Num(m.format_version) +
+                              " differs from its envelope's " + Num(env.format_version));
+  }
+  if (m.version == 0 || m.base_version >= m.version) {
+    return Status::Corruption(where + "base version " + Num(m.base_version) + " is not older");
+  }
+  if (!ValidPageSize(m.page_size)) return Status::Corruption(where + "bad page size " + Num(m.page_size));
+  const auto* packs = fm->packs();
+  const auto* pages = fm->pages();
+  if (packs == nullptr || pages == nullptr) return Status::Corruption(where + "packs or pages missing");
+  if (m.page_count == 0 || pages->size() != m.page_count) {
+    return Status::Corruption(where + "page count " + Num(m.page_count) + " but " +
+                              Num(pages->size()) + " page entries");
+  }
+  m.packs.reserve(packs->size());
+  for (flatbuffers::uoffset_t i = 0; i < packs->size(); ++i) {
+    const fb::PackRef* p = packs->Get(i);
+    if (p->size() == 0 || p->size() > kMaxPackBytes || p->size() % m.page_size != 0) {
+      return Status::Corruption(where + "pack " + Num(i) + " has bad size " + Num(p->size()));
+    }
+    m.packs.push_back({{p->version(), p->writer(), p->index()}, p->size()});
+  }
+  m.pages.reserve(pages->size());
+  for (flatbuffers::uoffset_t i = 0; i < pages->size(); ++i) {
+    const fb::PageRef* p = pages->Get(i);
+    if (p->pack() >= m.packs.size()) {
+      return Status::Corruption(where + "page " + Num(i) + " refers to pack " + Num(p->pack()) +
+                                " of " + Num(m.packs.size()));
+    }
+    const std::uint64_t end = std::uint64_t{p->offset()} + m.page_size;
+    if (p->offset() % m.page_size != 0 || end > m.packs[p->pack()].size) {
+      return Status::Corruption(where + "page " + Num(i) + " at offset " + Num(p->offset()) +
+                                " lies outside its pack");
+    }
+    m.pages.push_back({p->pack(), p->offset(), {p->hash_low(), p->hash_high()}});
+  }
+  return m;
+}
+
+}  // namespace keepstate::persistence

@@ -1,0 +1,91 @@
+// MemoryRecordStore: see record_store.h.
+//
+// Invariant: Apply() validates everything that can fail (head check,
+// injected failure, record kinds) before its first mutation, so a failed
+// batch leaves the maps untouched.
+#include <string>
+
+#include "keepstate/persistence/record_store.h"
+
+namespace keepstate::persistence {
+namespace {
+
+bool ValidKind(RecordKind kind) { return static_cast<int>(kind) < kRecordKindCount; }
+
+}  // namespace
+
+Result<std::vector<std::uint8_t>> MemoryRecordStore::Get(RecordKind kind, std::string_view key) {
+  if (!ValidKind(kind)) return Status::InvalidArgument("bad record kind");
+  const Map& m = map(kind);
+  auto it = m.find(key);
+  if (it == m.end()) {
+    return Status::NotFound(std::string(RecordKindName(kind)) + "/" + std::string(key));
+  }
+  return it->second;
+}
+
+Result<std::vector<std::string>> MemoryRecordStore::List(RecordKind kind) {
+  if (!ValidKind(kind)) return Status::InvalidArgument("bad record kind");
+  std::vector<std::string> keys;
+  keys.reserve(map(kind).size());
+  for (const auto& [k, v] : map(kind)) keys.push_back(k);
+  return keys;
+}
+
+Status MemoryRecordStore::Apply(const WriteBatch& batch) {
+  for (const Record& r : batch.puts) {
+    if (!ValidKind(r.kind)) return Status::InvalidArgument("bad record kind");
+  }
+  for (const RecordKey& k : batch.deletes) {
+    if (!ValidKind(k.kind)) return Status::InvalidArgument("bad record kind");
+  }
+  std::uint64_t head_version = 0;
+  const Map& heads = map(RecordKind::kHead);
+  if (auto it = heads.find(kHeadKey); it != heads.end()) {
+    Result<Head> head = DecodeHead(it->second);
+    if (!head.ok()) return Status(head.status().code(), "stored " + head.status().message());
+    head_version = head->version;
+  }
+  if (head_version != batch.expected_head_version) {
+    return Status::Conflict("head is at version " + std::to_string(head_version) + ", expected " +
+                            std::to_string(batch.expected_head_version));
+  }
+  const std::size_t records = batch.puts.size() + batch.deletes.size();
+  if (fail_after_ && records > *fail_after_) {
+    return Status::OutOfSpace("injected failure: batch of " + std::to_string(records) +
+                              " records aborted after " + std::to_string(*fail_after_));
+  }
+  for (const Record& r : batch.puts) {
+    map(r.kind)[r.key].assign(r.bytes.begin(), r.bytes.end());
+  }
+  for (const RecordKey& k : batch.deletes) map(k.kind).erase(k.key);
+  return Status::Ok();
+}
+
+std::vector<std::uint8_t>* MemoryRecordStore::Mutable(RecordKind kind, const std::string& key) {
+  auto it = map(kind).find(key);
+  return it == map(kind).end() ? nullptr : &it->second;
+}
+
+bool MemoryRecordStore::Erase(RecordKind kind, const std::string& key) {
+  return map(kind).erase(key) > 0;
+}
+
+void MemoryRecordStore::Put(RecordKind kind, const std::string& key,
+                            std::vector<std::uint8_t> bytes) {
+  map(kind)[key] = std::move(bytes);
+}
+
+std::uint64_t MemoryRecordStore::StoredBytes(RecordKind kind) const {
+  std::uint64_t n = 0;
+  for (const auto& [k, v] : map(kind)) n += v.size();
+  return n;
+}
+
+std::uint64_t MemoryRecordStore::StoredBytes() const {
+  std::uint64_t n = 0;
+  for (int i = 0; i < kRecordKindCount; ++i) n += StoredBytes(static_cast<RecordKind>(i));
+  return n;
+}
+
+}  // namespace keepstate::persistence

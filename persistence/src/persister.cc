@@ -1,0 +1,405 @@
+// Persister: capture, pack, compact, retain; see persister.h and
+// docs/snapshot-format.md.
+//
+// State between commits (internal::PersisterState):
+//  - pages[i]: where the committed copy of page i lives, as (slot, offset,
+//    hash); a slot is this process's handle for a pack the current version
+//    reads from, with the live bytes it still holds for that version.
+//  - retained: the versions kept restorable (newest first) and the packs each
+//    reads from, to know which packs no retained version needs any more.
+// Invariant: slots[s].live_bytes == page_size * |{i : pages[i].pack == s}|,
+// and a slot with live_bytes == 0 is free (its pack may still be stored for
+// an older retained version).
+#include "keepstate/persistence/persister.h"
+
+#include <algorithm>
+#include <cassert>
+#include <cstring>
+#include <set>
+#include <string>
+
+namespace keepstate::persistence {
+namespace internal {
+
+struct Slot {
+  PackId id;
+  std::uint32_t size = 0;
+  std::uint64_t live_bytes = 0;
+};
+
+struct RetainedVersion {
+  std::uint64_t version = 0;
+  std::vector<PackId> packs;  // sorted
+};
+
+struct PersisterState {
+  std::uint64_t version = 0;  // newest version number used; the next is version + 1
+  std::uint64_t head = 0;     // stored head version the next commit expects
+  std::vector<PageLocation> pages;  // .pack is a slot index
+  std::vector<Slot> slots;
+  std::deque<RetainedVersion> retained;  // newest first
+  std::vector<RecordKey> orphans;        // stored, unreferenced; deleted by the next commit
+};
+
+}  // namespace internal
+
+using internal::PersisterState;
+using internal::RetainedVersion;
+using internal::Slot;
+
+namespace {
+
+std::string Num(std::uint64_t v) { return std::to_string(v); }
+
+// Chooses the slots whose live pages this commit rewrites (see
+// PersisterOptions), given the state after the dirty pages left their packs.
+std::vector<bool> ChooseCompaction(const PersisterState& s, const PersisterOptions& o,
+                                   std::uint64_t new_bytes, std::uint64_t live_total) {
+  std::vector<bool> chosen(s.slots.size(), false);
+  std::uint64_t stored = new_bytes;
+  std::size_t packs = 0;
+  std::vector<std::uint32_t> candidates;
+  for (std::uint32_t i = 0; i < s.slots.size(); ++i) {
+    if (s.slots[i].live_bytes == 0) continue;
+    stored += s.slots[i].size;
+    ++packs;
+    candidates.push_back(i);
+  }
+  auto new_packs = [&](std::uint64_t bytes) {
+    return static_cast<std::size_t>((bytes + o.max_pack_bytes - 1) / o.max_pack_bytes);
+  };
+  auto dead = [&] { return static_cast<double>(stored - live_total); };
+  const bool too_dead = dead() > o.compact_dead_fraction * static_cast<double>(stored);
+  const bool too_many = packs + new_packs(new_bytes) > o.max_packs;
+  if (!too_dead && !too_many) return chosen;
+
+  auto choose = [&](std::uint32_t slot) {
+    const Slot& sl = s.slots[slot];
+    chosen[slot] = true;
+    stored -= sl.size - sl.live_bytes;  // its live bytes move into the new packs
+    new_bytes += sl.live_bytes;
+    --packs;
+  };
+  if (too_dead) {
+    // Sparsest first: the most dead bytes freed per live byte rewritten.
+    std::sort(candidates.begin(), candidates.end(), [&](std::uint32_t a, std::uint32_t b) {
+      return s.slots[a].live_bytes * s.slots[b].size < s.slots[b].live_bytes * s.slots[a].size;
+    });
+    for (std::uint32_t c : candidates) {
+      if (dead() <= o.compact_target_fraction * static_cast<double>(stored)) break;
+      choose(c);
+    }
+  }
+  if (packs + new_packs(new_bytes) > o.max_packs) {
+    // Smallest first: fewest bytes rewritten per record removed.
+    std::sort(candidates.begin(), candidates.end(), [&](std::uint32_t a, std::uint32_t b) {
+      return s.slots[a].live_bytes < s.slots[b].live_bytes;
+    });
+    for (std::uint32_t c : candidates) {
+      if (packs + new_packs(new_bytes) <= o.max_packs / 2) break;
+      if (!chosen[c]) choose(c);
+    }
+  }
+  return chosen;
+}
+
+std::vector<PackId> SortedPackIds(const Manifest& m) {
+  std::vector<PackId> ids;
+  ids.reserve(m.packs.size());
+  for (const PackEntry& p : m.packs) ids.push_back(p.id);
+  std::sort(ids.begin(), ids.end());
+  ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+  return ids;
+}
+
+Status ValidateOptions(const PersisterOptions& o) {
+  if (o.page_size < engine::kMinPageSize || o.page_size > engine::kMaxPageSize ||
+      !std::has_single_bit(o.page_size)) {
+    return Status::InvalidArgument("bad page size " + Num(o.page_size));
+  }
+  if (o.max_pack_bytes < o.page_size || o.max_pack_bytes > kMaxPackBytes) {
+    return Status::InvalidArgument("max_pack_bytes must lie in [page_size, 64 MiB]");
+  }
+  if (o.retain_versions < 1) return Status::InvalidArgument("retain_versions must be >= 1");
+  if (o.max_packs < 2) return Status::InvalidArgument("max_packs must be >= 2");
+  return Status::Ok();
+}
+
+}  // namespace
+
+// --- CommitPlan --------------------------------------------------------------
+
+CommitPlan::CommitPlan() = default;
+CommitPlan::~CommitPlan() = default;
+CommitPlan::CommitPlan(CommitPlan&&) noexcept = default;
+CommitPlan& CommitPlan::operator=(CommitPlan&&) noexcept = default;
+
+// --- Persister ---------------------------------------------------------------
+
+Persister::Persister(PersisterOptions options)
+    : state_(std::make_unique<PersisterState>()), options_(options) {}
+Persister::~Persister() = default;
+Persister::Persister(Persister&&) noexcept = default;
+Persister& Persister::operator=(Persister&&) noexcept = default;
+
+std::uint64_t Persister::version() const { return state_->version; }
+std::uint64_t Persister::head_version() const { return state_->head; }
+
+std::uint64_t Persister::current_pack_bytes() const {
+  std::uint64_t n = 0;
+  for (const Slot& s : state_->slots) n += s.live_bytes ? s.size : 0;
+  return n;
+}
+
+std::uint64_t Persister::current_live_bytes() const {
+  std::uint64_t n = 0;
+  for (const Slot& s : state_->slots) n += s.live_bytes;
+  return n;
+}
+
+Result<CommitPlan> Persister::Capture(engine::Arena& arena, std::uint64_t now_unix_ms) {
+  if (in_flight_) return Status::Busy("a commit is already in flight");
+  KEEPSTATE_RETURN_IF_ERROR(ValidateOptions(options_));
+  if (arena.page_size() != options_.page_size) {
+    return Status::InvalidArgument("arena page size " + Num(arena.page_size()) +
+                                   " differs from the store's " + Num(options_.page_size));
+  }
+  const PersisterState& cur = *state_;
+  const std::uint32_t ps = options_.page_size;
+  const std::uint32_t page_count = arena.page_count();
+  const std::uint32_t old_count = static_cast<std::uint32_t>(cur.pages.size());
+  if (page_count < old_count) {
+    return Status::Internal("arena shrank from " + Num(old_count) + " to " + Num(page_count) + " pages");
+  }
+  std::vector<engine::PageId> dirty = arena.DirtyPages();
+  while (!dirty.empty() && dirty.back() >= page_count) dirty.pop_back();
+  for (std::uint32_t id = old_count; id < page_count; ++id) {
+    // Invariant: a page with no stored copy is dirty (Allocate writes it).
+    if (!arena.dirty().Test(id)) {
+      return Status::Internal("page " + Num(id) + " has no stored copy and is not dirty");
+    }
+  }
+
+  auto next = std::make_unique<PersisterState>(cur);
+  next->pages.resize(page_count);
+  std::vector<bool> in_commit(page_count, false);
+  for (engine::PageId id : dirty) {
+    in_commit[id] = true;
+    if (id < old_count) next->slots[cur.pages[id].pack].live_bytes -= ps;
+  }
+
+  // Compaction: rewrite the live (clean) pages of the chosen packs from the
+  // arena; clean pages equal their committed bytes, which is verified below.
+  const std::uint64_t live_total = std::uint64_t{page_count} * ps;
+  std::vector<bool> chosen =
+      ChooseCompaction(*next, options_, std::uint64_t{dirty.size()} * ps, live_total);
+  std::vector<engine::PageId> moved;
+  if (std::find(chosen.begin(), chosen.end(), true) != chosen.end()) {
+    for (std::uint32_t id = 0; id < old_count; ++id) {
+      if (!in_commit[id] && chosen[cur.pages[id].pack]) {
+        moved.push_back(id);
+        in_commit[id] = true;
+        next->slots[cur.pages[id].pack].live_bytes -= ps;
+      }
+    }
+  }
+  std::vector<engine::PageId> pages;
+  pages.reserve(dirty.size() + moved.size());
+  std::merge(dirty.begin(), dirty.end(), moved.begin(), moved.end(), std::back_inserter(pages));
+
+  CommitPlan plan;
+  plan.version_ = cur.version + 1;
+  plan.expected_head_ = cur.head;
+  plan.moved_pages_ = static_cast<std::uint32_t>(moved.size());
+  plan.staging_size_ = pages.size() * std::size_t{ps};
+  plan.staging_.reset(new std::uint8_t[std::max<std::size_t>(plan.staging_size_, 1)]);
+
+  // Cut into packs of equal page counts, none above max_pack_bytes.
+  const std::size_t per_pack_max = options_.max_pack_bytes / ps;
+  const std::size_t pack_count = (pages.size() + per_pack_max - 1) / per_pack_max;
+  const std::size_t per_pack = pack_count ? (pages.size() + pack_count - 1) / pack_count : 0;
+  std::vector<std::uint32_t> free_slots;
+  for (std::uint32_t i = 0; i < next->slots.size(); ++i) {
+    if (next->slots[i].live_bytes == 0) free_slots.push_back(i);
+  }
+  std::reverse(free_slots.begin(), free_slots.end());
+  std::size_t moved_i = 0;
+  for (std::size_t pk = 0; pk < pack_count; ++pk) {
+    const std::size_t first = pk * per_pack;
+    const std::size_t last = std::min(pages.size(), first + per_pack);
+    Slot slot{{plan.version_, options_.writer_id, static_cast<std::uint32_t>(pk)},
+              static_cast<std::uint32_t>((last - first) * ps),
+              (last - first) * std::uint64_t{ps}};
+    std::uint32_t slot_index;
+    if (!free_slots.empty()) {
+      slot_index = free_slots.back();
+      free_slots.pop_back();
+      next->slots[slot_index] = slot;
+    } else {
+      slot_index = static_cast<std::uint32_t>(next->slots.size());
+      next->slots.push_back(slot);
+    }
+    std::uint8_t* out = plan.staging_.get() + first * ps;
+    for (std::size_t k = first; k < last; ++k, out += ps) {
+      const engine::PageId id = pages[k];
+      std::memcpy(out, arena.Read(id), ps);
+      const Hash128 hash = HashBytes({out, ps});
+      if (moved_i < moved.size() && moved[moved_i] == id) {
+        ++moved_i;
+        if (hash != cur.pages[id].hash) {
+          return Status::Internal("page " + Num(id) +
+                                  " changed without being marked dirty (a write bypassed Arena::Write)");
+        }
+      }
+      next->pages[id] = {slot_index, static_cast<std::uint32_t>((k - first) * ps), hash};
+    }
+  }
+
+  // The manifest: every slot still holding live pages, in slot order.
+  Manifest m;
+  m.store_id = options_.store_id;
+  m.version = plan.version_;
+  m.base_version = cur.head;
+  m.writer_id = options_.writer_id;
+  m.created_unix_ms = now_unix_ms;
+  m.page_size = ps;
+  m.page_count = page_count;
+  std::vector<std::uint32_t> table_index(next->slots.size(), 0);
+  for (std::uint32_t i = 0; i < next->slots.size(); ++i) {
+    if (next->slots[i].live_bytes == 0) continue;
+    table_index[i] = static_cast<std::uint32_t>(m.packs.size());
+    m.packs.push_back({next->slots[i].id, next->slots[i].size});
+  }
+  m.pages.resize(page_count);
+  for (std::uint32_t i = 0; i < page_count; ++i) {
+    m.pages[i] = next->pages[i];
+    m.pages[i].pack = table_index[next->pages[i].pack];
+  }
+  plan.manifest_ = EncodeManifest(m);
+  plan.head_ = EncodeHead({kFormatVersion, plan.version_, cur.head, options_.writer_id,
+                           ManifestRecordChecksum(plan.manifest_).low});
+
+  // Retention: the new version plus the newest retain_versions - 1 others.
+  next->retained.push_front({plan.version_, SortedPackIds(m)});
+  std::vector<RetainedVersion> dropped;
+  while (next->retained.size() > options_.retain_versions) {
+    dropped.push_back(std::move(next->retained.back()));
+    next->retained.pop_back();
+  }
+  std::set<PackId> keep;
+  for (const RetainedVersion& r : next->retained) keep.insert(r.packs.begin(), r.packs.end());
+  std::set<RecordKey> deletes;
+  for (const RetainedVersion& d : dropped) {
+    deletes.insert({RecordKind::kManifest, ManifestKey(d.version)});
+    for (const PackId& p : d.packs) {
+      if (!keep.count(p)) deletes.insert({RecordKind::kPack, PackKey(p)});
+    }
+  }
+  for (RecordKey& k : next->orphans) deletes.insert(std::move(k));
+  next->orphans.clear();
+  plan.deletes_.assign(deletes.begin(), deletes.end());
+
+  for (std::size_t pk = 0; pk < pack_count; ++pk) {
+    const std::size_t first = pk * per_pack;
+    const std::size_t last = std::min(pages.size(), first + per_pack);
+    plan.puts_.push_back({RecordKind::kPack,
+                          PackKey({plan.version_, options_.writer_id, static_cast<std::uint32_t>(pk)}),
+                          {plan.staging_.get() + first * ps, (last - first) * ps}});
+  }
+  plan.puts_.push_back({RecordKind::kManifest, ManifestKey(plan.version_), plan.manifest_});
+  plan.puts_.push_back({RecordKind::kHead, std::string(kHeadKey), plan.head_});
+
+  next->version = plan.version_;
+  next->head = plan.version_;
+  plan.next_ = std::move(next);
+  // Clear the bits now: pages written while the plan is in flight set them
+  // again and go into the next commit; Failed() re-marks these.
+  arena.ClearDirty(dirty);
+  plan.captured_ = std::move(dirty);
+  in_flight_ = true;
+  return plan;
+}
+
+void Persister::Succeeded(CommitPlan&& plan) {
+  assert(in_flight_ && plan.next_);
+  state_ = std::move(plan.next_);
+  in_flight_ = false;
+}
+
+void Persister::Failed(CommitPlan&& plan, engine::Arena& arena) {
+  arena.MarkDirty(plan.captured_);
+  in_flight_ = false;
+}
+
+Status Persister::Commit(engine::Arena& arena, RecordStore& store, std::uint64_t now_unix_ms) {
+  KEEPSTATE_ASSIGN_OR_RETURN(CommitPlan plan, Capture(arena, now_unix_ms));
+  Status s = store.Apply(plan.batch());
+  if (s.ok()) {
+    Succeeded(std::move(plan));
+  } else {
+    Failed(std::move(plan), arena);
+  }
+  return s;
+}
+
+Result<Persister::Opened> Persister::Open(RecordStore& store, PersisterOptions options) {
+  KEEPSTATE_RETURN_IF_ERROR(ValidateOptions(options));
+  RestoreOptions ro;
+  ro.store_id = options.store_id;
+  ro.page_size = options.page_size;
+  Result<Restored> restored = RestoreLatest(store, ro);
+  if (!restored.ok()) {
+    if (!restored.status().IsNotFound()) return restored.status();
+    KEEPSTATE_ASSIGN_OR_RETURN(engine::Arena arena, engine::Arena::Create(options.page_size));
+    return Opened{std::move(arena), Persister(options), 0, {}};
+  }
+  Restored& r = *restored;
+  const Manifest& m = r.manifest;
+  Persister p(options);
+  PersisterState& s = *p.state_;
+  s.version = std::max(r.newest_seen_version, m.version);
+  s.head = r.head ? r.head->version : 0;
+  s.slots.resize(m.packs.size());
+  for (std::size_t i = 0; i < m.packs.size(); ++i) s.slots[i] = {m.packs[i].id, m.packs[i].size, 0};
+  s.pages = m.pages;
+  for (const PageLocation& loc : m.pages) s.slots[loc.pack].live_bytes += m.page_size;
+
+  // Older versions stay retained if their manifests verify (their packs are
+  // checked when, if ever, they are restored).
+  s.retained.push_back({m.version, SortedPackIds(m)});
+  KEEPSTATE_ASSIGN_OR_RETURN(std::vector<std::string> manifest_keys, store.List(RecordKind::kManifest));
+  std::vector<std::uint64_t> older;
+  for (const std::string& k : manifest_keys) {
+    Result<std::uint64_t> v = ParseManifestKey(k);
+    if (v.ok() && *v < m.version) older.push_back(*v);
+  }
+  std::sort(older.rbegin(), older.rend());
+  for (std::uint64_t v : older) {
+    if (s.retained.size() >= options.retain_versions) break;
+    Result<std::vector<std::uint8_t>> bytes = store.Get(RecordKind::kManifest, ManifestKey(v));
+    if (!bytes.ok()) continue;
+    Result<Manifest> om = DecodeManifest(*bytes);
+    if (!om.ok() || om->version != v || om->page_size != m.page_size) continue;
+    s.retained.push_back({v, SortedPackIds(*om)});
+  }
+  // Everything else of ours is an orphan for the next commit to delete.
+  std::set<std::uint64_t> kept_versions;
+  std::set<PackId> kept_packs;
+  for (const RetainedVersion& rv : s.retained) {
+    kept_versions.insert(rv.version);
+    kept_packs.insert(rv.packs.begin(), rv.packs.end());
+  }
+  for (const std::string& k : manifest_keys) {
+    Result<std::uint64_t> v = ParseManifestKey(k);
+    if (v.ok() && !kept_versions.count(*v)) s.orphans.push_back({RecordKind::kManifest, k});
+  }
+  KEEPSTATE_ASSIGN_OR_RETURN(std::vector<std::string> pack_keys, store.List(RecordKind::kPack));
+  for (const std::string& k : pack_keys) {
+    Result<PackId> id = ParsePackKey(k);
+    if (id.ok() && !kept_packs.count(*id)) s.orphans.push_back({RecordKind::kPack, k});
+  }
+  const std::uint64_t restored_version = m.version;
+  return Opened{std::move(r.arena), std::move(p), restored_version, std::move(r.failures)};
+}
+
+}  // namespace keepstate::persistence

@@ -1,0 +1,153 @@
+// Restore with verification and fallback; see restore.h.
+//
+// Memory: the image (page_count * page_size) is allocated once, after the
+// manifest is verified and its size bounded; packs are fetched one at a time
+// and released after their pages are copied, so the peak is the image plus
+// one pack (plus the Arena that FromImage builds from the image).
+#include "keepstate/persistence/restore.h"
+
+#include <algorithm>
+#include <cstring>
+#include <string>
+
+namespace keepstate::persistence {
+namespace {
+
+std::string Num(std::uint64_t v) { return std::to_string(v); }
+
+Status Prefix(const Status& s, const std::string& prefix) {
+  return Status(s.code(), prefix + s.message());
+}
+
+}  // namespace
+
+Result<RestoredVersion> RestoreVersion(RecordStore& store, std::uint64_t version,
+                                       const RestoreOptions& options,
+                                       std::optional<std::uint64_t> expected_manifest_check) {
+  const std::string manifest_key = ManifestKey(version);
+  const std::string where = "version " + Num(version) + ": manifests/" + manifest_key + ": ";
+  Result<std::vector<std::uint8_t>> record = store.Get(RecordKind::kManifest, manifest_key);
+  if (!record.ok()) {
+    if (record.status().IsNotFound()) return Status::Corruption(where + "missing");
+    return Prefix(record.status(), where);
+  }
+  Result<Manifest> decoded = DecodeManifest(*record);
+  if (!decoded.ok()) return Prefix(decoded.status(), where);
+  Manifest m = std::move(decoded).value();
+  if (m.version != version) {
+    return Status::Corruption(where + "holds version " + Num(m.version));
+  }
+  if (expected_manifest_check && ManifestRecordChecksum(*record).low != *expected_manifest_check) {
+    return Status::Corruption(where + "is not the manifest the head was committed with");
+  }
+  record = Status::NotFound("released");  // free the record before the big allocation
+  if (options.store_id != 0 && m.store_id != options.store_id) {
+    return Status::Corruption(where + "belongs to store " + Num(m.store_id) + ", expected " +
+                              Num(options.store_id));
+  }
+  if (options.page_size != 0 && m.page_size != options.page_size) {
+    return Status::Corruption(where + "page size " + Num(m.page_size) + ", expected " +
+                              Num(options.page_size));
+  }
+  const std::uint64_t state_bytes = std::uint64_t{m.page_count} * m.page_size;
+  if (state_bytes > options.max_state_bytes) {
+    return Status::OutOfSpace(where + "state of " + Num(state_bytes) + " bytes exceeds the limit of " +
+                              Num(options.max_state_bytes));
+  }
+
+  // Pages grouped by pack (counting sort), so each pack is fetched once.
+  std::vector<std::uint32_t> start(m.packs.size() + 1, 0);
+  for (const PageLocation& p : m.pages) start[p.pack + 1]++;
+  for (std::size_t i = 1; i < start.size(); ++i) start[i] += start[i - 1];
+  std::vector<std::uint32_t> order(m.pages.size());
+  {
+    std::vector<std::uint32_t> fill(start.begin(), start.end() - 1);
+    for (std::uint32_t i = 0; i < m.pages.size(); ++i) order[fill[m.pages[i].pack]++] = i;
+  }
+
+  std::vector<std::uint8_t> image(static_cast<std::size_t>(state_bytes));
+  for (std::size_t pk = 0; pk < m.packs.size(); ++pk) {
+    if (start[pk] == start[pk + 1]) continue;  // listed but unused: not needed to restore
+    const PackEntry& entry = m.packs[pk];
+    const std::string pack_key = PackKey(entry.id);
+    const std::string pack_where = "version " + Num(version) + ": packs/" + pack_key + ": ";
+    Result<std::vector<std::uint8_t>> pack = store.Get(RecordKind::kPack, pack_key);
+    if (!pack.ok()) {
+      if (pack.status().IsNotFound()) return Status::Corruption(pack_where + "missing");
+      return Prefix(pack.status(), pack_where);
+    }
+    if (pack->size() != entry.size) {
+      return Status::Corruption(pack_where + Num(pack->size()) + " bytes, the manifest says " +
+                                Num(entry.size));
+    }
+    for (std::uint32_t k = start[pk]; k < start[pk + 1]; ++k) {
+      const std::uint32_t page = order[k];
+      const PageLocation& loc = m.pages[page];
+      // DecodeManifest checked offset + page_size <= entry.size == pack->size().
+      std::span<const std::uint8_t> bytes(pack->data() + loc.offset, m.page_size);
+#ifndef KEEPSTATE_FUZZ_NO_CHECKSUMS
+      if (HashBytes(bytes) != loc.hash) {
+        return Status::Corruption(pack_where + "page " + Num(page) + " at offset " + Num(loc.offset) +
+                                  ": hash mismatch");
+      }
+#endif
+      std::memcpy(image.data() + std::size_t{page} * m.page_size, bytes.data(), m.page_size);
+    }
+  }
+  Result<engine::Arena> arena = engine::Arena::FromImage(std::move(image), m.page_size);
+  if (!arena.ok()) return Prefix(arena.status(), "version " + Num(version) + ": arena: ");
+  return RestoredVersion{std::move(arena).value(), std::move(m)};
+}
+
+Result<Restored> RestoreLatest(RecordStore& store, const RestoreOptions& options) {
+  std::vector<VersionFailure> failures;
+  std::optional<Head> head;
+  bool head_present = false;
+  {
+    Result<std::vector<std::uint8_t>> bytes = store.Get(RecordKind::kHead, kHeadKey);
+    if (bytes.ok()) {
+      head_present = true;
+      Result<Head> decoded = DecodeHead(*bytes);
+      if (decoded.ok()) {
+        head = *decoded;
+      } else if (decoded.status().code() == Code::kUnsupported) {
+        return decoded.status();
+      } else {
+        failures.push_back({0, decoded.status()});
+      }
+    } else if (!bytes.status().IsNotFound()) {
+      return Prefix(bytes.status(), "head: ");
+    }
+  }
+  KEEPSTATE_ASSIGN_OR_RETURN(std::vector<std::string> keys, store.List(RecordKind::kManifest));
+  std::vector<std::uint64_t> versions;
+  std::uint64_t newest_seen = head ? head->version : 0;
+  for (const std::string& key : keys) {
+    Result<std::uint64_t> v = ParseManifestKey(key);
+    if (!v.ok()) continue;  // not ours; never restored, never fatal
+    newest_seen = std::max(newest_seen, *v);
+    if (!head || *v < head->version) versions.push_back(*v);
+  }
+  if (!head_present && versions.empty()) return Status::NotFound("empty store: no head, no manifest");
+  if (!head_present) failures.push_back({0, Status::Corruption("head: missing")});
+  std::sort(versions.rbegin(), versions.rend());
+  if (head) versions.insert(versions.begin(), head->version);
+  if (versions.size() > options.max_versions) versions.resize(options.max_versions);
+
+  for (std::uint64_t v : versions) {
+    std::optional<std::uint64_t> check;
+    if (head && v == head->version) check = head->manifest_check;
+    Result<RestoredVersion> r = RestoreVersion(store, v, options, check);
+    if (r.ok()) {
+      return Restored{std::move(r->arena), std::move(r->manifest), head, std::move(failures),
+                      newest_seen};
+    }
+    if (r.status().code() == Code::kUnsupported) return r.status();
+    failures.push_back({v, r.status()});
+  }
+  std::string message = "no retained version verified:";
+  for (const VersionFailure& f : failures) message += " [" + f.status.ToString() + "]";
+  return Status::Corruption(message);
+}
+
+}  // namespace keepstate::persistence

@@ -1,0 +1,200 @@
+// Persister tests: incremental commits restore byte-equal to the live arena,
+// stored bytes stay bounded under compaction and retention, failed and
+// conflicting commits lose nothing.
+#include <catch2/catch.hpp>
+
+#include <cstdio>
+
+#include "keepstate/persistence/persister.h"
+#include "keepstate/persistence/restore.h"
+#include "workload.h"
+
+namespace keepstate::persistence {
+namespace {
+
+using testing::Bytes;
+using testing::Workload;
+
+PersisterOptions SmallPacks() {
+  PersisterOptions o;
+  o.store_id = 7;
+  o.writer_id = 0xA11CE;
+  o.max_pack_bytes = 64 * 1024;  // 16 pages: many packs even in a small state
+  return o;
+}
+
+// Restores the newest version and requires it to equal `live` exactly.
+void RequireRestoresTo(MemoryRecordStore& store, const engine::Arena& live, std::uint64_t version) {
+  RestoreOptions ro;
+  ro.store_id = 7;
+  Result<Restored> r = RestoreLatest(store, ro);
+  REQUIRE(r.ok());
+  CHECK(r->failures.empty());
+  CHECK(r->manifest.version == version);
+  REQUIRE(r->arena.page_count() == live.page_count());
+  REQUIRE(Bytes(r->arena) == Bytes(live));
+}
+
+TEST_CASE("incremental commits restore byte-equal to the live arena", "[persistence]") {
+  const std::uint64_t seed = GENERATE(1, 2, 3);
+  INFO("seed " << seed);
+  Workload w(seed);
+  MemoryRecordStore store;
+  PersisterOptions options = SmallPacks();
+  Persister::Opened opened = Persister::Open(store, options).value();
+  engine::Arena arena = std::move(opened.arena);
+  Persister persister = std::move(opened.persister);
+  w.Fill(arena, 300);
+
+  const double fractions[] = {0.001, 0.01, 0.05, 0.1, 0.3, 1.0};
+  double worst_ratio = 0;
+  std::uint32_t compactions = 0;
+  for (int commit = 1; commit <= 220; ++commit) {
+    w.Step(arena, fractions[w.rng()() % 6]);
+    const std::vector<engine::PageId> dirty = arena.DirtyPages();
+    Result<CommitPlan> plan = persister.Capture(arena, 1000 + commit);
+    REQUIRE(plan.ok());
+    // Only dirty pages are copied (plus compaction moves, counted apart).
+    CHECK(plan->dirty_pages() == dirty.size());
+    CHECK(plan->staged_bytes() ==
+          std::uint64_t{plan->dirty_pages() + plan->moved_pages()} * arena.page_size());
+    CHECK(arena.dirty().Count() == 0);
+    compactions += plan->compacted();
+    REQUIRE(store.Apply(plan->batch()).ok());
+    persister.Succeeded(std::move(plan).value());
+    CHECK(persister.version() == static_cast<std::uint64_t>(commit));
+
+    // Dead bytes in the current version's packs stay at most half of them.
+    CHECK(persister.current_pack_bytes() <= 2 * persister.current_live_bytes());
+    const double live = static_cast<double>(arena.size_bytes());
+    const double ratio = static_cast<double>(store.StoredBytes(RecordKind::kPack)) / live;
+    worst_ratio = std::max(worst_ratio, ratio);
+    // Retention keeps 2 versions: the older one's packs that compaction or
+    // overwrites made dead in the newer one are stored too.
+    CHECK(store.StoredBytes(RecordKind::kPack) <= 3 * arena.size_bytes() + 2 * options.max_pack_bytes);
+    CHECK(store.RecordCount(RecordKind::kManifest) <= 2);
+
+    if (commit % 10 == 0 || commit == 220) RequireRestoresTo(store, arena, commit);
+    if (commit == 100) {
+      // Reopen from storage and continue from there, as after a page reload.
+      Persister::Opened again = Persister::Open(store, options).value();
+      CHECK(again.restored_version == 100);
+      CHECK(again.failures.empty());
+      REQUIRE(Bytes(again.arena) == Bytes(arena));
+      arena = std::move(again.arena);
+      persister = std::move(again.persister);
+    }
+  }
+  CHECK(compactions > 0);
+  std::printf("seed %llu: worst stored/live ratio %.2f, %u compactions\n",
+              static_cast<unsigned long long>(seed), worst_ratio, compactions);
+}
+
+TEST_CASE("every retained version restores exactly", "[persistence]") {
+  Workload w(11);
+  MemoryRecordStore store;
+  PersisterOptions options = SmallPacks();
+  options.retain_versions = 3;
+  engine::Arena arena = engine::Arena::Create().value();
+  Persister persister(options);
+  w.Fill(arena, 64);
+  std::vector<std::vector<std::uint8_t>> states;
+  for (int i = 0; i < 30; ++i) {
+    w.Step(arena, 0.2);
+    REQUIRE(persister.Commit(arena, store, i).ok());
+    states.push_back(Bytes(arena));
+  }
+  CHECK(store.RecordCount(RecordKind::kManifest) == 3);
+  for (std::uint64_t v = 28; v <= 30; ++v) {
+    Result<RestoredVersion> r = RestoreVersion(store, v, {});
+    REQUIRE(r.ok());
+    CHECK(Bytes(r->arena) == states[v - 1]);
+  }
+  CHECK(RestoreVersion(store, 27, {}).status().IsCorruption());  // collected
+}
+
+TEST_CASE("a failed commit keeps the previous version and the pages dirty", "[persistence]") {
+  const std::size_t fail_after = GENERATE(0, 1, 2, 3);
+  INFO("fail batches larger than " << fail_after);
+  Workload w(5);
+  MemoryRecordStore store;
+  engine::Arena arena = engine::Arena::Create().value();
+  Persister persister(SmallPacks());
+  w.Fill(arena, 100);
+  REQUIRE(persister.Commit(arena, store, 1).ok());
+  const std::vector<std::uint8_t> v1 = Bytes(arena);
+  const std::uint64_t stored = store.StoredBytes();
+
+  w.Step(arena, 0.5);
+  const std::vector<engine::PageId> dirty = arena.DirtyPages();
+  store.FailBatchesLargerThan(fail_after);
+  Status s = persister.Commit(arena, store, 2);
+  CHECK(s.code() == Code::kOutOfSpace);
+  CHECK(store.StoredBytes() == stored);  // nothing landed
+  CHECK(arena.DirtyPages() == dirty);     // nothing is considered saved
+  CHECK(persister.version() == 1);
+  {
+    Result<Restored> r = RestoreLatest(store, {});
+    REQUIRE(r.ok());
+    CHECK(r->manifest.version == 1);
+    CHECK(Bytes(r->arena) == v1);
+  }
+  store.ClearFailure();
+  REQUIRE(persister.Commit(arena, store, 3).ok());
+  CHECK(arena.dirty().Count() == 0);
+  RequireRestoresTo(store, arena, 2);
+}
+
+TEST_CASE("pages written while a commit is in flight stay dirty", "[persistence]") {
+  const bool succeed = GENERATE(true, false);
+  Workload w(9);
+  MemoryRecordStore store;
+  engine::Arena arena = engine::Arena::Create().value();
+  Persister persister(SmallPacks());
+  w.Fill(arena, 20);
+  Result<CommitPlan> plan = persister.Capture(arena, 1);
+  REQUIRE(plan.ok());
+  CHECK(persister.Capture(arena, 1).status().code() == Code::kBusy);
+  // The staged bytes are a copy: writing the arena now must not change them.
+  const std::vector<std::uint8_t> staged_before(plan->puts()[0].bytes.begin(),
+                                                plan->puts()[0].bytes.end());
+  arena.Write(3)[0] ^= 0xFF;
+  arena.Write(5)[100] ^= 0xFF;
+  CHECK(std::equal(staged_before.begin(), staged_before.end(), plan->puts()[0].bytes.begin()));
+  if (succeed) {
+    REQUIRE(store.Apply(plan->batch()).ok());
+    persister.Succeeded(std::move(plan).value());
+    CHECK(arena.DirtyPages() == std::vector<engine::PageId>{3, 5});
+  } else {
+    persister.Failed(std::move(plan).value(), arena);
+    CHECK(arena.dirty().Count() == arena.page_count());
+  }
+  REQUIRE(persister.Commit(arena, store, 2).ok());
+  RequireRestoresTo(store, arena, succeed ? 2 : 1);
+}
+
+TEST_CASE("a second writer on the same base gets Conflict and loses nothing", "[persistence]") {
+  Workload w(3);
+  MemoryRecordStore store;
+  PersisterOptions a_opts = SmallPacks();
+  {
+    engine::Arena arena = engine::Arena::Create().value();
+    Persister p(a_opts);
+    w.Fill(arena, 40);
+    REQUIRE(p.Commit(arena, store, 1).ok());
+  }
+  PersisterOptions b_opts = a_opts;
+  b_opts.writer_id = 0xB0B;
+  Persister::Opened a = Persister::Open(store, a_opts).value();
+  Persister::Opened b = Persister::Open(store, b_opts).value();
+  w.Step(a.arena, 0.3);
+  w.Step(b.arena, 0.3);
+  REQUIRE(a.persister.Commit(a.arena, store, 2).ok());
+  const std::vector<engine::PageId> b_dirty = b.arena.DirtyPages();
+  CHECK(b.persister.Commit(b.arena, store, 2).code() == Code::kConflict);
+  CHECK(b.arena.DirtyPages() == b_dirty);
+  RequireRestoresTo(store, a.arena, 2);
+}
+
+}  // namespace
+}  // namespace keepstate::persistence

@@ -1,0 +1,219 @@
+// Restore tests: any flipped byte, truncation or missing record of the newest
+// version is detected as Corruption (never a crash) and restore falls back to
+// the previous retained version, which restores exactly; newer formats are
+// Unsupported.
+#include <catch2/catch.hpp>
+
+#include <optional>
+
+#include "keepstate/persistence/persister.h"
+#include "keepstate/persistence/restore.h"
+#include "workload.h"
+
+namespace keepstate::persistence {
+namespace {
+
+using testing::Bytes;
+using testing::Workload;
+
+// A store holding versions 1..9 (7 and 8 retained... see below) and the
+// exact bytes of the two retained versions.
+struct Fixture {
+  MemoryRecordStore store;
+  std::vector<std::uint8_t> newest, previous;  // states of versions N and N-1
+  std::uint64_t n = 0;
+  Manifest newest_manifest, previous_manifest;
+
+  Fixture() {
+    Workload w(42);
+    PersisterOptions o;
+    o.max_pack_bytes = 32 * 1024;  // 8 pages
+    engine::Arena arena = engine::Arena::Create().value();
+    Persister p(o);
+    w.Fill(arena, 48);
+    for (int i = 1; i <= 8; ++i) {
+      w.Step(arena, i == 8 ? 0.15 : 0.4);
+      REQUIRE(p.Commit(arena, store, i).ok());
+      previous = newest;
+      newest = Bytes(arena);
+    }
+    n = p.version();
+    newest_manifest = DecodeManifest(*store.Get(RecordKind::kManifest, ManifestKey(n))).value();
+    previous_manifest = DecodeManifest(*store.Get(RecordKind::kManifest, ManifestKey(n - 1))).value();
+  }
+
+  // Does damage to pack `key` (at `offset`, or anywhere if nullopt) break m?
+  static bool Breaks(const Manifest& m, const std::string& key, std::optional<std::size_t> offset) {
+    for (const PageLocation& loc : m.pages) {
+      if (PackKey(m.packs[loc.pack].id) != key) continue;
+      if (!offset || (*offset >= loc.offset && *offset < loc.offset + m.page_size)) return true;
+    }
+    return false;
+  }
+
+  // What RestoreLatest must produce after damaging record (kind, key):
+  // the newest version the damage does not break, or nothing.
+  const std::vector<std::uint8_t>* Expected(RecordKind kind, const std::string& key,
+                                            std::optional<std::size_t> offset,
+                                            std::uint64_t* version) const {
+    auto breaks = [&](const Manifest& m) {
+      if (kind == RecordKind::kManifest) return key == ManifestKey(m.version);
+      if (kind == RecordKind::kPack) return Breaks(m, key, offset);
+      return false;  // the head: manifests are still found by listing
+    };
+    if (!breaks(newest_manifest)) return *version = n, &newest;
+    if (!breaks(previous_manifest)) return *version = n - 1, &previous;
+    return nullptr;
+  }
+
+  void Check(MemoryRecordStore& damaged, RecordKind kind, const std::string& key,
+             std::optional<std::size_t> offset) const {
+    INFO(RecordKindName(kind) << "/" << key << " offset " << (offset ? long(*offset) : -1L));
+    Result<Restored> r = RestoreLatest(damaged, {});
+    std::uint64_t version = 0;
+    const std::vector<std::uint8_t>* expected = Expected(kind, key, offset, &version);
+    if (expected == nullptr) {
+      REQUIRE(!r.ok());
+      CHECK(r.status().IsCorruption());
+      return;
+    }
+    REQUIRE(r.ok());
+    CHECK(r->manifest.version == version);
+    CHECK(Bytes(r->arena) == *expected);
+    // Damage to anything the newest version needs is reported, never silent.
+    const bool damaged_newest = version != n || kind == RecordKind::kHead;
+    CHECK(r->fell_back() == damaged_newest);
+    for (const VersionFailure& f : r->failures) {
+      CHECK(f.status.IsCorruption());
+      INFO(f.status.ToString());
+      CHECK(f.status.message().find(f.version == 0 ? "head" : "version " + std::to_string(n)) !=
+            std::string::npos);
+    }
+  }
+
+  std::vector<RecordKey> NewestRecords() const {
+    std::vector<RecordKey> keys = {{RecordKind::kHead, std::string(kHeadKey)},
+                                   {RecordKind::kManifest, ManifestKey(n)}};
+    for (const PackEntry& p : newest_manifest.packs) keys.push_back({RecordKind::kPack, PackKey(p.id)});
+    return keys;
+  }
+};
+
+TEST_CASE("restore verifies and falls back on any flipped byte", "[persistence]") {
+  Fixture f;
+  REQUIRE(f.n == 8);
+  std::mt19937_64 rng(1234);
+  int cases = 0;
+  for (const RecordKey& k : f.NewestRecords()) {
+    const std::size_t size = f.store.Get(k.kind, k.key)->size();
+    std::vector<std::size_t> offsets = {0, size - 1, size / 2};
+    // Every byte of the head and of the manifest's envelope, and a sample of the rest.
+    const std::size_t exhaustive = k.kind == RecordKind::kPack ? 0 : std::min<std::size_t>(size, 64);
+    for (std::size_t i = 0; i < exhaustive; ++i) offsets.push_back(i);
+    for (int i = 0; i < 40; ++i) offsets.push_back(rng() % size);
+    for (std::size_t off : offsets) {
+      MemoryRecordStore damaged = f.store;
+      (*damaged.Mutable(k.kind, k.key))[off] ^= static_cast<std::uint8_t>(1u << (rng() % 8));
+      f.Check(damaged, k.kind, k.key, off);
+      ++cases;
+    }
+  }
+  CHECK(cases > 200);
+}
+
+TEST_CASE("restore rejects truncated and missing records", "[persistence]") {
+  Fixture f;
+  std::mt19937_64 rng(99);
+  for (const RecordKey& k : f.NewestRecords()) {
+    const std::size_t size = f.store.Get(k.kind, k.key)->size();
+    for (std::size_t len : {std::size_t{0}, std::size_t{1}, size / 2, size - 1,
+                            static_cast<std::size_t>(rng() % size)}) {
+      MemoryRecordStore damaged = f.store;
+      damaged.Mutable(k.kind, k.key)->resize(len);
+      f.Check(damaged, k.kind, k.key, std::nullopt);
+    }
+    MemoryRecordStore dropped = f.store;
+    REQUIRE(dropped.Erase(k.kind, k.key));
+    f.Check(dropped, k.kind, k.key, std::nullopt);
+    // Appended garbage is as wrong as a missing tail.
+    MemoryRecordStore grown = f.store;
+    grown.Mutable(k.kind, k.key)->push_back(0);
+    f.Check(grown, k.kind, k.key, std::nullopt);
+  }
+}
+
+TEST_CASE("restore names the version, record and page of a bad page hash", "[persistence]") {
+  Fixture f;
+  const PageLocation& loc = f.newest_manifest.pages[5];
+  const std::string key = PackKey(f.newest_manifest.packs[loc.pack].id);
+  (*f.store.Mutable(RecordKind::kPack, key))[loc.offset + 17] ^= 1;
+  Result<RestoredVersion> r = RestoreVersion(f.store, f.n, {});
+  REQUIRE(r.status().IsCorruption());
+  CHECK(r.status().message() == "version 8: packs/" + key + ": page 5 at offset " +
+                                    std::to_string(loc.offset) + ": hash mismatch");
+}
+
+TEST_CASE("a newer snapshot format is Unsupported, never a fallback", "[persistence]") {
+  Fixture f;
+  Manifest m = f.newest_manifest;
+  m.format_version = kFormatVersion + 1;
+  f.store.Put(RecordKind::kManifest, ManifestKey(f.n), EncodeManifest(m));
+  SECTION("newer manifest under a current head") {
+    Result<Restored> r = RestoreLatest(f.store, {});
+    CHECK(r.status().code() == Code::kUnsupported);
+    CHECK(r.status().message().find("format 2 is newer") != std::string::npos);
+  }
+  SECTION("newer head") {
+    Head h = DecodeHead(*f.store.Get(RecordKind::kHead, kHeadKey)).value();
+    h.format_version = kFormatVersion + 1;
+    f.store.Put(RecordKind::kHead, std::string(kHeadKey), EncodeHead(h));
+    CHECK(RestoreLatest(f.store, {}).status().code() == Code::kUnsupported);
+    // And a writer of this build refuses to commit over it.
+    Persister p(PersisterOptions{});
+    CHECK(Persister::Open(f.store, {}).status().code() == Code::kUnsupported);
+  }
+}
+
+TEST_CASE("restore of an empty store is NotFound and Open starts fresh", "[persistence]") {
+  MemoryRecordStore store;
+  CHECK(RestoreLatest(store, {}).status().IsNotFound());
+  Persister::Opened o = Persister::Open(store, {}).value();
+  CHECK(o.restored_version == 0);
+  CHECK(o.arena.page_count() == 1);
+}
+
+TEST_CASE("restore rejects a manifest of another store or page size", "[persistence]") {
+  Fixture f;
+  RestoreOptions other_store;
+  other_store.store_id = 999;
+  CHECK(RestoreLatest(f.store, other_store).status().IsCorruption());
+  RestoreOptions other_size;
+  other_size.page_size = 8192;
+  CHECK(RestoreLatest(f.store, other_size).status().IsCorruption());
+}
+
+TEST_CASE("reopening after a fallback deletes the broken version with the next commit", "[persistence]") {
+  Fixture f;
+  REQUIRE(f.store.Erase(RecordKind::kManifest, ManifestKey(f.n)));
+  Persister::Opened o = Persister::Open(f.store, {}).value();
+  CHECK(o.restored_version == f.n - 1);
+  REQUIRE(o.failures.size() == 1);
+  CHECK(Bytes(o.arena) == f.previous);
+  o.arena.Write(1)[0] ^= 1;
+  REQUIRE(o.persister.Commit(o.arena, f.store, 100).ok());
+  CHECK(o.persister.version() == f.n + 1);
+  // Only the new version and the one it was built on remain.
+  CHECK(f.store.List(RecordKind::kManifest).value() ==
+        std::vector<std::string>{ManifestKey(f.n - 1), ManifestKey(f.n + 1)});
+  const std::vector<std::string> pack_keys = f.store.List(RecordKind::kPack).value();
+  for (const std::string& key : pack_keys) {
+    CHECK(ParsePackKey(key).value().version != f.n);  // the broken version's packs are gone
+  }
+  Result<Restored> r = RestoreLatest(f.store, {});
+  REQUIRE(r.ok());
+  CHECK(!r->fell_back());
+  CHECK(Bytes(r->arena) == Bytes(o.arena));
+}
+
+}  // namespace
+}  // namespace keepstate::persistence
