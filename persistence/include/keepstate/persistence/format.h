@@ -48,7 +48,10 @@ struct RecordKey {
   RecordKind kind = RecordKind::kHead;
   std::string key;
   friend bool operator==(const RecordKey&, const RecordKey&) = default;
-  friend auto operator<=>(const RecordKey&, const RecordKey&) = default;
+  // Not <=>: libc++ 13 (Emscripten 3.1.6) has no three-way std::string compare.
+  friend bool operator<(const RecordKey& a, const RecordKey& b) {
+    return a.kind != b.kind ? a.kind < b.kind : a.key < b.key;
+  }
 };
 
 // The key of the head record (there is exactly one).
