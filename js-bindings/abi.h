@@ -1,0 +1,65 @@
+// The C ABI of the keepstate wasm module: THE list of exported functions.
+//
+// KEEPSTATE_ABI_FUNCTIONS is the single source of truth for what the module
+// exports. exports.cc defines every function (static_asserts check each one
+// exists with C linkage), the build generates from this list both the
+// -sEXPORTED_FUNCTIONS response file and `src/generated/abi.ts` (the typed
+// view of the exports plus the error codes of KEEPSTATE_STATUS_CODES), so C++
+// and TypeScript cannot drift apart.
+//
+// Conventions:
+//  - Every function returning "status" returns a keepstate::Code number
+//    (status.h); on an error the message is available through
+//    keepstate_error_ptr/len until the next call that fails.
+//  - "out" results (values read, scan results, reports) are written into one
+//    module-wide output buffer (keepstate_out_ptr/len), valid until the next
+//    call. JS copies what it needs right away.
+//  - Memory may grow during any call: JS re-takes HEAPU8 after every call.
+//  - Stores are integer handles (never pointers); an unknown handle is
+//    invalid-argument.
+#pragma once
+
+// X(name, return type, "parameter names") — return type is one of
+// status (int32 code), i32, u32, f64, void; every parameter is a number
+// (pointers, lengths, flags as i32; versions and times as f64).
+#define KEEPSTATE_ABI_FUNCTIONS(X)                                                         \
+  /* Memory. */                                                                            \
+  X(malloc, u32, "size")                                                                   \
+  X(free, void, "ptr")                                                                     \
+  /* The last error message and the output buffer. */                                      \
+  X(keepstate_error_ptr, u32, "")                                                          \
+  X(keepstate_error_len, u32, "")                                                          \
+  X(keepstate_out_ptr, u32, "")                                                            \
+  X(keepstate_out_len, u32, "")                                                            \
+  /* A scratch buffer of at least `size` bytes for passing keys and values in. */          \
+  X(keepstate_scratch, u32, "size")                                                        \
+  /* Stores: create, feed stored records, open (restore), close. */                        \
+  X(keepstate_store_new, u32, "page_size retain writer_id")                                \
+  X(keepstate_store_load_record, status, "store kind key key_len bytes bytes_len")        \
+  X(keepstate_store_open, status, "store")                                                 \
+  X(keepstate_store_destroy, void, "store")                                                \
+  X(keepstate_store_version, f64, "store")                                                 \
+  X(keepstate_store_dirty, i32, "store")                                                   \
+  X(keepstate_store_count, f64, "store")                                                   \
+  X(keepstate_store_page_size, u32, "store")                                               \
+  /* Reads and writes; in_txn = 1 goes through the open transaction. */                   \
+  X(keepstate_store_get, status, "store in_txn key key_len")                              \
+  X(keepstate_store_has, status, "store in_txn key key_len")                              \
+  X(keepstate_store_put, status, "store in_txn key key_len value value_len")              \
+  X(keepstate_store_delete, status, "store in_txn key key_len")                           \
+  X(keepstate_store_scan, status,                                                          \
+    "store in_txn prefix prefix_len has_prefix start start_len end end_len has_end limit reverse") \
+  X(keepstate_store_begin, status, "store")                                                \
+  X(keepstate_store_end, status, "store commit")                                           \
+  /* Commits: capture, describe, check the stored head, finish. */                        \
+  X(keepstate_store_capture, status, "store now_ms")                                       \
+  X(keepstate_store_plan, u32, "store")                                                    \
+  X(keepstate_store_check_head, status, "store head head_len present actual_out")         \
+  X(keepstate_store_commit_done, status, "store code")                                     \
+  /* Autosave fibers and the scheduler driver. */                                          \
+  X(keepstate_store_set_autosave, void, "store ms")                                        \
+  X(keepstate_autosave_take, u32, "store_out")                                             \
+  X(keepstate_scheduler, u32, "")                                                          \
+  X(keepstate_scheduler_run_for, void, "scheduler budget_ms out")                          \
+  X(keepstate_scheduler_complete_token, status, "scheduler token code payload size")      \
+  X(keepstate_scheduler_live_fibers, u32, "")

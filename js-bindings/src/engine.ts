@@ -1,0 +1,137 @@
+// Engine: one instantiated wasm module and everything shared by the stores
+// that live in it (the scheduler and its MessageChannel driver).
+//
+// Memory: the module is built with memory growth, so any call may replace
+// the heap's ArrayBuffer. Nothing here keeps a view across a call: every
+// read takes `this.module.HEAPU8` afresh, and bytes that must outlive the
+// next call are copied out with slice() (which copies exactly those bytes).
+import type { KeepstateModule, KeepstateModuleFactory } from './keepstate.js';
+import { errorFromStatus, QuotaError, type KeepstateError } from './errors.js';
+import { SchedulerDriver } from './driver.js';
+
+/** Where a wasm module comes from: a factory (the default export of an Emscripten glue
+ * file built by keepstate_add_wasm_module) and, optionally, the URL of its .wasm. */
+export interface ModuleSource {
+  factory: KeepstateModuleFactory;
+  /** The .wasm file. Needed in Node (read with fs); in a page or worker the glue finds it itself. */
+  wasmUrl?: URL | string;
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** Receives autosave requests for the stores of an engine. */
+export interface AutosaveTarget {
+  autosave(): Promise<void>;
+}
+
+export class Engine {
+  readonly module: KeepstateModule;
+  readonly scheduler: number;
+  readonly driver: SchedulerDriver;
+  /** Open stores by handle (the autosave fibers name stores by handle). */
+  readonly stores = new Map<number, AutosaveTarget>();
+
+  constructor(module: KeepstateModule) {
+    this.module = module;
+    this.scheduler = module._keepstate_scheduler();
+    this.driver = new SchedulerDriver(this);
+  }
+
+  /** Throws the typed error for a non-zero status (the message comes from the engine). */
+  check(status: number): void {
+    if (status !== 0) throw this.error(status);
+  }
+
+  /** The typed error for a status, with the engine's last error message. */
+  error(status: number): KeepstateError {
+    const m = this.module;
+    const ptr = m._keepstate_error_ptr();
+    const len = m._keepstate_error_len();
+    return errorFromStatus(status, decoder.decode(m.HEAPU8.subarray(ptr, ptr + len)));
+  }
+
+  /** A copy of the output buffer. */
+  outBytes(): Uint8Array {
+    const m = this.module;
+    const ptr = m._keepstate_out_ptr();
+    return m.HEAPU8.slice(ptr, ptr + m._keepstate_out_len());
+  }
+
+  outText(): string {
+    const m = this.module;
+    const ptr = m._keepstate_out_ptr();
+    return decoder.decode(m.HEAPU8.subarray(ptr, ptr + m._keepstate_out_len()));
+  }
+
+  /** Copies `parts` back to back into the scratch buffer; returns each one's address. */
+  stage(...parts: Uint8Array[]): number[] {
+    const total = parts.reduce((n, p) => n + p.length, 0);
+    const base = this.module._keepstate_scratch(total);
+    if (base === 0) throw new QuotaError(`cannot allocate ${total} bytes in wasm memory`);
+    const heap = this.module.HEAPU8; // after the call: it may have grown memory
+    const ptrs: number[] = [];
+    let at = base;
+    for (const p of parts) {
+      heap.set(p, at);
+      ptrs.push(at);
+      at += p.length;
+    }
+    return ptrs;
+  }
+
+  static encode(text: string): Uint8Array {
+    return encoder.encode(text);
+  }
+  static decode(bytes: Uint8Array): string {
+    return decoder.decode(bytes);
+  }
+}
+
+const engines = new Map<KeepstateModuleFactory, Promise<Engine>>();
+
+function isNode(): boolean {
+  const p = (globalThis as { process?: { versions?: { node?: unknown } } }).process;
+  return typeof p?.versions?.node === 'string';
+}
+
+async function instantiate(source: ModuleSource): Promise<Engine> {
+  const url = source.wasmUrl === undefined ? undefined : new URL(source.wasmUrl);
+  let module: KeepstateModule;
+  if (url !== undefined && isNode()) {
+    // Node's fetch cannot load a file: URL; hand the glue the bytes instead.
+    const fs = (await import('node:fs/promises' as string)) as {
+      readFile(path: URL): Promise<Uint8Array>;
+    };
+    module = await source.factory({ wasmBinary: await fs.readFile(url) });
+  } else if (url !== undefined) {
+    module = await source.factory({ locateFile: () => url.href });
+  } else {
+    module = await source.factory();
+  }
+  return new Engine(module);
+}
+
+/** The engine of a module source, instantiated once per factory in this realm. */
+export function loadEngine(source?: ModuleSource | KeepstateModuleFactory): Promise<Engine> {
+  let resolved: Promise<ModuleSource>;
+  if (source === undefined) {
+    resolved = import('./keepstate.js').then((glue) => ({
+      factory: glue.default,
+      wasmUrl: new URL('keepstate.wasm', import.meta.url),
+    }));
+  } else if (typeof source === 'function') {
+    resolved = Promise.resolve({ factory: source });
+  } else {
+    resolved = Promise.resolve(source);
+  }
+  return resolved.then((s) => {
+    let engine = engines.get(s.factory);
+    if (engine === undefined) {
+      engine = instantiate(s);
+      engines.set(s.factory, engine);
+      engine.catch(() => engines.delete(s.factory));
+    }
+    return engine;
+  });
+}

@@ -1,0 +1,27 @@
+// keepstate: an offline-first state engine. A store lives in a C++ engine
+// compiled to WebAssembly and is committed atomically to IndexedDB, with
+// optimistic concurrency between tabs. See docs/api.md.
+export { openStore, Store } from './store.js';
+export type {
+  OpenOptions,
+  ScanOptions,
+  CommitResult,
+  CorruptionEvent,
+  RemoteCommitEvent,
+  StoreEvents,
+  StoreEventName,
+  ReadWrite,
+  Transaction,
+} from './store.js';
+export type { ModuleSource } from './engine.js';
+export type { KeepstateModuleFactory } from './keepstate.js';
+export {
+  KeepstateError,
+  ConflictError,
+  CorruptionError,
+  QuotaError,
+  ClosedError,
+  InvalidArgumentError,
+} from './errors.js';
+export type { VersionFailure } from './errors.js';
+export type { StatusCodeName } from './generated/abi.js';
