@@ -148,7 +148,7 @@ struct Node {
     if (plen == 0) return 0;
     const std::string_view prefix = key(0).substr(0, plen);
     const std::size_t n = std::min<std::size_t>(plen, target.size());
-    const int c = std::memcmp(target.data(), prefix.data(), n);
+    const int c = n == 0 ? 0 : std::memcmp(target.data(), prefix.data(), n);
     if (c != 0) return c < 0 ? -1 : 1;
     return target.size() < plen ? -1 : 0;
   }

@@ -7,7 +7,7 @@
 // back. The buffer may move when the arena grows, so callers must not keep
 // page pointers across a call that can allocate.
 //
-// Page 0 is the superblock (see Superblock below and docs/arena-format.md).
+// Page 0 is the superblock (see Superblock below and docs/engine.md).
 // Freed pages form a singly linked free list threaded through the pages
 // themselves, and are reused before the arena grows.
 //
@@ -44,7 +44,7 @@ inline constexpr std::uint64_t kArenaMagic = 0x414E4552'4154534BULL;  // "KSTATE
 inline constexpr std::uint32_t kArenaFormatVersion = 1;
 
 // The superblock, stored little-endian at offset 0 of page 0. Mirrored by
-// docs/arena-format.md; the static_asserts pin the layout.
+// docs/engine.md; the static_asserts pin the layout.
 struct Superblock {
   std::uint64_t magic;           // kArenaMagic
   std::uint32_t format_version;  // kArenaFormatVersion
