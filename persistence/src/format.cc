@@ -260,6 +260,13 @@ Result<Manifest> DecodeManifest(std::span<const std::uint8_t> record) {
   const auto* packs = fm->packs();
   const auto* pages = fm->pages();
   if (packs == nullptr || pages == nullptr) return Status::Corruption(where + "packs or pages missing");
+  // The Verifier (2.0.8) checks a vector's length word for 4-byte alignment
+  // but not its struct elements for their own (8-byte) alignment; found by
+  // fuzz_restore. The body is 8-byte aligned, so check the absolute address.
+  if (reinterpret_cast<std::uintptr_t>(packs->data()) % alignof(fb::PackRef) != 0 ||
+      reinterpret_cast<std::uintptr_t>(pages->data()) % alignof(fb::PageRef) != 0) {
+    return Status::Corruption(where + "misaligned packs or pages vector");
+  }
   if (m.page_count == 0 || pages->size() != m.page_count) {
     return Status::Corruption(where + "page count " + Num(m.page_count) + " but " +
                               Num(pages->size()) + " page entries");
