@@ -169,6 +169,7 @@ export class Store implements ReadWrite {
   private readonly handlers = new Map<StoreEventName, Set<(event: never) => void>>();
   private handle = 0;
   private queue: Promise<unknown> = Promise.resolve();
+  private queued = 0;
   private closing = false;
   private closed = false;
   private inTransaction = false;
@@ -453,9 +454,15 @@ export class Store implements ReadWrite {
     this.emit('remote-commit', { version });
   }
 
+  /** Runs `op` now if nothing is queued (so a commit captures the state of the moment it is
+   * requested), else after everything queued before it. */
   private enqueue<T>(op: () => Promise<T>): Promise<T> {
-    const run = this.queue.then(op, op);
-    this.queue = run.catch(() => undefined);
+    const run = this.queued === 0 ? op() : this.queue.then(op, op);
+    ++this.queued;
+    this.queue = run.then(
+      () => void --this.queued,
+      () => void --this.queued,
+    );
     return run;
   }
 

@@ -1,0 +1,239 @@
+// IndexedDB behaviour: optimistic concurrency between stores, corruption
+// fallback, quota, garbage collection, other-tab announcements, autosave.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { openStore, ConflictError, QuotaError } from '../dist/index.js';
+import {
+  dumpRecords, freshIndexedDB, nextEvent, quotaIndexedDB, storedBytes, tamper, uniqueName,
+} from './helpers.mjs';
+
+const open = (name, indexedDB, options = {}) => openStore(name, { indexedDB, autosave: false, ...options });
+
+test('two stores on one IndexedDB: the second commit is a ConflictError and writes nothing', async () => {
+  const idb = freshIndexedDB();
+  const name = uniqueName();
+  const a = await open(name, idb);
+  const b = await open(name, idb);
+  a.put('who', 'a');
+  await a.commit();
+  const before = await dumpRecords(idb, name);
+
+  b.put('who', 'b');
+  const conflictEvent = nextEvent(b, 'conflict');
+  const error = await b.commit().then(() => assert.fail('commit should conflict'), (e) => e);
+  assert.ok(error instanceof ConflictError, String(error));
+  assert.equal(error.code, 'conflict');
+  assert.equal(error.expectedVersion, 0);
+  assert.equal(error.actualVersion, 1);
+  assert.equal(await conflictEvent, error);
+  assert.equal(b.dirty, true, 'the local state stays dirty');
+  assert.equal(b.getText('who'), 'b');
+  assert.equal(b.version, 0);
+  assert.deepEqual(await dumpRecords(idb, name), before, 'nothing was written');
+
+  // Retrying conflicts again; reload takes the winner's version.
+  await assert.rejects(b.commit(), ConflictError);
+  await b.reload();
+  assert.equal(b.version, 1);
+  assert.equal(b.getText('who'), 'a');
+  b.put('who', 'b again');
+  assert.equal((await b.commit()).version, 2);
+  // Now a is behind.
+  a.put('x', '1');
+  await assert.rejects(a.commit(), ConflictError);
+  await a.close().catch((e) => assert.ok(e instanceof ConflictError));
+  await a.reload();
+  await a.close();
+  await b.close();
+});
+
+test("a commit is announced to other stores of the same name ('remote-commit')", async () => {
+  const idb = freshIndexedDB();
+  const name = uniqueName();
+  const a = await open(name, idb);
+  const b = await open(name, idb);
+  const heardByB = nextEvent(b, 'remote-commit');
+  let heardByA = false;
+  a.on('remote-commit', () => { heardByA = true; });
+  a.put('k', 'v');
+  await a.commit();
+  assert.deepEqual(await heardByB, { version: 1 });
+  assert.equal(heardByA, false, 'a store does not hear its own commits');
+  await b.reload();
+  assert.equal(b.getText('k'), 'v');
+  await a.close();
+  await b.close();
+});
+
+test('corruption: a tampered newest version falls back to the previous one and says so', async () => {
+  const idb = freshIndexedDB();
+  const name = uniqueName();
+  const s = await open(name, idb);
+  s.put('k', 'version 1');
+  await s.commit();
+  s.put('k', 'version 2');
+  await s.commit();
+  await s.close();
+  // Flip one byte in every pack written by version 2.
+  await tamper(idb, name, (kind, key, bytes) => {
+    if (kind !== 'packs' || !key.startsWith('0000000000000002-')) return undefined;
+    const copy = new Uint8Array(bytes);
+    copy[100] ^= 0xff;
+    return copy;
+  });
+  const t = await open(name, idb);
+  const event = await nextEvent(t, 'corruption');
+  assert.equal(t.version, 1);
+  assert.equal(t.getText('k'), 'version 1');
+  assert.equal(event.restoredVersion, 1);
+  assert.equal(event.fresh, false);
+  assert.equal(event.failures[0].version, 2);
+  assert.equal(event.failures[0].code, 'corruption');
+  assert.match(event.error.message, /fell back to version 1/);
+  assert.equal(event.error.code, 'corruption');
+  // The store goes on: the next commit supersedes the corrupt version.
+  t.put('k', 'version 3');
+  assert.equal((await t.commit()).version, 3);
+  await t.close();
+  const u = await open(name, idb);
+  let again = false;
+  u.on('corruption', () => { again = true; });
+  await new Promise((r) => setTimeout(r, 20));
+  assert.equal(again, false);
+  assert.equal(u.getText('k'), 'version 3');
+  await u.close();
+});
+
+test('corruption: when nothing verifies the store opens empty on a fresh version line', async () => {
+  const idb = freshIndexedDB();
+  const name = uniqueName();
+  const s = await open(name, idb);
+  s.put('k', 'v1');
+  await s.commit();
+  s.put('k', 'v2');
+  await s.commit();
+  await s.close();
+  await tamper(idb, name, (kind, key, bytes) => {
+    if (kind !== 'manifests') return undefined;
+    const copy = new Uint8Array(bytes);
+    copy[copy.length - 1] ^= 1;
+    return copy;
+  });
+  const t = await open(name, idb);
+  const event = await nextEvent(t, 'corruption');
+  assert.equal(event.fresh, true);
+  assert.match(event.error.message, /fresh version line/);
+  assert.equal(t.version, 0);
+  assert.equal(t.has('k'), false);
+  t.put('k', 'new line');
+  assert.equal((await t.commit()).version, 1);
+  await t.close();
+  const records = await dumpRecords(idb, name);
+  assert.deepEqual([...records.manifests.keys()], ['0000000000000001'], 'the unreadable records were replaced');
+  const u = await open(name, idb);
+  assert.equal(u.getText('k'), 'new line');
+  await u.close();
+});
+
+test('quota: QuotaExceededError becomes QuotaError, the previous version stays, the state stays dirty', async () => {
+  const state = { full: false };
+  const idb = quotaIndexedDB(state);
+  const name = uniqueName();
+  const s = await open(name, idb);
+  s.put('k', 'committed');
+  await s.commit();
+  s.put('k', 'too much');
+  state.full = true;
+  const error = await s.commit().then(() => assert.fail('commit should fail'), (e) => e);
+  assert.ok(error instanceof QuotaError, String(error));
+  assert.equal(error.code, 'quota');
+  assert.equal(s.dirty, true);
+  assert.equal(s.version, 1);
+  assert.equal(s.getText('k'), 'too much');
+  const t = await open(name, idb);
+  assert.equal(t.getText('k'), 'committed', 'the previous version is intact');
+  await t.close();
+  state.full = false;
+  assert.equal((await s.commit()).version, 2, 'the next commit writes everything still dirty');
+  await s.close();
+  const u = await open(name, idb);
+  assert.equal(u.getText('k'), 'too much');
+  await u.close();
+});
+
+test('garbage collection keeps stored bytes bounded over 500 commits', async () => {
+  const idb = freshIndexedDB();
+  const name = uniqueName();
+  const s = await open(name, idb, { retain: 2 });
+  for (let i = 0; i < 200; ++i) s.put(`row/${i}`, `initial ${i}`.padEnd(200, '.'));
+  await s.commit();
+  let at100 = 0;
+  for (let c = 1; c <= 500; ++c) {
+    // Each commit rewrites a few rows scattered over the tree.
+    for (let j = 0; j < 5; ++j) s.put(`row/${(c * 37 + j * 41) % 200}`, `commit ${c}`.padEnd(200, '.'));
+    await s.commit();
+    if (c === 100) at100 = storedBytes(await dumpRecords(idb, name));
+  }
+  const records = await dumpRecords(idb, name);
+  const at500 = storedBytes(records);
+  assert.equal(s.version, 501);
+  assert.equal(records.head.size, 1);
+  assert.equal(records.manifests.size, 2, 'retain: 2 keeps two manifests');
+  assert.ok(records.packs.size <= 64, `${records.packs.size} packs`);
+  assert.ok(at500 <= at100 * 1.5, `stored bytes after 100 commits ${at100}, after 500 ${at500}`);
+  await s.close();
+  const t = await open(name, idb);
+  assert.equal(t.getText('row/0').startsWith('commit'), true);
+  await t.close();
+});
+
+test('autosave: a fiber commits after the delay, driven by the MessageChannel scheduler', async () => {
+  const idb = freshIndexedDB();
+  const name = uniqueName();
+  const s = await openStore(name, { indexedDB: idb, autosave: 30 });
+  const committed = nextEvent(s, 'commit', 3000);
+  const t0 = performance.now();
+  s.put('a', '1');
+  s.put('b', '2');
+  const result = await committed;
+  const elapsed = performance.now() - t0;
+  assert.equal(result.version, 1);
+  assert.ok(elapsed >= 25, `autosaved after ${elapsed.toFixed(1)} ms`);
+  assert.equal(s.dirty, false);
+  // A later change arms it again.
+  const second = nextEvent(s, 'commit', 3000);
+  s.put('c', '3');
+  assert.equal((await second).version, 2);
+  await s.close();
+  const t = await open(name, idb);
+  assert.equal(t.getText('c'), '3');
+  await t.close();
+});
+
+test('autosave: false never commits on its own', async () => {
+  const s = await openStore(uniqueName(), { indexedDB: freshIndexedDB(), autosave: false });
+  let commits = 0;
+  s.on('commit', () => ++commits);
+  s.put('a', '1');
+  await new Promise((r) => setTimeout(r, 100));
+  assert.equal(commits, 0);
+  assert.equal(s.dirty, true);
+  await s.close();
+});
+
+test("autosave reports a conflict as 'conflict' and keeps the state dirty", async () => {
+  const idb = freshIndexedDB();
+  const name = uniqueName();
+  const a = await open(name, idb);
+  const b = await openStore(name, { indexedDB: idb, autosave: 10 });
+  a.put('k', 'a');
+  await a.commit();
+  const conflict = nextEvent(b, 'conflict', 3000);
+  b.put('k', 'b');
+  const error = await conflict;
+  assert.ok(error instanceof ConflictError);
+  assert.equal(b.dirty, true);
+  await b.reload();
+  await a.close();
+  await b.close();
+});
