@@ -1,0 +1,63 @@
+// The published artifact: `npm pack` the package, install the tarball into an
+// empty folder, and use it from a plain ESM import in Node 20 with an
+// injected IndexedDB (fake-indexeddb). The README's quick start
+// (examples/quickstart.mjs) runs there too, unchanged.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+const packageDir = fileURLToPath(new URL('..', import.meta.url));
+const repo = fileURLToPath(new URL('../../', import.meta.url));
+// Sets globalThis.indexedDB before the script runs (the way a test page has one).
+const injectIndexedDB = import.meta.resolve('fake-indexeddb/auto');
+
+test('the npm pack tarball installs into an empty folder and works from Node', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'keepstate-pack-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const { stdout } = await run('npm', ['pack', '--json', '--pack-destination', dir], { cwd: packageDir });
+  const [{ filename, files }] = JSON.parse(stdout);
+  const paths = files.map((f) => f.path);
+  for (const f of ['dist/index.js', 'dist/index.d.ts', 'dist/keepstate.js', 'dist/keepstate.wasm', 'package.json']) {
+    assert.ok(paths.includes(f), `${f} is in the tarball`);
+  }
+  assert.ok(paths.every((p) => p === 'package.json' || p.startsWith('dist/') || /^(README|LICENSE)/i.test(p)), paths.join());
+
+  const app = join(dir, 'app');
+  await run('mkdir', [app]);
+  await writeFile(join(app, 'package.json'), JSON.stringify({ name: 'app', private: true, type: 'module' }));
+  await run('npm', ['install', '--offline', '--no-audit', '--no-fund', join(dir, filename)], { cwd: app });
+
+  await writeFile(join(app, 'use.mjs'), `
+    import { openStore, ConflictError } from 'keepstate';
+    const a = await openStore('packed', { autosave: false });
+    a.put('hello', 'world');
+    const { version } = await a.commit();
+    await a.close();
+    const b = await openStore('packed');
+    console.log(JSON.stringify({ version, value: b.getText('hello'), conflict: new ConflictError('x').code }));
+    await b.close();
+  `);
+  const used = await run(process.execPath, ['--import', injectIndexedDB, 'use.mjs'], { cwd: app });
+  assert.deepEqual(JSON.parse(used.stdout), { version: 1, value: 'world', conflict: 'conflict' });
+  assert.equal(used.stderr, '');
+
+  // The README's quick start, verbatim.
+  await copyFile(join(repo, 'examples/quickstart.mjs'), join(app, 'quickstart.mjs'));
+  const quick = await run(process.execPath, ['--import', injectIndexedDB, 'quickstart.mjs'], { cwd: app });
+  assert.equal(quick.stdout.trim(), '1 true');
+  assert.equal(quick.stderr, '');
+});
+
+test('the typings resolve through the exports map (types first)', async () => {
+  const pkg = JSON.parse(await readFile(join(packageDir, 'package.json'), 'utf8'));
+  assert.equal(pkg.name, 'keepstate');
+  assert.equal(pkg.type, 'module');
+  assert.deepEqual(Object.keys(pkg.exports['.']), ['types', 'default']);
+  assert.deepEqual(pkg.files, ['dist']);
+});
