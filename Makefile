@@ -5,7 +5,7 @@ JOBS ?= $(shell nproc)
 export NODE_PATH := /usr/share/nodejs
 CXX_TEST_PRESETS := native-debug native-asan wasm-release
 
-.PHONY: all setup test test-cxx demo bench fuzz clean $(addprefix build-,$(CXX_TEST_PRESETS) native-release native-fuzz)
+.PHONY: all setup test test-cxx test-js demo bench fuzz clean $(addprefix build-,$(CXX_TEST_PRESETS) native-release native-fuzz)
 
 all: test
 
@@ -21,7 +21,13 @@ test-cxx-%: build-%
 
 test-cxx: $(addprefix test-cxx-,$(CXX_TEST_PRESETS))
 
-test: test-cxx
+# The npm package (js-bindings/): wasm module from wasm-release, TypeScript
+# build into js-bindings/dist, Node's test runner with fake-indexeddb.
+test-js: build-wasm-release
+	npm run build:js
+	npm run test:js
+
+test: test-cxx test-js
 
 # Benchmarks, native and wasm under Node, in one run; tables + JSON in bench/results/.
 bench: build-native-release build-wasm-release
