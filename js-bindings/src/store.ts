@@ -173,6 +173,7 @@ export class Store implements ReadWrite {
   private closing = false;
   private closed = false;
   private inTransaction = false;
+  private closedVersion = 0;
 
   /** @internal Use openStore(). */
   constructor(engine: Engine, db: IDBDatabase, name: string, options: OpenOptions) {
@@ -192,7 +193,7 @@ export class Store implements ReadWrite {
 
   /** The committed version the state is based on (0: never committed). */
   get version(): number {
-    return this.handle === 0 ? 0 : this.engine.module._keepstate_store_version(this.handle);
+    return this.handle === 0 ? this.closedVersion : this.engine.module._keepstate_store_version(this.handle);
   }
 
   /** Whether there are changes not yet committed. */
@@ -323,6 +324,7 @@ export class Store implements ReadWrite {
         throw e;
       }
       this.closed = true;
+      this.closedVersion = this.version;
       this.engine.stores.delete(this.handle);
       this.engine.module._keepstate_store_destroy(this.handle);
       this.handle = 0;

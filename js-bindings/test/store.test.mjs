@@ -214,6 +214,8 @@ test('a closed store throws ClosedError from every method', async () => {
   s.put('pending', 'committed by close');
   await s.close();
   assert.equal(s.name, name);
+  assert.equal(s.version, 1, 'version keeps the last committed version');
+  assert.equal(s.dirty, false);
   for (const call of [
     () => s.get('a'), () => s.getText('a'), () => s.getJSON('a'), () => s.has('a'), () => s.put('a', 'b'),
     () => s.putJSON('a', 1), () => s.delete('a'), () => s.scan(), () => s.transaction(() => {}),
