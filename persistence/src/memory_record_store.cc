@@ -24,6 +24,18 @@ Result<std::vector<std::uint8_t>> MemoryRecordStore::Get(RecordKind kind, std::s
   return it->second;
 }
 
+Status MemoryRecordStore::GetInto(RecordKind kind, std::string_view key,
+                                  std::vector<std::uint8_t>& out) {
+  if (!ValidKind(kind)) return Status::InvalidArgument("bad record kind");
+  const Map& m = map(kind);
+  auto it = m.find(key);
+  if (it == m.end()) {
+    return Status::NotFound(std::string(RecordKindName(kind)) + "/" + std::string(key));
+  }
+  out.assign(it->second.begin(), it->second.end());  // keeps out's capacity
+  return Status::Ok();
+}
+
 Result<std::vector<std::string>> MemoryRecordStore::List(RecordKind kind) {
   if (!ValidKind(kind)) return Status::InvalidArgument("bad record kind");
   std::vector<std::string> keys;

@@ -66,25 +66,26 @@ Result<RestoredVersion> RestoreVersion(RecordStore& store, std::uint64_t version
   }
 
   std::vector<std::uint8_t> image(static_cast<std::size_t>(state_bytes));
+  std::vector<std::uint8_t> pack;  // one buffer, reused for every pack
   for (std::size_t pk = 0; pk < m.packs.size(); ++pk) {
     if (start[pk] == start[pk + 1]) continue;  // listed but unused: not needed to restore
     const PackEntry& entry = m.packs[pk];
     const std::string pack_key = PackKey(entry.id);
     const std::string pack_where = "version " + Num(version) + ": packs/" + pack_key + ": ";
-    Result<std::vector<std::uint8_t>> pack = store.Get(RecordKind::kPack, pack_key);
-    if (!pack.ok()) {
-      if (pack.status().IsNotFound()) return Status::Corruption(pack_where + "missing");
-      return Prefix(pack.status(), pack_where);
+    Status got = store.GetInto(RecordKind::kPack, pack_key, pack);
+    if (!got.ok()) {
+      if (got.IsNotFound()) return Status::Corruption(pack_where + "missing");
+      return Prefix(got, pack_where);
     }
-    if (pack->size() != entry.size) {
-      return Status::Corruption(pack_where + Num(pack->size()) + " bytes, the manifest says " +
+    if (pack.size() != entry.size) {
+      return Status::Corruption(pack_where + Num(pack.size()) + " bytes, the manifest says " +
                                 Num(entry.size));
     }
     for (std::uint32_t k = start[pk]; k < start[pk + 1]; ++k) {
       const std::uint32_t page = order[k];
       const PageLocation& loc = m.pages[page];
-      // DecodeManifest checked offset + page_size <= entry.size == pack->size().
-      std::span<const std::uint8_t> bytes(pack->data() + loc.offset, m.page_size);
+      // DecodeManifest checked offset + page_size <= entry.size == pack.size().
+      std::span<const std::uint8_t> bytes(pack.data() + loc.offset, m.page_size);
 #ifndef KEEPSTATE_FUZZ_NO_CHECKSUMS
       if (HashBytes(bytes) != loc.hash) {
         return Status::Corruption(pack_where + "page " + Num(page) + " at offset " + Num(loc.offset) +

@@ -47,6 +47,13 @@ class RecordStore {
 
   // The bytes of one record. NotFound if absent.
   virtual Result<std::vector<std::uint8_t>> Get(RecordKind kind, std::string_view key) = 0;
+  // Get() into a caller-owned buffer, so a restore reading many packs reuses
+  // one allocation (a fresh multi-MiB buffer per pack costs page faults).
+  // NotFound if absent; `out` is unspecified on error.
+  virtual Status GetInto(RecordKind kind, std::string_view key, std::vector<std::uint8_t>& out) {
+    KEEPSTATE_ASSIGN_OR_RETURN(out, Get(kind, key));
+    return Status::Ok();
+  }
   // The keys of one object store, ascending.
   virtual Result<std::vector<std::string>> List(RecordKind kind) = 0;
   // Applies `batch` atomically: either every put and delete lands or none.
@@ -60,6 +67,7 @@ class RecordStore {
 class MemoryRecordStore : public RecordStore {
  public:
   Result<std::vector<std::uint8_t>> Get(RecordKind kind, std::string_view key) override;
+  Status GetInto(RecordKind kind, std::string_view key, std::vector<std::uint8_t>& out) override;
   Result<std::vector<std::string>> List(RecordKind kind) override;
   Status Apply(const WriteBatch& batch) override;
 
