@@ -13,6 +13,10 @@
 #include <cstring>
 #include <string>
 
+#if defined(__linux__) && !defined(__EMSCRIPTEN__)
+#include <sys/mman.h>
+#endif
+
 namespace keepstate::engine {
 namespace {
 
@@ -21,6 +25,17 @@ bool ValidPageSize(std::uint32_t s) {
 }
 
 std::uint8_t* AllocateBuffer(std::size_t bytes) {
+#if defined(__linux__) && !defined(__EMSCRIPTEN__)
+  // Natively, large arenas ask for transparent huge pages: random lookups
+  // over tens of MiB otherwise spend much of their time in TLB misses.
+  constexpr std::size_t kHuge = std::size_t{2} << 20;
+  if (bytes >= kHuge) {
+    const std::size_t rounded = (bytes + kHuge - 1) & ~(kHuge - 1);
+    void* p = std::aligned_alloc(kHuge, rounded);
+    if (p != nullptr) madvise(p, rounded, MADV_HUGEPAGE);
+    return static_cast<std::uint8_t*>(p);
+  }
+#endif
   // 64-byte alignment: cache lines, and every page boundary is aligned too.
   return static_cast<std::uint8_t*>(std::aligned_alloc(64, (bytes + 63) & ~std::size_t{63}));
 }

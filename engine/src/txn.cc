@@ -54,6 +54,25 @@ Status Store::Get(std::string_view key, std::string* value) const {
   return tree_.Get(key, value);
 }
 
+void Store::GetMany(const std::string_view* keys, std::size_t n, std::string* values,
+                    Status* statuses) const {
+  for (std::size_t begin = 0; begin < n; begin += BTree::kMaxBatch) {
+    const std::size_t m = std::min(BTree::kMaxBatch, n - begin);
+    bool valid = !closed_;
+    for (std::size_t i = begin; i < begin + m; ++i) {
+      statuses[i] = closed_ ? Status::Closed("store is closed") : ValidateKey(keys[i]);
+      valid = valid && statuses[i].ok();
+    }
+    if (valid) {
+      tree_.GetMany(keys + begin, m, values + begin, statuses + begin);
+    } else {
+      for (std::size_t i = begin; i < begin + m; ++i) {
+        if (statuses[i].ok()) statuses[i] = tree_.Get(keys[i], &values[i]);
+      }
+    }
+  }
+}
+
 bool Store::Contains(std::string_view key) const { return !closed_ && tree_.Contains(key); }
 
 Status Store::Put(std::string_view key, std::string_view value) {
@@ -131,6 +150,57 @@ Status Txn::Get(std::string_view key, std::string* value) const {
   if (op.is_delete) return Status::NotFound("key not found");
   value->assign(b.value(op));
   return Status::Ok();
+}
+
+void Txn::GetMany(const std::string_view* keys, std::size_t n, std::string* values,
+                  Status* statuses) const {
+  if (store_ == nullptr) {
+    for (std::size_t i = 0; i < n; ++i) statuses[i] = Status::Closed("transaction is finished");
+    return;
+  }
+  Store::WriteBuffer& b = store_->buffer_;
+  // Keys the buffer answers are served from it; the rest go to the tree in
+  // batches, recording read hints while there is room.
+  std::string_view tree_keys[BTree::kMaxBatch];
+  std::size_t tree_index[BTree::kMaxBatch];
+  LeafHint where[BTree::kMaxBatch];
+  Status tree_status[BTree::kMaxBatch];
+  std::size_t m = 0;
+  auto flush = [&] {
+    if (m == 0) return;
+    std::string tree_values[BTree::kMaxBatch];
+    store_->tree_.GetMany(tree_keys, m, tree_values, tree_status, where);
+    for (std::size_t j = 0; j < m; ++j) {
+      const std::size_t i = tree_index[j];
+      statuses[i] = std::move(tree_status[j]);
+      if (!statuses[i].ok()) continue;
+      values[i] = std::move(tree_values[j]);
+      if (b.hints.size() < Store::kMaxHints) {
+        b.hints.push_back({static_cast<std::uint32_t>(b.bytes.size()),
+                           static_cast<std::uint32_t>(keys[i].size()), where[j]});
+        b.bytes.append(keys[i]);
+      }
+    }
+    m = 0;
+  };
+  for (std::size_t i = 0; i < n; ++i) {
+    statuses[i] = ValidateKey(keys[i]);
+    if (!statuses[i].ok()) continue;
+    const std::int64_t op = Find(keys[i]);
+    if (op >= 0) {
+      const Store::Op& o = b.ops[static_cast<std::size_t>(op)];
+      if (o.is_delete) {
+        statuses[i] = Status::NotFound("key not found");
+      } else {
+        values[i].assign(b.value(o));
+      }
+      continue;
+    }
+    tree_keys[m] = keys[i];
+    tree_index[m++] = i;
+    if (m == BTree::kMaxBatch) flush();
+  }
+  flush();
 }
 
 bool Txn::Contains(std::string_view key) const {

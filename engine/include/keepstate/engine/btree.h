@@ -109,6 +109,13 @@ class BTree {
   // NotFound if absent. Fills *hint (if given) when found.
   Status Get(std::string_view key, std::string* value, LeafHint* hint = nullptr) const;
   bool Contains(std::string_view key) const;
+  // Looks up n keys at once (n <= kMaxBatch), descending the tree for all of
+  // them in lockstep so that their cache misses overlap instead of queueing
+  // one behind the other (as RocksDB's MultiGet does for reads). statuses[i]
+  // is ok or NotFound; hints (optional) as Get's.
+  static constexpr std::size_t kMaxBatch = 16;
+  void GetMany(const std::string_view* keys, std::size_t n, std::string* values, Status* statuses,
+               LeafHint* hints = nullptr) const;
   // Inserts or replaces. InvalidArgument for keys or values over the limits;
   // OutOfSpace if the arena cannot grow (the tree is unchanged then).
   // A hint from Get() on the same key speeds up same-size replacement.

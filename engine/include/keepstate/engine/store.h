@@ -43,6 +43,10 @@ class Txn {
   // Read-your-writes: buffered writes shadow the tree.
   Status Get(std::string_view key, std::string* value) const;
   bool Contains(std::string_view key) const;
+  // Reads n keys at once (see BTree::GetMany): statuses[i] is ok, NotFound,
+  // or InvalidArgument for a bad key. Same results as n calls to Get().
+  void GetMany(const std::string_view* keys, std::size_t n, std::string* values,
+               Status* statuses) const;
   // InvalidArgument for keys or values over the limits; Closed after
   // Commit/Abort.
   Status Put(std::string_view key, std::string_view value);
@@ -83,6 +87,9 @@ class Store {
 
   Status Get(std::string_view key, std::string* value) const;
   bool Contains(std::string_view key) const;
+  // Reads up to BTree::kMaxBatch keys at once, overlapping their cache misses.
+  void GetMany(const std::string_view* keys, std::size_t n, std::string* values,
+               Status* statuses) const;
   Status Put(std::string_view key, std::string_view value);
   Result<bool> Delete(std::string_view key);
   void Scan(const ScanOptions& options,
