@@ -1,0 +1,149 @@
+// Behaviours that must hold in every mode: the package used from a page and
+// from a dedicated Worker. Each test runs once per mode, against stores on a
+// persistent Chromium profile (IndexedDB on disk).
+import { test, expect, MODES } from '../support/fixtures';
+
+for (const mode of MODES) {
+  test.describe(`${mode} mode`, () => {
+    test('basic operations: reads, writes, scans, transactions, typed errors', async ({ launch, harness, profile }) => {
+      const ks = await harness(await launch(profile), mode);
+      expect(await ks.call('open', 'basic', { autosave: false })).toEqual({ version: 0, dirty: false });
+
+      await ks.call('putAll', 'basic', { 'b:2': 'two', 'b:1': 'one', 'b:3': 'three', 'a:1': 'other', 'c:1': 'last' });
+      await ks.call('putJSON', 'basic', 'json', { n: 1, list: [1, 2], s: 'ü€' });
+      expect(await ks.call('status', 'basic')).toEqual({ version: 0, dirty: true });
+      expect(await ks.call('get', 'basic', 'b:2')).toBe('two');
+      expect(await ks.call('get', 'basic', 'missing')).toBeUndefined();
+      expect(await ks.call('getJSON', 'basic', 'json')).toEqual({ n: 1, list: [1, 2], s: 'ü€' });
+      expect(await ks.call('has', 'basic', 'a:1')).toBe(true);
+      expect(await ks.call('delete', 'basic', 'a:1')).toBe(true);
+      expect(await ks.call('delete', 'basic', 'a:1')).toBe(false);
+      expect(await ks.call('has', 'basic', 'a:1')).toBe(false);
+
+      expect(await ks.call('scan', 'basic', { prefix: 'b:' })).toEqual([['b:1', 'one'], ['b:2', 'two'], ['b:3', 'three']]);
+      expect(await ks.call('scan', 'basic', { start: 'b:2', end: 'c:1' })).toEqual([['b:2', 'two'], ['b:3', 'three']]);
+      expect(await ks.call('scan', 'basic', { prefix: 'b:', reverse: true, limit: 2 })).toEqual([['b:3', 'three'], ['b:2', 'two']]);
+
+      // A transaction sees its own writes and applies all of them...
+      expect(await ks.call('transaction', 'basic', { 'b:1': 'ONE', 'b:2': null, 't:1': 'new' })).toEqual({ 'b:1': 'ONE', 'b:2': null, 't:1': 'new' });
+      // ...and a throwing one applies none.
+      const aborted = await ks.fail('transaction', 'basic', { 'b:1': 'lost', 'u:1': 'lost' }, true);
+      expect(aborted.message).toBe('abort requested');
+      const expected = { 'b:1': 'ONE', 'b:3': 'three', 'c:1': 'last', json: '{"n":1,"list":[1,2],"s":"ü€"}', 't:1': 'new' };
+      expect(await ks.call('dump', 'basic')).toEqual(expected);
+
+      const commit = await ks.call('commit', 'basic');
+      expect(commit.version).toBe(1);
+      expect(commit.bytesWritten).toBeGreaterThan(0);
+      expect(await ks.call('status', 'basic')).toEqual({ version: 1, dirty: false });
+      expect((await ks.call('events', 'basic')).map((e: { type: string }) => e.type)).toEqual(['commit']);
+
+      const badKey = await ks.call('expectThrow', 'basic', 'put', '', 'x');
+      expect(badKey).toMatchObject({ name: 'InvalidArgumentError', code: 'invalid-argument' });
+      expect(badKey.instanceOf).toEqual(['KeepstateError', 'InvalidArgumentError']);
+
+      // close() commits pending changes first.
+      await ks.call('put', 'basic', 'after', 'x');
+      expect(await ks.call('close', 'basic')).toBe(2);
+      expect(await ks.call('open', 'basic', { autosave: false })).toEqual({ version: 2, dirty: false });
+      expect(await ks.call('dump', 'basic')).toEqual({ ...expected, after: 'x' });
+
+      // A closed store refuses reads, writes and commits.
+      const [getError, putError, commitError] = await ks.call('closeAndUse', 'basic');
+      for (const e of [getError, putError, commitError]) expect(e).toMatchObject({ name: 'ClosedError', code: 'closed' });
+    });
+
+    test('reload restores exactly the committed state and version; uncommitted changes are gone', async ({ launch, harness, profile }) => {
+      const ks = await harness(await launch(profile), mode);
+      await ks.call('open', 'reload', { autosave: false });
+      await ks.call('putAll', 'reload', { a: '1', b: '2', c: '3' });
+      expect((await ks.call('commit', 'reload')).version).toBe(1);
+      await ks.call('transaction', 'reload', { a: 'one', d: '4', c: null });
+      expect((await ks.call('commit', 'reload')).version).toBe(2);
+      const committed = await ks.call('dump', 'reload');
+      expect(committed).toEqual({ a: 'one', b: '2', d: '4' });
+      // Uncommitted: a change, a new key, a deletion.
+      await ks.call('putAll', 'reload', { a: 'uncommitted', e: 'uncommitted' });
+      await ks.call('delete', 'reload', 'b');
+      expect(await ks.call('status', 'reload')).toEqual({ version: 2, dirty: true });
+
+      await ks.reload();
+      expect(await ks.call('open', 'reload', { autosave: false })).toEqual({ version: 2, dirty: false });
+      expect(await ks.call('dump', 'reload')).toEqual(committed);
+      expect(await ks.call('events', 'reload')).toEqual([]);
+    });
+
+    test('autosave commits changes that then survive a reload', async ({ launch, harness, profile }) => {
+      const ks = await harness(await launch(profile), mode);
+      await ks.call('open', 'autosave', { autosave: 50 });
+      await ks.call('putAll', 'autosave', { saved: 'by autosave' });
+      const event = await ks.call('waitForEvent', 'autosave', 'commit', 5000);
+      expect(event.version).toBe(1);
+      expect(await ks.call('status', 'autosave')).toEqual({ version: 1, dirty: false });
+      await ks.reload();
+      expect(await ks.call('open', 'autosave', { autosave: false })).toEqual({ version: 1, dirty: false });
+      expect(await ks.call('dump', 'autosave')).toEqual({ saved: 'by autosave' });
+    });
+
+    test('closing the browser and launching it again restores the state', async ({ launch, harness, profile }) => {
+      let context = await launch(profile);
+      let ks = await harness(context, mode);
+      await ks.call('open', 'relaunch', { autosave: false });
+      const state: Record<string, string> = {};
+      for (let i = 0; i < 2000; ++i) state[`k:${String(i).padStart(5, '0')}`] = `value ${i} `.repeat(1 + (i % 7));
+      await ks.call('putAll', 'relaunch', state);
+      await ks.call('commit', 'relaunch');
+      await ks.call('transaction', 'relaunch', { 'k:00000': 'changed', 'k:00001': null });
+      const { version } = await ks.call('commit', 'relaunch');
+      expect(version).toBe(2);
+      await ks.call('put', 'relaunch', 'k:00002', 'never committed');
+      const committed = { ...state, 'k:00000': 'changed' };
+      delete committed['k:00001'];
+      await context.close(); // the whole browser: a persistent context owns it
+
+      context = await launch(profile);
+      ks = await harness(context, mode);
+      expect(await ks.call('open', 'relaunch', { autosave: false })).toEqual({ version: 2, dirty: false });
+      expect(await ks.call('dump', 'relaunch')).toEqual(committed);
+    });
+
+    test('two tabs: the second writer gets ConflictError, writes nothing, hears remote-commit and reloads', async ({ launch, harness, profile }) => {
+      const context = await launch(profile);
+      const a = await harness(context, mode);
+      await a.call('open', 'shared', { autosave: false });
+      await a.call('putAll', 'shared', { x: '0', y: '0' });
+      expect((await a.call('commit', 'shared')).version).toBe(1);
+
+      const b = await harness(context, mode); // a second tab
+      expect(a.page).not.toBe(b.page);
+      expect(await b.call('open', 'shared', { autosave: false })).toEqual({ version: 1, dirty: false });
+
+      await a.call('putAll', 'shared', { x: 'A', a: 'only A' });
+      await b.call('putAll', 'shared', { y: 'B', b: 'only B' });
+      expect((await a.call('commit', 'shared')).version).toBe(2);
+
+      const conflict = await b.fail('commit', 'shared');
+      expect(conflict).toMatchObject({ name: 'ConflictError', code: 'conflict', expectedVersion: 1, actualVersion: 2 });
+      expect(conflict.instanceOf).toContain('ConflictError');
+      expect(await b.call('status', 'shared')).toEqual({ version: 1, dirty: true }); // B keeps its changes
+      expect(await b.call('waitForEvent', 'shared', 'conflict')).toMatchObject({ error: { code: 'conflict' } });
+      expect(await b.call('waitForEvent', 'shared', 'remote-commit')).toEqual({ type: 'remote-commit', version: 2 });
+
+      // Nothing of B reached IndexedDB: a third reader sees exactly A's commit.
+      const c = await harness(context, mode);
+      expect(await c.call('open', 'shared', { autosave: false })).toEqual({ version: 2, dirty: false });
+      expect(await c.call('dump', 'shared')).toEqual({ x: 'A', y: '0', a: 'only A' });
+      await c.call('close', 'shared');
+
+      expect(await b.call('reload', 'shared')).toEqual({ version: 2, dirty: false });
+      expect(await b.call('dump', 'shared')).toEqual({ x: 'A', y: '0', a: 'only A' });
+      // After reloading, B commits on top of A.
+      await b.call('put', 'shared', 'b', 'again');
+      expect((await b.call('commit', 'shared')).version).toBe(3);
+      expect(await a.call('waitForEvent', 'shared', 'remote-commit')).toEqual({ type: 'remote-commit', version: 3 });
+      // A, still at 2, now loses in turn.
+      await a.call('put', 'shared', 'a', 'stale');
+      expect(await a.fail('commit', 'shared')).toMatchObject({ code: 'conflict', expectedVersion: 2, actualVersion: 3 });
+    });
+  });
+}

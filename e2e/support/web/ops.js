@@ -1,0 +1,263 @@
+// The operations a spec drives, by name, in whatever realm hosts them: the
+// page itself (harness.js) or a dedicated Worker (worker.js). Stores live
+// here between calls; every result and error is plain data (structured
+// clone), errors keep their class name, `code` and the keepstate classes they
+// are instances of, so a spec can assert on them from Node.
+import * as ledger from './ledger.js';
+
+let ks; // the keepstate module under test
+const stores = new Map(); // name -> { store, events }
+const decoder = new TextDecoder();
+const EVENTS = ['commit', 'conflict', 'corruption', 'remote-commit', 'error'];
+const ERROR_CLASSES = ['KeepstateError', 'ConflictError', 'CorruptionError', 'QuotaError', 'ClosedError', 'InvalidArgumentError'];
+
+export function serializeError(e) {
+  if (typeof e !== 'object' || e === null) return { name: 'thrown', message: String(e) };
+  const out = { name: e.name, message: e.message, code: e.code };
+  if ('expectedVersion' in e) out.expectedVersion = e.expectedVersion;
+  if ('actualVersion' in e) out.actualVersion = e.actualVersion;
+  if ('failures' in e) out.failures = [...e.failures];
+  if (ks) out.instanceOf = ERROR_CLASSES.filter((c) => e instanceof ks[c]);
+  return out;
+}
+
+function serializeEvent(type, payload) {
+  if (payload instanceof Error) return { type, error: serializeError(payload) };
+  if (type === 'corruption') return { type, ...payload, failures: [...payload.failures], error: serializeError(payload.error) };
+  return { type, ...payload };
+}
+
+function entry(name) {
+  const e = stores.get(name);
+  if (e === undefined) throw new Error(`no open store "${name}" in this realm`);
+  return e;
+}
+
+function status(store) {
+  return { version: store.version, dirty: store.dirty };
+}
+
+export const ops = {
+  /** Loads the package from `url`; returns its export names. */
+  async init(url) {
+    ks = await import(url);
+    return Object.keys(ks).sort();
+  },
+  realm() {
+    return typeof window === 'undefined' ? 'worker' : 'page';
+  },
+  async open(name, options = {}) {
+    const events = [];
+    const store = await ks.openStore(name, options);
+    for (const type of EVENTS) store.on(type, (payload) => events.push(serializeEvent(type, payload)));
+    stores.set(name, { store, events });
+    return status(store);
+  },
+  status: (name) => status(entry(name).store),
+  put(name, key, value) {
+    entry(name).store.put(key, value);
+    return status(entry(name).store);
+  },
+  /** Puts every [key, value] of an object (strings), outside any transaction. */
+  putAll(name, object) {
+    const { store } = entry(name);
+    for (const [k, v] of Object.entries(object)) store.put(k, v);
+    return status(store);
+  },
+  /** Puts `bytes` pseudo-random (incompressible) bytes under `key`. */
+  putRandom(name, key, bytes) {
+    const value = new Uint8Array(bytes);
+    for (let i = 0; i < bytes; i += 65536) crypto.getRandomValues(value.subarray(i, Math.min(bytes, i + 65536)));
+    entry(name).store.put(key, value);
+    return status(entry(name).store);
+  },
+  putJSON: (name, key, value) => void entry(name).store.putJSON(key, value),
+  get: (name, key) => entry(name).store.getText(key),
+  getJSON: (name, key) => entry(name).store.getJSON(key),
+  size: (name, key) => entry(name).store.get(key)?.length,
+  has: (name, key) => entry(name).store.has(key),
+  delete: (name, key) => entry(name).store.delete(key),
+  scan: (name, options) => entry(name).store.scan(options).map(([k, v]) => [k, decoder.decode(v)]),
+  /** The whole state as {key: text}. */
+  dump: (name) => Object.fromEntries(entry(name).store.scan().map(([k, v]) => [k, decoder.decode(v)])),
+  /** Applies `writes` ({key: text | null for delete}) in one transaction, throwing at the end if `abort`. */
+  transaction(name, writes, abort = false) {
+    return entry(name).store.transaction((tx) => {
+      const seen = {};
+      for (const [k, v] of Object.entries(writes)) {
+        if (v === null) tx.delete(k);
+        else tx.put(k, v);
+        seen[k] = tx.getText(k) ?? null; // read-your-writes
+      }
+      if (abort) throw new Error('abort requested');
+      return seen;
+    });
+  },
+  commit: (name) => entry(name).store.commit(),
+  async reload(name) {
+    await entry(name).store.reload();
+    return status(entry(name).store);
+  },
+  async close(name) {
+    const { store } = entry(name);
+    await store.close();
+    stores.delete(name);
+    return store.version;
+  },
+  /** Closes the store, then tries get, put and commit on it; returns what each threw (null: nothing). */
+  async closeAndUse(name) {
+    const { store } = entry(name);
+    await store.close();
+    stores.delete(name);
+    const attempts = [() => store.get('k'), () => store.put('k', 'v'), () => store.commit()];
+    const thrown = [];
+    for (const attempt of attempts) {
+      try {
+        await attempt();
+        thrown.push(null);
+      } catch (e) {
+        thrown.push(serializeError(e));
+      }
+    }
+    return thrown;
+  },
+  events: (name) => entry(name).events,
+  /** Resolves with the first event of `type` (already received or next), or rejects after `ms`. */
+  async waitForEvent(name, type, ms = 5000) {
+    const { events } = entry(name);
+    const deadline = Date.now() + ms;
+    for (;;) {
+      const found = events.find((e) => e.type === type);
+      if (found) return found;
+      if (Date.now() > deadline) throw new Error(`no '${type}' event within ${ms} ms`);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  },
+  /** Calls a method that must throw; returns the error (as data). */
+  expectThrow(name, method, ...args) {
+    try {
+      const store = entry(name).store;
+      store[method](...args);
+    } catch (e) {
+      return serializeError(e);
+    }
+    throw new Error(`${method} did not throw`);
+  },
+
+  // --- IndexedDB, bypassing the package (the tests' own access) --------------
+  async idbKeys(name, objectStore) {
+    const db = await idbOpen(`keepstate:${name}`);
+    try {
+      return await idbRequest(db.transaction(objectStore).objectStore(objectStore).getAllKeys());
+    } finally {
+      db.close();
+    }
+  },
+  /** Flips every byte at `offsets` (mod length) of record `key`; returns the record's length. */
+  async idbFlipBytes(name, objectStore, key, offsets) {
+    const db = await idbOpen(`keepstate:${name}`);
+    try {
+      const tx = db.transaction(objectStore, 'readwrite', { durability: 'strict' });
+      const os = tx.objectStore(objectStore);
+      const value = await idbRequest(os.get(key));
+      const bytes = new Uint8Array(value.buffer ? value.buffer.slice(value.byteOffset, value.byteOffset + value.byteLength) : value);
+      for (const o of offsets) bytes[o % bytes.length] ^= 0xff;
+      os.put(bytes, key);
+      await new Promise((ok, fail) => {
+        tx.oncomplete = ok;
+        tx.onabort = () => fail(tx.error);
+      });
+      return bytes.length;
+    } finally {
+      db.close();
+    }
+  },
+  /** Fills a separate database with `bytes` of incompressible data (to use up a quota). */
+  async ballast(bytes) {
+    const db = await new Promise((ok, fail) => {
+      const req = indexedDB.open('ballast', 1);
+      req.onupgradeneeded = () => req.result.createObjectStore('b');
+      req.onsuccess = () => ok(req.result);
+      req.onerror = () => fail(req.error);
+    });
+    const value = new Uint8Array(bytes);
+    for (let i = 0; i < bytes; i += 65536) crypto.getRandomValues(value.subarray(i, Math.min(bytes, i + 65536)));
+    const tx = db.transaction('b', 'readwrite', { durability: 'strict' });
+    tx.objectStore('b').put(value, 'x');
+    await new Promise((ok, fail) => {
+      tx.oncomplete = ok;
+      tx.onabort = () => fail(tx.error);
+    });
+    db.close();
+  },
+  deleteDatabase: (dbName) =>
+    new Promise((ok, fail) => {
+      const req = indexedDB.deleteDatabase(dbName);
+      req.onsuccess = () => ok(true);
+      req.onerror = () => fail(req.error);
+      req.onblocked = () => fail(new Error(`deleting ${dbName} is blocked`));
+    }),
+  storageEstimate: () => navigator.storage.estimate(),
+
+  // --- The JS ledger --------------------------------------------------------
+  createLedger(name, accounts, initial, seed) {
+    ledger.createLedger(entry(name).store, accounts, initial, seed);
+    return status(entry(name).store);
+  },
+  transfers: (name, count) => ledger.runTransfers(entry(name).store, count),
+  audit: (name) => ledger.audit(entry(name).store),
+  replay: (name) => ledger.replayMatches(entry(name).store),
+
+  /**
+   * The crash test's workload, until the page dies: transfers keep running on
+   * their own task loop while commits follow one another; before each commit
+   * the state records `meta:intent` = the version this commit will create, so
+   * a restored state can be checked against the version it claims to be.
+   * `report` hears {type: 'start' | 'acked', version, seq}.
+   */
+  async crashLoop(name, batch, report) {
+    const { store } = entry(name);
+    const channel = new MessageChannel();
+    let pumped = 0;
+    channel.port1.onmessage = () => {
+      ledger.runTransfers(store, batch);
+      pumped += batch;
+      channel.port2.postMessage(0);
+    };
+    channel.port2.postMessage(0);
+    for (;;) {
+      const version = store.version + 1;
+      store.putJSON('meta:intent', version);
+      const seq = store.getJSON('meta:seq');
+      report({ type: 'start', version, seq, pumped });
+      const result = await store.commit();
+      report({ type: 'acked', version: result.version, seq, bytes: result.bytesWritten, ms: result.ms });
+    }
+  },
+};
+
+function idbOpen(dbName) {
+  return new Promise((ok, fail) => {
+    const req = indexedDB.open(dbName);
+    req.onsuccess = () => ok(req.result);
+    req.onerror = () => fail(req.error);
+  });
+}
+
+function idbRequest(req) {
+  return new Promise((ok, fail) => {
+    req.onsuccess = () => ok(req.result);
+    req.onerror = () => fail(req.error);
+  });
+}
+
+/** Runs op `name`; never rejects: {ok: true, value} or {ok: false, error}. */
+export async function run(name, args) {
+  try {
+    const op = ops[name];
+    if (op === undefined) throw new Error(`unknown op ${name}`);
+    return { ok: true, value: await op(...args) };
+  } catch (e) {
+    return { ok: false, error: serializeError(e) };
+  }
+}
