@@ -15,6 +15,7 @@
 #define XXH_INLINE_ALL
 #include <xxhash.h>
 
+#include "manifest_encoder.h"
 #include "snapshot_generated.h"
 
 namespace keepstate::persistence {
@@ -23,6 +24,11 @@ namespace {
 static_assert(sizeof(fb::PackRef) == 24, "PackRef layout is part of the format");
 static_assert(sizeof(fb::PageRef) == 24, "PageRef layout is part of the format");
 static_assert(sizeof(XXH128_hash_t) == 16);
+// EncodeManifest copies PageLocation arrays as PageRef arrays.
+static_assert(sizeof(PageLocation) == sizeof(fb::PageRef));
+static_assert(offsetof(PageLocation, pack) == 0 && offsetof(PageLocation, offset) == 4 &&
+              offsetof(PageLocation, hash) == 8 && offsetof(Hash128, low) == 0 &&
+              offsetof(Hash128, high) == 8);
 
 #ifdef KEEPSTATE_FUZZ_NO_CHECKSUMS
 constexpr bool kEnforceChecksums = false;
@@ -145,16 +151,15 @@ Result<Head> DecodeHead(std::span<const std::uint8_t> bytes) {
 
 // --- manifest ---------------------------------------------------------------
 
-std::vector<std::uint8_t> EncodeManifest(const Manifest& m) {
-  flatbuffers::FlatBufferBuilder fbb(1024 + m.pages.size() * sizeof(fb::PageRef) +
+std::vector<std::uint8_t> internal::EncodeManifestWith(const Manifest& m, std::uint32_t page_count,
+                                                       FillPages fill, void* context) {
+  flatbuffers::FlatBufferBuilder fbb(1024 + std::size_t{page_count} * sizeof(fb::PageRef) +
                                      m.packs.size() * sizeof(fb::PackRef));
-  // Filled in place: a 256 MiB state has 65536 pages, so no temporary vector.
+  // PageLocation has PageRef's exact layout (asserted above): the caller
+  // writes the page table in place.
   fb::PageRef* page_refs = nullptr;
-  auto pages = fbb.CreateUninitializedVectorOfStructs<fb::PageRef>(m.pages.size(), &page_refs);
-  for (std::size_t i = 0; i < m.pages.size(); ++i) {
-    const PageLocation& p = m.pages[i];
-    page_refs[i] = fb::PageRef(p.pack, p.offset, p.hash.low, p.hash.high);
-  }
+  auto pages = fbb.CreateUninitializedVectorOfStructs<fb::PageRef>(page_count, &page_refs);
+  fill(context, {reinterpret_cast<PageLocation*>(page_refs), page_count});
   fb::PackRef* pack_refs = nullptr;
   auto packs = fbb.CreateUninitializedVectorOfStructs<fb::PackRef>(m.packs.size(), &pack_refs);
   for (std::size_t i = 0; i < m.packs.size(); ++i) {
@@ -175,15 +180,29 @@ std::vector<std::uint8_t> EncodeManifest(const Manifest& m) {
   fb::FinishManifestBuffer(fbb, mb.Finish());
 
   const std::uint32_t body_size = fbb.GetSize();
-  std::vector<std::uint8_t> out(sizeof(ManifestEnvelope) + body_size + kManifestTrailerSize);
   ManifestEnvelope env{kManifestMagic, m.format_version, body_size, 0};
-  std::memcpy(out.data(), &env, sizeof env);
-  std::memcpy(out.data() + sizeof env, fbb.GetBufferPointer(), body_size);
-  const std::size_t covered = sizeof env + body_size;
-  XXH128_hash_t h = XXH3_128bits(out.data(), covered);
-  std::memcpy(out.data() + covered, &h.low64, 8);
-  std::memcpy(out.data() + covered + 8, &h.high64, 8);
+  std::vector<std::uint8_t> out;
+  // Appended, not resized then overwritten: no pass to zero 1.5 MiB first.
+  out.reserve(sizeof env + body_size + kManifestTrailerSize);
+  const auto* env_bytes = reinterpret_cast<const std::uint8_t*>(&env);
+  out.insert(out.end(), env_bytes, env_bytes + sizeof env);
+  out.insert(out.end(), fbb.GetBufferPointer(), fbb.GetBufferPointer() + body_size);
+  XXH128_hash_t h = XXH3_128bits(out.data(), out.size());
+  const auto* lo = reinterpret_cast<const std::uint8_t*>(&h.low64);
+  const auto* hi = reinterpret_cast<const std::uint8_t*>(&h.high64);
+  out.insert(out.end(), lo, lo + 8);
+  out.insert(out.end(), hi, hi + 8);
   return out;
+}
+
+std::vector<std::uint8_t> EncodeManifest(const Manifest& m) {
+  return internal::EncodeManifestWith(
+      m, static_cast<std::uint32_t>(m.pages.size()),
+      [](void* context, std::span<PageLocation> out) {
+        const Manifest& src = *static_cast<const Manifest*>(context);
+        if (!out.empty()) std::memcpy(out.data(), src.pages.data(), out.size_bytes());
+      },
+      const_cast<Manifest*>(&m));
 }
 
 Hash128 ManifestRecordChecksum(std::span<const std::uint8_t> record) {

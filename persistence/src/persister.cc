@@ -18,6 +18,8 @@
 #include <set>
 #include <string>
 
+#include "manifest_encoder.h"
+
 namespace keepstate::persistence {
 namespace internal {
 
@@ -39,6 +41,13 @@ struct PersisterState {
   std::vector<Slot> slots;
   std::deque<RetainedVersion> retained;  // newest first
   std::vector<RecordKey> orphans;        // stored, unreferenced; deleted by the next commit
+
+  // Only in a plan's pending state, whose `pages` stays empty: the committed
+  // page map is updated in place on success rather than copied per commit,
+  // so a commit does not copy O(page count) state.
+  std::uint32_t page_count = 0;
+  std::vector<engine::PageId> updated_pages;  // ascending
+  std::vector<PageLocation> updated_locations;
 };
 
 }  // namespace internal
@@ -180,8 +189,13 @@ Result<CommitPlan> Persister::Capture(engine::Arena& arena, std::uint64_t now_un
     }
   }
 
-  auto next = std::make_unique<PersisterState>(cur);
-  next->pages.resize(page_count);
+  auto next = std::make_unique<PersisterState>();
+  next->version = cur.version;
+  next->head = cur.head;
+  next->slots = cur.slots;
+  next->retained = cur.retained;
+  next->orphans = cur.orphans;
+  next->page_count = page_count;
   std::vector<bool> in_commit(page_count, false);
   for (engine::PageId id : dirty) {
     in_commit[id] = true;
@@ -224,6 +238,8 @@ Result<CommitPlan> Persister::Capture(engine::Arena& arena, std::uint64_t now_un
   }
   std::reverse(free_slots.begin(), free_slots.end());
   std::size_t moved_i = 0;
+  next->updated_pages = pages;
+  next->updated_locations.resize(pages.size());
   for (std::size_t pk = 0; pk < pack_count; ++pk) {
     const std::size_t first = pk * per_pack;
     const std::size_t last = std::min(pages.size(), first + per_pack);
@@ -251,7 +267,7 @@ Result<CommitPlan> Persister::Capture(engine::Arena& arena, std::uint64_t now_un
                                   " changed without being marked dirty (a write bypassed Arena::Write)");
         }
       }
-      next->pages[id] = {slot_index, static_cast<std::uint32_t>((k - first) * ps), hash};
+      next->updated_locations[k] = {slot_index, static_cast<std::uint32_t>((k - first) * ps), hash};
     }
   }
 
@@ -270,12 +286,34 @@ Result<CommitPlan> Persister::Capture(engine::Arena& arena, std::uint64_t now_un
     table_index[i] = static_cast<std::uint32_t>(m.packs.size());
     m.packs.push_back({next->slots[i].id, next->slots[i].size});
   }
-  m.pages.resize(page_count);
-  for (std::uint32_t i = 0; i < page_count; ++i) {
-    m.pages[i] = next->pages[i];
-    m.pages[i].pack = table_index[next->pages[i].pack];
-  }
-  plan.manifest_ = EncodeManifest(m);
+  // The page table is written straight into the manifest's FlatBuffer: the
+  // committed map merged with this commit's pages, slots renumbered.
+  struct FillContext {
+    const std::vector<PageLocation>* committed;
+    const std::vector<engine::PageId>* updated_pages;
+    const std::vector<PageLocation>* updated_locations;
+    const std::vector<std::uint32_t>* table_index;
+  } fill_context{&cur.pages, &next->updated_pages, &next->updated_locations, &table_index};
+  plan.manifest_ = internal::EncodeManifestWith(
+      m, page_count,
+      [](void* context, std::span<PageLocation> out) {
+        const FillContext& c = *static_cast<const FillContext*>(context);
+        // Raw pointers in locals: the byte-wise stores below may alias
+        // anything, which would otherwise reload every vector per page.
+        const PageLocation* committed = c.committed->data();
+        const engine::PageId* updated_pages = c.updated_pages->data();
+        const PageLocation* updated_locations = c.updated_locations->data();
+        const std::uint32_t* table_index = c.table_index->data();
+        const std::size_t updates = c.updated_pages->size();
+        std::uint8_t* dst = reinterpret_cast<std::uint8_t*>(out.data());
+        for (std::size_t i = 0, k = 0; i < out.size(); ++i, dst += sizeof(PageLocation)) {
+          const bool updated = k < updates && updated_pages[k] == i;
+          PageLocation loc = updated ? updated_locations[k++] : committed[i];
+          loc.pack = table_index[loc.pack];
+          std::memcpy(dst, &loc, sizeof loc);
+        }
+      },
+      &fill_context);
   plan.head_ = EncodeHead({kFormatVersion, plan.version_, cur.head, options_.writer_id,
                            ManifestRecordChecksum(plan.manifest_).low});
 
@@ -322,7 +360,18 @@ Result<CommitPlan> Persister::Capture(engine::Arena& arena, std::uint64_t now_un
 
 void Persister::Succeeded(CommitPlan&& plan) {
   assert(in_flight_ && plan.next_);
-  state_ = std::move(plan.next_);
+  PersisterState& next = *plan.next_;
+  PersisterState& s = *state_;
+  s.pages.resize(next.page_count);
+  for (std::size_t k = 0; k < next.updated_pages.size(); ++k) {
+    s.pages[next.updated_pages[k]] = next.updated_locations[k];
+  }
+  s.version = next.version;
+  s.head = next.head;
+  s.slots = std::move(next.slots);
+  s.retained = std::move(next.retained);
+  s.orphans = std::move(next.orphans);
+  plan.next_.reset();
   in_flight_ = false;
 }
 
