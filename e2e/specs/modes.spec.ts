@@ -107,6 +107,38 @@ for (const mode of MODES) {
       expect(await ks.call('dump', 'relaunch')).toEqual(committed);
     });
 
+    test('quota: a commit over the origin quota fails with QuotaError, keeps the data, and succeeds once space is freed', async ({ launch, harness, profile, server }) => {
+      const context = await launch(profile);
+      const ks = await harness(context, mode);
+      // A small quota for this origin (Chromium's own enforcement, kept while the session lives).
+      const cdp = await context.newCDPSession(ks.page);
+      await cdp.send('Storage.overrideQuotaForOrigin', { origin: server.url, quotaSize: 3 * 1024 * 1024 });
+      await ks.call('open', 'quota', { autosave: false });
+      await ks.call('putAll', 'quota', { small: 'fits' });
+      expect((await ks.call('commit', 'quota')).version).toBe(1);
+      await ks.call('ballast', 1536 * 1024); // another database takes half the quota
+
+      await ks.call('putRandom', 'quota', 'big', 2 * 1024 * 1024);
+      const error = await ks.fail('commit', 'quota');
+      expect(error).toMatchObject({ name: 'QuotaError', code: 'quota' });
+      expect(error.instanceOf).toContain('QuotaError');
+      // The state is intact in memory and still dirty; the stored version is unchanged.
+      expect(await ks.call('status', 'quota')).toEqual({ version: 1, dirty: true });
+      expect(await ks.call('size', 'quota', 'big')).toBe(2 * 1024 * 1024);
+      const other = await harness(context, mode);
+      expect(await other.call('open', 'quota', { autosave: false })).toEqual({ version: 1, dirty: false });
+      expect(await other.call('dump', 'quota')).toEqual({ small: 'fits' });
+      await other.call('close', 'quota');
+      await other.page.close();
+
+      await ks.call('deleteDatabase', 'ballast'); // space freed
+      expect((await ks.call('commit', 'quota')).version).toBe(2);
+      await ks.reload();
+      expect(await ks.call('open', 'quota', { autosave: false })).toEqual({ version: 2, dirty: false });
+      expect(await ks.call('size', 'quota', 'big')).toBe(2 * 1024 * 1024);
+      expect(await ks.call('get', 'quota', 'small')).toBe('fits');
+    });
+
     test('two tabs: the second writer gets ConflictError, writes nothing, hears remote-commit and reloads', async ({ launch, harness, profile }) => {
       const context = await launch(profile);
       const a = await harness(context, mode);

@@ -1,0 +1,93 @@
+// The published artifact in a browser: `npm pack` the package, extract the
+// tarball into an empty folder served on its own (nothing else of the
+// repository is reachable), and use it from a plain HTML page through an
+// import map — no bundler.
+import { execFile } from 'node:child_process';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { test, expect } from '../support/fixtures';
+
+const run = promisify(execFile);
+const PACKAGE_DIR = resolve(__dirname, '../../js-bindings');
+
+const PAGE = (entry: string) => `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>keepstate from its npm tarball</title>
+<link rel="icon" href="data:,">
+<script type="importmap">${JSON.stringify({ imports: { keepstate: entry } })}</script>
+</head>
+<body>
+<h1>keepstate from the npm tarball, via an import map</h1>
+<pre id="out">running…</pre>
+<script type="module">
+import { openStore, ConflictError, QuotaError, InvalidArgumentError } from 'keepstate';
+const out = document.getElementById('out');
+try {
+  const store = await openStore('packed', { autosave: false });
+  const before = { version: store.version, visits: store.getJSON('visits') ?? 0 };
+  store.putJSON('visits', before.visits + 1);
+  store.transaction((tx) => tx.put('last', String(before.visits + 1)));
+  const { version } = await store.commit();
+  let invalid;
+  try { store.put('', 'x'); } catch (e) { invalid = e instanceof InvalidArgumentError && e.code; }
+  await store.close();
+  window.result = { before, version, invalid, classes: [new ConflictError('x').code, new QuotaError('x').code] };
+} catch (e) {
+  window.result = { error: String(e && e.stack || e) };
+}
+out.textContent = JSON.stringify(window.result, null, 2);
+</script>
+</body>
+</html>
+`;
+
+test('the npm pack tarball works from a plain page with an import map', async ({ launch, profile }, testInfo) => {
+  const root = testInfo.outputPath('site');
+  await mkdir(root, { recursive: true });
+  const { stdout } = await run('npm', ['pack', '--json', '--pack-destination', root], { cwd: PACKAGE_DIR });
+  const [{ filename }] = JSON.parse(stdout);
+  await run('tar', ['-xzf', join(root, filename), '-C', root]); // -> site/package/
+  const pkg = JSON.parse(await readFile(join(root, 'package/package.json'), 'utf8'));
+  const entry = `/package/${pkg.exports['.'].default.replace(/^\.\//, '')}`;
+  await writeFile(join(root, 'index.html'), PAGE(entry));
+
+  const { startServer } = await import('../support/server.mjs');
+  const site = await startServer({ port: 0, root });
+  try {
+    const context = await launch(profile);
+    const page = await context.newPage();
+    const requests: Array<{ path: string; status: number; type: string }> = [];
+    page.on('response', (r) => {
+      const url = new URL(r.url());
+      if (url.protocol === 'http:') requests.push({ path: url.pathname, status: r.status(), type: r.headers()['content-type'] ?? '' });
+    });
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(String(e)));
+
+    for (const visit of [1, 2]) {
+      await page.goto(`${site.url}/`);
+      await page.waitForFunction(() => (window as any).result !== undefined);
+      const result = await page.evaluate(() => (window as any).result);
+      expect(result).toEqual({
+        before: { version: visit - 1, visits: visit - 1 },
+        version: visit,
+        invalid: 'invalid-argument',
+        classes: ['conflict', 'quota'],
+      });
+    }
+    expect(errors).toEqual([]);
+    // The module and its wasm came from the extracted tarball, the wasm with its MIME type.
+    const wasm = requests.filter((r) => r.path.endsWith('.wasm'));
+    expect(wasm).toEqual([
+      { path: '/package/dist/keepstate.wasm', status: 200, type: 'application/wasm' },
+      { path: '/package/dist/keepstate.wasm', status: 200, type: 'application/wasm' },
+    ]);
+    expect(requests.every((r) => r.status === 200)).toBe(true);
+    expect(requests.filter((r) => r.path !== '/').every((r) => r.path.startsWith('/package/dist/'))).toBe(true);
+  } finally {
+    await site.close();
+  }
+});
