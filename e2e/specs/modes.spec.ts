@@ -139,6 +139,44 @@ for (const mode of MODES) {
       expect(await ks.call('get', 'quota', 'small')).toBe('fits');
     });
 
+    test('corruption: a damaged pack of the newest version falls back to the previous one, says so, and the ledger audits', async ({ launch, harness, profile }) => {
+      const ks = await harness(await launch(profile), mode);
+      await ks.call('open', 'ledger', { autosave: false });
+      await ks.call('createLedger', 'ledger', 300, 1000, 7);
+      expect((await ks.call('commit', 'ledger')).version).toBe(1);
+      await ks.call('transfers', 'ledger', 400);
+      expect((await ks.call('commit', 'ledger')).version).toBe(2);
+      const atTwo = await ks.call('dump', 'ledger');
+      await ks.call('transfers', 'ledger', 400);
+      expect((await ks.call('commit', 'ledger')).version).toBe(3);
+      expect(await ks.call('dump', 'ledger')).not.toEqual(atTwo);
+      await ks.call('close', 'ledger');
+
+      // Flip bytes of version 3's own pack(s) (key: 16 hex digits of the version first).
+      const packs: string[] = await ks.call('idbKeys', 'ledger', 'packs');
+      const newest = packs.filter((k) => k.startsWith(`${(3).toString(16).padStart(16, '0')}-`));
+      expect(newest.length).toBeGreaterThan(0);
+      for (const key of newest) expect(await ks.call('idbFlipBytes', 'ledger', 'packs', key, [17, 4096 + 99])).toBeGreaterThan(4096);
+
+      expect(await ks.call('open', 'ledger', { autosave: false })).toEqual({ version: 2, dirty: false });
+      const event = await ks.call('waitForEvent', 'ledger', 'corruption');
+      expect(event).toMatchObject({ restoredVersion: 2, fresh: false, error: { name: 'CorruptionError', code: 'corruption' } });
+      expect(event.failures[0]).toMatchObject({ version: 3, code: 'corruption' });
+      expect(event.failures[0].message).toContain(newest[0]);
+      expect(event.error.message).toContain('version 3');
+      expect(await ks.call('dump', 'ledger')).toEqual(atTwo);
+      expect(await ks.call('audit', 'ledger')).toMatchObject({ ok: true, seq: 400 });
+      expect(await ks.call('replay', 'ledger')).toMatchObject({ ok: true, seq: 400 });
+
+      // The store goes on from there; version numbers are not reused.
+      await ks.call('transfers', 'ledger', 10);
+      expect((await ks.call('commit', 'ledger')).version).toBe(4);
+      await ks.reload();
+      expect(await ks.call('open', 'ledger', { autosave: false })).toEqual({ version: 4, dirty: false });
+      expect(await ks.call('audit', 'ledger')).toMatchObject({ ok: true, seq: 410 });
+      expect(await ks.call('events', 'ledger')).toEqual([]);
+    });
+
     test('two tabs: the second writer gets ConflictError, writes nothing, hears remote-commit and reloads', async ({ launch, harness, profile }) => {
       const context = await launch(profile);
       const a = await harness(context, mode);
