@@ -62,4 +62,7 @@
   X(keepstate_scheduler, u32, "")                                                          \
   X(keepstate_scheduler_run_for, void, "scheduler budget_ms out")                          \
   X(keepstate_scheduler_complete_token, status, "scheduler token code payload size")      \
-  X(keepstate_scheduler_live_fibers, u32, "")
+  X(keepstate_scheduler_live_fibers, u32, "")                                              \
+  /* Mutators (keepstate::sdk): start a call as a fiber, collect finished ones. */          \
+  X(keepstate_call, status, "store name name_len args args_len id_out")                   \
+  X(keepstate_call_take, i32, "id_out")

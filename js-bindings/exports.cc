@@ -40,6 +40,7 @@
 #include "keepstate/scheduler/c_api.h"
 #include "keepstate/scheduler/scheduler.h"
 #include "keepstate/scheduler/task.h"
+#include "keepstate/sdk/module.h"
 #include "keepstate/status.h"
 
 namespace {
@@ -93,6 +94,16 @@ struct AutosaveRequest {
   std::uint32_t token;
 };
 std::deque<AutosaveRequest> g_autosave_requests;
+
+// Mutator calls (keepstate::sdk) reach their store through the handle table,
+// so a call whose store was closed or reloaded meanwhile gets Closed.
+class OpenStoreHost final : public keepstate::sdk::StoreHost {
+ public:
+  Result<keepstate::engine::Store*> Find(std::uint32_t handle) override;
+  void Changed(std::uint32_t handle) override;
+};
+OpenStoreHost g_store_host;
+keepstate::sdk::CallQueue g_calls(&g_scheduler, &g_store_host);
 
 std::int32_t Fail(const Status& s) {
   g_error = s.message();
@@ -174,6 +185,16 @@ sched::Task<void> AutosaveFiber(std::uint32_t handle, double ms) {
   if (s == nullptr) co_return;
   s->autosave_armed = false;
   if (outcome.ok() && s->changed) MarkChanged(s);
+}
+
+Result<keepstate::engine::Store*> OpenStoreHost::Find(std::uint32_t handle) {
+  Result<OpenStore*> s = Usable(handle);
+  if (!s.ok()) return Status::Closed("the store of this call was closed or reloaded");
+  return (*s)->store.get();
+}
+
+void OpenStoreHost::Changed(std::uint32_t handle) {
+  if (OpenStore* s = ::Find(handle)) MarkChanged(s);
 }
 
 // The page size of the newest manifest that decodes, if any (an existing
@@ -589,6 +610,35 @@ EMSCRIPTEN_KEEPALIVE std::uint32_t keepstate_autosave_take(std::uint32_t* store_
   g_autosave_requests.pop_front();
   *store_out = r.store;
   return r.token;
+}
+
+// Starts the mutator `name` (registered with keepstate::sdk) as a fiber on
+// this store with a copy of args; writes the call id (never 0) to *id_out.
+// The fiber runs when JS next drives the scheduler; its outcome comes back
+// through keepstate_call_take. Errors: invalid-argument (no mutator of that
+// name), closed (bad handle, store not open).
+EMSCRIPTEN_KEEPALIVE std::int32_t keepstate_call(std::uint32_t handle, const std::uint8_t* name,
+                                                 std::uint32_t name_len, const std::uint8_t* args,
+                                                 std::uint32_t args_len, std::uint32_t* id_out) {
+  Result<OpenStore*> s = Usable(handle);
+  if (!s.ok()) return Fail(s.status());
+  Result<std::uint32_t> id = g_calls.Start(View(name, name_len), handle, {args, args_len});
+  if (!id.ok()) return Fail(id.status());
+  *id_out = *id;
+  return 0;
+}
+
+// The oldest finished call: returns -1 if none has finished, else its status
+// code with the id in *id_out: 0 = the mutator's result bytes are in the
+// output buffer; otherwise the mutator's error (its message through
+// keepstate_error_ptr/len).
+EMSCRIPTEN_KEEPALIVE std::int32_t keepstate_call_take(std::uint32_t* id_out) {
+  std::optional<keepstate::sdk::CallOutcome> outcome = g_calls.Take();
+  if (!outcome) return -1;
+  *id_out = outcome->id;
+  if (!outcome->status.ok()) return Fail(outcome->status);
+  g_out.assign(reinterpret_cast<const char*>(outcome->result.data()), outcome->result.size());
+  return 0;
 }
 
 // The module's scheduler, for keepstate_scheduler_run_for/complete_token.

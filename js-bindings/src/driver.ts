@@ -1,5 +1,5 @@
-// SchedulerDriver: runs the engine's fibers (autosave, and later the SDK's
-// business logic) from JS, as DESIGN.md's "Driving" describes.
+// SchedulerDriver: runs the engine's fibers (autosave, and the SDK's
+// mutator calls) from JS, as DESIGN.md's "Driving" describes.
 //
 // Each slice is one MessageChannel task that calls
 // keepstate_scheduler_run_for with a time budget, so the page never stalls
@@ -30,10 +30,12 @@ export class SchedulerDriver {
   private timer: ReturnType<typeof setTimeout> | undefined;
   private timerDue = Infinity;
   private readonly result: number; // KeepstateRunResult, 16 bytes
+  private readonly callId: number; // u32 written by keepstate_call_take
 
   constructor(engine: Engine) {
     this.engine = engine;
     this.result = engine.module._malloc(16);
+    this.callId = engine.module._malloc(4);
     this.channel.port1.onmessage = () => this.slice();
     (this.channel.port1 as unknown as NodeRef).unref?.();
   }
@@ -56,6 +58,7 @@ export class SchedulerDriver {
     const hasTimer = view.getUint32(4, true) !== 0;
     const delay = view.getFloat64(8, true);
     this.takeAutosaveRequests();
+    this.settleCalls();
     if (ready) {
       this.wake();
     } else if (hasTimer) {
@@ -74,6 +77,21 @@ export class SchedulerDriver {
       this.wake();
     }, Math.max(1, Math.ceil(delayMs)));
     if (this.engine.stores.size === 0) (this.timer as unknown as NodeRef).unref?.();
+  }
+
+  /** Settles the promises of the mutator calls whose fibers finished. */
+  private settleCalls(): void {
+    const m = this.engine.module;
+    for (;;) {
+      const status = m._keepstate_call_take(this.callId);
+      if (status === -1) break;
+      const id = new DataView(m.HEAPU8.buffer).getUint32(this.callId, true);
+      const call = this.engine.calls.get(id);
+      this.engine.calls.delete(id);
+      if (call === undefined) continue;
+      if (status === 0) call.resolve(this.engine.outBytes());
+      else call.reject(this.engine.error(status));
+    }
   }
 
   private takeAutosaveRequests(): void {

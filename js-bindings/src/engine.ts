@@ -20,6 +20,12 @@ export interface ModuleSource {
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
+/** A mutator call in flight (Store.call), settled by the driver when its fiber finishes. */
+export interface PendingCall {
+  resolve(result: Uint8Array): void;
+  reject(error: KeepstateError): void;
+}
+
 /** Receives autosave requests for the stores of an engine. */
 export interface AutosaveTarget {
   autosave(): Promise<void>;
@@ -31,6 +37,8 @@ export class Engine {
   readonly driver: SchedulerDriver;
   /** Open stores by handle (the autosave fibers name stores by handle). */
   readonly stores = new Map<number, AutosaveTarget>();
+  /** Mutator calls in flight, by call id (keepstate_call). */
+  readonly calls = new Map<number, PendingCall>();
 
   constructor(module: KeepstateModule) {
     this.module = module;

@@ -174,6 +174,8 @@ export class Store implements ReadWrite {
   private closed = false;
   private inTransaction = false;
   private closedVersion = 0;
+  /** Mutator calls started by call() and not yet settled (close() lets them finish). */
+  private readonly inFlight = new Set<Promise<Uint8Array>>();
 
   /** @internal Use openStore(). */
   constructor(engine: Engine, db: IDBDatabase, name: string, options: OpenOptions) {
@@ -284,6 +286,40 @@ export class Store implements ReadWrite {
     return result;
   }
 
+  // --- C++ business logic (mutators) ---------------------------------------------
+
+  /**
+   * Runs the C++ mutator `name` (registered in the module with KEEPSTATE_MUTATOR, see
+   * docs/sdk.md) as a fiber in the engine's scheduler, with a copy of `args`; resolves
+   * with the bytes it returns. Rejects with InvalidArgumentError if the module has no
+   * mutator of that name, and with the typed error of the mutator's error status
+   * (its code and message) otherwise. Each of its write transactions is atomic; a
+   * call does not commit (commit() or autosave does).
+   */
+  call(name: string, args: Uint8Array = new Uint8Array(0)): Promise<Uint8Array> {
+    try {
+      this.assertUsable();
+      if (typeof name !== 'string' || name.length === 0) {
+        throw new InvalidArgumentError('call: name must be a non-empty string');
+      }
+      if (!(args instanceof Uint8Array)) throw new InvalidArgumentError('call: args must be a Uint8Array');
+      const m = this.engine.module;
+      const n = Engine.encode(name);
+      // 4 bytes for the call id the engine writes back, then the name and the args.
+      const [idPtr, namePtr, argsPtr] = this.engine.stage(new Uint8Array(4), n, args);
+      this.engine.check(m._keepstate_call(this.handle, namePtr!, n.length, argsPtr!, args.length, idPtr!));
+      const id = new DataView(m.HEAPU8.buffer).getUint32(idPtr!, true);
+      const result = new Promise<Uint8Array>((resolve, reject) => this.engine.calls.set(id, { resolve, reject }));
+      this.inFlight.add(result);
+      const forget = () => void this.inFlight.delete(result);
+      result.then(forget, forget);
+      this.engine.driver.wake();
+      return result;
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
   // --- Persistence (asynchronous) --------------------------------------------
 
   /** Commits every uncommitted change; resolves after IndexedDB reports `complete`. */
@@ -312,12 +348,14 @@ export class Store implements ReadWrite {
     };
   }
 
-  /** Commits pending changes, then closes. If that commit fails, rejects and the store stays open. */
+  /** Lets calls in flight finish, commits pending changes, then closes. If that commit fails, rejects and the store stays open. */
   close(): Promise<void> {
     if (this.closed || this.closing) return Promise.reject(new ClosedError(`store "${this.name}" is closed`));
     this.closing = true;
     return this.enqueue(async () => {
       try {
+        // Calls already started finish first, so their effects are in the final commit.
+        await Promise.allSettled([...this.inFlight]);
         if (this.dirty) await this.commitNow();
       } catch (e) {
         this.closing = false;

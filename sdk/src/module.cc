@@ -1,0 +1,93 @@
+// The mutator registry and the call queue (see keepstate/sdk/module.h).
+#include "keepstate/sdk/module.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <utility>
+
+namespace keepstate::sdk {
+namespace {
+
+// Function-local so registrations from static initializers of any
+// translation unit find it constructed (no initialization-order fiasco).
+std::map<std::string, Mutator, std::less<>>& Registry() {
+  static auto* registry = new std::map<std::string, Mutator, std::less<>>();
+  return *registry;
+}
+
+}  // namespace
+
+Status Register(std::string_view name, Mutator fn) {
+  if (name.empty()) return Status::InvalidArgument("a mutator needs a name");
+  if (fn == nullptr) return Status::InvalidArgument("mutator \"" + std::string(name) + "\" is null");
+  auto [it, inserted] = Registry().emplace(std::string(name), fn);
+  if (!inserted) return Status::InvalidArgument("mutator \"" + std::string(name) + "\" is already registered");
+  return Status::Ok();
+}
+
+Mutator Find(std::string_view name) {
+  auto& registry = Registry();
+  auto it = registry.find(name);
+  return it == registry.end() ? nullptr : it->second;
+}
+
+std::vector<std::string> RegisteredNames() {
+  std::vector<std::string> names;
+  for (const auto& [name, fn] : Registry()) names.push_back(name);
+  return names;
+}
+
+namespace detail {
+bool RegisterAtStartup(const char* name, Mutator fn) {
+  Status s = Register(name, fn);
+  if (!s.ok()) {
+    std::fprintf(stderr, "keepstate: KEEPSTATE_MUTATOR: %s\n", s.ToString().c_str());
+    std::abort();
+  }
+  return true;
+}
+}  // namespace detail
+
+Result<std::uint32_t> CallQueue::Start(std::string_view name, std::uint32_t store, Args args) {
+  Mutator mutator = Find(name);
+  if (mutator == nullptr) {
+    std::string known;
+    for (const std::string& n : RegisteredNames()) known += (known.empty() ? "" : ", ") + n;
+    return Status::InvalidArgument("no mutator named \"" + std::string(name) + "\" in this module" +
+                                   (known.empty() ? " (it registers none)" : " (it has: " + known + ")"));
+  }
+  if (scheduler_->closed()) return Status::Closed("the scheduler is shut down");
+  const std::uint32_t id = next_id_++;
+  if (next_id_ == 0) next_id_ = 1;
+  ++in_flight_;
+  // Detached: the fiber reports through done_.
+  scheduler_->Spawn(Run(mutator, store, Bytes(args.begin(), args.end()), id));
+  return id;
+}
+
+std::optional<CallOutcome> CallQueue::Take() {
+  if (done_.empty()) return std::nullopt;
+  CallOutcome outcome = std::move(done_.front());
+  done_.pop_front();
+  --in_flight_;
+  return outcome;
+}
+
+// The fiber of one call. Its frame owns the arguments and the Context, so
+// the mutator's span and reference stay valid across its suspensions.
+Task<void> CallQueue::Run(Mutator mutator, std::uint32_t store, Bytes args, std::uint32_t id) {
+  Context ctx(host_, store);
+  Result<Bytes> result = co_await mutator(ctx, Args(args.data(), args.size()));
+  CallOutcome outcome;
+  outcome.id = id;
+  if (result.ok()) {
+    outcome.result = std::move(*result);
+  } else {
+    outcome.status = std::move(result).status();
+  }
+  done_.push_back(std::move(outcome));
+}
+
+}  // namespace keepstate::sdk
