@@ -5,7 +5,7 @@ JOBS ?= $(shell nproc)
 export NODE_PATH := /usr/share/nodejs
 CXX_TEST_PRESETS := native-debug native-asan wasm-release
 
-.PHONY: all setup test test-cxx test-js demo bench fuzz clean $(addprefix build-,$(CXX_TEST_PRESETS) native-release native-fuzz)
+.PHONY: all setup test test-cxx test-js test-e2e demo bench fuzz clean $(addprefix build-,$(CXX_TEST_PRESETS) native-release native-fuzz)
 
 all: test
 
@@ -27,7 +27,13 @@ test-js: build-wasm-release
 	npm run build:js
 	npm run test:js
 
-test: test-cxx test-js
+# Playwright in Debian's Chromium (e2e/): the package as built by test-js's
+# steps, served on 127.0.0.1; screenshots land in e2e/test-results/.
+test-e2e: build-wasm-release
+	npm run build:js
+	npx playwright test -c e2e/playwright.config.ts
+
+test: test-cxx test-js test-e2e
 
 # Benchmarks, native and wasm under Node, in one run; tables + JSON in bench/results/.
 bench: build-native-release build-wasm-release
