@@ -5,7 +5,7 @@ JOBS ?= $(shell nproc)
 export NODE_PATH := /usr/share/nodejs
 CXX_TEST_PRESETS := native-debug native-asan wasm-release
 
-.PHONY: all setup test test-cxx test-js test-e2e demo bench fuzz clean $(addprefix build-,$(CXX_TEST_PRESETS) native-release native-fuzz)
+.PHONY: all setup test test-cxx test-js test-e2e demo serve bench fuzz clean $(addprefix build-,$(CXX_TEST_PRESETS) native-release native-fuzz)
 
 all: test
 
@@ -39,7 +39,19 @@ test: test-cxx test-js test-e2e
 bench: build-native-release build-wasm-release
 	scripts/run-bench
 
-demo: bench
+# The ledger demo (e2e/demo.mjs): builds the wasm modules and the package,
+# serves e2e/app/ on 127.0.0.1, drives it in headless Chromium (create
+# accounts, 1M transfers as C++ fibers, commit, close, relaunch, verify) and
+# prints a summary; screenshots and JSON in build/demo/.
+demo: build-wasm-release
+	npm run build:js
+	node e2e/demo.mjs
+
+# The demo page for a normal browser: http://127.0.0.1:$(PORT)/
+PORT ?= 8080
+serve: build-wasm-release
+	npm run build:js
+	node e2e/server.mjs --port $(PORT)
 
 fuzz: build-native-fuzz
 	scripts/run-fuzz 300

@@ -41,10 +41,12 @@ const totalsOf = (l) => ({
   rejected: Number(l.rejected()),
 });
 const accountOf = (a) => ({ id: a.id(), balance: Number(a.balance()), transfers: Number(a.transfers()) });
-const resultOf = (bytes) => {
+/** Decodes the TransferResult bytes of transfer / transfer_batch: { applied, rejected }. */
+export function decodeTransferResult(bytes) {
   const r = TransferResult.getRootAsTransferResult(bb(bytes));
   return { applied: r.applied(), rejected: r.rejected() };
-};
+}
+const resultOf = decodeTransferResult;
 
 /** Encodes TransferBatch args from parallel arrays (from[i] -> to[i], amount[i]). */
 export function encodeTransferBatch(from, to, amount, start = 0, end = from.length) {

@@ -1,0 +1,175 @@
+// The ledger demo page: the ledger module (examples/ledger, C++ mutators)
+// through the keepstate package, with a small `window.demo` API that
+// e2e/demo.mjs and the Playwright suite drive.
+//
+// URL parameters: store=<name> (default 'demo-ledger'), autosave=<ms>
+// (default off: commits are explicit, so "dirty" is visible).
+import { openStore } from 'keepstate';
+import { ledgerModule, Ledger, encodeTransferBatch, decodeTransferResult } from '/ledger/client.mjs';
+
+const params = new URLSearchParams(location.search);
+const storeName = params.get('store') ?? 'demo-ledger';
+const autosave = params.has('autosave') ? Number(params.get('autosave')) : false;
+const $ = (id) => document.getElementById(id);
+const fmt = (n) => (typeof n === 'number' ? n.toLocaleString('en-US') : String(n));
+
+const events = [];
+function logEvent(type, detail, bad = false) {
+  events.push({ type, detail, at: Date.now() });
+  const li = document.createElement('li');
+  li.textContent = `${new Date().toLocaleTimeString()} ${type}: ${detail}`;
+  if (bad) li.className = 'bad';
+  $('events').prepend(li);
+}
+
+let busy = false;
+function setBusy(on, what = '') {
+  busy = on;
+  for (const b of document.querySelectorAll('button')) b.disabled = on;
+  $('status').textContent = on ? what : 'ready';
+}
+
+// A deterministic xorshift32 stream, so runs are reproducible.
+let seed = 0x9e3779b9;
+function next() {
+  seed ^= seed << 13;
+  seed ^= seed >>> 17;
+  seed ^= seed << 5;
+  return (seed >>>= 0);
+}
+
+const openStarted = performance.now();
+const store = await openStore(storeName, { module: ledgerModule, durability: 'strict', autosave });
+const openMs = performance.now() - openStarted;
+const ledger = new Ledger(store);
+
+let lastCommit;
+let lastAudit;
+let tps = 0;
+store.on('commit', (c) => logEvent('commit', `version ${c.version}, ${(c.bytesWritten / 1048576).toFixed(2)} MB in ${c.ms.toFixed(0)} ms`));
+store.on('conflict', (e) => logEvent('conflict', e.message, true));
+store.on('corruption', (e) => logEvent('corruption', e.error.message, true));
+store.on('remote-commit', (e) => logEvent('remote-commit', `another tab committed version ${e.version}`));
+store.on('error', (e) => logEvent('error', `${e.code}: ${e.message}`, true));
+
+function render() {
+  const t = ledger.totals();
+  $('accounts').textContent = fmt(t.accounts);
+  $('total').textContent = fmt(t.total);
+  $('transfers').textContent = fmt(t.transfers);
+  $('tps').textContent = tps ? fmt(Math.round(tps)) : '–';
+  $('version').textContent = fmt(store.version);
+  $('dirty').textContent = store.dirty ? 'yes (uncommitted changes)' : 'no';
+  $('last-commit').textContent = lastCommit
+    ? `v${lastCommit.version}: ${lastCommit.ms.toFixed(0)} ms, ${(lastCommit.bytesWritten / 1048576).toFixed(2)} MB`
+    : '–';
+  $('opened').textContent = `${openMs.toFixed(0)} ms`;
+  if (lastAudit) {
+    $('audit').textContent = lastAudit.ok ? 'ok' : 'FAILED';
+    $('audit').className = lastAudit.ok ? 'ok' : 'bad';
+    $('audit').title = lastAudit.message;
+  }
+}
+
+const nextFrame = () => new Promise((r) => requestAnimationFrame(() => r()));
+
+const demo = {
+  storeName,
+  store,
+  ledger,
+  events,
+  /** Milliseconds openStore took (module instantiation + restore of the committed state). */
+  openMs,
+  get version() {
+    return store.version;
+  },
+  get dirty() {
+    return store.dirty;
+  },
+  totals: () => ledger.totals(),
+  /** Opens n more accounts (ids after the existing ones) with `initial` each. */
+  async createAccounts(n, initial = 1000) {
+    const first = ledger.totals().accounts;
+    const started = performance.now();
+    setBusy(true, `creating ${fmt(n)} accounts…`);
+    try {
+      const totals = await ledger.openAccounts(first, n, initial);
+      return { ...totals, ms: performance.now() - started };
+    } finally {
+      setBusy(false);
+      render();
+    }
+  },
+  /** n random transfers among all accounts, in calls of `batch` transfers (each one transaction). */
+  async transfers(n, { batch = 25_000, maxAmount = 100 } = {}) {
+    const accounts = ledger.totals().accounts;
+    if (accounts < 2) throw new Error('create accounts first');
+    setBusy(true, `running ${fmt(n)} transfers…`);
+    const started = performance.now();
+    let applied = 0;
+    let rejected = 0;
+    try {
+      const from = new Uint32Array(batch), to = new Uint32Array(batch), amount = new Uint32Array(batch);
+      for (let done = 0; done < n; ) {
+        const k = Math.min(batch, n - done);
+        for (let i = 0; i < k; ++i) {
+          from[i] = next() % accounts;
+          to[i] = next() % accounts;
+          amount[i] = 1 + (next() % maxAmount);
+        }
+        const r = await store.call('transfer_batch', encodeTransferBatch(from, to, amount, 0, k));
+        const { applied: a, rejected: j } = decodeTransferResult(r);
+        applied += a;
+        rejected += j;
+        done += k;
+        tps = done / ((performance.now() - started) / 1000);
+        render();
+        await nextFrame(); // let the page paint between calls
+      }
+    } finally {
+      setBusy(false);
+      render();
+    }
+    const ms = performance.now() - started;
+    return { applied, rejected, ms, perSecond: n / (ms / 1000) };
+  },
+  async commit() {
+    setBusy(true, 'committing…');
+    try {
+      lastCommit = await store.commit();
+      return lastCommit;
+    } finally {
+      setBusy(false);
+      render();
+    }
+  },
+  async audit() {
+    lastAudit = await ledger.audit();
+    render();
+    return lastAudit;
+  },
+  /** Drops uncommitted changes and restores the committed version; resolves with its duration. */
+  async reload() {
+    const started = performance.now();
+    await store.reload();
+    const ms = performance.now() - started;
+    render();
+    return { ms, version: store.version };
+  },
+};
+
+$('create').onclick = () => demo.createAccounts(Number($('n-accounts').value)).catch(showError);
+$('burst').onclick = () => demo.transfers(Number($('n-transfers').value)).catch(showError);
+$('commit').onclick = () => demo.commit().catch(showError);
+$('audit-btn').onclick = () => demo.audit().catch(showError);
+$('reload').onclick = () => demo.reload().catch(showError);
+function showError(e) {
+  logEvent('error', `${e.code ?? e.name}: ${e.message}`, true);
+}
+
+window.demo = demo;
+logEvent('open', `store "${storeName}" at version ${store.version} in ${openMs.toFixed(0)} ms`);
+setBusy(false);
+render();
+await demo.audit();
+document.documentElement.dataset.ready = 'true';

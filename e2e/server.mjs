@@ -1,0 +1,107 @@
+// A small static server for the demo page and the browser tests, on 127.0.0.1.
+//
+//   import { startServer } from './server.mjs';
+//   const { url, close } = await startServer({ port: 0 });   // 0: any free port
+//
+// Routes (no bundler, no copies: each prefix maps to a folder of the repo):
+//   /                 e2e/app/                          the demo page
+//   /keepstate/       js-bindings/dist/                 the npm package's build
+//   /ledger/          build/wasm-release/examples/ledger/  the ledger module + its JS
+//   /node_modules/    node_modules/                     e.g. flatbuffers (import map)
+// `.wasm` is served as application/wasm; nothing is cached (a rebuild shows
+// up on reload). Paths outside those folders are 404.
+//
+// Run directly (make serve):  node e2e/server.mjs [--port 8080]
+import { createServer } from 'node:http';
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { extname, join, normalize, sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const repo = fileURLToPath(new URL('..', import.meta.url));
+
+/** URL prefix -> folder, longest prefix first. */
+export const ROUTES = [
+  ['/keepstate/', join(repo, 'js-bindings/dist')],
+  ['/ledger/', join(repo, 'build/wasm-release/examples/ledger')],
+  ['/node_modules/', join(repo, 'node_modules')],
+  ['/', join(repo, 'e2e/app')],
+];
+
+const TYPES = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.mjs': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.json': 'application/json; charset=utf-8',
+  '.map': 'application/json; charset=utf-8',
+  '.wasm': 'application/wasm',
+  '.png': 'image/png',
+  '.svg': 'image/svg+xml',
+  '.ts': 'text/plain; charset=utf-8',
+};
+
+/** The file a request path maps to, or undefined (unknown route or an escape attempt). */
+export function resolvePath(pathname) {
+  let decoded;
+  try {
+    decoded = decodeURIComponent(pathname);
+  } catch {
+    return undefined;
+  }
+  if (decoded.includes('\0')) return undefined;
+  for (const [prefix, dir] of ROUTES) {
+    if (!decoded.startsWith(prefix)) continue;
+    const rest = decoded.slice(prefix.length) || 'index.html';
+    const file = normalize(join(dir, rest));
+    return file === dir || file.startsWith(dir + sep) ? file : undefined;
+  }
+  return undefined;
+}
+
+/** Starts the server; resolves with its base URL (ends in '/') and a close function. */
+export async function startServer({ port = 0, host = '127.0.0.1' } = {}) {
+  const server = createServer(async (req, res) => {
+    const { pathname } = new URL(req.url ?? '/', 'http://localhost');
+    let file = resolvePath(pathname);
+    try {
+      if (file === undefined) throw new Error('no route');
+      let info = await stat(file);
+      if (info.isDirectory()) {
+        file = join(file, 'index.html');
+        info = await stat(file);
+      }
+      res.writeHead(200, {
+        'content-type': TYPES[extname(file)] ?? 'application/octet-stream',
+        'content-length': info.size,
+        'cache-control': 'no-store',
+      });
+      if (req.method === 'HEAD') return res.end();
+      createReadStream(file).pipe(res);
+    } catch {
+      res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' });
+      res.end(`not found: ${pathname}\n`);
+    }
+  });
+  await new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, resolve);
+  });
+  const { port: actual } = server.address();
+  return {
+    url: `http://${host}:${actual}/`,
+    close: () =>
+      new Promise((resolve) => {
+        server.closeAllConnections?.();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === normalize(process.argv[1])) {
+  const i = process.argv.indexOf('--port');
+  const port = i > 0 ? Number(process.argv[i + 1]) : Number(process.env.PORT ?? 8080);
+  const { url } = await startServer({ port });
+  console.log(`keepstate demo: ${url}  (Ctrl-C to stop)`);
+  console.log(`open it in a browser on this machine; from elsewhere, forward the port (ssh -L ${port}:127.0.0.1:${port} <host>)`);
+}
