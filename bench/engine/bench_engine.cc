@@ -71,6 +71,7 @@ struct StoreResult {
   double put_per_s, get_per_s, transfer_per_s, dirty_bytes_per_transfer;
   std::int64_t total;
   double batched_transfer_per_s = 0;
+  double grouped_transfer_per_s = 0;
 };
 
 // The transfer with both balances read by one GetMany: the two lookups'
@@ -90,6 +91,36 @@ double RunBatchedTransfers(Store& store, const Keys& keys, const std::vector<std
     if (!txn->Put(ab[0], Encode(Decode(values[0]) - amount, buf)).ok()) std::abort();
     if (!txn->Put(ab[1], Encode(Decode(values[1]) + amount, buf)).ok()) std::abort();
     if (!txn->Commit().ok()) std::abort();
+  }
+  return transfers / (Now() - t0);
+}
+
+// Transfers run as independent transactions in groups of kGroup; before each
+// group, Store::Prefetch brings all of its accounts into the cache at once
+// (group prefetching), so the group's misses overlap. Each transfer is still
+// its own atomic Txn with a commit.
+double RunGroupedTransfers(Store& store, const Keys& keys, const std::vector<std::uint32_t>& order,
+                           std::size_t transfers) {
+  constexpr std::size_t kGroup = 8;
+  char buf[8];
+  std::string values[2];
+  keepstate::Status statuses[2];
+  std::string_view group_keys[2 * kGroup];
+  const double t0 = Now();
+  for (std::size_t g = 0; g < transfers; g += kGroup) {
+    const std::size_t m = std::min(kGroup, transfers - g);
+    for (std::size_t j = 0; j < 2 * m; ++j) group_keys[j] = keys[order[2 * g + j]];
+    store.Prefetch(group_keys, 2 * m);
+    for (std::size_t i = g; i < g + m; ++i) {
+      const std::string_view ab[2] = {keys[order[2 * i]], keys[order[2 * i + 1]]};
+      auto txn = store.BeginWrite();
+      txn->GetMany(ab, 2, values, statuses);
+      if (!statuses[0].ok() || !statuses[1].ok()) std::abort();
+      const std::int64_t amount = 1 + static_cast<std::int64_t>(i % 7);
+      if (!txn->Put(ab[0], Encode(Decode(values[0]) - amount, buf)).ok()) std::abort();
+      if (!txn->Put(ab[1], Encode(Decode(values[1]) + amount, buf)).ok()) std::abort();
+      if (!txn->Commit().ok()) std::abort();
+    }
   }
   return transfers / (Now() - t0);
 }
@@ -130,6 +161,7 @@ StoreResult RunStore(std::uint32_t page_size, const Keys& keys, std::size_t n,
   const double transfer_s = Now() - t0;
   const double dirty = static_cast<double>(store->arena().dirty().Count()) * page_size;
   const double batched = RunBatchedTransfers(*store, keys, order, transfers);
+  const double grouped = RunGroupedTransfers(*store, keys, order, transfers);
 
   // The invariant: transfers move money, never create it.
   std::int64_t total = 0;
@@ -150,7 +182,7 @@ StoreResult RunStore(std::uint32_t page_size, const Keys& keys, std::size_t n,
   }
   (void)dirty;
   return {n / put_s, order.size() / get_s, transfers / transfer_s,
-          static_cast<double>(store->arena().dirty().Count()) * page_size, total, batched};
+          static_cast<double>(store->arena().dirty().Count()) * page_size, total, batched, grouped};
 }
 
 struct MapResult {
@@ -213,8 +245,10 @@ int main(int argc, char** argv) {
              Verdict(st.transfer_per_s / map.transfer_per_s, 3.0));
   report.Add("keepstate transfer (Txn: GetMany of 2, 2 put, commit)", st.batched_transfer_per_s / 1e6,
              "M txn/s", Verdict(st.batched_transfer_per_s / map.transfer_per_s, 3.0));
+  report.Add("keepstate transfer, groups of 8 txns with Prefetch", st.grouped_transfer_per_s / 1e6,
+             "M txn/s", Verdict(st.grouped_transfer_per_s / map.transfer_per_s, 3.0));
 #if defined(__EMSCRIPTEN__)
-  const double best = std::max(st.transfer_per_s, st.batched_transfer_per_s);
+  const double best = std::max({st.transfer_per_s, st.batched_transfer_per_s, st.grouped_transfer_per_s});
   report.Add("keepstate best transfer vs 1 M txn/s target", best / 1e6, "M txn/s",
              best >= 1e6 ? "target >= 1.0: PASS" : "target >= 1.0: MISS");
 #endif

@@ -63,6 +63,11 @@ std::uint32_t MaxCell(std::uint32_t page_size) { return (page_size - kHeader) / 
 
 // The 4 key bytes after `prefix_len`, zero padded, as a big-endian integer.
 std::uint32_t Head(std::string_view key, std::size_t prefix_len) {
+  if (prefix_len + 4 <= key.size()) {
+    std::uint32_t h;
+    std::memcpy(&h, key.data() + prefix_len, 4);
+    return __builtin_bswap32(h);
+  }
   std::uint32_t h = 0;
   for (std::size_t i = 0; i < 4; ++i) {
     h <<= 8;
@@ -148,7 +153,7 @@ struct Node {
     if (plen == 0) return 0;
     const std::string_view prefix = key(0).substr(0, plen);
     const std::size_t n = std::min<std::size_t>(plen, target.size());
-    const int c = n == 0 ? 0 : std::memcmp(target.data(), prefix.data(), n);
+    const int c = CompareBytes(target.data(), prefix.data(), n);
     if (c != 0) return c < 0 ? -1 : 1;
     return target.size() < plen ? -1 : 0;
   }
@@ -337,30 +342,15 @@ void BuildNode(std::uint8_t* p, std::uint8_t type, std::uint32_t page_size, Page
 
 }  // namespace
 
-int CompareKeys(std::string_view a, std::string_view b) {
-  const std::size_t n = std::min(a.size(), b.size());
-  if (n != 0) {
-    const int c = std::memcmp(a.data(), b.data(), n);
-    if (c != 0) return c;
-  }
-  return a.size() < b.size() ? -1 : (a.size() > b.size() ? 1 : 0);
+Status KeySizeError(std::size_t size) {
+  if (size == 0) return Status::InvalidArgument("key is empty (keys are 1 to 1024 bytes)");
+  return Status::InvalidArgument("key of " + std::to_string(size) +
+                                 " bytes exceeds the 1024-byte limit");
 }
 
-Status ValidateKey(std::string_view key) {
-  if (key.empty()) return Status::InvalidArgument("key is empty (keys are 1 to 1024 bytes)");
-  if (key.size() > kMaxKeySize) {
-    return Status::InvalidArgument("key of " + std::to_string(key.size()) +
-                                   " bytes exceeds the 1024-byte limit");
-  }
-  return Status::Ok();
-}
-
-Status ValidateValue(std::string_view value) {
-  if (value.size() > kMaxValueSize) {
-    return Status::InvalidArgument("value of " + std::to_string(value.size()) +
-                                   " bytes exceeds the 16 MiB limit");
-  }
-  return Status::Ok();
+Status ValueSizeError(std::size_t size) {
+  return Status::InvalidArgument("value of " + std::to_string(size) +
+                                 " bytes exceeds the 16 MiB limit");
 }
 
 ScanOptions PrefixScan(std::string_view prefix, std::string* end_storage) {
@@ -441,18 +431,14 @@ Status BTree::Get(std::string_view key, std::string* value, LeafHint* hint) cons
   return Status::Ok();
 }
 
-void BTree::GetMany(const std::string_view* keys, std::size_t n, std::string* values,
-                    Status* statuses, LeafHint* hints) const {
-  assert(n <= kMaxBatch);
+// Descends the tree for n keys in lockstep: at each level every key's node
+// is touched before any is searched, so the cache misses of all keys overlap.
+// Leaves pages[i] at key i's leaf and idx[i]/found[i] at its slot.
+void BTree::DescendMany(const std::string_view* keys, std::size_t n, PageId* pages,
+                        std::uint32_t* idx, bool* found) const {
   std::uint32_t height = arena_->tree_height();
-  if (height == 0) {
-    for (std::size_t i = 0; i < n; ++i) statuses[i] = Status::NotFound("key not found");
-    return;
-  }
-  PageId pages[kMaxBatch];
   for (std::size_t i = 0; i < n; ++i) pages[i] = arena_->root();
   for (; height > 1; --height) {
-    // Issue every key's loads for this level first, then search.
     for (std::size_t i = 0; i < n; ++i) Node{arena_->Read(pages[i])}.TouchSlots();
     for (std::size_t i = 0; i < n; ++i) {
       const Node node{arena_->Read(pages[i])};
@@ -460,8 +446,6 @@ void BTree::GetMany(const std::string_view* keys, std::size_t n, std::string* va
     }
   }
   for (std::size_t i = 0; i < n; ++i) Node{arena_->Read(pages[i])}.TouchSlots();
-  std::uint32_t idx[kMaxBatch];
-  bool found[kMaxBatch];
   std::uint32_t touch = 0;
   for (std::size_t i = 0; i < n; ++i) {
     const Node leaf{arena_->Read(pages[i])};
@@ -469,6 +453,29 @@ void BTree::GetMany(const std::string_view* keys, std::size_t n, std::string* va
     if (found[i]) touch += *leaf.cell(idx[i]);  // the cells' misses overlap too
   }
   g_touch_sink = touch;
+}
+
+void BTree::Prefetch(const std::string_view* keys, std::size_t n) const {
+  if (arena_->tree_height() == 0) return;
+  PageId pages[kMaxBatch];
+  std::uint32_t idx[kMaxBatch];
+  bool found[kMaxBatch];
+  for (std::size_t begin = 0; begin < n; begin += kMaxBatch) {
+    DescendMany(keys + begin, std::min(kMaxBatch, n - begin), pages, idx, found);
+  }
+}
+
+void BTree::GetMany(const std::string_view* keys, std::size_t n, std::string* values,
+                    Status* statuses, LeafHint* hints) const {
+  assert(n <= kMaxBatch);
+  if (arena_->tree_height() == 0) {
+    for (std::size_t i = 0; i < n; ++i) statuses[i] = Status::NotFound("key not found");
+    return;
+  }
+  PageId pages[kMaxBatch];
+  std::uint32_t idx[kMaxBatch];
+  bool found[kMaxBatch];
+  DescendMany(keys, n, pages, idx, found);
   for (std::size_t i = 0; i < n; ++i) {
     if (!found[i]) {
       statuses[i] = Status::NotFound("key not found");

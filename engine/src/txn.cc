@@ -159,6 +159,23 @@ void Txn::GetMany(const std::string_view* keys, std::size_t n, std::string* valu
     return;
   }
   Store::WriteBuffer& b = store_->buffer_;
+  if (b.ops.empty() && n <= BTree::kMaxBatch && b.hints.size() + n <= Store::kMaxHints) {
+    // Nothing buffered yet (the usual start of a transaction): straight to
+    // the tree, keeping a read hint per key.
+    bool valid = true;
+    for (std::size_t i = 0; i < n; ++i) valid = valid && ValidateKey(keys[i]).ok();
+    if (valid) {
+      LeafHint where[BTree::kMaxBatch];
+      store_->tree_.GetMany(keys, n, values, statuses, where);
+      for (std::size_t i = 0; i < n; ++i) {
+        if (!statuses[i].ok()) continue;
+        b.hints.push_back({static_cast<std::uint32_t>(b.bytes.size()),
+                           static_cast<std::uint32_t>(keys[i].size()), where[i]});
+        b.bytes.append(keys[i]);
+      }
+      return;
+    }
+  }
   // Keys the buffer answers are served from it; the rest go to the tree in
   // batches, recording read hints while there is room.
   std::string_view tree_keys[BTree::kMaxBatch];

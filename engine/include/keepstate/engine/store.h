@@ -90,6 +90,11 @@ class Store {
   // Reads up to BTree::kMaxBatch keys at once, overlapping their cache misses.
   void GetMany(const std::string_view* keys, std::size_t n, std::string* values,
                Status* statuses) const;
+  // A cache hint for keys a batch of transactions is about to use; see
+  // BTree::Prefetch. Invalid keys are ignored.
+  void Prefetch(const std::string_view* keys, std::size_t n) const {
+    if (!closed_) tree_.Prefetch(keys, n);
+  }
   Status Put(std::string_view key, std::string_view value);
   Result<bool> Delete(std::string_view key);
   void Scan(const ScanOptions& options,
