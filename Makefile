@@ -4,22 +4,28 @@
 JOBS ?= $(shell nproc)
 export NODE_PATH := /usr/share/nodejs
 CXX_TEST_PRESETS := native-debug native-asan wasm-release
+PRESETS := $(CXX_TEST_PRESETS) native-release native-fuzz
+BUILD_TARGETS := $(addprefix build-,$(PRESETS))
+CXX_TEST_TARGETS := $(addprefix test-cxx-,$(CXX_TEST_PRESETS))
 
-.PHONY: all setup test test-cxx test-js test-e2e demo serve bench fuzz clean $(addprefix build-,$(CXX_TEST_PRESETS) native-release native-fuzz)
+.PHONY: all setup test test-cxx test-js test-e2e test-fuzz demo serve bench fuzz clean \
+	$(BUILD_TARGETS) $(CXX_TEST_TARGETS)
 
 all: test
 
 setup:
 	scripts/setup
 
-build-%: setup
+# Static pattern rules: make skips implicit rules for .PHONY targets.
+$(BUILD_TARGETS): build-%: setup
 	cmake --preset $* >/dev/null
 	cmake --build --preset $* -j $(JOBS)
 
-test-cxx-%: build-%
-	ctest --preset $* -j $(JOBS)
+# --no-tests=error: a tree that registered no tests is a failure, not a pass.
+$(CXX_TEST_TARGETS): test-cxx-%: build-%
+	ctest --preset $* -j $(JOBS) --no-tests=error
 
-test-cxx: $(addprefix test-cxx-,$(CXX_TEST_PRESETS))
+test-cxx: $(CXX_TEST_TARGETS)
 
 # The npm package (js-bindings/): wasm module from wasm-release, TypeScript
 # build into js-bindings/dist, Node's test runner with fake-indexeddb.
@@ -33,7 +39,12 @@ test-e2e: build-wasm-release
 	npm run build:js
 	npx playwright test -c e2e/playwright.config.ts
 
-test: test-cxx test-js test-e2e
+# A short libFuzzer run over the restore path on the seed corpus (make fuzz
+# runs it for 5 minutes).
+test-fuzz: build-native-fuzz
+	scripts/run-fuzz 30
+
+test: test-cxx test-fuzz test-js test-e2e
 
 # Benchmarks, native and wasm under Node, in one run; tables + JSON in bench/results/.
 bench: build-native-release build-wasm-release
