@@ -55,8 +55,13 @@ Status MemoryRecordStore::Apply(const WriteBatch& batch) {
   const Map& heads = map(RecordKind::kHead);
   if (auto it = heads.find(kHeadKey); it != heads.end()) {
     Result<Head> head = DecodeHead(it->second);
-    if (!head.ok()) return Status(head.status().code(), "stored " + head.status().message());
-    head_version = head->version;
+    if (head.ok()) {
+      head_version = head->version;
+    } else if (head.status().IsCorruption()) {
+      head_version = kUnreadableHead;
+    } else {
+      return Status(head.status().code(), "stored " + head.status().message());
+    }
   }
   if (head_version != batch.expected_head_version) {
     return Status::Conflict("head is at version " + std::to_string(head_version) + ", expected " +

@@ -36,7 +36,7 @@ struct RetainedVersion {
 
 struct PersisterState {
   std::uint64_t version = 0;  // newest version number used; the next is version + 1
-  std::uint64_t head = 0;     // stored head version the next commit expects
+  std::uint64_t head = 0;     // stored head version the next commit expects (or kUnreadableHead)
   std::vector<PageLocation> pages;  // .pack is a slot index
   std::vector<Slot> slots;
   std::deque<RetainedVersion> retained;  // newest first
@@ -224,6 +224,9 @@ Result<CommitPlan> Persister::Capture(engine::Arena& arena, std::uint64_t now_un
   CommitPlan plan;
   plan.version_ = cur.version + 1;
   plan.expected_head_ = cur.head;
+  // The version this commit replaces, as recorded in its manifest and head:
+  // when the stored head was unreadable, the newest version seen.
+  const std::uint64_t base = cur.head == kUnreadableHead ? cur.version : cur.head;
   plan.moved_pages_ = static_cast<std::uint32_t>(moved.size());
   plan.staging_size_ = pages.size() * std::size_t{ps};
   plan.staging_.reset(new std::uint8_t[std::max<std::size_t>(plan.staging_size_, 1)]);
@@ -275,7 +278,7 @@ Result<CommitPlan> Persister::Capture(engine::Arena& arena, std::uint64_t now_un
   Manifest m;
   m.store_id = options_.store_id;
   m.version = plan.version_;
-  m.base_version = cur.head;
+  m.base_version = base;
   m.writer_id = options_.writer_id;
   m.created_unix_ms = now_unix_ms;
   m.page_size = ps;
@@ -314,7 +317,7 @@ Result<CommitPlan> Persister::Capture(engine::Arena& arena, std::uint64_t now_un
         }
       },
       &fill_context);
-  plan.head_ = EncodeHead({kFormatVersion, plan.version_, cur.head, options_.writer_id,
+  plan.head_ = EncodeHead({kFormatVersion, plan.version_, base, options_.writer_id,
                            ManifestRecordChecksum(plan.manifest_).low});
 
   // Retention: the new version plus the newest retain_versions - 1 others.
@@ -407,7 +410,7 @@ Result<Persister::Opened> Persister::Open(RecordStore& store, PersisterOptions o
   Persister p(options);
   PersisterState& s = *p.state_;
   s.version = std::max(r.newest_seen_version, m.version);
-  s.head = r.head ? r.head->version : 0;
+  s.head = r.head ? r.head->version : (r.head_unreadable ? kUnreadableHead : 0);
   s.slots.resize(m.packs.size());
   for (std::size_t i = 0; i < m.packs.size(); ++i) s.slots[i] = {m.packs[i].id, m.packs[i].size, 0};
   s.pages = m.pages;

@@ -104,6 +104,7 @@ Result<Restored> RestoreLatest(RecordStore& store, const RestoreOptions& options
   std::vector<VersionFailure> failures;
   std::optional<Head> head;
   bool head_present = false;
+  bool head_unreadable = false;
   {
     Result<std::vector<std::uint8_t>> bytes = store.Get(RecordKind::kHead, kHeadKey);
     if (bytes.ok()) {
@@ -114,6 +115,7 @@ Result<Restored> RestoreLatest(RecordStore& store, const RestoreOptions& options
       } else if (decoded.status().code() == Code::kUnsupported) {
         return decoded.status();
       } else {
+        head_unreadable = true;
         failures.push_back({0, decoded.status()});
       }
     } else if (!bytes.status().IsNotFound()) {
@@ -140,8 +142,8 @@ Result<Restored> RestoreLatest(RecordStore& store, const RestoreOptions& options
     if (head && v == head->version) check = head->manifest_check;
     Result<RestoredVersion> r = RestoreVersion(store, v, options, check);
     if (r.ok()) {
-      return Restored{std::move(r->arena), std::move(r->manifest), head, std::move(failures),
-                      newest_seen};
+      return Restored{std::move(r->arena), std::move(r->manifest), head, head_unreadable,
+                      std::move(failures), newest_seen};
     }
     if (r.status().code() == Code::kUnsupported) return r.status();
     failures.push_back({v, r.status()});

@@ -217,3 +217,37 @@ TEST_CASE("reopening after a fallback deletes the broken version with the next c
 
 }  // namespace
 }  // namespace keepstate::persistence
+
+namespace keepstate::persistence {
+namespace {
+
+TEST_CASE("a corrupt head is replaced by the next commit, by one writer only", "[persistence]") {
+  Fixture f;
+  (*f.store.Mutable(RecordKind::kHead, std::string(kHeadKey)))[9] ^= 4;
+  PersisterOptions a_opts;
+  PersisterOptions b_opts;
+  b_opts.writer_id = 2;
+  Persister::Opened a = Persister::Open(f.store, a_opts).value();
+  Persister::Opened b = Persister::Open(f.store, b_opts).value();
+  // Every manifest is a candidate when the head is unreadable: the newest
+  // verifies, and the head failure is reported.
+  CHECK(a.restored_version == f.n);
+  REQUIRE(a.failures.size() == 1);
+  CHECK(a.failures[0].version == 0);
+  CHECK(Bytes(a.arena) == f.newest);
+  CHECK(a.persister.head_version() == kUnreadableHead);
+
+  a.arena.Write(2)[7] ^= 1;
+  b.arena.Write(3)[7] ^= 1;
+  REQUIRE(a.persister.Commit(a.arena, f.store, 1).ok());
+  CHECK(b.persister.Commit(b.arena, f.store, 1).code() == Code::kConflict);
+  Result<Restored> r = RestoreLatest(f.store, {});
+  REQUIRE(r.ok());
+  CHECK(!r->fell_back());
+  CHECK(r->manifest.version == f.n + 1);
+  CHECK(r->manifest.base_version == f.n);
+  CHECK(Bytes(r->arena) == Bytes(a.arena));
+}
+
+}  // namespace
+}  // namespace keepstate::persistence

@@ -72,6 +72,8 @@ class CommitPlan {
   CommitPlan& operator=(const CommitPlan&) = delete;
 
   std::uint64_t version() const { return version_; }
+  // The stored head version Apply must find (kUnreadableHead: the corrupt
+  // head found at Open).
   std::uint64_t base_version() const { return expected_head_; }
   // Packs first, then the manifest, then the head.
   std::span<const Record> puts() const { return puts_; }
@@ -138,7 +140,8 @@ class Persister {
 
   // The version of the last commit (or of the restored head); 0 before any.
   std::uint64_t version() const;
-  // Stored head version the next commit must find (its base).
+  // Stored head version the next commit must find (its base), or
+  // kUnreadableHead after Open found a corrupt head.
   std::uint64_t head_version() const;
   bool in_flight() const { return in_flight_; }
   const PersisterOptions& options() const { return options_; }

@@ -32,10 +32,17 @@ struct Record {
   std::span<const std::uint8_t> bytes;
 };
 
+// WriteBatch::expected_head_version when the writer found a head record that
+// does not decode (corrupt): the batch may replace exactly such a head. Two
+// writers that both saw it race as usual: the first replaces it, the second
+// then finds a readable head and gets Conflict.
+inline constexpr std::uint64_t kUnreadableHead = ~std::uint64_t{0};
+
 // One atomic write: check the head, then put and delete.
 struct WriteBatch {
   // The head version the writer built on: the stored head's version must be
-  // exactly this (0: no head stored yet), else Conflict and nothing changes.
+  // exactly this (0: no head stored; kUnreadableHead: a head that does not
+  // decode), else Conflict and nothing changes.
   std::uint64_t expected_head_version = 0;
   std::span<const Record> puts;
   std::span<const RecordKey> deletes;
@@ -57,9 +64,10 @@ class RecordStore {
   // The keys of one object store, ascending.
   virtual Result<std::vector<std::string>> List(RecordKind kind) = 0;
   // Applies `batch` atomically: either every put and delete lands or none.
-  // Errors: Conflict (stored head version != expected_head_version),
-  // Corruption (the stored head cannot be decoded, so no version can be
-  // compared), OutOfSpace (quota), or any storage failure.
+  // Errors: Conflict (stored head version != expected_head_version; a head
+  // that fails to decode as Corruption counts as kUnreadableHead),
+  // Unsupported (the stored head has a newer format: never overwritten),
+  // OutOfSpace (quota), or any storage failure.
   virtual Status Apply(const WriteBatch& batch) = 0;
 };
 

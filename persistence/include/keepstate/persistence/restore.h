@@ -55,6 +55,7 @@ struct Restored {
   engine::Arena arena;
   Manifest manifest;               // of the restored version
   std::optional<Head> head;        // the stored head, if it decoded
+  bool head_unreadable = false;    // a head is stored but did not decode (Corruption)
   std::vector<VersionFailure> failures;  // newest first; empty if the head's version restored
   // Newest version number seen anywhere (head or manifest keys): the next
   // commit must be numbered above it.
