@@ -1,9 +1,11 @@
-// Crash during commit: 50 times, a page runs ledger transfers while commits
+// Crash during commit: 50 times, a page runs transfers of the C++ ledger
+// (examples/ledger, store.call('transfer_batch')) while commits
 // follow one another, and the browser is ended at a random moment (SIGKILL of
 // every process, a renderer crash, or a close nobody waits for). After each
 // relaunch the store must be exactly some committed version:
-//  - the ledger audits (balances sum to the total) and its balances are
-//    exactly the replay of transfers 1..seq (a torn commit cannot pass this);
+//  - the ledger audits (its C++ `audit`: balances sum to the total, transfer
+//    counts agree) and its balances are exactly the JS replay of operations
+//    1..seq, seq = transfers + rejected (a torn commit cannot pass this);
 //  - the state says which version it was committed as (`meta:intent`, written
 //    just before each commit) and that is the version the store reports;
 //  - no acknowledged commit is lost (strict durability), and a version whose
@@ -12,14 +14,14 @@
 // dies are lost, so the newest versions may land without the test hearing of
 // them (counted as `landedUnheard`): the checks above do not depend on them.
 import { test, expect } from '../support/fixtures';
-import { HARNESS_URL, PACKAGE_URL, Harness } from '../support/fixtures';
+import { HARNESS_URL, LEDGER_URL, Harness } from '../support/fixtures';
 import { CrashableBrowser, sleep, type KillMode } from '../support/crashable';
 
 const ITERATIONS = 50;
 const ACCOUNTS = 500;
 const INITIAL = 1000;
 const SEED = 20240611;
-const BATCH = 25; // transfers per task of the page's pump
+const BATCH = 200; // transfers per transfer_batch call
 
 interface Report {
   type: 'start' | 'acked';
@@ -50,7 +52,7 @@ test('killing the browser mid-commit never leaves a torn state', async ({ server
   const acked = new Map<number, number>();
   let maxAcked = 0;
   let maxStarted = 0;
-  const stats = { inFlightAtKill: 0, landedUnheard: 0, versions: [] as number[], byMode: {} as Record<string, number> };
+  const stats = { operations: 0, inFlightAtKill: 0, landedUnheard: 0, versions: [] as number[], byMode: {} as Record<string, number> };
 
   const open = async (): Promise<{ browser: CrashableBrowser; ks: Harness }> => {
     const browser = await CrashableBrowser.launch(profile);
@@ -69,15 +71,16 @@ test('killing the browser mid-commit never leaves a torn state', async ({ server
     });
     await page.goto(`${server.url}${HARNESS_URL}?mode=page`);
     const ks = await Harness.ready(new Harness(page, 'page'));
+    await ks.call('initLedger', LEDGER_URL);
     return { browser, ks };
   };
 
   for (let i = 0; i <= ITERATIONS; ++i) {
     const { browser, ks } = await open();
-    const state = await ks.call('open', 'crash', { autosave: false });
+    const state = await ks.call('open', 'crash', { autosave: false, module: 'ledger' });
     if (i === 0) {
       expect(state).toEqual({ version: 0, dirty: false });
-      await ks.call('createLedger', 'crash', ACCOUNTS, INITIAL, SEED);
+      expect(await ks.call('cppCreate', 'crash', ACCOUNTS, INITIAL, SEED)).toMatchObject({ accounts: ACCOUNTS, total: ACCOUNTS * INITIAL });
       await ks.call('putJSON', 'crash', 'meta:intent', 1);
       expect((await ks.call('commit', 'crash')).version).toBe(1);
       acked.set(1, 0);
@@ -89,11 +92,13 @@ test('killing the browser mid-commit never leaves a torn state', async ({ server
       expect(state.dirty, where).toBe(false);
       expect(state.version, where).toBeGreaterThanOrEqual(maxAcked);
       expect(await ks.call('getJSON', 'crash', 'meta:intent'), where).toBe(state.version);
-      const audit = await ks.call('audit', 'crash');
-      expect(audit, where).toMatchObject({ ok: true, total: ACCOUNTS * INITIAL, count: ACCOUNTS });
-      expect(await ks.call('replay', 'crash'), where).toMatchObject({ ok: true });
+      const audit = await ks.call('cppAudit', 'crash');
+      expect(audit, where).toMatchObject({ ok: true, total: ACCOUNTS * INITIAL, expectedTotal: ACCOUNTS * INITIAL, accounts: ACCOUNTS });
+      const replay = await ks.call('cppReplay', 'crash');
+      expect(replay, where).toMatchObject({ ok: true });
       const known = acked.get(state.version) ?? started.get(state.version);
-      if (known !== undefined) expect(audit.seq, where).toBe(known);
+      if (known !== undefined) expect(replay.ops, where).toBe(known);
+      stats.operations = replay.ops;
       expect((await ks.call('events', 'crash')).filter((e: { type: string }) => e.type === 'corruption'), where).toEqual([]);
       if (state.version > maxStarted) ++stats.landedUnheard;
       stats.versions.push(state.version);
@@ -111,7 +116,7 @@ test('killing the browser mid-commit never leaves a torn state', async ({ server
     }
 
     // Transfers in flight and commits back to back, until the browser dies.
-    ks.page.evaluate(([b]) => (window as any).ks.crashLoop('crash', b), [BATCH] as const).catch(() => undefined);
+    ks.page.evaluate(([b]) => (window as any).ks.crashLoop('crash', b, true), [BATCH] as const).catch(() => undefined);
     await sleep(30 + random() * 400);
     const mode = modes[Math.floor(random() * modes.length)]!;
     stats.byMode[mode] = (stats.byMode[mode] ?? 0) + 1;

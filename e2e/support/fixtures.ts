@@ -25,6 +25,8 @@ export const CHROMIUM_ARGS = [
 /** The package as built by `npm run build:js`, under the server root. */
 export const PACKAGE_URL = '/js-bindings/dist/index.js';
 export const HARNESS_URL = '/e2e/support/web/harness.html';
+/** The C++ ledger example's JS client, next to its module in the wasm-release build. */
+export const LEDGER_URL = '/build/wasm-release/examples/ledger/client.mjs';
 
 export type Mode = 'page' | 'worker';
 export const MODES: Mode[] = ['page', 'worker'];

@@ -49,5 +49,6 @@ window.ks = {
 };
 // The crash loop reports on the console (page mode), which the spec listens to:
 // that channel needs nothing installed in the page and survives reloads.
-window.ks.crashLoop = (store, batch) => run('crashLoop', [store, batch, (m) => console.debug(`crash-report ${JSON.stringify(m)}`)]);
+window.ks.crashLoop = (store, batch, useCpp) =>
+  run('crashLoop', [store, batch, (m) => console.debug(`crash-report ${JSON.stringify(m)}`), useCpp]);
 document.body.dataset.ready = 'true';

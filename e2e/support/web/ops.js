@@ -4,6 +4,7 @@
 // clone), errors keep their class name, `code` and the keepstate classes they
 // are instances of, so a spec can assert on them from Node.
 import * as ledger from './ledger.js';
+import * as cpp from './cpp-ledger.js';
 
 let ks; // the keepstate module under test
 const stores = new Map(); // name -> { store, events }
@@ -46,8 +47,11 @@ export const ops = {
   realm() {
     return typeof window === 'undefined' ? 'worker' : 'page';
   },
+  /** Loads the C++ ledger's client (examples/ledger, as built); open(..., {module: 'ledger'}) then uses it. */
+  initLedger: (url) => cpp.load(url),
   async open(name, options = {}) {
     const events = [];
+    if (options.module === 'ledger') options = { ...options, module: cpp.moduleSource() };
     const store = await ks.openStore(name, options);
     for (const type of EVENTS) store.on(type, (payload) => events.push(serializeEvent(type, payload)));
     stores.set(name, { store, events });
@@ -208,6 +212,12 @@ export const ops = {
   audit: (name) => ledger.audit(entry(name).store),
   replay: (name) => ledger.replayMatches(entry(name).store),
 
+  // --- The C++ ledger (examples/ledger) ---------------------------------------
+  cppCreate: (name, accounts, initial, seed) => cpp.create(entry(name).store, accounts, initial, seed),
+  cppTransfers: (name, count) => cpp.transfers(entry(name).store, count),
+  cppAudit: (name) => cpp.audit(entry(name).store),
+  cppReplay: (name) => cpp.replay(entry(name).store),
+
   /**
    * The crash test's workload, until the page dies: transfers keep running on
    * their own task loop while commits follow one another; before each commit
@@ -215,20 +225,30 @@ export const ops = {
    * a restored state can be checked against the version it claims to be.
    * `report` hears {type: 'start' | 'acked', version, seq}.
    */
-  async crashLoop(name, batch, report) {
+  async crashLoop(name, batch, report, useCpp = false) {
     const { store } = entry(name);
-    const channel = new MessageChannel();
     let pumped = 0;
-    channel.port1.onmessage = () => {
-      ledger.runTransfers(store, batch);
-      pumped += batch;
+    if (useCpp) {
+      // One transfer_batch call at a time (each numbers its operations from the stored count).
+      (async () => {
+        for (;;) {
+          await cpp.transfers(store, batch);
+          pumped += batch;
+        }
+      })();
+    } else {
+      const channel = new MessageChannel();
+      channel.port1.onmessage = () => {
+        ledger.runTransfers(store, batch);
+        pumped += batch;
+        channel.port2.postMessage(0);
+      };
       channel.port2.postMessage(0);
-    };
-    channel.port2.postMessage(0);
+    }
     for (;;) {
       const version = store.version + 1;
       store.putJSON('meta:intent', version);
-      const seq = store.getJSON('meta:seq');
+      const seq = useCpp ? cpp.operations(store) : store.getJSON('meta:seq');
       report({ type: 'start', version, seq, pumped });
       const result = await store.commit();
       report({ type: 'acked', version: result.version, seq, bytes: result.bytesWritten, ms: result.ms });
