@@ -1,0 +1,91 @@
+// Shared by the contenders, so every one of them works on the same data:
+// record keys and ids, the bytes of a 1 KiB record, the seeded choice of
+// changed records, and the accounts and transfers of the transactions
+// workload.
+
+/** Bytes of one state record (the commit and restore workloads). */
+export const RECORD_BYTES = 1024;
+
+/** xorshift32: a deterministic stream, so every contender gets the same ids. */
+export function rng(seed) {
+  let s = seed >>> 0 || 0x9e3779b9;
+  return () => {
+    s ^= s << 13;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    return (s >>>= 0);
+  };
+}
+
+/** 8 MiB of random bytes (crypto.getRandomValues), so no storage layer can compress them. */
+let pool;
+export function randomPool() {
+  if (!pool) {
+    pool = new Uint8Array(8 << 20);
+    for (let i = 0; i < pool.length; i += 65536) crypto.getRandomValues(pool.subarray(i, i + 65536));
+  }
+  return pool;
+}
+
+/** Record `id`'s bytes at write generation `gen`: a view of the pool (copy it if you keep it). */
+export function recordBytes(id, gen) {
+  const p = randomPool();
+  const slots = p.length / RECORD_BYTES;
+  const slot = (Math.imul(id, 2654435761) + Math.imul(gen, 40503)) >>> 0;
+  const at = (slot % slots) * RECORD_BYTES;
+  return p.subarray(at, at + RECORD_BYTES);
+}
+
+/** `count` distinct record ids out of `records`, chosen by `seed` (all of them, in order, if count >= records). */
+export function changedIds(records, count, seed) {
+  if (count >= records) return Array.from({ length: records }, (_, i) => i);
+  const next = rng(seed);
+  const chosen = new Set();
+  while (chosen.size < count) chosen.add(next() % records);
+  return [...chosen];
+}
+
+/** The store key of record `id` (keepstate). */
+export const recordKey = (id) => `r/${String(id).padStart(8, '0')}`;
+
+/**
+ * The transfers of one run: `n` (from, to, amount) triples over `accounts`
+ * accounts, seeded; every contender applies the same ones. Amounts are small
+ * against the initial balance (1000), so nearly all apply.
+ */
+export function transfers(n, accounts, seed) {
+  const next = rng(seed);
+  const from = new Uint32Array(n), to = new Uint32Array(n), amount = new Uint32Array(n);
+  for (let i = 0; i < n; ++i) {
+    from[i] = next() % accounts;
+    to[i] = next() % accounts;
+    amount[i] = 1 + (next() % 100);
+  }
+  return { from, to, amount };
+}
+
+export const INITIAL_BALANCE = 1000;
+
+/** Resolves when an IDBRequest or IDBTransaction finishes. */
+export function done(target) {
+  return new Promise((resolve, reject) => {
+    if (target instanceof IDBTransaction) {
+      target.oncomplete = () => resolve();
+      target.onabort = target.onerror = () => reject(target.error ?? new Error('transaction aborted'));
+    } else {
+      target.onsuccess = () => resolve(target.result);
+      target.onerror = () => reject(target.error);
+    }
+  });
+}
+
+/** Opens (creating) an IndexedDB database with the given object stores. */
+export function openDb(name, stores) {
+  const req = indexedDB.open(name, 1);
+  req.onupgradeneeded = () => {
+    for (const s of stores) if (!req.result.objectStoreNames.contains(s)) req.result.createObjectStore(s);
+  };
+  return done(req);
+}
+
+export const now = () => performance.now();

@@ -1,0 +1,98 @@
+// keepstate through its npm package (js-bindings/dist), as an app uses it:
+// openStore, put/get/transaction, commit (durability 'strict', autosave
+// off so every commit is the measured one), and the ledger module's C++
+// mutators through store.call.
+import * as flatbuffers from 'flatbuffers';
+import { openStore } from 'keepstate';
+import { ledgerModule, accountKey, encodeTransferBatch, decodeTransferResult } from '/ledger/client.mjs';
+import { Account } from '/ledger/js/ledger.js';
+import { INITIAL_BALANCE, changedIds, now, recordBytes, recordKey, transfers } from '../common.mjs';
+
+let store;
+
+// --- commit latency and restore ------------------------------------------
+
+/** A new store of `records` 1 KiB records, committed once. */
+export async function commitSetup({ name, records }) {
+  store = await openStore(name, { autosave: false, durability: 'strict' });
+  for (let id = 0; id < records; ++id) store.put(recordKey(id), recordBytes(id, 0));
+  const r = await store.commit();
+  return { version: r.version, bytesWritten: r.bytesWritten, ms: r.ms };
+}
+
+/** Rewrites `count` records (untimed), then times commit(). */
+export async function commitRun({ records, count, seed, gen }) {
+  for (const id of changedIds(records, count, seed)) store.put(recordKey(id), recordBytes(id, gen));
+  const t0 = now();
+  const r = await store.commit();
+  return { ms: now() - t0, bytesWritten: r.bytesWritten, version: r.version };
+}
+
+/** After a page load: openStore (module instantiation + restore + verification) until a read works. */
+export async function restore({ name, records }) {
+  const t0 = now();
+  const s = await openStore(name, { autosave: false });
+  const v = s.get(recordKey(records - 1));
+  const ms = now() - t0;
+  if (v === undefined || v.length !== 1024) throw new Error(`restore: record ${records - 1} missing`);
+  return { ms, version: s.version, sinceNavigation: performance.now() };
+}
+
+// --- transactions: the ledger's transfer over 1M accounts -----------------
+
+let ledgerStore;
+
+export async function ledgerSetup({ name, accounts }) {
+  ledgerStore = await openStore(name, { module: ledgerModule, autosave: false, durability: 'strict' });
+  const t0 = now();
+  const batch = 250_000;
+  for (let first = 0; first < accounts; first += batch) {
+    const builderArgs = new flatbuffers.Builder(64);
+    // open_account through the Ledger helper would do the same; kept inline to batch it.
+    const { OpenAccount } = await import('/ledger/js/ledger.js');
+    builderArgs.finish(OpenAccount.createOpenAccount(builderArgs, first, Math.min(batch, accounts - first), BigInt(INITIAL_BALANCE)));
+    await ledgerStore.call('open_account', builderArgs.asUint8Array());
+  }
+  return { ms: now() - t0 };
+}
+
+/** C++ fibers: `transfer_batch` calls of `batch` transfers (arguments encoded before the clock starts). */
+export async function transfersFibers({ n, accounts, seed, batch }) {
+  const t = transfers(n, accounts, seed);
+  const calls = [];
+  for (let i = 0; i < n; i += batch) calls.push(encodeTransferBatch(t.from, t.to, t.amount, i, Math.min(n, i + batch)));
+  let applied = 0;
+  const t0 = now();
+  for (const args of calls) applied += decodeTransferResult(await ledgerStore.call('transfer_batch', args)).applied;
+  const ms = now() - t0;
+  return { ms, perSecond: n / (ms / 1000), applied };
+}
+
+/** From JS through the API: one store.transaction per transfer (two gets, two puts of the FlatBuffers records). */
+export async function transfersJs({ n, accounts, seed }) {
+  const t = transfers(n, accounts, seed);
+  const builder = new flatbuffers.Builder(64);
+  const encode = (id, balance, count) => {
+    builder.clear();
+    builder.finish(Account.createAccount(builder, id, balance, count));
+    return builder.asUint8Array();
+  };
+  const keys = new Array(accounts);
+  let applied = 0;
+  const t0 = now();
+  for (let i = 0; i < n; ++i) {
+    const from = t.from[i], to = t.to[i], amount = BigInt(t.amount[i]);
+    if (from === to) continue;
+    const kf = (keys[from] ??= accountKey(from)), kt = (keys[to] ??= accountKey(to));
+    ledgerStore.transaction((tx) => {
+      const f = Account.getRootAsAccount(new flatbuffers.ByteBuffer(tx.get(kf)));
+      const g = Account.getRootAsAccount(new flatbuffers.ByteBuffer(tx.get(kt)));
+      if (f.balance() < amount) return;
+      tx.put(kf, encode(from, f.balance() - amount, f.transfers() + 1n));
+      tx.put(kt, encode(to, g.balance() + amount, g.transfers() + 1n));
+      ++applied;
+    });
+  }
+  const ms = now() - t0;
+  return { ms, perSecond: n / (ms / 1000), applied };
+}

@@ -1,0 +1,30 @@
+// A plain JS Map of account objects: the in-memory floor of the
+// transactions workload (no persistence, no atomicity beyond "JS is single
+// threaded").
+import { INITIAL_BALANCE, now, transfers } from '../common.mjs';
+
+let accountsById;
+
+export async function ledgerSetup({ accounts }) {
+  const t0 = now();
+  accountsById = new Map();
+  for (let id = 0; id < accounts; ++id) accountsById.set(id, { id, balance: INITIAL_BALANCE, transfers: 0 });
+  return { ms: now() - t0 };
+}
+
+export async function transfersJs({ n, accounts, seed }) {
+  const t = transfers(n, accounts, seed);
+  let applied = 0;
+  const t0 = now();
+  for (let i = 0; i < n; ++i) {
+    const f = accountsById.get(t.from[i]), g = accountsById.get(t.to[i]), amount = t.amount[i];
+    if (f === g || f.balance < amount) continue;
+    f.balance -= amount;
+    g.balance += amount;
+    ++f.transfers;
+    ++g.transfers;
+    ++applied;
+  }
+  const ms = now() - t0;
+  return { ms, perSecond: n / (ms / 1000), applied };
+}

@@ -1,0 +1,57 @@
+// The limit: IndexedDB itself, used the way TOOLCHAIN.md measured fastest —
+// one transaction (durability 'strict'), few large values (≤ 4 MiB), values
+// that are copies of just the bytes (never views of a larger buffer).
+import { changedIds, done, now, openDb, recordBytes, RECORD_BYTES } from '../common.mjs';
+
+const CHUNK = 4 << 20;
+let db;
+
+/** `bytes` as fresh Uint8Array values of at most 4 MiB. */
+function chunks(bytes, gen) {
+  const out = [];
+  for (let at = 0; at < bytes; at += CHUNK) {
+    const n = Math.min(CHUNK, bytes - at);
+    const v = new Uint8Array(n);
+    for (let o = 0; o < n; o += RECORD_BYTES) v.set(recordBytes((at + o) / RECORD_BYTES, gen).subarray(0, Math.min(RECORD_BYTES, n - o)), o);
+    out.push(v);
+  }
+  return out;
+}
+
+async function put(values) {
+  const tx = db.transaction('data', 'readwrite', { durability: 'strict' });
+  const store = tx.objectStore('data');
+  values.forEach((v, i) => store.put(v, i));
+  await done(tx);
+}
+
+/** Times one put of `bytes` changed bytes (prepared untimed). */
+export async function commitRun({ name, bytes, gen }) {
+  db ??= await openDb(name, ['data']);
+  const values = chunks(bytes, gen);
+  const t0 = now();
+  await put(values);
+  return { ms: now() - t0, bytesWritten: bytes };
+}
+
+/** Writes a state of `bytes` for the restore limit. */
+export async function restoreSetup({ name, bytes }) {
+  db ??= await openDb(name, ['data']);
+  await put(chunks(bytes, 0));
+  return { ok: true };
+}
+
+/** After a page load: open the database and read every value in one readonly transaction. */
+export async function restore({ name, bytes }) {
+  const t0 = now();
+  const d = await openDb(name, ['data']);
+  const tx = d.transaction('data', 'readonly');
+  const all = await done(tx.objectStore('data').getAll());
+  const ms = now() - t0;
+  const total = all.reduce((s, v) => s + v.byteLength, 0);
+  if (total !== bytes) throw new Error(`raw restore: read ${total} bytes, expected ${bytes}`);
+  d.close();
+  return { ms, sinceNavigation: performance.now() };
+}
+
+export { changedIds };

@@ -1,0 +1,438 @@
+// bench/browser: keepstate side by side with what users would pick instead,
+// in one run, in the same headless Chromium (Debian's, on-disk persistent
+// profiles, durability 'strict' everywhere) — issue 7.
+//
+//   node bench/browser/run.mjs [--quick] [--only transactions,commit,restore,fibers] [--runs N]
+//   make bench-browser                  (builds first; BENCH_ARGS=--quick for the small run)
+//
+// Workloads (pages/contenders/*.mjs do the work inside the page; this file
+// drives them, takes medians, prints tables, writes JSON and SVG charts to
+// bench/results/):
+//   transactions  the ledger's transfer over 1,000,000 accounts: keepstate
+//                 from C++ fibers (store.call('transfer_batch')) and from JS
+//                 (store.transaction), Dexie, wa-sqlite, a JS Map
+//   commit        latency after changing 1 KiB, 64 KiB, 1 %, 100 % of a state
+//                 of 16/64/256 MiB: keepstate, raw IndexedDB (the limit),
+//                 IDBFS syncfs, wa-sqlite COMMIT, Dexie bulkPut
+//   restore       after a page reload, until the state is verified and
+//                 usable: keepstate, raw IndexedDB read (the limit), IDBFS
+//   fibers        yield ring and 1M spawn: keepstate's coroutines against
+//                 emscripten_fiber_swap (Asyncify)
+// Each contender runs in its own fresh browser profile; every figure is the
+// median of `runs` runs (5; --quick: 3) after the same setup.
+import { chromium } from 'playwright-core';
+import { execFileSync } from 'node:child_process';
+import { mkdir, mkdtemp, rm, writeFile, access } from 'node:fs/promises';
+import os from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ROUTES, startServer } from '../../e2e/server.mjs';
+import { barChart } from './svg.mjs';
+
+const repo = fileURLToPath(new URL('../..', import.meta.url));
+const resultsDir = join(repo, 'bench/results');
+const argv = process.argv.slice(2);
+const quick = argv.includes('--quick');
+const opt = (name) => {
+  const i = argv.indexOf(name);
+  return i >= 0 ? argv[i + 1] : undefined;
+};
+const RUNS = Number(opt('--runs') ?? (quick ? 3 : 5));
+const ONLY = (opt('--only') ?? 'transactions,commit,restore,fibers').split(',');
+const SIZES_MIB = quick ? [16, 64] : [16, 64, 256];
+const ACCOUNTS = 1_000_000;
+const BATCH = 65_536; // transfers per transaction for the batched contenders (the ledger's kTransfersPerTxn)
+const RECORD = 1024;
+
+// Routes added to the e2e server's table (longest prefix first): this page
+// and the wasm programs of bench/browser/CMakeLists.txt.
+ROUTES.unshift(
+  ['/bench-build/', join(repo, 'build/wasm-release/bench/browser')],
+  ['/bench/', join(repo, 'bench/browser/pages')],
+);
+
+const LAUNCH = {
+  headless: true,
+  executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+    '--disable-component-update', '--disable-sync'],
+};
+
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+const load = () => os.loadavg().map((x) => x.toFixed(2)).join(' ');
+const log = (...a) => console.error(`[${new Date().toISOString().slice(11, 19)}]`, ...a);
+
+let server;
+let chromiumVersion = 'chromium';
+
+/** A fresh profile and page for one contender; closes and deletes both afterwards. */
+async function withPage(fn) {
+  const profile = await mkdtemp(join(os.tmpdir(), 'keepstate-bench-'));
+  const context = await chromium.launchPersistentContext(profile, LAUNCH);
+  chromiumVersion = context.browser()?.version() ?? chromiumVersion;
+  const page = context.pages()[0] ?? (await context.newPage());
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  const ready = async () => {
+    await page.waitForFunction(() => document.documentElement.dataset.ready === 'true', null, { timeout: 60_000 });
+  };
+  const h = {
+    page,
+    async goto() {
+      await page.goto(`${server.url}bench/`);
+      await ready();
+    },
+    async reload() {
+      await page.reload();
+      await ready();
+    },
+    run: (contender, op, args = {}) =>
+      page.evaluate(([c, o, a]) => window.bench.run(c, o, a), [contender, op, args]).catch((e) => {
+        throw new Error(`${contender}.${op}: ${e.message.split('\n')[0]}${errors.length ? ` (page: ${errors.at(-1)})` : ''}`);
+      }),
+  };
+  try {
+    await h.goto();
+    return await fn(h);
+  } finally {
+    await context.close();
+    await rm(profile, { recursive: true, force: true });
+  }
+}
+
+/** Runs `once` RUNS times; { median, runs } of the field `key` (or { error }). */
+async function measure(once, key = 'ms') {
+  const runs = [];
+  for (let r = 0; r < RUNS; ++r) runs.push(await once(r));
+  return { median: median(runs.map((x) => x[key])), runs: runs.map((x) => x[key]), detail: runs.at(-1) };
+}
+
+async function guard(what, fn) {
+  try {
+    return await fn();
+  } catch (e) {
+    log(`${what}: ERROR ${e.message}`);
+    return { error: e.message };
+  }
+}
+
+// ---------------------------------------------------------------------------
+// 1. transactions
+
+const TX_CONTENDERS = [
+  // [id, label, contender module, op, transfers per run]
+  ['keepstate-fibers', 'keepstate, C++ fibers (transfer_batch calls)', 'keepstate', 'transfersFibers', 1_048_576],
+  ['keepstate-js', 'keepstate, JS (store.transaction per transfer)', 'keepstate', 'transfersJs', quick ? 100_000 : 200_000],
+  ['dexie', 'Dexie (bulkGet/bulkPut, 1 rw txn per batch)', 'dexie', 'transfersJs', 131_072],
+  ['wa-sqlite', 'wa-sqlite (SELECT x2 + UPDATE x2, batch per txn)', 'wa-sqlite', 'transfersJs', quick ? 32_768 : 65_536],
+  ['map', 'JS Map (in memory, no persistence)', 'map', 'transfersJs', 1_048_576],
+];
+
+async function transactionsWorkload() {
+  const out = {};
+  for (const [id, label, mod, op, n] of TX_CONTENDERS) {
+    out[id] = await guard(id, () =>
+      withPage(async (h) => {
+        const setupOp = 'ledgerSetup';
+        const setup = await h.run(mod, setupOp, { name: `ledger-${id}`, accounts: ACCOUNTS });
+        log(`transactions ${id}: ${ACCOUNTS} accounts in ${setup.ms.toFixed(0)} ms`);
+        const args = (seed) => ({ n, accounts: ACCOUNTS, seed, batch: BATCH });
+        await h.run(mod, op, { ...args(7), n: Math.min(n, BATCH) }); // warm-up (JIT, caches), not counted
+        const m = await measure((r) => h.run(mod, op, args(1000 + r)), 'perSecond');
+        log(`transactions ${id}: ${Math.round(m.median).toLocaleString('en-US')} txns/s`);
+        return { label, transfersPerRun: n, setupMs: setup.ms, ...m };
+      }),
+    );
+    out[id].label ??= label;
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------
+// 2. commit latency and 3. restore (same profile: restore reloads the page
+// onto the state the commit runs left)
+
+const CHANGES = [
+  ['1KiB', '1 KiB', () => 1],
+  ['64KiB', '64 KiB', () => 64],
+  ['1pct', '1 %', (records) => Math.round(records / 100)],
+  ['100pct', '100 %', (records) => records],
+];
+const COMMIT_CONTENDERS = [
+  ['keepstate', 'keepstate commit()'],
+  ['raw', 'raw IndexedDB put of the changed bytes (limit)'],
+  ['idbfs', 'IDBFS FS.syncfs (state as one file)'],
+  ['wa-sqlite', 'wa-sqlite COMMIT (IDBBatchAtomicVFS)'],
+  ['dexie', 'Dexie bulkPut of the changed records'],
+];
+const RESTORES = new Set(['keepstate', 'raw', 'idbfs']);
+
+async function commitAndRestoreWorkload(doCommit, doRestore) {
+  const commit = {};
+  const restore = {};
+  for (const mib of SIZES_MIB) {
+    const records = (mib << 20) / RECORD;
+    commit[mib] = {};
+    restore[mib] = {};
+    for (const [id] of COMMIT_CONTENDERS) {
+      if (!doCommit && !RESTORES.has(id)) continue;
+      await guard(`${id} ${mib} MiB`, () =>
+        withPage(async (h) => {
+          const name = `state-${mib}`;
+          if (id !== 'raw') {
+            const s = await h.run(id, 'commitSetup', { name, records });
+            log(`${id} ${mib} MiB: setup ${s.ms.toFixed(0)} ms${s.bytesWritten ? `, first commit ${(s.bytesWritten / 1048576).toFixed(1)} MiB stored` : ''}`);
+            commit[mib].setup ??= {};
+            commit[mib].setup[id] = s;
+          }
+          if (doCommit) {
+            for (const [change, , countOf] of CHANGES) {
+              const count = countOf(records);
+              const cell = await guard(`${id} ${mib} MiB ${change}`, () =>
+                measure((r) =>
+                  id === 'raw'
+                    ? h.run('raw', 'commitRun', { name, bytes: count * RECORD, gen: r + 1 })
+                    : h.run(id, 'commitRun', { records, count, seed: 77 + r, gen: r + 1 }),
+                ),
+              );
+              (commit[mib][change] ??= {})[id] = cell;
+              log(`commit ${mib} MiB ${change} ${id}: ${cell.error ? 'ERROR' : `${cell.median.toFixed(1)} ms`}`);
+            }
+          }
+          if (doRestore && RESTORES.has(id)) {
+            if (id === 'raw') await h.run('raw', 'restoreSetup', { name: `restore-${mib}`, bytes: mib << 20 });
+            const rname = id === 'raw' ? `restore-${mib}` : name;
+            restore[mib][id] = await guard(`restore ${id} ${mib} MiB`, () =>
+              measure(async () => {
+                await h.reload();
+                return h.run(id, 'restore', { name: rname, records, bytes: mib << 20 });
+              }),
+            );
+            const c = restore[mib][id];
+            log(`restore ${mib} MiB ${id}: ${c.error ? 'ERROR' : `${c.median.toFixed(1)} ms`}`);
+          }
+        }),
+      ).then((r) => {
+        if (r?.error) {
+          for (const [change] of CHANGES) if (doCommit) (commit[mib][change] ??= {})[id] ??= { error: r.error };
+          if (doRestore && RESTORES.has(id)) restore[mib][id] ??= { error: r.error };
+        }
+      });
+    }
+  }
+  return { commit: doCommit ? commit : undefined, restore: doRestore ? restore : undefined };
+}
+
+// ---------------------------------------------------------------------------
+// 4. fibers
+
+async function fibersWorkload() {
+  return withPage(async (h) => {
+    const ks = await measure(() => h.run('fibers', 'keepstate'), 'yieldsPerSecond');
+    const spawn = await measure(() => h.run('fibers', 'keepstate'), 'spawn1MSeconds');
+    const asy = await guard('asyncify', () => measure(() => h.run('fibers', 'asyncify'), 'yieldsPerSecond'));
+    return { keepstateYields: ks, keepstateSpawn1M: spawn, asyncifyYields: asy };
+  });
+}
+
+// ---------------------------------------------------------------------------
+// Tables, targets, charts
+
+const fmtMs = (c) => (c?.error ? 'error' : c ? `${c.median < 10 ? c.median.toFixed(2) : c.median.toFixed(0)} ms` : '–');
+const fmtX = (x) => (Number.isFinite(x) ? `${x < 10 ? x.toFixed(2) : x.toFixed(0)}x` : '–');
+const int = (n) => Math.round(n).toLocaleString('en-US');
+
+function table(title, header, rows) {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => String(r[i]).length)));
+  const line = (cells) => `| ${cells.map((c, i) => String(c).padEnd(widths[i])).join(' | ')} |`;
+  return [`\n### ${title}\n`, line(header), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...rows.map(line)].join('\n');
+}
+
+function report(results) {
+  const out = [];
+  const targets = [];
+  const target = (name, pass, measured) => targets.push({ name, pass, measured });
+  const tx = results.transactions;
+  if (tx) {
+    const base = tx['keepstate-fibers']?.median;
+    out.push(table('Transactions: the ledger transfer over 1,000,000 accounts (txns/s, higher is better)',
+      ['contender', 'txns/s', 'vs keepstate fibers', 'transfers per run'],
+      TX_CONTENDERS.map(([id, label]) => {
+        const c = tx[id];
+        return [label, c?.error ? `error: ${c.error.slice(0, 60)}` : int(c.median), c?.error ? '–' : fmtX(c.median / base), c?.transfersPerRun ? int(c.transfersPerRun) : '–'];
+      })));
+    if (base) {
+      const others = TX_CONTENDERS.filter(([id]) => id !== 'keepstate-fibers' && tx[id] && !tx[id].error);
+      const best = others.reduce((a, [id]) => (tx[id].median > (a?.v ?? 0) ? { id, v: tx[id].median } : a), undefined);
+      target('transfers >= 1,000,000 txns/s through C++ fibers', base >= 1e6, `${int(base)} txns/s`);
+      target('transfers ahead of every contender', !best || base > best.v, best ? `fastest other: ${best.id} ${int(best.v)} txns/s (${fmtX(base / best.v)} of it)` : '');
+    }
+  }
+  const commit = results.commit;
+  if (commit) {
+    const rows = [];
+    for (const mib of SIZES_MIB) {
+      for (const [change, label] of CHANGES) {
+        const cells = commit[mib]?.[change] ?? {};
+        const ks = cells.keepstate?.median;
+        rows.push([`${mib} MiB`, label, ...COMMIT_CONTENDERS.map(([id]) => {
+          const c = cells[id];
+          if (!c || c.error || id === 'keepstate') return fmtMs(c);
+          return `${fmtMs(c)} (${fmtX(c.median / ks)})`;
+        })]);
+      }
+    }
+    out.push(table('Commit latency, durability strict (median ms; in brackets: time / keepstate time, > 1x means slower than keepstate)',
+      ['state', 'changed', ...COMMIT_CONTENDERS.map(([, l]) => l)], rows));
+    const big = SIZES_MIB.at(-1);
+    const small = commit[big]?.['1KiB'] ?? {};
+    if (small.keepstate && !small.keepstate.error) {
+      const ks = small.keepstate.median;
+      if (small.raw && !small.raw.error) target(`commit of 1 KiB changed in ${big} MiB <= 2x raw IndexedDB put of the changed bytes`, ks <= 2 * small.raw.median, `${ks.toFixed(1)} ms vs ${small.raw.median.toFixed(1)} ms = ${fmtX(ks / small.raw.median)}`);
+      if (small.idbfs) target(`commit of 1 KiB changed in ${big} MiB >= 10x faster than IDBFS syncfs`, !small.idbfs.error && small.idbfs.median >= 10 * ks, small.idbfs.error ? `IDBFS failed: ${small.idbfs.error.slice(0, 80)}` : `IDBFS ${small.idbfs.median.toFixed(0)} ms = ${fmtX(small.idbfs.median / ks)} keepstate`);
+    }
+    for (const mib of SIZES_MIB) {
+      const full = commit[mib]?.['100pct'] ?? {};
+      if (full.keepstate && !full.keepstate.error && full.raw && !full.raw.error) {
+        const frac = full.raw.median / full.keepstate.median;
+        const bw = (ms) => ((mib / (ms / 1000))).toFixed(0);
+        target(`full-state commit (${mib} MiB) >= 70 % of raw IndexedDB write bandwidth`, frac >= 0.7,
+          `${(frac * 100).toFixed(0)} % (keepstate ${bw(full.keepstate.median)} MiB/s of state, raw ${bw(full.raw.median)} MiB/s)`);
+      }
+    }
+  }
+  const restore = results.restore;
+  if (restore) {
+    const rows = SIZES_MIB.map((mib) => {
+      const c = restore[mib] ?? {};
+      const ks = c.keepstate?.median;
+      return [`${mib} MiB`, fmtMs(c.keepstate), c.raw && !c.raw.error ? `${fmtMs(c.raw)} (${fmtX(c.raw.median / ks)})` : fmtMs(c.raw),
+        c.idbfs && !c.idbfs.error ? `${fmtMs(c.idbfs)} (${fmtX(c.idbfs.median / ks)})` : fmtMs(c.idbfs)];
+    });
+    out.push(table('Restore after a page reload until the state is verified and usable (median ms; in brackets: time / keepstate time)',
+      ['state', 'keepstate openStore (instantiate + restore + verify)', 'raw IndexedDB read (limit)', 'IDBFS syncfs(true) + read'], rows));
+    for (const mib of SIZES_MIB) {
+      const c = restore[mib] ?? {};
+      if (c.keepstate && !c.keepstate.error && c.raw && !c.raw.error) {
+        target(`restore of ${mib} MiB within 1.5x of the raw IndexedDB read`, c.keepstate.median <= 1.5 * c.raw.median,
+          `${c.keepstate.median.toFixed(0)} ms vs ${c.raw.median.toFixed(0)} ms = ${fmtX(c.keepstate.median / c.raw.median)}`);
+      }
+    }
+  }
+  const f = results.fibers;
+  if (f && !f.error) {
+    const ks = f.keepstateYields.median;
+    const asy = f.asyncifyYields?.median;
+    out.push(table('Fibers in Chromium (median of runs; each keepstate run is itself a median of 3)',
+      ['measure', 'keepstate (C++20 coroutines)', 'emscripten_fiber_swap (Asyncify)', 'keepstate / Asyncify'],
+      [
+        ['yield ring, 1000 fibers', `${(ks / 1e6).toFixed(1)} M yields/s`, asy ? `${(asy / 1e6).toFixed(2)} M yields/s` : fmtMs(f.asyncifyYields), asy ? fmtX(ks / asy) : '–'],
+        ['spawn + complete 1,000,000 fibers (warm)', `${(f.keepstateSpawn1M.median * 1000).toFixed(0)} ms`, 'not run: 20 KiB of stacks per Asyncify fiber (1M = 20 GiB)', '–'],
+      ]));
+  }
+  if (targets.length) {
+    out.push(table(`Targets (issue 7${quick ? '; --quick run: largest state 64 MiB' : ''})`, ['target', 'result', 'measured'],
+      targets.map((t) => [t.name, t.pass ? 'PASS' : 'MISS', t.measured])));
+  }
+  return { text: out.join('\n'), targets };
+}
+
+const COLORS = { keepstate: '#1f77b4', 'keepstate-fibers': '#1f77b4', 'keepstate-js': '#6baed6', raw: '#7f7f7f', idbfs: '#d62728', 'wa-sqlite': '#2ca02c', dexie: '#ff7f0e', map: '#9467bd', asyncify: '#d62728' };
+
+async function charts(results, suffix) {
+  const files = [];
+  const write = async (name, svg) => {
+    const file = join(resultsDir, `browser-${name}${suffix}.svg`);
+    await writeFile(file, svg);
+    files.push(file);
+  };
+  if (results.transactions) {
+    await write('transactions', barChart({
+      title: 'Ledger transfers over 1M accounts (txns/s, higher is better, log scale)', unit: 'txns/s', log: true,
+      groups: [{ label: '', bars: TX_CONTENDERS.filter(([id]) => results.transactions[id]?.median).map(([id, label]) => ({ name: label, value: results.transactions[id].median, color: COLORS[id] })) }],
+    }));
+  }
+  if (results.commit) {
+    await write('commit', barChart({
+      title: 'Commit latency, durability strict (ms, lower is better, log scale)', unit: 'ms', log: true,
+      groups: SIZES_MIB.flatMap((mib) => CHANGES.map(([change, label]) => ({
+        label: `${mib} MiB, ${label}`,
+        bars: COMMIT_CONTENDERS.map(([id, name]) => ({ name, value: results.commit[mib]?.[change]?.[id]?.median, color: COLORS[id] })),
+      }))),
+    }));
+  }
+  if (results.restore) {
+    await write('restore', barChart({
+      title: 'Restore after reload until verified and usable (ms, lower is better)', unit: 'ms', log: false,
+      groups: SIZES_MIB.map((mib) => ({ label: `${mib} MiB`, bars: [['keepstate', 'keepstate openStore'], ['raw', 'raw IndexedDB read (limit)'], ['idbfs', 'IDBFS syncfs(true)']].map(([id, name]) => ({ name, value: results.restore[mib]?.[id]?.median, color: COLORS[id] })) })),
+    }));
+  }
+  if (results.fibers && !results.fibers.error) {
+    await write('fibers', barChart({
+      title: 'Fiber yield ring in Chromium (yields/s, higher is better, log scale)', unit: 'yields/s', log: true,
+      groups: [{ label: '', bars: [
+        { name: 'keepstate (C++20 coroutines)', value: results.fibers.keepstateYields.median, color: COLORS.keepstate },
+        { name: 'emscripten_fiber_swap (Asyncify)', value: results.fibers.asyncifyYields?.median, color: COLORS.asyncify },
+      ] }],
+    }));
+  }
+  return files;
+}
+
+function machine() {
+  const cpus = os.cpus();
+  let commit = 'unknown';
+  try {
+    commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: repo }).toString().trim();
+  } catch {}
+  return { cpu: cpus[0]?.model ?? 'unknown', cores: cpus.length, memoryGiB: +(os.totalmem() / 2 ** 30).toFixed(1), os: `${os.type()} ${os.release()}`, node: process.version, commit };
+}
+
+async function main() {
+  for (const f of ['js-bindings/dist/index.js', 'build/wasm-release/examples/ledger/ledger.wasm', 'build/wasm-release/bench/browser/bench_browser_idbfs.wasm']) {
+    await access(join(repo, f)).catch(() => {
+      throw new Error(`${f} is missing: run \`make bench-browser\` (it builds the wasm modules and the package first)`);
+    });
+  }
+  await mkdir(resultsDir, { recursive: true });
+  const started = Date.now();
+  const loadStart = load();
+  log(`bench/browser: ${quick ? '--quick, ' : ''}${RUNS} runs per figure, states ${SIZES_MIB.join('/')} MiB; load average ${loadStart}`);
+  server = await startServer({ port: 0 });
+  const results = {};
+  try {
+    if (ONLY.includes('transactions')) results.transactions = await transactionsWorkload();
+    if (ONLY.includes('commit') || ONLY.includes('restore')) {
+      Object.assign(results, await commitAndRestoreWorkload(ONLY.includes('commit'), ONLY.includes('restore')));
+    }
+    if (ONLY.includes('fibers')) results.fibers = await guard('fibers', fibersWorkload);
+  } finally {
+    await server.close();
+  }
+  const meta = {
+    quick, runs: RUNS, statesMiB: SIZES_MIB, accounts: ACCOUNTS, recordBytes: RECORD, batch: BATCH,
+    chromium: chromiumVersion, machine: machine(), loadAverageStart: loadStart, loadAverageEnd: load(),
+    minutes: +((Date.now() - started) / 60000).toFixed(1), when: new Date().toISOString(),
+    command: `node bench/browser/run.mjs ${argv.join(' ')}`.trim(),
+  };
+  const { text, targets } = report(results);
+  const suffix = quick ? '-quick' : '';
+  const json = join(resultsDir, `browser${suffix}.json`);
+  await writeFile(json, JSON.stringify({ meta, targets, results }, null, 2) + '\n');
+  const svgs = await charts(results, suffix);
+  const m = meta.machine;
+  console.log(`\n## keepstate in Chromium ${chromiumVersion} (headless, on-disk profile, durability strict)\n`);
+  console.log(`Command: \`make bench-browser${quick ? ' BENCH_ARGS=--quick' : ''}\` (${meta.command}); ${RUNS} runs per figure (median); ` +
+    `${m.cores} × ${m.cpu}, ${m.memoryGiB} GiB, ${m.os}, Node ${m.node}, commit ${m.commit}; load average ${loadStart} at start, ${meta.loadAverageEnd} at end; ${meta.minutes} min.`);
+  console.log(text);
+  console.log(`\nJSON: ${json}\ncharts: ${svgs.join(', ')}`);
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exitCode = 1;
+});
