@@ -144,10 +144,15 @@ Result<Arena> Arena::FromImage(std::vector<std::uint8_t> image,
 }
 
 Status Arena::Grow(std::uint32_t min_pages) {
+  if (page_limit_ != 0 && min_pages > page_limit_) {
+    return Status::OutOfSpace("arena page limit of " + std::to_string(page_limit_) +
+                              " pages reached");
+  }
   if (min_pages <= capacity_pages_) return Status::Ok();
   std::uint64_t want = std::max<std::uint64_t>(min_pages, capacity_pages_ + capacity_pages_ / 2);
   const std::uint64_t max_pages = (std::uint64_t{1} << 32) - 1;
   if (want > max_pages) want = max_pages;
+  if (page_limit_ != 0 && want > page_limit_) want = page_limit_;
   if (want < min_pages) return Status::OutOfSpace("arena page count limit reached");
   const std::size_t bytes = static_cast<std::size_t>(want) << page_shift_;
   if ((bytes >> page_shift_) != want) return Status::OutOfSpace("arena size overflows memory");

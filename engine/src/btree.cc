@@ -419,9 +419,11 @@ Status BTree::Get(std::string_view key, std::string* value, LeafHint* hint) cons
   bool found;
   const std::uint32_t idx = leaf.LowerBound(key, &found);
   if (!found) return Status::NotFound("key not found");
-  if (hint != nullptr) *hint = {page, idx, structure_version_};
   const std::uint8_t* c = leaf.cell(idx);
   const std::uint32_t vf = Load<std::uint32_t>(c + 2);
+  if (hint != nullptr) {
+    *hint = {page, idx, structure_version_, vf & ~kOverflowBit, !(vf & kOverflowBit)};
+  }
   const std::uint8_t* v = c + kCellHeader + Load<std::uint16_t>(c);
   if (vf & kOverflowBit) {
     ReadOverflow(Load<std::uint32_t>(v), vf & ~kOverflowBit, value);
@@ -482,9 +484,11 @@ void BTree::GetMany(const std::string_view* keys, std::size_t n, std::string* va
       continue;
     }
     const Node leaf{arena_->Read(pages[i])};
-    if (hints != nullptr) hints[i] = {pages[i], idx[i], structure_version_};
     const std::uint8_t* c = leaf.cell(idx[i]);
     const std::uint32_t vf = Load<std::uint32_t>(c + 2);
+    if (hints != nullptr) {
+      hints[i] = {pages[i], idx[i], structure_version_, vf & ~kOverflowBit, !(vf & kOverflowBit)};
+    }
     const std::uint8_t* v = c + kCellHeader + Load<std::uint16_t>(c);
     if (vf & kOverflowBit) {
       ReadOverflow(Load<std::uint32_t>(v), vf & ~kOverflowBit, &values[i]);
@@ -525,23 +529,39 @@ Status BTree::Put(std::string_view key, std::string_view value, const LeafHint* 
       }
     }
   }
-  // After this reservation no allocation below can fail, so a Put either
-  // happens completely or (on OutOfSpace here) not at all.
-  KEEPSTATE_RETURN_IF_ERROR(arena_->Reserve(PagesNeededForPut(key.size(), value.size())));
   return PutImpl(key, value);
 }
 
 Status BTree::PutImpl(std::string_view key, std::string_view value) {
   const std::uint32_t ps = arena_->page_size();
+  const bool overflow = kCellHeader + key.size() + value.size() > MaxCell(ps);
+  Path path;
+  if (arena_->root() != kNoPage) {
+    Descend(key, &path);
+    if (path.found && !overflow) {
+      const Node n{arena_->Read(path.page[path.height - 1])};
+      const std::uint32_t idx = path.index[path.height - 1];
+      const std::uint32_t vf = n.field(idx);
+      if (!(vf & kOverflowBit) && vf == value.size()) {
+        // Same-size replacement: overwrite the value bytes in place. It
+        // allocates nothing, so it needs no reservation and cannot fail.
+        std::uint8_t* w = arena_->Write(path.page[path.height - 1]) + n.slot(idx) + kCellHeader + key.size();
+        if (!value.empty()) std::memcpy(w, value.data(), value.size());
+        return Status::Ok();
+      }
+    }
+  }
+  // After this reservation no allocation below can fail, so a Put either
+  // happens completely or (on OutOfSpace here) not at all. Nothing has been
+  // modified yet, and the path holds page numbers, which survive the arena
+  // moving.
+  KEEPSTATE_RETURN_IF_ERROR(arena_->Reserve(PagesNeededForPut(key.size(), value.size())));
   if (arena_->root() == kNoPage) {
     const PageId leaf = arena_->Allocate().value();
     InitNode(arena_->Write(leaf), kLeaf, ps, kNoPage);
     arena_->SetTree(leaf, 1);
+    Descend(key, &path);
   }
-  const bool overflow = kCellHeader + key.size() + value.size() > MaxCell(ps);
-
-  Path path;
-  Descend(key, &path);
   const int leaf_level = path.height - 1;
   const PageId leaf = path.page[leaf_level];
   const std::uint32_t idx = path.index[leaf_level];
@@ -550,12 +570,6 @@ Status BTree::PutImpl(std::string_view key, std::string_view value) {
     const Node n{arena_->Read(leaf)};
     const std::uint8_t* c = n.cell(idx);
     const std::uint32_t vf = Load<std::uint32_t>(c + 2);
-    if (!overflow && !(vf & kOverflowBit) && vf == value.size()) {
-      // Same-size replacement: overwrite the value bytes in place.
-      std::uint8_t* w = arena_->Write(leaf) + n.slot(idx) + kCellHeader + key.size();
-      if (!value.empty()) std::memcpy(w, value.data(), value.size());
-      return Status::Ok();
-    }
     if (vf & kOverflowBit) FreeOverflow(Load<std::uint32_t>(c + kCellHeader + key.size()));
     RemoveSlot(arena_->Write(leaf), idx);
   } else {

@@ -7,18 +7,6 @@
 #include "keepstate/engine/store.h"
 
 namespace keepstate::engine {
-namespace {
-
-// Writes applied per arena reservation. A reservation covers the worst case
-// of its writes (a split per level each), so keeping chunks small keeps the
-// reserved-but-unused memory small.
-constexpr std::size_t kApplyChunk = 128;
-// Above this many buffered writes, lookups use a hash index instead of a
-// backwards linear search.
-constexpr std::size_t kIndexThreshold = 16;
-
-}  // namespace
-
 // ---- Store ----------------------------------------------------------------
 
 Result<std::unique_ptr<Store>> Store::Create(const StoreOptions& options) {
@@ -100,6 +88,76 @@ Result<Txn> Store::BeginWrite() {
   return Txn(this);
 }
 
+// ---- Write buffer ---------------------------------------------------------
+
+namespace {
+
+// A fast 32-bit hash of a key (64-bit multiply-xorshift over 8-byte words).
+std::uint32_t HashKey(std::string_view key) {
+  std::uint64_t h = 0x9E3779B97F4A7C15ull ^ key.size();
+  std::size_t i = 0;
+  for (; i + 8 <= key.size(); i += 8) {
+    std::uint64_t w;
+    __builtin_memcpy(&w, key.data() + i, 8);
+    h = (h ^ w) * 0xBF58476D1CE4E5B9ull;
+    h ^= h >> 31;
+  }
+  std::uint64_t tail = 0;
+  for (std::size_t j = 0; i + j < key.size(); ++j) {
+    tail |= std::uint64_t{static_cast<unsigned char>(key[i + j])} << (8 * j);
+  }
+  h = (h ^ tail) * 0x94D049BB133111EBull;
+  h ^= h >> 29;
+  return static_cast<std::uint32_t>(h);
+}
+
+}  // namespace
+
+std::int32_t Store::WriteBuffer::Find(std::string_view key) const {
+  if (table.empty()) {
+    for (std::size_t i = entries.size(); i-- > 0;) {
+      const Entry& e = entries[i];
+      if (e.key_size == key.size() && this->key(e) == key) return static_cast<std::int32_t>(i);
+    }
+    return -1;
+  }
+  const std::uint32_t h = HashKey(key);
+  const std::size_t mask = table.size() - 1;
+  for (std::size_t slot = h & mask;; slot = (slot + 1) & mask) {
+    const std::int32_t i = table[slot];
+    if (i < 0) return -1;
+    const Entry& e = entries[static_cast<std::size_t>(i)];
+    if (e.hash == h && e.key_size == key.size() && this->key(e) == key) return i;
+  }
+}
+
+std::uint32_t Store::WriteBuffer::FindOrAdd(std::string_view key) {
+  const std::int32_t found = Find(key);
+  if (found >= 0) return static_cast<std::uint32_t>(found);
+  const std::uint32_t index = static_cast<std::uint32_t>(entries.size());
+  entries.push_back({static_cast<std::uint32_t>(bytes.size()), static_cast<std::uint32_t>(key.size()),
+                     HashKey(key), -1, LeafHint{}});
+  bytes.append(key);
+  if (entries.size() <= kLinearEntries) return index;
+  // Keep the table at most half full: grow (rehashing everything) or insert.
+  if (table.size() < 2 * entries.size()) {
+    std::size_t size = 64;
+    while (size < 4 * entries.size()) size *= 2;
+    table.assign(size, -1);
+    for (std::uint32_t i = 0; i < entries.size(); ++i) {
+      std::size_t slot = entries[i].hash & (size - 1);
+      while (table[slot] >= 0) slot = (slot + 1) & (size - 1);
+      table[slot] = static_cast<std::int32_t>(i);
+    }
+  } else {
+    const std::size_t mask = table.size() - 1;
+    std::size_t slot = entries[index].hash & mask;
+    while (table[slot] >= 0) slot = (slot + 1) & mask;
+    table[slot] = static_cast<std::int32_t>(index);
+  }
+  return index;
+}
+
 // ---- Txn ------------------------------------------------------------------
 
 Txn::Txn(Txn&& other) noexcept : store_(other.store_) { other.store_ = nullptr; }
@@ -120,35 +178,21 @@ void Txn::Abort() {
   if (store_ != nullptr) Finish();
 }
 
-std::int64_t Txn::Find(std::string_view key) const {
-  const Store::WriteBuffer& b = store_->buffer_;
-  if (!b.index.empty()) {
-    auto it = b.index.find(std::string(key));
-    return it == b.index.end() ? -1 : static_cast<std::int64_t>(it->second);
-  }
-  for (std::size_t i = b.ops.size(); i-- > 0;) {
-    if (b.key(b.ops[i]) == key) return static_cast<std::int64_t>(i);
-  }
-  return -1;
-}
-
 Status Txn::Get(std::string_view key, std::string* value) const {
   if (store_ == nullptr) return Status::Closed("transaction is finished");
   KEEPSTATE_RETURN_IF_ERROR(ValidateKey(key));
-  const std::int64_t i = Find(key);
   Store::WriteBuffer& b = store_->buffer_;
-  if (i < 0) {
-    if (b.hints.size() == Store::kMaxHints) return store_->tree_.Get(key, value);
-    LeafHint where;
-    KEEPSTATE_RETURN_IF_ERROR(store_->tree_.Get(key, value, &where));
-    b.hints.push_back({static_cast<std::uint32_t>(b.bytes.size()),
-                       static_cast<std::uint32_t>(key.size()), where});
-    b.bytes.append(key);
+  const std::int32_t e = b.Find(key);
+  if (e >= 0 && b.entries[static_cast<std::size_t>(e)].op >= 0) {
+    const Store::Op& op = b.ops[static_cast<std::size_t>(b.entries[static_cast<std::size_t>(e)].op)];
+    if (op.is_delete) return Status::NotFound("key not found");
+    value->assign(b.value(op));
     return Status::Ok();
   }
-  const Store::Op& op = b.ops[static_cast<std::size_t>(i)];
-  if (op.is_delete) return Status::NotFound("key not found");
-  value->assign(b.value(op));
+  LeafHint where;
+  KEEPSTATE_RETURN_IF_ERROR(store_->tree_.Get(key, value, &where));
+  const std::uint32_t entry = e >= 0 ? static_cast<std::uint32_t>(e) : b.FindOrAdd(key);
+  b.entries[entry].where = where;
   return Status::Ok();
 }
 
@@ -159,53 +203,37 @@ void Txn::GetMany(const std::string_view* keys, std::size_t n, std::string* valu
     return;
   }
   Store::WriteBuffer& b = store_->buffer_;
-  if (b.ops.empty() && n <= BTree::kMaxBatch && b.hints.size() + n <= Store::kMaxHints) {
-    // Nothing buffered yet (the usual start of a transaction): straight to
-    // the tree, keeping a read hint per key.
-    bool valid = true;
-    for (std::size_t i = 0; i < n; ++i) valid = valid && ValidateKey(keys[i]).ok();
-    if (valid) {
-      LeafHint where[BTree::kMaxBatch];
-      store_->tree_.GetMany(keys, n, values, statuses, where);
-      for (std::size_t i = 0; i < n; ++i) {
-        if (!statuses[i].ok()) continue;
-        b.hints.push_back({static_cast<std::uint32_t>(b.bytes.size()),
-                           static_cast<std::uint32_t>(keys[i].size()), where[i]});
-        b.bytes.append(keys[i]);
-      }
-      return;
-    }
-  }
   // Keys the buffer answers are served from it; the rest go to the tree in
-  // batches, recording read hints while there is room.
+  // batches whose cache misses overlap, recording where each was found.
   std::string_view tree_keys[BTree::kMaxBatch];
   std::size_t tree_index[BTree::kMaxBatch];
   LeafHint where[BTree::kMaxBatch];
-  Status tree_status[BTree::kMaxBatch];
   std::size_t m = 0;
   auto flush = [&] {
     if (m == 0) return;
-    std::string tree_values[BTree::kMaxBatch];
-    store_->tree_.GetMany(tree_keys, m, tree_values, tree_status, where);
-    for (std::size_t j = 0; j < m; ++j) {
-      const std::size_t i = tree_index[j];
-      statuses[i] = std::move(tree_status[j]);
-      if (!statuses[i].ok()) continue;
-      values[i] = std::move(tree_values[j]);
-      if (b.hints.size() < Store::kMaxHints) {
-        b.hints.push_back({static_cast<std::uint32_t>(b.bytes.size()),
-                           static_cast<std::uint32_t>(keys[i].size()), where[j]});
-        b.bytes.append(keys[i]);
+    if (m == n) {
+      // The common case: nothing buffered for these keys; write in place.
+      store_->tree_.GetMany(tree_keys, m, values, statuses, where);
+    } else {
+      std::string tree_values[BTree::kMaxBatch];
+      Status tree_status[BTree::kMaxBatch];
+      store_->tree_.GetMany(tree_keys, m, tree_values, tree_status, where);
+      for (std::size_t j = 0; j < m; ++j) {
+        statuses[tree_index[j]] = std::move(tree_status[j]);
+        values[tree_index[j]] = std::move(tree_values[j]);
       }
+    }
+    for (std::size_t j = 0; j < m; ++j) {
+      if (statuses[tree_index[j]].ok()) b.entries[b.FindOrAdd(tree_keys[j])].where = where[j];
     }
     m = 0;
   };
   for (std::size_t i = 0; i < n; ++i) {
     statuses[i] = ValidateKey(keys[i]);
     if (!statuses[i].ok()) continue;
-    const std::int64_t op = Find(keys[i]);
-    if (op >= 0) {
-      const Store::Op& o = b.ops[static_cast<std::size_t>(op)];
+    const std::int32_t e = b.Find(keys[i]);
+    if (e >= 0 && b.entries[static_cast<std::size_t>(e)].op >= 0) {
+      const Store::Op& o = b.ops[static_cast<std::size_t>(b.entries[static_cast<std::size_t>(e)].op)];
       if (o.is_delete) {
         statuses[i] = Status::NotFound("key not found");
       } else {
@@ -217,14 +245,18 @@ void Txn::GetMany(const std::string_view* keys, std::size_t n, std::string* valu
     tree_index[m++] = i;
     if (m == BTree::kMaxBatch) flush();
   }
+  // The in-place path above needs tree_index[j] == j, true when m == n.
   flush();
 }
 
 bool Txn::Contains(std::string_view key) const {
-  if (store_ == nullptr) return false;
-  const std::int64_t i = Find(key);
-  if (i < 0) return store_->tree_.Contains(key);
-  return !store_->buffer_.ops[static_cast<std::size_t>(i)].is_delete;
+  if (store_ == nullptr || !ValidateKey(key).ok()) return false;
+  const Store::WriteBuffer& b = store_->buffer_;
+  const std::int32_t e = b.Find(key);
+  if (e >= 0 && b.entries[static_cast<std::size_t>(e)].op >= 0) {
+    return !b.ops[static_cast<std::size_t>(b.entries[static_cast<std::size_t>(e)].op)].is_delete;
+  }
+  return store_->tree_.Contains(key);
 }
 
 Status Txn::Put(std::string_view key, std::string_view value) {
@@ -232,25 +264,11 @@ Status Txn::Put(std::string_view key, std::string_view value) {
   KEEPSTATE_RETURN_IF_ERROR(ValidateKey(key));
   KEEPSTATE_RETURN_IF_ERROR(ValidateValue(value));
   Store::WriteBuffer& b = store_->buffer_;
-  const std::uint32_t index = static_cast<std::uint32_t>(b.ops.size());
-  Store::Op op{static_cast<std::uint32_t>(b.bytes.size()), static_cast<std::uint32_t>(key.size()),
-               static_cast<std::uint32_t>(b.bytes.size() + key.size()),
-               static_cast<std::uint32_t>(value.size()), false};
-  b.bytes.append(key);
+  const std::uint32_t entry = b.FindOrAdd(key);
+  b.entries[entry].op = static_cast<std::int32_t>(b.ops.size());
+  b.ops.push_back({entry, static_cast<std::uint32_t>(b.bytes.size()),
+                   static_cast<std::uint32_t>(value.size()), false});
   b.bytes.append(value);
-  for (std::size_t h = 0; h < b.hints.size(); ++h) {
-    const Store::ReadHint& r = b.hints[h];
-    if (r.key_size == key.size() && std::string_view(b.bytes.data() + r.key_offset, r.key_size) == key) {
-      op.hint = static_cast<std::int32_t>(h);
-      break;
-    }
-  }
-  b.ops.push_back(op);
-  if (!b.index.empty()) {
-    b.index[std::string(key)] = index;
-  } else if (b.ops.size() > kIndexThreshold) {
-    for (std::uint32_t i = 0; i < b.ops.size(); ++i) b.index[std::string(b.key(b.ops[i]))] = i;
-  }
   return Status::Ok();
 }
 
@@ -259,15 +277,9 @@ Result<bool> Txn::Delete(std::string_view key) {
   KEEPSTATE_RETURN_IF_ERROR(ValidateKey(key));
   const bool existed = Contains(key);
   Store::WriteBuffer& b = store_->buffer_;
-  const std::uint32_t index = static_cast<std::uint32_t>(b.ops.size());
-  b.ops.push_back({static_cast<std::uint32_t>(b.bytes.size()), static_cast<std::uint32_t>(key.size()),
-                   0, 0, true});
-  b.bytes.append(key);
-  if (!b.index.empty()) {
-    b.index[std::string(key)] = index;
-  } else if (b.ops.size() > kIndexThreshold) {
-    for (std::uint32_t i = 0; i < b.ops.size(); ++i) b.index[std::string(b.key(b.ops[i]))] = i;
-  }
+  const std::uint32_t entry = b.FindOrAdd(key);
+  b.entries[entry].op = static_cast<std::int32_t>(b.ops.size());
+  b.ops.push_back({entry, 0, 0, true});
   return existed;
 }
 
@@ -275,26 +287,23 @@ void Txn::Scan(const ScanOptions& o,
                const std::function<bool(std::string_view, std::string_view)>& fn) const {
   if (store_ == nullptr) return;
   const Store::WriteBuffer& b = store_->buffer_;
-  // The newest buffered op per key in range, in key order.
+  // The keys this transaction wrote, in range, in key order (one entry per
+  // key, holding its newest write).
   std::vector<std::uint32_t> mine;
-  for (std::uint32_t i = 0; i < b.ops.size(); ++i) {
-    const std::string_view k = b.key(b.ops[i]);
+  for (std::uint32_t i = 0; i < b.entries.size(); ++i) {
+    const Store::Entry& e = b.entries[i];
+    if (e.op < 0) continue;
+    const std::string_view k = b.key(e);
     if (CompareKeys(k, o.start) < 0) continue;
     if (o.has_end && CompareKeys(k, o.end) >= 0) continue;
     mine.push_back(i);
   }
-  std::stable_sort(mine.begin(), mine.end(), [&](std::uint32_t x, std::uint32_t y) {
-    const int c = CompareKeys(b.key(b.ops[x]), b.key(b.ops[y]));
-    return c < 0 || (c == 0 && x > y);  // newest first among equals
+  std::sort(mine.begin(), mine.end(), [&](std::uint32_t x, std::uint32_t y) {
+    return CompareKeys(b.key(b.entries[x]), b.key(b.entries[y])) < 0;
   });
-  mine.erase(std::unique(mine.begin(), mine.end(),
-                         [&](std::uint32_t x, std::uint32_t y) {
-                           return b.key(b.ops[x]) == b.key(b.ops[y]);
-                         }),
-             mine.end());
   if (o.reverse) std::reverse(mine.begin(), mine.end());
 
-  // Merge the buffered ops with the tree; on equal keys the buffer wins.
+  // Merge with the tree; on equal keys the buffer wins.
   Cursor c(store_->tree_);
   if (!o.reverse) {
     c.SeekGE(o.start);
@@ -316,14 +325,15 @@ void Txn::Scan(const ScanOptions& o,
     const bool tv = tree_in_range();
     const bool bv = bi < mine.size();
     if (!tv && !bv) break;
-    int cmp = 0;  // < 0: tree entry comes first
-    if (tv && bv) cmp = dir * CompareKeys(c.key(), b.key(b.ops[mine[bi]]));
+    int cmp = 0;  // < 0: the tree's entry comes first
+    if (tv && bv) cmp = dir * CompareKeys(c.key(), b.key(b.entries[mine[bi]]));
     if (bv && (!tv || cmp >= 0)) {
       if (tv && cmp == 0) advance();
-      const Store::Op& op = b.ops[mine[bi++]];
+      const Store::Entry& e = b.entries[mine[bi++]];
+      const Store::Op& op = b.ops[static_cast<std::size_t>(e.op)];
       if (op.is_delete) continue;
       ++emitted;
-      if (!fn(b.key(op), b.value(op))) return;
+      if (!fn(b.key(e), b.value(op))) return;
     } else {
       ++emitted;
       const std::string_view k = c.key();
@@ -338,43 +348,64 @@ Status Txn::Commit() {
   Store::WriteBuffer& b = store_->buffer_;
   Arena& arena = store_->arena_;
   BTree& tree = store_->tree_;
-  const std::size_t n = b.ops.size();
-  // With an index, only the newest op per key is applied.
-  auto live = [&](std::size_t i) {
-    if (b.index.empty()) return true;
-    return b.index.find(std::string(b.key(b.ops[i])))->second == i;
+  // Only each key's newest write is applied. A put that replaces a value
+  // this transaction read, with one of the same size, allocates nothing
+  // (in place via its hint, or a same-size replace if the hint went stale);
+  // every other put reserves its worst case.
+  auto pages_for = [&](const Store::Entry& e) -> std::uint64_t {
+    const Store::Op& op = b.ops[static_cast<std::size_t>(e.op)];
+    if (op.is_delete) return 0;
+    if (e.where.valid() && e.where.inline_value && e.where.value_size == op.value_size) return 0;
+    return tree.PagesNeededForPut(e.key_size, op.value_size);
   };
-  // Each chunk reserves its worst case first, so within a chunk nothing can
-  // fail; across chunks the journal makes a late failure undoable.
-  const bool journal = n > kApplyChunk;
-  if (journal) arena.BeginJournal();
-  for (std::size_t begin = 0; begin < n; begin += kApplyChunk) {
-    const std::size_t end = std::min(n, begin + kApplyChunk);
-    std::uint64_t need = 0;
-    for (std::size_t i = begin; i < end; ++i) {
-      const Store::Op& op = b.ops[i];
-      if (!op.is_delete) need += tree.PagesNeededForPut(op.key_size, op.value_size);
-    }
-    Status s = need > 0xFFFFFFFFu ? Status::OutOfSpace("transaction too large")
-                                  : arena.Reserve(static_cast<std::uint32_t>(need));
+  auto apply = [&](const Store::Entry& e) {
+    const Store::Op& op = b.ops[static_cast<std::size_t>(e.op)];
+    Status s = op.is_delete ? tree.Delete(b.key(e))
+                            : tree.Put(b.key(e), b.value(op), e.where.valid() ? &e.where : nullptr);
+    // Validated at write time and reserved before: only "not found" for a
+    // delete of an absent key can come back here.
+    assert(s.ok() || s.IsNotFound());
+    s.IgnoreError();
+  };
+  std::uint64_t need = 0;
+  for (const Store::Entry& e : b.entries) {
+    if (e.op >= 0) need += pages_for(e);
+  }
+  // One reservation when it is modest; otherwise chunks under the journal,
+  // so that a failure late in a huge transaction is still undone exactly.
+  const std::uint64_t kMaxSingleReserve = std::max<std::uint64_t>(4096, arena.page_count() / 4);
+  if (need <= kMaxSingleReserve) {
+    Status s = arena.Reserve(static_cast<std::uint32_t>(need));
     if (!s.ok()) {
-      if (journal) arena.RollbackJournal();
       Finish();
       return s;
     }
-    for (std::size_t i = begin; i < end; ++i) {
-      if (!live(i)) continue;
-      const Store::Op& op = b.ops[i];
-      const LeafHint* hint = op.hint >= 0 ? &b.hints[static_cast<std::size_t>(op.hint)].where : nullptr;
-      Status applied =
-          op.is_delete ? tree.Delete(b.key(op)) : tree.Put(b.key(op), b.value(op), hint);
-      // Validated at Put time and reserved above: only "not found" for a
-      // delete of an absent key can come back here.
-      assert(applied.ok() || applied.IsNotFound());
-      applied.IgnoreError();
+    for (const Store::Entry& e : b.entries) {
+      if (e.op >= 0) apply(e);
+    }
+    Finish();
+    return Status::Ok();
+  }
+  arena.BeginJournal();
+  std::size_t i = 0;
+  while (i < b.entries.size()) {
+    std::uint64_t chunk_need = 0;
+    std::size_t end = i;
+    for (; end < b.entries.size() && chunk_need < kMaxSingleReserve; ++end) {
+      if (b.entries[end].op >= 0) chunk_need += pages_for(b.entries[end]);
+    }
+    Status s = chunk_need > 0xFFFFFFFFu ? Status::OutOfSpace("transaction too large")
+                                        : arena.Reserve(static_cast<std::uint32_t>(chunk_need));
+    if (!s.ok()) {
+      arena.RollbackJournal();
+      Finish();
+      return s;
+    }
+    for (; i < end; ++i) {
+      if (b.entries[i].op >= 0) apply(b.entries[i]);
     }
   }
-  if (journal) arena.CommitJournal();
+  arena.CommitJournal();
   Finish();
   return Status::Ok();
 }

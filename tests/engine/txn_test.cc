@@ -193,3 +193,61 @@ TEST_CASE("GetMany matches Get, in the store and in a transaction", "[engine]") 
   CHECK(v == "x");
   CHECK(store->tree().Check().ok());
 }
+
+TEST_CASE("a commit that runs out of memory applies nothing", "[engine]") {
+  for (int writes : {50, 20000}) {  // one reservation, and chunks under the journal
+    INFO(writes << " writes");
+    auto store = Store::Create().value();
+    for (int i = 0; i < 2000; ++i) REQUIRE(store->Put("base" + std::to_string(i), "v").ok());
+    store->arena().ClearAllDirty();
+    std::vector<std::uint8_t> before(store->arena().bytes().begin(), store->arena().bytes().end());
+    store->arena().SetPageLimit(store->arena().page_count() + 3);
+    auto txn = store->BeginWrite().value();
+    for (int i = 0; i < writes; ++i) REQUIRE(txn.Put("new" + std::to_string(i), std::string(300, 'x')).ok());
+    Status s = txn.Commit();
+    CHECK(s.code() == Code::kOutOfSpace);
+    CHECK_THAT(s.message(), Catch::Contains("page limit"));
+    CHECK_FALSE(store->write_open());
+    REQUIRE(store->arena().bytes().size() == before.size());
+    CHECK(std::memcmp(store->arena().bytes().data(), before.data(), before.size()) == 0);
+    CHECK(store->arena().DirtyPages().empty());
+    CHECK(store->Count() == 2000);
+    // Plain writes fail the same way, atomically.
+    CHECK(store->Put("big", std::string(100000, 'b')).code() == Code::kOutOfSpace);
+    CHECK(store->tree().Check().ok());
+    // Same-size replacements need no pages: they still work at the limit.
+    auto update = store->BeginWrite().value();
+    std::string v;
+    for (int i = 0; i < 2000; ++i) {
+      REQUIRE(update.Get("base" + std::to_string(i), &v).ok());
+      REQUIRE(update.Put("base" + std::to_string(i), "w").ok());
+    }
+    REQUIRE(update.Commit().ok());
+    REQUIRE(store->Get("base1999", &v).ok());
+    CHECK(v == "w");
+  }
+}
+
+TEST_CASE("large read-modify-write transactions apply every update", "[engine]") {
+  auto store = Store::Create().value();
+  const int n = 50000;
+  for (int i = 0; i < n; ++i) REQUIRE(store->Put("acct" + std::to_string(i), "00000100").ok());
+  auto txn = store->BeginWrite().value();
+  std::string v;
+  for (int i = 0; i < n; i += 2) {
+    REQUIRE(txn.Get("acct" + std::to_string(i), &v).ok());
+    REQUIRE(txn.Put("acct" + std::to_string(i), "00000099").ok());
+    REQUIRE(txn.Put("acct" + std::to_string(i + 1), "00000101").ok());  // blind write
+  }
+  REQUIRE(txn.Get("acct7", &v).ok());  // read-your-writes through the hash table
+  CHECK(v == "00000101");
+  REQUIRE(txn.Commit().ok());
+  std::int64_t odd = 0, even = 0;
+  store->Scan({}, [&](std::string_view k, std::string_view val) {
+    (std::stoi(std::string(k.substr(4))) % 2 ? odd : even) += std::stoi(std::string(val));
+    return true;
+  });
+  CHECK(even == 99LL * n / 2);
+  CHECK(odd == 101LL * n / 2);
+  CHECK(store->tree().Check().ok());
+}

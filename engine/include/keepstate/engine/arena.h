@@ -124,6 +124,10 @@ class Arena {
   void Free(PageId id);
   // Ensures the next `pages` Allocate() calls cannot fail.
   Status Reserve(std::uint32_t pages);
+  // Caps the page count (0: no cap, the default): growth past it is
+  // OutOfSpace, as when linear memory cannot grow. For memory budgets and
+  // for testing the out-of-memory paths.
+  void SetPageLimit(std::uint32_t pages) { page_limit_ = pages; }
 
   // Superblock fields.
   Superblock superblock() const;
@@ -171,6 +175,7 @@ class Arena {
   std::uint32_t page_shift_ = 0;
   std::uint32_t page_count_ = 0;
   std::uint32_t capacity_pages_ = 0;
+  std::uint32_t page_limit_ = 0;
   struct FreeBuffer {
     void operator()(std::uint8_t* p) const;
   };

@@ -80,6 +80,11 @@ struct LeafHint {
   PageId leaf = kNoPage;
   std::uint32_t index = 0;
   std::uint64_t version = ~std::uint64_t{0};
+  // The value's size and form when read: a same-size inline replacement of
+  // an existing key never allocates pages, hinted or not.
+  std::uint32_t value_size = 0;
+  bool inline_value = false;
+  bool valid() const { return version != ~std::uint64_t{0}; }
 };
 
 // A position in the tree, for ordered iteration in either direction.

@@ -19,7 +19,6 @@
 #include <memory>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 #include "keepstate/engine/arena.h"
@@ -67,8 +66,6 @@ class Txn {
  private:
   friend class Store;
   explicit Txn(Store* store) : store_(store) {}
-  // Index of the newest buffered op for key, or -1.
-  std::int64_t Find(std::string_view key) const;
   void Finish();
 
   Store* store_;
@@ -120,36 +117,41 @@ class Store {
   explicit Store(Arena arena) : arena_(std::move(arena)), tree_(&arena_) {}
   Status CheckWritable() const;
 
-  // One buffered write of the open transaction.
-  struct Op {
+  // The open transaction's buffer, owned by the store so that it is reused
+  // (no allocation per transaction once warm). Keys and values live back to
+  // back in `bytes`; every key the transaction touched has one Entry (its
+  // newest write and where a read found it), found through a small
+  // open-addressing table once there are more than kLinearEntries.
+  struct Entry {
     std::uint32_t key_offset, key_size;
+    std::uint32_t hash;
+    std::int32_t op = -1;  // newest write (index into ops), -1: only read
+    LeafHint where;        // from a read of this key, if any
+  };
+  struct Op {
+    std::uint32_t entry;
     std::uint32_t value_offset, value_size;
     bool is_delete;
-    std::int32_t hint = -1;  // index into WriteBuffer::hints, or -1
   };
-  // Where the transaction's reads found their keys (see LeafHint).
-  struct ReadHint {
-    std::uint32_t key_offset, key_size;
-    LeafHint where;
-  };
-  static constexpr std::size_t kMaxHints = 8;
-  // The open transaction's buffer, owned here so it is reused (no
-  // allocation per transaction once warm).
+  static constexpr std::size_t kLinearEntries = 16;
   struct WriteBuffer {
+    std::vector<Entry> entries;
     std::vector<Op> ops;
-    std::vector<ReadHint> hints;
+    std::vector<std::int32_t> table;  // entry index or -1; size a power of two
     std::string bytes;
-    // Built once a transaction has many writes: key -> newest op index.
-    std::unordered_map<std::string, std::uint32_t> index;
-    std::string_view key(const Op& op) const { return {bytes.data() + op.key_offset, op.key_size}; }
+    std::string_view key(const Entry& e) const { return {bytes.data() + e.key_offset, e.key_size}; }
     std::string_view value(const Op& op) const {
       return {bytes.data() + op.value_offset, op.value_size};
     }
+    // Index of the key's entry, or -1.
+    std::int32_t Find(std::string_view key) const;
+    // The key's entry, added if absent.
+    std::uint32_t FindOrAdd(std::string_view key);
     void Clear() {
+      entries.clear();
       ops.clear();
-      hints.clear();
       bytes.clear();
-      index.clear();
+      table.clear();  // rebuilt (capacity reused) when a transaction outgrows kLinearEntries
     }
   };
 
