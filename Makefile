@@ -8,7 +8,7 @@ PRESETS := $(CXX_TEST_PRESETS) native-release native-fuzz
 BUILD_TARGETS := $(addprefix build-,$(PRESETS))
 CXX_TEST_TARGETS := $(addprefix test-cxx-,$(CXX_TEST_PRESETS))
 
-.PHONY: all setup test test-cxx test-js test-e2e test-fuzz demo serve bench fuzz clean \
+.PHONY: all setup test test-cxx test-js test-e2e test-fuzz demo serve bench bench-browser fuzz clean \
 	$(BUILD_TARGETS) $(CXX_TEST_TARGETS)
 
 all: test
@@ -46,9 +46,19 @@ test-fuzz: build-native-fuzz
 
 test: test-cxx test-fuzz test-js test-e2e
 
-# Benchmarks, native and wasm under Node, in one run; tables + JSON in bench/results/.
+# Benchmarks, native and wasm under Node, then the browser benchmark, in one
+# run; tables + JSON in bench/results/.
 bench: build-native-release build-wasm-release
 	scripts/run-bench
+	$(MAKE) --no-print-directory bench-browser
+
+# The browser benchmark (bench/browser/): keepstate against IDBFS, Dexie,
+# wa-sqlite, a JS Map and raw IndexedDB in headless Chromium (persistent
+# profiles); tables on stdout, JSON + SVG charts in bench/results/.
+# BENCH_ARGS=--quick: 16/64 MiB states, 3 runs per figure.
+bench-browser: build-wasm-release
+	npm run build:js
+	node bench/browser/run.mjs $(BENCH_ARGS)
 
 # The ledger demo (e2e/demo.mjs): builds the wasm modules and the package,
 # serves e2e/app/ on 127.0.0.1, drives it in headless Chromium (create

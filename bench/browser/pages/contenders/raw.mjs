@@ -1,10 +1,14 @@
 // The limit: IndexedDB itself, used the way TOOLCHAIN.md measured fastest —
 // one transaction (durability 'strict'), few large values (≤ 4 MiB), values
 // that are copies of just the bytes (never views of a larger buffer).
-import { changedIds, done, now, openDb, recordBytes, RECORD_BYTES } from '../common.mjs';
+import { done, now, openDb, recordBytes, RECORD_BYTES } from '../common.mjs';
 
 const CHUNK = 4 << 20;
-let db;
+const dbs = new Map();
+const dbNamed = async (name) => {
+  if (!dbs.has(name)) dbs.set(name, await openDb(name, ['data']));
+  return dbs.get(name);
+};
 
 /** `bytes` as fresh Uint8Array values of at most 4 MiB. */
 function chunks(bytes, gen) {
@@ -18,7 +22,7 @@ function chunks(bytes, gen) {
   return out;
 }
 
-async function put(values) {
+async function put(db, values) {
   const tx = db.transaction('data', 'readwrite', { durability: 'strict' });
   const store = tx.objectStore('data');
   values.forEach((v, i) => store.put(v, i));
@@ -27,17 +31,16 @@ async function put(values) {
 
 /** Times one put of `bytes` changed bytes (prepared untimed). */
 export async function commitRun({ name, bytes, gen }) {
-  db ??= await openDb(name, ['data']);
+  const db = await dbNamed(name);
   const values = chunks(bytes, gen);
   const t0 = now();
-  await put(values);
+  await put(db, values);
   return { ms: now() - t0, bytesWritten: bytes };
 }
 
 /** Writes a state of `bytes` for the restore limit. */
 export async function restoreSetup({ name, bytes }) {
-  db ??= await openDb(name, ['data']);
-  await put(chunks(bytes, 0));
+  await put(await dbNamed(name), chunks(bytes, 0));
   return { ok: true };
 }
 
@@ -53,5 +56,3 @@ export async function restore({ name, bytes }) {
   d.close();
   return { ms, sinceNavigation: performance.now() };
 }
-
-export { changedIds };

@@ -11,14 +11,15 @@ import { INITIAL_BALANCE, changedIds, now, transfers } from '../common.mjs';
 const build = typeof WebAssembly.Suspending === 'function' ? 'wa-sqlite-jspi.mjs' : 'wa-sqlite-async.mjs';
 let sqlite3, db;
 
-async function open(name, cacheKiB) {
+async function open(name, cacheKiB, pageSize = 4096) {
   const { default: factory } = await import(`/node_modules/@journeyapps/wa-sqlite/dist/${build}`);
   const module = await factory();
   sqlite3 = SQLite.Factory(module);
   const vfs = await IDBBatchAtomicVFS.create(name, module);
   sqlite3.vfs_register(vfs, true);
   db = await sqlite3.open_v2(`${name}.db`);
-  await sqlite3.exec(db, `PRAGMA cache_size=-${Math.ceil(cacheKiB)}; PRAGMA synchronous=full; PRAGMA temp_store=memory;`);
+  // page_size only takes effect on a new database (IDBBatchAtomicVFS refuses to change it later).
+  await sqlite3.exec(db, `PRAGMA page_size=${pageSize}; PRAGMA cache_size=-${Math.ceil(cacheKiB)}; PRAGMA synchronous=full; PRAGMA temp_store=memory;`);
 }
 
 async function prepare(sql) {
@@ -28,15 +29,15 @@ async function prepare(sql) {
 
 // --- commit latency ---------------------------------------------------------
 
-export async function commitSetup({ name, records }) {
-  await open(name, (records * 1.4 + 16384));
+export async function commitSetup({ name, records, pageSize }) {
+  await open(name, records * 1.4 + 16384, pageSize);
   const t0 = now();
   await sqlite3.exec(db, `CREATE TABLE IF NOT EXISTS kv (id INTEGER PRIMARY KEY, v BLOB NOT NULL);
     BEGIN;
     WITH RECURSIVE c(x) AS (VALUES(0) UNION ALL SELECT x + 1 FROM c WHERE x < ${records - 1})
       INSERT OR REPLACE INTO kv SELECT x, randomblob(1024) FROM c;
     COMMIT;`);
-  return { ms: now() - t0, build };
+  return { ms: now() - t0, build, pageSize };
 }
 
 /** UPDATE the changed rows (untimed, in the page cache), then time COMMIT. */
@@ -54,8 +55,8 @@ export async function commitRun({ records, count, seed }) {
 
 // --- transactions -------------------------------------------------------------
 
-export async function ledgerSetup({ name, accounts }) {
-  await open(name, 262144);
+export async function ledgerSetup({ name, accounts, pageSize }) {
+  await open(name, 262144, pageSize);
   const t0 = now();
   await sqlite3.exec(db, `CREATE TABLE IF NOT EXISTS accounts
       (id INTEGER PRIMARY KEY, balance INTEGER NOT NULL, transfers INTEGER NOT NULL);
