@@ -93,13 +93,36 @@ Result<Arena> Arena::FromImage(std::vector<std::uint8_t> image,
     return Status::InvalidArgument("page size " + std::to_string(expected_page_size) +
                                    " is not a power of two in [4096, 65536]");
   }
-  if (image.size() < expected_page_size || image.size() % expected_page_size != 0) {
+  if (image.size() < expected_page_size || image.size() % expected_page_size != 0 ||
+      image.size() / expected_page_size > 0xFFFFFFFFu) {
     return Status::Corruption("arena image of " + std::to_string(image.size()) +
                               " bytes is not a whole number of " +
                               std::to_string(expected_page_size) + "-byte pages");
   }
-  Superblock sb;
-  std::memcpy(&sb, image.data(), sizeof sb);
+  return Restore(expected_page_size, static_cast<std::uint32_t>(image.size() / expected_page_size),
+                 [&](std::span<std::uint8_t> out) {
+                   std::memcpy(out.data(), image.data(), image.size());
+                   return Status::Ok();
+                 });
+}
+
+Result<Arena> Arena::Restore(std::uint32_t page_size, std::uint32_t page_count,
+                             const std::function<Status(std::span<std::uint8_t>)>& fill) {
+  if (!ValidPageSize(page_size)) {
+    return Status::InvalidArgument("page size " + std::to_string(page_size) +
+                                   " is not a power of two in [4096, 65536]");
+  }
+  if (page_count == 0) return Status::Corruption("arena image holds no pages");
+  Arena arena(page_size, page_count);
+  KEEPSTATE_RETURN_IF_ERROR(arena.Grow(page_count));
+  KEEPSTATE_RETURN_IF_ERROR(fill({arena.buffer_.get(), arena.size_bytes()}));
+  KEEPSTATE_RETURN_IF_ERROR(arena.ValidateRestored(page_size));
+  arena.dirty_.ClearAll();
+  return arena;
+}
+
+Status Arena::ValidateRestored(std::uint32_t expected_page_size) {
+  const Superblock sb = superblock();
   if (sb.magic != kArenaMagic) return Status::Corruption("superblock: bad magic");
   if (sb.format_version > kArenaFormatVersion) {
     return Status::Unsupported("superblock: arena format " + std::to_string(sb.format_version) +
@@ -114,33 +137,28 @@ Result<Arena> Arena::FromImage(std::vector<std::uint8_t> image,
     return Status::Corruption("superblock: page size " + std::to_string(sb.page_size) +
                               ", expected " + std::to_string(expected_page_size));
   }
-  const std::uint64_t pages = image.size() / expected_page_size;
-  if (sb.page_count != pages) {
+  if (sb.page_count != page_count_) {
     return Status::Corruption("superblock: page count " + std::to_string(sb.page_count) +
-                              " but the image holds " + std::to_string(pages) + " pages");
+                              " but the image holds " + std::to_string(page_count_) + " pages");
   }
   if (sb.root >= sb.page_count || sb.free_head >= sb.page_count ||
       sb.free_count >= sb.page_count || (sb.root == kNoPage) != (sb.tree_height == 0) ||
       sb.tree_height > 64) {
     return Status::Corruption("superblock: root, height or free list out of range");
   }
-  Arena arena(expected_page_size, sb.page_count);
-  KEEPSTATE_RETURN_IF_ERROR(arena.Grow(sb.page_count));
-  std::memcpy(arena.buffer_.get(), image.data(), image.size());
-  arena.dirty_.ClearAll();
   // The free list is walked on every allocation: it must be a chain of
   // exactly free_count in-range pages ending in kNoPage.
-  std::vector<PageId> free_pages = arena.FreePages();
+  std::vector<PageId> free_pages = FreePages();
   if (free_pages.size() != sb.free_count) {
     return Status::Corruption("superblock: free list holds " + std::to_string(free_pages.size()) +
                               " pages, expected " + std::to_string(sb.free_count));
   }
   if (!free_pages.empty()) {
     PageId last_next;
-    std::memcpy(&last_next, arena.Read(free_pages.back()), sizeof last_next);
+    std::memcpy(&last_next, Read(free_pages.back()), sizeof last_next);
     if (last_next != kNoPage) return Status::Corruption("free list is not terminated");
   }
-  return arena;
+  return Status::Ok();
 }
 
 Status Arena::Grow(std::uint32_t min_pages) {

@@ -3,7 +3,7 @@
 // Memory: the image (page_count * page_size) is allocated once, after the
 // manifest is verified and its size bounded; packs are fetched one at a time
 // and released after their pages are copied, so the peak is the image plus
-// one pack (plus the Arena that FromImage builds from the image).
+// one pack: pages are verified and copied straight into the arena.
 #include "keepstate/persistence/restore.h"
 
 #include <algorithm>
@@ -65,37 +65,43 @@ Result<RestoredVersion> RestoreVersion(RecordStore& store, std::uint64_t version
     for (std::uint32_t i = 0; i < m.pages.size(); ++i) order[fill[m.pages[i].pack]++] = i;
   }
 
-  std::vector<std::uint8_t> image(static_cast<std::size_t>(state_bytes));
-  std::vector<std::uint8_t> pack;  // one buffer, reused for every pack
-  for (std::size_t pk = 0; pk < m.packs.size(); ++pk) {
-    if (start[pk] == start[pk + 1]) continue;  // listed but unused: not needed to restore
-    const PackEntry& entry = m.packs[pk];
-    const std::string pack_key = PackKey(entry.id);
-    const std::string pack_where = "version " + Num(version) + ": packs/" + pack_key + ": ";
-    Status got = store.GetInto(RecordKind::kPack, pack_key, pack);
-    if (!got.ok()) {
-      if (got.IsNotFound()) return Status::Corruption(pack_where + "missing");
-      return Prefix(got, pack_where);
-    }
-    if (pack.size() != entry.size) {
-      return Status::Corruption(pack_where + Num(pack.size()) + " bytes, the manifest says " +
-                                Num(entry.size));
-    }
-    for (std::uint32_t k = start[pk]; k < start[pk + 1]; ++k) {
-      const std::uint32_t page = order[k];
-      const PageLocation& loc = m.pages[page];
-      // DecodeManifest checked offset + page_size <= entry.size == pack.size().
-      std::span<const std::uint8_t> bytes(pack.data() + loc.offset, m.page_size);
-#ifndef KEEPSTATE_FUZZ_NO_CHECKSUMS
-      if (HashBytes(bytes) != loc.hash) {
-        return Status::Corruption(pack_where + "page " + Num(page) + " at offset " + Num(loc.offset) +
-                                  ": hash mismatch");
+  // Pages are verified and copied straight into the new arena's buffer.
+  Status fill_status;
+  auto fill = [&](std::span<std::uint8_t> image) -> Status {
+    std::vector<std::uint8_t> pack;  // one buffer, reused for every pack
+    for (std::size_t pk = 0; pk < m.packs.size(); ++pk) {
+      if (start[pk] == start[pk + 1]) continue;  // listed but unused: not needed to restore
+      const PackEntry& entry = m.packs[pk];
+      const std::string pack_key = PackKey(entry.id);
+      const std::string pack_where = "version " + Num(version) + ": packs/" + pack_key + ": ";
+      Status got = store.GetInto(RecordKind::kPack, pack_key, pack);
+      if (!got.ok()) {
+        if (got.IsNotFound()) return fill_status = Status::Corruption(pack_where + "missing");
+        return fill_status = Prefix(got, pack_where);
       }
+      if (pack.size() != entry.size) {
+        return fill_status = Status::Corruption(pack_where + Num(pack.size()) + " bytes, the manifest says " +
+                                  Num(entry.size));
+      }
+      for (std::uint32_t k = start[pk]; k < start[pk + 1]; ++k) {
+        const std::uint32_t page = order[k];
+        const PageLocation& loc = m.pages[page];
+        // DecodeManifest checked offset + page_size <= entry.size == pack.size().
+        std::span<const std::uint8_t> bytes(pack.data() + loc.offset, m.page_size);
+#ifndef KEEPSTATE_FUZZ_NO_CHECKSUMS
+        if (HashBytes(bytes) != loc.hash) {
+          return fill_status = Status::Corruption(pack_where + "page " + Num(page) + " at offset " + Num(loc.offset) +
+                                    ": hash mismatch");
+        }
 #endif
-      std::memcpy(image.data() + std::size_t{page} * m.page_size, bytes.data(), m.page_size);
+        std::memcpy(image.data() + std::size_t{page} * m.page_size, bytes.data(), m.page_size);
+      }
     }
-  }
-  Result<engine::Arena> arena = engine::Arena::FromImage(std::move(image), m.page_size);
+    return Status::Ok();
+  };
+  Result<engine::Arena> arena = engine::Arena::Restore(
+      m.page_size, m.page_count, fill);
+  if (!fill_status.ok()) return fill_status;
   if (!arena.ok()) return Prefix(arena.status(), "version " + Num(version) + ": arena: ");
   return RestoredVersion{std::move(arena).value(), std::move(m)};
 }

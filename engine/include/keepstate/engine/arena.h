@@ -22,6 +22,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <vector>
@@ -92,6 +93,13 @@ class Arena {
   // All pages of the result are clean.
   static Result<Arena> FromImage(std::vector<std::uint8_t> image,
                                  std::uint32_t expected_page_size);
+  // The same, without an intermediate image: `fill` writes all page_count
+  // pages straight into the new arena's buffer (page i at i * page_size) and
+  // returns ok, or an error that Restore returns as is. Then the superblock
+  // is validated as FromImage does. For restores that verify pages as they
+  // copy them (persistence), this saves a copy of the whole state.
+  static Result<Arena> Restore(std::uint32_t page_size, std::uint32_t page_count,
+                               const std::function<Status(std::span<std::uint8_t>)>& fill);
 
   Arena(Arena&&) noexcept = default;
   Arena& operator=(Arena&&) noexcept = default;
@@ -162,6 +170,8 @@ class Arena {
  private:
   Arena(std::uint32_t page_size, std::uint32_t page_count);
   Status Grow(std::uint32_t min_pages);
+  // Checks the superblock against the arena (see FromImage).
+  Status ValidateRestored(std::uint32_t expected_page_size);
   void StoreSuperblock(const Superblock& sb);
   void JournalPage(PageId id);
 
