@@ -74,23 +74,27 @@ struct StoreResult {
   double grouped_transfer_per_s = 0;
 };
 
-// The transfer with both balances read by one GetMany: the two lookups'
-// cache misses overlap.
-double RunBatchedTransfers(Store& store, const Keys& keys, const std::vector<std::uint32_t>& order,
-                           std::size_t transfers) {
+// One transfer as its own transaction, both balances read by one GetMany
+// (their cache misses overlap).
+void TransferWithGetMany(Store& store, std::string_view a, std::string_view b, std::int64_t amount) {
   char buf[8];
   std::string values[2];
   keepstate::Status statuses[2];
+  const std::string_view ab[2] = {a, b};
+  auto txn = store.BeginWrite();
+  txn->GetMany(ab, 2, values, statuses);
+  if (!statuses[0].ok() || !statuses[1].ok()) std::abort();
+  if (!txn->Put(a, Encode(Decode(values[0]) - amount, buf)).ok()) std::abort();
+  if (!txn->Put(b, Encode(Decode(values[1]) + amount, buf)).ok()) std::abort();
+  if (!txn->Commit().ok()) std::abort();
+}
+
+double RunBatchedTransfers(Store& store, const Keys& keys, const std::vector<std::uint32_t>& order,
+                           std::size_t transfers) {
   const double t0 = Now();
   for (std::size_t i = 0; i < transfers; ++i) {
-    const std::string_view ab[2] = {keys[order[2 * i]], keys[order[2 * i + 1]]};
-    auto txn = store.BeginWrite();
-    txn->GetMany(ab, 2, values, statuses);
-    if (!statuses[0].ok() || !statuses[1].ok()) std::abort();
-    const std::int64_t amount = 1 + static_cast<std::int64_t>(i % 7);
-    if (!txn->Put(ab[0], Encode(Decode(values[0]) - amount, buf)).ok()) std::abort();
-    if (!txn->Put(ab[1], Encode(Decode(values[1]) + amount, buf)).ok()) std::abort();
-    if (!txn->Commit().ok()) std::abort();
+    TransferWithGetMany(store, keys[order[2 * i]], keys[order[2 * i + 1]],
+                        1 + static_cast<std::int64_t>(i % 7));
   }
   return transfers / (Now() - t0);
 }
@@ -102,9 +106,6 @@ double RunBatchedTransfers(Store& store, const Keys& keys, const std::vector<std
 double RunGroupedTransfers(Store& store, const Keys& keys, const std::vector<std::uint32_t>& order,
                            std::size_t transfers) {
   constexpr std::size_t kGroup = 8;
-  char buf[8];
-  std::string values[2];
-  keepstate::Status statuses[2];
   std::string_view group_keys[2 * kGroup];
   const double t0 = Now();
   for (std::size_t g = 0; g < transfers; g += kGroup) {
@@ -112,14 +113,8 @@ double RunGroupedTransfers(Store& store, const Keys& keys, const std::vector<std
     for (std::size_t j = 0; j < 2 * m; ++j) group_keys[j] = keys[order[2 * g + j]];
     store.Prefetch(group_keys, 2 * m);
     for (std::size_t i = g; i < g + m; ++i) {
-      const std::string_view ab[2] = {keys[order[2 * i]], keys[order[2 * i + 1]]};
-      auto txn = store.BeginWrite();
-      txn->GetMany(ab, 2, values, statuses);
-      if (!statuses[0].ok() || !statuses[1].ok()) std::abort();
-      const std::int64_t amount = 1 + static_cast<std::int64_t>(i % 7);
-      if (!txn->Put(ab[0], Encode(Decode(values[0]) - amount, buf)).ok()) std::abort();
-      if (!txn->Put(ab[1], Encode(Decode(values[1]) + amount, buf)).ok()) std::abort();
-      if (!txn->Commit().ok()) std::abort();
+      TransferWithGetMany(store, keys[order[2 * i]], keys[order[2 * i + 1]],
+                          1 + static_cast<std::int64_t>(i % 7));
     }
   }
   return transfers / (Now() - t0);

@@ -849,26 +849,23 @@ void Cursor::SeekLast() {
   SettleBackward();
 }
 
-void Cursor::SeekGE(std::string_view target) {
+bool Cursor::DescendTo(std::string_view target) {
   depth_ = 0;
   valid_ = false;
-  if (tree_->arena_->root() == kNoPage) return;
+  if (tree_->arena_->root() == kNoPage) return false;
   BTree::Path path;
   tree_->Descend(target, &path);
   for (int i = 0; i < path.height; ++i) stack_[i] = {path.page[i], path.index[i]};
   depth_ = path.height;
-  SettleForward();
+  return true;
+}
+
+void Cursor::SeekGE(std::string_view target) {
+  if (DescendTo(target)) SettleForward();
 }
 
 void Cursor::SeekLT(std::string_view target) {
-  depth_ = 0;
-  valid_ = false;
-  if (tree_->arena_->root() == kNoPage) return;
-  BTree::Path path;
-  tree_->Descend(target, &path);
-  for (int i = 0; i < path.height; ++i) stack_[i] = {path.page[i], path.index[i]};
-  depth_ = path.height;
-  SettleBackward();
+  if (DescendTo(target)) SettleBackward();
 }
 
 // Moves to the first entry at or after the current leaf position.

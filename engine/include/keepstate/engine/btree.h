@@ -114,6 +114,8 @@ class Cursor {
     std::uint32_t index;
   };
   void DescendEdge(bool leftmost);
+  // Positions the stack at target's leaf slot; false if the tree is empty.
+  bool DescendTo(std::string_view target);
   void SettleForward();   // move past the end of a leaf to the next one
   void SettleBackward();  // index == -1 in leaf → previous leaf
 
