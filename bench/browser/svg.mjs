@@ -44,7 +44,8 @@ export function barChart({ title, unit, groups, log = false }) {
   for (const t of ticks) {
     const tx = left + (log ? x(t) : (t / hi) * plotW);
     axis.push(`<line x1="${tx.toFixed(1)}" y1="${top - 6}" x2="${tx.toFixed(1)}" y2="${y - groupGap}" stroke="#ddd"/>`);
-    axis.push(`<text x="${tx.toFixed(1)}" y="${top - 10}" text-anchor="middle" fill="#666">${t === 0 ? '0' : fmt(t)}</text>`);
+    const label = t === 0 ? '0' : log && t < 1000 ? String(+t.toPrecision(3)) : fmt(t);
+    axis.push(`<text x="${tx.toFixed(1)}" y="${top - 10}" text-anchor="middle" fill="#666">${label}</text>`);
   }
   const legendY = y + 6;
   const legend = names.map(([name, color], i) =>
