@@ -9,13 +9,15 @@
 //   /ledger/          build/wasm-release/examples/ledger/  the ledger module + its JS
 //   /node_modules/    node_modules/                     e.g. flatbuffers (import map)
 // `.wasm` is served as application/wasm; nothing is cached (a rebuild shows
-// up on reload). Paths outside those folders are 404.
+// up on reload). Paths outside those folders are 404. `startServer({ root })`
+// serves one folder at / instead (the Playwright suite serves the repository
+// root and an unpacked `npm pack` tarball that way).
 //
 // Run directly (make serve):  node e2e/server.mjs [--port 8080]
 import { createServer } from 'node:http';
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
-import { extname, join, normalize, sep } from 'node:path';
+import { extname, join, normalize, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const repo = fileURLToPath(new URL('..', import.meta.url));
@@ -42,7 +44,7 @@ const TYPES = {
 };
 
 /** The file a request path maps to, or undefined (unknown route or an escape attempt). */
-export function resolvePath(pathname) {
+export function resolvePath(pathname, routes = ROUTES) {
   let decoded;
   try {
     decoded = decodeURIComponent(pathname);
@@ -50,7 +52,7 @@ export function resolvePath(pathname) {
     return undefined;
   }
   if (decoded.includes('\0')) return undefined;
-  for (const [prefix, dir] of ROUTES) {
+  for (const [prefix, dir] of routes) {
     if (!decoded.startsWith(prefix)) continue;
     const rest = decoded.slice(prefix.length) || 'index.html';
     const file = normalize(join(dir, rest));
@@ -59,11 +61,15 @@ export function resolvePath(pathname) {
   return undefined;
 }
 
-/** Starts the server; resolves with its base URL (ends in '/') and a close function. */
-export async function startServer({ port = 0, host = '127.0.0.1' } = {}) {
+/**
+ * Starts the server; resolves with its base URL (ends in '/'), its origin
+ * (no trailing '/') and a close function.
+ */
+export async function startServer({ port = 0, host = '127.0.0.1', root } = {}) {
+  const routes = root === undefined ? ROUTES : [['/', resolve(root)]];
   const server = createServer(async (req, res) => {
     const { pathname } = new URL(req.url ?? '/', 'http://localhost');
-    let file = resolvePath(pathname);
+    let file = resolvePath(pathname, routes);
     try {
       if (file === undefined) throw new Error('no route');
       let info = await stat(file);
@@ -83,17 +89,19 @@ export async function startServer({ port = 0, host = '127.0.0.1' } = {}) {
       res.end(`not found: ${pathname}\n`);
     }
   });
-  await new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, resolve);
+  await new Promise((ok, fail) => {
+    server.once('error', fail);
+    server.listen(port, host, ok);
   });
   const { port: actual } = server.address();
+  const origin = `http://${host}:${actual}`;
   return {
-    url: `http://${host}:${actual}/`,
+    url: `${origin}/`,
+    origin,
     close: () =>
-      new Promise((resolve) => {
+      new Promise((ok) => {
         server.closeAllConnections?.();
-        server.close(() => resolve());
+        server.close(() => ok());
       }),
   };
 }

@@ -69,7 +69,7 @@ test('killing the browser mid-commit never leaves a torn state', async ({ server
         maxAcked = Math.max(maxAcked, r.version);
       }
     });
-    await page.goto(`${server.url}${HARNESS_URL}?mode=page`);
+    await page.goto(`${server.origin}${HARNESS_URL}?mode=page`);
     const ks = await Harness.ready(new Harness(page, 'page'));
     await ks.call('initLedger', LEDGER_URL);
     return { browser, ks };

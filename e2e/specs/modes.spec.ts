@@ -112,7 +112,7 @@ for (const mode of MODES) {
       const ks = await harness(context, mode);
       // A small quota for this origin (Chromium's own enforcement, kept while the session lives).
       const cdp = await context.newCDPSession(ks.page);
-      await cdp.send('Storage.overrideQuotaForOrigin', { origin: server.url, quotaSize: 3 * 1024 * 1024 });
+      await cdp.send('Storage.overrideQuotaForOrigin', { origin: server.origin, quotaSize: 3 * 1024 * 1024 });
       await ks.call('open', 'quota', { autosave: false });
       await ks.call('putAll', 'quota', { small: 'fits' });
       expect((await ks.call('commit', 'quota')).version).toBe(1);

@@ -54,7 +54,7 @@ test('the npm pack tarball works from a plain page with an import map', async ({
   const entry = `/package/${pkg.exports['.'].default.replace(/^\.\//, '')}`;
   await writeFile(join(root, 'index.html'), PAGE(entry));
 
-  const { startServer } = await import('../support/server.mjs');
+  const { startServer } = await import('../server.mjs');
   const site = await startServer({ port: 0, root });
   try {
     const context = await launch(profile);
@@ -68,7 +68,7 @@ test('the npm pack tarball works from a plain page with an import map', async ({
     page.on('pageerror', (e) => errors.push(String(e)));
 
     for (const visit of [1, 2]) {
-      await page.goto(`${site.url}/`);
+      await page.goto(`${site.url}`);
       await page.waitForFunction(() => (window as any).result !== undefined);
       const result = await page.evaluate(() => (window as any).result);
       expect(result).toEqual({

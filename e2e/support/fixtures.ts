@@ -10,7 +10,10 @@
 import { test as base, chromium, expect, type BrowserContext, type Page } from '@playwright/test';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
+
+// The repository root, served at / (specs are compiled to CommonJS: __dirname).
+const REPO_ROOT = resolve(__dirname, '../..');
 
 export const CHROMIUM = '/usr/bin/chromium';
 export const CHROMIUM_ARGS = [
@@ -86,13 +89,13 @@ interface Fixtures {
   harness: (context: BrowserContext, mode?: Mode) => Promise<Harness>;
 }
 
-export const test = base.extend<Fixtures, { server: { url: string; close(): Promise<void> } }>({
+export const test = base.extend<Fixtures, { server: { url: string; origin: string; close(): Promise<void> } }>({
   server: [
     async ({}, use) => {
       // An ES module (shared with scripts): imported dynamically, since Playwright
       // compiles these specs to CommonJS.
-      const { startServer } = await import('./server.mjs');
-      const server = await startServer({ port: 0 });
+      const { startServer } = await import('../server.mjs');
+      const server = await startServer({ port: 0, root: REPO_ROOT });
       await use(server);
       await server.close();
     },
@@ -112,7 +115,7 @@ export const test = base.extend<Fixtures, { server: { url: string; close(): Prom
         executablePath: CHROMIUM,
         headless: true,
         args: CHROMIUM_ARGS,
-        baseURL: server.url,
+        baseURL: server.origin,
         viewport: { width: 1000, height: 700 },
       });
       open.add(context);
