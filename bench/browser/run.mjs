@@ -3,6 +3,7 @@
 // profiles, durability 'strict' everywhere) — issue 7.
 //
 //   node bench/browser/run.mjs [--quick] [--only transactions,commit,restore,fibers] [--runs N]
+//                              [--sizes 16,64] [--contenders keepstate,raw]   (development)
 //   make bench-browser                  (builds first; BENCH_ARGS=--quick for the small run)
 //
 // Workloads (pages/contenders/*.mjs do the work inside the page; this file
@@ -39,7 +40,7 @@ const opt = (name) => {
 };
 const RUNS = Number(opt('--runs') ?? (quick ? 3 : 5));
 const ONLY = (opt('--only') ?? 'transactions,commit,restore,fibers').split(',');
-const SIZES_MIB = quick ? [16, 64] : [16, 64, 256];
+const SIZES_MIB = opt('--sizes')?.split(',').map(Number) ?? (quick ? [16, 64] : [16, 64, 256]);
 const ACCOUNTS = 1_000_000;
 const BATCH = 65_536; // transfers per transaction for the batched contenders (the ledger's kTransfersPerTxn)
 const RECORD = 1024;
@@ -163,7 +164,7 @@ async function transactionsWorkload() {
         await h.run(mod, op, { ...args(7), n: Math.min(n, 4096) }); // warm-up (JIT, caches), not counted
         const m = await measure((r) => h.run(mod, op, args(1000 + r)), 'perSecond');
         log(`transactions ${id}: ${Math.round(m.median).toLocaleString('en-US')} txns/s`);
-        return { label, transfersPerRun: n, setupMs: setup.ms, ...m };
+        return { label, transfersPerRun: n, setup, ...m };
       }),
     );
     out[id].label ??= label;
@@ -234,6 +235,15 @@ async function commitAndRestoreWorkload(doCommit, doRestore) {
             );
             (commit[mib][change] ??= {})[id] = cell;
             log(`commit ${mib} MiB ${change} ${id}: ${cell.error ? 'ERROR' : `${cell.median.toFixed(1)} ms`}`);
+            // Attribution: the same raw put of as many bytes as keepstate wrote
+            // for this change (its pages, manifest and head).
+            const ks = commit[mib][change].keepstate;
+            if (id === 'raw' && ks && !ks.error) {
+              const ksBytes = Math.round(median(ks.details.map((x) => x.bytesWritten)));
+              const same = await guard(`raw ${mib} MiB ${change} (keepstate's bytes)`, () =>
+                measure((r) => h.run('raw', 'commitRun', { name: `${name}-ks`, bytes: ksBytes, gen: r + 1 })));
+              commit[mib][change].rawKeepstateBytes = { ...same, bytes: ksBytes };
+            }
           }
           // keepstate's store after those 20 commits (retained versions, packs
           // not yet compacted): restore as an app finds it after a session.
@@ -323,11 +333,11 @@ function report(results) {
           if (c && !c.error && id === 'keepstate') return `${fmtMs(c)}, wrote ${fmtBytes(median(c.details.map((x) => x.bytesWritten)))}`;
           if (!c || c.error || id === 'keepstate') return fmtMs(c);
           return `${fmtMs(c)} (${fmtX(c.median / ks)})`;
-        })]);
+        }), cells.rawKeepstateBytes?.median !== undefined ? `${fmtMs(cells.rawKeepstateBytes)} (${fmtX(cells.rawKeepstateBytes.median / ks)})` : fmtMs(cells.rawKeepstateBytes)]);
       }
     }
     out.push(table('Commit latency, durability strict (median ms; in brackets: time / keepstate time, > 1x means slower than keepstate)',
-      ['state', 'changed', ...COMMIT_CONTENDERS.map(([, l]) => l)], rows));
+      ['state', 'changed', ...COMMIT_CONTENDERS.map(([, l]) => l), 'raw put of as many bytes as keepstate wrote'], rows));
     const big = SIZES_MIB.at(-1);
     const small = commit[big]?.['1KiB'] ?? {};
     if (small.keepstate && !small.keepstate.error) {
