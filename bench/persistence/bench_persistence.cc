@@ -221,18 +221,6 @@ SizeResult BenchSize(Report& report, std::uint32_t mib, std::mt19937_64& rng) {
     report.Add("restore " + label + " (fetch, verify, rebuild)", bytes / best / kGB, "GB/s",
                Within(ratio, 2.0));
     report.Add("restore " + label + ": time", best * 1e3, "ms");
-    // The part spent in Arena::FromImage (validates the superblock and
-    // copies the image into the arena's own buffer): engine/, not restore.
-    double from_image = 1e30;
-    for (int i = 0; i < 3; ++i) {
-      std::vector<std::uint8_t> image(arena.bytes().begin(), arena.bytes().end());
-      const double t0 = Now();
-      Result<Arena> a = Arena::FromImage(std::move(image), kPageSize);
-      from_image = std::min(from_image, Now() - t0);
-      if (!a.ok()) std::exit(1);
-    }
-    report.Add("restore " + label + ": of which Arena::FromImage", from_image * 1e3, "ms",
-               Fmt("%.0f %% of the restore", 100 * from_image / best));
   }
   return out;
 }
