@@ -390,6 +390,15 @@ function report(results) {
         ['spawn + complete 1,000,000 fibers (warm)', `${(f.keepstateSpawn1M.median * 1000).toFixed(0)} ms`, 'not run: 20 KiB of stacks per Asyncify fiber (1M = 20 GiB)', '–'],
       ]));
   }
+  // Every failed figure, with what the browser said (never only "error").
+  const errors = [];
+  const walk = (path, v) => {
+    if (!v || typeof v !== 'object') return;
+    if (typeof v.error === 'string') errors.push([path.join(' / '), v.error.replace(/\s+/g, ' ').slice(0, 400)]);
+    else for (const [k, x] of Object.entries(v)) walk([...path, k], x);
+  };
+  walk([], results);
+  if (errors.length) out.push(table('Errors', ['figure', 'error'], errors));
   if (targets.length) {
     out.push(table(`Targets (issue 7${quick ? '; --quick run: largest state 64 MiB' : ''})`, ['target', 'result', 'measured'],
       targets.map((t) => [t.name, t.pass ? 'PASS' : 'MISS', t.measured])));

@@ -39,7 +39,14 @@ export async function restore({ name, records }) {
   const s = await openStore(name, { autosave: false });
   const v = s.get(recordKey(records - 1));
   const ms = now() - t0;
-  if (v === undefined || v.length !== 1024) throw new Error(`restore: record ${records - 1} missing`);
+  if (v === undefined || v.length !== 1024) {
+    // A 'corruption' event comes on the next task: wait for it to say what happened.
+    const events = [];
+    s.on('corruption', (e) => events.push(e));
+    await new Promise((r) => setTimeout(r, 50));
+    const what = events.map((e) => `${e.error.message}`).join('; ') || 'no corruption event';
+    throw new Error(`restore: record ${records - 1} missing at version ${s.version}: ${what}`);
+  }
   const t1 = now();
   await s.reload();
   const reloadMs = now() - t1;
