@@ -151,7 +151,12 @@ Result<Restored> RestoreLatest(RecordStore& store, const RestoreOptions& options
       return Restored{std::move(r->arena), std::move(r->manifest), head, head_unreadable,
                       std::move(failures), newest_seen};
     }
-    if (r.status().code() == Code::kUnsupported) return r.status();
+    // Only a version whose bytes fail verification is skipped for an older
+    // one. Any other failure (no memory for the state, a storage error, a
+    // newer format) says nothing about the data: falling back would restore
+    // an older state, or none, whose next commit would overwrite this intact
+    // one. So it stops the search and is returned as it is.
+    if (r.status().code() != Code::kCorruption) return r.status();
     failures.push_back({v, r.status()});
   }
   std::string message = "no retained version verified:";

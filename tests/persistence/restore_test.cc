@@ -174,6 +174,27 @@ TEST_CASE("a newer snapshot format is Unsupported, never a fallback", "[persiste
   }
 }
 
+TEST_CASE("a state too large for memory is OutOfSpace, never a fallback or a fresh start", "[persistence]") {
+  Fixture f;
+  RestoreOptions small;
+  small.max_state_bytes = 16 * 4096;  // the fixture's state is larger
+  SECTION("intact store") {
+    Result<Restored> r = RestoreLatest(f.store, small);
+    CHECK(r.status().code() == Code::kOutOfSpace);
+  }
+  SECTION("newest version corrupt, the previous one does not fit") {
+    // The newest manifest is unreadable (a real fallback), then the previous
+    // version fails for memory: the search stops there with OutOfSpace
+    // instead of concluding that nothing verified.
+    f.store.Mutable(RecordKind::kManifest, ManifestKey(f.n))->back() ^= 0x40;
+    Result<Restored> r = RestoreLatest(f.store, small);
+    CHECK(r.status().code() == Code::kOutOfSpace);
+    CHECK(RestoreLatest(f.store, {})->manifest.version == f.n - 1);
+  }
+  // With enough memory the same records restore: nothing was lost.
+  REQUIRE(RestoreLatest(f.store, {}).ok());
+}
+
 TEST_CASE("restore of an empty store is NotFound and Open starts fresh", "[persistence]") {
   MemoryRecordStore store;
   CHECK(RestoreLatest(store, {}).status().IsNotFound());
