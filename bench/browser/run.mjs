@@ -310,7 +310,7 @@ function report(results) {
     const base = tx['keepstate-fibers']?.median;
     out.push(table('Transactions: the ledger transfer over 1,000,000 accounts (txns/s, higher is better)',
       ['contender', 'txns/s', 'vs keepstate fibers', 'transfers per run'],
-      TX_CONTENDERS.map(([id, label]) => {
+      TX_CONTENDERS.filter(([id]) => tx[id]).map(([id, label]) => {
         const c = tx[id];
         return [label, c?.error ? `error: ${c.error.slice(0, 60)}` : int(c.median), c?.error ? '–' : fmtX(c.median / base), c?.transfersPerRun ? int(c.transfersPerRun) : '–'];
       })));
