@@ -159,10 +159,11 @@ struct Node {
   }
 
   // First index whose key is >= target (upper = false) or > target (upper).
-  std::uint32_t Search(std::string_view target, bool upper, bool* found) const {
+  // touch: load the slot array first (false when the caller already did).
+  std::uint32_t Search(std::string_view target, bool upper, bool* found, bool touch = true) const {
     *found = false;
     if (count() == 0) return 0;
-    TouchSlots();
+    if (touch) TouchSlots();
     const int po = PrefixOrder(target);
     if (po != 0) return po < 0 ? 0 : count();
     const std::uint32_t th = Head(target, prefix_len());
@@ -179,13 +180,13 @@ struct Node {
     if (!upper) *found = lo < count() && CompareAt(lo, target, th) == 0;
     return lo;
   }
-  std::uint32_t LowerBound(std::string_view target, bool* found) const {
-    return Search(target, false, found);
+  std::uint32_t LowerBound(std::string_view target, bool* found, bool touch = true) const {
+    return Search(target, false, found, touch);
   }
   // The child to descend into: the first separator > target.
-  std::uint32_t UpperBound(std::string_view target) const {
+  std::uint32_t UpperBound(std::string_view target, bool touch = true) const {
     bool unused;
-    return Search(target, true, &unused);
+    return Search(target, true, &unused, touch);
   }
 };
 
@@ -444,14 +445,14 @@ void BTree::DescendMany(const std::string_view* keys, std::size_t n, PageId* pag
     for (std::size_t i = 0; i < n; ++i) Node{arena_->Read(pages[i])}.TouchSlots();
     for (std::size_t i = 0; i < n; ++i) {
       const Node node{arena_->Read(pages[i])};
-      pages[i] = node.child(node.UpperBound(keys[i]));
+      pages[i] = node.child(node.UpperBound(keys[i], /*touch=*/false));
     }
   }
   for (std::size_t i = 0; i < n; ++i) Node{arena_->Read(pages[i])}.TouchSlots();
   std::uint32_t touch = 0;
   for (std::size_t i = 0; i < n; ++i) {
     const Node leaf{arena_->Read(pages[i])};
-    idx[i] = leaf.LowerBound(keys[i], &found[i]);
+    idx[i] = leaf.LowerBound(keys[i], &found[i], /*touch=*/false);
     if (found[i]) touch += *leaf.cell(idx[i]);  // the cells' misses overlap too
   }
   g_touch_sink = touch;

@@ -66,6 +66,16 @@ export function transfers(n, accounts, seed) {
 
 export const INITIAL_BALANCE = 1000;
 
+/** The ledger's transfer on two account objects; false (nothing changed) if it cannot apply. */
+export function applyTransfer(f, g, amount) {
+  if (f === g || f.balance < amount) return false;
+  f.balance -= amount;
+  g.balance += amount;
+  ++f.transfers;
+  ++g.transfers;
+  return true;
+}
+
 /** Resolves when an IDBRequest or IDBTransaction finishes. */
 export function done(target) {
   return new Promise((resolve, reject) => {

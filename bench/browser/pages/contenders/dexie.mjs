@@ -3,7 +3,7 @@
 // chromeTransactionDurability 'strict' (the same durability as keepstate's
 // commits; Chromium's default is 'relaxed').
 import Dexie from 'dexie';
-import { INITIAL_BALANCE, changedIds, now, recordBytes, transfers } from '../common.mjs';
+import { INITIAL_BALANCE, applyTransfer, changedIds, now, recordBytes, transfers } from '../common.mjs';
 
 let db;
 function open(name) {
@@ -61,13 +61,7 @@ export async function transfersJs({ n, accounts, seed, batch }) {
       const rows = await db.accounts.bulkGet(list);
       const byId = new Map(list.map((id, i) => [id, rows[i]]));
       for (let i = start; i < end; ++i) {
-        const f = byId.get(t.from[i]), g = byId.get(t.to[i]), amount = t.amount[i];
-        if (f === g || f.balance < amount) continue;
-        f.balance -= amount;
-        g.balance += amount;
-        ++f.transfers;
-        ++g.transfers;
-        ++applied;
+        if (applyTransfer(byId.get(t.from[i]), byId.get(t.to[i]), t.amount[i])) ++applied;
       }
       await db.accounts.bulkPut(rows);
     });

@@ -1,7 +1,7 @@
 // A plain JS Map of account objects: the in-memory floor of the
 // transactions workload (no persistence, no atomicity beyond "JS is single
 // threaded").
-import { INITIAL_BALANCE, now, transfers } from '../common.mjs';
+import { INITIAL_BALANCE, applyTransfer, now, transfers } from '../common.mjs';
 
 let accountsById;
 
@@ -17,13 +17,7 @@ export async function transfersJs({ n, accounts, seed }) {
   let applied = 0;
   const t0 = now();
   for (let i = 0; i < n; ++i) {
-    const f = accountsById.get(t.from[i]), g = accountsById.get(t.to[i]), amount = t.amount[i];
-    if (f === g || f.balance < amount) continue;
-    f.balance -= amount;
-    g.balance += amount;
-    ++f.transfers;
-    ++g.transfers;
-    ++applied;
+    if (applyTransfer(accountsById.get(t.from[i]), accountsById.get(t.to[i]), t.amount[i])) ++applied;
   }
   const ms = now() - t0;
   return { ms, perSecond: n / (ms / 1000), applied };
