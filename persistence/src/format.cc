@@ -23,6 +23,7 @@ namespace {
 
 static_assert(sizeof(fb::PackRef) == 24, "PackRef layout is part of the format");
 static_assert(sizeof(fb::PageRef) == 24, "PageRef layout is part of the format");
+static_assert(sizeof(fb::ChangedPage) == 32, "ChangedPage layout is part of the format");
 static_assert(sizeof(XXH128_hash_t) == 16);
 // EncodeManifest copies PageLocation arrays as PageRef arrays.
 static_assert(sizeof(PageLocation) == sizeof(fb::PageRef));
@@ -160,6 +161,16 @@ std::vector<std::uint8_t> internal::EncodeManifestWith(const Manifest& m, std::u
   fb::PageRef* page_refs = nullptr;
   auto pages = fbb.CreateUninitializedVectorOfStructs<fb::PageRef>(page_count, &page_refs);
   fill(context, {reinterpret_cast<PageLocation*>(page_refs), page_count});
+  flatbuffers::Offset<flatbuffers::Vector<const fb::ChangedPage*>> changes;
+  if (m.is_delta()) {
+    fb::ChangedPage* change_refs = nullptr;
+    changes = fbb.CreateUninitializedVectorOfStructs<fb::ChangedPage>(m.changes.size(), &change_refs);
+    for (std::size_t i = 0; i < m.changes.size(); ++i) {
+      const ChangedPage& c = m.changes[i];
+      change_refs[i] = fb::ChangedPage(c.page, c.location.pack, c.location.offset, 0, c.location.hash.low,
+                                       c.location.hash.high);
+    }
+  }
   fb::PackRef* pack_refs = nullptr;
   auto packs = fbb.CreateUninitializedVectorOfStructs<fb::PackRef>(m.packs.size(), &pack_refs);
   for (std::size_t i = 0; i < m.packs.size(); ++i) {
@@ -177,6 +188,11 @@ std::vector<std::uint8_t> internal::EncodeManifestWith(const Manifest& m, std::u
   mb.add_page_count(m.page_count);
   mb.add_packs(packs);
   mb.add_pages(pages);
+  if (m.is_delta()) {
+    mb.add_delta_base(m.delta_base);
+    mb.add_delta_base_check(m.delta_base_check);
+    mb.add_changes(changes);
+  }
   fb::FinishManifestBuffer(fbb, mb.Finish());
 
   const std::uint32_t body_size = fbb.GetSize();
@@ -197,7 +213,7 @@ std::vector<std::uint8_t> internal::EncodeManifestWith(const Manifest& m, std::u
 
 std::vector<std::uint8_t> EncodeManifest(const Manifest& m) {
   return internal::EncodeManifestWith(
-      m, static_cast<std::uint32_t>(m.pages.size()),
+      m, m.is_delta() ? 0 : static_cast<std::uint32_t>(m.pages.size()),
       [](void* context, std::span<PageLocation> out) {
         const Manifest& src = *static_cast<const Manifest*>(context);
         if (!out.empty()) std::memcpy(out.data(), src.pages.data(), out.size_bytes());
@@ -286,7 +302,27 @@ Result<Manifest> DecodeManifest(std::span<const std::uint8_t> record) {
       reinterpret_cast<std::uintptr_t>(pages->data()) % alignof(fb::PageRef) != 0) {
     return Status::Corruption(where + "misaligned packs or pages vector");
   }
-  if (m.page_count == 0 || pages->size() != m.page_count) {
+  m.delta_base = fm->delta_base();
+  m.delta_base_check = fm->delta_base_check();
+  const auto* changes = fm->changes();
+  if (m.format_version < 2 && (m.delta_base != 0 || m.delta_base_check != 0 || changes != nullptr)) {
+    return Status::Corruption(where + "delta fields in a format " + Num(m.format_version) + " manifest");
+  }
+  if (m.page_count == 0) return Status::Corruption(where + "page count 0");
+  if (m.is_delta()) {
+    if (m.delta_base >= m.version) {
+      return Status::Corruption(where + "delta base " + Num(m.delta_base) + " is not older");
+    }
+    if (pages->size() != 0 || changes == nullptr) {
+      return Status::Corruption(where + "a delta must list changes and no full page table");
+    }
+    if (reinterpret_cast<std::uintptr_t>(changes->data()) % alignof(fb::ChangedPage) != 0) {
+      return Status::Corruption(where + "misaligned changes vector");
+    }
+    if (changes->size() > m.page_count) {
+      return Status::Corruption(where + Num(changes->size()) + " changes for " + Num(m.page_count) + " pages");
+    }
+  } else if (m.delta_base_check != 0 || changes != nullptr || pages->size() != m.page_count) {
     return Status::Corruption(where + "page count " + Num(m.page_count) + " but " +
                               Num(pages->size()) + " page entries");
   }
@@ -298,18 +334,36 @@ Result<Manifest> DecodeManifest(std::span<const std::uint8_t> record) {
     }
     m.packs.push_back({{p->version(), p->writer(), p->index()}, p->size()});
   }
+  // A page reference must name one of the packs and lie inside it.
+  auto check_ref = [&](std::uint32_t page, std::uint32_t pack, std::uint32_t offset) -> Status {
+    if (pack >= m.packs.size()) {
+      return Status::Corruption(where + "page " + Num(page) + " refers to pack " + Num(pack) + " of " +
+                                Num(m.packs.size()));
+    }
+    const std::uint64_t end = std::uint64_t{offset} + m.page_size;
+    if (offset % m.page_size != 0 || end > m.packs[pack].size) {
+      return Status::Corruption(where + "page " + Num(page) + " at offset " + Num(offset) +
+                                " lies outside its pack");
+    }
+    return Status::Ok();
+  };
+  if (m.is_delta()) {
+    m.changes.reserve(changes->size());
+    for (flatbuffers::uoffset_t i = 0; i < changes->size(); ++i) {
+      const fb::ChangedPage* c = changes->Get(i);
+      if (c->page() >= m.page_count || (i > 0 && c->page() <= m.changes.back().page) || c->reserved() != 0) {
+        return Status::Corruption(where + "change " + Num(i) + " (page " + Num(c->page()) +
+                                  ") is out of order, out of range or has reserved bits set");
+      }
+      KEEPSTATE_RETURN_IF_ERROR(check_ref(c->page(), c->pack(), c->offset()));
+      m.changes.push_back({c->page(), {c->pack(), c->offset(), {c->hash_low(), c->hash_high()}}});
+    }
+    return m;
+  }
   m.pages.reserve(pages->size());
   for (flatbuffers::uoffset_t i = 0; i < pages->size(); ++i) {
     const fb::PageRef* p = pages->Get(i);
-    if (p->pack() >= m.packs.size()) {
-      return Status::Corruption(where + "page " + Num(i) + " refers to pack " + Num(p->pack()) +
-                                " of " + Num(m.packs.size()));
-    }
-    const std::uint64_t end = std::uint64_t{p->offset()} + m.page_size;
-    if (p->offset() % m.page_size != 0 || end > m.packs[p->pack()].size) {
-      return Status::Corruption(where + "page " + Num(i) + " at offset " + Num(p->offset()) +
-                                " lies outside its pack");
-    }
+    KEEPSTATE_RETURN_IF_ERROR(check_ref(i, p->pack(), p->offset()));
     m.pages.push_back({p->pack(), p->offset(), {p->hash_low(), p->hash_high()}});
   }
   return m;

@@ -31,7 +31,8 @@ struct Slot {
 
 struct RetainedVersion {
   std::uint64_t version = 0;
-  std::vector<PackId> packs;  // sorted
+  std::vector<PackId> packs;             // sorted
+  std::vector<std::uint64_t> manifests;  // its manifest chain's versions
 };
 
 struct PersisterState {
@@ -41,6 +42,11 @@ struct PersisterState {
   std::vector<Slot> slots;
   std::deque<RetainedVersion> retained;  // newest first
   std::vector<RecordKey> orphans;        // stored, unreferenced; deleted by the next commit
+  // The committed version's manifest chain, full manifest first, its own
+  // last (empty before the first commit). Invariant (writer's policy, see
+  // ChooseManifestShape): the deltas' page counts more than halve from one
+  // link to the next, so the chain is at most ~log2(page count) + 2 long.
+  std::vector<ManifestLink> chain;
 
   // Only in a plan's pending state, whose `pages` stays empty: the committed
   // page map is updated in place on success rather than copied per commit,
@@ -48,6 +54,9 @@ struct PersisterState {
   std::uint32_t page_count = 0;
   std::vector<engine::PageId> updated_pages;  // ascending
   std::vector<PageLocation> updated_locations;
+  // The committed chain becomes chain[0, chain_keep) + new_link.
+  std::size_t chain_keep = 0;
+  ManifestLink new_link;
 };
 
 }  // namespace internal
@@ -110,6 +119,43 @@ std::vector<bool> ChooseCompaction(const PersisterState& s, const PersisterOptio
     }
   }
   return chosen;
+}
+
+// The writer's policy for the shape of a commit's manifest (an LSM-style
+// size-tiered merge): the new manifest is a delta over the newest link of
+// the committed chain that lists more than twice as many pages as the delta
+// would; the links above that one are merged into the delta. It is full
+// instead when there is no chain yet, when the delta would list half the
+// pages or more (then a full table costs at most twice as much), or when the
+// chain is at its cap. Each page entry is so rewritten at most ~log2(page
+// count) times before a full manifest absorbs it: a commit writes O(changed
+// pages x log) manifest bytes amortized, not O(page count).
+struct ManifestShape {
+  bool full = true;
+  std::size_t keep = 0;  // links of the committed chain kept below the new one
+  std::vector<engine::PageId> pages;  // a delta's pages: this commit's and the merged links'
+};
+constexpr std::size_t kMaxWrittenChain = 32;  // well below kMaxManifestChain
+
+ManifestShape ChooseManifestShape(const std::vector<ManifestLink>& chain,
+                                  const std::vector<engine::PageId>& changed, std::uint32_t page_count) {
+  ManifestShape shape;
+  shape.pages = changed;
+  std::size_t keep = chain.size();
+  while (keep > 1 && chain[keep - 1].pages.size() <= 2 * shape.pages.size()) {
+    const std::vector<std::uint32_t>& more = chain[keep - 1].pages;
+    std::vector<engine::PageId> merged;
+    merged.reserve(shape.pages.size() + more.size());
+    std::set_union(shape.pages.begin(), shape.pages.end(), more.begin(), more.end(),
+                   std::back_inserter(merged));
+    shape.pages = std::move(merged);
+    --keep;
+  }
+  shape.full = chain.empty() || 2 * std::uint64_t{shape.pages.size()} >= page_count ||
+               keep >= kMaxWrittenChain;
+  shape.keep = shape.full ? 0 : keep;
+  if (shape.full) shape.pages.clear();
+  return shape;
 }
 
 std::vector<PackId> SortedPackIds(const Manifest& m) {
@@ -289,49 +335,80 @@ Result<CommitPlan> Persister::Capture(engine::Arena& arena, std::uint64_t now_un
     table_index[i] = static_cast<std::uint32_t>(m.packs.size());
     m.packs.push_back({next->slots[i].id, next->slots[i].size});
   }
-  // The page table is written straight into the manifest's FlatBuffer: the
-  // committed map merged with this commit's pages, slots renumbered.
-  struct FillContext {
-    const std::vector<PageLocation>* committed;
-    const std::vector<engine::PageId>* updated_pages;
-    const std::vector<PageLocation>* updated_locations;
-    const std::vector<std::uint32_t>* table_index;
-  } fill_context{&cur.pages, &next->updated_pages, &next->updated_locations, &table_index};
-  plan.manifest_ = internal::EncodeManifestWith(
-      m, page_count,
-      [](void* context, std::span<PageLocation> out) {
-        const FillContext& c = *static_cast<const FillContext*>(context);
-        // Raw pointers in locals: the byte-wise stores below may alias
-        // anything, which would otherwise reload every vector per page.
-        const PageLocation* committed = c.committed->data();
-        const engine::PageId* updated_pages = c.updated_pages->data();
-        const PageLocation* updated_locations = c.updated_locations->data();
-        const std::uint32_t* table_index = c.table_index->data();
-        const std::size_t updates = c.updated_pages->size();
-        std::uint8_t* dst = reinterpret_cast<std::uint8_t*>(out.data());
-        for (std::size_t i = 0, k = 0; i < out.size(); ++i, dst += sizeof(PageLocation)) {
-          const bool updated = k < updates && updated_pages[k] == i;
-          PageLocation loc = updated ? updated_locations[k++] : committed[i];
-          loc.pack = table_index[loc.pack];
-          std::memcpy(dst, &loc, sizeof loc);
-        }
-      },
-      &fill_context);
-  plan.head_ = EncodeHead({kFormatVersion, plan.version_, base, options_.writer_id,
-                           ManifestRecordChecksum(plan.manifest_).low});
+  ManifestShape shape = ChooseManifestShape(cur.chain, pages, page_count);
+  if (shape.full) {
+    // The page table is written straight into the manifest's FlatBuffer: the
+    // committed map merged with this commit's pages, slots renumbered.
+    struct FillContext {
+      const std::vector<PageLocation>* committed;
+      const std::vector<engine::PageId>* updated_pages;
+      const std::vector<PageLocation>* updated_locations;
+      const std::vector<std::uint32_t>* table_index;
+    } fill_context{&cur.pages, &next->updated_pages, &next->updated_locations, &table_index};
+    plan.manifest_ = internal::EncodeManifestWith(
+        m, page_count,
+        [](void* context, std::span<PageLocation> out) {
+          const FillContext& c = *static_cast<const FillContext*>(context);
+          // Raw pointers in locals: the byte-wise stores below may alias
+          // anything, which would otherwise reload every vector per page.
+          const PageLocation* committed = c.committed->data();
+          const engine::PageId* updated_pages = c.updated_pages->data();
+          const PageLocation* updated_locations = c.updated_locations->data();
+          const std::uint32_t* table_index = c.table_index->data();
+          const std::size_t updates = c.updated_pages->size();
+          std::uint8_t* dst = reinterpret_cast<std::uint8_t*>(out.data());
+          for (std::size_t i = 0, k = 0; i < out.size(); ++i, dst += sizeof(PageLocation)) {
+            const bool updated = k < updates && updated_pages[k] == i;
+            PageLocation loc = updated ? updated_locations[k++] : committed[i];
+            loc.pack = table_index[loc.pack];
+            std::memcpy(dst, &loc, sizeof loc);
+          }
+        },
+        &fill_context);
+  } else {
+    // A delta over link keep - 1: this commit's pages and those of the links
+    // merged into it, each where it now lives.
+    const ManifestLink& base_link = cur.chain[shape.keep - 1];
+    m.delta_base = base_link.version;
+    m.delta_base_check = base_link.check;
+    m.changes.reserve(shape.pages.size());
+    std::size_t k = 0;
+    for (engine::PageId id : shape.pages) {
+      while (k < pages.size() && pages[k] < id) ++k;
+      PageLocation loc = k < pages.size() && pages[k] == id ? next->updated_locations[k] : cur.pages[id];
+      loc.pack = table_index[loc.pack];
+      m.changes.push_back({id, loc});
+    }
+    plan.manifest_ = EncodeManifest(m);
+  }
+  const std::uint64_t manifest_check = ManifestRecordChecksum(plan.manifest_).low;
+  plan.head_ = EncodeHead({kFormatVersion, plan.version_, base, options_.writer_id, manifest_check});
+  next->chain_keep = shape.keep;
+  next->new_link = {plan.version_, manifest_check, shape.full, std::move(shape.pages)};
+  plan.delta_manifest_ = !shape.full;
 
   // Retention: the new version plus the newest retain_versions - 1 others.
-  next->retained.push_front({plan.version_, SortedPackIds(m)});
+  // A version needs its packs and every manifest of its chain.
+  std::vector<std::uint64_t> chain_versions;
+  for (std::size_t i = 0; i < shape.keep; ++i) chain_versions.push_back(cur.chain[i].version);
+  chain_versions.push_back(plan.version_);
+  next->retained.push_front({plan.version_, SortedPackIds(m), std::move(chain_versions)});
   std::vector<RetainedVersion> dropped;
   while (next->retained.size() > options_.retain_versions) {
     dropped.push_back(std::move(next->retained.back()));
     next->retained.pop_back();
   }
   std::set<PackId> keep;
-  for (const RetainedVersion& r : next->retained) keep.insert(r.packs.begin(), r.packs.end());
+  std::set<std::uint64_t> keep_manifests;
+  for (const RetainedVersion& r : next->retained) {
+    keep.insert(r.packs.begin(), r.packs.end());
+    keep_manifests.insert(r.manifests.begin(), r.manifests.end());
+  }
   std::set<RecordKey> deletes;
   for (const RetainedVersion& d : dropped) {
-    deletes.insert({RecordKind::kManifest, ManifestKey(d.version)});
+    for (std::uint64_t v : d.manifests) {
+      if (!keep_manifests.count(v)) deletes.insert({RecordKind::kManifest, ManifestKey(v)});
+    }
     for (const PackId& p : d.packs) {
       if (!keep.count(p)) deletes.insert({RecordKind::kPack, PackKey(p)});
     }
@@ -374,6 +451,8 @@ void Persister::Succeeded(CommitPlan&& plan) {
   s.slots = std::move(next.slots);
   s.retained = std::move(next.retained);
   s.orphans = std::move(next.orphans);
+  s.chain.resize(next.chain_keep);
+  s.chain.push_back(std::move(next.new_link));
   plan.next_.reset();
   in_flight_ = false;
 }
@@ -416,9 +495,15 @@ Result<Persister::Opened> Persister::Open(RecordStore& store, PersisterOptions o
   s.pages = m.pages;
   for (const PageLocation& loc : m.pages) s.slots[loc.pack].live_bytes += m.page_size;
 
-  // Older versions stay retained if their manifests verify (their packs are
-  // checked when, if ever, they are restored).
-  s.retained.push_back({m.version, SortedPackIds(m)});
+  s.chain = std::move(r.chain);
+  auto chain_versions = [](const std::vector<ManifestLink>& chain) {
+    std::vector<std::uint64_t> v;
+    for (const ManifestLink& l : chain) v.push_back(l.version);
+    return v;
+  };
+  s.retained.push_back({m.version, SortedPackIds(m), chain_versions(s.chain)});
+  // Older versions stay retained if their manifest chains verify (their
+  // packs are checked when, if ever, they are restored).
   KEEPSTATE_ASSIGN_OR_RETURN(std::vector<std::string> manifest_keys, store.List(RecordKind::kManifest));
   std::vector<std::uint64_t> older;
   for (const std::string& k : manifest_keys) {
@@ -428,17 +513,15 @@ Result<Persister::Opened> Persister::Open(RecordStore& store, PersisterOptions o
   std::sort(older.rbegin(), older.rend());
   for (std::uint64_t v : older) {
     if (s.retained.size() >= options.retain_versions) break;
-    Result<std::vector<std::uint8_t>> bytes = store.Get(RecordKind::kManifest, ManifestKey(v));
-    if (!bytes.ok()) continue;
-    Result<Manifest> om = DecodeManifest(*bytes);
-    if (!om.ok() || om->version != v || om->page_size != m.page_size) continue;
-    s.retained.push_back({v, SortedPackIds(*om)});
+    Result<ResolvedManifest> om = ResolveManifest(store, v, ro);
+    if (!om.ok()) continue;
+    s.retained.push_back({v, SortedPackIds(om->manifest), chain_versions(om->chain)});
   }
   // Everything else of ours is an orphan for the next commit to delete.
   std::set<std::uint64_t> kept_versions;
   std::set<PackId> kept_packs;
   for (const RetainedVersion& rv : s.retained) {
-    kept_versions.insert(rv.version);
+    kept_versions.insert(rv.manifests.begin(), rv.manifests.end());
     kept_packs.insert(rv.packs.begin(), rv.packs.end());
   }
   for (const std::string& k : manifest_keys) {

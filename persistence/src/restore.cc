@@ -21,39 +21,120 @@ Status Prefix(const Status& s, const std::string& prefix) {
 
 }  // namespace
 
+Result<ResolvedManifest> ResolveManifest(RecordStore& store, std::uint64_t version,
+                                         const RestoreOptions& options,
+                                         std::optional<std::uint64_t> expected_manifest_check) {
+  const std::string restoring = "version " + Num(version) + ": ";
+  std::vector<Manifest> levels;  // the version's own manifest first, the full one last
+  std::vector<ManifestLink> links;
+  std::uint64_t want = version;
+  std::optional<std::uint64_t> want_check = expected_manifest_check;
+  while (true) {
+    const std::string key = ManifestKey(want);
+    const std::string where = restoring + "manifests/" + key + ": ";
+    if (levels.size() == kMaxManifestChain) {
+      return Status::Corruption(where + "manifest chain longer than " + Num(kMaxManifestChain));
+    }
+    Result<std::vector<std::uint8_t>> record = store.Get(RecordKind::kManifest, key);
+    if (!record.ok()) {
+      if (record.status().IsNotFound()) return Status::Corruption(where + "missing");
+      return Prefix(record.status(), where);
+    }
+    Result<Manifest> decoded = DecodeManifest(*record);
+    if (!decoded.ok()) return Prefix(decoded.status(), where);
+    Manifest m = std::move(decoded).value();
+    if (m.version != want) return Status::Corruption(where + "holds version " + Num(m.version));
+    const std::uint64_t check = ManifestRecordChecksum(*record).low;
+    if (want_check && check != *want_check) {
+      return Status::Corruption(where + (levels.empty()
+                                             ? "is not the manifest the head was committed with"
+                                             : "is not the manifest its delta was written over"));
+    }
+    if (options.store_id != 0 && m.store_id != options.store_id) {
+      return Status::Corruption(where + "belongs to store " + Num(m.store_id) + ", expected " +
+                                Num(options.store_id));
+    }
+    if (options.page_size != 0 && m.page_size != options.page_size) {
+      return Status::Corruption(where + "page size " + Num(m.page_size) + ", expected " +
+                                Num(options.page_size));
+    }
+    if (levels.empty()) {
+      // Before anything is sized by page_count: a delta's claim is not
+      // bounded by its record's size.
+      const std::uint64_t state_bytes = std::uint64_t{m.page_count} * m.page_size;
+      if (state_bytes > options.max_state_bytes) {
+        return Status::OutOfSpace(where + "state of " + Num(state_bytes) + " bytes exceeds the limit of " +
+                                  Num(options.max_state_bytes));
+      }
+    } else {
+      const Manifest& above = levels.back();
+      if (m.store_id != above.store_id || m.page_size != above.page_size ||
+          m.page_count > above.page_count) {
+        return Status::Corruption(where + "does not match the delta over it (store, page size or page count)");
+      }
+    }
+    ManifestLink link{m.version, check, !m.is_delta(), {}};
+    link.pages.reserve(m.changes.size());
+    for (const ChangedPage& c : m.changes) link.pages.push_back(c.page);
+    links.push_back(std::move(link));
+    const bool full = !m.is_delta();
+    want = m.delta_base;
+    want_check = m.delta_base_check;
+    levels.push_back(std::move(m));
+    if (full) break;
+  }
+
+  // Compose the page table from the full manifest up, with every level's
+  // pack indices renumbered into the version's own pack list.
+  Manifest& top = levels.front();
+  std::vector<std::pair<PackId, std::uint32_t>> own;  // sorted by id
+  own.reserve(top.packs.size());
+  for (std::uint32_t i = 0; i < top.packs.size(); ++i) own.push_back({top.packs[i].id, i});
+  std::sort(own.begin(), own.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  constexpr std::uint32_t kNone = ~std::uint32_t{0};
+  std::vector<PageLocation> pages(top.page_count, PageLocation{kNone, 0, {}});
+  for (std::size_t l = levels.size(); l-- > 0;) {
+    const Manifest& m = levels[l];
+    std::vector<std::uint32_t> renumber(m.packs.size(), kNone);
+    for (std::size_t i = 0; i < m.packs.size(); ++i) {
+      auto it = std::lower_bound(own.begin(), own.end(), m.packs[i].id,
+                                 [](const auto& a, const PackId& id) { return a.first < id; });
+      // The same key with another size is another pack: never mixed up.
+      if (it != own.end() && it->first == m.packs[i].id && top.packs[it->second].size == m.packs[i].size) {
+        renumber[i] = it->second;
+      }
+    }
+    auto put = [&](std::uint32_t page, PageLocation loc) {
+      loc.pack = renumber[loc.pack];  // DecodeManifest checked the index
+      pages[page] = loc;
+    };
+    if (m.is_delta()) {
+      for (const ChangedPage& c : m.changes) put(c.page, c.location);
+    } else {
+      for (std::uint32_t i = 0; i < m.pages.size(); ++i) put(i, m.pages[i]);
+    }
+  }
+  for (std::uint32_t i = 0; i < pages.size(); ++i) {
+    if (pages[i].pack == kNone) {
+      return Status::Corruption(restoring + "manifests/" + ManifestKey(version) + ": page " + Num(i) +
+                                " has no location in a pack this version lists");
+    }
+  }
+  std::reverse(links.begin(), links.end());
+  Manifest resolved = std::move(top);
+  resolved.pages = std::move(pages);
+  resolved.changes.clear();
+  resolved.delta_base = 0;
+  resolved.delta_base_check = 0;
+  return ResolvedManifest{std::move(resolved), std::move(links)};
+}
+
 Result<RestoredVersion> RestoreVersion(RecordStore& store, std::uint64_t version,
                                        const RestoreOptions& options,
                                        std::optional<std::uint64_t> expected_manifest_check) {
-  const std::string manifest_key = ManifestKey(version);
-  const std::string where = "version " + Num(version) + ": manifests/" + manifest_key + ": ";
-  Result<std::vector<std::uint8_t>> record = store.Get(RecordKind::kManifest, manifest_key);
-  if (!record.ok()) {
-    if (record.status().IsNotFound()) return Status::Corruption(where + "missing");
-    return Prefix(record.status(), where);
-  }
-  Result<Manifest> decoded = DecodeManifest(*record);
-  if (!decoded.ok()) return Prefix(decoded.status(), where);
-  Manifest m = std::move(decoded).value();
-  if (m.version != version) {
-    return Status::Corruption(where + "holds version " + Num(m.version));
-  }
-  if (expected_manifest_check && ManifestRecordChecksum(*record).low != *expected_manifest_check) {
-    return Status::Corruption(where + "is not the manifest the head was committed with");
-  }
-  record = Status::NotFound("released");  // free the record before the big allocation
-  if (options.store_id != 0 && m.store_id != options.store_id) {
-    return Status::Corruption(where + "belongs to store " + Num(m.store_id) + ", expected " +
-                              Num(options.store_id));
-  }
-  if (options.page_size != 0 && m.page_size != options.page_size) {
-    return Status::Corruption(where + "page size " + Num(m.page_size) + ", expected " +
-                              Num(options.page_size));
-  }
-  const std::uint64_t state_bytes = std::uint64_t{m.page_count} * m.page_size;
-  if (state_bytes > options.max_state_bytes) {
-    return Status::OutOfSpace(where + "state of " + Num(state_bytes) + " bytes exceeds the limit of " +
-                              Num(options.max_state_bytes));
-  }
+  KEEPSTATE_ASSIGN_OR_RETURN(ResolvedManifest resolved,
+                             ResolveManifest(store, version, options, expected_manifest_check));
+  Manifest& m = resolved.manifest;
 
   // Pages grouped by pack (counting sort), so each pack is fetched once.
   std::vector<std::uint32_t> start(m.packs.size() + 1, 0);
@@ -103,7 +184,7 @@ Result<RestoredVersion> RestoreVersion(RecordStore& store, std::uint64_t version
       m.page_size, m.page_count, fill);
   if (!fill_status.ok()) return fill_status;
   if (!arena.ok()) return Prefix(arena.status(), "version " + Num(version) + ": arena: ");
-  return RestoredVersion{std::move(arena).value(), std::move(m)};
+  return RestoredVersion{std::move(arena).value(), std::move(m), std::move(resolved.chain)};
 }
 
 Result<Restored> RestoreLatest(RecordStore& store, const RestoreOptions& options) {
@@ -148,8 +229,8 @@ Result<Restored> RestoreLatest(RecordStore& store, const RestoreOptions& options
     if (head && v == head->version) check = head->manifest_check;
     Result<RestoredVersion> r = RestoreVersion(store, v, options, check);
     if (r.ok()) {
-      return Restored{std::move(r->arena), std::move(r->manifest), head, head_unreadable,
-                      std::move(failures), newest_seen};
+      return Restored{std::move(r->arena), std::move(r->manifest), std::move(r->chain), head,
+                      head_unreadable, std::move(failures), newest_seen};
     }
     // Only a version whose bytes fail verification is skipped for an older
     // one. Any other failure (no memory for the state, a storage error, a

@@ -74,5 +74,47 @@ TEST_CASE("a manifest round-trips through its record", "[persistence]") {
   }
 }
 
+TEST_CASE("a delta manifest round-trips and its changes are checked", "[persistence]") {
+  Manifest m;
+  m.store_id = 5;
+  m.version = 9;
+  m.base_version = 8;
+  m.page_size = 4096;
+  m.page_count = 40;
+  m.packs = {{{9, 8, 0}, 8192}, {{2, 8, 1}, 4096}};
+  m.delta_base = 7;
+  m.delta_base_check = 0xfeed;
+  m.changes = {{3, {0, 4096, {1, 2}}}, {39, {1, 0, {3, 4}}}};
+  Manifest d = DecodeManifest(EncodeManifest(m)).value();
+  CHECK(d.is_delta());
+  CHECK(d.delta_base == 7);
+  CHECK(d.delta_base_check == 0xfeed);
+  CHECK(d.pages.empty());
+  REQUIRE(d.changes.size() == 2);
+  CHECK(d.changes[1].page == 39);
+  CHECK(d.changes[1].location.hash == Hash128{3, 4});
+
+  SECTION("changes must ascend") {
+    std::swap(m.changes[0], m.changes[1]);
+    CHECK(DecodeManifest(EncodeManifest(m)).status().IsCorruption());
+  }
+  SECTION("a change beyond the page count") {
+    m.changes[1].page = 40;
+    CHECK(DecodeManifest(EncodeManifest(m)).status().IsCorruption());
+  }
+  SECTION("a change outside its pack") {
+    m.changes[1].location.offset = 4096;
+    CHECK(DecodeManifest(EncodeManifest(m)).status().IsCorruption());
+  }
+  SECTION("the base must be older") {
+    m.delta_base = 9;
+    CHECK(DecodeManifest(EncodeManifest(m)).status().IsCorruption());
+  }
+  SECTION("format 1 has no deltas") {
+    m.format_version = 1;
+    CHECK(DecodeManifest(EncodeManifest(m)).status().IsCorruption());
+  }
+}
+
 }  // namespace
 }  // namespace keepstate::persistence

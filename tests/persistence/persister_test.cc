@@ -3,7 +3,10 @@
 // conflicting commits lose nothing.
 #include <catch2/catch.hpp>
 
+#include <bit>
 #include <cstdio>
+#include <set>
+#include <string>
 
 #include "keepstate/persistence/persister.h"
 #include "keepstate/persistence/restore.h"
@@ -49,6 +52,7 @@ TEST_CASE("incremental commits restore byte-equal to the live arena", "[persiste
   const double fractions[] = {0.001, 0.01, 0.05, 0.1, 0.3, 1.0};
   double worst_ratio = 0;
   std::uint32_t compactions = 0;
+  std::uint32_t deltas = 0;
   for (int commit = 1; commit <= 220; ++commit) {
     w.Step(arena, fractions[w.rng()() % 6]);
     const std::vector<engine::PageId> dirty = arena.DirtyPages();
@@ -60,6 +64,7 @@ TEST_CASE("incremental commits restore byte-equal to the live arena", "[persiste
           std::uint64_t{plan->dirty_pages() + plan->moved_pages()} * arena.page_size());
     CHECK(arena.dirty().Count() == 0);
     compactions += plan->compacted();
+    deltas += plan->delta_manifest();
     REQUIRE(store.Apply(plan->batch()).ok());
     persister.Succeeded(std::move(plan).value());
     CHECK(persister.version() == static_cast<std::uint64_t>(commit));
@@ -72,9 +77,11 @@ TEST_CASE("incremental commits restore byte-equal to the live arena", "[persiste
     // Retention keeps 2 versions: the older one's packs that compaction or
     // overwrites made dead in the newer one are stored too.
     CHECK(store.StoredBytes(RecordKind::kPack) <= 3 * arena.size_bytes() + 2 * options.max_pack_bytes);
-    CHECK(store.RecordCount(RecordKind::kManifest) <= 2);
+    // Two retained versions, each a chain of manifests whose deltas more
+    // than halve in size from link to link.
+    CHECK(store.RecordCount(RecordKind::kManifest) <= 2 * (std::bit_width(arena.page_count()) + 2));
 
-    if (commit % 10 == 0 || commit == 220) RequireRestoresTo(store, arena, commit);
+    RequireRestoresTo(store, arena, commit);
     if (commit == 100) {
       // Reopen from storage and continue from there, as after a page reload.
       Persister::Opened again = Persister::Open(store, options).value();
@@ -86,8 +93,10 @@ TEST_CASE("incremental commits restore byte-equal to the live arena", "[persiste
     }
   }
   CHECK(compactions > 0);
-  std::printf("seed %llu: worst stored/live ratio %.2f, %u compactions\n",
-              static_cast<unsigned long long>(seed), worst_ratio, compactions);
+  CHECK(deltas > 50);         // both manifest shapes are exercised
+  CHECK(deltas < 220 - 10);
+  std::printf("seed %llu: worst stored/live ratio %.2f, %u compactions, %u delta manifests\n",
+              static_cast<unsigned long long>(seed), worst_ratio, compactions, deltas);
 }
 
 TEST_CASE("every retained version restores exactly", "[persistence]") {
@@ -104,13 +113,73 @@ TEST_CASE("every retained version restores exactly", "[persistence]") {
     REQUIRE(persister.Commit(arena, store, i).ok());
     states.push_back(Bytes(arena));
   }
-  CHECK(store.RecordCount(RecordKind::kManifest) == 3);
+  // Exactly the manifests of the three versions' chains are stored.
+  std::set<std::string> chains;
   for (std::uint64_t v = 28; v <= 30; ++v) {
     Result<RestoredVersion> r = RestoreVersion(store, v, {});
     REQUIRE(r.ok());
     CHECK(Bytes(r->arena) == states[v - 1]);
+    for (const ManifestLink& l : r->chain) chains.insert(ManifestKey(l.version));
   }
-  CHECK(RestoreVersion(store, 27, {}).status().IsCorruption());  // collected
+  const std::vector<std::string> stored = store.List(RecordKind::kManifest).value();
+  CHECK(std::set<std::string>(stored.begin(), stored.end()) == chains);
+  if (!chains.count(ManifestKey(27))) {
+    CHECK(RestoreVersion(store, 27, {}).status().IsCorruption());  // collected
+  }
+}
+
+struct SmallCommits {
+  double average_manifest_bytes = 0;
+  std::uint64_t largest_manifest_bytes = 0;
+  std::uint64_t full_manifest_bytes = 0;
+};
+
+// 400 commits of 1-3 random pages each on a state of `pages` pages.
+SmallCommits RunSmallCommits(std::uint32_t pages) {
+  Workload w(5);
+  MemoryRecordStore store;
+  PersisterOptions options;
+  options.store_id = 7;  // as RequireRestoresTo expects
+  engine::Arena arena = engine::Arena::Create().value();
+  Persister persister(options);
+  w.Fill(arena, pages);
+  REQUIRE(persister.Commit(arena, store, 0).ok());
+  SmallCommits out;
+  out.full_manifest_bytes = store.StoredBytes(RecordKind::kManifest);
+  std::uint64_t manifest_bytes = 0;
+  const int kCommits = 400;
+  for (int i = 1; i <= kCommits; ++i) {
+    for (int k = 0, n = 1 + i % 3; k < n; ++k) {
+      arena.Write(1 + static_cast<engine::PageId>(w.rng()() % (arena.page_count() - 1)))[100] ^= 1;
+    }
+    Result<CommitPlan> plan = persister.Capture(arena, i);
+    REQUIRE(plan.ok());
+    CHECK(plan->delta_manifest());
+    manifest_bytes += plan->manifest_bytes();
+    out.largest_manifest_bytes = std::max<std::uint64_t>(out.largest_manifest_bytes, plan->manifest_bytes());
+    REQUIRE(store.Apply(plan->batch()).ok());
+    persister.Succeeded(std::move(plan).value());
+    if (i % 50 == 0) RequireRestoresTo(store, arena, persister.version());
+    // Stored manifests: two versions' chains of at most ~log2(pages) links.
+    CHECK(store.RecordCount(RecordKind::kManifest) <= 2 * (std::bit_width(pages) + 2));
+  }
+  out.average_manifest_bytes = static_cast<double>(manifest_bytes) / kCommits;
+  std::printf("small commits on %u pages: average manifest %.0f bytes, largest %llu, full %llu\n", pages,
+              out.average_manifest_bytes, static_cast<unsigned long long>(out.largest_manifest_bytes),
+              static_cast<unsigned long long>(out.full_manifest_bytes));
+  return out;
+}
+
+TEST_CASE("a small commit's manifest does not grow with the state", "[persistence]") {
+  // A full manifest is 24 bytes per page; commits of 1-3 pages write deltas
+  // (merged LSM-style) whose size follows the changed pages: the same
+  // commits on a state 8x larger write about the same manifest bytes.
+  const SmallCommits small = RunSmallCommits(1024);
+  const SmallCommits large = RunSmallCommits(8192);
+  CHECK(large.full_manifest_bytes > 7 * small.full_manifest_bytes);
+  CHECK(large.average_manifest_bytes < 1.5 * small.average_manifest_bytes);
+  CHECK(large.average_manifest_bytes < large.full_manifest_bytes / 20.0);
+  CHECK(large.largest_manifest_bytes < large.full_manifest_bytes / 2);  // never the whole table
 }
 
 TEST_CASE("a failed commit keeps the previous version and the pages dirty", "[persistence]") {

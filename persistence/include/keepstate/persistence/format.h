@@ -32,7 +32,12 @@ static_assert(std::endian::native == std::endian::little,
 
 // The snapshot format version written by this build. Readers accept every
 // version <= kFormatVersion they know and return Unsupported for newer ones.
-inline constexpr std::uint32_t kFormatVersion = 1;
+// 1: every manifest is full. 2: a manifest may be a delta over an older one.
+inline constexpr std::uint32_t kFormatVersion = 2;
+// A version's manifest chain (itself, then its delta bases down to a full
+// manifest) is at most this long; a longer chain is Corruption. Writers keep
+// chains far shorter (persister.cc: about log2 of the page count).
+inline constexpr std::uint32_t kMaxManifestChain = 64;
 
 // Which object store (IndexedDB) a record lives in.
 enum class RecordKind : std::uint8_t {
@@ -137,6 +142,12 @@ struct PageLocation {
   Hash128 hash;
 };
 
+// One entry of a delta manifest.
+struct ChangedPage {
+  std::uint32_t page = 0;
+  PageLocation location;
+};
+
 struct PackEntry {
   PackId id;
   std::uint32_t size = 0;  // exact byte length of the pack record
@@ -153,7 +164,18 @@ struct Manifest {
   std::uint32_t page_size = 0;
   std::uint32_t page_count = 0;
   std::vector<PackEntry> packs;
-  std::vector<PageLocation> pages;  // pages[i] is page i; size() == page_count
+  // A full manifest: pages[i] is page i, size() == page_count.
+  std::vector<PageLocation> pages;
+  // A delta manifest (format 2, delta_base != 0): pages is empty and
+  // `changes` lists, ascending by page, every page whose location differs
+  // from manifest delta_base's page table (pages at or above that manifest's
+  // page count are all listed). ResolveManifest (restore.h) turns a delta
+  // into the full table.
+  std::uint64_t delta_base = 0;
+  std::uint64_t delta_base_check = 0;  // low 64 bits of the base record's checksum
+  std::vector<ChangedPage> changes;
+
+  bool is_delta() const { return delta_base != 0; }
 };
 
 // Serializes a manifest record. REQUIRES: m is well formed (as checked by
@@ -164,9 +186,9 @@ std::vector<std::uint8_t> EncodeManifest(const Manifest& m);
 Hash128 ManifestRecordChecksum(std::span<const std::uint8_t> record);
 
 // Verifies and decodes a manifest record: size, magic, checksum, format
-// version, FlatBuffers structure, page size, page count == pages, every page
-// reference within its pack and every pack within kMaxPackBytes. Does not
-// read packs. Errors: Corruption (naming what failed), Unsupported (newer
+// version, FlatBuffers structure, page size, page count == pages (full) or
+// changes ascending below page count (delta), every page reference within its
+// pack and every pack within kMaxPackBytes. Does not read packs or bases. Errors: Corruption (naming what failed), Unsupported (newer
 // format version).
 Result<Manifest> DecodeManifest(std::span<const std::uint8_t> record);
 

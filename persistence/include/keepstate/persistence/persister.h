@@ -1,6 +1,7 @@
 // Persister: turns an Arena's dirty pages into commits (CommitPlans) and
 // keeps what it needs between commits so that a commit costs O(dirty pages)
-// in copying and hashing (plus O(page count) for the manifest itself).
+// in copying and hashing, and its manifest O(dirty pages x log) amortized
+// (a delta over an older manifest; see ChooseManifestShape in persister.cc).
 //
 // A commit, as the engine drives it (docs/snapshot-format.md, "Commit"):
 //   1. plan = persister.Capture(arena, now)   copies + hashes the dirty pages
@@ -88,6 +89,8 @@ class CommitPlan {
   std::uint64_t staged_bytes() const { return staging_size_; }
   std::uint64_t manifest_bytes() const { return manifest_.size(); }
   bool compacted() const { return moved_pages_ > 0; }
+  // The manifest is a delta over an older one (else a full page table).
+  bool delta_manifest() const { return delta_manifest_; }
 
  private:
   friend class Persister;
@@ -105,6 +108,7 @@ class CommitPlan {
   std::vector<RecordKey> deletes_;
   std::vector<engine::PageId> captured_;
   std::uint32_t moved_pages_ = 0;
+  bool delta_manifest_ = false;
   std::unique_ptr<internal::PersisterState> next_;  // persister state once committed
 };
 

@@ -30,9 +30,41 @@ struct RestoreOptions {
   std::size_t max_versions = 8;
 };
 
+// One manifest of a version's chain (see ResolveManifest).
+struct ManifestLink {
+  std::uint64_t version = 0;      // the manifest's version (its key)
+  std::uint64_t check = 0;        // low 64 bits of its record's checksum
+  bool full = false;              // a full manifest (the chain's first link)
+  std::vector<std::uint32_t> pages;  // a delta's changed pages, ascending (full: empty)
+};
+
+// A version's page table with the manifests it was read from.
+struct ResolvedManifest {
+  // The version's own manifest, with `pages` holding the whole page table
+  // (pack indices into its own `packs`) even when it was stored as a delta:
+  // a full manifest (delta fields cleared) that EncodeManifest can write.
+  Manifest manifest;
+  std::vector<ManifestLink> chain;  // oldest (full) first, the version's own last
+};
+
+// Reads manifest `version` and, if it is a delta, its bases down to a full
+// manifest (at most kMaxManifestChain records), checking that each base is
+// the exact record the delta was written over (delta_base_check), belongs to
+// the same store with the same page size and no more pages, and that every
+// page ends up in a pack `version` lists. If `expected_manifest_check` is
+// set, manifest `version`'s checksum (low 64 bits) must equal it. Reads no
+// packs. Errors: Corruption "version V: manifests/K: <what>", Unsupported
+// (newer format), OutOfSpace above options.max_state_bytes (checked before
+// anything is sized by the claimed page count), and the store's own errors
+// prefixed the same way.
+Result<ResolvedManifest> ResolveManifest(RecordStore& store, std::uint64_t version,
+                                         const RestoreOptions& options,
+                                         std::optional<std::uint64_t> expected_manifest_check = {});
+
 struct RestoredVersion {
   engine::Arena arena;  // all pages clean
-  Manifest manifest;    // the verified manifest it was built from
+  Manifest manifest;    // the verified manifest it was built from (resolved: full page table)
+  std::vector<ManifestLink> chain;  // as ResolveManifest
 };
 
 // Restores exactly `version`. If `expected_manifest_check` is set, the
@@ -53,7 +85,8 @@ struct VersionFailure {
 
 struct Restored {
   engine::Arena arena;
-  Manifest manifest;               // of the restored version
+  Manifest manifest;               // of the restored version (resolved: full page table)
+  std::vector<ManifestLink> chain; // the manifests it was read from, oldest first
   std::optional<Head> head;        // the stored head, if it decoded
   bool head_unreadable = false;    // a head is stored but did not decode (Corruption)
   std::vector<VersionFailure> failures;  // newest first; empty if the head's version restored
