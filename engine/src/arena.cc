@@ -108,6 +108,12 @@ Result<Arena> Arena::FromImage(std::vector<std::uint8_t> image,
 
 Result<Arena> Arena::Restore(std::uint32_t page_size, std::uint32_t page_count,
                              const std::function<Status(std::span<std::uint8_t>)>& fill) {
+  KEEPSTATE_ASSIGN_OR_RETURN(PendingRestore pending, BeginRestore(page_size, page_count));
+  KEEPSTATE_RETURN_IF_ERROR(fill(pending.image()));
+  return std::move(pending).Finish();
+}
+
+Result<Arena::PendingRestore> Arena::BeginRestore(std::uint32_t page_size, std::uint32_t page_count) {
   if (!ValidPageSize(page_size)) {
     return Status::InvalidArgument("page size " + std::to_string(page_size) +
                                    " is not a power of two in [4096, 65536]");
@@ -115,10 +121,13 @@ Result<Arena> Arena::Restore(std::uint32_t page_size, std::uint32_t page_count,
   if (page_count == 0) return Status::Corruption("arena image holds no pages");
   Arena arena(page_size, page_count);
   KEEPSTATE_RETURN_IF_ERROR(arena.Grow(page_count));
-  KEEPSTATE_RETURN_IF_ERROR(fill({arena.buffer_.get(), arena.size_bytes()}));
-  KEEPSTATE_RETURN_IF_ERROR(arena.ValidateRestored(page_size));
-  arena.dirty_.ClearAll();
-  return arena;
+  return PendingRestore(std::move(arena));
+}
+
+Result<Arena> Arena::PendingRestore::Finish() && {
+  KEEPSTATE_RETURN_IF_ERROR(arena_.ValidateRestored(arena_.page_size()));
+  arena_.dirty_.ClearAll();
+  return std::move(arena_);
 }
 
 Status Arena::ValidateRestored(std::uint32_t expected_page_size) {

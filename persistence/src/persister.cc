@@ -473,12 +473,22 @@ Status Persister::Commit(engine::Arena& arena, RecordStore& store, std::uint64_t
   return s;
 }
 
-Result<Persister::Opened> Persister::Open(RecordStore& store, PersisterOptions options) {
-  KEEPSTATE_RETURN_IF_ERROR(ValidateOptions(options));
+RestoreOptions Persister::RestoreOptionsFor(const PersisterOptions& options) {
   RestoreOptions ro;
   ro.store_id = options.store_id;
   ro.page_size = options.page_size;
-  Result<Restored> restored = RestoreLatest(store, ro);
+  return ro;
+}
+
+Result<Persister::Opened> Persister::Open(RecordStore& store, PersisterOptions options) {
+  KEEPSTATE_RETURN_IF_ERROR(ValidateOptions(options));
+  return OpenFrom(store, options, RestoreLatest(store, RestoreOptionsFor(options)));
+}
+
+Result<Persister::Opened> Persister::OpenFrom(RecordStore& store, PersisterOptions options,
+                                              Result<Restored> restored) {
+  KEEPSTATE_RETURN_IF_ERROR(ValidateOptions(options));
+  const RestoreOptions ro = RestoreOptionsFor(options);
   if (!restored.ok()) {
     if (!restored.status().IsNotFound()) return restored.status();
     KEEPSTATE_ASSIGN_OR_RETURN(engine::Arena arena, engine::Arena::Create(options.page_size));

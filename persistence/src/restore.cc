@@ -1,9 +1,9 @@
 // Restore with verification and fallback; see restore.h.
 //
 // Memory: the image (page_count * page_size) is allocated once, after the
-// manifest is verified and its size bounded; packs are fetched one at a time
-// and released after their pages are copied, so the peak is the image plus
-// one pack: pages are verified and copied straight into the arena.
+// manifest chain is verified and its size bounded; packs arrive one at a
+// time (RestoreSession) and are released after their pages are verified and
+// copied straight into the new arena, so the peak is the state plus one pack.
 #include "keepstate/persistence/restore.h"
 
 #include <algorithm>
@@ -129,81 +129,133 @@ Result<ResolvedManifest> ResolveManifest(RecordStore& store, std::uint64_t versi
   return ResolvedManifest{std::move(resolved), std::move(links)};
 }
 
-Result<RestoredVersion> RestoreVersion(RecordStore& store, std::uint64_t version,
-                                       const RestoreOptions& options,
-                                       std::optional<std::uint64_t> expected_manifest_check) {
-  KEEPSTATE_ASSIGN_OR_RETURN(ResolvedManifest resolved,
-                             ResolveManifest(store, version, options, expected_manifest_check));
-  Manifest& m = resolved.manifest;
+// --- RestoreSession ----------------------------------------------------------
 
-  // Pages grouped by pack (counting sort), so each pack is fetched once.
-  std::vector<std::uint32_t> start(m.packs.size() + 1, 0);
-  for (const PageLocation& p : m.pages) start[p.pack + 1]++;
-  for (std::size_t i = 1; i < start.size(); ++i) start[i] += start[i - 1];
-  std::vector<std::uint32_t> order(m.pages.size());
-  {
-    std::vector<std::uint32_t> fill(start.begin(), start.end() - 1);
-    for (std::uint32_t i = 0; i < m.pages.size(); ++i) order[fill[m.pages[i].pack]++] = i;
+struct RestoreSession::State {
+  RecordStore* store = nullptr;
+  RestoreOptions options;
+  bool single_version = false;  // BeginVersion: no fallback
+
+  // Candidates, newest first, and the head's binding for the first.
+  std::vector<std::uint64_t> versions;
+  std::size_t next_candidate = 0;
+  std::optional<Head> head;
+  bool head_unreadable = false;
+  std::optional<std::uint64_t> first_check;  // manifest_check for versions[0]
+  std::uint64_t newest_seen = 0;
+  std::vector<VersionFailure> failures;
+
+  // The candidate being restored.
+  std::uint64_t version = 0;
+  ResolvedManifest resolved;
+  std::optional<engine::Arena::PendingRestore> pending;
+  std::vector<std::uint32_t> start;  // pages of pack k: order[start[k], start[k + 1])
+  std::vector<std::uint32_t> order;
+  std::size_t pack = 0;              // the pack needed next
+
+  // The outcome, once there is one.
+  std::optional<Restored> restored;
+  Status stopped;  // an error that ended the session
+
+  bool active() const { return pending.has_value(); }
+
+  // Starts the next candidate that resolves, or ends the session.
+  void StartNext() {
+    pending.reset();
+    while (next_candidate < versions.size()) {
+      const bool first = next_candidate == 0;
+      version = versions[next_candidate++];
+      Result<ResolvedManifest> r =
+          ResolveManifest(*store, version, options, first ? first_check : std::nullopt);
+      if (!r.ok()) {
+        if (!Skip(r.status())) return;
+        continue;
+      }
+      resolved = std::move(r).value();
+      const Manifest& m = resolved.manifest;
+      Result<engine::Arena::PendingRestore> p = engine::Arena::BeginRestore(m.page_size, m.page_count);
+      if (!p.ok()) {
+        if (!Skip(Prefix(p.status(), "version " + Num(version) + ": arena: "))) return;
+        continue;
+      }
+      pending.emplace(std::move(p).value());
+      // Pages grouped by pack (counting sort), so each pack is read once.
+      start.assign(m.packs.size() + 1, 0);
+      for (const PageLocation& loc : m.pages) start[loc.pack + 1]++;
+      for (std::size_t i = 1; i < start.size(); ++i) start[i] += start[i - 1];
+      order.resize(m.pages.size());
+      std::vector<std::uint32_t> fill(start.begin(), start.end() - 1);
+      for (std::uint32_t i = 0; i < m.pages.size(); ++i) order[fill[m.pages[i].pack]++] = i;
+      pack = 0;
+      SkipUnusedPacks();
+      return;
+    }
+    if (single_version) {
+      stopped = failures.empty() ? Status::Corruption("nothing to restore") : failures.back().status;
+      return;
+    }
+    std::string message = "no retained version verified:";
+    for (const VersionFailure& f : failures) message += " [" + f.status.ToString() + "]";
+    stopped = Status::Corruption(message);
   }
 
-  // Pages are verified and copied straight into the new arena's buffer.
-  Status fill_status;
-  auto fill = [&](std::span<std::uint8_t> image) -> Status {
-    std::vector<std::uint8_t> pack;  // one buffer, reused for every pack
-    for (std::size_t pk = 0; pk < m.packs.size(); ++pk) {
-      if (start[pk] == start[pk + 1]) continue;  // listed but unused: not needed to restore
-      const PackEntry& entry = m.packs[pk];
-      const std::string pack_key = PackKey(entry.id);
-      const std::string pack_where = "version " + Num(version) + ": packs/" + pack_key + ": ";
-      Status got = store.GetInto(RecordKind::kPack, pack_key, pack);
-      if (!got.ok()) {
-        if (got.IsNotFound()) return fill_status = Status::Corruption(pack_where + "missing");
-        return fill_status = Prefix(got, pack_where);
-      }
-      if (pack.size() != entry.size) {
-        return fill_status = Status::Corruption(pack_where + Num(pack.size()) + " bytes, the manifest says " +
-                                  Num(entry.size));
-      }
-      for (std::uint32_t k = start[pk]; k < start[pk + 1]; ++k) {
-        const std::uint32_t page = order[k];
-        const PageLocation& loc = m.pages[page];
-        // DecodeManifest checked offset + page_size <= entry.size == pack.size().
-        std::span<const std::uint8_t> bytes(pack.data() + loc.offset, m.page_size);
-#ifndef KEEPSTATE_FUZZ_NO_CHECKSUMS
-        if (HashBytes(bytes) != loc.hash) {
-          return fill_status = Status::Corruption(pack_where + "page " + Num(page) + " at offset " + Num(loc.offset) +
-                                    ": hash mismatch");
-        }
-#endif
-        std::memcpy(image.data() + std::size_t{page} * m.page_size, bytes.data(), m.page_size);
-      }
+  // Records a failed candidate. Only a version whose bytes fail verification
+  // is skipped for an older one. Any other failure (no memory for the state,
+  // a storage error, a newer format) says nothing about the data: falling
+  // back would restore an older state, or none, whose next commit would
+  // overwrite this intact one. So it stops the session. Returns whether to
+  // go on.
+  bool Skip(const Status& status) {
+    pending.reset();
+    if (status.code() != Code::kCorruption) {
+      stopped = status;
+      next_candidate = versions.size();
+      return false;
     }
-    return Status::Ok();
-  };
-  Result<engine::Arena> arena = engine::Arena::Restore(
-      m.page_size, m.page_count, fill);
-  if (!fill_status.ok()) return fill_status;
-  if (!arena.ok()) return Prefix(arena.status(), "version " + Num(version) + ": arena: ");
-  return RestoredVersion{std::move(arena).value(), std::move(m), std::move(resolved.chain)};
-}
+    failures.push_back({version, status});
+    return true;
+  }
 
-Result<Restored> RestoreLatest(RecordStore& store, const RestoreOptions& options) {
-  std::vector<VersionFailure> failures;
-  std::optional<Head> head;
+  void SkipUnusedPacks() {
+    // A pack listed but holding none of the version's pages is not read.
+    while (pack + 1 < start.size() && start[pack] == start[pack + 1]) ++pack;
+  }
+
+  void FinishCandidate() {
+    Result<engine::Arena> arena = std::move(*pending).Finish();
+    pending.reset();
+    if (!arena.ok()) {
+      if (Skip(Prefix(arena.status(), "version " + Num(version) + ": arena: "))) StartNext();
+      return;
+    }
+    restored.emplace(Restored{std::move(arena).value(), std::move(resolved.manifest),
+                              std::move(resolved.chain), head, head_unreadable, std::move(failures),
+                              newest_seen});
+  }
+};
+
+RestoreSession::RestoreSession(std::unique_ptr<State> state) : state_(std::move(state)) {}
+RestoreSession::~RestoreSession() = default;
+RestoreSession::RestoreSession(RestoreSession&&) noexcept = default;
+RestoreSession& RestoreSession::operator=(RestoreSession&&) noexcept = default;
+
+Result<RestoreSession> RestoreSession::Begin(RecordStore& store, const RestoreOptions& options) {
+  auto st = std::make_unique<State>();
+  st->store = &store;
+  st->options = options;
   bool head_present = false;
-  bool head_unreadable = false;
   {
     Result<std::vector<std::uint8_t>> bytes = store.Get(RecordKind::kHead, kHeadKey);
     if (bytes.ok()) {
       head_present = true;
       Result<Head> decoded = DecodeHead(*bytes);
       if (decoded.ok()) {
-        head = *decoded;
+        st->head = *decoded;
       } else if (decoded.status().code() == Code::kUnsupported) {
         return decoded.status();
       } else {
-        head_unreadable = true;
-        failures.push_back({0, decoded.status()});
+        st->head_unreadable = true;
+        st->failures.push_back({0, decoded.status()});
       }
     } else if (!bytes.status().IsNotFound()) {
       return Prefix(bytes.status(), "head: ");
@@ -211,38 +263,128 @@ Result<Restored> RestoreLatest(RecordStore& store, const RestoreOptions& options
   }
   KEEPSTATE_ASSIGN_OR_RETURN(std::vector<std::string> keys, store.List(RecordKind::kManifest));
   std::vector<std::uint64_t> versions;
-  std::uint64_t newest_seen = head ? head->version : 0;
+  st->newest_seen = st->head ? st->head->version : 0;
   for (const std::string& key : keys) {
     Result<std::uint64_t> v = ParseManifestKey(key);
     if (!v.ok()) continue;  // not ours; never restored, never fatal
-    newest_seen = std::max(newest_seen, *v);
-    if (!head || *v < head->version) versions.push_back(*v);
+    st->newest_seen = std::max(st->newest_seen, *v);
+    if (!st->head || *v < st->head->version) versions.push_back(*v);
   }
   if (!head_present && versions.empty()) return Status::NotFound("empty store: no head, no manifest");
-  if (!head_present) failures.push_back({0, Status::Corruption("head: missing")});
+  if (!head_present) st->failures.push_back({0, Status::Corruption("head: missing")});
   std::sort(versions.rbegin(), versions.rend());
-  if (head) versions.insert(versions.begin(), head->version);
-  if (versions.size() > options.max_versions) versions.resize(options.max_versions);
-
-  for (std::uint64_t v : versions) {
-    std::optional<std::uint64_t> check;
-    if (head && v == head->version) check = head->manifest_check;
-    Result<RestoredVersion> r = RestoreVersion(store, v, options, check);
-    if (r.ok()) {
-      return Restored{std::move(r->arena), std::move(r->manifest), std::move(r->chain), head,
-                      head_unreadable, std::move(failures), newest_seen};
-    }
-    // Only a version whose bytes fail verification is skipped for an older
-    // one. Any other failure (no memory for the state, a storage error, a
-    // newer format) says nothing about the data: falling back would restore
-    // an older state, or none, whose next commit would overwrite this intact
-    // one. So it stops the search and is returned as it is.
-    if (r.status().code() != Code::kCorruption) return r.status();
-    failures.push_back({v, r.status()});
+  if (st->head) {
+    versions.insert(versions.begin(), st->head->version);
+    st->first_check = st->head->manifest_check;
   }
-  std::string message = "no retained version verified:";
-  for (const VersionFailure& f : failures) message += " [" + f.status.ToString() + "]";
-  return Status::Corruption(message);
+  if (versions.size() > options.max_versions) versions.resize(options.max_versions);
+  st->versions = std::move(versions);
+  st->StartNext();
+  return RestoreSession(std::move(st));
+}
+
+Result<RestoreSession> RestoreSession::BeginVersion(RecordStore& store, std::uint64_t version,
+                                                    const RestoreOptions& options,
+                                                    std::optional<std::uint64_t> expected_manifest_check) {
+  auto st = std::make_unique<State>();
+  st->store = &store;
+  st->options = options;
+  st->single_version = true;
+  st->versions = {version};
+  st->first_check = expected_manifest_check;
+  st->newest_seen = version;
+  st->StartNext();
+  return RestoreSession(std::move(st));
+}
+
+std::optional<PackId> RestoreSession::needed() const {
+  const State& st = *state_;
+  if (!st.active()) return std::nullopt;
+  return st.resolved.manifest.packs[st.pack].id;
+}
+
+Status RestoreSession::Add(std::optional<std::span<const std::uint8_t>> bytes) {
+  State& st = *state_;
+  if (!st.active()) return Status::Internal("RestoreSession::Add without a needed pack");
+  const Manifest& m = st.resolved.manifest;
+  const PackEntry& entry = m.packs[st.pack];
+  const std::string where = "version " + Num(st.version) + ": packs/" + PackKey(entry.id) + ": ";
+  auto corrupt = [&](const std::string& what) {
+    if (st.Skip(Status::Corruption(where + what))) st.StartNext();
+    return st.stopped;
+  };
+  if (!bytes) return corrupt("missing");
+  if (bytes->size() != entry.size) {
+    return corrupt(Num(bytes->size()) + " bytes, the manifest says " + Num(entry.size));
+  }
+  std::span<std::uint8_t> image = st.pending->image();
+  for (std::uint32_t k = st.start[st.pack]; k < st.start[st.pack + 1]; ++k) {
+    const std::uint32_t page = st.order[k];
+    const PageLocation& loc = m.pages[page];
+    // DecodeManifest checked offset + page_size <= entry.size == bytes->size().
+    std::span<const std::uint8_t> page_bytes = bytes->subspan(loc.offset, m.page_size);
+#ifndef KEEPSTATE_FUZZ_NO_CHECKSUMS
+    if (HashBytes(page_bytes) != loc.hash) {
+      return corrupt("page " + Num(page) + " at offset " + Num(loc.offset) + ": hash mismatch");
+    }
+#endif
+    std::memcpy(image.data() + std::size_t{page} * m.page_size, page_bytes.data(), m.page_size);
+  }
+  ++st.pack;
+  st.SkipUnusedPacks();
+  if (st.pack + 1 >= st.start.size()) st.FinishCandidate();
+  return st.stopped;
+}
+
+void RestoreSession::Fail(const Status& read_error) {
+  State& st = *state_;
+  if (!st.active()) return;
+  const std::string where =
+      "version " + Num(st.version) + ": packs/" + PackKey(st.resolved.manifest.packs[st.pack].id) + ": ";
+  st.pending.reset();
+  st.stopped = Prefix(read_error, where);
+  st.next_candidate = st.versions.size();
+}
+
+Result<Restored> RestoreSession::Finish() && {
+  State& st = *state_;
+  if (st.restored) return std::move(*st.restored);
+  if (!st.stopped.ok()) return st.stopped;
+  return Status::Internal("RestoreSession::Finish before the restore finished");
+}
+
+namespace {
+
+// Drives a session from a synchronous store, one pack buffer reused.
+Result<Restored> RunSession(RecordStore& store, RestoreSession session) {
+  std::vector<std::uint8_t> pack;
+  while (std::optional<PackId> id = session.needed()) {
+    Status got = store.GetInto(RecordKind::kPack, PackKey(*id), pack);
+    if (got.ok()) {
+      session.Add(std::span<const std::uint8_t>(pack)).IgnoreError();  // Finish reports it
+    } else if (got.IsNotFound()) {
+      session.Add(std::nullopt).IgnoreError();
+    } else {
+      session.Fail(got);
+    }
+  }
+  return std::move(session).Finish();
+}
+
+}  // namespace
+
+Result<RestoredVersion> RestoreVersion(RecordStore& store, std::uint64_t version,
+                                       const RestoreOptions& options,
+                                       std::optional<std::uint64_t> expected_manifest_check) {
+  KEEPSTATE_ASSIGN_OR_RETURN(RestoreSession session,
+                             RestoreSession::BeginVersion(store, version, options, expected_manifest_check));
+  KEEPSTATE_ASSIGN_OR_RETURN(Restored r, RunSession(store, std::move(session)));
+  return RestoredVersion{std::move(r.arena), std::move(r.manifest), std::move(r.chain)};
+}
+
+Result<Restored> RestoreLatest(RecordStore& store, const RestoreOptions& options) {
+  KEEPSTATE_ASSIGN_OR_RETURN(RestoreSession session, RestoreSession::Begin(store, options));
+  return RunSession(store, std::move(session));
 }
 
 }  // namespace keepstate::persistence

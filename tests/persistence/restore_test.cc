@@ -319,3 +319,69 @@ TEST_CASE("a corrupt head is replaced by the next commit, by one writer only", "
 
 }  // namespace
 }  // namespace keepstate::persistence
+
+namespace keepstate::persistence {
+namespace {
+
+TEST_CASE("a restore session fed pack by pack opens like Persister::Open", "[persistence]") {
+  Fixture f;
+  // What js-bindings holds: the head and manifests, and only the keys of the
+  // packs; pack bytes arrive one at a time from elsewhere (IndexedDB).
+  MemoryRecordStore keys_only = f.store;
+  const std::vector<std::string> pack_keys = f.store.List(RecordKind::kPack).value();
+  for (const std::string& key : pack_keys) keys_only.Mutable(RecordKind::kPack, key)->clear();
+  const bool damage = GENERATE(false, true);
+  INFO("newest version damaged: " << damage);
+  std::string damaged_key;
+  if (damage) {
+    // A page of the newest version in bytes the previous one does not use.
+    for (const PageLocation& loc : f.newest_manifest.pages) {
+      const std::string key = PackKey(f.newest_manifest.packs[loc.pack].id);
+      if (Fixture::Breaks(f.previous_manifest, key, loc.offset)) continue;
+      damaged_key = key;
+      (*f.store.Mutable(RecordKind::kPack, key))[loc.offset] ^= 1;
+      break;
+    }
+    REQUIRE(!damaged_key.empty());
+  }
+  const PersisterOptions options;
+  RestoreSession session =
+      RestoreSession::Begin(keys_only, Persister::RestoreOptionsFor(options)).value();
+  std::size_t fed = 0;
+  while (std::optional<PackId> id = session.needed()) {
+    const std::vector<std::uint8_t> bytes = *f.store.Get(RecordKind::kPack, PackKey(*id));
+    REQUIRE(session.Add(std::span<const std::uint8_t>(bytes)).ok());
+    ++fed;
+  }
+  CHECK(fed >= f.newest_manifest.packs.size() / 2);
+  Persister::Opened o = Persister::OpenFrom(keys_only, options, std::move(session).Finish()).value();
+  CHECK(o.restored_version == (damage ? f.n - 1 : f.n));
+  CHECK(Bytes(o.arena) == (damage ? f.previous : f.newest));
+  CHECK(o.failures.size() == (damage ? 1u : 0u));
+  // It continues like any opened store: the next commit lands and restores.
+  o.arena.Write(2)[9] ^= 1;
+  REQUIRE(o.persister.Commit(o.arena, f.store, 50).ok());
+  Result<Restored> r = RestoreLatest(f.store, {});
+  REQUIRE(r.ok());
+  CHECK(Bytes(r->arena) == Bytes(o.arena));
+}
+
+TEST_CASE("a restore session stops on a read error and on a state too large", "[persistence]") {
+  Fixture f;
+  RestoreSession session = RestoreSession::Begin(f.store, {}).value();
+  REQUIRE(session.needed());
+  session.Fail(Status::OutOfSpace("quota"));
+  CHECK(!session.needed());
+  Result<Restored> r = std::move(session).Finish();
+  CHECK(r.status().code() == Code::kOutOfSpace);
+  CHECK(r.status().message().find("version 8: packs/") == 0);
+
+  RestoreOptions small;
+  small.max_state_bytes = 4096;
+  RestoreSession too_big = RestoreSession::Begin(f.store, small).value();
+  CHECK(!too_big.needed());
+  CHECK(std::move(too_big).Finish().status().code() == Code::kOutOfSpace);
+}
+
+}  // namespace
+}  // namespace keepstate::persistence

@@ -81,6 +81,8 @@ class DirtySet {
 
 class Arena {
  public:
+  class PendingRestore;  // see BeginRestore
+
   // A new arena holding only its superblock. InvalidArgument unless
   // page_size is a power of two in [kMinPageSize, kMaxPageSize].
   static Result<Arena> Create(std::uint32_t page_size = kDefaultPageSize);
@@ -100,6 +102,15 @@ class Arena {
   // copy them (persistence), this saves a copy of the whole state.
   static Result<Arena> Restore(std::uint32_t page_size, std::uint32_t page_count,
                                const std::function<Status(std::span<std::uint8_t>)>& fill);
+
+  // The same in two steps, for pages that arrive over time (a restore fed
+  // pack by pack from asynchronous storage): BeginRestore allocates the
+  // buffer; the caller writes all page_count pages through image(); then
+  // Finish validates the superblock as FromImage does and returns the arena.
+  // A PendingRestore is not an Arena: nothing can use the bytes before they
+  // are validated, and writing image() never bypasses a live arena's dirty
+  // tracking.
+  static Result<PendingRestore> BeginRestore(std::uint32_t page_size, std::uint32_t page_count);
 
   Arena(Arena&&) noexcept = default;
   Arena& operator=(Arena&&) noexcept = default;
@@ -139,11 +150,12 @@ class Arena {
 
   // Superblock fields.
   Superblock superblock() const;
-  PageId root() const { return superblock().root; }
-  std::uint32_t tree_height() const { return superblock().tree_height; }
-  std::uint64_t entry_count() const { return superblock().entry_count; }
-  std::uint32_t free_count() const { return superblock().free_count; }
-  std::uint64_t user_version() const { return superblock().user_version; }
+  // Single fields, read in place: every lookup reads root and height.
+  PageId root() const { return Field<PageId>(offsetof(Superblock, root)); }
+  std::uint32_t tree_height() const { return Field<std::uint32_t>(offsetof(Superblock, tree_height)); }
+  std::uint64_t entry_count() const { return Field<std::uint64_t>(offsetof(Superblock, entry_count)); }
+  std::uint32_t free_count() const { return Field<std::uint32_t>(offsetof(Superblock, free_count)); }
+  std::uint64_t user_version() const { return Field<std::uint64_t>(offsetof(Superblock, user_version)); }
   void SetTree(PageId root, std::uint32_t height);
   void AddEntries(std::int64_t delta);
   void SetUserVersion(std::uint64_t v);
@@ -169,6 +181,12 @@ class Arena {
 
  private:
   Arena(std::uint32_t page_size, std::uint32_t page_count);
+  template <typename T>
+  T Field(std::size_t offset) const {
+    T v;
+    __builtin_memcpy(&v, buffer_.get() + offset, sizeof v);
+    return v;
+  }
   Status Grow(std::uint32_t min_pages);
   // Checks the superblock against the arena (see FromImage).
   Status ValidateRestored(std::uint32_t expected_page_size);
@@ -197,6 +215,20 @@ class Arena {
   DirtySet journaled_;                    // pages whose image is saved
   std::vector<JournalEntry> journal_;
   std::vector<std::uint8_t> journal_bytes_;
+};
+
+class Arena::PendingRestore {
+ public:
+  std::span<std::uint8_t> image() { return {arena_.buffer_.get(), arena_.size_bytes()}; }
+  std::uint32_t page_size() const { return arena_.page_size(); }
+  std::uint32_t page_count() const { return arena_.page_count(); }
+  // Validates (Corruption/Unsupported as FromImage); all pages clean.
+  Result<Arena> Finish() &&;
+
+ private:
+  friend class Arena;
+  explicit PendingRestore(Arena arena) : arena_(std::move(arena)) {}
+  Arena arena_;
 };
 
 }  // namespace keepstate::engine

@@ -128,6 +128,12 @@ class Persister {
   // Errors: as RestoreLatest (except NotFound), and InvalidArgument for bad
   // options.
   static Result<Opened> Open(RecordStore& store, PersisterOptions options);
+  // Open's second half, for a restore the caller ran itself (a
+  // RestoreSession fed asynchronously, with RestoreOptionsFor(options)):
+  // `store` must hold the same head and manifests and list the same pack
+  // keys (their bytes are not read).
+  static Result<Opened> OpenFrom(RecordStore& store, PersisterOptions options, Result<Restored> restored);
+  static RestoreOptions RestoreOptionsFor(const PersisterOptions& options);
 
   // Step 1 of a commit (see the file comment). Errors: Busy (a plan is in
   // flight), InvalidArgument (page size differs from the options), Internal

@@ -107,6 +107,53 @@ struct Restored {
 //    silently hide its data.
 // Errors: NotFound (empty store: no head, no manifest), Unsupported,
 // Corruption (nothing verified; the message lists every failure).
+// Memory: the rebuilt state plus one pack at a time.
 Result<Restored> RestoreLatest(RecordStore& store, const RestoreOptions& options);
+
+// RestoreLatest fed one pack at a time, for callers whose reads are
+// asynchronous (js-bindings reads IndexedDB): the session reads the head and
+// manifests from `store` synchronously (its packs object store need only
+// list keys, for Persister::Open), and asks for the packs it needs, one at a
+// time, in the order it verifies them. Each pack's pages are verified and
+// copied into the state as it arrives, so only one pack is ever staged.
+// RestoreLatest and RestoreVersion are this loop over RecordStore::GetInto.
+//
+//   KEEPSTATE_ASSIGN_OR_RETURN(RestoreSession s, RestoreSession::Begin(store, options));
+//   while (std::optional<PackId> id = s.needed()) s.Add(<bytes of packs/PackKey(*id)>);
+//   Result<Restored> r = std::move(s).Finish();
+class RestoreSession {
+ public:
+  // Reads the head and lists the manifests; starts the first candidate.
+  // Errors (nothing to restore from): NotFound (empty store), Unsupported
+  // (a newer head), and the store's own read errors.
+  static Result<RestoreSession> Begin(RecordStore& store, const RestoreOptions& options);
+  // Exactly `version` (RestoreVersion), no fallback.
+  static Result<RestoreSession> BeginVersion(RecordStore& store, std::uint64_t version,
+                                             const RestoreOptions& options,
+                                             std::optional<std::uint64_t> expected_manifest_check);
+  ~RestoreSession();
+  RestoreSession(RestoreSession&&) noexcept;
+  RestoreSession& operator=(RestoreSession&&) noexcept;
+
+  // The pack to Add next; nullopt once the session has finished.
+  std::optional<PackId> needed() const;
+  // Feeds the needed pack: its bytes, or nullopt if it is not stored. A pack
+  // that fails verification makes its version a failure and the session
+  // moves on to the next candidate. Returns an error only when the restore
+  // stops (a non-corruption error such as OutOfSpace, or nothing left to
+  // try); Finish returns the same error.
+  Status Add(std::optional<std::span<const std::uint8_t>> pack);
+  // Feeds a read error of the needed pack (not NotFound): the restore stops
+  // with it, as RestoreLatest does for a storage failure.
+  void Fail(const Status& read_error);
+  // REQUIRES: !needed(). The restored state, or why there is none (as
+  // RestoreLatest; RestoreVersion's errors for a BeginVersion session).
+  Result<Restored> Finish() &&;
+
+ private:
+  struct State;
+  explicit RestoreSession(std::unique_ptr<State> state);
+  std::unique_ptr<State> state_;
+};
 
 }  // namespace keepstate::persistence
