@@ -2,13 +2,32 @@
 // openStore, put/get/transaction, commit (durability 'strict', autosave
 // off so every commit is the measured one), and the ledger module's C++
 // mutators through store.call.
+//
+// Attribution of commit time: this page records which IndexedDB records each
+// commit put (a pass-through wrapper of IDBObjectStore.prototype.put that
+// keeps a reference to each value; it copies nothing), and
+// replayLastCommit() puts exactly those records again, raw, into a database
+// of its own in one readwrite transaction — the same bytes, as many records
+// of the same sizes, with the same compressibility. (Chromium compresses
+// large IndexedDB values: keepstate's half-empty 4 KiB B-tree pages store and
+// write faster than as many random bytes, so a replay of random bytes would
+// not be the same work.)
 import * as flatbuffers from 'flatbuffers';
 import { openStore } from 'keepstate';
 import { ledgerModule, accountKey, encodeTransferBatch, decodeTransferResult } from '/ledger/client.mjs';
 import { Account } from '/ledger/js/ledger.js';
-import { INITIAL_BALANCE, changedIds, done, now, recordBytes, recordKey, transfers } from '../common.mjs';
+import { INITIAL_BALANCE, changedIds, done, now, openDb, recordBytes, recordKey, transfers } from '../common.mjs';
 
 let store;
+
+// Records put while `capture` is an array: [{ store, key, value }].
+let capture = null;
+let lastCommit = [];
+const idbPut = IDBObjectStore.prototype.put;
+IDBObjectStore.prototype.put = function put(value, key) {
+  capture?.push({ store: this.name, key, value });
+  return idbPut.call(this, value, key);
+};
 
 // --- commit latency and restore ------------------------------------------
 
@@ -23,9 +42,40 @@ export async function commitSetup({ name, records }) {
 /** Rewrites `count` records (untimed), then times commit(). */
 export async function commitRun({ records, count, seed, gen }) {
   for (const id of changedIds(records, count, seed)) store.put(recordKey(id), recordBytes(id, gen));
+  capture = [];
   const t0 = now();
-  const r = await store.commit();
-  return { ms: now() - t0, bytesWritten: r.bytesWritten, version: r.version };
+  let r;
+  try {
+    r = await store.commit();
+  } finally {
+    lastCommit = capture;
+    capture = null;
+  }
+  return { ms: now() - t0, bytesWritten: r.bytesWritten, records: lastCommit.length, version: r.version };
+}
+
+/**
+ * Times a raw put of the records the last commitRun wrote (the same values,
+ * keys and object stores, not keepstate's head check or deletes) in one
+ * readwrite transaction, durability 'strict', into the database
+ * `replay-<name>` (its records are overwritten by the next replay of the same keys).
+ */
+export async function replayLastCommit({ name }) {
+  const recs = lastCommit;
+  if (!recs.length) throw new Error('replayLastCommit: no commit recorded');
+  const stores = [...new Set(recs.map((r) => r.store))].sort();
+  const db = await openDb(`replay-${name}-${stores.join('+')}`, stores);
+  try {
+    const t0 = now();
+    const tx = db.transaction(stores, 'readwrite', { durability: 'strict' });
+    for (const r of recs) tx.objectStore(r.store).put(r.value, r.key);
+    await done(tx);
+    const ms = now() - t0;
+    const bytes = recs.reduce((a, r) => a + (r.value.byteLength ?? 0), 0);
+    return { ms, bytesWritten: bytes, records: recs.length };
+  } finally {
+    db.close();
+  }
 }
 
 /**
