@@ -58,6 +58,8 @@ using keepstate::persistence::DecodeManifest;
 using keepstate::persistence::MemoryRecordStore;
 using keepstate::persistence::Persister;
 using keepstate::persistence::PersisterOptions;
+using keepstate::persistence::RestoreSession;
+using keepstate::persistence::Restored;
 using keepstate::persistence::RecordKind;
 using keepstate::persistence::kRecordKindCount;
 namespace sched = keepstate::scheduler;
@@ -65,8 +67,12 @@ namespace sched = keepstate::scheduler;
 struct OpenStore {
   std::uint32_t handle = 0;
   PersisterOptions options;
-  // Records fed by JS before keepstate_store_open; emptied after it.
+  // Records fed by JS before keepstate_store_open (the head, the manifests
+  // and only the keys of the packs); emptied once the store is open.
   MemoryRecordStore loading;
+  // The restore in progress between keepstate_store_open and the last
+  // keepstate_store_open_pack: it asks JS for one pack at a time.
+  std::optional<RestoreSession> restoring;
   std::unique_ptr<Store> store;
   std::optional<Persister> persister;
   std::optional<Txn> txn;
@@ -77,6 +83,7 @@ struct OpenStore {
   // database and starts a fresh version line.
   bool fresh_line = false;
   bool changed = false;
+  std::uint32_t requested_page_size = 0;  // the caller's, for a fresh line
   double autosave_ms = 0;
   bool autosave_armed = false;
 
@@ -299,25 +306,17 @@ EMSCRIPTEN_KEEPALIVE std::int32_t keepstate_store_load_record(std::uint32_t hand
   return 0;
 }
 
-// Restores the newest verified version from the loaded records (falling back
-// to older retained ones), or opens empty. The report is JSON in the output
-// buffer: {"restored": V, "fresh": bool, "failures": [{version, code,
-// message}]} — "fresh" means nothing verified and the store starts a new
-// version line. Errors: unsupported (a newer format wrote the store),
-// invalid-argument (bad options), quota (state too large), closed.
-EMSCRIPTEN_KEEPALIVE std::int32_t keepstate_store_open(std::uint32_t handle) {
-  OpenStore* s = Find(handle);
-  if (s == nullptr) return Fail(Code::kInvalidArgument, "unknown store handle");
-  if (s->store) return Fail(Code::kClosed, "the store is already open");
-  const std::uint32_t requested_page_size = s->options.page_size;
-  if (std::optional<std::uint32_t> ps = StoredPageSize(s->loading)) s->options.page_size = *ps;
+}  // extern "C"
 
-  Result<std::vector<std::uint8_t>> head = s->loading.Get(RecordKind::kHead, keepstate::persistence::kHeadKey);
-  if (head.ok()) s->known_head = std::move(*head);
+namespace {
 
+// Opens the store once its restore has an outcome: the restored version, an
+// empty store, or (nothing verified) an empty state on a fresh version line.
+std::int32_t FinishOpen(OpenStore* s, Result<Restored> restored, std::uint32_t requested_page_size) {
+  s->restoring.reset();
   std::string report;
   bool first = true;
-  Result<Persister::Opened> opened = Persister::Open(s->loading, s->options);
+  Result<Persister::Opened> opened = Persister::OpenFrom(s->loading, s->options, std::move(restored));
   if (opened.ok()) {
     Result<std::unique_ptr<Store>> store = Store::FromArena(std::move(opened->arena), /*verify=*/true);
     if (!store.ok()) return Fail(store.status());
@@ -344,6 +343,63 @@ EMSCRIPTEN_KEEPALIVE std::int32_t keepstate_store_open(std::uint32_t handle) {
   g_out = "{\"restored\":" + std::to_string(s->based_on) + ",\"fresh\":" +
           (s->fresh_line ? "true" : "false") + ",\"failures\":[" + report + "]}";
   return 0;
+}
+
+// After open or a fed pack: ask for the next pack, or finish.
+std::int32_t ContinueOpen(OpenStore* s) {
+  if (std::optional<keepstate::persistence::PackId> id = s->restoring->needed()) {
+    g_out = "{\"need\":";
+    AppendJsonString(&g_out, keepstate::persistence::PackKey(*id));
+    g_out += "}";
+    return 0;
+  }
+  return FinishOpen(s, std::move(*s->restoring).Finish(), s->requested_page_size);
+}
+
+}  // namespace
+
+extern "C" {
+
+// Starts restoring the newest verified version from the loaded records
+// (falling back to older retained ones), or opens empty. The output buffer
+// then holds JSON: either {"need": "<pack key>"} — JS reads that pack and
+// passes it to keepstate_store_open_pack, which answers the same way — or
+// the final report {"restored": V, "fresh": bool, "failures": [{version,
+// code, message}]}; "fresh" means nothing verified and the store starts a
+// new version line. Only one pack is ever staged in wasm memory.
+// Errors: unsupported (a newer format wrote the store), invalid-argument
+// (bad options), quota (state too large), closed (already open or opening).
+EMSCRIPTEN_KEEPALIVE std::int32_t keepstate_store_open(std::uint32_t handle) {
+  OpenStore* s = Find(handle);
+  if (s == nullptr) return Fail(Code::kInvalidArgument, "unknown store handle");
+  if (s->store || s->restoring) return Fail(Code::kClosed, "the store is already open");
+  s->requested_page_size = s->options.page_size;
+  if (std::optional<std::uint32_t> ps = StoredPageSize(s->loading)) s->options.page_size = *ps;
+
+  Result<std::vector<std::uint8_t>> head = s->loading.Get(RecordKind::kHead, keepstate::persistence::kHeadKey);
+  if (head.ok()) s->known_head = std::move(*head);
+
+  Result<RestoreSession> session =
+      RestoreSession::Begin(s->loading, Persister::RestoreOptionsFor(s->options));
+  if (!session.ok()) return FinishOpen(s, session.status(), s->requested_page_size);
+  s->restoring.emplace(std::move(*session));
+  return ContinueOpen(s);
+}
+
+// Feeds the pack keepstate_store_open (or the previous call) asked for:
+// `present` = 0 if it is not stored. Answers as keepstate_store_open.
+// Errors: as keepstate_store_open; closed if no pack was asked for.
+EMSCRIPTEN_KEEPALIVE std::int32_t keepstate_store_open_pack(std::uint32_t handle, const std::uint8_t* bytes,
+                                                            std::uint32_t len, std::int32_t present) {
+  OpenStore* s = Find(handle);
+  if (s == nullptr) return Fail(Code::kInvalidArgument, "unknown store handle");
+  if (!s->restoring || !s->restoring->needed()) return Fail(Code::kClosed, "no pack was asked for");
+  std::optional<std::span<const std::uint8_t>> pack;
+  if (present) pack = std::span<const std::uint8_t>(bytes, len);
+  // A verification failure moves the session on; a stopping error comes
+  // back from Finish through ContinueOpen.
+  s->restoring->Add(pack).IgnoreError();
+  return ContinueOpen(s);
 }
 
 // Forgets the store (uncommitted changes are dropped; JS commits first).

@@ -13,9 +13,6 @@
 #include <cstring>
 #include <string>
 
-#if defined(__linux__) && !defined(__EMSCRIPTEN__)
-#include <sys/mman.h>
-#endif
 
 namespace keepstate::engine {
 namespace {
@@ -24,25 +21,8 @@ bool ValidPageSize(std::uint32_t s) {
   return s >= kMinPageSize && s <= kMaxPageSize && std::has_single_bit(s);
 }
 
-std::uint8_t* AllocateBuffer(std::size_t bytes) {
-#if defined(__linux__) && !defined(__EMSCRIPTEN__)
-  // Natively, large arenas ask for transparent huge pages: random lookups
-  // over tens of MiB otherwise spend much of their time in TLB misses.
-  constexpr std::size_t kHuge = std::size_t{2} << 20;
-  if (bytes >= kHuge) {
-    const std::size_t rounded = (bytes + kHuge - 1) & ~(kHuge - 1);
-    void* p = std::aligned_alloc(kHuge, rounded);
-    if (p != nullptr) madvise(p, rounded, MADV_HUGEPAGE);
-    return static_cast<std::uint8_t*>(p);
-  }
-#endif
-  // 64-byte alignment: cache lines, and every page boundary is aligned too.
-  return static_cast<std::uint8_t*>(std::aligned_alloc(64, (bytes + 63) & ~std::size_t{63}));
-}
-
 }  // namespace
 
-void Arena::FreeBuffer::operator()(std::uint8_t* p) const { std::free(p); }
 
 std::uint32_t DirtySet::Count() const {
   std::uint32_t n = 0;
@@ -183,12 +163,12 @@ Status Arena::Grow(std::uint32_t min_pages) {
   if (want < min_pages) return Status::OutOfSpace("arena page count limit reached");
   const std::size_t bytes = static_cast<std::size_t>(want) << page_shift_;
   if ((bytes >> page_shift_) != want) return Status::OutOfSpace("arena size overflows memory");
-  std::uint8_t* fresh = AllocateBuffer(bytes);
+  PageBuffer fresh = AllocatePageBuffer(bytes);
   if (fresh == nullptr) {
     return Status::OutOfSpace("cannot grow the arena to " + std::to_string(bytes) + " bytes");
   }
-  if (buffer_) std::memcpy(fresh, buffer_.get(), std::size_t{page_count_} << page_shift_);
-  buffer_.reset(fresh);
+  if (buffer_) std::memcpy(fresh.get(), buffer_.get(), std::size_t{page_count_} << page_shift_);
+  buffer_ = std::move(fresh);
   capacity_pages_ = static_cast<std::uint32_t>(want);
   dirty_.Resize(capacity_pages_);
   return Status::Ok();

@@ -3,7 +3,8 @@
 // RecordKind), keys are the persistence layer's string keys, values are
 // Uint8Arrays holding exactly the record's bytes.
 //
-// Restore reads every record in ONE readonly transaction. A commit is ONE
+// Restore reads in ONE readonly transaction: head, manifests and the packs'
+// keys, then only the packs the engine asks for, one at a time. A commit is ONE
 // readwrite transaction: read the head, let the engine compare it with the
 // state's base (optimistic concurrency), then put and delete — all or
 // nothing; any failure aborts the transaction so nothing is written.
@@ -63,22 +64,45 @@ export async function openDatabase(factory: IDBFactory, storeName: string): Prom
   }
 }
 
-/** Every record of the database, in one readonly transaction. */
-export async function readAllRecords(db: IDBDatabase): Promise<StoredRecord[]> {
+/**
+ * Reads what a restore needs in ONE readonly transaction: the head and every
+ * manifest with their bytes and the packs' keys only, handed to `start`; then
+ * one pack at a time, as the engine asks: `start` and `next` return the key
+ * of the pack wanted next, or null when the restore is done. Each pack is
+ * read only once it is wanted, so the engine stages one pack, never the whole
+ * database. A missing pack is passed as undefined.
+ */
+export async function readForRestore(
+  db: IDBDatabase,
+  start: (records: StoredRecord[]) => string | null,
+  next: (pack: Uint8Array | undefined) => string | null,
+): Promise<void> {
   try {
     const tx = db.transaction([...RECORD_KINDS], 'readonly');
     const done = new Promise<void>((resolve, reject) => {
       tx.oncomplete = () => resolve();
       tx.onabort = () => reject(tx.error);
     });
-    const reads = RECORD_KINDS.map((name, kind) => {
-      const os = tx.objectStore(name);
-      return Promise.all([request(os.getAllKeys()), request(os.getAll())]).then(([keys, values]) =>
+    done.catch(() => undefined); // awaited below; an engine error may come first
+    const [headStore, manifestStore, packStore] = [0, 1, 2].map((kind) => tx.objectStore(kindName(kind)));
+    const withBytes = (kind: number, os: IDBObjectStore) =>
+      Promise.all([request(os.getAllKeys()), request(os.getAll())]).then(([keys, values]) =>
         keys.map((key, i) => ({ kind, key: String(key), bytes: valueBytes(values[i]) })),
       );
-    });
-    const [, ...lists] = await Promise.all([done, ...reads]);
-    return lists.flat();
+    const [heads, manifests, packKeys] = await Promise.all([
+      withBytes(0, headStore!),
+      withBytes(1, manifestStore!),
+      request(packStore!.getAllKeys()),
+    ]);
+    const packs = packKeys.map((key) => ({ kind: 2, key: String(key), bytes: new Uint8Array(0) }));
+    // Each read is issued from the continuation of the previous one, while
+    // the transaction is still active.
+    let wanted = start([...heads, ...manifests, ...packs]);
+    while (wanted !== null) {
+      const value: unknown = await request(packStore!.get(wanted));
+      wanted = next(value === undefined ? undefined : valueBytes(value));
+    }
+    await done;
   } catch (e) {
     throw errorFromIndexedDB(e, 'reading the stored versions');
   }

@@ -21,7 +21,7 @@ import {
   errorFromIndexedDB,
   type VersionFailure,
 } from './errors.js';
-import { openDatabase, readAllRecords, writeCommit, databaseName, type CommitRecords } from './idb.js';
+import { openDatabase, readForRestore, writeCommit, databaseName, type CommitRecords } from './idb.js';
 
 export interface OpenOptions {
   /** Commit automatically this many ms after the first uncommitted change; false: never. Default 1000. */
@@ -375,21 +375,43 @@ export class Store implements ReadWrite {
 
   /** @internal Restores the newest verified version into a new engine store. */
   async restore(): Promise<void> {
-    const records = await readAllRecords(this.db);
     const m = this.engine.module;
     const handle = m._keepstate_store_new(this.pageSize, this.retain, this.writerId);
-    let report: OpenReport;
+    const result: { report?: OpenReport } = {};
+    // The engine answers {"need": packKey} until it has restored, then the report.
+    const answer = (): string | null => {
+      const out = JSON.parse(this.engine.outText()) as OpenReport | { need: string };
+      if ('need' in out) return out.need;
+      result.report = out;
+      return null;
+    };
     try {
-      for (const r of records) {
-        const key = Engine.encode(r.key);
-        const [kp, bp] = this.engine.stage(key, r.bytes);
-        this.engine.check(m._keepstate_store_load_record(handle, r.kind, kp!, key.length, bp!, r.bytes.length));
-      }
-      this.engine.check(m._keepstate_store_open(handle));
-      report = JSON.parse(this.engine.outText()) as OpenReport;
+      await readForRestore(
+        this.db,
+        (records) => {
+          for (const r of records) {
+            const key = Engine.encode(r.key);
+            const [kp, bp] = this.engine.stage(key, r.bytes);
+            this.engine.check(m._keepstate_store_load_record(handle, r.kind, kp!, key.length, bp!, r.bytes.length));
+          }
+          this.engine.check(m._keepstate_store_open(handle));
+          return answer();
+        },
+        (pack) => {
+          const bytes = pack ?? new Uint8Array(0);
+          const [bp] = this.engine.stage(bytes);
+          this.engine.check(m._keepstate_store_open_pack(handle, bp!, bytes.length, pack ? 1 : 0));
+          return answer();
+        },
+      );
     } catch (e) {
       m._keepstate_store_destroy(handle);
       throw e;
+    }
+    const report = result.report;
+    if (report === undefined) {
+      m._keepstate_store_destroy(handle);
+      throw new KeepstateError('internal', `store "${this.name}": restore ended without a report`);
     }
     if (this.handle !== 0) {
       this.engine.stores.delete(this.handle);

@@ -237,3 +237,51 @@ test("autosave reports a conflict as 'conflict' and keeps the state dirty", asyn
   await a.close();
   await b.close();
 });
+
+test('restore reads only the packs the restored version needs, one at a time', async () => {
+  const { IDBObjectStore } = await import('fake-indexeddb');
+  const idb = freshIndexedDB();
+  const name = uniqueName();
+  const s = await open(name, idb);
+  // Version 1: 6 MiB of values. Version 2 rewrites all of them: version 1's
+  // packs stay stored (it is retained for fallback) but version 2 needs none.
+  const value = (round, i) => new Uint8Array(64 << 10).fill((round * 31 + i) & 255);
+  for (let i = 0; i < 96; ++i) s.put(`v/${i}`, value(1, i));
+  await s.commit();
+  for (let i = 0; i < 96; ++i) s.put(`v/${i}`, value(2, i));
+  await s.commit();
+  await s.close();
+  const stored = await dumpRecords(idb, name);
+  let storedPackBytes = 0;
+  for (const bytes of stored.packs.values()) storedPackBytes += bytes.length;
+
+  // Count what restore reads from the packs object store.
+  const calls = { get: 0, getAll: 0, bytes: 0 };
+  const { get, getAll } = IDBObjectStore.prototype;
+  IDBObjectStore.prototype.get = function (key) {
+    const req = get.call(this, key);
+    if (this.name === 'packs') {
+      calls.get += 1;
+      req.addEventListener('success', () => { calls.bytes += req.result?.length ?? 0; });
+    }
+    return req;
+  };
+  IDBObjectStore.prototype.getAll = function (...args) {
+    if (this.name === 'packs') calls.getAll += 1;
+    return getAll.apply(this, args);
+  };
+  let t;
+  try {
+    t = await open(name, idb);
+  } finally {
+    IDBObjectStore.prototype.get = get;
+    IDBObjectStore.prototype.getAll = getAll;
+  }
+  assert.equal(t.version, 2);
+  for (let i = 0; i < 96; i += 19) assert.deepEqual(t.get(`v/${i}`), value(2, i));
+  assert.equal(calls.getAll, 0, 'pack bytes are never read in bulk');
+  assert.ok(calls.get >= 1, 'packs are read one by one');
+  assert.ok(calls.bytes < storedPackBytes * 0.7,
+    `read ${calls.bytes} of ${storedPackBytes} stored pack bytes: the retained older version's are not read`);
+  await t.close();
+});

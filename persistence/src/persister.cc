@@ -275,7 +275,10 @@ Result<CommitPlan> Persister::Capture(engine::Arena& arena, std::uint64_t now_un
   const std::uint64_t base = cur.head == kUnreadableHead ? cur.version : cur.head;
   plan.moved_pages_ = static_cast<std::uint32_t>(moved.size());
   plan.staging_size_ = pages.size() * std::size_t{ps};
-  plan.staging_.reset(new std::uint8_t[std::max<std::size_t>(plan.staging_size_, 1)]);
+  plan.staging_ = engine::AllocatePageBuffer(std::max<std::size_t>(plan.staging_size_, 1));
+  if (plan.staging_ == nullptr) {
+    return Status::OutOfSpace("no memory to stage " + Num(plan.staging_size_) + " bytes of pages");
+  }
 
   // Cut into packs of equal page counts, none above max_pack_bytes.
   const std::size_t per_pack_max = options_.max_pack_bytes / ps;

@@ -27,6 +27,7 @@
 #include <span>
 #include <vector>
 
+#include "keepstate/engine/page_buffer.h"
 #include "keepstate/status.h"
 
 namespace keepstate::engine {
@@ -204,10 +205,7 @@ class Arena {
   std::uint32_t page_count_ = 0;
   std::uint32_t capacity_pages_ = 0;
   std::uint32_t page_limit_ = 0;
-  struct FreeBuffer {
-    void operator()(std::uint8_t* p) const;
-  };
-  std::unique_ptr<std::uint8_t[], FreeBuffer> buffer_;
+  PageBuffer buffer_;
   DirtySet dirty_;
 
   bool journal_active_ = false;

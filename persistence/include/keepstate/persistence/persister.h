@@ -32,6 +32,7 @@
 #include <vector>
 
 #include "keepstate/engine/arena.h"
+#include "keepstate/engine/page_buffer.h"
 #include "keepstate/persistence/format.h"
 #include "keepstate/persistence/record_store.h"
 #include "keepstate/persistence/restore.h"
@@ -100,7 +101,7 @@ class CommitPlan {
   std::uint64_t expected_head_ = 0;
   // Pack bytes, back to back. Not value-initialised: every byte is
   // overwritten by a page copy, and zeroing would cost a pass over it.
-  std::unique_ptr<std::uint8_t[]> staging_;
+  engine::PageBuffer staging_;
   std::size_t staging_size_ = 0;
   std::vector<std::uint8_t> manifest_;  // the manifest record
   std::vector<std::uint8_t> head_;      // the head record
