@@ -36,6 +36,14 @@ Status MemoryRecordStore::GetInto(RecordKind kind, std::string_view key,
   return Status::Ok();
 }
 
+std::optional<std::span<const std::uint8_t>> MemoryRecordStore::View(RecordKind kind, std::string_view key) {
+  if (!ValidKind(kind)) return std::nullopt;
+  const Map& m = map(kind);
+  auto it = m.find(key);
+  if (it == m.end()) return std::nullopt;
+  return std::span<const std::uint8_t>(it->second);
+}
+
 Result<std::vector<std::string>> MemoryRecordStore::List(RecordKind kind) {
   if (!ValidKind(kind)) return Status::InvalidArgument("bad record kind");
   std::vector<std::string> keys;

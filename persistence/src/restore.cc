@@ -322,13 +322,15 @@ Status RestoreSession::Add(std::optional<std::span<const std::uint8_t>> bytes) {
     const std::uint32_t page = st.order[k];
     const PageLocation& loc = m.pages[page];
     // DecodeManifest checked offset + page_size <= entry.size == bytes->size().
-    std::span<const std::uint8_t> page_bytes = bytes->subspan(loc.offset, m.page_size);
+    // Copied first, then hashed where it landed (still in L1): the pack is
+    // read once. A mismatch discards the whole image with the candidate.
+    std::uint8_t* dst = image.data() + std::size_t{page} * m.page_size;
+    std::memcpy(dst, bytes->data() + loc.offset, m.page_size);
 #ifndef KEEPSTATE_FUZZ_NO_CHECKSUMS
-    if (HashBytes(page_bytes) != loc.hash) {
+    if (HashBytes({dst, m.page_size}) != loc.hash) {
       return corrupt("page " + Num(page) + " at offset " + Num(loc.offset) + ": hash mismatch");
     }
 #endif
-    std::memcpy(image.data() + std::size_t{page} * m.page_size, page_bytes.data(), m.page_size);
   }
   ++st.pack;
   st.SkipUnusedPacks();
@@ -355,11 +357,17 @@ Result<Restored> RestoreSession::Finish() && {
 
 namespace {
 
-// Drives a session from a synchronous store, one pack buffer reused.
+// Drives a session from a synchronous store: packs lent by View, or read
+// into one reused buffer.
 Result<Restored> RunSession(RecordStore& store, RestoreSession session) {
   std::vector<std::uint8_t> pack;
   while (std::optional<PackId> id = session.needed()) {
-    Status got = store.GetInto(RecordKind::kPack, PackKey(*id), pack);
+    const std::string key = PackKey(*id);
+    if (std::optional<std::span<const std::uint8_t>> view = store.View(RecordKind::kPack, key)) {
+      session.Add(*view).IgnoreError();  // no copy: the store lends its bytes
+      continue;
+    }
+    Status got = store.GetInto(RecordKind::kPack, key, pack);
     if (got.ok()) {
       session.Add(std::span<const std::uint8_t>(pack)).IgnoreError();  // Finish reports it
     } else if (got.IsNotFound()) {

@@ -61,6 +61,10 @@ class RecordStore {
     KEEPSTATE_ASSIGN_OR_RETURN(out, Get(kind, key));
     return Status::Ok();
   }
+  // The bytes of one record without copying them, for stores that hold
+  // records in memory: valid until the store next changes. nullopt if the
+  // store cannot lend its bytes (then GetInto) or the record is absent.
+  virtual std::optional<std::span<const std::uint8_t>> View(RecordKind, std::string_view) { return std::nullopt; }
   // The keys of one object store, ascending.
   virtual Result<std::vector<std::string>> List(RecordKind kind) = 0;
   // Applies `batch` atomically: either every put and delete lands or none.
@@ -76,6 +80,7 @@ class MemoryRecordStore : public RecordStore {
  public:
   Result<std::vector<std::uint8_t>> Get(RecordKind kind, std::string_view key) override;
   Status GetInto(RecordKind kind, std::string_view key, std::vector<std::uint8_t>& out) override;
+  std::optional<std::span<const std::uint8_t>> View(RecordKind kind, std::string_view key) override;
   Result<std::vector<std::string>> List(RecordKind kind) override;
   Status Apply(const WriteBatch& batch) override;
 
