@@ -8,11 +8,15 @@
 // Keys are drawn uniformly at random, the worst case for caches. Targets:
 // transfer >= 3x std::map, >= 1 M txns/s as wasm under Node, get >= 2x.
 //
-// Usage: bench_engine [--json out.json] [--quick]
+// --breakdown prints instead where the time of one transfer goes (each part
+// timed cold and cached; see Breakdown below).
+//
+// Usage: bench_engine [--json out.json] [--quick] [--breakdown]
 #include <algorithm>
 #include <cinttypes>
 #include <cstdio>
 #include <cstring>
+#include <functional>
 #include <map>
 #include <random>
 #include <string>
@@ -233,6 +237,105 @@ double DependentMissNs() {
   return s / steps * 1e9;
 }
 
+
+// --breakdown: where the time of one transfer goes. Each step is timed over
+// uniformly random accounts of the 1M-key tree ("cold": its cache misses
+// included) and over 256 accounts that stay in the cache ("hot": CPU work
+// only); cold minus hot is what the misses cost.
+void Breakdown(const Keys& keys, std::size_t n, Report& report) {
+  auto store = Store::Create({}).value();
+  char buf[8];
+  for (std::size_t i = 0; i < n; ++i) {
+    const std::size_t k = static_cast<std::size_t>((i * std::uint64_t{2654435761u}) % n);
+    if (!store->Put(keys[k], Encode(1000, buf)).ok()) std::abort();
+  }
+  const std::size_t reps = n / 2;
+  const auto cold = RandomIndexes(2 * reps, n, 43);
+  std::vector<std::uint32_t> hot(2 * reps);
+  {
+    const auto pool = RandomIndexes(256, n, 44);
+    const auto pick = RandomIndexes(2 * reps, pool.size(), 45);
+    for (std::size_t i = 0; i < hot.size(); ++i) hot[i] = pool[pick[i]];
+    for (std::size_t i = 0; i + 1 < hot.size(); i += 2) {
+      if (hot[i] == hot[i + 1]) hot[i + 1] = pool[(pick[i + 1] + 1) % pool.size()];
+    }
+  }
+  auto time_ns = [&](const std::vector<std::uint32_t>& order, auto&& step) {
+    for (std::size_t i = 0; i < 1000; ++i) step(keys[order[2 * i]], keys[order[2 * i + 1]]);  // warm up
+    const double t0 = Now();
+    for (std::size_t i = 0; i < reps; ++i) step(keys[order[2 * i]], keys[order[2 * i + 1]]);
+    return (Now() - t0) / reps * 1e9;
+  };
+  std::string va, vb;
+  std::int64_t sink = 0;
+  auto txn_get_many = [&](Txn& txn, std::string_view a, std::string_view b) {
+    const std::string_view ab[2] = {a, b};
+    std::string v[2];
+    keepstate::Status st[2];
+    txn.GetMany(ab, 2, v, st);
+    va = std::move(v[0]);
+    vb = std::move(v[1]);
+  };
+  struct Step {
+    const char* name;
+    std::function<void(std::string_view, std::string_view)> fn;
+  };
+  const Step steps[] = {
+      {"Store::Get", [&](std::string_view a, std::string_view) {
+         if (!store->Get(a, &va).ok()) std::abort();
+         sink += va[0];
+       }},
+      {"Store::GetMany of 2", [&](std::string_view a, std::string_view b) {
+         const std::string_view ab[2] = {a, b};
+         std::string v[2];
+         keepstate::Status st[2];
+         store->GetMany(ab, 2, v, st);
+         sink += v[0][0] + v[1][0];
+       }},
+      {"Store::Put same size (descends, dirties)", [&](std::string_view a, std::string_view) {
+         if (!store->Put(a, Encode(1000, buf)).ok()) std::abort();
+       }},
+      {"Txn begin + commit, empty", [&](std::string_view, std::string_view) {
+         auto txn = store->BeginWrite();
+         if (!txn->Commit().ok()) std::abort();
+       }},
+      {"Txn: 2 Get, abort", [&](std::string_view a, std::string_view b) {
+         auto txn = store->BeginWrite();
+         if (!txn->Get(a, &va).ok() || !txn->Get(b, &vb).ok()) std::abort();
+         txn->Abort();
+       }},
+      {"Txn: GetMany of 2, abort", [&](std::string_view a, std::string_view b) {
+         auto txn = store->BeginWrite();
+         txn_get_many(*txn, a, b);
+         txn->Abort();
+       }},
+      {"Txn: GetMany of 2, 2 Put, abort", [&](std::string_view a, std::string_view b) {
+         auto txn = store->BeginWrite();
+         txn_get_many(*txn, a, b);
+         if (!txn->Put(a, Encode(Decode(va) - 1, buf)).ok()) std::abort();
+         if (!txn->Put(b, Encode(Decode(vb) + 1, buf)).ok()) std::abort();
+         txn->Abort();
+       }},
+      {"transfer: Txn GetMany of 2, 2 Put, commit", [&](std::string_view a, std::string_view b) {
+         TransferWithGetMany(*store, a, b, 1);
+       }},
+      {"transfer: Txn 2 Get, 2 Put, commit", [&](std::string_view a, std::string_view b) {
+         auto txn = store->BeginWrite();
+         if (!txn->Get(a, &va).ok() || !txn->Get(b, &vb).ok()) std::abort();
+         if (!txn->Put(a, Encode(Decode(va) - 1, buf)).ok()) std::abort();
+         if (!txn->Put(b, Encode(Decode(vb) + 1, buf)).ok()) std::abort();
+         if (!txn->Commit().ok()) std::abort();
+       }},
+  };
+  for (const Step& s : steps) {
+    const double c = time_ns(cold, s.fn);
+    const double h = time_ns(hot, s.fn);
+    report.Add(std::string(s.name) + ": cold", c, "ns");
+    report.Add(std::string(s.name) + ": hot", h, "ns", "misses cost " + std::to_string(static_cast<int>(c - h)) + " ns");
+  }
+  if (sink == 42) std::abort();
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -241,6 +344,13 @@ int main(int argc, char** argv) {
   const std::size_t transfers = quick ? 200000 : 2000000;
   const Keys keys = MakeKeys(n);
   const auto order = RandomIndexes(2 * transfers, n, 42);
+  if (keepstate::bench::HasFlag(argc, argv, "--breakdown")) {
+    Report report("bench/engine --breakdown: one transfer's parts, ns each, " + std::to_string(n) + " keys");
+    report.Add("limit: one dependent cache miss over 64 MiB", DependentMissNs(), "ns");
+    Breakdown(keys, n, report);
+    report.Print();
+    return report.WriteJson(keepstate::bench::JsonPath(argc, argv)) ? 0 : 1;
+  }
 
   Report report("bench/engine: store vs std::map, " + std::to_string(n) + " keys, uniform random");
   const MapResult map = RunMap(keys, n, order, transfers);

@@ -7,6 +7,33 @@
 #include "keepstate/engine/store.h"
 
 namespace keepstate::engine {
+namespace {
+
+// A fast 32-bit hash of a key (64-bit multiply-xorshift over 8-byte words).
+std::uint32_t HashKey(std::string_view key) {
+  std::uint64_t h = 0x9E3779B97F4A7C15ull ^ key.size();
+  std::size_t i = 0;
+  for (; i + 8 <= key.size(); i += 8) {
+    std::uint64_t w;
+    __builtin_memcpy(&w, key.data() + i, 8);
+    h = (h ^ w) * 0xBF58476D1CE4E5B9ull;
+    h ^= h >> 31;
+  }
+  std::uint64_t tail = 0;
+  for (std::size_t j = 0; i + j < key.size(); ++j) {
+    tail |= std::uint64_t{static_cast<unsigned char>(key[i + j])} << (8 * j);
+  }
+  h = (h ^ tail) * 0x94D049BB133111EBull;
+  h ^= h >> 29;
+  return static_cast<std::uint32_t>(h);
+}
+
+bool SameKey(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && CompareBytes(a.data(), b.data(), a.size()) == 0;
+}
+
+}  // namespace
+
 // ---- Store ----------------------------------------------------------------
 
 Result<std::unique_ptr<Store>> Store::Create(const StoreOptions& options) {
@@ -90,34 +117,11 @@ Result<Txn> Store::BeginWrite() {
 
 // ---- Write buffer ---------------------------------------------------------
 
-namespace {
-
-// A fast 32-bit hash of a key (64-bit multiply-xorshift over 8-byte words).
-std::uint32_t HashKey(std::string_view key) {
-  std::uint64_t h = 0x9E3779B97F4A7C15ull ^ key.size();
-  std::size_t i = 0;
-  for (; i + 8 <= key.size(); i += 8) {
-    std::uint64_t w;
-    __builtin_memcpy(&w, key.data() + i, 8);
-    h = (h ^ w) * 0xBF58476D1CE4E5B9ull;
-    h ^= h >> 31;
-  }
-  std::uint64_t tail = 0;
-  for (std::size_t j = 0; i + j < key.size(); ++j) {
-    tail |= std::uint64_t{static_cast<unsigned char>(key[i + j])} << (8 * j);
-  }
-  h = (h ^ tail) * 0x94D049BB133111EBull;
-  h ^= h >> 29;
-  return static_cast<std::uint32_t>(h);
-}
-
-}  // namespace
 
 std::int32_t Store::WriteBuffer::Find(std::string_view key) const {
   if (table.empty()) {
     for (std::size_t i = entries.size(); i-- > 0;) {
-      const Entry& e = entries[i];
-      if (e.key_size == key.size() && this->key(e) == key) return static_cast<std::int32_t>(i);
+      if (SameKey(this->key(entries[i]), key)) return static_cast<std::int32_t>(i);
     }
     return -1;
   }
@@ -127,16 +131,20 @@ std::int32_t Store::WriteBuffer::Find(std::string_view key) const {
     const std::int32_t i = table[slot];
     if (i < 0) return -1;
     const Entry& e = entries[static_cast<std::size_t>(i)];
-    if (e.hash == h && e.key_size == key.size() && this->key(e) == key) return i;
+    if (e.hash == h && SameKey(this->key(e), key)) return i;
   }
 }
 
 std::uint32_t Store::WriteBuffer::FindOrAdd(std::string_view key) {
   const std::int32_t found = Find(key);
-  if (found >= 0) return static_cast<std::uint32_t>(found);
+  return found >= 0 ? static_cast<std::uint32_t>(found) : Add(key);
+}
+
+std::uint32_t Store::WriteBuffer::Add(std::string_view key) {
   const std::uint32_t index = static_cast<std::uint32_t>(entries.size());
+  // Small transactions search their entries linearly and never hash.
   entries.push_back({static_cast<std::uint32_t>(bytes.size()), static_cast<std::uint32_t>(key.size()),
-                     HashKey(key), -1, LeafHint{}});
+                     table.empty() ? 0 : HashKey(key), -1, LeafHint{}});
   bytes.append(key);
   if (entries.size() <= kLinearEntries) return index;
   // Keep the table at most half full: grow (rehashing everything) or insert.
@@ -145,6 +153,7 @@ std::uint32_t Store::WriteBuffer::FindOrAdd(std::string_view key) {
     while (size < 4 * entries.size()) size *= 2;
     table.assign(size, -1);
     for (std::uint32_t i = 0; i < entries.size(); ++i) {
+      entries[i].hash = HashKey(this->key(entries[i]));
       std::size_t slot = entries[i].hash & (size - 1);
       while (table[slot] >= 0) slot = (slot + 1) & (size - 1);
       table[slot] = static_cast<std::int32_t>(i);
@@ -191,7 +200,7 @@ Status Txn::Get(std::string_view key, std::string* value) const {
   }
   LeafHint where;
   KEEPSTATE_RETURN_IF_ERROR(store_->tree_.Get(key, value, &where));
-  const std::uint32_t entry = e >= 0 ? static_cast<std::uint32_t>(e) : b.FindOrAdd(key);
+  const std::uint32_t entry = e >= 0 ? static_cast<std::uint32_t>(e) : b.Add(key);
   b.entries[entry].where = where;
   return Status::Ok();
 }
@@ -375,10 +384,12 @@ Status Txn::Commit() {
   // so that a failure late in a huge transaction is still undone exactly.
   const std::uint64_t kMaxSingleReserve = std::max<std::uint64_t>(4096, arena.page_count() / 4);
   if (need <= kMaxSingleReserve) {
-    Status s = arena.Reserve(static_cast<std::uint32_t>(need));
-    if (!s.ok()) {
-      Finish();
-      return s;
+    if (need > 0) {
+      Status s = arena.Reserve(static_cast<std::uint32_t>(need));
+      if (!s.ok()) {
+        Finish();
+        return s;
+      }
     }
     for (const Store::Entry& e : b.entries) {
       if (e.op >= 0) apply(e);

@@ -228,3 +228,41 @@ TEST_CASE("Check detects a broken tree", "[engine]") {
     CHECK_THAT(s.message(), Catch::Contains("leaked"));
   }
 }
+
+TEST_CASE("lookups when many keys of a node share the bytes after its prefix", "[engine]") {
+  // 64 groups of keys "<letter>" + 30 dashes + number: a node spans several
+  // groups, so its prefix is empty and every key of a group has the same
+  // head; the search must then order them by whole keys.
+  auto a = Arena::Create().value();
+  BTree t(&a);
+  auto key = [](int g, int j) { return std::string(1, static_cast<char>('0' + g)) + std::string(30, '-') + Key(j); };
+  for (int g = 0; g < 64; ++g) {
+    for (int j = 0; j < 80; j += 2) REQUIRE(t.Put(key(g, j), std::to_string(g * 1000 + j)).ok());
+  }
+  REQUIRE(t.Check().ok());
+  CHECK(a.tree_height() >= 2);
+  std::string v;
+  for (int g = 0; g < 64; ++g) {
+    for (int j = 0; j < 80; ++j) {
+      INFO(key(g, j));
+      if (j % 2 == 0) {
+        REQUIRE(t.Get(key(g, j), &v).ok());
+        CHECK(v == std::to_string(g * 1000 + j));
+      } else {
+        CHECK(t.Get(key(g, j), &v).IsNotFound());
+        // The first key after an absent one.
+        const std::string absent = key(g, j);
+        ScanOptions o;
+        o.start = absent;
+        o.limit = 1;
+        const std::vector<std::string> next = Keys(t, o);
+        if (g == 63 && j == 79) {
+          CHECK(next.empty());  // after the last key
+        } else {
+          REQUIRE(next.size() == 1);
+          CHECK(next[0] == (j + 1 < 80 ? key(g, j + 1) : key(g + 1, 0)));
+        }
+      }
+    }
+  }
+}

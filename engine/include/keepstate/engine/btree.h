@@ -188,6 +188,11 @@ class BTree {
   friend class Cursor;
   struct Path;
 
+  // Whether hint still points at key's slot: same tree shape, and the key
+  // found there.
+  bool HintMatches(const LeafHint& hint, std::string_view key) const;
+  // Reads the value in leaf `page`'s slot idx; fills *hint if given.
+  void ReadAt(PageId page, std::uint32_t idx, std::string* value, LeafHint* hint) const;
   Status PutImpl(std::string_view key, std::string_view value);
   Status InsertIntoLeaf(Path& path, std::string_view key, std::string_view value,
                         bool overflow_value, PageId overflow_head);

@@ -147,6 +147,8 @@ class Store {
     std::int32_t Find(std::string_view key) const;
     // The key's entry, added if absent.
     std::uint32_t FindOrAdd(std::string_view key);
+    // A new entry for the key. REQUIRES: Find(key) < 0.
+    std::uint32_t Add(std::string_view key);
     void Clear() {
       entries.clear();
       ops.clear();
