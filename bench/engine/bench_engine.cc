@@ -45,7 +45,9 @@ Keys MakeKeys(std::size_t n) {
   Keys k;
   k.bytes.resize(n * kKeySize + 1);
   for (std::size_t i = 0; i < n; ++i) {
-    std::snprintf(k.bytes.data() + i * kKeySize, kKeySize + 1, "account:%08zu", i);
+    // i < 10^8 (n is at most a few million): exactly 8 digits, 16 bytes.
+    std::snprintf(k.bytes.data() + i * kKeySize, kKeySize + 1, "account:%08u",
+                  static_cast<unsigned>(i % 100000000));
   }
   return k;
 }

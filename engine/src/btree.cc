@@ -630,7 +630,12 @@ Status BTree::InsertIntoLeaf(Path& path, std::string_view key, std::string_view 
   if (TryInsertCell(arena_->Write(leaf), ps, idx, cell, &s.page_a)) return Status::Ok();
 
   // Split: gather the old cells plus the new one, in order, and cut them in
-  // two halves of about equal bytes.
+  // two halves of about equal bytes — except when the new key goes past the
+  // largest key of the whole tree (keys arriving in order: an initial load,
+  // time-ordered ids). Then the left leaf keeps every old cell and the right
+  // one starts with the new cell, so an in-order load leaves its leaves full
+  // instead of half empty (which doubled what commits write and restores
+  // read). A later insert into a full left leaf splits it evenly as usual.
   const PageId right = arena_->Allocate().value();
   s.page_a.resize(ps);
   std::memcpy(s.page_a.data(), arena_->Read(leaf), ps);
@@ -648,6 +653,11 @@ Status BTree::InsertIntoLeaf(Path& path, std::string_view key, std::string_view 
   for (std::uint32_t acc = 0; k < s.cells.size() && acc + s.cells[k].size + kSlot <= total / 2; ++k) {
     acc += s.cells[k].size + kSlot;
   }
+  bool append = idx == old.count();
+  for (int l = 0; append && l < level; ++l) {
+    append = path.index[l] == Node{arena_->Read(path.page[l])}.count();  // the rightmost child
+  }
+  if (append) k = s.cells.size() - 1;
   k = std::clamp<std::size_t>(k, 1, s.cells.size() - 1);
   BuildNode(arena_->Write(leaf), kLeaf, ps, kNoPage, s.cells.data(), k);
   BuildNode(arena_->Write(right), kLeaf, ps, kNoPage, s.cells.data() + k, s.cells.size() - k);
