@@ -380,8 +380,8 @@ function report(results) {
 What each column writes to IndexedDB (one readwrite transaction each, durability strict):
 - keepstate commit(): every 4 KiB B-tree page the change touched, packed into records of up to 8 MiB, plus its
   manifest and head (docs/snapshot-format.md); "keepstate wrote" is their total and record count.
-  The state's 1 KiB records fill about half of each page (2 per 4 KiB page; see README.md), so a full commit
-  writes about 2x the state.
+  Three 1 KiB records fit a 4 KiB page (a cell is 1040 bytes plus an 8-byte slot), so a full commit writes
+  about 1.34x the state (bench/browser/README.md).
 - raw limit: only the changed records' bytes (1 KiB each, random), back to back in values of ${RAW_RECORD_MIB} MiB.
 - IDBFS: the whole state file, whatever changed (IDBFS stores a changed file as one record).
 - wa-sqlite: the changed ${WA_SQLITE_PAGE_SIZE / 1024} KiB database pages, one record each.
