@@ -200,7 +200,7 @@ SizeResult BenchSize(Report& report, std::uint32_t mib, std::mt19937_64& rng) {
     const std::uint32_t dirty = std::max<std::uint32_t>(1, static_cast<std::uint32_t>(fraction * pages));
     double best = 1e30, best_limit = 1e30;
     std::uint32_t n = 0;
-    const int reps = fraction >= 1.0 ? 4 : 9;
+    const int reps = fraction >= 1.0 && mib > 64 ? 4 : 9;
     for (int i = 0; i < reps; ++i) {
       // The first 100 % commit lands in the store: restore reads it below.
       auto [t, count] = capture(dirty, fraction >= 1.0 && i == 0);
