@@ -350,6 +350,10 @@ std::int32_t ContinueOpen(OpenStore* s) {
   if (std::optional<keepstate::persistence::PackId> id = s->restoring->needed()) {
     g_out = "{\"need\":";
     AppendJsonString(&g_out, keepstate::persistence::PackKey(*id));
+    if (std::optional<keepstate::persistence::PackId> after = s->restoring->needed_after()) {
+      g_out += ",\"then\":";
+      AppendJsonString(&g_out, keepstate::persistence::PackKey(*after));
+    }
     g_out += "}";
     return 0;
   }
@@ -362,7 +366,8 @@ extern "C" {
 
 // Starts restoring the newest verified version from the loaded records
 // (falling back to older retained ones), or opens empty. The output buffer
-// then holds JSON: either {"need": "<pack key>"} — JS reads that pack and
+// then holds JSON: either {"need": "<pack key>", "then": "<pack key>"?} —
+// JS reads the needed pack (and may start reading "then", the one after it) and
 // passes it to keepstate_store_open_pack, which answers the same way — or
 // the final report {"restored": V, "fresh": bool, "failures": [{version,
 // code, message}]}; "fresh" means nothing verified and the store starts a

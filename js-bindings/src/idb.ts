@@ -64,18 +64,25 @@ export async function openDatabase(factory: IDBFactory, storeName: string): Prom
   }
 }
 
+/** What the engine asks for next during a restore: a pack, and the one after it. */
+export interface PackRequest {
+  need: string;
+  then?: string;
+}
+
 /**
  * Reads what a restore needs in ONE readonly transaction: the head and every
  * manifest with their bytes and the packs' keys only, handed to `start`; then
- * one pack at a time, as the engine asks: `start` and `next` return the key
- * of the pack wanted next, or null when the restore is done. Each pack is
- * read only once it is wanted, so the engine stages one pack, never the whole
+ * the packs the engine asks for: `start` and `next` return the pack wanted
+ * next (and the one after it, requested at once so that IndexedDB reads it
+ * while the engine verifies this one), or null when the restore is done. At
+ * most two packs are in flight, and the engine stages one, never the whole
  * database. A missing pack is passed as undefined.
  */
 export async function readForRestore(
   db: IDBDatabase,
-  start: (records: StoredRecord[]) => string | null,
-  next: (pack: Uint8Array | undefined) => string | null,
+  start: (records: StoredRecord[]) => PackRequest | null,
+  next: (pack: Uint8Array | undefined) => PackRequest | null,
 ): Promise<void> {
   try {
     const tx = db.transaction([...RECORD_KINDS], 'readonly');
@@ -95,12 +102,25 @@ export async function readForRestore(
       request(packStore!.getAllKeys()),
     ]);
     const packs = packKeys.map((key) => ({ kind: 2, key: String(key), bytes: new Uint8Array(0) }));
-    // Each read is issued from the continuation of the previous one, while
-    // the transaction is still active.
+    // Each read is issued from the continuation of an earlier one, while the
+    // transaction is still active.
+    const reads = new Map<string, Promise<unknown>>();
+    const read = (key: string) => {
+      let r = reads.get(key);
+      if (r === undefined) {
+        r = request(packStore!.get(key));
+        r.catch(() => undefined); // a read nobody awaits any more must not go unhandled
+        reads.set(key, r);
+      }
+      return r;
+    };
     let wanted = start([...heads, ...manifests, ...packs]);
     while (wanted !== null) {
-      const value: unknown = await request(packStore!.get(wanted));
-      wanted = next(value === undefined ? undefined : valueBytes(value));
+      const value = read(wanted.need);
+      if (wanted.then !== undefined) void read(wanted.then);
+      const bytes: unknown = await value;
+      reads.delete(wanted.need);
+      wanted = next(bytes === undefined ? undefined : valueBytes(bytes));
     }
     await done;
   } catch (e) {

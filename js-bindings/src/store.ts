@@ -21,7 +21,7 @@ import {
   errorFromIndexedDB,
   type VersionFailure,
 } from './errors.js';
-import { openDatabase, readForRestore, writeCommit, databaseName, type CommitRecords } from './idb.js';
+import { openDatabase, readForRestore, writeCommit, databaseName, type CommitRecords, type PackRequest } from './idb.js';
 
 export interface OpenOptions {
   /** Commit automatically this many ms after the first uncommitted change; false: never. Default 1000. */
@@ -378,10 +378,10 @@ export class Store implements ReadWrite {
     const m = this.engine.module;
     const handle = m._keepstate_store_new(this.pageSize, this.retain, this.writerId);
     const result: { report?: OpenReport } = {};
-    // The engine answers {"need": packKey} until it has restored, then the report.
-    const answer = (): string | null => {
-      const out = JSON.parse(this.engine.outText()) as OpenReport | { need: string };
-      if ('need' in out) return out.need;
+    // The engine answers {need, then?} until it has restored, then the report.
+    const answer = (): PackRequest | null => {
+      const out = JSON.parse(this.engine.outText()) as OpenReport | PackRequest;
+      if ('need' in out) return out;
       result.report = out;
       return null;
     };

@@ -303,6 +303,15 @@ std::optional<PackId> RestoreSession::needed() const {
   return st.resolved.manifest.packs[st.pack].id;
 }
 
+std::optional<PackId> RestoreSession::needed_after() const {
+  const State& st = *state_;
+  if (!st.active()) return std::nullopt;
+  for (std::size_t k = st.pack + 1; k + 1 < st.start.size(); ++k) {
+    if (st.start[k] != st.start[k + 1]) return st.resolved.manifest.packs[k].id;
+  }
+  return std::nullopt;
+}
+
 Status RestoreSession::Add(std::optional<std::span<const std::uint8_t>> bytes) {
   State& st = *state_;
   if (!st.active()) return Status::Internal("RestoreSession::Add without a needed pack");

@@ -137,6 +137,9 @@ class RestoreSession {
 
   // The pack to Add next; nullopt once the session has finished.
   std::optional<PackId> needed() const;
+  // The pack the current candidate needs after that one, if any: an
+  // asynchronous reader fetches it while the needed one is verified.
+  std::optional<PackId> needed_after() const;
   // Feeds the needed pack: its bytes, or nullopt if it is not stored. A pack
   // that fails verification makes its version a failure and the session
   // moves on to the next candidate. Returns an error only when the restore
