@@ -89,6 +89,8 @@ test('killing the browser mid-commit never leaves a torn state', async ({ server
     } else {
       // Exactly some committed version, never torn, no acknowledged commit lost.
       const where = `iteration ${i} (seed ${seed}): restored ${JSON.stringify(state)}, acked up to ${maxAcked}, heard of up to ${maxStarted}`;
+      // First what restore reported: a failure names the record it could not verify.
+      expect((await ks.call('events', 'crash')).filter((e: { type: string }) => e.type === 'corruption'), where).toEqual([]);
       expect(state.dirty, where).toBe(false);
       expect(state.version, where).toBeGreaterThanOrEqual(maxAcked);
       expect(await ks.call('getJSON', 'crash', 'meta:intent'), where).toBe(state.version);
@@ -99,7 +101,6 @@ test('killing the browser mid-commit never leaves a torn state', async ({ server
       const known = acked.get(state.version) ?? started.get(state.version);
       if (known !== undefined) expect(replay.ops, where).toBe(known);
       stats.operations = replay.ops;
-      expect((await ks.call('events', 'crash')).filter((e: { type: string }) => e.type === 'corruption'), where).toEqual([]);
       if (state.version > maxStarted) ++stats.landedUnheard;
       stats.versions.push(state.version);
       // Versions above the restored one never landed: forget them (their numbers may come back).
