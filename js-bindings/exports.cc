@@ -312,7 +312,7 @@ namespace {
 
 // Opens the store once its restore has an outcome: the restored version, an
 // empty store, or (nothing verified) an empty state on a fresh version line.
-std::int32_t FinishOpen(OpenStore* s, Result<Restored> restored, std::uint32_t requested_page_size) {
+std::int32_t FinishOpen(OpenStore* s, Result<Restored> restored) {
   s->restoring.reset();
   std::string report;
   bool first = true;
@@ -327,8 +327,8 @@ std::int32_t FinishOpen(OpenStore* s, Result<Restored> restored, std::uint32_t r
   } else if (opened.status().code() == Code::kCorruption) {
     // Nothing verified: open empty and say so; the first commit replaces the
     // unreadable records (fresh version line).
-    s->options.page_size = requested_page_size;
-    Result<Arena> arena = Arena::Create(requested_page_size);
+    s->options.page_size = s->requested_page_size;
+    Result<Arena> arena = Arena::Create(s->requested_page_size);
     if (!arena.ok()) return Fail(arena.status());
     Result<std::unique_ptr<Store>> store = Store::FromArena(std::move(*arena), /*verify=*/false);
     if (!store.ok()) return Fail(store.status());
@@ -357,7 +357,7 @@ std::int32_t ContinueOpen(OpenStore* s) {
     g_out += "}";
     return 0;
   }
-  return FinishOpen(s, std::move(*s->restoring).Finish(), s->requested_page_size);
+  return FinishOpen(s, std::move(*s->restoring).Finish());
 }
 
 }  // namespace
@@ -386,7 +386,7 @@ EMSCRIPTEN_KEEPALIVE std::int32_t keepstate_store_open(std::uint32_t handle) {
 
   Result<RestoreSession> session =
       RestoreSession::Begin(s->loading, Persister::RestoreOptionsFor(s->options));
-  if (!session.ok()) return FinishOpen(s, session.status(), s->requested_page_size);
+  if (!session.ok()) return FinishOpen(s, session.status());
   s->restoring.emplace(std::move(*session));
   return ContinueOpen(s);
 }

@@ -13,7 +13,6 @@
 #include <cstring>
 #include <string>
 
-
 namespace keepstate::engine {
 namespace {
 
@@ -22,7 +21,6 @@ bool ValidPageSize(std::uint32_t s) {
 }
 
 }  // namespace
-
 
 std::uint32_t DirtySet::Count() const {
   std::uint32_t n = 0;
@@ -79,17 +77,10 @@ Result<Arena> Arena::FromImage(std::vector<std::uint8_t> image,
                               " bytes is not a whole number of " +
                               std::to_string(expected_page_size) + "-byte pages");
   }
-  return Restore(expected_page_size, static_cast<std::uint32_t>(image.size() / expected_page_size),
-                 [&](std::span<std::uint8_t> out) {
-                   std::memcpy(out.data(), image.data(), image.size());
-                   return Status::Ok();
-                 });
-}
-
-Result<Arena> Arena::Restore(std::uint32_t page_size, std::uint32_t page_count,
-                             const std::function<Status(std::span<std::uint8_t>)>& fill) {
-  KEEPSTATE_ASSIGN_OR_RETURN(PendingRestore pending, BeginRestore(page_size, page_count));
-  KEEPSTATE_RETURN_IF_ERROR(fill(pending.image()));
+  KEEPSTATE_ASSIGN_OR_RETURN(
+      PendingRestore pending,
+      BeginRestore(expected_page_size, static_cast<std::uint32_t>(image.size() / expected_page_size)));
+  std::memcpy(pending.image().data(), image.data(), image.size());
   return std::move(pending).Finish();
 }
 
@@ -105,12 +96,12 @@ Result<Arena::PendingRestore> Arena::BeginRestore(std::uint32_t page_size, std::
 }
 
 Result<Arena> Arena::PendingRestore::Finish() && {
-  KEEPSTATE_RETURN_IF_ERROR(arena_.ValidateRestored(arena_.page_size()));
+  KEEPSTATE_RETURN_IF_ERROR(arena_.ValidateRestored());
   arena_.dirty_.ClearAll();
   return std::move(arena_);
 }
 
-Status Arena::ValidateRestored(std::uint32_t expected_page_size) {
+Status Arena::ValidateRestored() {
   const Superblock sb = superblock();
   if (sb.magic != kArenaMagic) return Status::Corruption("superblock: bad magic");
   if (sb.format_version > kArenaFormatVersion) {
@@ -122,9 +113,9 @@ Status Arena::ValidateRestored(std::uint32_t expected_page_size) {
     return Status::Corruption("superblock: bad format version " +
                               std::to_string(sb.format_version));
   }
-  if (sb.page_size != expected_page_size) {
+  if (sb.page_size != page_size_) {
     return Status::Corruption("superblock: page size " + std::to_string(sb.page_size) +
-                              ", expected " + std::to_string(expected_page_size));
+                              ", expected " + std::to_string(page_size_));
   }
   if (sb.page_count != page_count_) {
     return Status::Corruption("superblock: page count " + std::to_string(sb.page_count) +

@@ -158,6 +158,15 @@ ManifestShape ChooseManifestShape(const std::vector<ManifestLink>& chain,
   return shape;
 }
 
+// The versions of a chain's first n links (all of them by default): the
+// manifests a version needs stored to restore.
+std::vector<std::uint64_t> ChainVersions(const std::vector<ManifestLink>& chain,
+                                         std::size_t n = ~std::size_t{0}) {
+  std::vector<std::uint64_t> v;
+  for (std::size_t i = 0; i < chain.size() && i < n; ++i) v.push_back(chain[i].version);
+  return v;
+}
+
 std::vector<PackId> SortedPackIds(const Manifest& m) {
   std::vector<PackId> ids;
   ids.reserve(m.packs.size());
@@ -392,8 +401,7 @@ Result<CommitPlan> Persister::Capture(engine::Arena& arena, std::uint64_t now_un
 
   // Retention: the new version plus the newest retain_versions - 1 others.
   // A version needs its packs and every manifest of its chain.
-  std::vector<std::uint64_t> chain_versions;
-  for (std::size_t i = 0; i < shape.keep; ++i) chain_versions.push_back(cur.chain[i].version);
+  std::vector<std::uint64_t> chain_versions = ChainVersions(cur.chain, shape.keep);
   chain_versions.push_back(plan.version_);
   next->retained.push_front({plan.version_, SortedPackIds(m), std::move(chain_versions)});
   std::vector<RetainedVersion> dropped;
@@ -509,12 +517,7 @@ Result<Persister::Opened> Persister::OpenFrom(RecordStore& store, PersisterOptio
   for (const PageLocation& loc : m.pages) s.slots[loc.pack].live_bytes += m.page_size;
 
   s.chain = std::move(r.chain);
-  auto chain_versions = [](const std::vector<ManifestLink>& chain) {
-    std::vector<std::uint64_t> v;
-    for (const ManifestLink& l : chain) v.push_back(l.version);
-    return v;
-  };
-  s.retained.push_back({m.version, SortedPackIds(m), chain_versions(s.chain)});
+  s.retained.push_back({m.version, SortedPackIds(m), ChainVersions(s.chain)});
   // Older versions stay retained if their manifest chains verify (their
   // packs are checked when, if ever, they are restored).
   KEEPSTATE_ASSIGN_OR_RETURN(std::vector<std::string> manifest_keys, store.List(RecordKind::kManifest));
@@ -528,7 +531,7 @@ Result<Persister::Opened> Persister::OpenFrom(RecordStore& store, PersisterOptio
     if (s.retained.size() >= options.retain_versions) break;
     Result<ResolvedManifest> om = ResolveManifest(store, v, ro);
     if (!om.ok()) continue;
-    s.retained.push_back({v, SortedPackIds(om->manifest), chain_versions(om->chain)});
+    s.retained.push_back({v, SortedPackIds(om->manifest), ChainVersions(om->chain)});
   }
   // Everything else of ours is an orphan for the next commit to delete.
   std::set<std::uint64_t> kept_versions;

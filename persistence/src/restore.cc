@@ -186,8 +186,7 @@ struct RestoreSession::State {
       order.resize(m.pages.size());
       std::vector<std::uint32_t> fill(start.begin(), start.end() - 1);
       for (std::uint32_t i = 0; i < m.pages.size(); ++i) order[fill[m.pages[i].pack]++] = i;
-      pack = 0;
-      SkipUnusedPacks();
+      pack = NextUsedPack(0);
       return;
     }
     if (single_version) {
@@ -216,9 +215,11 @@ struct RestoreSession::State {
     return true;
   }
 
-  void SkipUnusedPacks() {
-    // A pack listed but holding none of the version's pages is not read.
-    while (pack + 1 < start.size() && start[pack] == start[pack + 1]) ++pack;
+  // The first pack at or after k that holds pages of the version (a pack
+  // listed but holding none is never read); start.size() - 1 if none.
+  std::size_t NextUsedPack(std::size_t k) const {
+    while (k + 1 < start.size() && start[k] == start[k + 1]) ++k;
+    return k;
   }
 
   void FinishCandidate() {
@@ -306,10 +307,9 @@ std::optional<PackId> RestoreSession::needed() const {
 std::optional<PackId> RestoreSession::needed_after() const {
   const State& st = *state_;
   if (!st.active()) return std::nullopt;
-  for (std::size_t k = st.pack + 1; k + 1 < st.start.size(); ++k) {
-    if (st.start[k] != st.start[k + 1]) return st.resolved.manifest.packs[k].id;
-  }
-  return std::nullopt;
+  const std::size_t k = st.NextUsedPack(st.pack + 1);
+  if (k + 1 >= st.start.size()) return std::nullopt;
+  return st.resolved.manifest.packs[k].id;
 }
 
 Status RestoreSession::Add(std::optional<std::span<const std::uint8_t>> bytes) {
@@ -341,8 +341,7 @@ Status RestoreSession::Add(std::optional<std::span<const std::uint8_t>> bytes) {
     }
 #endif
   }
-  ++st.pack;
-  st.SkipUnusedPacks();
+  st.pack = st.NextUsedPack(st.pack + 1);
   if (st.pack + 1 >= st.start.size()) st.FinishCandidate();
   return st.stopped;
 }

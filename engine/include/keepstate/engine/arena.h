@@ -22,7 +22,6 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
-#include <functional>
 #include <memory>
 #include <span>
 #include <vector>
@@ -96,18 +95,11 @@ class Arena {
   // All pages of the result are clean.
   static Result<Arena> FromImage(std::vector<std::uint8_t> image,
                                  std::uint32_t expected_page_size);
-  // The same, without an intermediate image: `fill` writes all page_count
-  // pages straight into the new arena's buffer (page i at i * page_size) and
-  // returns ok, or an error that Restore returns as is. Then the superblock
-  // is validated as FromImage does. For restores that verify pages as they
-  // copy them (persistence), this saves a copy of the whole state.
-  static Result<Arena> Restore(std::uint32_t page_size, std::uint32_t page_count,
-                               const std::function<Status(std::span<std::uint8_t>)>& fill);
-
-  // The same in two steps, for pages that arrive over time (a restore fed
-  // pack by pack from asynchronous storage): BeginRestore allocates the
-  // buffer; the caller writes all page_count pages through image(); then
-  // Finish validates the superblock as FromImage does and returns the arena.
+  // The same without an intermediate image, for pages that arrive over time
+  // (a restore fed pack by pack from asynchronous storage, verifying each
+  // page as it copies it): BeginRestore allocates the buffer; the caller
+  // writes all page_count pages through image(); then Finish validates the
+  // superblock as FromImage does and returns the arena.
   // A PendingRestore is not an Arena: nothing can use the bytes before they
   // are validated, and writing image() never bypasses a live arena's dirty
   // tracking.
@@ -189,8 +181,9 @@ class Arena {
     return v;
   }
   Status Grow(std::uint32_t min_pages);
-  // Checks the superblock against the arena (see FromImage).
-  Status ValidateRestored(std::uint32_t expected_page_size);
+  // Checks the superblock against the arena's page size and count (see
+  // FromImage).
+  Status ValidateRestored();
   void StoreSuperblock(const Superblock& sb);
   void JournalPage(PageId id);
 
@@ -218,8 +211,6 @@ class Arena {
 class Arena::PendingRestore {
  public:
   std::span<std::uint8_t> image() { return {arena_.buffer_.get(), arena_.size_bytes()}; }
-  std::uint32_t page_size() const { return arena_.page_size(); }
-  std::uint32_t page_count() const { return arena_.page_count(); }
   // Validates (Corruption/Unsupported as FromImage); all pages clean.
   Result<Arena> Finish() &&;
 
