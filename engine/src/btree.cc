@@ -93,10 +93,15 @@ struct Node {
   // independent, so the CPU overlaps their misses; the binary search that
   // follows then hits the cache instead of paying one dependent miss per
   // probe. (WebAssembly has no prefetch instruction; plain loads work.)
+  // The first kBlindTouchBytes are loaded before the header is read, so the
+  // header's miss overlaps the slots' instead of preceding them; only a node
+  // with more slots than that waits for its count to load the rest.
+  static constexpr std::uint32_t kBlindTouchBytes = 1024;  // <= kMinPageSize
   void TouchSlots() const {
-    const std::uint32_t bytes = kSlot * count();
     std::uint32_t acc = 0;
-    for (std::uint32_t off = 0; off < bytes; off += 64) acc += p[kHeader + off];
+    for (std::uint32_t off = 0; off < kBlindTouchBytes; off += 64) acc += p[off];
+    const std::uint32_t end = kHeader + kSlot * count();
+    for (std::uint32_t off = kBlindTouchBytes; off < end; off += 64) acc += p[off];
     g_touch_sink = acc;
   }
 
@@ -146,14 +151,16 @@ struct Node {
     return CompareKeys(target.substr(skip), k.substr(skip));
   }
 
-  // Where target falls relative to the node's prefix: -1 below every key,
-  // +1 above every key, 0 if it starts with the prefix (heads apply).
-  int PrefixOrder(std::string_view target) const {
+  // Where target falls relative to the node's prefix, judged by key `ref`
+  // (every key of the node starts with the prefix): -1 below every key, +1
+  // above every key, 0 if it starts with the prefix (heads apply). The
+  // caller picks as ref the key whose cell it reads anyway, so that the
+  // check costs no cache miss of its own.
+  int PrefixOrder(std::string_view target, std::uint32_t ref) const {
     const std::uint32_t plen = prefix_len();
     if (plen == 0) return 0;
-    const std::string_view prefix = key(0).substr(0, plen);
     const std::size_t n = std::min<std::size_t>(plen, target.size());
-    const int c = CompareBytes(target.data(), prefix.data(), n);
+    const int c = CompareBytes(target.data(), key(ref).data(), n);
     if (c != 0) return c < 0 ? -1 : 1;
     return target.size() < plen ? -1 : 0;
   }
@@ -171,20 +178,37 @@ struct Node {
     return base + (head(base) < h ? 1 : 0);
   }
 
+  // A search in two steps, so that a batch of lookups can issue the loads of
+  // every key's candidate cell before any of them is needed (DescendMany):
+  // Probe searches the slot heads only; Resolve reads the cell at the probe
+  // and finishes. Search does both.
+  struct Probe {
+    std::uint32_t th;  // Head(target, prefix_len())
+    std::uint32_t lo;  // the first slot whose head is >= th
+  };
+  // REQUIRES: count() > 0.
+  Probe HeadProbe(std::string_view target) const {
+    const std::uint32_t th = Head(target, prefix_len());
+    return {th, FirstHeadAtLeast(th, 0, count())};
+  }
+  // Loads the cell Resolve will read first: the candidate key and, in an
+  // internal node, the child pointer beside it.
+  std::uint32_t TouchProbe(Probe probe) const { return *cell(probe.lo < count() ? probe.lo : count() - 1); }
+
   // First index whose key is >= target (upper = false) or > target (upper).
-  // touch: load the slot array first (false when the caller already did).
   // Heads order keys whenever they differ, so the search runs over heads and
   // compares whole keys only among slots whose head equals the target's
-  // (usually none, or the one exact match).
-  std::uint32_t Search(std::string_view target, bool upper, bool* found, bool touch = true) const {
+  // (usually none, or the one exact match). REQUIRES: count() > 0.
+  std::uint32_t Resolve(std::string_view target, Probe probe, bool upper, bool* found) const {
     *found = false;
     const std::uint32_t n = count();
-    if (n == 0) return 0;
-    if (touch) TouchSlots();
-    const int po = PrefixOrder(target);
+    const std::uint32_t th = probe.th, lo = probe.lo;
+    // The prefix is checked after the head search, against the key at lo:
+    // the cell a hit (leaf) or a descent (internal node) reads next. If the
+    // target lacks the prefix, lo is meaningless but the check alone places
+    // the target below or above every key.
+    const int po = PrefixOrder(target, lo < n ? lo : n - 1);
     if (po != 0) return po < 0 ? 0 : n;
-    const std::uint32_t th = Head(target, prefix_len());
-    const std::uint32_t lo = FirstHeadAtLeast(th, 0, n);
     if (lo == n || head(lo) != th) return lo;  // every key before lo is smaller, lo's is larger
     if (lo + 1 == n || head(lo + 1) != th) {
       const int c = CompareAt(lo, target, th);
@@ -206,6 +230,13 @@ struct Node {
     }
     if (!upper) *found = a < end && CompareAt(a, target, th) == 0;
     return a;
+  }
+  // touch: load the slot array first (false when the caller already did).
+  std::uint32_t Search(std::string_view target, bool upper, bool* found, bool touch = true) const {
+    *found = false;
+    if (count() == 0) return 0;
+    if (touch) TouchSlots();
+    return Resolve(target, HeadProbe(target), upper, found);
   }
   std::uint32_t LowerBound(std::string_view target, bool* found, bool touch = true) const {
     return Search(target, false, found, touch);
@@ -470,21 +501,34 @@ void BTree::ReadAt(PageId page, std::uint32_t idx, std::string* value, LeafHint*
 // Leaves pages[i] at key i's leaf and idx[i]/found[i] at its slot.
 void BTree::DescendMany(const std::string_view* keys, std::size_t n, PageId* pages,
                         std::uint32_t* idx, bool* found) const {
-  std::uint32_t height = arena_->tree_height();
+  // Each level in three passes over the keys, so that no key's miss waits
+  // behind another's: load every node's slots; search every node's heads
+  // and load the cell each search ends at; then finish every search.
+  Node::Probe probes[kMaxBatch];
+  std::uint32_t touch = 0;
+  const std::uint32_t height = arena_->tree_height();
   for (std::size_t i = 0; i < n; ++i) pages[i] = arena_->root();
-  for (; height > 1; --height) {
+  for (std::uint32_t level = 1; level <= height; ++level) {
     for (std::size_t i = 0; i < n; ++i) Node{arena_->Read(pages[i])}.TouchSlots();
     for (std::size_t i = 0; i < n; ++i) {
       const Node node{arena_->Read(pages[i])};
-      pages[i] = node.child(node.UpperBound(keys[i], /*touch=*/false));
+      if (node.count() == 0) continue;  // only an empty root leaf
+      probes[i] = node.HeadProbe(keys[i]);
+      touch += node.TouchProbe(probes[i]);
     }
-  }
-  for (std::size_t i = 0; i < n; ++i) Node{arena_->Read(pages[i])}.TouchSlots();
-  std::uint32_t touch = 0;
-  for (std::size_t i = 0; i < n; ++i) {
-    const Node leaf{arena_->Read(pages[i])};
-    idx[i] = leaf.LowerBound(keys[i], &found[i], /*touch=*/false);
-    if (found[i]) touch += *leaf.cell(idx[i]);  // the cells' misses overlap too
+    const bool leaves = level == height;
+    for (std::size_t i = 0; i < n; ++i) {
+      const Node node{arena_->Read(pages[i])};
+      if (node.count() == 0) {
+        idx[i] = 0;
+        found[i] = false;
+      } else if (leaves) {
+        idx[i] = node.Resolve(keys[i], probes[i], /*upper=*/false, &found[i]);
+      } else {
+        bool unused;
+        pages[i] = node.child(node.Resolve(keys[i], probes[i], /*upper=*/true, &unused));
+      }
+    }
   }
   g_touch_sink = touch;
 }
