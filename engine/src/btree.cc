@@ -62,11 +62,16 @@ void Store(std::uint8_t* p, T v) {
 std::uint32_t MaxCell(std::uint32_t page_size) { return (page_size - kHeader) / 3 - kSlot; }
 
 // The 4 key bytes after `prefix_len`, zero padded, as a big-endian integer.
-std::uint32_t Head(std::string_view key, std::size_t prefix_len) {
-  if (prefix_len + 4 <= key.size()) {
-    std::uint32_t h;
-    std::memcpy(&h, key.data() + prefix_len, 4);
-    return __builtin_bswap32(h);
+// Branch free for any key of 4 bytes or more: one load of the 4 bytes that
+// end where the head ends, shifted so that bytes before prefix_len drop out
+// (a leaf's prefix often leaves fewer than 4 bytes of its keys).
+inline std::uint32_t Head(std::string_view key, std::size_t prefix_len) {
+  if (key.size() >= 4) [[likely]] {
+    const std::size_t end = std::min(prefix_len + 4, key.size());  // >= 4
+    std::uint32_t w;
+    std::memcpy(&w, key.data() + end - 4, 4);
+    const std::size_t bytes = end - std::min(end, prefix_len);  // 0..4 key bytes in the head
+    return static_cast<std::uint32_t>(std::uint64_t{__builtin_bswap32(w)} << (32 - 8 * bytes));
   }
   std::uint32_t h = 0;
   for (std::size_t i = 0; i < 4; ++i) {
@@ -87,7 +92,8 @@ std::size_t CommonPrefix(std::string_view a, std::string_view b) {
 // on the cache.
 volatile std::uint32_t g_touch_sink;
 
-// Read-only accessors over a node page.
+// Read-only accessors over a node page. The search path is forced inline:
+// em++ otherwise keeps Search and Resolve as calls, one per tree level.
 struct Node {
   // Loads one byte of every cache line of the slot array. The loads are
   // independent, so the CPU overlaps their misses; the binary search that
@@ -97,7 +103,7 @@ struct Node {
   // header's miss overlaps the slots' instead of preceding them; only a node
   // with more slots than that waits for its count to load the rest.
   static constexpr std::uint32_t kBlindTouchBytes = 1024;  // <= kMinPageSize
-  void TouchSlots() const {
+  [[gnu::always_inline]] void TouchSlots() const {
     std::uint32_t acc = 0;
     for (std::uint32_t off = 0; off < kBlindTouchBytes; off += 64) acc += p[off];
     const std::uint32_t end = kHeader + kSlot * count();
@@ -140,7 +146,7 @@ struct Node {
 
   // Compares target with key i (< 0: target is smaller). REQUIRES: target
   // starts with the node's prefix; th is Head(target, prefix_len()).
-  int CompareAt(std::uint32_t i, std::string_view target, std::uint32_t th) const {
+  [[gnu::always_inline]] int CompareAt(std::uint32_t i, std::string_view target, std::uint32_t th) const {
     const std::uint32_t kh = head(i);
     if (th != kh) return th < kh ? -1 : 1;
     const std::size_t skip = prefix_len() + 4;
@@ -156,7 +162,7 @@ struct Node {
   // above every key, 0 if it starts with the prefix (heads apply). The
   // caller picks as ref the key whose cell it reads anyway, so that the
   // check costs no cache miss of its own.
-  int PrefixOrder(std::string_view target, std::uint32_t ref) const {
+  [[gnu::always_inline]] int PrefixOrder(std::string_view target, std::uint32_t ref) const {
     const std::uint32_t plen = prefix_len();
     if (plen == 0) return 0;
     const std::size_t n = std::min<std::size_t>(plen, target.size());
@@ -168,7 +174,7 @@ struct Node {
   // The first index in [begin, end) whose head is >= h, or end. Branch free
   // (a select per halving): on random keys a branching binary search
   // mispredicts about every other probe. REQUIRES: begin < end.
-  std::uint32_t FirstHeadAtLeast(std::uint32_t h, std::uint32_t begin, std::uint32_t end) const {
+  [[gnu::always_inline]] std::uint32_t FirstHeadAtLeast(std::uint32_t h, std::uint32_t begin, std::uint32_t end) const {
     std::uint32_t base = begin, len = end - begin;
     while (len > 1) {
       const std::uint32_t half = len / 2;
@@ -187,7 +193,7 @@ struct Node {
     std::uint32_t lo;  // the first slot whose head is >= th
   };
   // REQUIRES: count() > 0.
-  Probe HeadProbe(std::string_view target) const {
+  [[gnu::always_inline]] Probe HeadProbe(std::string_view target) const {
     const std::uint32_t th = Head(target, prefix_len());
     return {th, FirstHeadAtLeast(th, 0, count())};
   }
@@ -199,7 +205,7 @@ struct Node {
   // Heads order keys whenever they differ, so the search runs over heads and
   // compares whole keys only among slots whose head equals the target's
   // (usually none, or the one exact match). REQUIRES: count() > 0.
-  std::uint32_t Resolve(std::string_view target, Probe probe, bool upper, bool* found) const {
+  [[gnu::always_inline]] std::uint32_t Resolve(std::string_view target, Probe probe, bool upper, bool* found) const {
     *found = false;
     const std::uint32_t n = count();
     const std::uint32_t th = probe.th, lo = probe.lo;
@@ -232,7 +238,7 @@ struct Node {
     return a;
   }
   // touch: load the slot array first (false when the caller already did).
-  std::uint32_t Search(std::string_view target, bool upper, bool* found, bool touch = true) const {
+  [[gnu::always_inline]] std::uint32_t Search(std::string_view target, bool upper, bool* found, bool touch = true) const {
     *found = false;
     if (count() == 0) return 0;
     if (touch) TouchSlots();

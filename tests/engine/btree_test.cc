@@ -3,6 +3,8 @@
 
 #include <cstdio>
 #include <cstring>
+#include <random>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -263,6 +265,58 @@ TEST_CASE("lookups when many keys of a node share the bytes after its prefix", "
           CHECK(next[0] == (j + 1 < 80 ? key(g, j + 1) : key(g + 1, 0)));
         }
       }
+    }
+  }
+}
+
+TEST_CASE("lookups of binary keys agree with std::set: zero bytes, prefixes of keys, keys shorter than a node's prefix", "[engine]") {
+  // Keys over the bytes {0x00, 0x01, 0xFF} share long runs, so nodes get
+  // prefixes of every length; zero bytes make heads of different keys equal
+  // ("a" and "a\0" pad to the same head). Probes are drawn the same way, so
+  // many are absent, shorter than a node's prefix, or a prefix of a key.
+  for (const std::uint64_t seed : {1u, 2u, 3u}) {
+    INFO("seed " << seed);
+    std::mt19937_64 rng(seed);
+    const char alphabet[] = {'\x00', '\x01', '\xFF'};
+    auto random_key = [&] {
+      std::string k(1 + rng() % 14, '\x01');
+      const std::size_t vary = rng() % k.size();  // a shared run, then random bytes
+      for (std::size_t i = vary; i < k.size(); ++i) k[i] = alphabet[rng() % 3];
+      return k;
+    };
+    auto a = Arena::Create().value();
+    BTree t(&a);
+    std::set<std::string> model;
+    for (int i = 0; i < 6000; ++i) {
+      const std::string k = random_key();
+      REQUIRE(t.Put(k, k).ok());
+      model.insert(k);
+    }
+    REQUIRE(t.Check().ok());
+    REQUIRE(a.tree_height() >= 2);
+    std::string v;
+    for (int i = 0; i < 20000; ++i) {
+      const std::string probe = random_key();
+      INFO("probe of " << probe.size() << " bytes, #" << i);
+      const bool present = model.count(probe) > 0;
+      const Status s = t.Get(probe, &v);
+      REQUIRE(s.ok() == present);
+      if (present) CHECK(v == probe);
+      // The same through a batch, next to a key that is present.
+      const std::string_view batch[2] = {probe, *model.begin()};
+      std::string values[2];
+      Status statuses[2];
+      t.GetMany(batch, 2, values, statuses);
+      REQUIRE(statuses[0].ok() == present);
+      REQUIRE(statuses[1].ok());
+      Cursor c(t);
+      c.SeekGE(probe);
+      const auto ge = model.lower_bound(probe);
+      REQUIRE(c.Valid() == (ge != model.end()));
+      if (c.Valid()) CHECK(c.key() == *ge);
+      c.SeekLT(probe);
+      REQUIRE(c.Valid() == (ge != model.begin()));
+      if (c.Valid()) CHECK(c.key() == *std::prev(ge));
     }
   }
 }
