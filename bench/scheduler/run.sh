@@ -21,7 +21,9 @@ if [[ "${1:-}" != "--no-build" ]]; then
   cmake --build --preset wasm-release --target bench_scheduler bench_scheduler_asyncify -j "$jobs" >/dev/null
 fi
 
-node=(node --no-experimental-fetch --stack-size=4000)
+# shellcheck source=../support/node.sh
+source "$root/bench/support/node.sh"
+node=("${bench_node[@]}" --stack-size=4000)
 
 build/native-release/bench/scheduler/bench_scheduler --json "$out/scheduler-native.json"
 

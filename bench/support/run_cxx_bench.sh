@@ -10,6 +10,8 @@ shift
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$root"
 export NODE_PATH=/usr/share/nodejs
+# shellcheck source=node.sh
+source "$root/bench/support/node.sh"
 out="$root/bench/results"
 mkdir -p "$out"
 build=1
@@ -27,5 +29,5 @@ if ((build)); then
   done
 fi
 "build/native-release/bench/$module/bench_$module" --json "$out/$module-native.json" "${args[@]+"${args[@]}"}"
-node --no-experimental-fetch "build/wasm-release/bench/$module/bench_$module.js" \
+"${bench_node[@]}" "build/wasm-release/bench/$module/bench_$module.js" \
   --json "$out/$module-wasm.json" "${args[@]+"${args[@]}"}"

@@ -601,7 +601,7 @@ Status BTree::Put(std::string_view key, std::string_view value, const LeafHint* 
     const std::uint32_t vf = n.field(hint->index);
     if (!(vf & kOverflowBit) && vf == value.size()) {
       std::uint8_t* w = arena_->Write(hint->leaf) + n.slot(hint->index) + kCellHeader + key.size();
-      if (!value.empty()) std::memcpy(w, value.data(), value.size());
+      CopyBytes(w, value.data(), value.size());
       return Status::Ok();
     }
   }
@@ -624,7 +624,7 @@ Status BTree::PutImpl(std::string_view key, std::string_view value) {
         // Same-size replacement: overwrite the value bytes in place. It
         // allocates nothing, so it needs no reservation and cannot fail.
         std::uint8_t* w = arena_->Write(path.page[path.height - 1]) + n.slot(idx) + kCellHeader + key.size();
-        if (!value.empty()) std::memcpy(w, value.data(), value.size());
+        CopyBytes(w, value.data(), value.size());
         return Status::Ok();
       }
     }

@@ -143,9 +143,8 @@ std::uint32_t Store::WriteBuffer::FindOrAdd(std::string_view key) {
 std::uint32_t Store::WriteBuffer::Add(std::string_view key) {
   const std::uint32_t index = static_cast<std::uint32_t>(entries.size());
   // Small transactions search their entries linearly and never hash.
-  entries.push_back({static_cast<std::uint32_t>(bytes.size()), static_cast<std::uint32_t>(key.size()),
+  entries.push_back({Append(key), static_cast<std::uint32_t>(key.size()),
                      table.empty() ? 0 : HashKey(key), -1, LeafHint{}});
-  bytes.append(key);
   if (entries.size() <= kLinearEntries) return index;
   // Keep the table at most half full: grow (rehashing everything) or insert.
   if (table.size() < 2 * entries.size()) {
@@ -216,6 +215,7 @@ void Txn::GetMany(const std::string_view* keys, std::size_t n, std::string* valu
   // batches whose cache misses overlap, recording where each was found.
   std::string_view tree_keys[BTree::kMaxBatch];
   std::size_t tree_index[BTree::kMaxBatch];
+  std::int32_t found[BTree::kMaxBatch];  // the key's entry (a read, no write), or -1
   LeafHint where[BTree::kMaxBatch];
   std::size_t m = 0;
   auto flush = [&] {
@@ -233,7 +233,14 @@ void Txn::GetMany(const std::string_view* keys, std::size_t n, std::string* valu
       }
     }
     for (std::size_t j = 0; j < m; ++j) {
-      if (statuses[tree_index[j]].ok()) b.entries[b.FindOrAdd(tree_keys[j])].where = where[j];
+      if (!statuses[tree_index[j]].ok()) continue;
+      // Every key sent to the tree had no write buffered; it has an entry
+      // only if it was read before, or earlier in this batch.
+      std::int32_t e = found[j];
+      for (std::size_t k = 0; e < 0 && k < j; ++k) {
+        if (SameKey(tree_keys[k], tree_keys[j])) e = b.Find(tree_keys[j]);
+      }
+      b.entries[e >= 0 ? static_cast<std::uint32_t>(e) : b.Add(tree_keys[j])].where = where[j];
     }
     m = 0;
   };
@@ -251,6 +258,7 @@ void Txn::GetMany(const std::string_view* keys, std::size_t n, std::string* valu
       continue;
     }
     tree_keys[m] = keys[i];
+    found[m] = e;
     tree_index[m++] = i;
     if (m == BTree::kMaxBatch) flush();
   }
@@ -275,9 +283,7 @@ Status Txn::Put(std::string_view key, std::string_view value) {
   Store::WriteBuffer& b = store_->buffer_;
   const std::uint32_t entry = b.FindOrAdd(key);
   b.entries[entry].op = static_cast<std::int32_t>(b.ops.size());
-  b.ops.push_back({entry, static_cast<std::uint32_t>(b.bytes.size()),
-                   static_cast<std::uint32_t>(value.size()), false});
-  b.bytes.append(value);
+  b.ops.push_back({entry, b.Append(value), static_cast<std::uint32_t>(value.size()), false});
   return Status::Ok();
 }
 

@@ -14,6 +14,7 @@
 // After Close(), every call returns Closed.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -138,10 +139,21 @@ class Store {
     std::vector<Entry> entries;
     std::vector<Op> ops;
     std::vector<std::int32_t> table;  // entry index or -1; size a power of two
-    std::string bytes;
+    // Keys and values back to back: the first `used` bytes of `bytes`, which
+    // grows by doubling and keeps its size (reused by the next transaction).
+    std::vector<char> bytes;
+    std::size_t used = 0;
     std::string_view key(const Entry& e) const { return {bytes.data() + e.key_offset, e.key_size}; }
     std::string_view value(const Op& op) const {
       return {bytes.data() + op.value_offset, op.value_size};
+    }
+    // Appends s to `bytes` and returns its offset.
+    std::uint32_t Append(std::string_view s) {
+      if (bytes.size() - used < s.size()) bytes.resize(std::max(2 * bytes.size(), used + s.size()));
+      CopyBytes(bytes.data() + used, s.data(), s.size());
+      const std::uint32_t offset = static_cast<std::uint32_t>(used);
+      used += s.size();
+      return offset;
     }
     // Index of the key's entry, or -1.
     std::int32_t Find(std::string_view key) const;
@@ -152,7 +164,7 @@ class Store {
     void Clear() {
       entries.clear();
       ops.clear();
-      bytes.clear();
+      used = 0;
       table.clear();  // rebuilt (capacity reused) when a transaction outgrows kLinearEntries
     }
   };
