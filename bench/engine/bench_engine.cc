@@ -5,7 +5,11 @@
 //             over 1,000,000 accounts;
 //   a page-size sweep (4 to 64 KiB) of get and transfer speed and of dirty
 //   bytes per transfer, which is how the default page size was chosen.
-// Keys are drawn uniformly at random, the worst case for caches. Targets:
+// Keys are drawn uniformly at random, the worst case for caches. The
+// contenders take turns in 5 rounds and every figure is a median over the
+// rounds (ratios: the median of each round's ratio), so that drift in the
+// machine's memory latency cannot favour whoever ran in a quiet moment.
+// Targets:
 // transfer >= 3x std::map, >= 1 M txns/s as wasm under Node, get >= 2x.
 //
 // --breakdown prints instead where the time of one transfer goes (each part
@@ -18,6 +22,7 @@
 #include <cstring>
 #include <functional>
 #include <map>
+#include <memory>
 #include <random>
 #include <string>
 #include <vector>
@@ -33,6 +38,8 @@ using namespace keepstate::engine;
 namespace {
 
 constexpr std::size_t kKeySize = 16;
+// Rounds of the main comparison; every figure is a median over them.
+constexpr std::size_t kRounds = 5;
 
 // All keys "account:%08u", flat, so that building them costs nothing in the
 // timed loops (both contenders read them from the same array).
@@ -73,13 +80,6 @@ std::vector<std::uint32_t> RandomIndexes(std::size_t count, std::size_t n, std::
   return out;
 }
 
-struct StoreResult {
-  double put_per_s, get_per_s, transfer_per_s, dirty_bytes_per_transfer;
-  std::int64_t total;
-  double batched_transfer_per_s = 0;
-  double grouped_transfer_per_s = 0;
-};
-
 // One transfer as its own transaction, both balances read by one GetMany
 // (their cache misses overlap).
 void TransferWithGetMany(Store& store, std::string_view a, std::string_view b, std::int64_t amount) {
@@ -95,12 +95,25 @@ void TransferWithGetMany(Store& store, std::string_view a, std::string_view b, s
   if (!txn->Commit().ok()) std::abort();
 }
 
-double RunBatchedTransfers(Store& store, const Keys& keys, const std::vector<std::uint32_t>& order,
-                           std::size_t transfers) {
+// One transfer as its own transaction, one Get per balance.
+void PlainTransfer(Store& store, std::string_view a, std::string_view b, std::int64_t amount) {
+  char buf[8];
+  auto txn = store.BeginWrite();
+  std::string va, vb;
+  if (!txn->Get(a, &va).ok() || !txn->Get(b, &vb).ok()) std::abort();
+  if (!txn->Put(a, Encode(Decode(va) - amount, buf)).ok()) std::abort();
+  if (!txn->Put(b, Encode(Decode(vb) + amount, buf)).ok()) std::abort();
+  if (!txn->Commit().ok()) std::abort();
+}
+
+// Transfers per second, each transfer(store, a, b, amount) over the pairs of
+// `order`.
+template <typename Transfer>
+double RunTransfers(Store& store, const Keys& keys, const std::vector<std::uint32_t>& order,
+                    std::size_t transfers, Transfer transfer) {
   const double t0 = Now();
   for (std::size_t i = 0; i < transfers; ++i) {
-    TransferWithGetMany(store, keys[order[2 * i]], keys[order[2 * i + 1]],
-                        1 + static_cast<std::int64_t>(i % 7));
+    transfer(store, keys[order[2 * i]], keys[order[2 * i + 1]], 1 + static_cast<std::int64_t>(i % 7));
   }
   return transfers / (Now() - t0);
 }
@@ -126,86 +139,73 @@ double RunGroupedTransfers(Store& store, const Keys& keys, const std::vector<std
   return transfers / (Now() - t0);
 }
 
-StoreResult RunStore(std::uint32_t page_size, const Keys& keys, std::size_t n,
-                     const std::vector<std::uint32_t>& order, std::size_t transfers) {
-  auto store = Store::Create({page_size}).value();
+// n accounts of balance 1000, put in a scrambled order (a growing tree).
+// Returns puts per second.
+double LoadStore(Store& store, const Keys& keys, std::size_t n) {
   char buf[8];
-  // Load in random order (puts into a growing tree).
-  double t0 = Now();
+  const double t0 = Now();
   for (std::size_t i = 0; i < n; ++i) {
     const std::size_t k = static_cast<std::size_t>((i * std::uint64_t{2654435761u}) % n);  // a permutation: n is coprime with the prime
-    if (!store->Put(keys[k], Encode(1000, buf)).ok()) std::abort();
+    if (!store.Put(keys[k], Encode(1000, buf)).ok()) std::abort();
   }
-  const double put_s = Now() - t0;
+  return n / (Now() - t0);
+}
 
+double StoreGets(const Store& store, const Keys& keys, const std::vector<std::uint32_t>& order,
+                 std::size_t count) {
   std::string v;
   std::int64_t sum = 0;
-  t0 = Now();
-  for (std::size_t i = 0; i < order.size(); ++i) {
-    if (!store->Get(keys[order[i]], &v).ok()) std::abort();
+  const double t0 = Now();
+  for (std::size_t i = 0; i < count; ++i) {
+    if (!store.Get(keys[order[i]], &v).ok()) std::abort();
     sum += Decode(v);
   }
-  const double get_s = Now() - t0;
+  const double s = Now() - t0;
+  if (sum == 42) std::abort();  // keeps the reads from being optimised away
+  return count / s;
+}
 
-  store->arena().ClearAllDirty();
-  t0 = Now();
-  for (std::size_t i = 0; i < transfers; ++i) {
-    const std::string_view a = keys[order[2 * i]], b = keys[order[2 * i + 1]];
-    auto txn = store->BeginWrite();
-    std::string va, vb;
-    if (!txn->Get(a, &va).ok() || !txn->Get(b, &vb).ok()) std::abort();
-    const std::int64_t amount = 1 + static_cast<std::int64_t>(i % 7);
-    if (!txn->Put(a, Encode(Decode(va) - amount, buf)).ok()) std::abort();
-    if (!txn->Put(b, Encode(Decode(vb) + amount, buf)).ok()) std::abort();
-    if (!txn->Commit().ok()) std::abort();
-  }
-  const double transfer_s = Now() - t0;
-  const double batched = RunBatchedTransfers(*store, keys, order, transfers);
-  const double grouped = RunGroupedTransfers(*store, keys, order, transfers);
-
-  // The invariant: transfers move money, never create it.
+// The invariant: transfers move money, never create it.
+void CheckTotal(const Store& store, std::size_t n) {
   std::int64_t total = 0;
-  store->Scan({}, [&](std::string_view, std::string_view val) {
+  store.Scan({}, [&](std::string_view, std::string_view val) {
     total += Decode(val);
     return true;
   });
-  if (total != static_cast<std::int64_t>(n) * 1000 || sum == 42) std::abort();
-  // Dirty bytes of a single transfer, measured on its own.
-  store->arena().ClearAllDirty();
-  {
-    auto txn = store->BeginWrite();
-    std::string va;
-    (void)txn->Get(keys[order[0]], &va);
-    (void)txn->Put(keys[order[0]], va);
-    (void)txn->Put(keys[order[1]], va);
-    (void)txn->Commit();
-  }
-  return {n / put_s, order.size() / get_s, transfers / transfer_s,
-          static_cast<double>(store->arena().dirty().Count()) * page_size, total, batched, grouped};
+  if (total != static_cast<std::int64_t>(n) * 1000) std::abort();
 }
 
-struct MapResult {
-  double put_per_s, get_per_s, transfer_per_s;
-};
+// Bytes one transfer dirties (what a commit must copy, hash and store).
+double DirtyBytesPerTransfer(Store& store, const Keys& keys, const std::vector<std::uint32_t>& order) {
+  store.arena().ClearAllDirty();
+  PlainTransfer(store, keys[order[0]], keys[order[1]], 0);
+  return static_cast<double>(store.arena().dirty().Count()) * store.arena().page_size();
+}
 
-MapResult RunMap(const Keys& keys, std::size_t n, const std::vector<std::uint32_t>& order,
-                 std::size_t transfers) {
-  std::map<std::string, std::string> m;
+using Map = std::map<std::string, std::string>;
+
+double LoadMap(Map& m, const Keys& keys, std::size_t n) {
   char buf[8];
-  double t0 = Now();
+  const double t0 = Now();
   for (std::size_t i = 0; i < n; ++i) {
     const std::size_t k = static_cast<std::size_t>((i * std::uint64_t{2654435761u}) % n);
     m.insert_or_assign(std::string(keys[k]), std::string(Encode(1000, buf)));
   }
-  const double put_s = Now() - t0;
+  return n / (Now() - t0);
+}
+
+double MapGets(const Map& m, const Keys& keys, const std::vector<std::uint32_t>& order, std::size_t count) {
   std::int64_t sum = 0;
-  t0 = Now();
-  for (std::size_t i = 0; i < order.size(); ++i) {
-    auto it = m.find(std::string(keys[order[i]]));
-    sum += Decode(it->second);
-  }
-  const double get_s = Now() - t0;
-  t0 = Now();
+  const double t0 = Now();
+  for (std::size_t i = 0; i < count; ++i) sum += Decode(m.find(std::string(keys[order[i]]))->second);
+  const double s = Now() - t0;
+  if (sum == 42) std::abort();
+  return count / s;
+}
+
+double MapTransfers(Map& m, const Keys& keys, const std::vector<std::uint32_t>& order, std::size_t transfers) {
+  char buf[8];
+  const double t0 = Now();
   for (std::size_t i = 0; i < transfers; ++i) {
     // std::map at its best: two lookups, balances updated in place.
     auto ia = m.find(std::string(keys[order[2 * i]]));
@@ -214,12 +214,31 @@ MapResult RunMap(const Keys& keys, std::size_t n, const std::vector<std::uint32_
     ia->second.assign(Encode(Decode(ia->second) - amount, buf));
     ib->second.assign(Encode(Decode(ib->second) + amount, buf));
   }
-  const double transfer_s = Now() - t0;
+  return transfers / (Now() - t0);
+}
+
+void CheckTotal(const Map& m, std::size_t n) {
   std::int64_t total = 0;
   for (auto& [k, v] : m) total += Decode(v);
-  if (total != static_cast<std::int64_t>(n) * 1000 || sum == 42) std::abort();
-  return {n / put_s, order.size() / get_s, transfers / transfer_s};
+  if (total != static_cast<std::int64_t>(n) * 1000) std::abort();
 }
+
+double Median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
+}
+
+// A figure measured once per round: its median, and the median over rounds
+// of its ratio to a baseline measured in the same round.
+struct Series {
+  std::vector<double> values;
+  double median() const { return Median(values); }
+  double ratio_to(const Series& base) const {
+    std::vector<double> r;
+    for (std::size_t i = 0; i < values.size(); ++i) r.push_back(values[i] / base.values[i]);
+    return Median(r);
+  }
+};
 
 // The physical limit behind every random lookup: one dependent cache miss,
 // measured by chasing a random cycle of pointers through 64 MiB.
@@ -354,37 +373,62 @@ int main(int argc, char** argv) {
     return report.WriteJson(keepstate::bench::JsonPath(argc, argv)) ? 0 : 1;
   }
 
-  Report report("bench/engine: store vs std::map, " + std::to_string(n) + " keys, uniform random");
-  const MapResult map = RunMap(keys, n, order, transfers);
-  const StoreResult st = RunStore(kDefaultPageSize, keys, n, order, transfers);
+  Report report("bench/engine: store vs std::map, " + std::to_string(n) + " keys, uniform random, median of " +
+                std::to_string(kRounds) + " rounds");
+  Map map;
+  const double map_put = LoadMap(map, keys, n);
+  auto store = Store::Create({kDefaultPageSize}).value();
+  const double store_put = LoadStore(*store, keys, n);
+  // Rounds: every contender runs its part back to back in each round, so
+  // that drift in the machine's memory latency (large on a shared VM) hits
+  // all of them alike; a ratio is the median of the rounds' ratios.
+  const std::size_t per_round = transfers / kRounds;
+  Series map_get, get, map_transfer, plain, batched, grouped;
+  for (std::size_t r = 0; r < kRounds; ++r) {
+    map_get.values.push_back(MapGets(map, keys, order, 2 * per_round));
+    get.values.push_back(StoreGets(*store, keys, order, 2 * per_round));
+    map_transfer.values.push_back(MapTransfers(map, keys, order, per_round));
+    plain.values.push_back(RunTransfers(*store, keys, order, per_round, PlainTransfer));
+    batched.values.push_back(RunTransfers(*store, keys, order, per_round, TransferWithGetMany));
+    grouped.values.push_back(RunGroupedTransfers(*store, keys, order, per_round));
+  }
+  CheckTotal(map, n);
+  CheckTotal(*store, n);
 
   report.Add("limit: one dependent cache miss over 64 MiB", DependentMissNs(), "ns",
              "pointer chase; a random lookup cannot beat its chain of these");
-  report.Add("std::map put (insert, random order)", map.put_per_s / 1e6, "M ops/s");
-  report.Add("keepstate put (insert, random order)", st.put_per_s / 1e6, "M ops/s",
-             "ratio " + std::to_string(st.put_per_s / map.put_per_s).substr(0, 4) + "x (no target)");
-  report.Add("std::map get", map.get_per_s / 1e6, "M ops/s");
-  report.Add("keepstate get", st.get_per_s / 1e6, "M ops/s", Verdict(st.get_per_s / map.get_per_s, 2.0));
-  report.Add("std::map transfer (2 finds, in place)", map.transfer_per_s / 1e6, "M txn/s");
-  report.Add("keepstate transfer (Txn: 2 get, 2 put, commit)", st.transfer_per_s / 1e6, "M txn/s",
-             Verdict(st.transfer_per_s / map.transfer_per_s, 3.0));
-  report.Add("keepstate transfer (Txn: GetMany of 2, 2 put, commit)", st.batched_transfer_per_s / 1e6,
-             "M txn/s", Verdict(st.batched_transfer_per_s / map.transfer_per_s, 3.0));
-  report.Add("keepstate transfer, groups of 8 txns with Prefetch", st.grouped_transfer_per_s / 1e6,
-             "M txn/s", Verdict(st.grouped_transfer_per_s / map.transfer_per_s, 3.0));
+  report.Add("std::map put (insert, random order)", map_put / 1e6, "M ops/s");
+  report.Add("keepstate put (insert, random order)", store_put / 1e6, "M ops/s",
+             "ratio " + std::to_string(store_put / map_put).substr(0, 4) + "x (no target)");
+  report.Add("std::map get", map_get.median() / 1e6, "M ops/s");
+  report.Add("keepstate get", get.median() / 1e6, "M ops/s", Verdict(get.ratio_to(map_get), 2.0));
+  report.Add("std::map transfer (2 finds, in place)", map_transfer.median() / 1e6, "M txn/s");
+  report.Add("keepstate transfer (Txn: 2 get, 2 put, commit)", plain.median() / 1e6, "M txn/s",
+             Verdict(plain.ratio_to(map_transfer), 3.0));
+  report.Add("keepstate transfer (Txn: GetMany of 2, 2 put, commit)", batched.median() / 1e6, "M txn/s",
+             Verdict(batched.ratio_to(map_transfer), 3.0));
+  report.Add("keepstate transfer, groups of 8 txns with Prefetch", grouped.median() / 1e6, "M txn/s",
+             Verdict(grouped.ratio_to(map_transfer), 3.0));
 #if defined(__EMSCRIPTEN__)
-  const double best = std::max({st.transfer_per_s, st.batched_transfer_per_s, st.grouped_transfer_per_s});
+  const double best = std::max({plain.median(), batched.median(), grouped.median()});
   report.Add("keepstate best transfer vs 1 M txn/s target", best / 1e6, "M txn/s",
              best >= 1e6 ? "target >= 1.0: PASS" : "target >= 1.0: MISS");
 #endif
   // Page-size sweep: speed and the bytes a transfer dirties (what a commit
-  // must copy, hash and store).
+  // must copy, hash and store), one round each.
   for (std::uint32_t ps : {4096u, 8192u, 16384u, 65536u}) {
-    const StoreResult r = ps == kDefaultPageSize ? st : RunStore(ps, keys, n, order, transfers / 4);
+    std::unique_ptr<Store> other;
+    Store* s = store.get();
+    if (ps != kDefaultPageSize) {
+      other = Store::Create({ps}).value();
+      LoadStore(*other, keys, n);
+      s = other.get();
+    }
     const std::string tag = "page " + std::to_string(ps / 1024) + " KiB";
-    report.Add(tag + ": get", r.get_per_s / 1e6, "M ops/s");
-    report.Add(tag + ": transfer", r.transfer_per_s / 1e6, "M txn/s");
-    report.Add(tag + ": dirty bytes per transfer", r.dirty_bytes_per_transfer / 1024, "KiB");
+    report.Add(tag + ": get", StoreGets(*s, keys, order, 2 * per_round) / 1e6, "M ops/s");
+    report.Add(tag + ": transfer", RunTransfers(*s, keys, order, per_round, PlainTransfer) / 1e6, "M txn/s");
+    report.Add(tag + ": dirty bytes per transfer", DirtyBytesPerTransfer(*s, keys, order) / 1024, "KiB");
+    CheckTotal(*s, n);
   }
   report.Print();
   if (!report.WriteJson(keepstate::bench::JsonPath(argc, argv))) {
