@@ -5,6 +5,7 @@
 // context hides the browser's process.)
 import { chromium, type Browser, type BrowserContext } from '@playwright/test';
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import { CHROMIUM, CHROMIUM_ARGS } from './fixtures';
 
 export type KillMode = 'sigkill' | 'renderer-crash' | 'close-no-wait';
@@ -64,14 +65,42 @@ export class CrashableBrowser {
       process.kill(-pid, 'SIGKILL');
       await this.exited;
     }
-    // Helpers (renderer, storage service) share the process group: make sure none outlives the browser.
+    // Helpers (renderer, storage service) share the process group: make sure
+    // none outlives the browser. A helper still inside a write (an fsync of a
+    // strict-durability commit) can take a while to die; the next launch on
+    // this profile must not race it for the profile's storage files.
     try {
       process.kill(-pid, 'SIGKILL');
     } catch {
       // the group is already empty
     }
+    const deadline = Date.now() + 15_000;
+    while (liveGroupMembers(pid).length > 0) {
+      if (Date.now() > deadline) {
+        throw new Error(`chromium helpers of process group ${pid} still alive 15 s after SIGKILL: ${liveGroupMembers(pid).join(', ')}`);
+      }
+      await sleep(20);
+    }
     await this.browser.close().catch(() => undefined);
   }
+}
+
+/** Processes of group `pgid` that have not exited (zombies, which hold no files, excluded). */
+function liveGroupMembers(pgid: number): number[] {
+  const live: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+    } catch {
+      continue; // exited while we looked
+    }
+    // pid (comm) state ppid pgrp ...: comm may hold spaces, so parse after its ')'.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    if (Number(fields[2]) === pgid && fields[0] !== 'Z' && fields[0] !== 'X') live.push(Number(entry));
+  }
+  return live;
 }
 
 export function sleep(ms: number): Promise<void> {
