@@ -281,8 +281,9 @@ void SetChild(std::uint8_t* p, std::uint32_t i, PageId child) {
   }
 }
 
-// Shortens the node's prefix to `plen` and recomputes every head.
-void ShrinkPrefix(std::uint8_t* p, std::uint32_t plen) {
+// Sets the node's prefix to `plen` bytes and recomputes every head.
+// REQUIRES: every key of the node shares its first plen bytes.
+void SetPrefix(std::uint8_t* p, std::uint32_t plen) {
   SetPrefixLen(p, plen);
   Node n{p};
   for (std::uint32_t i = 0; i < n.count(); ++i) SetSlot(p, i, Head(n.key(i), plen), n.slot(i));
@@ -355,7 +356,7 @@ bool TryInsertCell(std::uint8_t* p, std::uint32_t page_size, std::uint32_t index
     const std::uint32_t plen = n.prefix_len();
     if (plen > 0) {
       const std::size_t common = CommonPrefix(cell.key, n.key(0));
-      if (common < plen) ShrinkPrefix(p, static_cast<std::uint32_t>(common));
+      if (common < plen) SetPrefix(p, static_cast<std::uint32_t>(common));
     }
   }
   const std::uint32_t heap = n.heap() - size;
@@ -365,6 +366,16 @@ bool TryInsertCell(std::uint8_t* p, std::uint32_t page_size, std::uint32_t index
   std::memmove(slots + kSlot * (index + 1), slots + kSlot * index, kSlot * (count - index));
   SetSlot(p, index, Head(cell.key, n.prefix_len()), heap);
   SetCount(p, count + 1);
+  // A node that started empty (a new root, the first leaf) or lost its end
+  // keys to deletes has a shorter prefix than its keys share; then its heads
+  // do not tell its keys apart (a root over "account:..." keys with prefix
+  // 0 has the head "acco" in every slot) and each search falls back to
+  // comparing whole keys. The keys' common prefix is that of the first and
+  // last key: take it when it is longer.
+  if (index == 0 || index == count) {
+    const std::size_t common = CommonPrefix(n.key(0), n.key(count));
+    if (common > n.prefix_len()) SetPrefix(p, static_cast<std::uint32_t>(common));
+  }
   return true;
 }
 
@@ -446,7 +457,7 @@ struct BTree::Path {
 namespace {
 struct Scratch {
   std::vector<std::uint8_t> page_a, page_b, cell;
-  std::vector<CellRef> cells;
+  std::vector<CellRef> cells, shared;
 };
 Scratch& GetScratch() {
   static Scratch scratch;
@@ -679,14 +690,7 @@ Status BTree::InsertIntoLeaf(Path& path, std::string_view key, std::string_view 
   Scratch& s = GetScratch();
   if (TryInsertCell(arena_->Write(leaf), ps, idx, cell, &s.page_a)) return Status::Ok();
 
-  // Split: gather the old cells plus the new one, in order, and cut them in
-  // two halves of about equal bytes — except when the new key goes past the
-  // largest key of the whole tree (keys arriving in order: an initial load,
-  // time-ordered ids). Then the left leaf keeps every old cell and the right
-  // one starts with the new cell, so an in-order load leaves its leaves full
-  // instead of half empty (which doubled what commits write and restores
-  // read). A later insert into a full left leaf splits it evenly as usual.
-  const PageId right = arena_->Allocate().value();
+  // The leaf is full: gather its cells plus the new one, in order.
   s.page_a.resize(ps);
   std::memcpy(s.page_a.data(), arena_->Read(leaf), ps);
   s.cell.resize(cell.size());
@@ -699,28 +703,109 @@ Status BTree::InsertIntoLeaf(Path& path, std::string_view key, std::string_view 
     if (i < old.count()) s.cells.push_back({old.cell(i), old.cell_size(i)});
   }
   for (const CellRef& c : s.cells) total += c.size + kSlot;
-  std::size_t k = 0;
-  for (std::uint32_t acc = 0; k < s.cells.size() && acc + s.cells[k].size + kSlot <= total / 2; ++k) {
-    acc += s.cells[k].size + kSlot;
-  }
   bool append = idx == old.count();
   for (int l = 0; append && l < level; ++l) {
     append = path.index[l] == Node{arena_->Read(path.page[l])}.count();  // the rightmost child
+  }
+  // Keys arriving out of order: first try to move cells into a sibling with
+  // room, as a B*-tree does, instead of splitting into two half-empty leaves.
+  if (!append && ShareWithSibling(path, level)) return Status::Ok();
+
+  // Split in two halves of about equal bytes — except when the new key goes
+  // past the largest key of the whole tree (keys arriving in order: an
+  // initial load, time-ordered ids). Then the left leaf keeps every old cell
+  // and the right one starts with the new cell, so an in-order load leaves
+  // its leaves full instead of half empty (which doubled what commits write
+  // and restores read). A later insert into a full left leaf splits it
+  // evenly as usual.
+  const PageId right = arena_->Allocate().value();
+  std::size_t k = 0;
+  for (std::uint32_t acc = 0; k < s.cells.size() && acc + s.cells[k].size + kSlot <= total / 2; ++k) {
+    acc += s.cells[k].size + kSlot;
   }
   if (append) k = s.cells.size() - 1;
   k = std::clamp<std::size_t>(k, 1, s.cells.size() - 1);
   BuildNode(arena_->Write(leaf), kLeaf, ps, kNoPage, s.cells.data(), k);
   BuildNode(arena_->Write(right), kLeaf, ps, kNoPage, s.cells.data() + k, s.cells.size() - k);
+  const std::string sep = ShortestSeparator(CellKey(s.cells[k - 1]), CellKey(s.cells[k]));
+  return InsertSeparator(path, level - 1, sep, leaf, right);
+}
 
-  // Shortest separator: left_last < sep <= right_first.
-  const Node l{arena_->Read(leaf)};
-  const Node r{arena_->Read(right)};
-  const std::string_view left_last = l.key(l.count() - 1);
-  const std::string_view right_first = r.key(0);
+// Shortest key s with left_last < s <= right_first (suffix truncation).
+std::string BTree::ShortestSeparator(std::string_view left_last, std::string_view right_first) {
   std::size_t common = 0;
   while (common < left_last.size() && left_last[common] == right_first[common]) ++common;
-  const std::string sep(right_first.substr(0, common + 1));
-  return InsertSeparator(path, level - 1, sep, leaf, right);
+  return std::string(right_first.substr(0, common + 1));
+}
+
+// The full leaf at `level` of path, whose cells plus the one being inserted
+// are in the scratch's `cells`, shares them with its right or left sibling
+// (same parent) so that both end about equally full, and the parent's
+// separator between the two moves accordingly. Returns false, having
+// changed nothing, when neither sibling has room for a fair share or the
+// parent cannot take the new separator; the caller then splits.
+bool BTree::ShareWithSibling(Path& path, int level) {
+  if (level == 0) return false;  // the root has no siblings
+  const std::uint32_t ps = arena_->page_size();
+  const std::uint32_t capacity = ps - kHeader;
+  Scratch& s = GetScratch();
+  const PageId leaf = path.page[level];
+  const PageId parent = path.page[level - 1];
+  const std::uint32_t pidx = path.index[level - 1];  // leaf == child(pidx)
+  const Node pn{arena_->Read(parent)};
+  std::uint32_t mine = 0;
+  for (const CellRef& c : s.cells) mine += c.size + kSlot;
+  for (const bool to_right : {true, false}) {
+    if (to_right ? pidx >= pn.count() : pidx == 0) continue;
+    const PageId sibling = pn.child(to_right ? pidx + 1 : pidx - 1);
+    const Node sn{arena_->Read(sibling)};
+    const std::uint32_t theirs = sn.used(ps) - kHeader;
+    // Worth it only if both end at most 7/8 full: otherwise the next insert
+    // into either would split anyway, having moved cells for nothing.
+    if (8 * (mine + theirs) > 7 * 2 * capacity) continue;
+    // The two nodes' cells in key order, left node first.
+    s.page_b.resize(ps);
+    std::memcpy(s.page_b.data(), sn.p, ps);
+    const Node copy{s.page_b.data()};
+    s.shared.clear();
+    if (!to_right) {
+      for (std::uint32_t i = 0; i < copy.count(); ++i) s.shared.push_back({copy.cell(i), copy.cell_size(i)});
+    }
+    s.shared.insert(s.shared.end(), s.cells.begin(), s.cells.end());
+    if (to_right) {
+      for (std::uint32_t i = 0; i < copy.count(); ++i) s.shared.push_back({copy.cell(i), copy.cell_size(i)});
+    }
+    // Cut near half the bytes, where both sides fit.
+    const std::uint32_t half = (mine + theirs) / 2;
+    std::size_t k = 0;
+    std::uint32_t left_bytes = 0;
+    for (; k < s.shared.size() && left_bytes + s.shared[k].size + kSlot <= half; ++k) {
+      left_bytes += s.shared[k].size + kSlot;
+    }
+    while (k < s.shared.size() && mine + theirs - left_bytes > capacity) {
+      left_bytes += s.shared[k++].size + kSlot;
+    }
+    if (k == 0 || k == s.shared.size() || left_bytes > capacity || mine + theirs - left_bytes > capacity) continue;
+    const std::string sep = ShortestSeparator(CellKey(s.shared[k - 1]), CellKey(s.shared[k]));
+    // The parent's separator between the two nodes: cell sep_idx, whose
+    // child is the left node. Replacing it must fit.
+    const std::uint32_t sep_idx = to_right ? pidx : pidx - 1;
+    const std::uint32_t old_size = pn.cell_size(sep_idx);
+    const std::uint32_t new_size = kCellHeader + static_cast<std::uint32_t>(sep.size());
+    if (new_size > old_size && pn.free_contiguous() + pn.frag() < new_size - old_size) continue;
+    const PageId left_node = to_right ? leaf : sibling;
+    const PageId right_node = to_right ? sibling : leaf;
+    BuildNode(arena_->Write(left_node), kLeaf, ps, kNoPage, s.shared.data(), k);
+    BuildNode(arena_->Write(right_node), kLeaf, ps, kNoPage, s.shared.data() + k, s.shared.size() - k);
+    std::uint8_t* pp = arena_->Write(parent);
+    RemoveSlot(pp, sep_idx);
+    const CellParts cell{sep, left_node, {}, false, kNoPage};
+    const bool ok = TryInsertCell(pp, ps, sep_idx, cell, &s.page_a);
+    assert(ok);  // checked above: the parent had room for the longer separator
+    (void)ok;
+    return true;
+  }
+  return false;
 }
 
 // Child `left` of the node at `level` was split into left and right with

@@ -217,6 +217,8 @@ class BTree {
   Status InsertIntoLeaf(Path& path, std::string_view key, std::string_view value,
                         bool overflow_value, PageId overflow_head);
   Status InsertSeparator(Path& path, int level, std::string_view sep, PageId left, PageId right);
+  bool ShareWithSibling(Path& path, int level);
+  static std::string ShortestSeparator(std::string_view left_last, std::string_view right_first);
   void RebalanceAfterDelete(Path& path);
   Result<PageId> WriteOverflow(std::string_view value);
   void FreeOverflow(PageId head);
