@@ -550,14 +550,27 @@ void BTree::DescendMany(const std::string_view* keys, std::size_t n, PageId* pag
   g_touch_sink = touch;
 }
 
-void BTree::Prefetch(const std::string_view* keys, std::size_t n) const {
+void BTree::Locate(const std::string_view* keys, std::size_t n, LeafHint* hints) const {
+  for (std::size_t i = 0; i < n; ++i) hints[i] = LeafHint{};
   if (arena_->tree_height() == 0) return;
   PageId pages[kMaxBatch];
   std::uint32_t idx[kMaxBatch];
   bool found[kMaxBatch];
   for (std::size_t begin = 0; begin < n; begin += kMaxBatch) {
-    DescendMany(keys + begin, std::min(kMaxBatch, n - begin), pages, idx, found);
+    const std::size_t m = std::min(kMaxBatch, n - begin);
+    DescendMany(keys + begin, m, pages, idx, found);
+    for (std::size_t i = 0; i < m; ++i) {
+      if (!found[i]) continue;
+      const std::uint32_t vf = Node{arena_->Read(pages[i])}.field(idx[i]);
+      hints[begin + i] = {pages[i], idx[i], structure_version_, vf & ~kOverflowBit, !(vf & kOverflowBit)};
+    }
   }
+}
+
+bool BTree::GetAt(const LeafHint& hint, std::string_view key, std::string* value, LeafHint* where) const {
+  if (!HintMatches(hint, key)) return false;
+  ReadAt(hint.leaf, hint.index, value, where);
+  return true;
 }
 
 void BTree::GetMany(const std::string_view* keys, std::size_t n, std::string* values,

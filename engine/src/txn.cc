@@ -204,8 +204,19 @@ Status Txn::Get(std::string_view key, std::string* value) const {
   return Status::Ok();
 }
 
+void Store::Locate(const std::string_view* keys, std::size_t n, LeafHint* hints) const {
+  if (closed_) {
+    for (std::size_t i = 0; i < n; ++i) hints[i] = LeafHint{};
+    return;
+  }
+  tree_.Locate(keys, n, hints);
+  for (std::size_t i = 0; i < n; ++i) {
+    if (!ValidateKey(keys[i]).ok()) hints[i] = LeafHint{};
+  }
+}
+
 void Txn::GetMany(const std::string_view* keys, std::size_t n, std::string* values,
-                  Status* statuses) const {
+                  Status* statuses, const LeafHint* hints) const {
   if (store_ == nullptr) {
     for (std::size_t i = 0; i < n; ++i) statuses[i] = Status::Closed("transaction is finished");
     return;
@@ -256,6 +267,12 @@ void Txn::GetMany(const std::string_view* keys, std::size_t n, std::string* valu
         values[i].assign(b.value(o));
       }
       continue;
+    }
+    LeafHint where_hinted;
+    if (hints != nullptr && hints[i].valid() &&
+        store_->tree_.GetAt(hints[i], keys[i], &values[i], &where_hinted)) {
+      b.entries[e >= 0 ? static_cast<std::uint32_t>(e) : b.Add(keys[i])].where = where_hinted;
+      continue;  // statuses[i] is ok from ValidateKey
     }
     tree_keys[m] = keys[i];
     found[m] = e;

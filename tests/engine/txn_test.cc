@@ -194,6 +194,72 @@ TEST_CASE("GetMany matches Get, in the store and in a transaction", "[engine]") 
   CHECK(store->tree().Check().ok());
 }
 
+TEST_CASE("reads through Locate's hints match reads without them, and stale or wrong hints are not used", "[engine]") {
+  auto store = Store::Create().value();
+  for (int i = 0; i < 5000; ++i) REQUIRE(store->Put("k" + std::to_string(i), std::to_string(i)).ok());
+  std::vector<std::string> keys;
+  for (int i = 0; i < 40; ++i) keys.push_back("k" + std::to_string(i * 131 % 6000));  // some absent
+  keys.push_back("");                      // invalid
+  keys.push_back(std::string(2000, 'k'));  // invalid
+  std::vector<std::string_view> views(keys.begin(), keys.end());
+  std::vector<LeafHint> hints(keys.size());
+  store->Locate(views.data(), views.size(), hints.data());
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    INFO(keys[i].substr(0, 10));
+    CHECK(hints[i].valid() == store->Contains(keys[i]));
+  }
+  auto read_all = [&](const LeafHint* h) {
+    std::vector<std::string> values(keys.size());
+    std::vector<Status> statuses(keys.size());
+    auto txn = store->BeginWrite().value();
+    txn.GetMany(views.data(), views.size(), values.data(), statuses.data(), h);
+    std::vector<std::string> out;
+    for (std::size_t i = 0; i < keys.size(); ++i) {
+      out.push_back(std::string(CodeName(statuses[i].code())) + ":" + (statuses[i].ok() ? values[i] : ""));
+    }
+    return out;
+  };
+  const std::vector<std::string> plain = read_all(nullptr);
+  CHECK(read_all(hints.data()) == plain);
+  // Hints shifted by one point at other keys: each is checked and not used.
+  std::vector<LeafHint> wrong(hints.begin() + 1, hints.end());
+  wrong.push_back(hints[0]);
+  CHECK(read_all(wrong.data()) == plain);
+  // After inserts and deletes change the tree's shape the hints are stale;
+  // results follow the tree, not the hints.
+  for (int i = 0; i < 3000; i += 2) REQUIRE(store->Delete("k" + std::to_string(i)).value());
+  for (int i = 5000; i < 6000; ++i) REQUIRE(store->Put("k" + std::to_string(i), "new").ok());
+  const std::vector<std::string> now = read_all(nullptr);
+  CHECK(now != plain);
+  CHECK(read_all(hints.data()) == now);
+  // A transaction's own writes win over hints; same-size puts of hinted
+  // reads commit in place like any other.
+  {
+    const std::string_view two[2] = {"k1", "k3"};
+    LeafHint two_hints[2];
+    store->Locate(two, 2, two_hints);
+    REQUIRE((two_hints[0].valid() && two_hints[1].valid()));
+    auto txn = store->BeginWrite().value();
+    REQUIRE(txn.Put("k3", "mine").ok());
+    std::string values[2];
+    Status statuses[2];
+    txn.GetMany(two, 2, values, statuses, two_hints);
+    REQUIRE((statuses[0].ok() && statuses[1].ok()));
+    CHECK(values[0] == "1");
+    CHECK(values[1] == "mine");
+    REQUIRE(txn.Put("k1", "z").ok());
+    REQUIRE(txn.Commit().ok());
+    std::string v;
+    REQUIRE(store->Get("k1", &v).ok());
+    CHECK(v == "z");
+  }
+  CHECK(store->tree().Check().ok());
+  // A closed store locates nothing.
+  store->Close();
+  store->Locate(views.data(), views.size(), hints.data());
+  for (const LeafHint& h : hints) CHECK_FALSE(h.valid());
+}
+
 TEST_CASE("a commit that runs out of memory applies nothing", "[engine]") {
   for (int writes : {50, 20000}) {  // one reservation, and chunks under the journal
     INFO(writes << " writes");

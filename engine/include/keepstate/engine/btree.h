@@ -173,10 +173,17 @@ class BTree {
   static constexpr std::size_t kMaxBatch = 16;
   void GetMany(const std::string_view* keys, std::size_t n, std::string* values, Status* statuses,
                LeafHint* hints = nullptr) const;
-  // Brings the tree paths of n keys into the cache, overlapping their
-  // misses, without reading anything out: a throughput hint for a batch of
-  // independent transactions about to touch those keys. No effect on state.
-  void Prefetch(const std::string_view* keys, std::size_t n) const;
+  // Finds where n keys are, descending for them in lockstep as GetMany does
+  // (their misses overlap), without reading values: hints[i] is where key i
+  // is, or an invalid hint if it is absent. For a batch of independent
+  // transactions about to read those keys: given the hints, Txn::GetMany
+  // reads them without descending the tree. No effect on state.
+  void Locate(const std::string_view* keys, std::size_t n, LeafHint* hints) const;
+  // Reads key's value through a hint from Get, GetMany or Locate, if the
+  // hint still points at key (the tree's shape unchanged since, and key in
+  // that slot): true, with *value and *where filled. Otherwise false and
+  // nothing read: the caller looks the key up.
+  bool GetAt(const LeafHint& hint, std::string_view key, std::string* value, LeafHint* where) const;
   // Inserts or replaces. InvalidArgument for keys or values over the limits;
   // OutOfSpace if the arena cannot grow (the tree is unchanged then).
   // A hint from Get() on the same key speeds up same-size replacement.

@@ -45,8 +45,10 @@ class Txn {
   bool Contains(std::string_view key) const;
   // Reads n keys at once (see BTree::GetMany): statuses[i] is ok, NotFound,
   // or InvalidArgument for a bad key. Same results as n calls to Get().
+  // hints (optional, from Store::Locate): a key whose hint still holds is
+  // read through it without descending the tree; a stale one is ignored.
   void GetMany(const std::string_view* keys, std::size_t n, std::string* values,
-               Status* statuses) const;
+               Status* statuses, const LeafHint* hints = nullptr) const;
   // InvalidArgument for keys or values over the limits; Closed after
   // Commit/Abort.
   Status Put(std::string_view key, std::string_view value);
@@ -88,11 +90,10 @@ class Store {
   // Reads up to BTree::kMaxBatch keys at once, overlapping their cache misses.
   void GetMany(const std::string_view* keys, std::size_t n, std::string* values,
                Status* statuses) const;
-  // A cache hint for keys a batch of transactions is about to use; see
-  // BTree::Prefetch. Invalid keys are ignored.
-  void Prefetch(const std::string_view* keys, std::size_t n) const {
-    if (!closed_) tree_.Prefetch(keys, n);
-  }
+  // Where n keys are, for a batch of transactions about to read them (see
+  // BTree::Locate): pass hints to Txn::GetMany. hints[i] is invalid for an
+  // absent or invalid key, and for every key of a closed store.
+  void Locate(const std::string_view* keys, std::size_t n, LeafHint* hints) const;
   Status Put(std::string_view key, std::string_view value);
   Result<bool> Delete(std::string_view key);
   void Scan(const ScanOptions& options,
