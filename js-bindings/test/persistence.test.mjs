@@ -178,7 +178,12 @@ test('garbage collection keeps stored bytes bounded over 500 commits', async () 
   const at500 = storedBytes(records);
   assert.equal(s.version, 501);
   assert.equal(records.head.size, 1);
-  assert.equal(records.manifests.size, 2, 'retain: 2 keeps two manifests');
+  // retain: 2 keeps the two newest versions' manifests and, since snapshot
+  // format 2, the older manifests their deltas are written over (a chain is
+  // at most about log2(pages) + 2 long, and the two share their base): a
+  // handful, never one per commit.
+  assert.ok(records.manifests.size >= 2 && records.manifests.size <= 8,
+    `retain: 2 keeps the two newest versions and their chains: ${records.manifests.size} manifests`);
   assert.ok(records.packs.size <= 64, `${records.packs.size} packs`);
   assert.ok(at500 <= at100 * 1.5, `stored bytes after 100 commits ${at100}, after 500 ${at500}`);
   await s.close();
