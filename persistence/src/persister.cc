@@ -284,7 +284,16 @@ Result<CommitPlan> Persister::Capture(engine::Arena& arena, std::uint64_t now_un
   const std::uint64_t base = cur.head == kUnreadableHead ? cur.version : cur.head;
   plan.moved_pages_ = static_cast<std::uint32_t>(moved.size());
   plan.staging_size_ = pages.size() * std::size_t{ps};
-  plan.staging_ = engine::AllocatePageBuffer(std::max<std::size_t>(plan.staging_size_, 1));
+  const std::size_t staging_bytes = std::max<std::size_t>(plan.staging_size_, 1);
+  if (spare_staging_ != nullptr && spare_capacity_ >= staging_bytes) {
+    plan.staging_ = std::move(spare_staging_);
+    plan.staging_capacity_ = spare_capacity_;
+  } else {
+    spare_staging_.reset();  // too small: free it before allocating
+    plan.staging_ = engine::AllocatePageBuffer(staging_bytes);
+    plan.staging_capacity_ = staging_bytes;
+  }
+  spare_capacity_ = 0;
   if (plan.staging_ == nullptr) {
     return Status::OutOfSpace("no memory to stage " + Num(plan.staging_size_) + " bytes of pages");
   }
@@ -465,11 +474,19 @@ void Persister::Succeeded(CommitPlan&& plan) {
   s.chain.resize(next.chain_keep);
   s.chain.push_back(std::move(next.new_link));
   plan.next_.reset();
+  RecycleStaging(plan);
   in_flight_ = false;
+}
+
+void Persister::RecycleStaging(CommitPlan& plan) {
+  if (plan.staging_ == nullptr || plan.staging_capacity_ <= spare_capacity_) return;
+  spare_staging_ = std::move(plan.staging_);
+  spare_capacity_ = plan.staging_capacity_;
 }
 
 void Persister::Failed(CommitPlan&& plan, engine::Arena& arena) {
   arena.MarkDirty(plan.captured_);
+  RecycleStaging(plan);
   in_flight_ = false;
 }
 
