@@ -96,10 +96,6 @@ void TransferWithGetMany(Store& store, std::string_view a, std::string_view b, s
   if (!txn->Commit().ok()) std::abort();
 }
 
-void TransferWithGetManyNoHints(Store& store, std::string_view a, std::string_view b, std::int64_t amount) {
-  TransferWithGetMany(store, a, b, amount);
-}
-
 // One transfer as its own transaction, one Get per balance.
 void PlainTransfer(Store& store, std::string_view a, std::string_view b, std::int64_t amount) {
   char buf[8];
@@ -396,7 +392,9 @@ int main(int argc, char** argv) {
     get.values.push_back(StoreGets(*store, keys, order, 2 * per_round));
     map_transfer.values.push_back(MapTransfers(map, keys, order, per_round));
     plain.values.push_back(RunTransfers(*store, keys, order, per_round, PlainTransfer));
-    batched.values.push_back(RunTransfers(*store, keys, order, per_round, TransferWithGetManyNoHints));
+    batched.values.push_back(RunTransfers(*store, keys, order, per_round,
+                                               [](Store& st, std::string_view a, std::string_view b,
+                                                  std::int64_t amount) { TransferWithGetMany(st, a, b, amount); }));
     grouped.values.push_back(RunLocatedTransfers(*store, keys, order, per_round));
   }
   CheckTotal(map, n);

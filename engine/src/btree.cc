@@ -237,20 +237,19 @@ struct Node {
     if (!upper) *found = a < end && CompareAt(a, target, th) == 0;
     return a;
   }
-  // touch: load the slot array first (false when the caller already did).
-  [[gnu::always_inline]] std::uint32_t Search(std::string_view target, bool upper, bool* found, bool touch = true) const {
+  [[gnu::always_inline]] std::uint32_t Search(std::string_view target, bool upper, bool* found) const {
     *found = false;
     if (count() == 0) return 0;
-    if (touch) TouchSlots();
+    TouchSlots();
     return Resolve(target, HeadProbe(target), upper, found);
   }
-  std::uint32_t LowerBound(std::string_view target, bool* found, bool touch = true) const {
-    return Search(target, false, found, touch);
+  std::uint32_t LowerBound(std::string_view target, bool* found) const {
+    return Search(target, false, found);
   }
   // The child to descend into: the first separator > target.
-  std::uint32_t UpperBound(std::string_view target, bool touch = true) const {
+  std::uint32_t UpperBound(std::string_view target) const {
     bool unused;
-    return Search(target, true, &unused, touch);
+    return Search(target, true, &unused);
   }
 };
 
@@ -499,12 +498,15 @@ Status BTree::Get(std::string_view key, std::string* value, LeafHint* hint) cons
   return Status::Ok();
 }
 
+LeafHint BTree::HintAt(PageId page, std::uint32_t idx) const {
+  const std::uint32_t vf = Node{arena_->Read(page)}.field(idx);
+  return {page, idx, structure_version_, vf & ~kOverflowBit, !(vf & kOverflowBit)};
+}
+
 void BTree::ReadAt(PageId page, std::uint32_t idx, std::string* value, LeafHint* hint) const {
   const std::uint8_t* c = Node{arena_->Read(page)}.cell(idx);
   const std::uint32_t vf = Load<std::uint32_t>(c + 2);
-  if (hint != nullptr) {
-    *hint = {page, idx, structure_version_, vf & ~kOverflowBit, !(vf & kOverflowBit)};
-  }
+  if (hint != nullptr) *hint = HintAt(page, idx);
   const std::uint8_t* v = c + kCellHeader + Load<std::uint16_t>(c);
   if (vf & kOverflowBit) {
     ReadOverflow(Load<std::uint32_t>(v), vf & ~kOverflowBit, value);
@@ -514,7 +516,8 @@ void BTree::ReadAt(PageId page, std::uint32_t idx, std::string* value, LeafHint*
 }
 
 // Descends the tree for n keys in lockstep: at each level every key's node
-// is touched before any is searched, so the cache misses of all keys overlap.
+// is touched before any is searched, and every search's cell before any
+// search finishes, so the cache misses of all keys overlap.
 // Leaves pages[i] at key i's leaf and idx[i]/found[i] at its slot.
 void BTree::DescendMany(const std::string_view* keys, std::size_t n, PageId* pages,
                         std::uint32_t* idx, bool* found) const {
@@ -560,9 +563,7 @@ void BTree::Locate(const std::string_view* keys, std::size_t n, LeafHint* hints)
     const std::size_t m = std::min(kMaxBatch, n - begin);
     DescendMany(keys + begin, m, pages, idx, found);
     for (std::size_t i = 0; i < m; ++i) {
-      if (!found[i]) continue;
-      const std::uint32_t vf = Node{arena_->Read(pages[i])}.field(idx[i]);
-      hints[begin + i] = {pages[i], idx[i], structure_version_, vf & ~kOverflowBit, !(vf & kOverflowBit)};
+      if (found[i]) hints[begin + i] = HintAt(pages[i], idx[i]);
     }
   }
 }
@@ -722,7 +723,7 @@ Status BTree::InsertIntoLeaf(Path& path, std::string_view key, std::string_view 
   }
   // Keys arriving out of order: first try to move cells into a sibling with
   // room, as a B*-tree does, instead of splitting into two half-empty leaves.
-  if (!append && ShareWithSibling(path, level)) return Status::Ok();
+  if (!append && ShareWithSibling(path, level, total)) return Status::Ok();
 
   // Split in two halves of about equal bytes — except when the new key goes
   // past the largest key of the whole tree (keys arriving in order: an
@@ -752,12 +753,12 @@ std::string BTree::ShortestSeparator(std::string_view left_last, std::string_vie
 }
 
 // The full leaf at `level` of path, whose cells plus the one being inserted
-// are in the scratch's `cells`, shares them with its right or left sibling
+// are in the scratch's `cells` (`mine` bytes with their slots), shares them with its right or left sibling
 // (same parent) so that both end about equally full, and the parent's
 // separator between the two moves accordingly. Returns false, having
 // changed nothing, when neither sibling has room for a fair share or the
 // parent cannot take the new separator; the caller then splits.
-bool BTree::ShareWithSibling(Path& path, int level) {
+bool BTree::ShareWithSibling(Path& path, int level, std::uint32_t mine) {
   if (level == 0) return false;  // the root has no siblings
   const std::uint32_t ps = arena_->page_size();
   const std::uint32_t capacity = ps - kHeader;
@@ -766,8 +767,6 @@ bool BTree::ShareWithSibling(Path& path, int level) {
   const PageId parent = path.page[level - 1];
   const std::uint32_t pidx = path.index[level - 1];  // leaf == child(pidx)
   const Node pn{arena_->Read(parent)};
-  std::uint32_t mine = 0;
-  for (const CellRef& c : s.cells) mine += c.size + kSlot;
   for (const bool to_right : {true, false}) {
     if (to_right ? pidx >= pn.count() : pidx == 0) continue;
     const PageId sibling = pn.child(to_right ? pidx + 1 : pidx - 1);
@@ -781,13 +780,8 @@ bool BTree::ShareWithSibling(Path& path, int level) {
     std::memcpy(s.page_b.data(), sn.p, ps);
     const Node copy{s.page_b.data()};
     s.shared.clear();
-    if (!to_right) {
-      for (std::uint32_t i = 0; i < copy.count(); ++i) s.shared.push_back({copy.cell(i), copy.cell_size(i)});
-    }
-    s.shared.insert(s.shared.end(), s.cells.begin(), s.cells.end());
-    if (to_right) {
-      for (std::uint32_t i = 0; i < copy.count(); ++i) s.shared.push_back({copy.cell(i), copy.cell_size(i)});
-    }
+    for (std::uint32_t i = 0; i < copy.count(); ++i) s.shared.push_back({copy.cell(i), copy.cell_size(i)});
+    s.shared.insert(to_right ? s.shared.begin() : s.shared.end(), s.cells.begin(), s.cells.end());
     // Cut near half the bytes, where both sides fit.
     const std::uint32_t half = (mine + theirs) / 2;
     std::size_t k = 0;

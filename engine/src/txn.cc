@@ -90,6 +90,17 @@ void Store::GetMany(const std::string_view* keys, std::size_t n, std::string* va
 
 bool Store::Contains(std::string_view key) const { return !closed_ && tree_.Contains(key); }
 
+void Store::Locate(const std::string_view* keys, std::size_t n, LeafHint* hints) const {
+  if (closed_) {
+    for (std::size_t i = 0; i < n; ++i) hints[i] = LeafHint{};
+    return;
+  }
+  tree_.Locate(keys, n, hints);
+  for (std::size_t i = 0; i < n; ++i) {
+    if (!ValidateKey(keys[i]).ok()) hints[i] = LeafHint{};
+  }
+}
+
 Status Store::Put(std::string_view key, std::string_view value) {
   KEEPSTATE_RETURN_IF_ERROR(CheckWritable());
   return tree_.Put(key, value);
@@ -202,17 +213,6 @@ Status Txn::Get(std::string_view key, std::string* value) const {
   const std::uint32_t entry = e >= 0 ? static_cast<std::uint32_t>(e) : b.Add(key);
   b.entries[entry].where = where;
   return Status::Ok();
-}
-
-void Store::Locate(const std::string_view* keys, std::size_t n, LeafHint* hints) const {
-  if (closed_) {
-    for (std::size_t i = 0; i < n; ++i) hints[i] = LeafHint{};
-    return;
-  }
-  tree_.Locate(keys, n, hints);
-  for (std::size_t i = 0; i < n; ++i) {
-    if (!ValidateKey(keys[i]).ok()) hints[i] = LeafHint{};
-  }
 }
 
 void Txn::GetMany(const std::string_view* keys, std::size_t n, std::string* values,

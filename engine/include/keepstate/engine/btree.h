@@ -218,13 +218,15 @@ class BTree {
   // Whether hint still points at key's slot: same tree shape, and the key
   // found there.
   bool HintMatches(const LeafHint& hint, std::string_view key) const;
+  // Where leaf `page`'s slot idx is, as a hint valid until the shape changes.
+  LeafHint HintAt(PageId page, std::uint32_t idx) const;
   // Reads the value in leaf `page`'s slot idx; fills *hint if given.
   void ReadAt(PageId page, std::uint32_t idx, std::string* value, LeafHint* hint) const;
   Status PutImpl(std::string_view key, std::string_view value);
   Status InsertIntoLeaf(Path& path, std::string_view key, std::string_view value,
                         bool overflow_value, PageId overflow_head);
   Status InsertSeparator(Path& path, int level, std::string_view sep, PageId left, PageId right);
-  bool ShareWithSibling(Path& path, int level);
+  bool ShareWithSibling(Path& path, int level, std::uint32_t mine);
   static std::string ShortestSeparator(std::string_view left_last, std::string_view right_first);
   void RebalanceAfterDelete(Path& path);
   Result<PageId> WriteOverflow(std::string_view value);
