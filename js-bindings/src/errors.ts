@@ -71,6 +71,28 @@ export class InvalidArgumentError extends KeepstateError {
   }
 }
 
+/**
+ * Stored data the store knew of is gone and could not be recovered: the
+ * browser deleted its IndexedDB (after a crash), or the database was deleted
+ * behind the store's back, and no intact second copy holds it. Nothing was
+ * opened. `openStore(name, { onDataLoss: 'open' })` opens what is left.
+ */
+export class DataLossError extends KeepstateError {
+  /** What the browser said (`dataLossMessage` of the upgrade), '' if it said nothing. */
+  readonly browserMessage: string;
+  /** The newest version known to have existed (0: unknown). */
+  readonly lastKnownVersion: number;
+  /** The version still stored (0: none). */
+  readonly storedVersion: number;
+  constructor(message: string, browserMessage = '', lastKnownVersion = 0, storedVersion = 0) {
+    super('data-loss', message);
+    this.name = 'DataLossError';
+    this.browserMessage = browserMessage;
+    this.lastKnownVersion = lastKnownVersion;
+    this.storedVersion = storedVersion;
+  }
+}
+
 /** The class thrown for each code; codes not listed throw a plain KeepstateError. */
 export const ERROR_CLASSES = {
   conflict: ConflictError,
@@ -78,6 +100,7 @@ export const ERROR_CLASSES = {
   quota: QuotaError,
   closed: ClosedError,
   'invalid-argument': InvalidArgumentError,
+  'data-loss': DataLossError,
 } as const satisfies Partial<Record<StatusCodeName, unknown>>;
 
 /** The stable string of a status number ('internal' for a number the engine does not define). */

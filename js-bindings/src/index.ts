@@ -7,6 +7,7 @@ export type {
   ScanOptions,
   CommitResult,
   CorruptionEvent,
+  DataLossEvent,
   RemoteCommitEvent,
   StoreEvents,
   StoreEventName,
@@ -14,6 +15,8 @@ export type {
   Transaction,
 } from './store.js';
 export type { ModuleSource } from './engine.js';
+export type { MirrorDirectory } from './opfs.js';
+export type { DataLossReason } from './storage.js';
 export type { KeepstateModuleFactory } from './keepstate.js';
 export {
   KeepstateError,
@@ -22,6 +25,7 @@ export {
   QuotaError,
   ClosedError,
   InvalidArgumentError,
+  DataLossError,
 } from './errors.js';
 export type { VersionFailure } from './errors.js';
 export type { StatusCodeName } from './generated/abi.js';

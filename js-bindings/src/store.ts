@@ -21,7 +21,10 @@ import {
   errorFromIndexedDB,
   type VersionFailure,
 } from './errors.js';
-import { openDatabase, readForRestore, writeCommit, databaseName, type CommitRecords, type PackRequest } from './idb.js';
+import { databaseName } from './idb.js';
+import type { CommitRecords, PackRequest, RestoreSource } from './backend.js';
+import { StoreStorage, type DataLossEvent, type Restored } from './storage.js';
+import type { MirrorDirectory } from './opfs.js';
 
 export interface OpenOptions {
   /** Commit automatically this many ms after the first uncommitted change; false: never. Default 1000. */
@@ -36,6 +39,19 @@ export interface OpenOptions {
   indexedDB?: IDBFactory;
   /** A custom wasm module (your C++ linked with keepstate_add_wasm_module). Default: the package's own. */
   module?: ModuleSource | KeepstateModuleFactory;
+  /**
+   * Keep a second copy of every commit in the Origin Private File System, from which a store
+   * whose IndexedDB the browser lost is restored (docs/crash-safety.md). Default true where
+   * OPFS can write files (there is no copy elsewhere).
+   */
+  mirror?: boolean;
+  /** The OPFS directory for the copy and the marker. Default navigator.storage.getDirectory() (tests inject one). */
+  opfs?: MirrorDirectory;
+  /**
+   * When stored data is known to be gone and no copy has it: 'reject' (default) rejects
+   * openStore with DataLossError; 'open' opens what is left and emits 'data-loss'.
+   */
+  onDataLoss?: 'reject' | 'open';
 }
 
 export interface ScanOptions {
@@ -75,8 +91,11 @@ export interface RemoteCommitEvent {
   version: number;
 }
 
+export type { DataLossEvent } from './storage.js';
+
 export interface StoreEvents {
   commit: CommitResult;
+  'data-loss': DataLossEvent;
   conflict: ConflictError;
   corruption: CorruptionEvent;
   'remote-commit': RemoteCommitEvent;
@@ -119,7 +138,7 @@ function validateOptions(name: unknown, options: OpenOptions): void {
   if (typeof name !== 'string' || name.length === 0) {
     throw new InvalidArgumentError('openStore: name must be a non-empty string');
   }
-  const { autosave, retain, durability, pageSize } = options;
+  const { autosave, retain, durability, pageSize, mirror, opfs, onDataLoss } = options;
   if (autosave !== undefined && autosave !== false && !(typeof autosave === 'number' && autosave >= 0)) {
     throw new InvalidArgumentError('openStore: autosave must be a number of ms >= 0 or false');
   }
@@ -132,6 +151,15 @@ function validateOptions(name: unknown, options: OpenOptions): void {
   if (pageSize !== undefined && !(Number.isInteger(pageSize) && pageSize > 0 && pageSize < 2 ** 32)) {
     throw new InvalidArgumentError('openStore: pageSize must be a positive integer');
   }
+  if (mirror !== undefined && typeof mirror !== 'boolean') {
+    throw new InvalidArgumentError('openStore: mirror must be a boolean');
+  }
+  if (opfs !== undefined && !(typeof opfs === 'object' && opfs !== null && typeof opfs.getFileHandle === 'function')) {
+    throw new InvalidArgumentError('openStore: opfs must be a directory handle');
+  }
+  if (onDataLoss !== undefined && onDataLoss !== 'reject' && onDataLoss !== 'open') {
+    throw new InvalidArgumentError("openStore: onDataLoss must be 'reject' or 'open'");
+  }
 }
 
 /** Opens (creating if needed) the store `name` and restores its newest verified version. */
@@ -142,13 +170,18 @@ export async function openStore(name: string, options: OpenOptions = {}): Promis
     throw new InvalidArgumentError('openStore: no IndexedDB here; pass options.indexedDB');
   }
   const engine = await loadEngine(options.module);
-  const db = await openDatabase(factory, name);
+  const storage = await StoreStorage.open(name, {
+    indexedDB: factory,
+    mirror: options.mirror ?? true,
+    opfs: options.opfs,
+    onDataLoss: options.onDataLoss ?? 'reject',
+  });
   try {
-    const store = new Store(engine, db, name, options);
+    const store = new Store(engine, storage, name, options);
     await store.restore();
     return store;
   } catch (e) {
-    db.close();
+    storage.close();
     throw e;
   }
 }
@@ -159,7 +192,7 @@ export class Store implements ReadWrite {
   /** The store's name (its IndexedDB database is `keepstate:<name>`). */
   readonly name: string;
   private readonly engine: Engine;
-  private readonly db: IDBDatabase;
+  private readonly storage: StoreStorage;
   private readonly durability: 'strict' | 'relaxed';
   private readonly autosaveMs: number;
   private readonly retain: number;
@@ -178,9 +211,10 @@ export class Store implements ReadWrite {
   private readonly inFlight = new Set<Promise<Uint8Array>>();
 
   /** @internal Use openStore(). */
-  constructor(engine: Engine, db: IDBDatabase, name: string, options: OpenOptions) {
+  constructor(engine: Engine, storage: StoreStorage, name: string, options: OpenOptions) {
     this.engine = engine;
-    this.db = db;
+    this.storage = storage;
+    storage.onCopyError = (error) => this.emit('error', error);
     this.name = name;
     this.durability = options.durability ?? 'strict';
     this.autosaveMs = options.autosave === false ? 0 : options.autosave ?? DEFAULT_AUTOSAVE_MS;
@@ -336,7 +370,7 @@ export class Store implements ReadWrite {
 
   /** Subscribes to an event; returns the unsubscribe function. */
   on<E extends StoreEventName>(event: E, handler: Handler<E>): () => void {
-    if (!['commit', 'conflict', 'corruption', 'remote-commit', 'error'].includes(event)) {
+    if (!['commit', 'conflict', 'corruption', 'data-loss', 'remote-commit', 'error'].includes(event)) {
       throw new InvalidArgumentError(`on: unknown event "${String(event)}"`);
     }
     if (typeof handler !== 'function') throw new InvalidArgumentError('on: handler must be a function');
@@ -367,14 +401,40 @@ export class Store implements ReadWrite {
       this.engine.module._keepstate_store_destroy(this.handle);
       this.handle = 0;
       this.channel?.close();
-      this.db.close();
+      this.storage.close();
     });
   }
 
   // --- Internals ---------------------------------------------------------------
 
-  /** @internal Restores the newest verified version into a new engine store. */
+  /** @internal Restores the newest verified version (storage.ts decides from which copy). */
   async restore(): Promise<void> {
+    const m = this.engine.module;
+    const { restored, loss } = await this.storage.withLock(() =>
+      this.storage.restoreNewest((source) => this.restoreFrom(source)),
+    );
+    const { handle, report } = restored as Restored & { handle: number; report: OpenReport };
+    if (this.handle !== 0) {
+      this.engine.stores.delete(this.handle);
+      m._keepstate_store_destroy(this.handle);
+    }
+    this.handle = handle;
+    m._keepstate_store_set_autosave(handle, this.autosaveMs);
+    this.engine.stores.set(handle, { autosave: () => this.autosave() });
+    // Events go out on a later task so a handler attached right after openStore() hears them.
+    if (loss !== null) this.emitSoon('data-loss', loss);
+    if (report.failures.length > 0) {
+      const what = report.fresh
+        ? 'no stored version verified: the store opened empty on a fresh version line'
+        : `fell back to version ${report.restored}`;
+      const detail = report.failures.map((f) => `version ${f.version}: ${f.message}`).join('; ');
+      const error = new CorruptionError(`store "${this.name}": ${what} (${detail})`, report.failures);
+      this.emitSoon('corruption', { restoredVersion: report.restored, fresh: report.fresh, failures: report.failures, error });
+    }
+  }
+
+  /** Restores `source`'s newest verified version into a new engine store (not yet adopted). */
+  private async restoreFrom(source: RestoreSource): Promise<Restored & { handle: number; report: OpenReport }> {
     const m = this.engine.module;
     const handle = m._keepstate_store_new(this.pageSize, this.retain, this.writerId);
     const result: { report?: OpenReport } = {};
@@ -386,8 +446,7 @@ export class Store implements ReadWrite {
       return null;
     };
     try {
-      await readForRestore(
-        this.db,
+      await source.readForRestore(
         (records) => {
           for (const r of records) {
             const key = Engine.encode(r.key);
@@ -411,24 +470,9 @@ export class Store implements ReadWrite {
     const report = result.report;
     if (report === undefined) {
       m._keepstate_store_destroy(handle);
-      throw new KeepstateError('internal', `store "${this.name}": restore ended without a report`);
+      throw new KeepstateError('internal', `store "${this.name}": restore from ${source.label} ended without a report`);
     }
-    if (this.handle !== 0) {
-      this.engine.stores.delete(this.handle);
-      m._keepstate_store_destroy(this.handle);
-    }
-    this.handle = handle;
-    m._keepstate_store_set_autosave(handle, this.autosaveMs);
-    this.engine.stores.set(handle, { autosave: () => this.autosave() });
-    if (report.failures.length > 0) {
-      const what = report.fresh
-        ? 'no stored version verified: the store opened empty on a fresh version line'
-        : `fell back to version ${report.restored}`;
-      const detail = report.failures.map((f) => `version ${f.version}: ${f.message}`).join('; ');
-      const error = new CorruptionError(`store "${this.name}": ${what} (${detail})`, report.failures);
-      // Emitted on a later task so a handler attached right after openStore() hears it.
-      this.emitSoon('corruption', { restoredVersion: report.restored, fresh: report.fresh, failures: report.failures, error });
-    }
+    return { handle, report, version: report.restored, failures: report.failures, discard: () => m._keepstate_store_destroy(handle) };
   }
 
   private async commitNow(): Promise<CommitResult> {
@@ -447,7 +491,7 @@ export class Store implements ReadWrite {
     }
     const handle = this.handle;
     try {
-      await writeCommit(this.db, records, this.durability, (head) => this.checkHead(handle, head));
+      await this.storage.commit(records, this.version, this.durability, (head) => this.checkHead(handle, head));
     } catch (e) {
       const error = errorFromIndexedDB(e, `commit of store "${this.name}"`);
       m._keepstate_store_commit_done(handle, codeNumber(error.code));

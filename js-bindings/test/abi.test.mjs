@@ -26,7 +26,7 @@ test('each error class has a code from the C++ list, and every code converts to 
     assert.ok(codes.has(code), `${cls.name} code ${code} is in status.h`);
     assert.ok(errorFromStatus(STATUS_CODES.find((c) => c.code === code).num, 'm') instanceof cls);
   }
-  assert.deepEqual(Object.keys(ERROR_CLASSES).sort(), ['closed', 'conflict', 'corruption', 'invalid-argument', 'quota']);
+  assert.deepEqual(Object.keys(ERROR_CLASSES).sort(), ['closed', 'conflict', 'corruption', 'data-loss', 'invalid-argument', 'quota']);
   for (const { num, code } of STATUS_CODES.filter((c) => c.num !== 0)) {
     const e = errorFromStatus(num, 'message');
     assert.ok(e instanceof KeepstateError);

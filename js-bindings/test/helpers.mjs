@@ -110,3 +110,89 @@ export function nextEvent(store, event, ms = 5000) {
     });
   });
 }
+
+/**
+ * An in-memory stand-in for an OPFS directory (what openStore's `mirror` takes):
+ * `files` maps a path ('keepstate/<name>/h-...') to its bytes. A write becomes
+ * visible only at close(), as OPFS's swap-file writes do. `state.failWrites`
+ * makes every write reject (a full disk).
+ */
+export function memoryDirectory(state = {}) {
+  const files = (state.files ??= new Map());
+  const notFound = (what) => Object.assign(new Error(`${what} not found`), { name: 'NotFoundError' });
+  const dir = (path) => ({
+    async getDirectoryHandle(name) {
+      return dir(`${path}${name}/`);
+    },
+    async getFileHandle(name, { create = false } = {}) {
+      const key = path + name;
+      if (!files.has(key)) {
+        if (!create) throw notFound(key);
+        files.set(key, new Uint8Array(0));
+      }
+      return {
+        async getFile() {
+          const bytes = files.get(key);
+          if (bytes === undefined) throw notFound(key);
+          return { arrayBuffer: async () => bytes.slice().buffer };
+        },
+        async createWritable() {
+          const parts = [];
+          return {
+            async write(data) {
+              if (state.failWrites) throw Object.assign(new Error('disk full'), { name: 'QuotaExceededError' });
+              parts.push(data.slice());
+            },
+            async close() {
+              const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+              let at = 0;
+              for (const p of parts) out.set(p, (at += p.length) - p.length);
+              files.set(key, out);
+            },
+            async abort() {},
+          };
+        },
+      };
+    },
+    async removeEntry(name) {
+      if (!files.delete(path + name)) throw notFound(path + name);
+    },
+    async *keys() {
+      const names = new Set();
+      for (const key of files.keys()) {
+        if (key.startsWith(path) && !key.slice(path.length).includes('/')) names.add(key.slice(path.length));
+      }
+      yield* names;
+    },
+  });
+  return dir('');
+}
+
+/** The file names of store `name`'s copy in a memoryDirectory's state. */
+export function copyFiles(state, name) {
+  const prefix = `keepstate/${encodeURIComponent(name)}/`;
+  return [...state.files.keys()].filter((k) => k.startsWith(prefix)).map((k) => k.slice(prefix.length)).sort();
+}
+
+/**
+ * An IDBFactory that reports `dataLoss` on the next upgrade of any database, as
+ * Chromium does after it deleted an origin's corrupt IndexedDB.
+ */
+export function lossReportingIndexedDB(inner, message = 'IndexedDB (database was corrupt): checksum mismatch') {
+  return {
+    open(name, version) {
+      const req = inner.open(name, version);
+      req.addEventListener('upgradeneeded', (event) => {
+        Object.defineProperty(event, 'dataLoss', { value: 'total' });
+        Object.defineProperty(event, 'dataLossMessage', { value: message });
+      });
+      return req;
+    },
+    deleteDatabase: (name) => inner.deleteDatabase(name),
+  };
+}
+
+/** Deletes store `name`'s IndexedDB database behind its back. */
+export function deleteDatabase(factory, name) {
+  return request(factory.deleteDatabase(`keepstate:${name}`));
+}

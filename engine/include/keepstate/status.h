@@ -38,7 +38,9 @@ namespace keepstate {
     "the data uses a newer format or feature than this build knows")          \
   X(kBusy, 8, "busy",                                                         \
     "the resource is in use (e.g. another write transaction is open)")        \
-  X(kInternal, 9, "internal", "an internal invariant failed (a bug)")
+  X(kInternal, 9, "internal", "an internal invariant failed (a bug)")          \
+  X(kDataLoss, 10, "data-loss",                                               \
+    "stored data known to have existed is gone (e.g. the browser deleted it)")
 
 enum class Code : std::uint8_t {
 #define KEEPSTATE_X(name, num, str, meaning) name = num,

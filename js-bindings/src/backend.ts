@@ -1,0 +1,78 @@
+// The storage contract between a Store and where its records live.
+//
+// A store's committed state is a set of records (persistence's RecordKind:
+// one head, manifests, packs), each exactly the bytes the engine produced,
+// keyed by persistence's string keys. A backend stores them; it never
+// interprets them beyond the head's version claim (the engine verifies every
+// byte on restore).
+//
+// Two backends hold a store's records: IndexedDB (idb.ts), which decides
+// versions (its commit transaction checks the head), and the OPFS copy
+// (opfs.ts), a second failure domain written after IndexedDB and used to
+// restore what IndexedDB lost (recovery.ts).
+
+/** Record kinds, as persistence's RecordKind numbers them (format.h). */
+export const enum RecordKind {
+  Head = 0,
+  Manifest = 1,
+  Pack = 2,
+}
+
+export interface StoredRecord {
+  kind: RecordKind;
+  key: string;
+  bytes: Uint8Array;
+}
+
+export interface CommitRecords {
+  /** Remove every stored record first (a fresh version line replaces unreadable data). */
+  clearFirst: boolean;
+  puts: StoredRecord[];
+  deletes: { kind: RecordKind; key: string }[];
+}
+
+/** What the engine asks for next during a restore: a pack, and the one after it. */
+export interface PackRequest {
+  need: string;
+  then?: string;
+}
+
+/**
+ * Reading a stored state for a restore. `start` gets the head and every
+ * manifest with their bytes and the packs with their keys only; then `start`
+ * and `next` return the pack wanted next (and the one after it, which the
+ * backend may fetch early), or null when the restore is done. A missing pack
+ * is passed to `next` as undefined.
+ */
+export interface RestoreSource {
+  /** For messages: "IndexedDB", "the OPFS copy". */
+  readonly label: string;
+  /** The version the stored head claims (0: no head). Not verified: restore verifies. */
+  headVersion(): Promise<number>;
+  readForRestore(
+    start: (records: StoredRecord[]) => PackRequest | null,
+    next: (pack: Uint8Array | undefined) => PackRequest | null,
+  ): Promise<void>;
+  /** Every stored record with its bytes (to copy one backend into another). */
+  readAll(): Promise<StoredRecord[]>;
+  close(): void;
+}
+
+const HEAD_MAGIC = 0x4448534b; // "KSHD", docs/snapshot-format.md "Head record"
+export const HEAD_RECORD_BYTES = 48;
+
+/** The version a head record claims (docs/snapshot-format.md), 0 if it is not a head record. */
+export function headVersionOf(bytes: Uint8Array | undefined): number {
+  if (bytes === undefined || bytes.length !== HEAD_RECORD_BYTES) return 0;
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (view.getUint32(0, true) !== HEAD_MAGIC) return 0;
+  return Number(view.getBigUint64(8, true));
+}
+
+/** Bytes of a stored value; anything else (tampered data) reads as empty, which fails verification. */
+export function valueBytes(value: unknown): Uint8Array {
+  if (value instanceof Uint8Array) return value;
+  if (value instanceof ArrayBuffer) return new Uint8Array(value);
+  if (ArrayBuffer.isView(value)) return new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
+  return new Uint8Array(0);
+}

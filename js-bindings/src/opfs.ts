@@ -1,0 +1,352 @@
+// The OPFS copy: a second copy of a store's records in the Origin Private
+// File System, outside IndexedDB's LevelDB, so that a crash that makes the
+// browser delete IndexedDB (docs/crash-safety.md) loses nothing that was
+// acknowledged.
+//
+// Layout: one directory per store, `keepstate/<encodeURIComponent(name)>/`,
+// one file per record: `p-<pack key>`, `m-<manifest key>` and `h-<version as
+// 16 hex>` holding that version's head record. The record bytes are exactly
+// IndexedDB's; the engine verifies them the same way on restore.
+//
+// Invariants:
+//  - A file is written whole or not at all: `createWritable()` writes to a
+//    swap file that `close()` moves into place (Chromium, Firefox).
+//  - Packs and manifests are immutable under their keys (a pack key names its
+//    writer), so rewriting one with the same key writes the same bytes.
+//  - A head file is written only after that version's manifest and packs, so
+//    the newest head file names a version whose records are all here; older
+//    head files and records no retained version uses are removed after it.
+//  - The copy follows IndexedDB, which decides versions: nothing is written
+//    here for a commit before IndexedDB completed it (packs excepted: their
+//    keys are unique, an orphan is harmless and removed by a later commit).
+import { RecordKind, headVersionOf, type CommitRecords, type PackRequest, type RestoreSource, type StoredRecord } from './backend.js';
+import { KeepstateError, QuotaError } from './errors.js';
+
+/** The part of FileSystemWritableFileStream the copy uses. */
+interface WritableLike {
+  write(data: Uint8Array): Promise<void>;
+  close(): Promise<void>;
+  abort?(): Promise<void>;
+}
+
+/** The part of FileSystemFileHandle the copy uses. */
+interface FileLike {
+  getFile(): Promise<{ arrayBuffer(): Promise<ArrayBuffer> }>;
+  createWritable(): Promise<WritableLike>;
+}
+
+/** The part of FileSystemDirectoryHandle the copy uses (OPFS's root, or a test's fake). */
+export interface MirrorDirectory {
+  getDirectoryHandle(name: string, options?: { create?: boolean }): Promise<MirrorDirectory>;
+  getFileHandle(name: string, options?: { create?: boolean }): Promise<FileLike>;
+  removeEntry(name: string, options?: { recursive?: boolean }): Promise<void>;
+  keys(): AsyncIterable<string>;
+}
+
+const PREFIX: Record<RecordKind, string> = { [RecordKind.Head]: 'h-', [RecordKind.Manifest]: 'm-', [RecordKind.Pack]: 'p-' };
+
+function hex16(version: number): string {
+  return version.toString(16).padStart(16, '0');
+}
+
+/** The kind and key of a file name, or null for a file that is not a record (a browser's swap file). */
+function parseName(name: string): { kind: RecordKind; key: string } | null {
+  for (const kind of [RecordKind.Head, RecordKind.Manifest, RecordKind.Pack]) {
+    if (name.startsWith(PREFIX[kind]) && name.length > 2) return { kind, key: name.slice(2) };
+  }
+  return null;
+}
+
+function fileName(record: { kind: RecordKind; key: string }): string {
+  return PREFIX[record.kind] + record.key;
+}
+
+function mirrorError(e: unknown, what: string): KeepstateError {
+  if (e instanceof KeepstateError) return e;
+  const name = typeof e === 'object' && e !== null && 'name' in e ? String(e.name) : '';
+  const message = e instanceof Error ? e.message : String(e);
+  if (name === 'QuotaExceededError') return new QuotaError(`${what}: OPFS quota exceeded (${message})`, { cause: e });
+  return new KeepstateError('internal', `${what}: OPFS ${name || 'error'}: ${message}`, { cause: e });
+}
+
+/** OPFS's root directory where this realm has a usable one (writable files), else undefined. */
+export async function opfsRoot(): Promise<MirrorDirectory | undefined> {
+  const storage = (globalThis as { navigator?: { storage?: { getDirectory?: () => Promise<unknown> } } }).navigator?.storage;
+  const handle = (globalThis as { FileSystemFileHandle?: { prototype: object } }).FileSystemFileHandle;
+  if (typeof storage?.getDirectory !== 'function' || handle === undefined || !('createWritable' in handle.prototype)) {
+    return undefined;
+  }
+  try {
+    return (await storage.getDirectory()) as MirrorDirectory;
+  } catch {
+    return undefined; // e.g. a private window that refuses OPFS
+  }
+}
+
+export class OpfsCopy implements RestoreSource {
+  readonly label = 'the OPFS copy';
+
+  private constructor(private readonly dir: MirrorDirectory) {}
+
+  /** The copy of store `storeName` under `root` (created empty if missing). */
+  static async open(root: MirrorDirectory, storeName: string): Promise<OpfsCopy> {
+    try {
+      const top = await root.getDirectoryHandle('keepstate', { create: true });
+      return new OpfsCopy(await top.getDirectoryHandle(encodeURIComponent(storeName), { create: true }));
+    } catch (e) {
+      throw mirrorError(e, `opening the OPFS copy of store "${storeName}"`);
+    }
+  }
+
+  private async names(): Promise<string[]> {
+    const out: string[] = [];
+    for await (const name of this.dir.keys()) out.push(name);
+    return out;
+  }
+
+  private async read(name: string): Promise<Uint8Array | undefined> {
+    let file: FileLike;
+    try {
+      file = await this.dir.getFileHandle(name);
+    } catch (e) {
+      if ((e as { name?: string }).name === 'NotFoundError') return undefined;
+      throw e;
+    }
+    return new Uint8Array(await (await file.getFile()).arrayBuffer());
+  }
+
+  private async write(name: string, bytes: Uint8Array): Promise<void> {
+    const file = await this.dir.getFileHandle(name, { create: true });
+    const out = await file.createWritable();
+    try {
+      await out.write(bytes);
+    } catch (e) {
+      await out.abort?.().catch(() => undefined); // the old file (if any) stays as it was
+      throw e;
+    }
+    await out.close();
+  }
+
+  private async remove(name: string): Promise<void> {
+    try {
+      await this.dir.removeEntry(name);
+    } catch (e) {
+      if ((e as { name?: string }).name !== 'NotFoundError') throw e;
+    }
+  }
+
+  /** Head versions present, newest first. */
+  private static heads(names: string[]): number[] {
+    const out: number[] = [];
+    for (const n of names) {
+      const r = parseName(n);
+      if (r?.kind === RecordKind.Head && /^[0-9a-f]{16}$/.test(r.key)) out.push(parseInt(r.key, 16));
+    }
+    return out.sort((a, b) => b - a);
+  }
+
+  async headVersion(): Promise<number> {
+    try {
+      return OpfsCopy.heads(await this.names())[0] ?? 0;
+    } catch (e) {
+      throw mirrorError(e, 'listing the OPFS copy');
+    }
+  }
+
+  /** Whether the head of `version` is here (the copy is in step with a commit based on it). */
+  async hasHead(version: number): Promise<boolean> {
+    try {
+      return (await this.read(`h-${hex16(version)}`)) !== undefined;
+    } catch (e) {
+      throw mirrorError(e, 'reading the OPFS copy');
+    }
+  }
+
+  async readForRestore(
+    start: (records: StoredRecord[]) => PackRequest | null,
+    next: (pack: Uint8Array | undefined) => PackRequest | null,
+  ): Promise<void> {
+    try {
+      const names = await this.names();
+      const records: StoredRecord[] = [];
+      const newest = OpfsCopy.heads(names)[0];
+      if (newest !== undefined) {
+        const head = await this.read(`h-${hex16(newest)}`);
+        if (head !== undefined) records.push({ kind: RecordKind.Head, key: 'head', bytes: head });
+      }
+      const parsed = names.map(parseName).filter((r): r is { kind: RecordKind; key: string } => r !== null);
+      const manifests = await Promise.all(
+        parsed.filter((r) => r.kind === RecordKind.Manifest).map(async (r) => ({ ...r, bytes: (await this.read(fileName(r))) ?? new Uint8Array(0) })),
+      );
+      records.push(...manifests);
+      for (const r of parsed) if (r.kind === RecordKind.Pack) records.push({ ...r, bytes: new Uint8Array(0) });
+      const reads = new Map<string, Promise<Uint8Array | undefined>>();
+      const fetch = (key: string) => {
+        let r = reads.get(key);
+        if (r === undefined) {
+          r = this.read(PREFIX[RecordKind.Pack] + key);
+          r.catch(() => undefined);
+          reads.set(key, r);
+        }
+        return r;
+      };
+      let wanted = start(records);
+      while (wanted !== null) {
+        const value = fetch(wanted.need);
+        if (wanted.then !== undefined) void fetch(wanted.then);
+        const bytes = await value;
+        reads.delete(wanted.need);
+        wanted = next(bytes);
+      }
+    } catch (e) {
+      throw mirrorError(e, 'reading the OPFS copy');
+    }
+  }
+
+  async readAll(): Promise<StoredRecord[]> {
+    try {
+      const names = await this.names();
+      const newest = OpfsCopy.heads(names)[0];
+      const out: StoredRecord[] = [];
+      for (const n of names) {
+        const r = parseName(n);
+        if (r === null || r.kind === RecordKind.Head) continue;
+        const bytes = await this.read(n);
+        if (bytes !== undefined) out.push({ ...r, bytes });
+      }
+      if (newest !== undefined) {
+        const head = await this.read(`h-${hex16(newest)}`);
+        if (head !== undefined) out.push({ kind: RecordKind.Head, key: 'head', bytes: head });
+      }
+      return out;
+    } catch (e) {
+      throw mirrorError(e, 'reading the OPFS copy');
+    }
+  }
+
+  /** Writes a commit's packs (before IndexedDB completes it: their keys are unique to this writer). */
+  async writePacks(records: CommitRecords): Promise<void> {
+    try {
+      await Promise.all(records.puts.filter((r) => r.kind === RecordKind.Pack).map((r) => this.write(fileName(r), r.bytes)));
+    } catch (e) {
+      throw mirrorError(e, 'writing packs to the OPFS copy');
+    }
+  }
+
+  /** Removes the packs of a commit IndexedDB refused (writePacks wrote them early). */
+  async removePacks(records: CommitRecords): Promise<void> {
+    try {
+      await Promise.all(records.puts.filter((r) => r.kind === RecordKind.Pack).map((r) => this.remove(fileName(r))));
+    } catch (e) {
+      throw mirrorError(e, 'removing packs from the OPFS copy');
+    }
+  }
+
+  /**
+   * Completes a commit IndexedDB has completed: its manifests, then its head
+   * (the version becomes restorable from here), then the deletes, older heads
+   * and — for a fresh line (clearFirst) — everything the commit did not write.
+   * REQUIRES: writePacks(records) resolved.
+   */
+  async finishCommit(records: CommitRecords, baseVersion: number): Promise<void> {
+    try {
+      const head = records.puts.find((r) => r.kind === RecordKind.Head);
+      if (head === undefined) throw new KeepstateError('internal', 'a commit without a head record');
+      // The manifest and the head at once: until both are written the commit is not
+      // acknowledged, and a head whose manifest is missing fails verification, so a
+      // restore falls back to the version before.
+      await Promise.all(
+        records.puts.filter((r) => r.kind !== RecordKind.Pack).map((r) =>
+          this.write(r.kind === RecordKind.Head ? `h-${hex16(headVersionOf(r.bytes))}` : fileName(r), r.bytes),
+        ),
+      );
+      if (records.clearFirst) {
+        const keep = new Set(records.puts.map((r) => (r.kind === RecordKind.Head ? `h-${hex16(headVersionOf(r.bytes))}` : fileName(r))));
+        await this.removeAllBut(keep);
+        return;
+      }
+      const stale = records.deletes.map(fileName);
+      if (baseVersion > 0) stale.push(`h-${hex16(baseVersion)}`);
+      await Promise.all(stale.map((n) => this.remove(n)));
+    } catch (e) {
+      throw mirrorError(e, 'writing the OPFS copy');
+    }
+  }
+
+  /** Removes every record file not in `keep`, and the swap files of writes a crash cut short. */
+  private async removeAllBut(keep: Set<string>): Promise<void> {
+    const names = await this.names();
+    const stale = names.filter((n) => n.endsWith('.crswap') || (parseName(n) !== null && !keep.has(n)));
+    await Promise.all(stale.map((n) => this.remove(n)));
+  }
+
+  /**
+   * Makes the copy hold exactly `records` (another backend's whole state): packs
+   * and manifests first (skipping those already here with the same length), then
+   * the head, then removes what is not among them.
+   */
+  async replaceAll(records: StoredRecord[]): Promise<void> {
+    try {
+      const head = records.find((r) => r.kind === RecordKind.Head);
+      const names = new Set(await this.names());
+      const sizes = new Map<string, number>();
+      for (const r of records) {
+        if (r.kind === RecordKind.Head || !names.has(fileName(r))) continue;
+        sizes.set(fileName(r), (await this.read(fileName(r)))?.length ?? -1);
+      }
+      for (const r of records) {
+        if (r.kind === RecordKind.Head || sizes.get(fileName(r)) === r.bytes.length) continue;
+        await this.write(fileName(r), r.bytes);
+      }
+      const keep = new Set(records.filter((r) => r.kind !== RecordKind.Head).map(fileName));
+      if (head !== undefined) {
+        const name = `h-${hex16(headVersionOf(head.bytes))}`;
+        await this.write(name, head.bytes);
+        keep.add(name);
+      }
+      await this.removeAllBut(keep);
+    } catch (e) {
+      throw mirrorError(e, 'rewriting the OPFS copy');
+    }
+  }
+
+  /**
+   * Records that the version of `head` exists, without its data (the copy is
+   * turned off: a marker file `x-<version>` alone is the evidence that lets a
+   * later open see a loss). Markers are never mistaken for a copy's heads.
+   */
+  async writeMarker(head: Uint8Array): Promise<void> {
+    try {
+      const name = `x-${hex16(headVersionOf(head))}`;
+      await this.write(name, head);
+      const names = await this.names();
+      await Promise.all(names.filter((n) => n.startsWith('x-') && n !== name).map((n) => this.remove(n)));
+    } catch (e) {
+      throw mirrorError(e, 'writing the store marker to OPFS');
+    }
+  }
+
+  /** The newest version this folder knows existed: a copy's head or a marker. */
+  async knownVersion(): Promise<number> {
+    try {
+      const names = await this.names();
+      const markers = names.filter((n) => /^x-[0-9a-f]{16}$/.test(n)).map((n) => parseInt(n.slice(2), 16));
+      return Math.max(0, OpfsCopy.heads(names)[0] ?? 0, ...markers);
+    } catch (e) {
+      throw mirrorError(e, 'listing the OPFS copy');
+    }
+  }
+
+  /** Removes every file of the store's folder (the app accepted a loss: the evidence goes too). */
+  async clear(): Promise<void> {
+    try {
+      await Promise.all((await this.names()).map((n) => this.remove(n)));
+    } catch (e) {
+      throw mirrorError(e, 'clearing the OPFS copy');
+    }
+  }
+
+  close(): void {
+    // Nothing to release: handles need no closing.
+  }
+}

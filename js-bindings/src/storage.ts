@@ -1,0 +1,226 @@
+// Where one store's records live, and the rules that keep acknowledged
+// commits from being lost when the browser loses IndexedDB.
+//
+// IndexedDB decides versions (its commit transaction checks the head). The
+// OPFS copy follows it: a commit resolves only after IndexedDB completed it
+// AND the copy holds it (its head file written), so an acknowledged commit is
+// always in two failure domains. With the copy off (`mirror: false`) or where
+// OPFS cannot write files, a marker file (OPFS, when it exists) still records
+// that the store had data, so a loss is reported instead of opening empty.
+//
+// Opening (restore):
+//  1. restore from IndexedDB;
+//  2. if the browser reported a loss, or the copy/marker knows a newer version
+//     than IndexedDB restored: restore from the copy; if that gives a newer
+//     version, rewrite IndexedDB from the copy (one transaction, replacing
+//     everything) and emit 'data-loss' (recovered); else reject with
+//     DataLossError, unless the app said `onDataLoss: 'open'`;
+//  3. if the copy is behind what was opened, rewrite it from IndexedDB.
+// Opens and commits of one store name run under one Web Lock where the
+// browser has them, so tabs never interleave "IndexedDB, then the copy".
+import { ConflictError, DataLossError, type KeepstateError, type VersionFailure } from './errors.js';
+import { headVersionOf, RecordKind, type CommitRecords, type RestoreSource } from './backend.js';
+import { IndexedDBBackend, databaseName } from './idb.js';
+import { OpfsCopy, opfsRoot, type MirrorDirectory } from './opfs.js';
+
+/** Why a store's stored data was found missing. */
+export type DataLossReason =
+  /** The browser reported it had to delete IndexedDB (Chromium: `dataLoss` on the upgrade). */
+  | 'browser-reported'
+  /** IndexedDB holds an older version (or nothing) than the OPFS copy or marker knows existed. */
+  | 'missing'
+  /** IndexedDB's newer versions failed verification; the copy held them intact. */
+  | 'corrupt';
+
+export interface DataLossEvent {
+  reason: DataLossReason;
+  /** What the browser said (`dataLossMessage`), '' if nothing. */
+  browserMessage: string;
+  /** The newest version known to have existed. */
+  lastKnownVersion: number;
+  /** The version the store opened at. */
+  restoredVersion: number;
+  /** true: restored from the OPFS copy and written back to IndexedDB, nothing lost; false: opened
+   * without the lost data because the app asked for it (`onDataLoss: 'open'`). */
+  recovered: boolean;
+  /** Why IndexedDB's own versions did not restore (reason 'corrupt'), newest first. */
+  failures: VersionFailure[];
+}
+
+/** What a restore from one source gave: the engine's store, and which version it opened. */
+export interface Restored {
+  version: number;
+  failures: VersionFailure[];
+  /** Releases the engine store (it was not adopted). */
+  discard(): void;
+}
+
+export interface StorageOptions {
+  indexedDB: IDBFactory;
+  /** true: the OPFS copy where OPFS can write files; false: no copy (a marker only). */
+  mirror: boolean;
+  /** OPFS's root, or a stand-in; undefined: navigator.storage.getDirectory() where it exists. */
+  opfs: MirrorDirectory | undefined;
+  onDataLoss: 'reject' | 'open';
+}
+
+type Lock = <T>(fn: () => Promise<T>) => Promise<T>;
+
+function lockFor(name: string): Lock {
+  const locks = (globalThis as { navigator?: { locks?: { request(n: string, f: () => Promise<unknown>): Promise<unknown> } } })
+    .navigator?.locks;
+  if (locks === undefined) return (fn) => fn();
+  return <T>(fn: () => Promise<T>) => locks.request(databaseName(name), fn) as Promise<T>;
+}
+
+export class StoreStorage {
+  /** The copy did not take a commit (quota, a browser error): reported, and rewritten whole next time. */
+  onCopyError: (error: KeepstateError) => void = () => undefined;
+  private markerWritten = false;
+
+  private constructor(
+    readonly name: string,
+    readonly idb: IndexedDBBackend,
+    /** The OPFS copy, or null. */
+    readonly copy: OpfsCopy | null,
+    /** Where the marker goes when there is no copy (the same folder), or null. */
+    private readonly marker: OpfsCopy | null,
+    private readonly onDataLoss: 'reject' | 'open',
+    readonly withLock: Lock,
+  ) {}
+
+  static async open(name: string, options: StorageOptions): Promise<StoreStorage> {
+    const root = options.opfs ?? (await opfsRoot());
+    const folder = root === undefined ? null : await OpfsCopy.open(root, name);
+    const idb = await IndexedDBBackend.open(options.indexedDB, name);
+    const withCopy = options.mirror && folder !== null;
+    return new StoreStorage(name, idb, withCopy ? folder : null, withCopy ? null : folder, options.onDataLoss, lockFor(name));
+  }
+
+  /**
+   * Restores the newest version that exists anywhere (module comment, "Opening").
+   * `restore(source)` restores from one source into a new engine store. Resolves
+   * with the one to adopt and, if data was found missing, the event to emit.
+   * REQUIRES: the caller holds the lock (withLock).
+   */
+  async restoreNewest(restore: (source: RestoreSource) => Promise<Restored>): Promise<{ restored: Restored; loss: DataLossEvent | null }> {
+    const copyVersion = this.copy === null ? 0 : await this.copy.headVersion();
+    const known = Math.max(copyVersion, this.marker === null ? 0 : await this.marker.knownVersion());
+    const browserLoss = this.idb.browserDataLoss;
+    const idbHead = await this.idb.headVersion();
+    let restored = await restore(this.idb);
+    if (browserLoss === null && restored.version >= known) {
+      if (this.copy !== null && copyVersion !== restored.version && restored.version > 0) await this.resyncCopy();
+      return { restored, loss: null };
+    }
+    const reason: DataLossReason = browserLoss !== null ? 'browser-reported' : idbHead >= known ? 'corrupt' : 'missing';
+    const event: DataLossEvent = {
+      reason,
+      browserMessage: browserLoss?.message ?? '',
+      lastKnownVersion: Math.max(known, idbHead),
+      restoredVersion: restored.version,
+      recovered: false,
+      failures: restored.failures,
+    };
+    if (this.copy !== null && copyVersion > restored.version) {
+      const fromCopy = await restore(this.copy).catch(() => null);
+      if (fromCopy !== null && fromCopy.version > restored.version) {
+        await this.rewriteIndexedDB(idbHead);
+        restored.discard();
+        restored = fromCopy;
+        return { restored, loss: { ...event, restoredVersion: restored.version, recovered: true } };
+      }
+      fromCopy?.discard();
+    }
+    if (this.onDataLoss === 'reject') {
+      restored.discard();
+      const said = event.browserMessage === '' ? '' : ` (the browser said: ${event.browserMessage})`;
+      throw new DataLossError(
+        `store "${this.name}": version ${event.lastKnownVersion} existed, but IndexedDB holds ` +
+          `${restored.version === 0 ? 'nothing' : `only version ${restored.version}`}${said}, and no intact copy has it; ` +
+          `nothing was opened (openStore(name, { onDataLoss: 'open' }) opens what is left)`,
+        event.browserMessage,
+        event.lastKnownVersion,
+        restored.version,
+      );
+    }
+    // The app accepted the loss: forget the evidence, and let the copy follow what is left.
+    await this.idb.clearDataLoss();
+    await this.marker?.clear();
+    if (this.copy !== null) await this.copy.clear();
+    if (this.copy !== null && restored.version > 0) await this.resyncCopy();
+    return { restored, loss: event };
+  }
+
+  /**
+   * Writes one commit: IndexedDB (with the head check), then the copy; resolves
+   * when both hold it. A commit IndexedDB refused writes nothing anywhere.
+   */
+  async commit(
+    records: CommitRecords,
+    baseVersion: number,
+    durability: 'strict' | 'relaxed',
+    checkHead: (head: Uint8Array | undefined) => KeepstateError | null,
+  ): Promise<void> {
+    return this.withLock(async () => {
+      const copy = this.copy;
+      if (copy === null) {
+        await this.idb.writeCommit(records, durability, checkHead);
+        if (this.marker !== null && !this.markerWritten) await this.writeMarker(records);
+        return;
+      }
+      // Packs go to the copy while IndexedDB writes (their keys are unique to this
+      // writer); whether the copy is in step is checked at the same time.
+      const packs = copy.writePacks(records);
+      const inStep = baseVersion === 0 || records.clearFirst ? Promise.resolve(true) : copy.hasHead(baseVersion);
+      packs.catch(() => undefined);
+      inStep.catch(() => undefined);
+      try {
+        await this.idb.writeCommit(records, durability, checkHead);
+      } catch (e) {
+        void packs.then(() => copy.removePacks(records)).catch(() => undefined);
+        throw e;
+      }
+      try {
+        await packs;
+        if (await inStep) await copy.finishCommit(records, baseVersion);
+        else await this.resyncCopy();
+      } catch (e) {
+        // IndexedDB has the commit (it stays acknowledged); the copy is rewritten whole at
+        // the next commit, which finds it out of step.
+        this.onCopyError(e as KeepstateError);
+      }
+    });
+  }
+
+  close(): void {
+    this.idb.close();
+  }
+
+  /** Makes the copy hold exactly what IndexedDB holds. */
+  private async resyncCopy(): Promise<void> {
+    await this.copy!.replaceAll(await this.idb.readAll());
+  }
+
+  /** Replaces everything IndexedDB holds with the copy's records (one transaction). */
+  private async rewriteIndexedDB(expectedHead: number): Promise<void> {
+    const puts = await this.copy!.readAll();
+    await this.idb.writeCommit({ clearFirst: true, puts, deletes: [] }, 'strict', (head) => {
+      const stored = headVersionOf(head);
+      return stored === expectedHead
+        ? null
+        : new ConflictError(`store "${this.name}": IndexedDB changed while it was being restored from the OPFS copy`, expectedHead, stored);
+    });
+  }
+
+  private async writeMarker(records: CommitRecords): Promise<void> {
+    const head = records.puts.find((r) => r.kind === RecordKind.Head);
+    if (head === undefined) return;
+    try {
+      await this.marker!.writeMarker(head.bytes);
+      this.markerWritten = true;
+    } catch (e) {
+      this.onCopyError(e as KeepstateError);
+    }
+  }
+}

@@ -1,0 +1,234 @@
+// The second copy and data-loss detection (storage.ts, opfs.ts): a store whose
+// IndexedDB the browser lost, or that was deleted behind its back, comes back
+// from the OPFS copy (here an in-memory directory) or is reported loudly —
+// never opened as if new.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { openStore, DataLossError, KeepstateError } from '../dist/index.js';
+import {
+  copyFiles, deleteDatabase, dumpRecords, freshIndexedDB, lossReportingIndexedDB, memoryDirectory, nextEvent, tamper,
+  uniqueName,
+} from './helpers.mjs';
+
+const open = (name, indexedDB, opfs, options = {}) =>
+  openStore(name, { indexedDB, autosave: false, ...(opfs ? { opfs } : { mirror: false }), ...options });
+
+/** A store with `commits` commits of key `k` = `v<i>` plus a 20 KiB value; returns what it holds. */
+async function committed(name, idb, mirror, commits = 3) {
+  const s = await open(name, idb, mirror);
+  for (let i = 1; i <= commits; ++i) {
+    s.put('k', `v${i}`);
+    s.put(`big${i % 2}`, 'x'.repeat(20_000) + i);
+    assert.equal((await s.commit()).version, i);
+  }
+  const state = Object.fromEntries(s.scan().map(([k, v]) => [k, new TextDecoder().decode(v)]));
+  await s.close();
+  return state;
+}
+
+const dump = (s) => Object.fromEntries(s.scan().map(([k, v]) => [k, new TextDecoder().decode(v)]));
+
+test('the copy holds exactly what IndexedDB holds after every commit, and old records leave both', async () => {
+  const state = {};
+  const dir = memoryDirectory(state);
+  const idb = freshIndexedDB();
+  const name = uniqueName();
+  const s = await open(name, idb, dir, { retain: 1 });
+  for (let i = 1; i <= 6; ++i) {
+    s.put(`key${i}`, 'y'.repeat(5000));
+    await s.commit();
+    const records = await dumpRecords(idb, name);
+    const expected = [
+      ...[...records.head.values()].map(() => `h-${i.toString(16).padStart(16, '0')}`),
+      ...[...records.manifests.keys()].map((k) => `m-${k}`),
+      ...[...records.packs.keys()].map((k) => `p-${k}`),
+    ].sort();
+    assert.deepEqual(copyFiles(state, name), expected, `after commit ${i}`);
+    for (const [key, bytes] of records.packs) {
+      assert.deepEqual(state.files.get(`keepstate/${encodeURIComponent(name)}/p-${key}`), new Uint8Array(bytes));
+    }
+  }
+  await s.close();
+});
+
+test('a database deleted behind the store is restored from the copy, written back, and reported', async () => {
+  const dir = memoryDirectory();
+  const idb = freshIndexedDB();
+  const name = uniqueName();
+  const before = await committed(name, idb, dir);
+  await deleteDatabase(idb, name);
+
+  const s = await open(name, idb, dir);
+  const event = await nextEvent(s, 'data-loss');
+  assert.equal(s.version, 3);
+  assert.deepEqual(dump(s), before);
+  assert.deepEqual(
+    { ...event, failures: undefined },
+    { reason: 'missing', browserMessage: '', lastKnownVersion: 3, restoredVersion: 3, recovered: true, failures: undefined },
+  );
+  // IndexedDB holds it again: without the copy it opens at version 3 as well.
+  const records = await dumpRecords(idb, name);
+  assert.equal(records.head.size, 1);
+  await s.close();
+  const t = await open(name, idb, false);
+  assert.equal(t.version, 3);
+  assert.deepEqual(dump(t), before);
+  t.put('k', 'after');
+  assert.equal((await t.commit()).version, 4);
+  await t.close();
+});
+
+test("a loss the browser reports ('dataLoss' on the upgrade) is recovered from the copy", async () => {
+  const dir = memoryDirectory();
+  const name = uniqueName();
+  const before = await committed(name, freshIndexedDB(), dir);
+  // The browser deleted the origin's IndexedDB and says so once, at the next upgrade.
+  const idb = lossReportingIndexedDB(freshIndexedDB());
+  const s = await open(name, idb, dir);
+  const event = await nextEvent(s, 'data-loss');
+  assert.equal(event.reason, 'browser-reported');
+  assert.equal(event.browserMessage, 'IndexedDB (database was corrupt): checksum mismatch');
+  assert.equal(event.recovered, true);
+  assert.equal(event.restoredVersion, 3);
+  assert.deepEqual(dump(s), before);
+  s.put('k', 'v4');
+  assert.equal((await s.commit()).version, 4);
+  await s.close();
+  // The recovery cleared the browser's report: the next open is a normal one.
+  const t = await open(name, idb, dir);
+  let heard = false;
+  t.on('data-loss', () => { heard = true; });
+  assert.equal(t.getText('k'), 'v4');
+  await new Promise((r) => setTimeout(r, 20));
+  assert.equal(heard, false);
+  await t.close();
+});
+
+test('without a copy, a reported loss rejects with DataLossError at every open until the app opens what is left', async () => {
+  const name = uniqueName();
+  const idb = lossReportingIndexedDB(freshIndexedDB());
+  const error = await open(name, idb, false).then(() => assert.fail('must not open'), (e) => e);
+  assert.ok(error instanceof DataLossError, String(error));
+  assert.ok(error instanceof KeepstateError);
+  assert.equal(error.code, 'data-loss');
+  assert.equal(error.browserMessage, 'IndexedDB (database was corrupt): checksum mismatch');
+  assert.match(error.message, /checksum mismatch/);
+  // The upgrade that reported it is over, yet the loss is still known.
+  await assert.rejects(open(name, idb, false), DataLossError);
+  const s = await open(name, idb, false, { onDataLoss: 'open' });
+  const event = await nextEvent(s, 'data-loss');
+  assert.equal(event.recovered, false);
+  assert.equal(event.reason, 'browser-reported');
+  assert.equal(s.version, 0);
+  s.put('k', 'new');
+  assert.equal((await s.commit()).version, 1);
+  await s.close();
+  const t = await open(name, idb, false);
+  assert.equal(t.getText('k'), 'new');
+  await t.close();
+});
+
+test('with the copy off, the marker still turns a deleted database into DataLossError, not an empty store', async () => {
+  const state = {};
+  const dir = memoryDirectory(state);
+  const idb = freshIndexedDB();
+  const name = uniqueName();
+  await committed(name, idb, false, 2); // no directory: nothing but IndexedDB
+  const s = await open(name, idb, dir, { mirror: false }); // the copy off, the marker in `dir`
+  assert.equal(s.version, 2);
+  s.put('k', 'v3');
+  await s.commit();
+  await s.close();
+  assert.deepEqual(copyFiles(state, name), ['x-0000000000000003'], 'a marker, no copy');
+  await deleteDatabase(idb, name);
+
+  const error = await open(name, idb, dir, { mirror: false }).catch((e) => e);
+  assert.ok(error instanceof DataLossError, String(error));
+  assert.equal(error.lastKnownVersion, 3);
+  assert.equal(error.storedVersion, 0);
+});
+
+test('a copy that is behind (turned on later, or a commit it missed) is rewritten from IndexedDB at open', async () => {
+  const state = {};
+  const dir = memoryDirectory(state);
+  const idb = freshIndexedDB();
+  const name = uniqueName();
+  const before = await committed(name, idb, false, 3);
+  assert.deepEqual(copyFiles(state, name), []);
+  const s = await open(name, idb, dir);
+  assert.ok(copyFiles(state, name).includes('h-0000000000000003'), copyFiles(state, name).join());
+  await s.close();
+  // The copy alone restores it.
+  const t = await open(name, freshIndexedDB(), dir);
+  assert.equal(t.version, 3);
+  assert.deepEqual(dump(t), before);
+  await t.close();
+});
+
+test('a newest version damaged in IndexedDB comes back intact from the copy', async () => {
+  const dir = memoryDirectory();
+  const idb = freshIndexedDB();
+  const name = uniqueName();
+  const before = await committed(name, idb, dir);
+  await tamper(idb, name, (kind, key, bytes) => {
+    if (kind !== 'packs' || !key.startsWith('0000000000000003-')) return undefined;
+    const copy = new Uint8Array(bytes);
+    copy[17] ^= 0xff;
+    return copy;
+  });
+  const s = await open(name, idb, dir);
+  const event = await nextEvent(s, 'data-loss');
+  assert.equal(event.reason, 'corrupt');
+  assert.equal(event.recovered, true);
+  assert.equal(event.failures[0].version, 3);
+  assert.equal(s.version, 3);
+  assert.deepEqual(dump(s), before);
+  await s.close();
+});
+
+test('a copy that cannot be written: the commit stands in IndexedDB, an error event says so, the next commit rewrites the copy', async () => {
+  const state = {};
+  const dir = memoryDirectory(state);
+  const idb = freshIndexedDB();
+  const name = uniqueName();
+  const s = await open(name, idb, dir);
+  s.put('k', 'v1');
+  await s.commit();
+  state.failWrites = true;
+  const errorEvent = nextEvent(s, 'error');
+  s.put('k', 'v2');
+  assert.equal((await s.commit()).version, 2);
+  assert.equal((await errorEvent).code, 'quota');
+  state.failWrites = false;
+  s.put('k', 'v3');
+  assert.equal((await s.commit()).version, 3);
+  await s.close();
+  const t = await open(name, freshIndexedDB(), dir);
+  assert.equal(t.getText('k'), 'v3');
+  await t.close();
+});
+
+test('a commit IndexedDB refuses (conflict) leaves nothing in the copy', async () => {
+  const state = {};
+  const dir = memoryDirectory(state);
+  const idb = freshIndexedDB();
+  const name = uniqueName();
+  const a = await open(name, idb, dir);
+  const b = await open(name, idb, dir);
+  a.put('who', 'a');
+  await a.commit();
+  const files = copyFiles(state, name);
+  b.put('who', 'b'.repeat(9000));
+  await assert.rejects(b.commit(), { code: 'conflict' });
+  await new Promise((r) => setTimeout(r, 20)); // the removal of b's early packs
+  assert.deepEqual(copyFiles(state, name), files);
+  await a.close();
+  await b.reload();
+  await b.close();
+});
+
+test('openStore rejects a bad mirror or onDataLoss option', async () => {
+  await assert.rejects(openStore('x', { indexedDB: freshIndexedDB(), mirror: 'yes' }), { code: 'invalid-argument' });
+  await assert.rejects(openStore('x', { indexedDB: freshIndexedDB(), opfs: {} }), { code: 'invalid-argument' });
+  await assert.rejects(openStore('x', { indexedDB: freshIndexedDB(), onDataLoss: 'ignore' }), { code: 'invalid-argument' });
+});
