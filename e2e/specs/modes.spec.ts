@@ -139,9 +139,9 @@ for (const mode of MODES) {
       expect(await ks.call('get', 'quota', 'small')).toBe('fits');
     });
 
-    test('corruption: a damaged pack of the newest version falls back to the previous one, says so, and the ledger audits', async ({ launch, harness, profile }) => {
+    test('corruption (no OPFS copy): a damaged pack of the newest version falls back to the previous one, says so, and the ledger audits', async ({ launch, harness, profile }) => {
       const ks = await harness(await launch(profile), mode);
-      await ks.call('open', 'ledger', { autosave: false });
+      await ks.call('open', 'ledger', { autosave: false, mirror: false });
       await ks.call('createLedger', 'ledger', 300, 1000, 7);
       expect((await ks.call('commit', 'ledger')).version).toBe(1);
       await ks.call('transfers', 'ledger', 400);
@@ -158,7 +158,7 @@ for (const mode of MODES) {
       expect(newest.length).toBeGreaterThan(0);
       for (const key of newest) expect(await ks.call('idbFlipBytes', 'ledger', 'packs', key, [17, 4096 + 99])).toBeGreaterThan(4096);
 
-      expect(await ks.call('open', 'ledger', { autosave: false })).toEqual({ version: 2, dirty: false });
+      expect(await ks.call('open', 'ledger', { autosave: false, mirror: false })).toEqual({ version: 2, dirty: false });
       const event = await ks.call('waitForEvent', 'ledger', 'corruption');
       expect(event).toMatchObject({ restoredVersion: 2, fresh: false, error: { name: 'CorruptionError', code: 'corruption' } });
       expect(event.failures[0]).toMatchObject({ version: 3, code: 'corruption' });
@@ -172,9 +172,73 @@ for (const mode of MODES) {
       await ks.call('transfers', 'ledger', 10);
       expect((await ks.call('commit', 'ledger')).version).toBe(4);
       await ks.reload();
-      expect(await ks.call('open', 'ledger', { autosave: false })).toEqual({ version: 4, dirty: false });
+      expect(await ks.call('open', 'ledger', { autosave: false, mirror: false })).toEqual({ version: 4, dirty: false });
       expect(await ks.call('audit', 'ledger')).toMatchObject({ ok: true, seq: 410 });
       expect(await ks.call('events', 'ledger')).toEqual([]);
+    });
+
+    test('corruption with the OPFS copy on: a damaged pack of the newest version comes back intact from the copy, and IndexedDB is repaired', async ({ launch, harness, profile }) => {
+      const ks = await harness(await launch(profile), mode);
+      await ks.call('open', 'ledger', { autosave: false });
+      await ks.call('createLedger', 'ledger', 300, 1000, 7);
+      expect((await ks.call('commit', 'ledger')).version).toBe(1);
+      await ks.call('transfers', 'ledger', 400);
+      expect((await ks.call('commit', 'ledger')).version).toBe(2);
+      await ks.call('transfers', 'ledger', 400);
+      expect((await ks.call('commit', 'ledger')).version).toBe(3);
+      const atThree = await ks.call('dump', 'ledger');
+      await ks.call('close', 'ledger');
+      const files: string[] = await ks.call('opfsFiles', 'ledger');
+      expect(files).toContain(`h-${(3).toString(16).padStart(16, '0')}`);
+
+      const packs: string[] = await ks.call('idbKeys', 'ledger', 'packs');
+      const newest = packs.filter((k) => k.startsWith(`${(3).toString(16).padStart(16, '0')}-`));
+      expect(newest.length).toBeGreaterThan(0);
+      for (const key of newest) expect(files).toContain(`p-${key}`);
+      for (const key of newest) await ks.call('idbFlipBytes', 'ledger', 'packs', key, [17, 4096 + 99]);
+
+      expect(await ks.call('open', 'ledger', { autosave: false })).toEqual({ version: 3, dirty: false });
+      const event = await ks.call('waitForEvent', 'ledger', 'data-loss');
+      expect(event).toMatchObject({ reason: 'corrupt', recovered: true, restoredVersion: 3, lastKnownVersion: 3 });
+      expect(event.failures[0]).toMatchObject({ version: 3, code: 'corruption' });
+      expect(await ks.call('dump', 'ledger')).toEqual(atThree);
+      expect(await ks.call('audit', 'ledger')).toMatchObject({ ok: true, seq: 800 });
+      await ks.call('close', 'ledger');
+      // IndexedDB was rewritten from the copy: without the copy it opens at 3 as well, silently.
+      expect(await ks.call('open', 'ledger', { autosave: false, mirror: false })).toEqual({ version: 3, dirty: false });
+      expect(await ks.call('dump', 'ledger')).toEqual(atThree);
+      expect(await ks.call('events', 'ledger')).toEqual([]);
+    });
+
+    test('a database deleted behind the store: restored from the OPFS copy; with the copy off, DataLossError', async ({ launch, harness, profile }) => {
+      const ks = await harness(await launch(profile), mode);
+      await ks.call('open', 'gone', { autosave: false });
+      await ks.call('putAll', 'gone', { a: '1', b: '2' });
+      expect((await ks.call('commit', 'gone')).version).toBe(1);
+      await ks.call('putAll', 'gone', { b: '3' });
+      expect((await ks.call('commit', 'gone')).version).toBe(2);
+      await ks.call('close', 'gone');
+      await ks.call('deleteDatabase', 'keepstate:gone');
+
+      expect(await ks.call('open', 'gone', { autosave: false })).toEqual({ version: 2, dirty: false });
+      expect(await ks.call('waitForEvent', 'gone', 'data-loss')).toMatchObject({ reason: 'missing', recovered: true, restoredVersion: 2, lastKnownVersion: 2 });
+      expect(await ks.call('dump', 'gone')).toEqual({ a: '1', b: '3' });
+      await ks.call('close', 'gone');
+
+      // Without the copy, the marker file still knows version 2 existed.
+      await ks.call('open', 'bare', { autosave: false, mirror: false });
+      await ks.call('putAll', 'bare', { a: '1' });
+      expect((await ks.call('commit', 'bare')).version).toBe(1);
+      await ks.call('close', 'bare');
+      expect(await ks.call('opfsFiles', 'bare')).toEqual([`x-${(1).toString(16).padStart(16, '0')}`]);
+      await ks.call('deleteDatabase', 'keepstate:bare');
+      const error = await ks.fail('open', 'bare', { autosave: false, mirror: false });
+      expect(error).toMatchObject({ name: 'DataLossError', code: 'data-loss', lastKnownVersion: 1, storedVersion: 0 });
+      expect(error.instanceOf).toContain('DataLossError');
+      // Still refused at the next open; opened empty only when the app says so.
+      expect(await ks.fail('open', 'bare', { autosave: false, mirror: false })).toMatchObject({ code: 'data-loss' });
+      expect(await ks.call('open', 'bare', { autosave: false, mirror: false, onDataLoss: 'open' })).toEqual({ version: 0, dirty: false });
+      expect(await ks.call('waitForEvent', 'bare', 'data-loss')).toMatchObject({ reason: 'missing', recovered: false, lastKnownVersion: 1 });
     });
 
     test('two tabs: the second writer gets ConflictError, writes nothing, hears remote-commit and reloads', async ({ launch, harness, profile }) => {

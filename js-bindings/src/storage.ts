@@ -184,7 +184,7 @@ export class StoreStorage {
       try {
         await packs;
         if (await inStep) await copy.finishCommit(records, baseVersion);
-        else await this.resyncCopy();
+        else await copy.replaceAll(await this.idb.readAll());
       } catch (e) {
         // IndexedDB has the commit (it stays acknowledged); the copy is rewritten whole at
         // the next commit, which finds it out of step.
@@ -197,9 +197,14 @@ export class StoreStorage {
     this.idb.close();
   }
 
-  /** Makes the copy hold exactly what IndexedDB holds. */
+  /** Makes the copy hold exactly what IndexedDB holds. A failure (quota) is reported, not thrown:
+   * IndexedDB is intact, and the next commit finds the copy out of step and tries again. */
   private async resyncCopy(): Promise<void> {
-    await this.copy!.replaceAll(await this.idb.readAll());
+    try {
+      await this.copy!.replaceAll(await this.idb.readAll());
+    } catch (e) {
+      this.onCopyError(e as KeepstateError);
+    }
   }
 
   /** Replaces everything IndexedDB holds with the copy's records (one transaction). */

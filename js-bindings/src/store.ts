@@ -214,7 +214,7 @@ export class Store implements ReadWrite {
   constructor(engine: Engine, storage: StoreStorage, name: string, options: OpenOptions) {
     this.engine = engine;
     this.storage = storage;
-    storage.onCopyError = (error) => this.emit('error', error);
+    storage.onCopyError = (error) => this.emitSoon('error', error);
     this.name = name;
     this.durability = options.durability ?? 'strict';
     this.autosaveMs = options.autosave === false ? 0 : options.autosave ?? DEFAULT_AUTOSAVE_MS;

@@ -9,8 +9,8 @@ import * as cpp from './cpp-ledger.js';
 let ks; // the keepstate module under test
 const stores = new Map(); // name -> { store, events }
 const decoder = new TextDecoder();
-const EVENTS = ['commit', 'conflict', 'corruption', 'remote-commit', 'error'];
-const ERROR_CLASSES = ['KeepstateError', 'ConflictError', 'CorruptionError', 'QuotaError', 'ClosedError', 'InvalidArgumentError'];
+const EVENTS = ['commit', 'conflict', 'corruption', 'data-loss', 'remote-commit', 'error'];
+const ERROR_CLASSES = ['KeepstateError', 'ConflictError', 'CorruptionError', 'QuotaError', 'ClosedError', 'InvalidArgumentError', 'DataLossError'];
 
 export function serializeError(e) {
   if (typeof e !== 'object' || e === null) return { name: 'thrown', message: String(e) };
@@ -18,6 +18,7 @@ export function serializeError(e) {
   if ('expectedVersion' in e) out.expectedVersion = e.expectedVersion;
   if ('actualVersion' in e) out.actualVersion = e.actualVersion;
   if ('failures' in e) out.failures = [...e.failures];
+  for (const field of ['browserMessage', 'lastKnownVersion', 'storedVersion']) if (field in e) out[field] = e[field];
   if (ks) out.instanceOf = ERROR_CLASSES.filter((c) => e instanceof ks[c]);
   return out;
 }
@@ -202,6 +203,18 @@ export const ops = {
       req.onblocked = () => fail(new Error(`deleting ${dbName} is blocked`));
     }),
   storageEstimate: () => navigator.storage.estimate(),
+  /** The file names of store `name`'s OPFS copy (folder keepstate/<name>/), [] if there is none. */
+  async opfsFiles(name) {
+    try {
+      const dir = await (await (await navigator.storage.getDirectory()).getDirectoryHandle('keepstate')).getDirectoryHandle(encodeURIComponent(name));
+      const out = [];
+      for await (const n of dir.keys()) out.push(n);
+      return out.sort();
+    } catch (e) {
+      if (e.name === 'NotFoundError') return [];
+      throw e;
+    }
+  },
 
   // --- The JS ledger --------------------------------------------------------
   createLedger(name, accounts, initial, seed) {
