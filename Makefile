@@ -8,7 +8,7 @@ PRESETS := $(CXX_TEST_PRESETS) native-release native-fuzz
 BUILD_TARGETS := $(addprefix build-,$(PRESETS))
 CXX_TEST_TARGETS := $(addprefix test-cxx-,$(CXX_TEST_PRESETS))
 
-.PHONY: all setup test test-cxx test-js test-e2e test-fuzz demo serve bench bench-browser fuzz clean \
+.PHONY: all setup test test-cxx test-js test-e2e test-fuzz stress demo serve bench bench-browser fuzz clean \
 	$(BUILD_TARGETS) $(CXX_TEST_TARGETS)
 
 all: test
@@ -45,6 +45,20 @@ test-fuzz: build-native-fuzz
 	scripts/run-fuzz 30
 
 test: test-cxx test-fuzz test-js test-e2e
+
+# The crash test of e2e/specs/crash.spec.ts with $(STRESS_KILLS) browser kills
+# (random moments, every kill mode) instead of make test's 50, and the
+# torn-log recipe; prints the kills by mode, acknowledged commits lost and
+# silent resets (both must be 0), and recoveries from the OPFS copy.
+STRESS_KILLS ?= 500
+stress: build-wasm-release
+	npm run build:js
+	@mkdir -p build; status=0; \
+	KEEPSTATE_CRASH_ITERATIONS=$(STRESS_KILLS) npx playwright test -c e2e/playwright.config.ts \
+	  --global-timeout $$(( $(STRESS_KILLS) * 8000 + 600000 )) crash dataloss > build/stress.log 2>&1 || status=$$?; \
+	grep -E '✓|✘|passed|failed|flaky' build/stress.log; \
+	grep -o 'crash test (seed [0-9]*): .*' build/stress.log | sed 's/"versions":"[^"]*",\{0,1\}//'; \
+	[ $$status -eq 0 ] || { tail -60 build/stress.log; echo "stress: FAILED (full log: build/stress.log)"; }; exit $$status
 
 # Benchmarks, native and wasm under Node, then the browser benchmark, in one
 # run; tables + JSON in bench/results/.

@@ -1,4 +1,5 @@
-// Crash during commit: 50 times, a page runs transfers of the C++ ledger
+// Crash during commit: 50 times (KEEPSTATE_CRASH_ITERATIONS; `make stress`
+// runs 500), a page runs transfers of the C++ ledger
 // (examples/ledger, store.call('transfer_batch')) while commits
 // follow one another, and the browser is ended at a random moment (SIGKILL of
 // every process, a renderer crash, or a close nobody waits for). After each
@@ -9,17 +10,22 @@
 //  - the state says which version it was committed as (`meta:intent`, written
 //    just before each commit) and that is the version the store reports;
 //  - no acknowledged commit is lost (strict durability), and a version whose
-//    start the test heard of holds exactly the transfers it had then.
+//    start the test heard of holds exactly the transfers it had then;
+//  - a store the browser lost IndexedDB for comes back from the OPFS copy
+//    (counted as `recoveredFromCopy`); an unrecovered loss rejects the open.
+// Before every relaunch the profile's storage (IndexedDB and OPFS folders) is
+// copied to the test's output folder (`before-relaunch/`), so a failing
+// relaunch can be replayed: copy it back into a profile and launch on it.
 // The page reports on its console; messages still in flight when the browser
 // dies are lost, so the newest versions may land without the test hearing of
 // them (counted as `landedUnheard`): the checks above do not depend on them.
 import { test, expect } from '../support/fixtures';
 import { HARNESS_URL, LEDGER_URL, Harness } from '../support/fixtures';
 import { CrashableBrowser, sleep, type KillMode } from '../support/crashable';
-import { readdirSync, statSync } from 'node:fs';
+import { cpSync, existsSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 
-const ITERATIONS = 50;
+const ITERATIONS = Number(process.env.KEEPSTATE_CRASH_ITERATIONS ?? 50);
 const ACCOUNTS = 500;
 const INITIAL = 1000;
 const SEED = 20240611;
@@ -50,6 +56,15 @@ function storageListing(profile: string): string {
   return out.join(', ') || `${root} is empty`;
 }
 
+/** Keeps a copy of the profile's storage as it is before a relaunch (the browser is down). */
+function keepStorage(profile: string, into: string): void {
+  rmSync(into, { recursive: true, force: true });
+  for (const part of ['IndexedDB', 'File System']) {
+    const from = join(profile, 'Default', part);
+    if (existsSync(from)) cpSync(from, join(into, part), { recursive: true });
+  }
+}
+
 /** A random generator with a printed seed, so a failure can be replayed. */
 function rng(seed: number) {
   let s = seed >>> 0;
@@ -63,7 +78,7 @@ function rng(seed: number) {
 }
 
 test('killing the browser mid-commit never leaves a torn state', async ({ server, profile }, testInfo) => {
-  test.setTimeout(5 * 60_000);
+  test.setTimeout(Math.max(5 * 60_000, ITERATIONS * 6_000));
   const seed = Number(process.env.KEEPSTATE_CRASH_SEED ?? Date.now() % 1_000_000);
   testInfo.annotations.push({ type: 'seed', description: `KEEPSTATE_CRASH_SEED=${seed}` });
   const random = rng(seed);
@@ -73,7 +88,11 @@ test('killing the browser mid-commit never leaves a torn state', async ({ server
   const acked = new Map<number, number>();
   let maxAcked = 0;
   let maxStarted = 0;
-  const stats = { operations: 0, inFlightAtKill: 0, landedUnheard: 0, versions: [] as number[], byMode: {} as Record<string, number> };
+  const stats = {
+    kills: 0, lost: 0, silentResets: 0, recoveredFromCopy: 0,
+    operations: 0, inFlightAtKill: 0, landedUnheard: 0, versions: [] as number[], byMode: {} as Record<string, number>,
+  };
+  const kept = testInfo.outputPath('before-relaunch');
 
   const open = async (): Promise<{ browser: CrashableBrowser; ks: Harness }> => {
     const browser = await CrashableBrowser.launch(profile);
@@ -97,6 +116,7 @@ test('killing the browser mid-commit never leaves a torn state', async ({ server
   };
 
   for (let i = 0; i <= ITERATIONS; ++i) {
+    if (i > 0) keepStorage(profile, kept);
     const { browser, ks } = await open();
     const state = await ks.call('open', 'crash', { autosave: false, module: 'ledger' });
     if (i === 0) {
@@ -109,14 +129,24 @@ test('killing the browser mid-commit never leaves a torn state', async ({ server
       maxAcked = maxStarted = 1;
     } else {
       // Exactly some committed version, never torn, no acknowledged commit lost.
-      const where = `iteration ${i} (seed ${seed}): restored ${JSON.stringify(state)}, acked up to ${maxAcked}, heard of up to ${maxStarted}`;
+      const where = `iteration ${i} (seed ${seed}): restored ${JSON.stringify(state)}, acked up to ${maxAcked}, heard of up to ${maxStarted}; storage before this relaunch: ${kept}`;
+      const events: { type: string; recovered?: boolean }[] = await ks.call('events', 'crash');
+      const loss = events.filter((e) => e.type === 'data-loss');
+      if (loss.length > 0) {
+        expect(loss, where).toMatchObject([{ recovered: true }]);
+        ++stats.recoveredFromCopy;
+      }
+      if (state.version < maxAcked) {
+        ++stats.lost;
+        if (loss.length === 0) ++stats.silentResets;
+      }
       // First what restore reported: a failure names the record it could not verify.
-      expect((await ks.call('events', 'crash')).filter((e: { type: string }) => e.type === 'corruption'), where).toEqual([]);
+      expect(events.filter((e) => e.type === 'corruption'), where).toEqual([]);
       expect(state.dirty, where).toBe(false);
       // If acknowledged commits are gone, say what the browser kept on disk
       // (a store wiped by the browser itself looks like a new one).
-      const kept = state.version < maxAcked ? ` — profile storage: ${storageListing(profile)}` : '';
-      expect(state.version, where + kept).toBeGreaterThanOrEqual(maxAcked);
+      const listing = state.version < maxAcked ? ` — profile storage: ${storageListing(profile)}` : '';
+      expect(state.version, where + listing).toBeGreaterThanOrEqual(maxAcked);
       expect(await ks.call('getJSON', 'crash', 'meta:intent'), where).toBe(state.version);
       const audit = await ks.call('cppAudit', 'crash');
       expect(audit, where).toMatchObject({ ok: true, total: ACCOUNTS * INITIAL, expectedTotal: ACCOUNTS * INITIAL, accounts: ACCOUNTS });
@@ -146,6 +176,7 @@ test('killing the browser mid-commit never leaves a torn state', async ({ server
     const mode = modes[Math.floor(random() * modes.length)]!;
     stats.byMode[mode] = (stats.byMode[mode] ?? 0) + 1;
     if (maxStarted > maxAcked) ++stats.inFlightAtKill;
+    ++stats.kills;
     await browser.kill(mode);
   }
 
