@@ -210,12 +210,13 @@ const CHANGES = [
 ];
 const COMMIT_CONTENDERS = [
   ['keepstate', 'keepstate commit()'],
+  ['keepstate-nocopy', 'keepstate commit(), mirror: false (no OPFS copy)'],
   ['raw', 'raw IndexedDB put of the changed bytes (limit)'],
   ['idbfs', 'IDBFS FS.syncfs (state as one file)'],
   ['wa-sqlite', 'wa-sqlite COMMIT (IDBBatchAtomicVFS)'],
   ['dexie', 'Dexie bulkPut of the changed records'],
 ];
-const RESTORES = new Set(['keepstate', 'raw', 'idbfs']);
+const RESTORES = new Set(['keepstate', 'keepstate-nocopy', 'raw', 'idbfs']);
 
 /** Reloads the page `RUNS` times and times the contender's restore after each load. */
 function measureRestore(h, id, args) {
@@ -419,11 +420,13 @@ What each column writes to IndexedDB (one readwrite transaction each, durability
       const after = c.keepstateAfterCommits;
       const afterText = after && !after.error
         ? `${fmtMs(after)} (${(after.details.at(-1).storedBytes / 1048576).toFixed(0)} MiB stored)` : fmtMs(after);
-      return [`${mib} MiB`, fmtMs(c.keepstate), med('reloadMs'), med('ownReadMs'), stored, afterText, c.raw && !c.raw.error ? `${fmtMs(c.raw)} (${fmtX(c.raw.median / ks)})` : fmtMs(c.raw),
+      const nocopy = c['keepstate-nocopy'];
+      return [`${mib} MiB`, fmtMs(c.keepstate), nocopy && !nocopy.error ? `${fmtMs(nocopy)} (${fmtX(nocopy.median / ks)})` : fmtMs(nocopy),
+        med('reloadMs'), med('ownReadMs'), stored, afterText, c.raw && !c.raw.error ? `${fmtMs(c.raw)} (${fmtX(c.raw.median / ks)})` : fmtMs(c.raw),
         c.idbfs && !c.idbfs.error ? `${fmtMs(c.idbfs)} (${fmtX(c.idbfs.median / ks)})` : fmtMs(c.idbfs)];
     });
     out.push(table('Restore after a page reload until the state is verified and usable (median ms; in brackets: time / keepstate time)',
-      ['state', 'keepstate openStore (instantiate + restore + verify)', 'of which: reload() alone', 'IndexedDB read of keepstate\'s own records', 'keepstate stored bytes / records', 'keepstate after the 20 commit runs', 'raw IndexedDB read (limit)', 'IDBFS syncfs(true) + read'], rows));
+      ['state', 'keepstate openStore (instantiate + restore + verify)', 'mirror: false (no OPFS copy)', 'of which: reload() alone', 'IndexedDB read of keepstate\'s own records', 'keepstate stored bytes / records', 'keepstate after the 20 commit runs', 'raw IndexedDB read (limit)', 'IDBFS syncfs(true) + read'], rows));
     for (const mib of SIZES_MIB) {
       const c = restore[mib] ?? {};
       if (c.keepstate && !c.keepstate.error && c.raw && !c.raw.error) {
@@ -459,7 +462,7 @@ What each column writes to IndexedDB (one readwrite transaction each, durability
   return { text: out.join('\n'), targets };
 }
 
-const COLORS = { keepstate: '#1f77b4', 'keepstate-fibers': '#1f77b4', 'keepstate-js': '#6baed6', raw: '#7f7f7f', idbfs: '#d62728', 'wa-sqlite': '#2ca02c', dexie: '#ff7f0e', map: '#9467bd', asyncify: '#d62728' };
+const COLORS = { keepstate: '#1f77b4', 'keepstate-nocopy': '#9ecae1', 'keepstate-fibers': '#1f77b4', 'keepstate-js': '#6baed6', raw: '#7f7f7f', idbfs: '#d62728', 'wa-sqlite': '#2ca02c', dexie: '#ff7f0e', map: '#9467bd', asyncify: '#d62728' };
 
 async function charts(results, suffix) {
   const files = [];

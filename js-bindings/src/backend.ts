@@ -58,6 +58,40 @@ export interface RestoreSource {
   close(): void;
 }
 
+/**
+ * The pack half of readForRestore, shared by every backend: hands `records` to
+ * `start`, then reads each pack the engine asks for with `readPack` — and the
+ * one it names next at the same time, so storage reads it while the engine
+ * verifies this one — until the engine is done. At most two reads are in
+ * flight. `readPack` must issue its read synchronously (an IndexedDB
+ * transaction stays active only while requests are issued from its callbacks).
+ */
+export async function feedPacks(
+  records: StoredRecord[],
+  readPack: (key: string) => Promise<Uint8Array | undefined>,
+  start: (records: StoredRecord[]) => PackRequest | null,
+  next: (pack: Uint8Array | undefined) => PackRequest | null,
+): Promise<void> {
+  const reads = new Map<string, Promise<Uint8Array | undefined>>();
+  const read = (key: string) => {
+    let r = reads.get(key);
+    if (r === undefined) {
+      r = readPack(key);
+      r.catch(() => undefined); // a read nobody awaits any more must not go unhandled
+      reads.set(key, r);
+    }
+    return r;
+  };
+  let wanted = start(records);
+  while (wanted !== null) {
+    const value = read(wanted.need);
+    if (wanted.then !== undefined) void read(wanted.then);
+    const bytes = await value;
+    reads.delete(wanted.need);
+    wanted = next(bytes);
+  }
+}
+
 const HEAD_MAGIC = 0x4448534b; // "KSHD", docs/snapshot-format.md "Head record"
 export const HEAD_RECORD_BYTES = 48;
 

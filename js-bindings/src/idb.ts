@@ -20,6 +20,7 @@ import { HEAD_KEY, RECORD_KINDS } from './generated/abi.js';
 import { errorFromIndexedDB, type KeepstateError } from './errors.js';
 import {
   RecordKind,
+  feedPacks,
   headVersionOf,
   valueBytes,
   type CommitRecords,
@@ -158,24 +159,12 @@ export class IndexedDBBackend implements RestoreSource {
       const packs = packKeys.map((key) => ({ kind: RecordKind.Pack, key: String(key), bytes: new Uint8Array(0) }));
       // Each read is issued from the continuation of an earlier one, while the
       // transaction is still active.
-      const reads = new Map<string, Promise<unknown>>();
-      const read = (key: string) => {
-        let r = reads.get(key);
-        if (r === undefined) {
-          r = request(packStore!.get(key));
-          r.catch(() => undefined); // a read nobody awaits any more must not go unhandled
-          reads.set(key, r);
-        }
-        return r;
-      };
-      let wanted = start([...heads, ...manifests, ...packs]);
-      while (wanted !== null) {
-        const value = read(wanted.need);
-        if (wanted.then !== undefined) void read(wanted.then);
-        const bytes: unknown = await value;
-        reads.delete(wanted.need);
-        wanted = next(bytes === undefined ? undefined : valueBytes(bytes));
-      }
+      await feedPacks(
+        [...heads, ...manifests, ...packs],
+        (key) => request(packStore!.get(key)).then((v: unknown) => (v === undefined ? undefined : valueBytes(v))),
+        start,
+        next,
+      );
       await done;
     } catch (e) {
       throw errorFromIndexedDB(e, 'reading the stored versions');

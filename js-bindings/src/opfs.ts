@@ -19,7 +19,7 @@
 //  - The copy follows IndexedDB, which decides versions: nothing is written
 //    here for a commit before IndexedDB completed it (packs excepted: their
 //    keys are unique, an orphan is harmless and removed by a later commit).
-import { RecordKind, headVersionOf, type CommitRecords, type PackRequest, type RestoreSource, type StoredRecord } from './backend.js';
+import { RecordKind, feedPacks, headVersionOf, type CommitRecords, type PackRequest, type RestoreSource, type StoredRecord } from './backend.js';
 import { KeepstateError, QuotaError } from './errors.js';
 
 /** The part of FileSystemWritableFileStream the copy uses. */
@@ -180,24 +180,7 @@ export class OpfsCopy implements RestoreSource {
       );
       records.push(...manifests);
       for (const r of parsed) if (r.kind === RecordKind.Pack) records.push({ ...r, bytes: new Uint8Array(0) });
-      const reads = new Map<string, Promise<Uint8Array | undefined>>();
-      const fetch = (key: string) => {
-        let r = reads.get(key);
-        if (r === undefined) {
-          r = this.read(PREFIX[RecordKind.Pack] + key);
-          r.catch(() => undefined);
-          reads.set(key, r);
-        }
-        return r;
-      };
-      let wanted = start(records);
-      while (wanted !== null) {
-        const value = fetch(wanted.need);
-        if (wanted.then !== undefined) void fetch(wanted.then);
-        const bytes = await value;
-        reads.delete(wanted.need);
-        wanted = next(bytes);
-      }
+      await feedPacks(records, (key) => this.read(PREFIX[RecordKind.Pack] + key), start, next);
     } catch (e) {
       throw mirrorError(e, 'reading the OPFS copy');
     }

@@ -19,6 +19,9 @@ import { Account } from '/ledger/js/ledger.js';
 import { INITIAL_BALANCE, changedIds, done, now, openDb, recordBytes, recordKey, transfers } from '../common.mjs';
 
 let store;
+// keepstate-nocopy.mjs imports this module as `keepstate.mjs?nocopy`: the same
+// contender with the OPFS copy off, to show what the copy costs.
+const STORE_OPTIONS = { autosave: false, mirror: !import.meta.url.endsWith('?nocopy') };
 
 // Records put while `capture` is an array: [{ store, key, value }].
 let capture = null;
@@ -33,7 +36,7 @@ IDBObjectStore.prototype.put = function put(value, key) {
 
 /** A new store of `records` 1 KiB records, committed once. */
 export async function commitSetup({ name, records }) {
-  store = await openStore(name, { autosave: false, durability: 'strict' });
+  store = await openStore(name, { ...STORE_OPTIONS, durability: 'strict' });
   for (let id = 0; id < records; ++id) store.put(recordKey(id), recordBytes(id, 0));
   const r = await store.commit();
   return { version: r.version, bytesWritten: r.bytesWritten, ms: r.ms };
@@ -86,7 +89,7 @@ export async function replayLastCommit({ name }) {
  */
 export async function restore({ name, records }) {
   const t0 = now();
-  const s = await openStore(name, { autosave: false });
+  const s = await openStore(name, STORE_OPTIONS);
   const v = s.get(recordKey(records - 1));
   const ms = now() - t0;
   if (v === undefined || v.length !== 1024) {
@@ -121,7 +124,7 @@ async function readOwnRecords(dbName) {
 let ledgerStore;
 
 export async function ledgerSetup({ name, accounts }) {
-  ledgerStore = await openStore(name, { module: ledgerModule, autosave: false, durability: 'strict' });
+  ledgerStore = await openStore(name, { ...STORE_OPTIONS, module: ledgerModule, durability: 'strict' });
   const t0 = now();
   const batch = 250_000;
   for (let first = 0; first < accounts; first += batch) {
