@@ -1,8 +1,9 @@
-// MemoryRecordStore: see record_store.h.
+// MemoryRecordStore and CheckStoredHead: see record_store.h.
 //
 // Invariant: Apply() validates everything that can fail (head check,
 // injected failure, record kinds) before its first mutation, so a failed
 // batch leaves the maps untouched.
+#include <algorithm>
 #include <string>
 
 #include "keepstate/persistence/record_store.h"
@@ -59,32 +60,42 @@ Status MemoryRecordStore::Apply(const WriteBatch& batch) {
   for (const RecordKey& k : batch.deletes) {
     if (!ValidKind(k.kind)) return Status::InvalidArgument("bad record kind");
   }
-  std::uint64_t head_version = 0;
   const Map& heads = map(RecordKind::kHead);
-  if (auto it = heads.find(kHeadKey); it != heads.end()) {
-    Result<Head> head = DecodeHead(it->second);
-    if (head.ok()) {
-      head_version = head->version;
-    } else if (head.status().IsCorruption()) {
-      head_version = kUnreadableHead;
-    } else {
-      return Status(head.status().code(), "stored " + head.status().message());
-    }
-  }
-  if (head_version != batch.expected_head_version) {
-    return Status::Conflict("head is at version " + std::to_string(head_version) + ", expected " +
-                            std::to_string(batch.expected_head_version));
-  }
+  std::optional<std::span<const std::uint8_t>> stored;
+  if (auto it = heads.find(kHeadKey); it != heads.end()) stored = std::span<const std::uint8_t>(it->second);
+  KEEPSTATE_RETURN_IF_ERROR(CheckStoredHead(batch, stored));
   const std::size_t records = batch.puts.size() + batch.deletes.size();
   if (fail_after_ && records > *fail_after_) {
     return Status::OutOfSpace("injected failure: batch of " + std::to_string(records) +
                               " records aborted after " + std::to_string(*fail_after_));
+  }
+  if (batch.clear_first) {
+    for (Map& m : maps_) m.clear();
   }
   for (const Record& r : batch.puts) {
     map(r.kind)[r.key].assign(r.bytes.begin(), r.bytes.end());
   }
   for (const RecordKey& k : batch.deletes) map(k.kind).erase(k.key);
   return Status::Ok();
+}
+
+Status CheckStoredHead(const WriteBatch& batch, std::optional<std::span<const std::uint8_t>> stored) {
+  const auto& expected = batch.expected_head;
+  const bool same = stored ? expected && std::equal(stored->begin(), stored->end(), expected->begin(), expected->end())
+                           : !expected;
+  if (same) return Status::Ok();
+  auto describe = [](std::optional<std::span<const std::uint8_t>> head) -> Result<std::string> {
+    if (!head) return std::string("no head");
+    Result<Head> h = DecodeHead(*head);
+    if (h.ok()) return "version " + std::to_string(h->version);
+    if (h.status().code() == Code::kUnsupported) return h.status();
+    return std::string("an unreadable head");
+  };
+  Result<std::string> now = describe(stored);
+  if (!now.ok()) return Status(now.status().code(), "stored " + now.status().message());
+  Result<std::string> was = describe(expected);
+  return Status::Conflict("another writer committed: the stored head is at " + *now + ", this state is based on " +
+                          (was.ok() ? *was : std::string("an unreadable head")));
 }
 
 std::vector<std::uint8_t>* MemoryRecordStore::Mutable(RecordKind kind, const std::string& key) {

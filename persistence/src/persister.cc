@@ -38,6 +38,10 @@ struct RetainedVersion {
 struct PersisterState {
   std::uint64_t version = 0;  // newest version number used; the next is version + 1
   std::uint64_t head = 0;     // stored head version the next commit expects (or kUnreadableHead)
+  // The exact stored head record the next commit expects (nullopt: none), and
+  // whether it clears the store first (a fresh line): see WriteBatch.
+  std::optional<std::vector<std::uint8_t>> head_record;
+  bool clear_first = false;
   std::vector<PageLocation> pages;  // .pack is a slot index
   std::vector<Slot> slots;
   std::deque<RetainedVersion> retained;  // newest first
@@ -279,6 +283,8 @@ Result<CommitPlan> Persister::Capture(engine::Arena& arena, std::uint64_t now_un
   CommitPlan plan;
   plan.version_ = cur.version + 1;
   plan.expected_head_ = cur.head;
+  plan.expected_head_record_ = cur.head_record;
+  plan.clear_first_ = cur.clear_first;
   // The version this commit replaces, as recorded in its manifest and head:
   // when the stored head was unreadable, the newest version seen.
   const std::uint64_t base = cur.head == kUnreadableHead ? cur.version : cur.head;
@@ -449,6 +455,7 @@ Result<CommitPlan> Persister::Capture(engine::Arena& arena, std::uint64_t now_un
 
   next->version = plan.version_;
   next->head = plan.version_;
+  next->head_record = plan.head_;
   plan.next_ = std::move(next);
   // Clear the bits now: pages written while the plan is in flight set them
   // again and go into the next commit; Failed() re-marks these.
@@ -468,6 +475,8 @@ void Persister::Succeeded(CommitPlan&& plan) {
   }
   s.version = next.version;
   s.head = next.head;
+  s.head_record = std::move(next.head_record);
+  s.clear_first = false;
   s.slots = std::move(next.slots);
   s.retained = std::move(next.retained);
   s.orphans = std::move(next.orphans);
@@ -508,6 +517,13 @@ RestoreOptions Persister::RestoreOptionsFor(const PersisterOptions& options) {
   return ro;
 }
 
+Persister Persister::FreshLine(PersisterOptions options, std::optional<std::vector<std::uint8_t>> stored_head) {
+  Persister p(options);
+  p.state_->head_record = std::move(stored_head);
+  p.state_->clear_first = true;
+  return p;
+}
+
 Result<Persister::Opened> Persister::Open(RecordStore& store, PersisterOptions options) {
   KEEPSTATE_RETURN_IF_ERROR(ValidateOptions(options));
   return OpenFrom(store, options, RestoreLatest(store, RestoreOptionsFor(options)));
@@ -528,6 +544,9 @@ Result<Persister::Opened> Persister::OpenFrom(RecordStore& store, PersisterOptio
   PersisterState& s = *p.state_;
   s.version = std::max(r.newest_seen_version, m.version);
   s.head = r.head ? r.head->version : (r.head_unreadable ? kUnreadableHead : 0);
+  if (Result<std::vector<std::uint8_t>> head = store.Get(RecordKind::kHead, kHeadKey); head.ok()) {
+    s.head_record = std::move(*head);
+  }
   s.slots.resize(m.packs.size());
   for (std::size_t i = 0; i < m.packs.size(); ++i) s.slots[i] = {m.packs[i].id, m.packs[i].size, 0};
   s.pages = m.pages;

@@ -83,7 +83,13 @@ class CommitPlan {
   std::span<const RecordKey> deletes() const { return deletes_; }
   // The pages whose dirty bits Capture cleared (re-marked by Failed()).
   std::span<const engine::PageId> captured_pages() const { return captured_; }
-  WriteBatch batch() const { return {expected_head_, puts_, deletes_}; }
+  // The atomic write of this plan: the exact head it expects, clear-first for
+  // a fresh line, the puts and the deletes.
+  WriteBatch batch() const {
+    WriteBatch b{std::nullopt, clear_first_, puts_, deletes_};
+    if (expected_head_record_) b.expected_head = std::span<const std::uint8_t>(*expected_head_record_);
+    return b;
+  }
 
   std::uint32_t dirty_pages() const { return static_cast<std::uint32_t>(captured_.size()); }
   std::uint32_t moved_pages() const { return moved_pages_; }  // by compaction
@@ -99,6 +105,8 @@ class CommitPlan {
 
   std::uint64_t version_ = 0;
   std::uint64_t expected_head_ = 0;
+  std::optional<std::vector<std::uint8_t>> expected_head_record_;  // see WriteBatch::expected_head
+  bool clear_first_ = false;
   // Pack bytes, back to back. Not value-initialised: every byte is
   // overwritten by a page copy, and zeroing would cost a pass over it.
   engine::PageBuffer staging_;
@@ -136,6 +144,10 @@ class Persister {
   // keys (their bytes are not read).
   static Result<Opened> OpenFrom(RecordStore& store, PersisterOptions options, Result<Restored> restored);
   static RestoreOptions RestoreOptionsFor(const PersisterOptions& options);
+  // For a fresh version line over stored data that did not verify: an empty
+  // state whose commits clear the store first until one succeeds, expecting
+  // exactly `stored_head` (nullopt: none) as the stored head.
+  static Persister FreshLine(PersisterOptions options, std::optional<std::vector<std::uint8_t>> stored_head);
 
   // Step 1 of a commit (see the file comment). Errors: Busy (a plan is in
   // flight), InvalidArgument (page size differs from the options), Internal

@@ -4,9 +4,12 @@
 //
 // The interface is shaped after one IndexedDB database with three object
 // stores (head, manifests, packs; see RecordKind): Apply() is exactly one
-// `readwrite` transaction that reads the head, compares its version with the
-// expected one, then puts and deletes — all or nothing. Get/List are reads
-// in `readonly` transactions. js-bindings implements it in JS.
+// `readwrite` transaction that reads the head, checks it with
+// CheckStoredHead (the one concurrency rule), then clears (a fresh line),
+// puts and deletes — all or nothing. Get/List are reads in `readonly`
+// transactions. In the browser, js-bindings/src/idb.ts is that transaction:
+// it reads the stored head and asks the engine's StoreSession::CheckHead
+// (which is CheckStoredHead) before it writes.
 //
 // Thread safety: none (single-threaded, like the rest of keepstate).
 #pragma once
@@ -32,21 +35,31 @@ struct Record {
   std::span<const std::uint8_t> bytes;
 };
 
-// WriteBatch::expected_head_version when the writer found a head record that
-// does not decode (corrupt): the batch may replace exactly such a head. Two
-// writers that both saw it race as usual: the first replaces it, the second
-// then finds a readable head and gets Conflict.
+// Persister::head_version() when the head found at open does not decode
+// (corrupt): the next commit is numbered above every version seen.
 inline constexpr std::uint64_t kUnreadableHead = ~std::uint64_t{0};
 
-// One atomic write: check the head, then put and delete.
+// One atomic write: check the head, then (a fresh line) clear, put and delete.
 struct WriteBatch {
-  // The head version the writer built on: the stored head's version must be
-  // exactly this (0: no head stored; kUnreadableHead: a head that does not
-  // decode), else Conflict and nothing changes.
-  std::uint64_t expected_head_version = 0;
+  // The exact head record the writer's state is based on; nullopt: the writer
+  // found no head stored. A head that did not decode is expected as its bytes:
+  // the batch may replace exactly that head, and of two writers that saw it
+  // the first replaces it and the second then finds another head: Conflict.
+  std::optional<std::span<const std::uint8_t>> expected_head;
+  // Remove every stored record before the puts: a fresh version line
+  // replacing data that did not verify.
+  bool clear_first = false;
   std::span<const Record> puts;
   std::span<const RecordKey> deletes;
 };
+
+// THE optimistic-concurrency rule, run inside the atomic write by whoever
+// holds the stored head (`stored`; nullopt: none stored): the batch lands only
+// if the stored head is byte for byte the one it expects, so a head rewritten
+// at the same version by another writer is a conflict too.
+// Errors: Conflict (saying which version is stored and which was expected),
+// Unsupported (the stored head has a newer format: never overwritten).
+Status CheckStoredHead(const WriteBatch& batch, std::optional<std::span<const std::uint8_t>> stored);
 
 class RecordStore {
  public:
@@ -68,10 +81,7 @@ class RecordStore {
   // The keys of one object store, ascending.
   virtual Result<std::vector<std::string>> List(RecordKind kind) = 0;
   // Applies `batch` atomically: either every put and delete lands or none.
-  // Errors: Conflict (stored head version != expected_head_version; a head
-  // that fails to decode as Corruption counts as kUnreadableHead),
-  // Unsupported (the stored head has a newer format: never overwritten),
-  // OutOfSpace (quota), or any storage failure.
+  // Errors: as CheckStoredHead, OutOfSpace (quota), or any storage failure.
   virtual Status Apply(const WriteBatch& batch) = 0;
 };
 

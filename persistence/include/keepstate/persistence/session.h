@@ -1,0 +1,135 @@
+// StoreSession: one writer's life with one stored state — the rules that
+// keep data safe, in one place that every storage path runs.
+//
+//   open      which version to restore (newest verified, falling back), with
+//             the page size the store was created with; if nothing verifies,
+//             an empty state on a fresh version line whose first commit
+//             clears the unreadable records;
+//   commit    capture the dirty pages into a plan and a WriteBatch that
+//             carries what the head check needs (the exact head this state
+//             is based on, and clear-first for a fresh line); the check
+//             itself is CheckStoredHead (record_store.h), run inside the
+//             atomic write by whoever holds the stored head — the in-memory
+//             store, the fuzzer, and the browser's IndexedDB transaction
+//             (through CheckHead) alike;
+//   complete  the outcome of that write: the version is committed, or the
+//             captured pages are dirty again.
+//
+// Opening can be fed asynchronously (the browser reads IndexedDB): Load()
+// the head, the manifests and the packs' keys, then BeginOpen(), then while
+// needed() names a pack, AddPack() its bytes; then FinishOpen(). Open() is
+// that loop over a RecordStore, for native callers.
+//
+// Invariants:
+//  - At most one plan in flight (Capture returns Busy otherwise).
+//  - A commit lands only if the stored head is exactly the head record the
+//    state is based on (the Persister keeps it: the one read at open, then
+//    each commit's own), so a head rewritten at the same version by another
+//    writer is a conflict, and a head that did not decode can be replaced
+//    only by the writer that saw exactly it.
+//  - fresh_line() is true from an open that verified nothing until the first
+//    successful commit; while it is, batches clear the store first.
+//
+// Thread safety: none (single-threaded, like the rest of keepstate).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "keepstate/engine/arena.h"
+#include "keepstate/persistence/format.h"
+#include "keepstate/persistence/persister.h"
+#include "keepstate/persistence/record_store.h"
+#include "keepstate/persistence/restore.h"
+#include "keepstate/status.h"
+
+namespace keepstate::persistence {
+
+// What an open found.
+struct OpenReport {
+  std::uint64_t restored_version = 0;   // 0: empty (new, or a fresh line)
+  bool fresh_line = false;              // nothing verified: see the file comment
+  std::vector<VersionFailure> failures; // why newer versions were skipped, newest first
+                                        // (a fresh line: one entry, version 0, with every failure)
+};
+
+class StoreSession {
+ public:
+  // `options` as the caller asks; page_size matters only for a new store.
+  explicit StoreSession(PersisterOptions options);
+  ~StoreSession();
+  StoreSession(StoreSession&&) noexcept;
+  StoreSession& operator=(StoreSession&&) noexcept;
+
+  // --- Opening ---------------------------------------------------------------
+
+  // Feeds one stored record before BeginOpen (packs: the key is enough).
+  // Errors: InvalidArgument (bad kind), Closed (opening already began).
+  Status Load(RecordKind kind, std::string_view key, std::span<const std::uint8_t> bytes);
+  // Starts restoring from the loaded records. Errors: Closed (began already).
+  Status BeginOpen();
+  // The pack to AddPack next, and the one after it (fetch it meanwhile); nullopt
+  // when FinishOpen can be called.
+  std::optional<PackId> needed() const;
+  std::optional<PackId> needed_after() const;
+  // The needed pack's bytes, or nullopt if it is not stored. A pack that fails
+  // verification moves on to the next candidate version.
+  void AddPack(std::optional<std::span<const std::uint8_t>> pack);
+  // REQUIRES: BeginOpen() succeeded and !needed(). The restored arena (all
+  // pages clean) and what was found. Errors: Unsupported (a newer format
+  // wrote the store), InvalidArgument (bad options), OutOfSpace (state too
+  // large), Internal.
+  Result<engine::Arena> FinishOpen(OpenReport* report);
+  // Load + BeginOpen + AddPack + FinishOpen over `store`'s records.
+  Result<engine::Arena> Open(RecordStore& store, OpenReport* report);
+
+  // --- Committing ------------------------------------------------------------
+
+  // Step 1: captures the arena's dirty pages into the plan in flight.
+  // Errors: Busy (a plan is in flight), not open (Closed), as Persister::Capture.
+  Status Capture(engine::Arena& arena, std::uint64_t now_unix_ms);
+  // The plan in flight (nullptr: none) and the batch to write for it.
+  const CommitPlan* plan() const { return plan_ ? &*plan_ : nullptr; }
+  // REQUIRES: plan(). Valid until CommitDone.
+  WriteBatch batch() const;
+  // Step 2, for a write that runs the check itself (the browser's IndexedDB
+  // transaction): CheckStoredHead(batch(), stored). `stored_version` gets the
+  // stored head's version (-1: it does not decode; 0: none).
+  Status CheckHead(std::optional<std::span<const std::uint8_t>> stored, double* stored_version) const;
+  // Step 3: the batch landed (ok) or did not (any error: nothing was written).
+  // REQUIRES: plan().
+  void CommitDone(const Status& outcome, engine::Arena& arena);
+  // Capture + store.Apply(batch()) + CommitDone, for native callers: Apply's
+  // error, if any.
+  Status Commit(engine::Arena& arena, RecordStore& store, std::uint64_t now_unix_ms);
+
+  // --- State -----------------------------------------------------------------
+
+  bool open() const { return persister_.has_value(); }
+  // The committed version the state is based on (0: none).
+  std::uint64_t version() const { return version_; }
+  bool fresh_line() const { return fresh_line_; }
+  bool in_flight() const { return plan_.has_value(); }
+  const PersisterOptions& options() const { return options_; }
+  // REQUIRES: open().
+  const Persister& persister() const { return *persister_; }
+
+ private:
+  PersisterOptions options_;
+  std::uint32_t requested_page_size_;
+  // Records fed by Load until the open finishes (head, manifests, pack keys).
+  std::unique_ptr<MemoryRecordStore> loading_;
+  std::optional<RestoreSession> restoring_;
+  std::optional<Result<Restored>> begin_error_;  // BeginOpen found nothing to restore from
+  std::optional<Persister> persister_;
+  std::optional<CommitPlan> plan_;
+  std::optional<std::vector<std::uint8_t>> known_head_;  // the head found at open (a fresh line expects it)
+  std::uint64_t version_ = 0;
+  bool fresh_line_ = false;
+};
+
+}  // namespace keepstate::persistence
