@@ -5,7 +5,7 @@
 // length). Values are 0..kMaxValueSize bytes; a value that does not fit inline
 // in a leaf cell lives in a chain of overflow pages. The layout of every page
 // type is specified in docs/engine.md and pinned by static_asserts in
-// btree.cc.
+// btree_node.h.
 //
 // Invariants (checked by Check()):
 //  - every leaf is at depth tree_height - 1; keys are strictly increasing
