@@ -15,8 +15,9 @@
 //    module-wide output buffer (keepstate_out_ptr/len), valid until the next
 //    call. JS copies what it needs right away.
 //  - Memory may grow during any call: JS re-takes HEAPU8 after every call.
-//  - Stores are integer handles (never pointers); an unknown handle is
-//    invalid-argument.
+//  - Stores are integer handles (never pointers). An unknown handle (never
+//    created, or destroyed) is invalid-argument in every export; a known
+//    store that is not open (before open, while opening) is closed.
 #pragma once
 
 // X(name, return type, "parameter names") — return type is one of
@@ -41,8 +42,6 @@
   X(keepstate_store_destroy, void, "store")                                                \
   X(keepstate_store_version, f64, "store")                                                 \
   X(keepstate_store_dirty, i32, "store")                                                   \
-  X(keepstate_store_count, f64, "store")                                                   \
-  X(keepstate_store_page_size, u32, "store")                                               \
   /* Reads and writes; in_txn = 1 goes through the open transaction. */                   \
   X(keepstate_store_get, status, "store in_txn key key_len")                              \
   X(keepstate_store_has, status, "store in_txn key key_len")                              \
@@ -57,13 +56,31 @@
   X(keepstate_store_plan, u32, "store")                                                    \
   X(keepstate_store_check_head, status, "store head head_len present actual_out")         \
   X(keepstate_store_commit_done, status, "store code")                                     \
-  /* Autosave fibers and the scheduler driver. */                                          \
-  X(keepstate_store_set_autosave, void, "store ms")                                        \
-  X(keepstate_autosave_take, u32, "store_out")                                             \
+  /* The scheduler driver. */                                                               \
   X(keepstate_scheduler, u32, "")                                                          \
   X(keepstate_scheduler_run_for, void, "scheduler budget_ms out")                          \
   X(keepstate_scheduler_complete_token, status, "scheduler token code payload size")      \
-  X(keepstate_scheduler_live_fibers, u32, "")                                              \
   /* Mutators (keepstate::sdk): start a call as a fiber, collect finished ones. */          \
   X(keepstate_call, status, "store name name_len args args_len id_out")                   \
   X(keepstate_call_take, i32, "id_out")
+
+// Wire layouts: where the bytes C++ writes into linear memory for JS lie,
+// defined once here, generated into abi.ts as WIRE (the TypeScript side reads
+// no other offsets) and mirrored by static_asserts where C++ writes them.
+// X(NAME, value, "meaning")
+#define KEEPSTATE_WIRE_LAYOUTS(X)                                                              \
+  /* keepstate_store_plan: u32 words: a header, then each put, then each delete. */          \
+  X(PLAN_PUT_COUNT, 0, "header word: the number of puts")                                    \
+  X(PLAN_DELETE_COUNT, 1, "header word: the number of deletes")                              \
+  X(PLAN_CLEAR_FIRST, 2, "header word: 1 = a fresh line, clear the store before the puts")   \
+  X(PLAN_HEADER_WORDS, 3, "words in the header")                                             \
+  X(PLAN_PUT_WORDS, 5, "words per put, in order: kind, key ptr, key len, bytes ptr, bytes len") \
+  X(PLAN_DELETE_WORDS, 3, "words per delete, in order: kind, key ptr, key len")              \
+  /* keepstate_store_scan: u32 count, then per entry u32 key len, u32 value len, key, value. */ \
+  X(SCAN_COUNT_BYTES, 4, "bytes of the entry count")                                         \
+  X(SCAN_ENTRY_HEADER_BYTES, 8, "bytes before each entry's key: key len, value len")         \
+  /* keepstate_scheduler_run_for: a KeepstateRunResult (scheduler/c_api.h). */               \
+  X(RUN_RESULT_BYTES, 16, "size of the result")                                              \
+  X(RUN_HAS_READY_WORK, 0, "offset of has_ready_work (u32)")                                 \
+  X(RUN_HAS_TIMER, 4, "offset of has_timer (u32)")                                           \
+  X(RUN_TIMER_DELAY_MS, 8, "offset of next_timer_delay_ms (f64)")

@@ -1,30 +1,23 @@
-// exports.cc: the C ABI of the keepstate wasm module (see abi.h for the list
-// of functions and the calling conventions).
+// exports.cc: the C ABI of the keepstate wasm module (abi.h lists the
+// functions, their conventions and the wire layouts). Handles, buffers and
+// thin exports only: the rules of opening and committing are the
+// persistence layer's StoreSession, the store is the engine's.
 //
-// A "store" here is what one openStore() in JS owns: the engine Store (B+tree
-// on an Arena), the Persister that turns its dirty pages into commits, and
-// the commit in flight, if any. JS does all the I/O (IndexedDB); this file
-// only ever sees bytes: the records of the store's database on open, the
-// stored head inside each commit transaction.
+// A "store" here is what one openStore() in JS owns: the engine Store, the
+// StoreSession that opens and commits it, and the write transaction, if any.
+// JS does all the I/O; this file only ever sees bytes.
 //
 // Invariants:
-//  - At most one commit plan per store is in flight (Persister checks it).
 //  - `changed` is true iff a write landed since the last capture, or a
-//    captured commit failed; dirty() is changed || a plan is in flight.
-//  - `known_head` is the exact head record this store's state is based on
-//    (absent: none stored). A commit lands only if the stored head still has
-//    exactly these bytes: that is the optimistic-concurrency check, and it
-//    also works when the stored head is unreadable (restored by fallback).
-//  - An autosave fiber is armed at most once per store (autosave_armed).
+//    captured commit failed; dirty() is changed || a commit is in flight.
 //
 // Thread safety: none; wasm runs on one thread and JS calls in one at a time.
 #include <emscripten/emscripten.h>
 
 #include <algorithm>
+#include <cstddef>
 #include <cstdint>
-#include <cstdlib>
 #include <cstring>
-#include <deque>
 #include <map>
 #include <memory>
 #include <optional>
@@ -34,12 +27,9 @@
 
 #include "abi.h"
 #include "keepstate/engine/store.h"
-#include "keepstate/persistence/format.h"
-#include "keepstate/persistence/persister.h"
-#include "keepstate/persistence/record_store.h"
+#include "keepstate/persistence/session.h"
 #include "keepstate/scheduler/c_api.h"
 #include "keepstate/scheduler/scheduler.h"
-#include "keepstate/scheduler/task.h"
 #include "keepstate/sdk/module.h"
 #include "keepstate/status.h"
 
@@ -48,46 +38,36 @@ namespace {
 using keepstate::Code;
 using keepstate::Result;
 using keepstate::Status;
-using keepstate::engine::Arena;
 using keepstate::engine::ScanOptions;
 using keepstate::engine::Store;
 using keepstate::engine::Txn;
-using keepstate::persistence::CommitPlan;
-using keepstate::persistence::DecodeHead;
-using keepstate::persistence::DecodeManifest;
-using keepstate::persistence::MemoryRecordStore;
-using keepstate::persistence::Persister;
-using keepstate::persistence::PersisterOptions;
-using keepstate::persistence::RestoreSession;
-using keepstate::persistence::Restored;
+using keepstate::persistence::PackId;
 using keepstate::persistence::RecordKind;
-using keepstate::persistence::kRecordKindCount;
+using keepstate::persistence::StoreSession;
 namespace sched = keepstate::scheduler;
 
-struct OpenStore {
-  std::uint32_t handle = 0;
-  PersisterOptions options;
-  // Records fed by JS before keepstate_store_open (the head, the manifests
-  // and only the keys of the packs); emptied once the store is open.
-  MemoryRecordStore loading;
-  // The restore in progress between keepstate_store_open and the last
-  // keepstate_store_open_pack: it asks JS for one pack at a time.
-  std::optional<RestoreSession> restoring;
-  std::unique_ptr<Store> store;
-  std::optional<Persister> persister;
-  std::optional<Txn> txn;
-  std::optional<CommitPlan> plan;
-  std::optional<std::vector<std::uint8_t>> known_head;
-  std::uint64_t based_on = 0;  // committed version the state is based on
-  // The stored data did not verify at all: the first commit clears the
-  // database and starts a fresh version line.
-  bool fresh_line = false;
-  bool changed = false;
-  std::uint32_t requested_page_size = 0;  // the caller's, for a fresh line
-  double autosave_ms = 0;
-  bool autosave_armed = false;
+// The wire layouts of abi.h, as this file writes them.
+#define KEEPSTATE_X(name, value, meaning) constexpr std::uint32_t k##name = value;
+KEEPSTATE_WIRE_LAYOUTS(KEEPSTATE_X)
+#undef KEEPSTATE_X
+static_assert(kRUN_RESULT_BYTES == sizeof(KeepstateRunResult));
+static_assert(kRUN_HAS_READY_WORK == offsetof(KeepstateRunResult, has_ready_work));
+static_assert(kRUN_HAS_TIMER == offsetof(KeepstateRunResult, has_timer));
+static_assert(kRUN_TIMER_DELAY_MS == offsetof(KeepstateRunResult, next_timer_delay_ms));
+// keepstate_store_plan writes the header words in this order, then 5 words per
+// put and 3 per delete.
+static_assert(kPLAN_HEADER_WORDS == 3 && kPLAN_PUT_COUNT == 0 && kPLAN_DELETE_COUNT == 1 && kPLAN_CLEAR_FIRST == 2);
+static_assert(kPLAN_PUT_WORDS == 5 && kPLAN_DELETE_WORDS == 3);
+static_assert(kSCAN_COUNT_BYTES == 4 && kSCAN_ENTRY_HEADER_BYTES == 8);
 
-  bool dirty() const { return changed || plan.has_value(); }
+struct OpenStore {
+  explicit OpenStore(keepstate::persistence::PersisterOptions options) : session(options) {}
+  StoreSession session;
+  std::unique_ptr<Store> store;  // set once the session opened
+  std::optional<Txn> txn;
+  bool changed = false;
+
+  bool dirty() const { return changed || session.in_flight(); }
 };
 
 std::string g_error;
@@ -96,18 +76,33 @@ std::vector<std::uint8_t> g_scratch;
 std::map<std::uint32_t, std::unique_ptr<OpenStore>> g_stores;
 std::uint32_t g_next_handle = 1;
 sched::Scheduler g_scheduler;
-struct AutosaveRequest {
-  std::uint32_t store;
-  std::uint32_t token;
-};
-std::deque<AutosaveRequest> g_autosave_requests;
+
+Result<OpenStore*> Known(std::uint32_t handle) {
+  auto it = g_stores.find(handle);
+  if (it == g_stores.end()) return Status::InvalidArgument("no store with handle " + std::to_string(handle));
+  return it->second.get();
+}
+
+// The store for a read, write or commit: InvalidArgument for an unknown
+// handle, Closed while it is not open.
+Result<OpenStore*> Usable(std::uint32_t handle) {
+  KEEPSTATE_ASSIGN_OR_RETURN(OpenStore * s, Known(handle));
+  if (!s->store) return Status::Closed("the store is not open");
+  return s;
+}
 
 // Mutator calls (keepstate::sdk) reach their store through the handle table,
 // so a call whose store was closed or reloaded meanwhile gets Closed.
 class OpenStoreHost final : public keepstate::sdk::StoreHost {
  public:
-  Result<keepstate::engine::Store*> Find(std::uint32_t handle) override;
-  void Changed(std::uint32_t handle) override;
+  Result<Store*> Find(std::uint32_t handle) override {
+    Result<OpenStore*> s = Usable(handle);
+    if (!s.ok()) return Status::Closed("the store of this call was closed or reloaded");
+    return (*s)->store.get();
+  }
+  void Changed(std::uint32_t handle) override {
+    if (Result<OpenStore*> s = Known(handle); s.ok()) (*s)->changed = true;
+  }
 };
 OpenStoreHost g_store_host;
 keepstate::sdk::CallQueue g_calls(&g_scheduler, &g_store_host);
@@ -116,26 +111,10 @@ std::int32_t Fail(const Status& s) {
   g_error = s.message();
   return static_cast<std::int32_t>(s.code());
 }
-std::int32_t Fail(Code code, std::string message) { return Fail(Status(code, std::move(message))); }
 std::int32_t Done(const Status& s) { return s.ok() ? 0 : Fail(s); }
 
-OpenStore* Find(std::uint32_t handle) {
-  auto it = g_stores.find(handle);
-  return it == g_stores.end() ? nullptr : it->second.get();
-}
-
-// The store for a read or write: InvalidArgument for a bad handle, Closed
-// before open/after destroy.
-Result<OpenStore*> Usable(std::uint32_t handle) {
-  OpenStore* s = Find(handle);
-  if (s == nullptr) return Status::Closed("no open store with handle " + std::to_string(handle));
-  if (!s->store) return Status::Closed("the store is not open");
-  return s;
-}
-
-std::string_view View(const std::uint8_t* p, std::uint32_t n) {
-  return {reinterpret_cast<const char*>(p), n};
-}
+std::string_view View(const std::uint8_t* p, std::uint32_t n) { return {reinterpret_cast<const char*>(p), n}; }
+std::uint32_t Address(const void* p) { return static_cast<std::uint32_t>(reinterpret_cast<std::uintptr_t>(p)); }
 
 void AppendU32(std::string* out, std::uint32_t v) {
   char b[4];
@@ -162,81 +141,46 @@ void AppendJsonString(std::string* out, std::string_view s) {
   out->push_back('"');
 }
 
-sched::Task<void> AutosaveFiber(std::uint32_t handle, double ms);
-
-// A write landed: remember it and arm the autosave fiber if it is not.
-void MarkChanged(OpenStore* s) {
-  s->changed = true;
-  if (s->autosave_ms > 0 && !s->autosave_armed && !g_scheduler.closed()) {
-    s->autosave_armed = true;
-    g_scheduler.Spawn(AutosaveFiber(s->handle, s->autosave_ms));
+// After open or a fed pack: ask JS for the next pack, or open the store and
+// write the report (see keepstate_store_open).
+std::int32_t ContinueOpen(OpenStore* s) {
+  if (std::optional<PackId> id = s->session.needed()) {
+    g_out = "{\"need\":";
+    AppendJsonString(&g_out, keepstate::persistence::PackKey(*id));
+    if (std::optional<PackId> after = s->session.needed_after()) {
+      g_out += ",\"then\":";
+      AppendJsonString(&g_out, keepstate::persistence::PackKey(*after));
+    }
+    g_out += "}";
+    return 0;
   }
-}
-
-// Sleeps `ms`, then asks JS (through a completion token JS collects with
-// keepstate_autosave_take) to commit, and waits for the outcome. Re-arms if
-// the commit succeeded and more changes arrived meanwhile; after a failure the
-// next write re-arms, so a conflict is not retried in a loop.
-sched::Task<void> AutosaveFiber(std::uint32_t handle, double ms) {
-  co_await sched::SleepFor(sched::Duration(static_cast<sched::Duration::rep>(ms * 1e6)));
-  OpenStore* s = Find(handle);
-  if (s == nullptr) co_return;
-  if (!s->changed) {
-    s->autosave_armed = false;
-    co_return;
+  keepstate::persistence::OpenReport report;
+  Result<keepstate::engine::Arena> arena = s->session.FinishOpen(&report);
+  if (!arena.ok()) return Fail(arena.status());
+  // A restored arena is verified as a tree; a fresh one is empty.
+  Result<std::unique_ptr<Store>> store = Store::FromArena(std::move(*arena), /*verify=*/!report.fresh_line);
+  if (!store.ok()) return Fail(store.status());
+  s->store = std::move(*store);
+  g_out = "{\"restored\":" + std::to_string(report.restored_version) +
+          ",\"fresh\":" + (report.fresh_line ? "true" : "false") + ",\"failures\":[";
+  for (std::size_t i = 0; i < report.failures.size(); ++i) {
+    const auto& f = report.failures[i];
+    g_out += (i ? ",{\"version\":" : "{\"version\":") + std::to_string(f.version) + ",\"code\":";
+    AppendJsonString(&g_out, keepstate::CodeName(f.status.code()));
+    g_out += ",\"message\":";
+    AppendJsonString(&g_out, f.status.message());
+    g_out += "}";
   }
-  const std::uint32_t token = g_scheduler.CreateToken();
-  g_autosave_requests.push_back({handle, token});
-  Result<sched::Bytes> outcome = co_await g_scheduler.AwaitToken(token);
-  s = Find(handle);
-  if (s == nullptr) co_return;
-  s->autosave_armed = false;
-  if (outcome.ok() && s->changed) MarkChanged(s);
-}
-
-Result<keepstate::engine::Store*> OpenStoreHost::Find(std::uint32_t handle) {
-  Result<OpenStore*> s = Usable(handle);
-  if (!s.ok()) return Status::Closed("the store of this call was closed or reloaded");
-  return (*s)->store.get();
-}
-
-void OpenStoreHost::Changed(std::uint32_t handle) {
-  if (OpenStore* s = ::Find(handle)) MarkChanged(s);
-}
-
-// The page size of the newest manifest that decodes, if any (an existing
-// store keeps the page size it was created with).
-std::optional<std::uint32_t> StoredPageSize(MemoryRecordStore& records) {
-  Result<std::vector<std::string>> keys = records.List(RecordKind::kManifest);
-  if (!keys.ok()) return std::nullopt;
-  for (auto it = keys->rbegin(); it != keys->rend(); ++it) {
-    Result<std::vector<std::uint8_t>> bytes = records.Get(RecordKind::kManifest, *it);
-    if (!bytes.ok()) continue;
-    Result<keepstate::persistence::Manifest> m = DecodeManifest(*bytes);
-    if (m.ok()) return m->page_size;
-  }
-  return std::nullopt;
-}
-
-void AppendFailure(std::string* out, bool* first, std::uint64_t version, const Status& status) {
-  if (!*first) out->push_back(',');
-  *first = false;
-  out->append("{\"version\":" + std::to_string(version) + ",\"code\":");
-  AppendJsonString(out, keepstate::CodeName(status.code()));
-  out->append(",\"message\":");
-  AppendJsonString(out, status.message());
-  out->push_back('}');
+  g_out += "]}";
+  return 0;
 }
 
 // Fills the scan options from the ABI's arguments: prefix bounds intersected
 // with [start, end).
-ScanOptions MakeScan(std::string_view prefix, bool has_prefix, std::string_view start,
-                     std::string_view end, bool has_end, double limit, bool reverse,
-                     std::string* end_storage) {
+ScanOptions MakeScan(std::string_view prefix, bool has_prefix, std::string_view start, std::string_view end,
+                     bool has_end, double limit, bool reverse, std::string* end_storage) {
   ScanOptions o;
-  if (has_prefix && !prefix.empty()) {
-    o = keepstate::engine::PrefixScan(prefix, end_storage);
-  }
+  if (has_prefix && !prefix.empty()) o = keepstate::engine::PrefixScan(prefix, end_storage);
   if (keepstate::engine::CompareKeys(start, o.start) > 0) o.start = start;
   if (has_end && (!o.has_end || keepstate::engine::CompareKeys(end, o.end) < 0)) {
     o.end = end;
@@ -247,22 +191,20 @@ ScanOptions MakeScan(std::string_view prefix, bool has_prefix, std::string_view 
   return o;
 }
 
+// The transaction for an in_txn read or write. Errors: closed (none open).
+Result<Txn*> OpenTxn(OpenStore* s) {
+  if (!s->txn) return Status::Closed("no transaction is open");
+  return &*s->txn;
+}
+
 }  // namespace
 
 extern "C" {
 
-EMSCRIPTEN_KEEPALIVE std::uint32_t keepstate_error_ptr() {
-  return static_cast<std::uint32_t>(reinterpret_cast<std::uintptr_t>(g_error.data()));
-}
-EMSCRIPTEN_KEEPALIVE std::uint32_t keepstate_error_len() {
-  return static_cast<std::uint32_t>(g_error.size());
-}
-EMSCRIPTEN_KEEPALIVE std::uint32_t keepstate_out_ptr() {
-  return static_cast<std::uint32_t>(reinterpret_cast<std::uintptr_t>(g_out.data()));
-}
-EMSCRIPTEN_KEEPALIVE std::uint32_t keepstate_out_len() {
-  return static_cast<std::uint32_t>(g_out.size());
-}
+EMSCRIPTEN_KEEPALIVE std::uint32_t keepstate_error_ptr() { return Address(g_error.data()); }
+EMSCRIPTEN_KEEPALIVE std::uint32_t keepstate_error_len() { return static_cast<std::uint32_t>(g_error.size()); }
+EMSCRIPTEN_KEEPALIVE std::uint32_t keepstate_out_ptr() { return Address(g_out.data()); }
+EMSCRIPTEN_KEEPALIVE std::uint32_t keepstate_out_len() { return static_cast<std::uint32_t>(g_out.size()); }
 
 // Returns 0 if memory cannot grow.
 EMSCRIPTEN_KEEPALIVE std::uint32_t keepstate_scratch(std::uint32_t size) {
@@ -270,7 +212,7 @@ EMSCRIPTEN_KEEPALIVE std::uint32_t keepstate_scratch(std::uint32_t size) {
     g_scratch = std::vector<std::uint8_t>();
     g_scratch.resize(std::max<std::size_t>(size, 4096));
   }
-  return static_cast<std::uint32_t>(reinterpret_cast<std::uintptr_t>(g_scratch.data()));
+  return Address(g_scratch.data());
 }
 
 // A new, not yet opened store. page_size and retain: 0 for the defaults
@@ -278,91 +220,24 @@ EMSCRIPTEN_KEEPALIVE std::uint32_t keepstate_scratch(std::uint32_t size) {
 // (tab) in pack keys; JS passes a random 53-bit number. Returns the handle.
 EMSCRIPTEN_KEEPALIVE std::uint32_t keepstate_store_new(std::uint32_t page_size, std::uint32_t retain,
                                                        double writer_id) {
-  auto s = std::make_unique<OpenStore>();
-  s->handle = g_next_handle++;
-  // 0 keeps the engine's defaults (one source for them: the C++ options).
-  if (page_size != 0) s->options.page_size = page_size;
-  if (retain != 0) s->options.retain_versions = retain;
-  s->options.writer_id = static_cast<std::uint64_t>(writer_id);
-  const std::uint32_t handle = s->handle;
-  g_stores.emplace(handle, std::move(s));
+  keepstate::persistence::PersisterOptions options;  // 0 keeps the C++ defaults
+  if (page_size != 0) options.page_size = page_size;
+  if (retain != 0) options.retain_versions = retain;
+  options.writer_id = static_cast<std::uint64_t>(writer_id);
+  const std::uint32_t handle = g_next_handle++;
+  g_stores.emplace(handle, std::make_unique<OpenStore>(options));
   return handle;
 }
 
-// Feeds one stored record before keepstate_store_open.
-// Errors: invalid-argument (bad handle or kind), closed (already open).
+// Feeds one stored record (packs: the key only) before keepstate_store_open.
+// Errors: invalid-argument (bad handle or kind), closed (opening began).
 EMSCRIPTEN_KEEPALIVE std::int32_t keepstate_store_load_record(std::uint32_t handle, std::uint32_t kind,
                                                               const std::uint8_t* key, std::uint32_t key_len,
-                                                              const std::uint8_t* bytes,
-                                                              std::uint32_t bytes_len) {
-  OpenStore* s = Find(handle);
-  if (s == nullptr) return Fail(Code::kInvalidArgument, "unknown store handle");
-  if (s->store) return Fail(Code::kClosed, "records can only be loaded before open");
-  if (kind >= static_cast<std::uint32_t>(kRecordKindCount)) {
-    return Fail(Code::kInvalidArgument, "bad record kind " + std::to_string(kind));
-  }
-  s->loading.Put(static_cast<RecordKind>(kind), std::string(View(key, key_len)),
-                 std::vector<std::uint8_t>(bytes, bytes + bytes_len));
-  return 0;
+                                                              const std::uint8_t* bytes, std::uint32_t bytes_len) {
+  Result<OpenStore*> s = Known(handle);
+  if (!s.ok()) return Fail(s.status());
+  return Done((*s)->session.Load(static_cast<RecordKind>(kind), View(key, key_len), {bytes, bytes_len}));
 }
-
-}  // extern "C"
-
-namespace {
-
-// Opens the store once its restore has an outcome: the restored version, an
-// empty store, or (nothing verified) an empty state on a fresh version line.
-std::int32_t FinishOpen(OpenStore* s, Result<Restored> restored) {
-  s->restoring.reset();
-  std::string report;
-  bool first = true;
-  Result<Persister::Opened> opened = Persister::OpenFrom(s->loading, s->options, std::move(restored));
-  if (opened.ok()) {
-    Result<std::unique_ptr<Store>> store = Store::FromArena(std::move(opened->arena), /*verify=*/true);
-    if (!store.ok()) return Fail(store.status());
-    s->store = std::move(*store);
-    s->persister.emplace(std::move(opened->persister));
-    s->based_on = opened->restored_version;
-    for (const auto& f : opened->failures) AppendFailure(&report, &first, f.version, f.status);
-  } else if (opened.status().code() == Code::kCorruption) {
-    // Nothing verified: open empty and say so; the first commit replaces the
-    // unreadable records (fresh version line).
-    s->options.page_size = s->requested_page_size;
-    Result<Arena> arena = Arena::Create(s->requested_page_size);
-    if (!arena.ok()) return Fail(arena.status());
-    Result<std::unique_ptr<Store>> store = Store::FromArena(std::move(*arena), /*verify=*/false);
-    if (!store.ok()) return Fail(store.status());
-    s->store = std::move(*store);
-    s->persister.emplace(s->options);
-    s->fresh_line = true;
-    AppendFailure(&report, &first, 0, opened.status());
-  } else {
-    return Fail(opened.status());
-  }
-  s->loading = MemoryRecordStore();
-  g_out = "{\"restored\":" + std::to_string(s->based_on) + ",\"fresh\":" +
-          (s->fresh_line ? "true" : "false") + ",\"failures\":[" + report + "]}";
-  return 0;
-}
-
-// After open or a fed pack: ask for the next pack, or finish.
-std::int32_t ContinueOpen(OpenStore* s) {
-  if (std::optional<keepstate::persistence::PackId> id = s->restoring->needed()) {
-    g_out = "{\"need\":";
-    AppendJsonString(&g_out, keepstate::persistence::PackKey(*id));
-    if (std::optional<keepstate::persistence::PackId> after = s->restoring->needed_after()) {
-      g_out += ",\"then\":";
-      AppendJsonString(&g_out, keepstate::persistence::PackKey(*after));
-    }
-    g_out += "}";
-    return 0;
-  }
-  return FinishOpen(s, std::move(*s->restoring).Finish());
-}
-
-}  // namespace
-
-extern "C" {
 
 // Starts restoring the newest verified version from the loaded records
 // (falling back to older retained ones), or opens empty. The output buffer
@@ -373,22 +248,12 @@ extern "C" {
 // code, message}]}; "fresh" means nothing verified and the store starts a
 // new version line. Only one pack is ever staged in wasm memory.
 // Errors: unsupported (a newer format wrote the store), invalid-argument
-// (bad options), quota (state too large), closed (already open or opening).
+// (bad handle or options), quota (state too large), closed (already opening).
 EMSCRIPTEN_KEEPALIVE std::int32_t keepstate_store_open(std::uint32_t handle) {
-  OpenStore* s = Find(handle);
-  if (s == nullptr) return Fail(Code::kInvalidArgument, "unknown store handle");
-  if (s->store || s->restoring) return Fail(Code::kClosed, "the store is already open");
-  s->requested_page_size = s->options.page_size;
-  if (std::optional<std::uint32_t> ps = StoredPageSize(s->loading)) s->options.page_size = *ps;
-
-  Result<std::vector<std::uint8_t>> head = s->loading.Get(RecordKind::kHead, keepstate::persistence::kHeadKey);
-  if (head.ok()) s->known_head = std::move(*head);
-
-  Result<RestoreSession> session =
-      RestoreSession::Begin(s->loading, Persister::RestoreOptionsFor(s->options));
-  if (!session.ok()) return FinishOpen(s, session.status());
-  s->restoring.emplace(std::move(*session));
-  return ContinueOpen(s);
+  Result<OpenStore*> s = Known(handle);
+  if (!s.ok()) return Fail(s.status());
+  if (Status st = (*s)->session.BeginOpen(); !st.ok()) return Fail(st);
+  return ContinueOpen(*s);
 }
 
 // Feeds the pack keepstate_store_open (or the previous call) asked for:
@@ -396,50 +261,40 @@ EMSCRIPTEN_KEEPALIVE std::int32_t keepstate_store_open(std::uint32_t handle) {
 // Errors: as keepstate_store_open; closed if no pack was asked for.
 EMSCRIPTEN_KEEPALIVE std::int32_t keepstate_store_open_pack(std::uint32_t handle, const std::uint8_t* bytes,
                                                             std::uint32_t len, std::int32_t present) {
-  OpenStore* s = Find(handle);
-  if (s == nullptr) return Fail(Code::kInvalidArgument, "unknown store handle");
-  if (!s->restoring || !s->restoring->needed()) return Fail(Code::kClosed, "no pack was asked for");
+  Result<OpenStore*> s = Known(handle);
+  if (!s.ok()) return Fail(s.status());
+  if (!(*s)->session.needed()) return Fail(Status::Closed("no pack was asked for"));
   std::optional<std::span<const std::uint8_t>> pack;
   if (present) pack = std::span<const std::uint8_t>(bytes, len);
-  // A verification failure moves the session on; a stopping error comes
-  // back from Finish through ContinueOpen.
-  s->restoring->Add(pack).IgnoreError();
-  return ContinueOpen(s);
+  (*s)->session.AddPack(pack);
+  return ContinueOpen(*s);
 }
 
 // Forgets the store (uncommitted changes are dropped; JS commits first).
 EMSCRIPTEN_KEEPALIVE void keepstate_store_destroy(std::uint32_t handle) { g_stores.erase(handle); }
 
+// The committed version the state is based on (0: none or unknown handle).
 EMSCRIPTEN_KEEPALIVE double keepstate_store_version(std::uint32_t handle) {
-  OpenStore* s = Find(handle);
-  return s ? static_cast<double>(s->based_on) : 0;
+  Result<OpenStore*> s = Known(handle);
+  return s.ok() ? static_cast<double>((*s)->session.version()) : 0;
 }
+// 1 if there are uncommitted changes (a commit in flight included).
 EMSCRIPTEN_KEEPALIVE std::int32_t keepstate_store_dirty(std::uint32_t handle) {
-  OpenStore* s = Find(handle);
-  return s && s->dirty() ? 1 : 0;
-}
-EMSCRIPTEN_KEEPALIVE double keepstate_store_count(std::uint32_t handle) {
-  OpenStore* s = Find(handle);
-  return s && s->store ? static_cast<double>(s->store->Count()) : 0;
-}
-EMSCRIPTEN_KEEPALIVE std::uint32_t keepstate_store_page_size(std::uint32_t handle) {
-  OpenStore* s = Find(handle);
-  return s ? s->options.page_size : 0;
+  Result<OpenStore*> s = Known(handle);
+  return s.ok() && (*s)->dirty() ? 1 : 0;
 }
 
 // The value of key into the output buffer. Errors: not-found,
-// invalid-argument (key size), closed.
+// invalid-argument (key size, handle), closed.
 EMSCRIPTEN_KEEPALIVE std::int32_t keepstate_store_get(std::uint32_t handle, std::int32_t in_txn,
                                                       const std::uint8_t* key, std::uint32_t key_len) {
   Result<OpenStore*> s = Usable(handle);
   if (!s.ok()) return Fail(s.status());
   const std::string_view k = View(key, key_len);
   if (Status v = keepstate::engine::ValidateKey(k); !v.ok()) return Fail(v);
-  if (in_txn) {
-    if (!(*s)->txn) return Fail(Code::kClosed, "no transaction is open");
-    return Done((*s)->txn->Get(k, &g_out));
-  }
-  return Done((*s)->store->Get(k, &g_out));
+  if (!in_txn) return Done((*s)->store->Get(k, &g_out));
+  Result<Txn*> txn = OpenTxn(*s);
+  return txn.ok() ? Done((*txn)->Get(k, &g_out)) : Fail(txn.status());
 }
 
 // 0 if key exists, not-found if not. Errors: invalid-argument, closed.
@@ -449,10 +304,11 @@ EMSCRIPTEN_KEEPALIVE std::int32_t keepstate_store_has(std::uint32_t handle, std:
   if (!s.ok()) return Fail(s.status());
   const std::string_view k = View(key, key_len);
   if (Status v = keepstate::engine::ValidateKey(k); !v.ok()) return Fail(v);
-  bool found;
+  bool found = false;
   if (in_txn) {
-    if (!(*s)->txn) return Fail(Code::kClosed, "no transaction is open");
-    found = (*s)->txn->Contains(k);
+    Result<Txn*> txn = OpenTxn(*s);
+    if (!txn.ok()) return Fail(txn.status());
+    found = (*txn)->Contains(k);
   } else {
     found = (*s)->store->Contains(k);
   }
@@ -468,11 +324,11 @@ EMSCRIPTEN_KEEPALIVE std::int32_t keepstate_store_put(std::uint32_t handle, std:
   if (!s.ok()) return Fail(s.status());
   const std::string_view k = View(key, key_len), v = View(value, value_len);
   if (in_txn) {
-    if (!(*s)->txn) return Fail(Code::kClosed, "no transaction is open");
-    return Done((*s)->txn->Put(k, v));
+    Result<Txn*> txn = OpenTxn(*s);
+    return txn.ok() ? Done((*txn)->Put(k, v)) : Fail(txn.status());
   }
   Status st = (*s)->store->Put(k, v);
-  if (st.ok()) MarkChanged(*s);
+  if (st.ok()) (*s)->changed = true;
   return Done(st);
 }
 
@@ -485,31 +341,31 @@ EMSCRIPTEN_KEEPALIVE std::int32_t keepstate_store_delete(std::uint32_t handle, s
   if (Status v = keepstate::engine::ValidateKey(k); !v.ok()) return Fail(v);
   Result<bool> existed = false;
   if (in_txn) {
-    if (!(*s)->txn) return Fail(Code::kClosed, "no transaction is open");
-    existed = (*s)->txn->Delete(k);
+    Result<Txn*> txn = OpenTxn(*s);
+    if (!txn.ok()) return Fail(txn.status());
+    existed = (*txn)->Delete(k);
   } else {
     existed = (*s)->store->Delete(k);
-    if (existed.ok() && *existed) MarkChanged(*s);
+    if (existed.ok() && *existed) (*s)->changed = true;
   }
   if (!existed.ok()) return Fail(existed.status());
   return *existed ? 0 : static_cast<std::int32_t>(Code::kNotFound);
 }
 
-// Entries in range into the output buffer: u32 count, then per entry u32 key
-// length, u32 value length, key bytes, value bytes (little-endian).
-// Errors: closed.
+// Entries in range into the output buffer, laid out as abi.h's SCAN_*.
+// Errors: closed, invalid-argument (handle).
 EMSCRIPTEN_KEEPALIVE std::int32_t keepstate_store_scan(
     std::uint32_t handle, std::int32_t in_txn, const std::uint8_t* prefix, std::uint32_t prefix_len,
     std::int32_t has_prefix, const std::uint8_t* start, std::uint32_t start_len, const std::uint8_t* end,
     std::uint32_t end_len, std::int32_t has_end, double limit, std::int32_t reverse) {
   Result<OpenStore*> s = Usable(handle);
   if (!s.ok()) return Fail(s.status());
-  if (in_txn && !(*s)->txn) return Fail(Code::kClosed, "no transaction is open");
+  if (in_txn && !(*s)->txn) return Fail(Status::Closed("no transaction is open"));
   // The arguments may point into the scratch buffer; copy before g_out grows.
   const std::string p(View(prefix, prefix_len)), b(View(start, start_len)), e(View(end, end_len));
   std::string end_storage;
   const ScanOptions o = MakeScan(p, has_prefix != 0, b, e, has_end != 0, limit, reverse != 0, &end_storage);
-  g_out.assign(4, '\0');
+  g_out.assign(kSCAN_COUNT_BYTES, '\0');
   std::uint32_t count = 0;
   auto append = [&](std::string_view k, std::string_view v) {
     AppendU32(&g_out, static_cast<std::uint32_t>(k.size()));
@@ -524,7 +380,7 @@ EMSCRIPTEN_KEEPALIVE std::int32_t keepstate_store_scan(
   } else {
     (*s)->store->Scan(o, append);
   }
-  std::memcpy(g_out.data(), &count, 4);
+  std::memcpy(g_out.data(), &count, kSCAN_COUNT_BYTES);
   return 0;
 }
 
@@ -544,16 +400,16 @@ EMSCRIPTEN_KEEPALIVE std::int32_t keepstate_store_end(std::uint32_t handle, std:
   Result<OpenStore*> s = Usable(handle);
   if (!s.ok()) return Fail(s.status());
   OpenStore* st = *s;
-  if (!st->txn) return Fail(Code::kClosed, "no transaction is open");
-  Status result;
+  if (!st->txn) return Fail(Status::Closed("no transaction is open"));
   const bool wrote = st->txn->pending_writes() > 0;
+  Status result;
   if (commit) {
     result = st->txn->Commit();
   } else {
     st->txn->Abort();
   }
   st->txn.reset();
-  if (commit && result.ok() && wrote) MarkChanged(st);
+  if (commit && result.ok() && wrote) st->changed = true;
   return Done(result);
 }
 
@@ -564,123 +420,76 @@ EMSCRIPTEN_KEEPALIVE std::int32_t keepstate_store_capture(std::uint32_t handle, 
   Result<OpenStore*> s = Usable(handle);
   if (!s.ok()) return Fail(s.status());
   OpenStore* st = *s;
-  if (st->txn) return Fail(Code::kBusy, "a transaction is open");
-  if (st->plan) return Fail(Code::kBusy, "a commit is already in flight");
-  if (!st->changed) return Fail(Code::kNotFound, "nothing to commit");
-  Result<CommitPlan> plan = st->persister->Capture(st->store->arena(), static_cast<std::uint64_t>(now_ms));
-  if (!plan.ok()) return Fail(plan.status());
-  st->plan.emplace(std::move(*plan));
+  if (st->txn) return Fail(Status::Busy("a transaction is open"));
+  if (st->session.in_flight()) return Fail(Status::Busy("a commit is already in flight"));
+  if (!st->changed) return Fail(Status::NotFound("nothing to commit"));
+  if (Status c = st->session.Capture(st->store->arena(), static_cast<std::uint64_t>(now_ms)); !c.ok()) return Fail(c);
   st->changed = false;
   return 0;
 }
 
-// Describes the plan in flight as u32 words in the output buffer; returns
-// their address (0 if no plan):
-//   [put count, delete count, fresh line (clear the database first), 0,
-//    version lo, version hi, base lo, base hi, staged bytes lo, hi]
-//   then per put:    kind, key ptr, key len, bytes ptr, bytes len
-//   then per delete: kind, key ptr, key len
-// The pointers stay valid until keepstate_store_commit_done.
+// Describes the plan in flight as u32 words laid out as abi.h's PLAN_*;
+// returns their address (0 if no plan). The pointers in it stay valid until
+// keepstate_store_commit_done.
 EMSCRIPTEN_KEEPALIVE std::uint32_t keepstate_store_plan(std::uint32_t handle) {
-  OpenStore* s = Find(handle);
-  if (s == nullptr || !s->plan) return 0;
-  const CommitPlan& p = *s->plan;
-  auto ptr = [](const void* x) { return static_cast<std::uint32_t>(reinterpret_cast<std::uintptr_t>(x)); };
+  Result<OpenStore*> s = Known(handle);
+  if (!s.ok() || !(*s)->session.plan()) return 0;
+  const keepstate::persistence::WriteBatch batch = (*s)->session.batch();
   g_out.clear();
-  for (std::uint64_t v : {std::uint64_t{p.puts().size()}, std::uint64_t{p.deletes().size()},
-                          std::uint64_t{s->fresh_line}, std::uint64_t{0}}) {
-    AppendU32(&g_out, static_cast<std::uint32_t>(v));
+  for (std::uint32_t v : {static_cast<std::uint32_t>(batch.puts.size()), static_cast<std::uint32_t>(batch.deletes.size()),
+                          static_cast<std::uint32_t>(batch.clear_first)}) {
+    AppendU32(&g_out, v);
   }
-  for (std::uint64_t v : {p.version(), s->based_on, p.staged_bytes()}) {
-    AppendU32(&g_out, static_cast<std::uint32_t>(v));
-    AppendU32(&g_out, static_cast<std::uint32_t>(v >> 32));
-  }
-  for (const auto& r : p.puts()) {
-    for (std::uint32_t v : {static_cast<std::uint32_t>(r.kind), ptr(r.key.data()),
-                            static_cast<std::uint32_t>(r.key.size()), ptr(r.bytes.data()),
-                            static_cast<std::uint32_t>(r.bytes.size())}) {
+  for (const auto& r : batch.puts) {
+    for (std::uint32_t v : {static_cast<std::uint32_t>(r.kind), Address(r.key.data()), static_cast<std::uint32_t>(r.key.size()),
+                            Address(r.bytes.data()), static_cast<std::uint32_t>(r.bytes.size())}) {
       AppendU32(&g_out, v);
     }
   }
-  for (const auto& k : p.deletes()) {
-    for (std::uint32_t v :
-         {static_cast<std::uint32_t>(k.kind), ptr(k.key.data()), static_cast<std::uint32_t>(k.key.size())}) {
+  for (const auto& k : batch.deletes) {
+    for (std::uint32_t v : {static_cast<std::uint32_t>(k.kind), Address(k.key.data()), static_cast<std::uint32_t>(k.key.size())}) {
       AppendU32(&g_out, v);
     }
   }
-  return ptr(g_out.data());
+  return Address(g_out.data());
 }
 
-// Step 2, inside the commit's readwrite transaction: is the stored head
-// (present = 0: none stored) still the one this store's state is based on?
-// Writes the stored head's version to *actual_out (-1 if it cannot be
-// decoded). Errors: conflict (another writer committed), closed.
+// Step 2, inside the commit's atomic write: the head check (StoreSession::
+// CheckHead) against the stored head (present = 0: none stored). Writes the
+// stored head's version to *actual_out (-1: it does not decode).
+// Errors: conflict (another writer committed), unsupported (a newer head),
+// closed (no commit in flight), invalid-argument (handle).
 EMSCRIPTEN_KEEPALIVE std::int32_t keepstate_store_check_head(std::uint32_t handle, const std::uint8_t* head,
                                                              std::uint32_t head_len, std::int32_t present,
                                                              double* actual_out) {
-  OpenStore* s = Find(handle);
-  if (s == nullptr || !s->plan) return Fail(Code::kClosed, "no commit is in flight");
-  *actual_out = 0;
-  if (present) {
-    Result<keepstate::persistence::Head> h = DecodeHead({head, head_len});
-    *actual_out = h.ok() ? static_cast<double>(h->version) : -1;
-  }
-  const bool same = present ? s->known_head && s->known_head->size() == head_len &&
-                                  std::equal(head, head + head_len, s->known_head->data())
-                            : !s->known_head.has_value();
-  if (same) return 0;
-  std::string actual = *actual_out < 0 ? std::string("an unreadable head")
-                                       : "version " + std::to_string(static_cast<std::uint64_t>(*actual_out));
-  return Fail(Code::kConflict, "another writer committed: the stored head is at " + actual +
-                                   ", this store is based on version " + std::to_string(s->based_on));
+  Result<OpenStore*> s = Known(handle);
+  if (!s.ok()) return Fail(s.status());
+  std::optional<std::span<const std::uint8_t>> stored;
+  if (present) stored = std::span<const std::uint8_t>(head, head_len);
+  return Done((*s)->session.CheckHead(stored, actual_out));
 }
 
-// Step 3: code 0 = the transaction completed (the plan's version is now
+// Step 3: code 0 = the write completed (the plan's version is now
 // committed), otherwise it failed and the captured pages are dirty again.
-// Errors: closed (no commit in flight).
+// Errors: closed (no commit in flight), invalid-argument (handle).
 EMSCRIPTEN_KEEPALIVE std::int32_t keepstate_store_commit_done(std::uint32_t handle, std::int32_t code) {
-  OpenStore* s = Find(handle);
-  if (s == nullptr || !s->plan) return Fail(Code::kClosed, "no commit is in flight");
-  CommitPlan plan = std::move(*s->plan);
-  s->plan.reset();
-  if (code == 0) {
-    for (const auto& r : plan.puts()) {
-      if (r.kind == RecordKind::kHead) s->known_head.emplace(r.bytes.begin(), r.bytes.end());
-    }
-    s->based_on = plan.version();
-    s->fresh_line = false;
-    s->persister->Succeeded(std::move(plan));
-  } else {
-    s->persister->Failed(std::move(plan), s->store->arena());
-    s->changed = true;
-  }
+  Result<OpenStore*> s = Usable(handle);
+  if (!s.ok()) return Fail(s.status());
+  OpenStore* st = *s;
+  if (!st->session.in_flight()) return Fail(Status::Closed("no commit is in flight"));
+  const Status outcome = code == 0 ? Status::Ok() : Status(static_cast<Code>(code), "the write failed");
+  st->session.CommitDone(outcome, st->store->arena());
+  if (!outcome.ok()) st->changed = true;
   return 0;
-}
-
-// Autosave delay after the first uncommitted change; ms <= 0 turns it off.
-EMSCRIPTEN_KEEPALIVE void keepstate_store_set_autosave(std::uint32_t handle, double ms) {
-  if (OpenStore* s = Find(handle)) s->autosave_ms = ms;
-}
-
-// The next autosave request of any store: returns its completion token (0:
-// none) and writes the store's handle to *store_out. JS commits that store
-// and completes the token with the commit's status code.
-EMSCRIPTEN_KEEPALIVE std::uint32_t keepstate_autosave_take(std::uint32_t* store_out) {
-  if (g_autosave_requests.empty()) return 0;
-  const AutosaveRequest r = g_autosave_requests.front();
-  g_autosave_requests.pop_front();
-  *store_out = r.store;
-  return r.token;
 }
 
 // Starts the mutator `name` (registered with keepstate::sdk) as a fiber on
 // this store with a copy of args; writes the call id (never 0) to *id_out.
 // The fiber runs when JS next drives the scheduler; its outcome comes back
 // through keepstate_call_take. Errors: invalid-argument (no mutator of that
-// name), closed (bad handle, store not open).
-EMSCRIPTEN_KEEPALIVE std::int32_t keepstate_call(std::uint32_t handle, const std::uint8_t* name,
-                                                 std::uint32_t name_len, const std::uint8_t* args,
-                                                 std::uint32_t args_len, std::uint32_t* id_out) {
+// name, bad handle), closed (store not open).
+EMSCRIPTEN_KEEPALIVE std::int32_t keepstate_call(std::uint32_t handle, const std::uint8_t* name, std::uint32_t name_len,
+                                                 const std::uint8_t* args, std::uint32_t args_len, std::uint32_t* id_out) {
   Result<OpenStore*> s = Usable(handle);
   if (!s.ok()) return Fail(s.status());
   Result<std::uint32_t> id = g_calls.Start(View(name, name_len), handle, {args, args_len});
@@ -703,18 +512,12 @@ EMSCRIPTEN_KEEPALIVE std::int32_t keepstate_call_take(std::uint32_t* id_out) {
 }
 
 // The module's scheduler, for keepstate_scheduler_run_for/complete_token.
-EMSCRIPTEN_KEEPALIVE std::uint32_t keepstate_scheduler() {
-  return static_cast<std::uint32_t>(reinterpret_cast<std::uintptr_t>(sched::ToC(&g_scheduler)));
-}
-EMSCRIPTEN_KEEPALIVE std::uint32_t keepstate_scheduler_live_fibers() {
-  return static_cast<std::uint32_t>(g_scheduler.live_fibers());
-}
+EMSCRIPTEN_KEEPALIVE std::uint32_t keepstate_scheduler() { return Address(sched::ToC(&g_scheduler)); }
 
 }  // extern "C"
 
 // Every listed function exists with C linkage (a missing one fails here,
 // before the linker's "undefined exported symbol").
-#define KEEPSTATE_CHECK_EXPORT(name, ret, params) \
-  static_assert(sizeof(&::name) > 0, #name " is listed in abi.h");
+#define KEEPSTATE_CHECK_EXPORT(name, ret, params) static_assert(sizeof(&::name) > 0, #name " is listed in abi.h");
 KEEPSTATE_ABI_FUNCTIONS(KEEPSTATE_CHECK_EXPORT)
 #undef KEEPSTATE_CHECK_EXPORT

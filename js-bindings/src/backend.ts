@@ -6,10 +6,13 @@
 // interprets them beyond the head's version claim (the engine verifies every
 // byte on restore).
 //
-// Two backends hold a store's records: IndexedDB (idb.ts), which decides
-// versions (its commit transaction checks the head), and the OPFS copy
-// (opfs.ts), a second failure domain written after IndexedDB and used to
-// restore what IndexedDB lost (recovery.ts).
+// A StorageBackend is where a store's versions are decided: IndexedDB
+// (idb.ts) in browsers, or memory (memory.ts: Node tests, ephemeral stores).
+// Its commit write is atomic and runs the engine's head check inside it. The
+// OPFS copy (opfs.ts) is a second failure domain that follows the backend
+// (storage.ts decides when it is used); it is only a RestoreSource.
+
+import type { KeepstateError } from './errors.js';
 
 /** Record kinds, as persistence's RecordKind numbers them (format.h). */
 export const enum RecordKind {
@@ -90,6 +93,39 @@ export async function feedPacks(
     reads.delete(wanted.need);
     wanted = next(bytes);
   }
+}
+
+/** What a backend found it lost: the browser's report (Chromium's `dataLoss`). */
+export interface BrowserDataLoss {
+  /** `event.dataLoss` of the upgrade ('total' in Chromium). */
+  dataLoss: string;
+  /** `event.dataLossMessage`, e.g. 'IndexedDB (database was corrupt): checksum mismatch'. */
+  message: string;
+  /** When the browser reported it (ms since the epoch). */
+  at: number;
+}
+
+/** The storage contract of a Store (DESIGN.md, "This milestone"). */
+export interface StorageBackend extends RestoreSource {
+  /**
+   * One atomic write: reads the stored head, hands it to `checkHead` (the
+   * engine's rule: an error aborts and nothing is written), then clears (if
+   * `clearFirst`), puts and deletes. Resolves once the write is durable as
+   * `durability` says.
+   */
+  writeCommit(
+    records: CommitRecords,
+    durability: 'strict' | 'relaxed',
+    checkHead: (head: Uint8Array | undefined) => KeepstateError | null,
+  ): Promise<void>;
+  /** A loss the storage itself reported and nobody has resolved yet, or null. */
+  readonly browserDataLoss: BrowserDataLoss | null;
+  /** Forgets that report (after a recovery, or when the app accepted the loss). */
+  clearDataLoss(): Promise<void>;
+  /** Tells other writers of the same store (other tabs) that `version` was committed. */
+  announce(version: number, writer: number): void;
+  /** Calls `fn` when another writer announces a commit; returns the unsubscribe function. */
+  onRemoteCommit(fn: (version: number, writer: number) => void): () => void;
 }
 
 const HEAD_MAGIC = 0x4448534b; // "KSHD", docs/snapshot-format.md "Head record"

@@ -20,30 +20,42 @@ export interface ModuleSource {
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
-/** A mutator call in flight (Store.call), settled by the driver when its fiber finishes. */
+/** A mutator call in flight (Store.call), settled when its fiber finishes. */
 export interface PendingCall {
   resolve(result: Uint8Array): void;
   reject(error: KeepstateError): void;
-}
-
-/** Receives autosave requests for the stores of an engine. */
-export interface AutosaveTarget {
-  autosave(): Promise<void>;
 }
 
 export class Engine {
   readonly module: KeepstateModule;
   readonly scheduler: number;
   readonly driver: SchedulerDriver;
-  /** Open stores by handle (the autosave fibers name stores by handle). */
-  readonly stores = new Map<number, AutosaveTarget>();
+  /** Open stores, counted: an engine with none lets a Node process exit. */
+  openStores = 0;
   /** Mutator calls in flight, by call id (keepstate_call). */
   readonly calls = new Map<number, PendingCall>();
+  private readonly callId: number; // u32 written by keepstate_call_take
 
   constructor(module: KeepstateModule) {
     this.module = module;
     this.scheduler = module._keepstate_scheduler();
-    this.driver = new SchedulerDriver(this);
+    this.callId = module._malloc(4);
+    this.driver = new SchedulerDriver(module, this.scheduler, () => this.settleCalls(), () => this.openStores > 0);
+  }
+
+  /** Settles the promises of the mutator calls whose fibers finished. */
+  private settleCalls(): void {
+    const m = this.module;
+    for (;;) {
+      const status = m._keepstate_call_take(this.callId);
+      if (status === -1) break;
+      const id = new DataView(m.HEAPU8.buffer).getUint32(this.callId, true);
+      const call = this.calls.get(id);
+      this.calls.delete(id);
+      if (call === undefined) continue;
+      if (status === 0) call.resolve(this.outBytes());
+      else call.reject(this.error(status));
+    }
   }
 
   /** Throws the typed error for a non-zero status (the message comes from the engine). */

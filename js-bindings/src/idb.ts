@@ -23,9 +23,10 @@ import {
   feedPacks,
   headVersionOf,
   valueBytes,
+  type BrowserDataLoss,
   type CommitRecords,
   type PackRequest,
-  type RestoreSource,
+  type StorageBackend,
   type StoredRecord,
 } from './backend.js';
 
@@ -37,16 +38,6 @@ const DATA_LOSS_KEY = 'data-loss';
 
 export function databaseName(storeName: string): string {
   return `keepstate:${storeName}`;
-}
-
-/** What the browser said when it recreated the database after losing it. */
-export interface BrowserDataLoss {
-  /** `event.dataLoss` of the upgrade ('total' in Chromium). */
-  dataLoss: string;
-  /** `event.dataLossMessage`, e.g. 'IndexedDB (database was corrupt): checksum mismatch'. */
-  message: string;
-  /** When the browser reported it (ms since the epoch). */
-  at: number;
 }
 
 function request<T>(req: IDBRequest<T>): Promise<T> {
@@ -69,14 +60,37 @@ function kindName(kind: number): string {
   return name;
 }
 
-export class IndexedDBBackend implements RestoreSource {
+export class IndexedDBBackend implements StorageBackend {
   readonly label = 'IndexedDB';
+  /** Other tabs' commits are announced on a BroadcastChannel named after the database. */
+  private readonly channel: BroadcastChannel | undefined;
 
   private constructor(
     private readonly db: IDBDatabase,
+    storeName: string,
     /** The marker of a loss the browser reported (now or at an earlier open), or null. */
     private lossMarker: BrowserDataLoss | null,
-  ) {}
+  ) {
+    if (typeof BroadcastChannel !== 'undefined') {
+      this.channel = new BroadcastChannel(databaseName(storeName));
+      (this.channel as unknown as { unref?(): void }).unref?.();
+    }
+  }
+
+  announce(version: number, writer: number): void {
+    this.channel?.postMessage({ version, writer });
+  }
+
+  onRemoteCommit(fn: (version: number, writer: number) => void): () => void {
+    const channel = this.channel;
+    if (channel === undefined) return () => undefined;
+    const listener = (event: MessageEvent) => {
+      const { version, writer } = (event.data ?? {}) as { version?: unknown; writer?: unknown };
+      if (typeof version === 'number' && typeof writer === 'number') fn(version, writer);
+    };
+    channel.addEventListener('message', listener);
+    return () => channel.removeEventListener('message', listener);
+  }
 
   static async open(factory: IDBFactory, storeName: string): Promise<IndexedDBBackend> {
     try {
@@ -98,7 +112,7 @@ export class IndexedDBBackend implements RestoreSource {
       const marker = (await request(db.transaction(META, 'readonly').objectStore(META).get(DATA_LOSS_KEY))) as
         | BrowserDataLoss
         | undefined;
-      return new IndexedDBBackend(db, marker ?? null);
+      return new IndexedDBBackend(db, storeName, marker ?? null);
     } catch (e) {
       throw errorFromIndexedDB(e, `opening the database of store "${storeName}"`);
     }
@@ -249,6 +263,7 @@ export class IndexedDBBackend implements RestoreSource {
   }
 
   close(): void {
+    this.channel?.close();
     this.db.close();
   }
 }

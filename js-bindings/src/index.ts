@@ -1,9 +1,10 @@
 // keepstate: an offline-first state engine. A store lives in a C++ engine
 // compiled to WebAssembly and is committed atomically to IndexedDB, with
 // optimistic concurrency between tabs. See docs/api.md.
-export { openStore, Store } from './store.js';
+export { openStore } from './open.js';
+export type { OpenOptions } from './open.js';
+export { Store } from './store.js';
 export type {
-  OpenOptions,
   ScanOptions,
   CommitResult,
   CorruptionEvent,
@@ -13,11 +14,11 @@ export type {
   StoreEventName,
   ReadWrite,
   Transaction,
-} from './store.js';
+} from './types.js';
 export type { ModuleSource } from './engine.js';
+export type { KeepstateModuleFactory } from './keepstate.js';
 export type { MirrorDirectory } from './opfs.js';
 export type { DataLossReason } from './storage.js';
-export type { KeepstateModuleFactory } from './keepstate.js';
 export {
   KeepstateError,
   ConflictError,

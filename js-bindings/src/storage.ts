@@ -19,8 +19,9 @@
 // Opens and commits of one store name run under one Web Lock where the
 // browser has them, so tabs never interleave "IndexedDB, then the copy".
 import { ConflictError, DataLossError, type KeepstateError, type VersionFailure } from './errors.js';
-import { headVersionOf, RecordKind, type CommitRecords, type RestoreSource } from './backend.js';
+import { headVersionOf, RecordKind, type CommitRecords, type RestoreSource, type StorageBackend } from './backend.js';
 import { IndexedDBBackend, databaseName } from './idb.js';
+import { MemoryBackend } from './memory.js';
 import { OpfsCopy, opfsRoot, type MirrorDirectory } from './opfs.js';
 
 /** Why a store's stored data was found missing. */
@@ -56,7 +57,8 @@ export interface Restored {
 }
 
 export interface StorageOptions {
-  indexedDB: IDBFactory;
+  /** Where versions are decided: IndexedDB (through this factory), or memory (no copy, no marker). */
+  backend: { indexedDB: IDBFactory } | 'memory';
   /** true: the OPFS copy where OPFS can write files; false: no copy (a marker only). */
   mirror: boolean;
   /** OPFS's root, or a stand-in; undefined: navigator.storage.getDirectory() where it exists. */
@@ -80,7 +82,8 @@ export class StoreStorage {
 
   private constructor(
     readonly name: string,
-    readonly idb: IndexedDBBackend,
+    /** Where versions are decided (IndexedDB, or memory). */
+    readonly backend: StorageBackend,
     /** The OPFS copy, or null. */
     readonly copy: OpfsCopy | null,
     /** Where the marker goes when there is no copy (the same folder), or null. */
@@ -90,11 +93,12 @@ export class StoreStorage {
   ) {}
 
   static async open(name: string, options: StorageOptions): Promise<StoreStorage> {
+    if (options.backend === 'memory') return new StoreStorage(name, new MemoryBackend(name), null, null, options.onDataLoss, lockFor(name));
     const root = options.opfs ?? (await opfsRoot());
     const folder = root === undefined ? null : await OpfsCopy.open(root, name);
-    const idb = await IndexedDBBackend.open(options.indexedDB, name);
+    const backend = await IndexedDBBackend.open(options.backend.indexedDB, name);
     const withCopy = options.mirror && folder !== null;
-    return new StoreStorage(name, idb, withCopy ? folder : null, withCopy ? null : folder, options.onDataLoss, lockFor(name));
+    return new StoreStorage(name, backend, withCopy ? folder : null, withCopy ? null : folder, options.onDataLoss, lockFor(name));
   }
 
   /**
@@ -106,9 +110,9 @@ export class StoreStorage {
   async restoreNewest(restore: (source: RestoreSource) => Promise<Restored>): Promise<{ restored: Restored; loss: DataLossEvent | null }> {
     const copyVersion = this.copy === null ? 0 : await this.copy.headVersion();
     const known = Math.max(copyVersion, this.marker === null ? 0 : await this.marker.knownVersion());
-    const browserLoss = this.idb.browserDataLoss;
-    const idbHead = await this.idb.headVersion();
-    let restored = await restore(this.idb);
+    const browserLoss = this.backend.browserDataLoss;
+    const idbHead = await this.backend.headVersion();
+    let restored = await restore(this.backend);
     if (browserLoss === null && restored.version >= known) {
       if (this.copy !== null && copyVersion !== restored.version && restored.version > 0) await this.resyncCopy();
       return { restored, loss: null };
@@ -145,7 +149,7 @@ export class StoreStorage {
       );
     }
     // The app accepted the loss: forget the evidence, and let the copy follow what is left.
-    await this.idb.clearDataLoss();
+    await this.backend.clearDataLoss();
     await this.marker?.clear();
     if (this.copy !== null) await this.copy.clear();
     if (this.copy !== null && restored.version > 0) await this.resyncCopy();
@@ -165,7 +169,7 @@ export class StoreStorage {
     return this.withLock(async () => {
       const copy = this.copy;
       if (copy === null) {
-        await this.idb.writeCommit(records, durability, checkHead);
+        await this.backend.writeCommit(records, durability, checkHead);
         if (this.marker !== null && !this.markerWritten) await this.writeMarker(records);
         return;
       }
@@ -176,7 +180,7 @@ export class StoreStorage {
       packs.catch(() => undefined);
       inStep.catch(() => undefined);
       try {
-        await this.idb.writeCommit(records, durability, checkHead);
+        await this.backend.writeCommit(records, durability, checkHead);
       } catch (e) {
         void packs.then(() => copy.removePacks(records)).catch(() => undefined);
         throw e;
@@ -184,7 +188,7 @@ export class StoreStorage {
       try {
         await packs;
         if (await inStep) await copy.finishCommit(records, baseVersion);
-        else await copy.replaceAll(await this.idb.readAll());
+        else await copy.replaceAll(await this.backend.readAll());
       } catch (e) {
         // IndexedDB has the commit (it stays acknowledged); the copy is rewritten whole at
         // the next commit, which finds it out of step.
@@ -194,14 +198,14 @@ export class StoreStorage {
   }
 
   close(): void {
-    this.idb.close();
+    this.backend.close();
   }
 
   /** Makes the copy hold exactly what IndexedDB holds. A failure (quota) is reported, not thrown:
    * IndexedDB is intact, and the next commit finds the copy out of step and tries again. */
   private async resyncCopy(): Promise<void> {
     try {
-      await this.copy!.replaceAll(await this.idb.readAll());
+      await this.copy!.replaceAll(await this.backend.readAll());
     } catch (e) {
       this.onCopyError(e as KeepstateError);
     }
@@ -210,7 +214,7 @@ export class StoreStorage {
   /** Replaces everything IndexedDB holds with the copy's records (one transaction). */
   private async rewriteIndexedDB(expectedHead: number): Promise<void> {
     const puts = await this.copy!.readAll();
-    await this.idb.writeCommit({ clearFirst: true, puts, deletes: [] }, 'strict', (head) => {
+    await this.backend.writeCommit({ clearFirst: true, puts, deletes: [] }, 'strict', (head) => {
       const stored = headVersionOf(head);
       return stored === expectedHead
         ? null

@@ -1,5 +1,6 @@
 // Store: the public face of one keepstate store — synchronous reads and
-// writes against the wasm engine, asynchronous commits to IndexedDB.
+// writes against the wasm engine, asynchronous commits through its storage
+// (storage.ts: the backend and the OPFS copy), events.
 //
 // Invariants:
 //  - Commits, reloads and close run one at a time, in request order (the
@@ -7,183 +8,36 @@
 //    it and takes everything dirtied meanwhile.
 //  - After close() resolves, every method throws (or rejects with) ClosedError.
 //  - A failed commit (conflict, quota, anything) leaves the state dirty and
-//    the stored data exactly as it was (the IndexedDB transaction aborted).
-import { Engine, loadEngine, type ModuleSource } from './engine.js';
+//    the stored data exactly as it was (the backend's write aborted).
+//  - At most one autosave timer is armed; it is armed by a write (from JS or
+//    a mutator call) and re-armed after a commit only if that commit
+//    succeeded and the state is dirty again, so a conflict is not retried in
+//    a loop.
+import { Engine } from './engine.js';
 import { postTask } from './driver.js';
-import type { KeepstateModuleFactory } from './keepstate.js';
-import {
-  ClosedError,
-  ConflictError,
-  CorruptionError,
-  InvalidArgumentError,
-  KeepstateError,
-  codeNumber,
-  errorFromIndexedDB,
-  type VersionFailure,
-} from './errors.js';
-import { databaseName } from './idb.js';
-import type { CommitRecords, PackRequest, RestoreSource } from './backend.js';
-import { StoreStorage, type DataLossEvent, type Restored } from './storage.js';
-import type { MirrorDirectory } from './opfs.js';
+import { ClosedError, ConflictError, CorruptionError, InvalidArgumentError, KeepstateError, codeNumber, errorFromIndexedDB } from './errors.js';
+import type { StoreStorage, Restored } from './storage.js';
+import type { RestoreSource } from './backend.js';
+import { checkHead, readPlan, readScan, restoreInto, type OpenReport } from './wire.js';
+import { STORE_EVENTS, type CommitResult, type ReadWrite, type ScanOptions, type StoreEventName, type StoreEvents, type Transaction } from './types.js';
 
-export interface OpenOptions {
-  /** Commit automatically this many ms after the first uncommitted change; false: never. Default 1000. */
-  autosave?: number | false;
-  /** Committed versions kept for fallback (the current one included). Default 2. */
-  retain?: number;
-  /** IndexedDB durability of every commit. Default 'strict'. */
-  durability?: 'strict' | 'relaxed';
-  /** Page size in bytes (power of two, 4096–65536); only used when the store is new. Default 4096. */
-  pageSize?: number;
-  /** The IndexedDB factory. Default globalThis.indexedDB (Node tests inject fake-indexeddb). */
-  indexedDB?: IDBFactory;
-  /** A custom wasm module (your C++ linked with keepstate_add_wasm_module). Default: the package's own. */
-  module?: ModuleSource | KeepstateModuleFactory;
-  /**
-   * Keep a second copy of every commit in the Origin Private File System, from which a store
-   * whose IndexedDB the browser lost is restored (docs/crash-safety.md). Default true where
-   * OPFS can write files (there is no copy elsewhere).
-   */
-  mirror?: boolean;
-  /** The OPFS directory for the copy and the marker. Default navigator.storage.getDirectory() (tests inject one). */
-  opfs?: MirrorDirectory;
-  /**
-   * When stored data is known to be gone and no copy has it: 'reject' (default) rejects
-   * openStore with DataLossError; 'open' opens what is left and emits 'data-loss'.
-   */
-  onDataLoss?: 'reject' | 'open';
-}
+export type * from './types.js';
 
-export interface ScanOptions {
-  /** Only keys starting with this prefix. */
-  prefix?: string;
-  /** First key (inclusive). */
-  start?: string;
-  /** Last key (exclusive). */
-  end?: string;
-  /** At most this many entries (0 or absent: all). */
-  limit?: number;
-  /** Descending key order. */
-  reverse?: boolean;
-}
-
-export interface CommitResult {
-  /** The committed version (unchanged if there was nothing to commit). */
-  version: number;
-  /** Bytes written to IndexedDB (0 if there was nothing to commit). */
-  bytesWritten: number;
-  /** Milliseconds from the request to IndexedDB's `complete`. */
-  ms: number;
-}
-
-export interface CorruptionEvent {
-  /** The version the store opened at (0: empty). */
-  restoredVersion: number;
-  /** Nothing verified: the store opened empty on a fresh version line and its first commit replaces the stored data. */
-  fresh: boolean;
-  /** Why each newer version was skipped, newest first. */
-  failures: VersionFailure[];
-  error: CorruptionError;
-}
-
-export interface RemoteCommitEvent {
-  /** The version another store of the same name committed. */
-  version: number;
-}
-
-export type { DataLossEvent } from './storage.js';
-
-export interface StoreEvents {
-  commit: CommitResult;
-  'data-loss': DataLossEvent;
-  conflict: ConflictError;
-  corruption: CorruptionEvent;
-  'remote-commit': RemoteCommitEvent;
-  error: KeepstateError;
-}
-
-export type StoreEventName = keyof StoreEvents;
-
-/** Reads and writes; both the Store and a transaction's `tx` have them. */
-export interface ReadWrite {
-  get(key: string): Uint8Array | undefined;
-  getText(key: string): string | undefined;
-  getJSON<T = unknown>(key: string): T | undefined;
-  has(key: string): boolean;
-  put(key: string, value: Uint8Array | string): void;
-  putJSON(key: string, value: unknown): void;
-  delete(key: string): boolean;
-  scan(options?: ScanOptions): Array<[string, Uint8Array]>;
-}
-
-export type Transaction = ReadWrite;
-
-interface OpenReport {
-  restored: number;
-  fresh: boolean;
-  failures: VersionFailure[];
+/** @internal What openStore resolved from the options. */
+export interface StoreSettings {
+  autosaveMs: number;
+  retain: number;
+  pageSize: number;
+  durability: 'strict' | 'relaxed';
 }
 
 const NOT_FOUND = codeNumber('not-found');
-const DEFAULT_AUTOSAVE_MS = 1000;
 
 function randomWriterId(): number {
   const words = new Uint32Array(2);
   globalThis.crypto.getRandomValues(words);
   // 53 bits: exact as a double across the C ABI.
   return (words[0]! & 0x1fffff) * 2 ** 32 + words[1]!;
-}
-
-function validateOptions(name: unknown, options: OpenOptions): void {
-  if (typeof name !== 'string' || name.length === 0) {
-    throw new InvalidArgumentError('openStore: name must be a non-empty string');
-  }
-  const { autosave, retain, durability, pageSize, mirror, opfs, onDataLoss } = options;
-  if (autosave !== undefined && autosave !== false && !(typeof autosave === 'number' && autosave >= 0)) {
-    throw new InvalidArgumentError('openStore: autosave must be a number of ms >= 0 or false');
-  }
-  if (retain !== undefined && !(Number.isInteger(retain) && retain >= 1 && retain <= 1000)) {
-    throw new InvalidArgumentError('openStore: retain must be an integer in [1, 1000]');
-  }
-  if (durability !== undefined && durability !== 'strict' && durability !== 'relaxed') {
-    throw new InvalidArgumentError("openStore: durability must be 'strict' or 'relaxed'");
-  }
-  if (pageSize !== undefined && !(Number.isInteger(pageSize) && pageSize > 0 && pageSize < 2 ** 32)) {
-    throw new InvalidArgumentError('openStore: pageSize must be a positive integer');
-  }
-  if (mirror !== undefined && typeof mirror !== 'boolean') {
-    throw new InvalidArgumentError('openStore: mirror must be a boolean');
-  }
-  if (opfs !== undefined && !(typeof opfs === 'object' && opfs !== null && typeof opfs.getFileHandle === 'function')) {
-    throw new InvalidArgumentError('openStore: opfs must be a directory handle');
-  }
-  if (onDataLoss !== undefined && onDataLoss !== 'reject' && onDataLoss !== 'open') {
-    throw new InvalidArgumentError("openStore: onDataLoss must be 'reject' or 'open'");
-  }
-}
-
-/** Opens (creating if needed) the store `name` and restores its newest verified version. */
-export async function openStore(name: string, options: OpenOptions = {}): Promise<Store> {
-  validateOptions(name, options);
-  const factory = options.indexedDB ?? (globalThis as { indexedDB?: IDBFactory }).indexedDB;
-  if (factory === undefined) {
-    throw new InvalidArgumentError('openStore: no IndexedDB here; pass options.indexedDB');
-  }
-  const engine = await loadEngine(options.module);
-  const storage = await StoreStorage.open(name, {
-    indexedDB: factory,
-    mirror: options.mirror ?? true,
-    opfs: options.opfs,
-    onDataLoss: options.onDataLoss ?? 'reject',
-  });
-  try {
-    const store = new Store(engine, storage, name, options);
-    await store.restore();
-    return store;
-  } catch (e) {
-    storage.close();
-    throw e;
-  }
 }
 
 type Handler<E extends StoreEventName> = (event: StoreEvents[E]) => void;
@@ -193,13 +47,10 @@ export class Store implements ReadWrite {
   readonly name: string;
   private readonly engine: Engine;
   private readonly storage: StoreStorage;
-  private readonly durability: 'strict' | 'relaxed';
-  private readonly autosaveMs: number;
-  private readonly retain: number;
-  private readonly pageSize: number;
+  private readonly settings: StoreSettings;
   private readonly writerId = randomWriterId();
-  private readonly channel: BroadcastChannel | undefined;
   private readonly handlers = new Map<StoreEventName, Set<(event: never) => void>>();
+  private readonly stopHearing: () => void;
   private handle = 0;
   private queue: Promise<unknown> = Promise.resolve();
   private queued = 0;
@@ -207,24 +58,21 @@ export class Store implements ReadWrite {
   private closed = false;
   private inTransaction = false;
   private closedVersion = 0;
+  private autosaveTimer: ReturnType<typeof setTimeout> | undefined;
   /** Mutator calls started by call() and not yet settled (close() lets them finish). */
   private readonly inFlight = new Set<Promise<Uint8Array>>();
 
   /** @internal Use openStore(). */
-  constructor(engine: Engine, storage: StoreStorage, name: string, options: OpenOptions) {
+  constructor(engine: Engine, storage: StoreStorage, name: string, settings: StoreSettings) {
     this.engine = engine;
     this.storage = storage;
-    storage.onCopyError = (error) => this.emitSoon('error', error);
     this.name = name;
-    this.durability = options.durability ?? 'strict';
-    this.autosaveMs = options.autosave === false ? 0 : options.autosave ?? DEFAULT_AUTOSAVE_MS;
-    this.retain = options.retain ?? 0;
-    this.pageSize = options.pageSize ?? 0;
-    if (typeof BroadcastChannel !== 'undefined') {
-      this.channel = new BroadcastChannel(databaseName(name));
-      (this.channel as unknown as { unref?(): void }).unref?.();
-      this.channel.onmessage = (event: MessageEvent) => this.onBroadcast(event.data);
-    }
+    this.settings = settings;
+    storage.onCopyError = (error) => this.emitSoon('error', error);
+    this.stopHearing = storage.backend.onRemoteCommit((version, writer) => {
+      if (!this.closed && writer !== this.writerId) this.emit('remote-commit', { version });
+    });
+    ++engine.openStores;
   }
 
   /** The committed version the state is based on (0: never committed). */
@@ -308,19 +156,15 @@ export class Store implements ReadWrite {
     let result: T;
     try {
       result = fn(tx);
-      if (isThenable(result)) {
-        throw new InvalidArgumentError('transaction(fn): fn must be synchronous (it returned a promise)');
-      }
+      if (isThenable(result)) throw new InvalidArgumentError('transaction(fn): fn must be synchronous (it returned a promise)');
     } catch (e) {
       finish(false);
       throw e;
     }
     this.engine.check(finish(true));
-    this.afterWrite();
+    this.armAutosave();
     return result;
   }
-
-  // --- C++ business logic (mutators) ---------------------------------------------
 
   /**
    * Runs the C++ mutator `name` (registered in the module with KEEPSTATE_MUTATOR, see
@@ -333,9 +177,7 @@ export class Store implements ReadWrite {
   call(name: string, args: Uint8Array = new Uint8Array(0)): Promise<Uint8Array> {
     try {
       this.assertUsable();
-      if (typeof name !== 'string' || name.length === 0) {
-        throw new InvalidArgumentError('call: name must be a non-empty string');
-      }
+      if (typeof name !== 'string' || name.length === 0) throw new InvalidArgumentError('call: name must be a non-empty string');
       if (!(args instanceof Uint8Array)) throw new InvalidArgumentError('call: args must be a Uint8Array');
       const m = this.engine.module;
       const n = Engine.encode(name);
@@ -345,8 +187,12 @@ export class Store implements ReadWrite {
       const id = new DataView(m.HEAPU8.buffer).getUint32(idPtr!, true);
       const result = new Promise<Uint8Array>((resolve, reject) => this.engine.calls.set(id, { resolve, reject }));
       this.inFlight.add(result);
-      const forget = () => void this.inFlight.delete(result);
-      result.then(forget, forget);
+      // The mutator's writes made the state dirty: the autosave timer starts when it settles.
+      const settled = () => {
+        this.inFlight.delete(result);
+        if (!this.closed) this.armAutosave();
+      };
+      result.then(settled, settled);
       this.engine.driver.wake();
       return result;
     } catch (e) {
@@ -356,7 +202,7 @@ export class Store implements ReadWrite {
 
   // --- Persistence (asynchronous) --------------------------------------------
 
-  /** Commits every uncommitted change; resolves after IndexedDB reports `complete`. */
+  /** Commits every uncommitted change; resolves once it is durable (IndexedDB and, if on, the OPFS copy). */
   commit(): Promise<CommitResult> {
     this.assertUsable();
     return this.enqueue(() => this.commitNow());
@@ -370,9 +216,7 @@ export class Store implements ReadWrite {
 
   /** Subscribes to an event; returns the unsubscribe function. */
   on<E extends StoreEventName>(event: E, handler: Handler<E>): () => void {
-    if (!['commit', 'conflict', 'corruption', 'data-loss', 'remote-commit', 'error'].includes(event)) {
-      throw new InvalidArgumentError(`on: unknown event "${String(event)}"`);
-    }
+    if (!STORE_EVENTS.includes(event)) throw new InvalidArgumentError(`on: unknown event "${String(event)}"`);
     if (typeof handler !== 'function') throw new InvalidArgumentError('on: handler must be a function');
     let set = this.handlers.get(event);
     if (set === undefined) this.handlers.set(event, (set = new Set()));
@@ -397,10 +241,11 @@ export class Store implements ReadWrite {
       }
       this.closed = true;
       this.closedVersion = this.version;
-      this.engine.stores.delete(this.handle);
+      clearTimeout(this.autosaveTimer);
       this.engine.module._keepstate_store_destroy(this.handle);
       this.handle = 0;
-      this.channel?.close();
+      --this.engine.openStores;
+      this.stopHearing();
       this.storage.close();
     });
   }
@@ -410,17 +255,10 @@ export class Store implements ReadWrite {
   /** @internal Restores the newest verified version (storage.ts decides from which copy). */
   async restore(): Promise<void> {
     const m = this.engine.module;
-    const { restored, loss } = await this.storage.withLock(() =>
-      this.storage.restoreNewest((source) => this.restoreFrom(source)),
-    );
+    const { restored, loss } = await this.storage.withLock(() => this.storage.restoreNewest((source) => this.restoreFrom(source)));
     const { handle, report } = restored as Restored & { handle: number; report: OpenReport };
-    if (this.handle !== 0) {
-      this.engine.stores.delete(this.handle);
-      m._keepstate_store_destroy(this.handle);
-    }
+    if (this.handle !== 0) m._keepstate_store_destroy(this.handle);
     this.handle = handle;
-    m._keepstate_store_set_autosave(handle, this.autosaveMs);
-    this.engine.stores.set(handle, { autosave: () => this.autosave() });
     // Events go out on a later task so a handler attached right after openStore() hears them.
     if (loss !== null) this.emitSoon('data-loss', loss);
     if (report.failures.length > 0) {
@@ -433,131 +271,58 @@ export class Store implements ReadWrite {
     }
   }
 
-  /** Restores `source`'s newest verified version into a new engine store (not yet adopted). */
+  /** Restores `source` into a new engine store (adopted by restore(), or discarded). */
   private async restoreFrom(source: RestoreSource): Promise<Restored & { handle: number; report: OpenReport }> {
     const m = this.engine.module;
-    const handle = m._keepstate_store_new(this.pageSize, this.retain, this.writerId);
-    const result: { report?: OpenReport } = {};
-    // The engine answers {need, then?} until it has restored, then the report.
-    const answer = (): PackRequest | null => {
-      const out = JSON.parse(this.engine.outText()) as OpenReport | PackRequest;
-      if ('need' in out) return out;
-      result.report = out;
-      return null;
-    };
+    const handle = m._keepstate_store_new(this.settings.pageSize, this.settings.retain, this.writerId);
     try {
-      await source.readForRestore(
-        (records) => {
-          for (const r of records) {
-            const key = Engine.encode(r.key);
-            const [kp, bp] = this.engine.stage(key, r.bytes);
-            this.engine.check(m._keepstate_store_load_record(handle, r.kind, kp!, key.length, bp!, r.bytes.length));
-          }
-          this.engine.check(m._keepstate_store_open(handle));
-          return answer();
-        },
-        (pack) => {
-          const bytes = pack ?? new Uint8Array(0);
-          const [bp] = this.engine.stage(bytes);
-          this.engine.check(m._keepstate_store_open_pack(handle, bp!, bytes.length, pack ? 1 : 0));
-          return answer();
-        },
-      );
+      const report = await restoreInto(this.engine, handle, source);
+      return { handle, report, version: report.restored, failures: report.failures, discard: () => m._keepstate_store_destroy(handle) };
     } catch (e) {
       m._keepstate_store_destroy(handle);
       throw e;
     }
-    const report = result.report;
-    if (report === undefined) {
-      m._keepstate_store_destroy(handle);
-      throw new KeepstateError('internal', `store "${this.name}": restore from ${source.label} ended without a report`);
-    }
-    return { handle, report, version: report.restored, failures: report.failures, discard: () => m._keepstate_store_destroy(handle) };
   }
 
   private async commitNow(): Promise<CommitResult> {
     const started = performance.now();
     const m = this.engine.module;
     if (!this.dirty) return { version: this.version, bytesWritten: 0, ms: performance.now() - started };
-    this.engine.check(m._keepstate_store_capture(this.handle, Date.now()));
-    let records: CommitRecords;
-    let bytesWritten = 0;
-    try {
-      records = this.planRecords();
-      for (const r of records.puts) bytesWritten += r.bytes.length;
-    } catch (e) {
-      m._keepstate_store_commit_done(this.handle, codeNumber('internal'));
-      throw e;
-    }
     const handle = this.handle;
+    this.engine.check(m._keepstate_store_capture(handle, Date.now()));
     try {
-      await this.storage.commit(records, this.version, this.durability, (head) => this.checkHead(handle, head));
+      const records = readPlan(this.engine, handle);
+      const bytesWritten = records.puts.reduce((n, r) => n + r.bytes.length, 0);
+      await this.storage.commit(records, this.version, this.settings.durability, (head) => checkHead(this.engine, handle, head));
+      this.engine.check(m._keepstate_store_commit_done(handle, 0));
+      const result = { version: this.version, bytesWritten, ms: performance.now() - started };
+      this.storage.backend.announce(result.version, this.writerId);
+      this.emit('commit', result);
+      return result;
     } catch (e) {
       const error = errorFromIndexedDB(e, `commit of store "${this.name}"`);
-      m._keepstate_store_commit_done(handle, codeNumber(error.code));
+      m._keepstate_store_commit_done(handle, codeNumber(error.code)); // closed if nothing is in flight any more
       if (error instanceof ConflictError) this.emit('conflict', error);
       throw error;
     }
-    this.engine.check(m._keepstate_store_commit_done(handle, 0));
-    const result = { version: this.version, bytesWritten, ms: performance.now() - started };
-    this.channel?.postMessage({ version: result.version, writer: this.writerId });
-    this.emit('commit', result);
-    return result;
   }
 
-  /** Copies the plan in flight out of wasm memory (exactly the records' bytes). */
-  private planRecords(): CommitRecords {
-    const m = this.engine.module;
-    const ptr = m._keepstate_store_plan(this.handle);
-    const heap = m.HEAPU8;
-    const words = new DataView(heap.buffer, ptr);
-    const u32 = (i: number) => words.getUint32(i * 4, true);
-    const text = (p: number, n: number) => Engine.decode(heap.subarray(p, p + n));
-    const putCount = u32(0);
-    const deleteCount = u32(1);
-    const records: CommitRecords = { clearFirst: u32(2) !== 0, puts: [], deletes: [] };
-    let w = 10;
-    for (let i = 0; i < putCount; ++i, w += 5) {
-      const bytes = heap.slice(u32(w + 3), u32(w + 3) + u32(w + 4));
-      records.puts.push({ kind: u32(w), key: text(u32(w + 1), u32(w + 2)), bytes });
-    }
-    for (let i = 0; i < deleteCount; ++i, w += 3) {
-      records.deletes.push({ kind: u32(w), key: text(u32(w + 1), u32(w + 2)) });
-    }
-    return records;
-  }
-
-  private checkHead(handle: number, head: Uint8Array | undefined): KeepstateError | null {
-    const m = this.engine.module;
-    const bytes = head ?? new Uint8Array(0);
-    // 8 bytes for the double the engine writes back, then the head record.
-    const [actualPtr, headPtr] = this.engine.stage(new Uint8Array(8), bytes);
-    const status = m._keepstate_store_check_head(handle, headPtr!, bytes.length, head ? 1 : 0, actualPtr!);
-    if (status === 0) return null;
-    const error = this.engine.error(status);
-    if (error instanceof ConflictError) {
-      const actual = new DataView(m.HEAPU8.buffer).getFloat64(actualPtr!, true);
-      return new ConflictError(error.message, m._keepstate_store_version(handle), actual);
-    }
-    return error;
-  }
-
-  private async autosave(): Promise<void> {
-    if (this.closed || this.closing) return;
-    try {
-      await this.enqueue(() => this.commitNow());
-    } catch (e) {
-      // Conflicts are reported as 'conflict' by the commit itself.
-      if (e instanceof KeepstateError && !(e instanceof ConflictError)) this.emit('error', e);
-      throw e;
-    }
-  }
-
-  private onBroadcast(data: unknown): void {
-    if (this.closed || typeof data !== 'object' || data === null) return;
-    const { version, writer } = data as { version?: unknown; writer?: unknown };
-    if (typeof version !== 'number' || writer === this.writerId) return;
-    this.emit('remote-commit', { version });
+  /** A write landed: commit `autosaveMs` later, unless a commit is already due. */
+  private armAutosave(): void {
+    if (this.settings.autosaveMs <= 0 || this.autosaveTimer !== undefined || this.closed || this.closing) return;
+    this.autosaveTimer = setTimeout(() => {
+      this.autosaveTimer = undefined;
+      if (this.closed || this.closing || !this.dirty) return;
+      this.enqueue(() => this.commitNow()).then(
+        () => {
+          if (this.dirty) this.armAutosave();
+        },
+        (e: unknown) => {
+          // Conflicts are reported as 'conflict' by the commit itself.
+          if (e instanceof KeepstateError && !(e instanceof ConflictError)) this.emit('error', e);
+        },
+      );
+    }, this.settings.autosaveMs);
   }
 
   /** Runs `op` now if nothing is queued (so a commit captures the state of the moment it is
@@ -598,22 +363,24 @@ export class Store implements ReadWrite {
     return Engine.encode(key);
   }
 
-  private read(inTxn: number, key: string): Uint8Array | undefined {
+  /** Calls a read export with the key staged; false if the engine said not-found. */
+  private found(inTxn: number, key: string, op: 'get' | 'has' | 'delete'): boolean {
     const k = this.key(key);
     const [kp] = this.engine.stage(k);
-    const status = this.engine.module._keepstate_store_get(this.handle, inTxn, kp!, k.length);
-    if (status === NOT_FOUND) return undefined;
-    this.engine.check(status);
-    return this.engine.outBytes();
-  }
-
-  private contains(inTxn: number, key: string): boolean {
-    const k = this.key(key);
-    const [kp] = this.engine.stage(k);
-    const status = this.engine.module._keepstate_store_has(this.handle, inTxn, kp!, k.length);
+    const m = this.engine.module;
+    const fn = op === 'get' ? m._keepstate_store_get : op === 'has' ? m._keepstate_store_has : m._keepstate_store_delete;
+    const status = fn.call(m, this.handle, inTxn, kp!, k.length);
     if (status === NOT_FOUND) return false;
     this.engine.check(status);
     return true;
+  }
+
+  private read(inTxn: number, key: string): Uint8Array | undefined {
+    return this.found(inTxn, key, 'get') ? this.engine.outBytes() : undefined;
+  }
+
+  private contains(inTxn: number, key: string): boolean {
+    return this.found(inTxn, key, 'has');
   }
 
   private write(inTxn: number, key: string, value: Uint8Array | string): void {
@@ -624,17 +391,13 @@ export class Store implements ReadWrite {
     else throw new InvalidArgumentError('value must be a Uint8Array or a string');
     const [kp, vp] = this.engine.stage(k, v);
     this.engine.check(this.engine.module._keepstate_store_put(this.handle, inTxn, kp!, k.length, vp!, v.length));
-    if (!inTxn) this.afterWrite();
+    if (!inTxn) this.armAutosave();
   }
 
   private remove(inTxn: number, key: string): boolean {
-    const k = this.key(key);
-    const [kp] = this.engine.stage(k);
-    const status = this.engine.module._keepstate_store_delete(this.handle, inTxn, kp!, k.length);
-    if (status === NOT_FOUND) return false;
-    this.engine.check(status);
-    if (!inTxn) this.afterWrite();
-    return true;
+    const existed = this.found(inTxn, key, 'delete');
+    if (existed && !inTxn) this.armAutosave();
+    return existed;
   }
 
   private scanRange(inTxn: number, options: ScanOptions): Array<[string, Uint8Array]> {
@@ -643,38 +406,16 @@ export class Store implements ReadWrite {
     for (const [n, v] of Object.entries({ prefix, start, end })) {
       if (v !== undefined && typeof v !== 'string') throw new InvalidArgumentError(`scan: ${n} must be a string`);
     }
-    if (limit !== undefined && !(Number.isInteger(limit) && limit >= 0)) {
-      throw new InvalidArgumentError('scan: limit must be an integer >= 0');
-    }
-    const p = Engine.encode(prefix ?? '');
-    const s = Engine.encode(start ?? '');
-    const e = Engine.encode(end ?? '');
-    const [pp, sp, ep] = this.engine.stage(p, s, e);
+    if (limit !== undefined && !(Number.isInteger(limit) && limit >= 0)) throw new InvalidArgumentError('scan: limit must be an integer >= 0');
+    const [p, s, e] = [prefix, start, end].map((x) => Engine.encode(x ?? ''));
+    const [pp, sp, ep] = this.engine.stage(p!, s!, e!);
     this.engine.check(
       this.engine.module._keepstate_store_scan(
-        this.handle, inTxn, pp!, p.length, prefix === undefined ? 0 : 1, sp!, s.length, ep!, e.length,
+        this.handle, inTxn, pp!, p!.length, prefix === undefined ? 0 : 1, sp!, s!.length, ep!, e!.length,
         end === undefined ? 0 : 1, limit ?? 0, reverse ? 1 : 0,
       ),
     );
-    const out = this.engine.outBytes();
-    const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
-    const count = view.getUint32(0, true);
-    const entries: Array<[string, Uint8Array]> = [];
-    let at = 4;
-    for (let i = 0; i < count; ++i) {
-      const kl = view.getUint32(at, true);
-      const vl = view.getUint32(at + 4, true);
-      at += 8;
-      const key = Engine.decode(out.subarray(at, at + kl));
-      entries.push([key, out.slice(at + kl, at + kl + vl)]);
-      at += kl + vl;
-    }
-    return entries;
-  }
-
-  /** A write landed: the engine may have armed the autosave fiber. */
-  private afterWrite(): void {
-    if (this.autosaveMs > 0) this.engine.driver.wake();
+    return readScan(this.engine.outBytes());
   }
 }
 
@@ -687,4 +428,3 @@ function jsonText(value: unknown): string {
 function isThenable(value: unknown): boolean {
   return typeof value === 'object' && value !== null && typeof (value as { then?: unknown }).then === 'function';
 }
-

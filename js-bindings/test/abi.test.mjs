@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
-import { STATUS_CODES, ABI_FUNCTIONS, RECORD_KINDS } from '../dist/generated/abi.js';
+import { STATUS_CODES, ABI_FUNCTIONS, RECORD_KINDS, WIRE } from '../dist/generated/abi.js';
 import { errorFromStatus, ERROR_CLASSES } from '../dist/errors.js';
 import { KeepstateError } from '../dist/index.js';
 import createModule from '../dist/keepstate.js';
@@ -36,7 +36,8 @@ test('each error class has a code from the C++ list, and every code converts to 
 
 test('exported functions match abi.h, exports.cc and the built module', async () => {
   const abi = await read('js-bindings/abi.h');
-  const listed = [...abi.matchAll(/^\s*X\((\w+),/gm)].map((m) => m[1]);
+  const block = abi.slice(abi.indexOf('#define KEEPSTATE_ABI_FUNCTIONS'), abi.indexOf('#define KEEPSTATE_WIRE_LAYOUTS'));
+  const listed = [...block.matchAll(/^\s*X\((\w+),/gm)].map((m) => m[1]);
   assert.deepEqual([...ABI_FUNCTIONS], listed);
   // Every function exports.cc marks for export is in the list.
   const exportsCc = await read('js-bindings/exports.cc');
@@ -45,6 +46,16 @@ test('exported functions match abi.h, exports.cc and the built module', async ()
   const wasm = await readFile(new URL('../dist/keepstate.wasm', import.meta.url));
   const module = await createModule({ wasmBinary: wasm });
   for (const name of listed) assert.equal(typeof module[`_${name}`], 'function', `_${name} is exported`);
+});
+
+test('wire layouts: WIRE is abi.h\'s KEEPSTATE_WIRE_LAYOUTS, and no TypeScript source reads the plan or scan by literal offsets', async () => {
+  const abi = await read('js-bindings/abi.h');
+  const block = abi.slice(abi.indexOf('#define KEEPSTATE_WIRE_LAYOUTS'));
+  const listed = Object.fromEntries([...block.matchAll(/^\s*X\((\w+), (\d+),/gm)].map((m) => [m[1], Number(m[2])]));
+  assert.ok(Object.keys(listed).length >= 10, Object.keys(listed).join());
+  assert.deepEqual({ ...WIRE }, listed);
+  const wire = await read('js-bindings/src/wire.ts');
+  assert.ok(!/let w = \d/.test(wire) && !/w \+= \d/.test(wire), 'plan words come from WIRE');
 });
 
 test('record kinds match persistence RecordKindName', async () => {

@@ -18,8 +18,11 @@ test('docs/api.md documents every export, Store member and option of the .d.ts',
     .map((s) => s.trim())
     .filter(Boolean);
   assert.ok(exported.length > 15, exported.join());
-  const store = await read('js-bindings/dist/store.d.ts');
-  const body = store.slice(store.indexOf('declare class Store'));
+  // Every declaration file of the package (the Store, its options and types live in several).
+  const { readdir } = await import('node:fs/promises');
+  const dts = (await readdir(new URL('js-bindings/dist/', root))).filter((f) => f.endsWith('.d.ts'));
+  const store = (await Promise.all(dts.map((f) => read(`js-bindings/dist/${f}`)))).join('\n');
+  const body = store.slice(store.indexOf('declare class Store '));
   const members = [...body.slice(0, body.indexOf('\n}')).matchAll(/^ {4}(?:readonly |get )?(\w+)[<(:?]/gm)]
     .map((m) => m[1]);
   const options = (block) => {

@@ -192,7 +192,7 @@ test('garbage collection keeps stored bytes bounded over 500 commits', async () 
   await t.close();
 });
 
-test('autosave: a fiber commits after the delay, driven by the MessageChannel scheduler', async () => {
+test('autosave: commits once, the delay after the first change, and again after a later change', async () => {
   const idb = freshIndexedDB();
   const name = uniqueName();
   const s = await openStore(name, { indexedDB: idb, autosave: 30 });

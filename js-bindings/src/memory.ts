@@ -1,0 +1,89 @@
+// The in-memory backend: a store's records in a Map of this realm, shared by
+// every store opened with the same name here (so two stores of one name
+// conflict and hear each other's commits as two tabs would). For Node tests
+// and state that need not outlive the page: `openStore(name, { storage: 'memory' })`.
+//
+// A commit is atomic: it runs synchronously (the head check included) in one
+// task, after the same await a real backend has.
+import { RecordKind, feedPacks, type CommitRecords, type PackRequest, type StorageBackend, type StoredRecord } from './backend.js';
+import { headVersionOf } from './backend.js';
+import type { KeepstateError } from './errors.js';
+
+interface Shared {
+  records: Map<string, StoredRecord>; // by `${kind}/${key}`
+  listeners: Set<(version: number, writer: number) => void>;
+}
+
+const realm = new Map<string, Shared>();
+
+const id = (kind: RecordKind, key: string) => `${kind}/${key}`;
+
+export class MemoryBackend implements StorageBackend {
+  readonly label = 'memory';
+  readonly browserDataLoss = null;
+  private readonly shared: Shared;
+  private readonly mine = new Set<(version: number, writer: number) => void>();
+
+  constructor(storeName: string) {
+    let shared = realm.get(storeName);
+    if (shared === undefined) realm.set(storeName, (shared = { records: new Map(), listeners: new Set() }));
+    this.shared = shared;
+  }
+
+  /** Forgets every in-memory store of this realm (tests). */
+  static clearAll(): void {
+    realm.clear();
+  }
+
+  async headVersion(): Promise<number> {
+    return headVersionOf(this.shared.records.get(id(RecordKind.Head, 'head'))?.bytes);
+  }
+
+  async readForRestore(
+    start: (records: StoredRecord[]) => PackRequest | null,
+    next: (pack: Uint8Array | undefined) => PackRequest | null,
+  ): Promise<void> {
+    const records = [...this.shared.records.values()].map((r) =>
+      r.kind === RecordKind.Pack ? { ...r, bytes: new Uint8Array(0) } : r,
+    );
+    await feedPacks(records, async (key) => this.shared.records.get(id(RecordKind.Pack, key))?.bytes, start, next);
+  }
+
+  async readAll(): Promise<StoredRecord[]> {
+    return [...this.shared.records.values()];
+  }
+
+  async writeCommit(
+    records: CommitRecords,
+    _durability: 'strict' | 'relaxed',
+    checkHead: (head: Uint8Array | undefined) => KeepstateError | null,
+  ): Promise<void> {
+    await Promise.resolve();
+    const error = checkHead(this.shared.records.get(id(RecordKind.Head, 'head'))?.bytes);
+    if (error !== null) throw error;
+    if (records.clearFirst) this.shared.records.clear();
+    // Copies: the caller's arrays must not alias what is stored.
+    for (const r of records.puts) this.shared.records.set(id(r.kind, r.key), { ...r, bytes: r.bytes.slice() });
+    for (const d of records.deletes) this.shared.records.delete(id(d.kind, d.key));
+  }
+
+  async clearDataLoss(): Promise<void> {}
+
+  announce(version: number, writer: number): void {
+    for (const fn of this.shared.listeners) if (!this.mine.has(fn)) queueMicrotask(() => fn(version, writer));
+  }
+
+  onRemoteCommit(fn: (version: number, writer: number) => void): () => void {
+    this.shared.listeners.add(fn);
+    this.mine.add(fn);
+    return () => {
+      this.shared.listeners.delete(fn);
+      this.mine.delete(fn);
+    };
+  }
+
+  close(): void {
+    for (const fn of this.mine) this.shared.listeners.delete(fn);
+    this.mine.clear();
+  }
+}

@@ -1,0 +1,92 @@
+// openStore: validates the options, loads the engine, picks the storage
+// backend (IndexedDB, or memory) and the OPFS copy, and restores the store.
+import { loadEngine, type ModuleSource } from './engine.js';
+import { InvalidArgumentError } from './errors.js';
+import type { KeepstateModuleFactory } from './keepstate.js';
+import type { MirrorDirectory } from './opfs.js';
+import { StoreStorage } from './storage.js';
+import { Store } from './store.js';
+
+export interface OpenOptions {
+  /** Commit automatically this many ms after the first uncommitted change; false: never. Default 1000. */
+  autosave?: number | false;
+  /** Committed versions kept for fallback (the current one included). Default 2. */
+  retain?: number;
+  /** IndexedDB durability of every commit. Default 'strict'. */
+  durability?: 'strict' | 'relaxed';
+  /** Page size in bytes (power of two, 4096–65536); only used when the store is new. Default 4096. */
+  pageSize?: number;
+  /** Where the store's versions live: 'indexeddb' (default), or 'memory' (this realm only: tests, state that need not persist). */
+  storage?: 'indexeddb' | 'memory';
+  /** The IndexedDB factory. Default globalThis.indexedDB (Node tests inject fake-indexeddb). */
+  indexedDB?: IDBFactory;
+  /** A custom wasm module (your C++ linked with keepstate_add_wasm_module). Default: the package's own. */
+  module?: ModuleSource | KeepstateModuleFactory;
+  /**
+   * Keep a second copy of every commit in the Origin Private File System, from which a store
+   * whose IndexedDB the browser lost is restored (docs/crash-safety.md). Default true where
+   * OPFS can write files (there is no copy elsewhere).
+   */
+  mirror?: boolean;
+  /** The OPFS directory for the copy and the marker. Default navigator.storage.getDirectory() (tests inject one). */
+  opfs?: MirrorDirectory;
+  /**
+   * When stored data is known to be gone and no copy has it: 'reject' (default) rejects
+   * openStore with DataLossError; 'open' opens what is left and emits 'data-loss'.
+   */
+  onDataLoss?: 'reject' | 'open';
+}
+
+const DEFAULT_AUTOSAVE_MS = 1000;
+
+function validateOptions(name: unknown, options: OpenOptions): void {
+  if (typeof name !== 'string' || name.length === 0) {
+    throw new InvalidArgumentError('openStore: name must be a non-empty string');
+  }
+  if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('openStore: options must be an object');
+  const { autosave, retain, durability, pageSize, storage, mirror, opfs, onDataLoss } = options;
+  const check = (ok: boolean, message: string) => {
+    if (!ok) throw new InvalidArgumentError(`openStore: ${message}`);
+  };
+  check(autosave === undefined || autosave === false || (typeof autosave === 'number' && autosave >= 0), 'autosave must be a number of ms >= 0 or false');
+  check(retain === undefined || (Number.isInteger(retain) && retain >= 1 && retain <= 1000), 'retain must be an integer in [1, 1000]');
+  check(durability === undefined || durability === 'strict' || durability === 'relaxed', "durability must be 'strict' or 'relaxed'");
+  check(pageSize === undefined || (Number.isInteger(pageSize) && pageSize > 0 && pageSize < 2 ** 32), 'pageSize must be a positive integer');
+  check(storage === undefined || storage === 'indexeddb' || storage === 'memory', "storage must be 'indexeddb' or 'memory'");
+  check(mirror === undefined || typeof mirror === 'boolean', 'mirror must be a boolean');
+  check(opfs === undefined || (typeof opfs === 'object' && opfs !== null && typeof opfs.getFileHandle === 'function'), 'opfs must be a directory handle');
+  check(onDataLoss === undefined || onDataLoss === 'reject' || onDataLoss === 'open', "onDataLoss must be 'reject' or 'open'");
+}
+
+/** Opens (creating if needed) the store `name` and restores its newest verified version. */
+export async function openStore(name: string, options: OpenOptions = {}): Promise<Store> {
+  validateOptions(name, options);
+  let backend: { indexedDB: IDBFactory } | 'memory' = 'memory';
+  if (options.storage !== 'memory') {
+    const indexedDB = options.indexedDB ?? (globalThis as { indexedDB?: IDBFactory }).indexedDB;
+    if (indexedDB === undefined) {
+      throw new InvalidArgumentError("openStore: no IndexedDB here; pass options.indexedDB, or storage: 'memory'");
+    }
+    backend = { indexedDB };
+  }
+  const engine = await loadEngine(options.module);
+  const storage = await StoreStorage.open(name, {
+    backend,
+    mirror: options.mirror ?? true,
+    opfs: options.opfs,
+    onDataLoss: options.onDataLoss ?? 'reject',
+  });
+  try {
+    const store = new Store(engine, storage, name, {
+      autosaveMs: options.autosave === false ? 0 : options.autosave ?? DEFAULT_AUTOSAVE_MS,
+      retain: options.retain ?? 0,
+      pageSize: options.pageSize ?? 0,
+      durability: options.durability ?? 'strict',
+    });
+    await store.restore();
+    return store;
+  } catch (e) {
+    storage.close();
+    throw e;
+  }
+}

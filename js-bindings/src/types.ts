@@ -1,0 +1,71 @@
+// The public shapes of a store's API: scan options, commit results, events,
+// and the read/write methods a Store and a transaction's `tx` share.
+import type { ConflictError, CorruptionError, KeepstateError, VersionFailure } from './errors.js';
+import type { DataLossEvent } from './storage.js';
+
+export type { DataLossEvent } from './storage.js';
+
+export interface ScanOptions {
+  /** Only keys starting with this prefix. */
+  prefix?: string;
+  /** First key (inclusive). */
+  start?: string;
+  /** Last key (exclusive). */
+  end?: string;
+  /** At most this many entries (0 or absent: all). */
+  limit?: number;
+  /** Descending key order. */
+  reverse?: boolean;
+}
+
+export interface CommitResult {
+  /** The committed version (unchanged if there was nothing to commit). */
+  version: number;
+  /** Bytes written to IndexedDB (0 if there was nothing to commit). */
+  bytesWritten: number;
+  /** Milliseconds from the request until the commit is durable (IndexedDB and, if on, the OPFS copy). */
+  ms: number;
+}
+
+export interface CorruptionEvent {
+  /** The version the store opened at (0: empty). */
+  restoredVersion: number;
+  /** Nothing verified: the store opened empty on a fresh version line and its first commit replaces the stored data. */
+  fresh: boolean;
+  /** Why each newer version was skipped, newest first. */
+  failures: VersionFailure[];
+  error: CorruptionError;
+}
+
+export interface RemoteCommitEvent {
+  /** The version another store of the same name committed. */
+  version: number;
+}
+
+export interface StoreEvents {
+  commit: CommitResult;
+  conflict: ConflictError;
+  corruption: CorruptionEvent;
+  'data-loss': DataLossEvent;
+  'remote-commit': RemoteCommitEvent;
+  error: KeepstateError;
+}
+
+export type StoreEventName = keyof StoreEvents;
+
+/** The names of StoreEvents, for validating `on`. */
+export const STORE_EVENTS: readonly StoreEventName[] = ['commit', 'conflict', 'corruption', 'data-loss', 'remote-commit', 'error'];
+
+/** Reads and writes; both the Store and a transaction's `tx` have them. */
+export interface ReadWrite {
+  get(key: string): Uint8Array | undefined;
+  getText(key: string): string | undefined;
+  getJSON<T = unknown>(key: string): T | undefined;
+  has(key: string): boolean;
+  put(key: string, value: Uint8Array | string): void;
+  putJSON(key: string, value: unknown): void;
+  delete(key: string): boolean;
+  scan(options?: ScanOptions): Array<[string, Uint8Array]>;
+}
+
+export type Transaction = ReadWrite;

@@ -1,0 +1,105 @@
+// Marshalling between the Store and the wasm module: what crosses the C ABI
+// for a restore, a commit and a scan, read with the layouts abi.h defines
+// (WIRE, generated into ./generated/abi.ts): no offsets of its own.
+//
+// Memory: any call may grow the heap, so every read takes HEAPU8 afresh, and
+// bytes that outlive the next call are copied out (slice()).
+import { WIRE } from './generated/abi.js';
+import { Engine } from './engine.js';
+import { ConflictError, KeepstateError, type VersionFailure } from './errors.js';
+import type { CommitRecords, PackRequest, RestoreSource } from './backend.js';
+
+/** What keepstate_store_open reports once it has restored (abi.h). */
+export interface OpenReport {
+  restored: number;
+  fresh: boolean;
+  failures: VersionFailure[];
+}
+
+/**
+ * Restores `source`'s newest verified version into engine store `handle`
+ * (new, not yet opened): feeds it the head, the manifests and the packs' keys,
+ * then each pack it asks for. Resolves with its report.
+ */
+export async function restoreInto(engine: Engine, handle: number, source: RestoreSource): Promise<OpenReport> {
+  const m = engine.module;
+  let report: OpenReport | undefined;
+  // The engine answers {need, then?} until it has restored, then the report.
+  const answer = (): PackRequest | null => {
+    const out = JSON.parse(engine.outText()) as OpenReport | PackRequest;
+    if ('need' in out) return out;
+    report = out;
+    return null;
+  };
+  await source.readForRestore(
+    (records) => {
+      for (const r of records) {
+        const key = Engine.encode(r.key);
+        const [kp, bp] = engine.stage(key, r.bytes);
+        engine.check(m._keepstate_store_load_record(handle, r.kind, kp!, key.length, bp!, r.bytes.length));
+      }
+      engine.check(m._keepstate_store_open(handle));
+      return answer();
+    },
+    (pack) => {
+      const bytes = pack ?? new Uint8Array(0);
+      const [bp] = engine.stage(bytes);
+      engine.check(m._keepstate_store_open_pack(handle, bp!, bytes.length, pack ? 1 : 0));
+      return answer();
+    },
+  );
+  if (report === undefined) throw new KeepstateError('internal', `restore from ${source.label} ended without a report`);
+  return report;
+}
+
+/** Copies the plan in flight out of wasm memory: exactly the records' bytes (WIRE.PLAN_*). */
+export function readPlan(engine: Engine, handle: number): CommitRecords {
+  const m = engine.module;
+  const ptr = m._keepstate_store_plan(handle);
+  if (ptr === 0) throw new KeepstateError('internal', 'no commit plan in flight');
+  const heap = m.HEAPU8;
+  const words = new DataView(heap.buffer, ptr);
+  const u32 = (i: number) => words.getUint32(i * 4, true);
+  const text = (p: number, n: number) => Engine.decode(heap.subarray(p, p + n));
+  const records: CommitRecords = { clearFirst: u32(WIRE.PLAN_CLEAR_FIRST) !== 0, puts: [], deletes: [] };
+  let w = WIRE.PLAN_HEADER_WORDS as number;
+  for (let i = 0; i < u32(WIRE.PLAN_PUT_COUNT); ++i, w += WIRE.PLAN_PUT_WORDS) {
+    const [kind, keyPtr, keyLen, bytesPtr, bytesLen] = [u32(w), u32(w + 1), u32(w + 2), u32(w + 3), u32(w + 4)];
+    records.puts.push({ kind, key: text(keyPtr, keyLen), bytes: heap.slice(bytesPtr, bytesPtr + bytesLen) });
+  }
+  for (let i = 0; i < u32(WIRE.PLAN_DELETE_COUNT); ++i, w += WIRE.PLAN_DELETE_WORDS) {
+    const [kind, keyPtr, keyLen] = [u32(w), u32(w + 1), u32(w + 2)];
+    records.deletes.push({ kind, key: text(keyPtr, keyLen) });
+  }
+  return records;
+}
+
+/** The head check of the commit in flight (persistence's one rule) against the stored head; null: go on. */
+export function checkHead(engine: Engine, handle: number, head: Uint8Array | undefined): KeepstateError | null {
+  const m = engine.module;
+  const bytes = head ?? new Uint8Array(0);
+  // 8 bytes for the double the engine writes back, then the head record.
+  const [actualPtr, headPtr] = engine.stage(new Uint8Array(8), bytes);
+  const status = m._keepstate_store_check_head(handle, headPtr!, bytes.length, head ? 1 : 0, actualPtr!);
+  if (status === 0) return null;
+  const error = engine.error(status);
+  if (!(error instanceof ConflictError)) return error;
+  const actual = new DataView(m.HEAPU8.buffer).getFloat64(actualPtr!, true);
+  return new ConflictError(error.message, m._keepstate_store_version(handle), actual);
+}
+
+/** The entries of a keepstate_store_scan result (WIRE.SCAN_*), values copied. */
+export function readScan(out: Uint8Array): Array<[string, Uint8Array]> {
+  const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
+  const count = view.getUint32(0, true);
+  const entries: Array<[string, Uint8Array]> = [];
+  let at = WIRE.SCAN_COUNT_BYTES as number;
+  for (let i = 0; i < count; ++i) {
+    const kl = view.getUint32(at, true);
+    const vl = view.getUint32(at + 4, true);
+    at += WIRE.SCAN_ENTRY_HEADER_BYTES;
+    entries.push([Engine.decode(out.subarray(at, at + kl)), out.slice(at + kl, at + kl + vl)]);
+    at += kl + vl;
+  }
+  return entries;
+}
