@@ -193,6 +193,296 @@ Status ValidateOptions(const PersisterOptions& o) {
   return Status::Ok();
 }
 
+// ---- Capture's steps --------------------------------------------------------
+//
+// Capture runs them in this order; each step's comment says what it hands to
+// the next. Every error is returned before the arena's dirty bits or the
+// committed state change.
+
+// The dirty pages below the arena's page count, ascending: the pages this
+// commit must write. Internal if the arena shrank below the committed page
+// count or a page with no stored copy is not dirty (a write bypassed dirty
+// tracking).
+Result<std::vector<engine::PageId>> CollectDirtyPages(const engine::Arena& arena, std::uint32_t old_count) {
+  const std::uint32_t page_count = arena.page_count();
+  if (page_count < old_count) {
+    return Status::Internal("arena shrank from " + Num(old_count) + " to " + Num(page_count) + " pages");
+  }
+  std::vector<engine::PageId> dirty = arena.DirtyPages();
+  while (!dirty.empty() && dirty.back() >= page_count) dirty.pop_back();
+  for (std::uint32_t id = old_count; id < page_count; ++id) {
+    // Invariant: a page with no stored copy is dirty (Allocate writes it).
+    if (!arena.dirty().Test(id)) {
+      return Status::Internal("page " + Num(id) + " has no stored copy and is not dirty");
+    }
+  }
+  return dirty;
+}
+
+// The plan's pending state: the committed one's slots and retention, with
+// the dirty pages taken out of the packs that held them (*in_commit marks
+// them).
+std::unique_ptr<PersisterState> StartPendingState(const PersisterState& cur, std::uint32_t page_count,
+                                                  std::uint32_t ps, const std::vector<engine::PageId>& dirty,
+                                                  std::vector<bool>* in_commit) {
+  const std::uint32_t old_count = static_cast<std::uint32_t>(cur.pages.size());
+  auto next = std::make_unique<PersisterState>();
+  next->version = cur.version;
+  next->head = cur.head;
+  next->slots = cur.slots;
+  next->retained = cur.retained;
+  next->orphans = cur.orphans;
+  next->page_count = page_count;
+  in_commit->assign(page_count, false);
+  for (engine::PageId id : dirty) {
+    (*in_commit)[id] = true;
+    if (id < old_count) next->slots[cur.pages[id].pack].live_bytes -= ps;
+  }
+  return next;
+}
+
+// Compaction: the live (clean) pages of the packs ChooseCompaction picks,
+// ascending, taken out of those packs in *next and marked in *in_commit. They
+// are rewritten from the arena; clean pages equal their committed bytes,
+// which StagePages verifies.
+std::vector<engine::PageId> ChooseMovedPages(const PersisterState& cur, const PersisterOptions& o,
+                                             std::size_t dirty_count, PersisterState* next,
+                                             std::vector<bool>* in_commit) {
+  const std::uint32_t ps = o.page_size;
+  const std::uint32_t old_count = static_cast<std::uint32_t>(cur.pages.size());
+  const std::uint64_t live_total = std::uint64_t{next->page_count} * ps;
+  std::vector<bool> chosen = ChooseCompaction(*next, o, std::uint64_t{dirty_count} * ps, live_total);
+  std::vector<engine::PageId> moved;
+  if (std::find(chosen.begin(), chosen.end(), true) != chosen.end()) {
+    for (std::uint32_t id = 0; id < old_count; ++id) {
+      if (!(*in_commit)[id] && chosen[cur.pages[id].pack]) {
+        moved.push_back(id);
+        (*in_commit)[id] = true;
+        next->slots[cur.pages[id].pack].live_bytes -= ps;
+      }
+    }
+  }
+  return moved;
+}
+
+// How a commit's pages are cut into packs: `count` packs of `per_pack` pages
+// (the last may hold fewer), equal page counts, none above max_pack_bytes.
+struct PackCut {
+  std::size_t count = 0;
+  std::size_t per_pack = 0;
+
+  std::size_t first(std::size_t pk) const { return pk * per_pack; }
+  std::size_t last(std::size_t pk, std::size_t pages) const { return std::min(pages, first(pk) + per_pack); }
+};
+
+PackCut CutIntoPacks(std::size_t pages, const PersisterOptions& o) {
+  const std::size_t per_pack_max = o.max_pack_bytes / o.page_size;
+  PackCut cut;
+  cut.count = (pages + per_pack_max - 1) / per_pack_max;
+  cut.per_pack = cut.count ? (pages + cut.count - 1) / cut.count : 0;
+  return cut;
+}
+
+// Gives each of the commit's packs a slot in *next, reusing free ones (the
+// lowest index first), and returns the slot index of each pack.
+std::vector<std::uint32_t> AssignPackSlots(const PackCut& cut, std::size_t pages, std::uint64_t version,
+                                           const PersisterOptions& o, PersisterState* next) {
+  const std::uint32_t ps = o.page_size;
+  std::vector<std::uint32_t> free_slots;
+  for (std::uint32_t i = 0; i < next->slots.size(); ++i) {
+    if (next->slots[i].live_bytes == 0) free_slots.push_back(i);
+  }
+  std::reverse(free_slots.begin(), free_slots.end());
+  std::vector<std::uint32_t> pack_slots(cut.count);
+  for (std::size_t pk = 0; pk < cut.count; ++pk) {
+    const std::size_t first = cut.first(pk);
+    const std::size_t last = cut.last(pk, pages);
+    Slot slot{{version, o.writer_id, static_cast<std::uint32_t>(pk)},
+              static_cast<std::uint32_t>((last - first) * ps),
+              (last - first) * std::uint64_t{ps}};
+    std::uint32_t slot_index;
+    if (!free_slots.empty()) {
+      slot_index = free_slots.back();
+      free_slots.pop_back();
+      next->slots[slot_index] = slot;
+    } else {
+      slot_index = static_cast<std::uint32_t>(next->slots.size());
+      next->slots.push_back(slot);
+    }
+    pack_slots[pk] = slot_index;
+  }
+  return pack_slots;
+}
+
+// Copies `pages` from the arena into `staging`, back to back, hashes each
+// copy, and records where it now lives in next->updated_pages/_locations.
+// Internal if a moved (clean) page's bytes differ from its committed hash.
+Status StagePages(const engine::Arena& arena, const PersisterState& cur, const std::vector<engine::PageId>& pages,
+                  const std::vector<engine::PageId>& moved, const PackCut& cut,
+                  const std::vector<std::uint32_t>& pack_slots, std::uint32_t ps, std::uint8_t* staging,
+                  PersisterState* next) {
+  std::size_t moved_i = 0;
+  next->updated_pages = pages;
+  next->updated_locations.resize(pages.size());
+  for (std::size_t pk = 0; pk < cut.count; ++pk) {
+    const std::size_t first = cut.first(pk);
+    const std::size_t last = cut.last(pk, pages.size());
+    std::uint8_t* out = staging + first * ps;
+    for (std::size_t k = first; k < last; ++k, out += ps) {
+      const engine::PageId id = pages[k];
+      std::memcpy(out, arena.Read(id), ps);
+      const Hash128 hash = HashBytes({out, ps});
+      if (moved_i < moved.size() && moved[moved_i] == id) {
+        ++moved_i;
+        if (hash != cur.pages[id].hash) {
+          return Status::Internal("page " + Num(id) +
+                                  " changed without being marked dirty (a write bypassed Arena::Write)");
+        }
+      }
+      next->updated_locations[k] = {pack_slots[pk], static_cast<std::uint32_t>((k - first) * ps), hash};
+    }
+  }
+  return Status::Ok();
+}
+
+// A commit's manifest: its fields and pack table, the encoded record, and
+// the shape ChooseManifestShape picked for its page table.
+struct CommitManifest {
+  Manifest manifest;  // the page table is not kept here when shape.full
+  std::vector<std::uint8_t> record;
+  ManifestShape shape;
+};
+
+// The manifest of version `version`: every slot of `next` still holding live
+// pages, in slot order, and the page table, full or a delta.
+CommitManifest BuildManifest(const PersisterState& cur, const PersisterState& next,
+                             const std::vector<engine::PageId>& pages, const PersisterOptions& o,
+                             std::uint64_t version, std::uint64_t base, std::uint64_t now_unix_ms) {
+  CommitManifest result;
+  Manifest& m = result.manifest;
+  m.store_id = o.store_id;
+  m.version = version;
+  m.base_version = base;
+  m.writer_id = o.writer_id;
+  m.created_unix_ms = now_unix_ms;
+  m.page_size = o.page_size;
+  m.page_count = next.page_count;
+  std::vector<std::uint32_t> table_index(next.slots.size(), 0);
+  for (std::uint32_t i = 0; i < next.slots.size(); ++i) {
+    if (next.slots[i].live_bytes == 0) continue;
+    table_index[i] = static_cast<std::uint32_t>(m.packs.size());
+    m.packs.push_back({next.slots[i].id, next.slots[i].size});
+  }
+  result.shape = ChooseManifestShape(cur.chain, pages, next.page_count);
+  const ManifestShape& shape = result.shape;
+  if (shape.full) {
+    // The page table is written straight into the manifest's FlatBuffer: the
+    // committed map merged with this commit's pages, slots renumbered.
+    struct FillContext {
+      const std::vector<PageLocation>* committed;
+      const std::vector<engine::PageId>* updated_pages;
+      const std::vector<PageLocation>* updated_locations;
+      const std::vector<std::uint32_t>* table_index;
+    } fill_context{&cur.pages, &next.updated_pages, &next.updated_locations, &table_index};
+    result.record = internal::EncodeManifestWith(
+        m, next.page_count,
+        [](void* context, std::span<PageLocation> out) {
+          const FillContext& c = *static_cast<const FillContext*>(context);
+          // Raw pointers in locals: the byte-wise stores below may alias
+          // anything, which would otherwise reload every vector per page.
+          const PageLocation* committed = c.committed->data();
+          const engine::PageId* updated_pages = c.updated_pages->data();
+          const PageLocation* updated_locations = c.updated_locations->data();
+          const std::uint32_t* table_index = c.table_index->data();
+          const std::size_t updates = c.updated_pages->size();
+          std::uint8_t* dst = reinterpret_cast<std::uint8_t*>(out.data());
+          for (std::size_t i = 0, k = 0; i < out.size(); ++i, dst += sizeof(PageLocation)) {
+            const bool updated = k < updates && updated_pages[k] == i;
+            PageLocation loc = updated ? updated_locations[k++] : committed[i];
+            loc.pack = table_index[loc.pack];
+            std::memcpy(dst, &loc, sizeof loc);
+          }
+        },
+        &fill_context);
+  } else {
+    // A delta over link keep - 1: this commit's pages and those of the links
+    // merged into it, each where it now lives.
+    const ManifestLink& base_link = cur.chain[shape.keep - 1];
+    m.delta_base = base_link.version;
+    m.delta_base_check = base_link.check;
+    m.changes.reserve(shape.pages.size());
+    std::size_t k = 0;
+    for (engine::PageId id : shape.pages) {
+      while (k < pages.size() && pages[k] < id) ++k;
+      PageLocation loc = k < pages.size() && pages[k] == id ? next.updated_locations[k] : cur.pages[id];
+      loc.pack = table_index[loc.pack];
+      m.changes.push_back({id, loc});
+    }
+    result.record = EncodeManifest(m);
+  }
+  return result;
+}
+
+// Retention: the new version (its packs, and every manifest of its chain:
+// the committed chain's first `chain_keep` links and its own) joins
+// next->retained, which then keeps the newest retain_versions. Returns the
+// versions that fell out.
+std::vector<RetainedVersion> RetainNewVersion(const PersisterState& cur, std::size_t chain_keep,
+                                              const Manifest& m, std::uint32_t retain_versions,
+                                              PersisterState* next) {
+  std::vector<std::uint64_t> chain_versions = ChainVersions(cur.chain, chain_keep);
+  chain_versions.push_back(m.version);
+  next->retained.push_front({m.version, SortedPackIds(m), std::move(chain_versions)});
+  std::vector<RetainedVersion> dropped;
+  while (next->retained.size() > retain_versions) {
+    dropped.push_back(std::move(next->retained.back()));
+    next->retained.pop_back();
+  }
+  return dropped;
+}
+
+// The records the commit deletes, sorted: the manifests and packs of the
+// dropped versions that no retained version needs, and every orphan (taken
+// out of next->orphans).
+std::vector<RecordKey> ComputeDeletes(const std::vector<RetainedVersion>& dropped, PersisterState* next) {
+  std::set<PackId> keep;
+  std::set<std::uint64_t> keep_manifests;
+  for (const RetainedVersion& r : next->retained) {
+    keep.insert(r.packs.begin(), r.packs.end());
+    keep_manifests.insert(r.manifests.begin(), r.manifests.end());
+  }
+  std::set<RecordKey> deletes;
+  for (const RetainedVersion& d : dropped) {
+    for (std::uint64_t v : d.manifests) {
+      if (!keep_manifests.count(v)) deletes.insert({RecordKind::kManifest, ManifestKey(v)});
+    }
+    for (const PackId& p : d.packs) {
+      if (!keep.count(p)) deletes.insert({RecordKind::kPack, PackKey(p)});
+    }
+  }
+  for (RecordKey& k : next->orphans) deletes.insert(std::move(k));
+  next->orphans.clear();
+  return std::vector<RecordKey>(deletes.begin(), deletes.end());
+}
+
+// The commit's puts, in the order Apply writes them: packs (views into
+// `staging`), then the manifest, then the head.
+std::vector<Record> CommitRecords(const PackCut& cut, std::size_t pages, std::uint64_t version,
+                                  const PersisterOptions& o, const std::uint8_t* staging,
+                                  std::span<const std::uint8_t> manifest, std::span<const std::uint8_t> head) {
+  const std::uint32_t ps = o.page_size;
+  std::vector<Record> puts;
+  for (std::size_t pk = 0; pk < cut.count; ++pk) {
+    const std::size_t first = cut.first(pk);
+    const std::size_t last = cut.last(pk, pages);
+    puts.push_back({RecordKind::kPack, PackKey({version, o.writer_id, static_cast<std::uint32_t>(pk)}),
+                    {staging + first * ps, (last - first) * ps}});
+  }
+  puts.push_back({RecordKind::kManifest, ManifestKey(version), manifest});
+  puts.push_back({RecordKind::kHead, std::string(kHeadKey), head});
+  return puts;
+}
+
 }  // namespace
 
 // --- CommitPlan --------------------------------------------------------------
@@ -234,48 +524,11 @@ Result<CommitPlan> Persister::Capture(engine::Arena& arena, std::uint64_t now_un
   }
   const PersisterState& cur = *state_;
   const std::uint32_t ps = options_.page_size;
-  const std::uint32_t page_count = arena.page_count();
-  const std::uint32_t old_count = static_cast<std::uint32_t>(cur.pages.size());
-  if (page_count < old_count) {
-    return Status::Internal("arena shrank from " + Num(old_count) + " to " + Num(page_count) + " pages");
-  }
-  std::vector<engine::PageId> dirty = arena.DirtyPages();
-  while (!dirty.empty() && dirty.back() >= page_count) dirty.pop_back();
-  for (std::uint32_t id = old_count; id < page_count; ++id) {
-    // Invariant: a page with no stored copy is dirty (Allocate writes it).
-    if (!arena.dirty().Test(id)) {
-      return Status::Internal("page " + Num(id) + " has no stored copy and is not dirty");
-    }
-  }
-
-  auto next = std::make_unique<PersisterState>();
-  next->version = cur.version;
-  next->head = cur.head;
-  next->slots = cur.slots;
-  next->retained = cur.retained;
-  next->orphans = cur.orphans;
-  next->page_count = page_count;
-  std::vector<bool> in_commit(page_count, false);
-  for (engine::PageId id : dirty) {
-    in_commit[id] = true;
-    if (id < old_count) next->slots[cur.pages[id].pack].live_bytes -= ps;
-  }
-
-  // Compaction: rewrite the live (clean) pages of the chosen packs from the
-  // arena; clean pages equal their committed bytes, which is verified below.
-  const std::uint64_t live_total = std::uint64_t{page_count} * ps;
-  std::vector<bool> chosen =
-      ChooseCompaction(*next, options_, std::uint64_t{dirty.size()} * ps, live_total);
-  std::vector<engine::PageId> moved;
-  if (std::find(chosen.begin(), chosen.end(), true) != chosen.end()) {
-    for (std::uint32_t id = 0; id < old_count; ++id) {
-      if (!in_commit[id] && chosen[cur.pages[id].pack]) {
-        moved.push_back(id);
-        in_commit[id] = true;
-        next->slots[cur.pages[id].pack].live_bytes -= ps;
-      }
-    }
-  }
+  KEEPSTATE_ASSIGN_OR_RETURN(std::vector<engine::PageId> dirty,
+                             CollectDirtyPages(arena, static_cast<std::uint32_t>(cur.pages.size())));
+  std::vector<bool> in_commit;
+  std::unique_ptr<PersisterState> next = StartPendingState(cur, arena.page_count(), ps, dirty, &in_commit);
+  const std::vector<engine::PageId> moved = ChooseMovedPages(cur, options_, dirty.size(), next.get(), &in_commit);
   std::vector<engine::PageId> pages;
   pages.reserve(dirty.size() + moved.size());
   std::merge(dirty.begin(), dirty.end(), moved.begin(), moved.end(), std::back_inserter(pages));
@@ -290,6 +543,38 @@ Result<CommitPlan> Persister::Capture(engine::Arena& arena, std::uint64_t now_un
   const std::uint64_t base = cur.head == kUnreadableHead ? cur.version : cur.head;
   plan.moved_pages_ = static_cast<std::uint32_t>(moved.size());
   plan.staging_size_ = pages.size() * std::size_t{ps};
+  KEEPSTATE_RETURN_IF_ERROR(TakeStaging(plan));
+  const PackCut cut = CutIntoPacks(pages.size(), options_);
+  const std::vector<std::uint32_t> pack_slots = AssignPackSlots(cut, pages.size(), plan.version_, options_, next.get());
+  KEEPSTATE_RETURN_IF_ERROR(StagePages(arena, cur, pages, moved, cut, pack_slots, ps, plan.staging_.get(), next.get()));
+
+  CommitManifest manifest = BuildManifest(cur, *next, pages, options_, plan.version_, base, now_unix_ms);
+  plan.manifest_ = std::move(manifest.record);
+  const std::uint64_t manifest_check = ManifestRecordChecksum(plan.manifest_).low;
+  plan.head_ = EncodeHead({kFormatVersion, plan.version_, base, options_.writer_id, manifest_check});
+  next->chain_keep = manifest.shape.keep;
+  next->new_link = {plan.version_, manifest_check, manifest.shape.full, std::move(manifest.shape.pages)};
+  plan.delta_manifest_ = !manifest.shape.full;
+
+  const std::vector<RetainedVersion> dropped =
+      RetainNewVersion(cur, next->chain_keep, manifest.manifest, options_.retain_versions, next.get());
+  plan.deletes_ = ComputeDeletes(dropped, next.get());
+  plan.puts_ = CommitRecords(cut, pages.size(), plan.version_, options_, plan.staging_.get(), plan.manifest_,
+                             plan.head_);
+
+  next->version = plan.version_;
+  next->head = plan.version_;
+  next->head_record = plan.head_;
+  plan.next_ = std::move(next);
+  // Clear the bits now: pages written while the plan is in flight set them
+  // again and go into the next commit; Failed() re-marks these.
+  arena.ClearDirty(dirty);
+  plan.captured_ = std::move(dirty);
+  in_flight_ = true;
+  return plan;
+}
+
+Status Persister::TakeStaging(CommitPlan& plan) {
   const std::size_t staging_bytes = std::max<std::size_t>(plan.staging_size_, 1);
   if (spare_staging_ != nullptr && spare_capacity_ >= staging_bytes) {
     plan.staging_ = std::move(spare_staging_);
@@ -303,166 +588,7 @@ Result<CommitPlan> Persister::Capture(engine::Arena& arena, std::uint64_t now_un
   if (plan.staging_ == nullptr) {
     return Status::OutOfSpace("no memory to stage " + Num(plan.staging_size_) + " bytes of pages");
   }
-
-  // Cut into packs of equal page counts, none above max_pack_bytes.
-  const std::size_t per_pack_max = options_.max_pack_bytes / ps;
-  const std::size_t pack_count = (pages.size() + per_pack_max - 1) / per_pack_max;
-  const std::size_t per_pack = pack_count ? (pages.size() + pack_count - 1) / pack_count : 0;
-  std::vector<std::uint32_t> free_slots;
-  for (std::uint32_t i = 0; i < next->slots.size(); ++i) {
-    if (next->slots[i].live_bytes == 0) free_slots.push_back(i);
-  }
-  std::reverse(free_slots.begin(), free_slots.end());
-  std::size_t moved_i = 0;
-  next->updated_pages = pages;
-  next->updated_locations.resize(pages.size());
-  for (std::size_t pk = 0; pk < pack_count; ++pk) {
-    const std::size_t first = pk * per_pack;
-    const std::size_t last = std::min(pages.size(), first + per_pack);
-    Slot slot{{plan.version_, options_.writer_id, static_cast<std::uint32_t>(pk)},
-              static_cast<std::uint32_t>((last - first) * ps),
-              (last - first) * std::uint64_t{ps}};
-    std::uint32_t slot_index;
-    if (!free_slots.empty()) {
-      slot_index = free_slots.back();
-      free_slots.pop_back();
-      next->slots[slot_index] = slot;
-    } else {
-      slot_index = static_cast<std::uint32_t>(next->slots.size());
-      next->slots.push_back(slot);
-    }
-    std::uint8_t* out = plan.staging_.get() + first * ps;
-    for (std::size_t k = first; k < last; ++k, out += ps) {
-      const engine::PageId id = pages[k];
-      std::memcpy(out, arena.Read(id), ps);
-      const Hash128 hash = HashBytes({out, ps});
-      if (moved_i < moved.size() && moved[moved_i] == id) {
-        ++moved_i;
-        if (hash != cur.pages[id].hash) {
-          return Status::Internal("page " + Num(id) +
-                                  " changed without being marked dirty (a write bypassed Arena::Write)");
-        }
-      }
-      next->updated_locations[k] = {slot_index, static_cast<std::uint32_t>((k - first) * ps), hash};
-    }
-  }
-
-  // The manifest: every slot still holding live pages, in slot order.
-  Manifest m;
-  m.store_id = options_.store_id;
-  m.version = plan.version_;
-  m.base_version = base;
-  m.writer_id = options_.writer_id;
-  m.created_unix_ms = now_unix_ms;
-  m.page_size = ps;
-  m.page_count = page_count;
-  std::vector<std::uint32_t> table_index(next->slots.size(), 0);
-  for (std::uint32_t i = 0; i < next->slots.size(); ++i) {
-    if (next->slots[i].live_bytes == 0) continue;
-    table_index[i] = static_cast<std::uint32_t>(m.packs.size());
-    m.packs.push_back({next->slots[i].id, next->slots[i].size});
-  }
-  ManifestShape shape = ChooseManifestShape(cur.chain, pages, page_count);
-  if (shape.full) {
-    // The page table is written straight into the manifest's FlatBuffer: the
-    // committed map merged with this commit's pages, slots renumbered.
-    struct FillContext {
-      const std::vector<PageLocation>* committed;
-      const std::vector<engine::PageId>* updated_pages;
-      const std::vector<PageLocation>* updated_locations;
-      const std::vector<std::uint32_t>* table_index;
-    } fill_context{&cur.pages, &next->updated_pages, &next->updated_locations, &table_index};
-    plan.manifest_ = internal::EncodeManifestWith(
-        m, page_count,
-        [](void* context, std::span<PageLocation> out) {
-          const FillContext& c = *static_cast<const FillContext*>(context);
-          // Raw pointers in locals: the byte-wise stores below may alias
-          // anything, which would otherwise reload every vector per page.
-          const PageLocation* committed = c.committed->data();
-          const engine::PageId* updated_pages = c.updated_pages->data();
-          const PageLocation* updated_locations = c.updated_locations->data();
-          const std::uint32_t* table_index = c.table_index->data();
-          const std::size_t updates = c.updated_pages->size();
-          std::uint8_t* dst = reinterpret_cast<std::uint8_t*>(out.data());
-          for (std::size_t i = 0, k = 0; i < out.size(); ++i, dst += sizeof(PageLocation)) {
-            const bool updated = k < updates && updated_pages[k] == i;
-            PageLocation loc = updated ? updated_locations[k++] : committed[i];
-            loc.pack = table_index[loc.pack];
-            std::memcpy(dst, &loc, sizeof loc);
-          }
-        },
-        &fill_context);
-  } else {
-    // A delta over link keep - 1: this commit's pages and those of the links
-    // merged into it, each where it now lives.
-    const ManifestLink& base_link = cur.chain[shape.keep - 1];
-    m.delta_base = base_link.version;
-    m.delta_base_check = base_link.check;
-    m.changes.reserve(shape.pages.size());
-    std::size_t k = 0;
-    for (engine::PageId id : shape.pages) {
-      while (k < pages.size() && pages[k] < id) ++k;
-      PageLocation loc = k < pages.size() && pages[k] == id ? next->updated_locations[k] : cur.pages[id];
-      loc.pack = table_index[loc.pack];
-      m.changes.push_back({id, loc});
-    }
-    plan.manifest_ = EncodeManifest(m);
-  }
-  const std::uint64_t manifest_check = ManifestRecordChecksum(plan.manifest_).low;
-  plan.head_ = EncodeHead({kFormatVersion, plan.version_, base, options_.writer_id, manifest_check});
-  next->chain_keep = shape.keep;
-  next->new_link = {plan.version_, manifest_check, shape.full, std::move(shape.pages)};
-  plan.delta_manifest_ = !shape.full;
-
-  // Retention: the new version plus the newest retain_versions - 1 others.
-  // A version needs its packs and every manifest of its chain.
-  std::vector<std::uint64_t> chain_versions = ChainVersions(cur.chain, shape.keep);
-  chain_versions.push_back(plan.version_);
-  next->retained.push_front({plan.version_, SortedPackIds(m), std::move(chain_versions)});
-  std::vector<RetainedVersion> dropped;
-  while (next->retained.size() > options_.retain_versions) {
-    dropped.push_back(std::move(next->retained.back()));
-    next->retained.pop_back();
-  }
-  std::set<PackId> keep;
-  std::set<std::uint64_t> keep_manifests;
-  for (const RetainedVersion& r : next->retained) {
-    keep.insert(r.packs.begin(), r.packs.end());
-    keep_manifests.insert(r.manifests.begin(), r.manifests.end());
-  }
-  std::set<RecordKey> deletes;
-  for (const RetainedVersion& d : dropped) {
-    for (std::uint64_t v : d.manifests) {
-      if (!keep_manifests.count(v)) deletes.insert({RecordKind::kManifest, ManifestKey(v)});
-    }
-    for (const PackId& p : d.packs) {
-      if (!keep.count(p)) deletes.insert({RecordKind::kPack, PackKey(p)});
-    }
-  }
-  for (RecordKey& k : next->orphans) deletes.insert(std::move(k));
-  next->orphans.clear();
-  plan.deletes_.assign(deletes.begin(), deletes.end());
-
-  for (std::size_t pk = 0; pk < pack_count; ++pk) {
-    const std::size_t first = pk * per_pack;
-    const std::size_t last = std::min(pages.size(), first + per_pack);
-    plan.puts_.push_back({RecordKind::kPack,
-                          PackKey({plan.version_, options_.writer_id, static_cast<std::uint32_t>(pk)}),
-                          {plan.staging_.get() + first * ps, (last - first) * ps}});
-  }
-  plan.puts_.push_back({RecordKind::kManifest, ManifestKey(plan.version_), plan.manifest_});
-  plan.puts_.push_back({RecordKind::kHead, std::string(kHeadKey), plan.head_});
-
-  next->version = plan.version_;
-  next->head = plan.version_;
-  next->head_record = plan.head_;
-  plan.next_ = std::move(next);
-  // Clear the bits now: pages written while the plan is in flight set them
-  // again and go into the next commit; Failed() re-marks these.
-  arena.ClearDirty(dirty);
-  plan.captured_ = std::move(dirty);
-  in_flight_ = true;
-  return plan;
+  return Status::Ok();
 }
 
 void Persister::Succeeded(CommitPlan&& plan) {

@@ -175,6 +175,9 @@ class Persister {
   std::uint64_t current_live_bytes() const;
 
  private:
+  // Gives plan a staging buffer of at least plan.staging_size_ bytes: the
+  // spare one if it fits, else a new one. OutOfSpace if none can be had.
+  Status TakeStaging(CommitPlan& plan);
   // Takes back a finished plan's staging buffer for the next Capture.
   void RecycleStaging(CommitPlan& plan);
 
