@@ -15,9 +15,7 @@
 #include <emscripten/emscripten.h>
 
 #include <algorithm>
-#include <cstddef>
 #include <cstdint>
-#include <cstring>
 #include <map>
 #include <memory>
 #include <optional>
@@ -32,6 +30,7 @@
 #include "keepstate/scheduler/scheduler.h"
 #include "keepstate/sdk/module.h"
 #include "keepstate/status.h"
+#include "wire.h"
 
 namespace {
 
@@ -44,21 +43,9 @@ using keepstate::engine::Txn;
 using keepstate::persistence::PackId;
 using keepstate::persistence::RecordKind;
 using keepstate::persistence::StoreSession;
+using keepstate::wire::Address;
+namespace wire = keepstate::wire;
 namespace sched = keepstate::scheduler;
-
-// The wire layouts of abi.h, as this file writes them.
-#define KEEPSTATE_X(name, value, meaning) constexpr std::uint32_t k##name = value;
-KEEPSTATE_WIRE_LAYOUTS(KEEPSTATE_X)
-#undef KEEPSTATE_X
-static_assert(kRUN_RESULT_BYTES == sizeof(KeepstateRunResult));
-static_assert(kRUN_HAS_READY_WORK == offsetof(KeepstateRunResult, has_ready_work));
-static_assert(kRUN_HAS_TIMER == offsetof(KeepstateRunResult, has_timer));
-static_assert(kRUN_TIMER_DELAY_MS == offsetof(KeepstateRunResult, next_timer_delay_ms));
-// keepstate_store_plan writes the header words in this order, then 5 words per
-// put and 3 per delete.
-static_assert(kPLAN_HEADER_WORDS == 3 && kPLAN_PUT_COUNT == 0 && kPLAN_DELETE_COUNT == 1 && kPLAN_CLEAR_FIRST == 2);
-static_assert(kPLAN_PUT_WORDS == 5 && kPLAN_DELETE_WORDS == 3);
-static_assert(kSCAN_COUNT_BYTES == 4 && kSCAN_ENTRY_HEADER_BYTES == 8);
 
 struct OpenStore {
   explicit OpenStore(keepstate::persistence::PersisterOptions options) : session(options) {}
@@ -114,44 +101,12 @@ std::int32_t Fail(const Status& s) {
 std::int32_t Done(const Status& s) { return s.ok() ? 0 : Fail(s); }
 
 std::string_view View(const std::uint8_t* p, std::uint32_t n) { return {reinterpret_cast<const char*>(p), n}; }
-std::uint32_t Address(const void* p) { return static_cast<std::uint32_t>(reinterpret_cast<std::uintptr_t>(p)); }
-
-void AppendU32(std::string* out, std::uint32_t v) {
-  char b[4];
-  std::memcpy(b, &v, 4);
-  out->append(b, 4);
-}
-
-void AppendJsonString(std::string* out, std::string_view s) {
-  out->push_back('"');
-  for (char c : s) {
-    const auto u = static_cast<unsigned char>(c);
-    if (c == '"' || c == '\\') {
-      out->push_back('\\');
-      out->push_back(c);
-    } else if (u < 0x20) {
-      static constexpr char kHex[] = "0123456789abcdef";
-      out->append("\\u00");
-      out->push_back(kHex[u >> 4]);
-      out->push_back(kHex[u & 15]);
-    } else {
-      out->push_back(c);
-    }
-  }
-  out->push_back('"');
-}
 
 // After open or a fed pack: ask JS for the next pack, or open the store and
 // write the report (see keepstate_store_open).
 std::int32_t ContinueOpen(OpenStore* s) {
   if (std::optional<PackId> id = s->session.needed()) {
-    g_out = "{\"need\":";
-    AppendJsonString(&g_out, keepstate::persistence::PackKey(*id));
-    if (std::optional<PackId> after = s->session.needed_after()) {
-      g_out += ",\"then\":";
-      AppendJsonString(&g_out, keepstate::persistence::PackKey(*after));
-    }
-    g_out += "}";
+    wire::EncodePackRequest(*id, s->session.needed_after(), &g_out);
     return 0;
   }
   keepstate::persistence::OpenReport report;
@@ -161,41 +116,28 @@ std::int32_t ContinueOpen(OpenStore* s) {
   Result<std::unique_ptr<Store>> store = Store::FromArena(std::move(*arena), /*verify=*/!report.fresh_line);
   if (!store.ok()) return Fail(store.status());
   s->store = std::move(*store);
-  g_out = "{\"restored\":" + std::to_string(report.restored_version) +
-          ",\"fresh\":" + (report.fresh_line ? "true" : "false") + ",\"failures\":[";
-  for (std::size_t i = 0; i < report.failures.size(); ++i) {
-    const auto& f = report.failures[i];
-    g_out += (i ? ",{\"version\":" : "{\"version\":") + std::to_string(f.version) + ",\"code\":";
-    AppendJsonString(&g_out, keepstate::CodeName(f.status.code()));
-    g_out += ",\"message\":";
-    AppendJsonString(&g_out, f.status.message());
-    g_out += "}";
-  }
-  g_out += "]}";
+  wire::EncodeOpenReport(report, &g_out);
   return 0;
 }
 
-// Fills the scan options from the ABI's arguments: prefix bounds intersected
-// with [start, end).
-ScanOptions MakeScan(std::string_view prefix, bool has_prefix, std::string_view start, std::string_view end,
-                     bool has_end, double limit, bool reverse, std::string* end_storage) {
-  ScanOptions o;
-  if (has_prefix && !prefix.empty()) o = keepstate::engine::PrefixScan(prefix, end_storage);
-  if (keepstate::engine::CompareKeys(start, o.start) > 0) o.start = start;
-  if (has_end && (!o.has_end || keepstate::engine::CompareKeys(end, o.end) < 0)) {
-    o.end = end;
-    o.has_end = true;
-  }
-  o.reverse = reverse;
-  o.limit = limit > 0 ? static_cast<std::uint64_t>(limit) : 0;
-  return o;
+// Runs `op(store)` if the lookup found it, else fails with the lookup's error.
+template <typename Op>
+std::int32_t With(Result<OpenStore*> s, Op op) {
+  return s.ok() ? op(**s) : Fail(s.status());
 }
 
-// The transaction for an in_txn read or write. Errors: closed (none open).
-Result<Txn*> OpenTxn(OpenStore* s) {
-  if (!s->txn) return Status::Closed("no transaction is open");
-  return &*s->txn;
+// Runs `op(target, store)` on the open transaction (in_txn) or on the store
+// itself: Txn and Store read and write alike. Errors: as Usable; closed (in_txn
+// and no transaction is open).
+template <typename Op>
+std::int32_t OnTarget(std::uint32_t handle, std::int32_t in_txn, Op op) {
+  return With(Usable(handle), [&](OpenStore& s) {
+    if (!in_txn) return op(*s.store, s);
+    return s.txn ? op(*s.txn, s) : Fail(Status::Closed("no transaction is open"));
+  });
 }
+
+std::int32_t Found(bool found) { return found ? 0 : static_cast<std::int32_t>(Code::kNotFound); }
 
 }  // namespace
 
@@ -208,10 +150,7 @@ EMSCRIPTEN_KEEPALIVE std::uint32_t keepstate_out_len() { return static_cast<std:
 
 // Returns 0 if memory cannot grow.
 EMSCRIPTEN_KEEPALIVE std::uint32_t keepstate_scratch(std::uint32_t size) {
-  if (g_scratch.size() < size) {
-    g_scratch = std::vector<std::uint8_t>();
-    g_scratch.resize(std::max<std::size_t>(size, 4096));
-  }
+  if (g_scratch.size() < size) g_scratch = {}, g_scratch.resize(std::max<std::size_t>(size, 4096));  // old one freed first
   return Address(g_scratch.data());
 }
 
@@ -234,26 +173,22 @@ EMSCRIPTEN_KEEPALIVE std::uint32_t keepstate_store_new(std::uint32_t page_size, 
 EMSCRIPTEN_KEEPALIVE std::int32_t keepstate_store_load_record(std::uint32_t handle, std::uint32_t kind,
                                                               const std::uint8_t* key, std::uint32_t key_len,
                                                               const std::uint8_t* bytes, std::uint32_t bytes_len) {
-  Result<OpenStore*> s = Known(handle);
-  if (!s.ok()) return Fail(s.status());
-  return Done((*s)->session.Load(static_cast<RecordKind>(kind), View(key, key_len), {bytes, bytes_len}));
+  return With(Known(handle), [&](OpenStore& s) {
+    return Done(s.session.Load(static_cast<RecordKind>(kind), View(key, key_len), {bytes, bytes_len}));
+  });
 }
 
-// Starts restoring the newest verified version from the loaded records
-// (falling back to older retained ones), or opens empty. The output buffer
-// then holds JSON: either {"need": "<pack key>", "then": "<pack key>"?} —
-// JS reads the needed pack (and may start reading "then", the one after it) and
-// passes it to keepstate_store_open_pack, which answers the same way — or
-// the final report {"restored": V, "fresh": bool, "failures": [{version,
-// code, message}]}; "fresh" means nothing verified and the store starts a
-// new version line. Only one pack is ever staged in wasm memory.
+// Starts restoring the newest verified version from the loaded records (falling
+// back to older ones), or opens empty. The output buffer then holds a pack
+// request, which JS answers with keepstate_store_open_pack (answering the same
+// way), or the open report (JSON, wire.h); one pack at a time is staged.
 // Errors: unsupported (a newer format wrote the store), invalid-argument
 // (bad handle or options), quota (state too large), closed (already opening).
 EMSCRIPTEN_KEEPALIVE std::int32_t keepstate_store_open(std::uint32_t handle) {
-  Result<OpenStore*> s = Known(handle);
-  if (!s.ok()) return Fail(s.status());
-  if (Status st = (*s)->session.BeginOpen(); !st.ok()) return Fail(st);
-  return ContinueOpen(*s);
+  return With(Known(handle), [](OpenStore& s) {
+    Status begun = s.session.BeginOpen();
+    return begun.ok() ? ContinueOpen(&s) : Fail(begun);
+  });
 }
 
 // Feeds the pack keepstate_store_open (or the previous call) asked for:
@@ -261,13 +196,11 @@ EMSCRIPTEN_KEEPALIVE std::int32_t keepstate_store_open(std::uint32_t handle) {
 // Errors: as keepstate_store_open; closed if no pack was asked for.
 EMSCRIPTEN_KEEPALIVE std::int32_t keepstate_store_open_pack(std::uint32_t handle, const std::uint8_t* bytes,
                                                             std::uint32_t len, std::int32_t present) {
-  Result<OpenStore*> s = Known(handle);
-  if (!s.ok()) return Fail(s.status());
-  if (!(*s)->session.needed()) return Fail(Status::Closed("no pack was asked for"));
-  std::optional<std::span<const std::uint8_t>> pack;
-  if (present) pack = std::span<const std::uint8_t>(bytes, len);
-  (*s)->session.AddPack(pack);
-  return ContinueOpen(*s);
+  return With(Known(handle), [&](OpenStore& s) {
+    if (!s.session.needed()) return Fail(Status::Closed("no pack was asked for"));
+    s.session.AddPack(present ? std::optional(std::span<const std::uint8_t>(bytes, len)) : std::nullopt);
+    return ContinueOpen(&s);
+  });
 }
 
 // Forgets the store (uncommitted changes are dropped; JS commits first).
@@ -288,31 +221,17 @@ EMSCRIPTEN_KEEPALIVE std::int32_t keepstate_store_dirty(std::uint32_t handle) {
 // invalid-argument (key size, handle), closed.
 EMSCRIPTEN_KEEPALIVE std::int32_t keepstate_store_get(std::uint32_t handle, std::int32_t in_txn,
                                                       const std::uint8_t* key, std::uint32_t key_len) {
-  Result<OpenStore*> s = Usable(handle);
-  if (!s.ok()) return Fail(s.status());
   const std::string_view k = View(key, key_len);
   if (Status v = keepstate::engine::ValidateKey(k); !v.ok()) return Fail(v);
-  if (!in_txn) return Done((*s)->store->Get(k, &g_out));
-  Result<Txn*> txn = OpenTxn(*s);
-  return txn.ok() ? Done((*txn)->Get(k, &g_out)) : Fail(txn.status());
+  return OnTarget(handle, in_txn, [&](auto& t, OpenStore&) { return Done(t.Get(k, &g_out)); });
 }
 
 // 0 if key exists, not-found if not. Errors: invalid-argument, closed.
 EMSCRIPTEN_KEEPALIVE std::int32_t keepstate_store_has(std::uint32_t handle, std::int32_t in_txn,
                                                       const std::uint8_t* key, std::uint32_t key_len) {
-  Result<OpenStore*> s = Usable(handle);
-  if (!s.ok()) return Fail(s.status());
   const std::string_view k = View(key, key_len);
   if (Status v = keepstate::engine::ValidateKey(k); !v.ok()) return Fail(v);
-  bool found = false;
-  if (in_txn) {
-    Result<Txn*> txn = OpenTxn(*s);
-    if (!txn.ok()) return Fail(txn.status());
-    found = (*txn)->Contains(k);
-  } else {
-    found = (*s)->store->Contains(k);
-  }
-  return found ? 0 : static_cast<std::int32_t>(Code::kNotFound);
+  return OnTarget(handle, in_txn, [&](auto& t, OpenStore&) { return Found(t.Contains(k)); });
 }
 
 // Errors: invalid-argument (key or value size), busy (a transaction is open
@@ -320,36 +239,24 @@ EMSCRIPTEN_KEEPALIVE std::int32_t keepstate_store_has(std::uint32_t handle, std:
 EMSCRIPTEN_KEEPALIVE std::int32_t keepstate_store_put(std::uint32_t handle, std::int32_t in_txn,
                                                       const std::uint8_t* key, std::uint32_t key_len,
                                                       const std::uint8_t* value, std::uint32_t value_len) {
-  Result<OpenStore*> s = Usable(handle);
-  if (!s.ok()) return Fail(s.status());
-  const std::string_view k = View(key, key_len), v = View(value, value_len);
-  if (in_txn) {
-    Result<Txn*> txn = OpenTxn(*s);
-    return txn.ok() ? Done((*txn)->Put(k, v)) : Fail(txn.status());
-  }
-  Status st = (*s)->store->Put(k, v);
-  if (st.ok()) (*s)->changed = true;
-  return Done(st);
+  return OnTarget(handle, in_txn, [&](auto& t, OpenStore& s) {
+    Status st = t.Put(View(key, key_len), View(value, value_len));
+    if (st.ok() && !in_txn) s.changed = true;  // a transaction's writes count at its end
+    return Done(st);
+  });
 }
 
 // 0 if the key was deleted, not-found if it did not exist. Errors as put.
 EMSCRIPTEN_KEEPALIVE std::int32_t keepstate_store_delete(std::uint32_t handle, std::int32_t in_txn,
                                                          const std::uint8_t* key, std::uint32_t key_len) {
-  Result<OpenStore*> s = Usable(handle);
-  if (!s.ok()) return Fail(s.status());
   const std::string_view k = View(key, key_len);
   if (Status v = keepstate::engine::ValidateKey(k); !v.ok()) return Fail(v);
-  Result<bool> existed = false;
-  if (in_txn) {
-    Result<Txn*> txn = OpenTxn(*s);
-    if (!txn.ok()) return Fail(txn.status());
-    existed = (*txn)->Delete(k);
-  } else {
-    existed = (*s)->store->Delete(k);
-    if (existed.ok() && *existed) (*s)->changed = true;
-  }
-  if (!existed.ok()) return Fail(existed.status());
-  return *existed ? 0 : static_cast<std::int32_t>(Code::kNotFound);
+  return OnTarget(handle, in_txn, [&](auto& t, OpenStore& s) {
+    Result<bool> existed = t.Delete(k);
+    if (!existed.ok()) return Fail(existed.status());
+    if (*existed && !in_txn) s.changed = true;
+    return Found(*existed);
+  });
 }
 
 // Entries in range into the output buffer, laid out as abi.h's SCAN_*.
@@ -358,74 +265,60 @@ EMSCRIPTEN_KEEPALIVE std::int32_t keepstate_store_scan(
     std::uint32_t handle, std::int32_t in_txn, const std::uint8_t* prefix, std::uint32_t prefix_len,
     std::int32_t has_prefix, const std::uint8_t* start, std::uint32_t start_len, const std::uint8_t* end,
     std::uint32_t end_len, std::int32_t has_end, double limit, std::int32_t reverse) {
-  Result<OpenStore*> s = Usable(handle);
-  if (!s.ok()) return Fail(s.status());
-  if (in_txn && !(*s)->txn) return Fail(Status::Closed("no transaction is open"));
   // The arguments may point into the scratch buffer; copy before g_out grows.
   const std::string p(View(prefix, prefix_len)), b(View(start, start_len)), e(View(end, end_len));
   std::string end_storage;
-  const ScanOptions o = MakeScan(p, has_prefix != 0, b, e, has_end != 0, limit, reverse != 0, &end_storage);
-  g_out.assign(kSCAN_COUNT_BYTES, '\0');
-  std::uint32_t count = 0;
-  auto append = [&](std::string_view k, std::string_view v) {
-    AppendU32(&g_out, static_cast<std::uint32_t>(k.size()));
-    AppendU32(&g_out, static_cast<std::uint32_t>(v.size()));
-    g_out.append(k);
-    g_out.append(v);
-    ++count;
-    return true;
-  };
-  if (in_txn) {
-    (*s)->txn->Scan(o, append);
-  } else {
-    (*s)->store->Scan(o, append);
-  }
-  std::memcpy(g_out.data(), &count, kSCAN_COUNT_BYTES);
-  return 0;
+  const ScanOptions o = wire::ScanFromArgs(p, has_prefix != 0, b, e, has_end != 0, limit, reverse != 0, &end_storage);
+  return OnTarget(handle, in_txn, [&](auto& t, OpenStore&) {
+    wire::BeginScan(&g_out);
+    std::uint32_t count = 0;
+    t.Scan(o, [&](std::string_view k, std::string_view v) {
+      wire::AppendScanEntry(k, v, &g_out);
+      ++count;
+      return true;
+    });
+    wire::FinishScan(count, &g_out);
+    return 0;
+  });
 }
 
 // Opens the store's write transaction. Errors: busy (one is open), closed.
 EMSCRIPTEN_KEEPALIVE std::int32_t keepstate_store_begin(std::uint32_t handle) {
-  Result<OpenStore*> s = Usable(handle);
-  if (!s.ok()) return Fail(s.status());
-  Result<Txn> txn = (*s)->store->BeginWrite();
-  if (!txn.ok()) return Fail(txn.status());
-  (*s)->txn.emplace(std::move(*txn));
-  return 0;
+  return With(Usable(handle), [](OpenStore& s) {
+    Result<Txn> txn = s.store->BeginWrite();
+    if (!txn.ok()) return Fail(txn.status());
+    s.txn.emplace(std::move(*txn));
+    return 0;
+  });
 }
 
 // Commits (commit = 1) or aborts the open transaction. Errors: closed (none
 // open), quota (memory cannot grow; nothing applied).
 EMSCRIPTEN_KEEPALIVE std::int32_t keepstate_store_end(std::uint32_t handle, std::int32_t commit) {
-  Result<OpenStore*> s = Usable(handle);
-  if (!s.ok()) return Fail(s.status());
-  OpenStore* st = *s;
-  if (!st->txn) return Fail(Status::Closed("no transaction is open"));
-  const bool wrote = st->txn->pending_writes() > 0;
-  Status result;
-  if (commit) {
-    result = st->txn->Commit();
-  } else {
-    st->txn->Abort();
-  }
-  st->txn.reset();
-  if (commit && result.ok() && wrote) st->changed = true;
-  return Done(result);
+  return With(Usable(handle), [&](OpenStore& s) {
+    if (!s.txn) return Fail(Status::Closed("no transaction is open"));
+    const bool wrote = s.txn->pending_writes() > 0;
+    Status result;
+    if (commit) result = s.txn->Commit();
+    else s.txn->Abort();
+    s.txn.reset();
+    if (commit && result.ok() && wrote) s.changed = true;
+    return Done(result);
+  });
 }
 
 // Step 1 of a commit: captures the dirty pages into a plan (see
 // keepstate_store_plan). Errors: busy (a commit is in flight, or a
 // transaction is open), not-found (nothing to commit), closed, internal.
 EMSCRIPTEN_KEEPALIVE std::int32_t keepstate_store_capture(std::uint32_t handle, double now_ms) {
-  Result<OpenStore*> s = Usable(handle);
-  if (!s.ok()) return Fail(s.status());
-  OpenStore* st = *s;
-  if (st->txn) return Fail(Status::Busy("a transaction is open"));
-  if (st->session.in_flight()) return Fail(Status::Busy("a commit is already in flight"));
-  if (!st->changed) return Fail(Status::NotFound("nothing to commit"));
-  if (Status c = st->session.Capture(st->store->arena(), static_cast<std::uint64_t>(now_ms)); !c.ok()) return Fail(c);
-  st->changed = false;
-  return 0;
+  return With(Usable(handle), [&](OpenStore& s) {
+    if (s.txn) return Fail(Status::Busy("a transaction is open"));
+    if (s.session.in_flight()) return Fail(Status::Busy("a commit is already in flight"));
+    if (!s.changed) return Fail(Status::NotFound("nothing to commit"));
+    Status captured = s.session.Capture(s.store->arena(), static_cast<std::uint64_t>(now_ms));
+    if (captured.ok()) s.changed = false;
+    return Done(captured);
+  });
 }
 
 // Describes the plan in flight as u32 words laid out as abi.h's PLAN_*;
@@ -434,23 +327,7 @@ EMSCRIPTEN_KEEPALIVE std::int32_t keepstate_store_capture(std::uint32_t handle, 
 EMSCRIPTEN_KEEPALIVE std::uint32_t keepstate_store_plan(std::uint32_t handle) {
   Result<OpenStore*> s = Known(handle);
   if (!s.ok() || !(*s)->session.plan()) return 0;
-  const keepstate::persistence::WriteBatch batch = (*s)->session.batch();
-  g_out.clear();
-  for (std::uint32_t v : {static_cast<std::uint32_t>(batch.puts.size()), static_cast<std::uint32_t>(batch.deletes.size()),
-                          static_cast<std::uint32_t>(batch.clear_first)}) {
-    AppendU32(&g_out, v);
-  }
-  for (const auto& r : batch.puts) {
-    for (std::uint32_t v : {static_cast<std::uint32_t>(r.kind), Address(r.key.data()), static_cast<std::uint32_t>(r.key.size()),
-                            Address(r.bytes.data()), static_cast<std::uint32_t>(r.bytes.size())}) {
-      AppendU32(&g_out, v);
-    }
-  }
-  for (const auto& k : batch.deletes) {
-    for (std::uint32_t v : {static_cast<std::uint32_t>(k.kind), Address(k.key.data()), static_cast<std::uint32_t>(k.key.size())}) {
-      AppendU32(&g_out, v);
-    }
-  }
+  wire::EncodePlan((*s)->session.batch(), &g_out);
   return Address(g_out.data());
 }
 
@@ -462,25 +339,23 @@ EMSCRIPTEN_KEEPALIVE std::uint32_t keepstate_store_plan(std::uint32_t handle) {
 EMSCRIPTEN_KEEPALIVE std::int32_t keepstate_store_check_head(std::uint32_t handle, const std::uint8_t* head,
                                                              std::uint32_t head_len, std::int32_t present,
                                                              double* actual_out) {
-  Result<OpenStore*> s = Known(handle);
-  if (!s.ok()) return Fail(s.status());
-  std::optional<std::span<const std::uint8_t>> stored;
-  if (present) stored = std::span<const std::uint8_t>(head, head_len);
-  return Done((*s)->session.CheckHead(stored, actual_out));
+  return With(Known(handle), [&](OpenStore& s) {
+    return Done(s.session.CheckHead(present ? std::optional(std::span<const std::uint8_t>(head, head_len)) : std::nullopt,
+                                    actual_out));
+  });
 }
 
 // Step 3: code 0 = the write completed (the plan's version is now
 // committed), otherwise it failed and the captured pages are dirty again.
 // Errors: closed (no commit in flight), invalid-argument (handle).
 EMSCRIPTEN_KEEPALIVE std::int32_t keepstate_store_commit_done(std::uint32_t handle, std::int32_t code) {
-  Result<OpenStore*> s = Usable(handle);
-  if (!s.ok()) return Fail(s.status());
-  OpenStore* st = *s;
-  if (!st->session.in_flight()) return Fail(Status::Closed("no commit is in flight"));
-  const Status outcome = code == 0 ? Status::Ok() : Status(static_cast<Code>(code), "the write failed");
-  st->session.CommitDone(outcome, st->store->arena());
-  if (!outcome.ok()) st->changed = true;
-  return 0;
+  return With(Usable(handle), [&](OpenStore& s) {
+    if (!s.session.in_flight()) return Fail(Status::Closed("no commit is in flight"));
+    const Status outcome = code == 0 ? Status::Ok() : Status(static_cast<Code>(code), "the write failed");
+    s.session.CommitDone(outcome, s.store->arena());
+    if (!outcome.ok()) s.changed = true;
+    return 0;
+  });
 }
 
 // Starts the mutator `name` (registered with keepstate::sdk) as a fiber on
@@ -490,12 +365,12 @@ EMSCRIPTEN_KEEPALIVE std::int32_t keepstate_store_commit_done(std::uint32_t hand
 // name, bad handle), closed (store not open).
 EMSCRIPTEN_KEEPALIVE std::int32_t keepstate_call(std::uint32_t handle, const std::uint8_t* name, std::uint32_t name_len,
                                                  const std::uint8_t* args, std::uint32_t args_len, std::uint32_t* id_out) {
-  Result<OpenStore*> s = Usable(handle);
-  if (!s.ok()) return Fail(s.status());
-  Result<std::uint32_t> id = g_calls.Start(View(name, name_len), handle, {args, args_len});
-  if (!id.ok()) return Fail(id.status());
-  *id_out = *id;
-  return 0;
+  return With(Usable(handle), [&](OpenStore&) {
+    Result<std::uint32_t> id = g_calls.Start(View(name, name_len), handle, {args, args_len});
+    if (!id.ok()) return Fail(id.status());
+    *id_out = *id;
+    return 0;
+  });
 }
 
 // The oldest finished call: returns -1 if none has finished, else its status

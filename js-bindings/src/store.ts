@@ -15,10 +15,11 @@
 //    a loop.
 import { Engine } from './engine.js';
 import { postTask } from './driver.js';
+import { Access } from './access.js';
 import { ClosedError, ConflictError, CorruptionError, InvalidArgumentError, KeepstateError, codeNumber, errorFromIndexedDB } from './errors.js';
 import type { StoreStorage, Restored } from './storage.js';
 import type { RestoreSource } from './backend.js';
-import { checkHead, readPlan, readScan, restoreInto, type OpenReport } from './wire.js';
+import { checkHead, readPlan, restoreInto, type OpenReport } from './wire.js';
 import { STORE_EVENTS, type CommitResult, type ReadWrite, type ScanOptions, type StoreEventName, type StoreEvents, type Transaction } from './types.js';
 
 export type * from './types.js';
@@ -30,8 +31,6 @@ export interface StoreSettings {
   pageSize: number;
   durability: 'strict' | 'relaxed';
 }
-
-const NOT_FOUND = codeNumber('not-found');
 
 function randomWriterId(): number {
   const words = new Uint32Array(2);
@@ -61,6 +60,8 @@ export class Store implements ReadWrite {
   private autosaveTimer: ReturnType<typeof setTimeout> | undefined;
   /** Mutator calls started by call() and not yet settled (close() lets them finish). */
   private readonly inFlight = new Set<Promise<Uint8Array>>();
+  /** Reads and writes straight on the store (a transaction's `tx` is another Access). */
+  private readonly direct: Access;
 
   /** @internal Use openStore(). */
   constructor(engine: Engine, storage: StoreStorage, name: string, settings: StoreSettings) {
@@ -68,6 +69,7 @@ export class Store implements ReadWrite {
     this.storage = storage;
     this.name = name;
     this.settings = settings;
+    this.direct = new Access(engine, () => this.handle, 0, () => this.assertUsable(), () => this.armAutosave());
     storage.onCopyError = (error) => this.emitSoon('error', error);
     this.stopHearing = storage.backend.onRemoteCommit((version, writer) => {
       if (!this.closed && writer !== this.writerId) this.emit('remote-commit', { version });
@@ -85,38 +87,31 @@ export class Store implements ReadWrite {
     return this.handle !== 0 && this.engine.module._keepstate_store_dirty(this.handle) !== 0;
   }
 
-  // --- Reads and writes (synchronous) ---------------------------------------
+  // --- Reads and writes (synchronous; ReadWrite, through Access) -------------
 
   get(key: string): Uint8Array | undefined {
-    this.assertUsable();
-    return this.read(0, key);
+    return this.direct.get(key);
   }
   getText(key: string): string | undefined {
-    const v = this.get(key);
-    return v === undefined ? undefined : Engine.decode(v);
+    return this.direct.getText(key);
   }
   getJSON<T = unknown>(key: string): T | undefined {
-    const v = this.getText(key);
-    return v === undefined ? undefined : (JSON.parse(v) as T);
+    return this.direct.getJSON<T>(key);
   }
   has(key: string): boolean {
-    this.assertUsable();
-    return this.contains(0, key);
+    return this.direct.has(key);
   }
   put(key: string, value: Uint8Array | string): void {
-    this.assertUsable();
-    this.write(0, key, value);
+    this.direct.put(key, value);
   }
   putJSON(key: string, value: unknown): void {
-    this.put(key, jsonText(value));
+    this.direct.putJSON(key, value);
   }
   delete(key: string): boolean {
-    this.assertUsable();
-    return this.remove(0, key);
+    return this.direct.delete(key);
   }
   scan(options: ScanOptions = {}): Array<[string, Uint8Array]> {
-    this.assertUsable();
-    return this.scanRange(0, options);
+    return this.direct.scan(options);
   }
 
   /**
@@ -132,22 +127,7 @@ export class Store implements ReadWrite {
     const guard = () => {
       if (!open) throw new ClosedError('the transaction has ended');
     };
-    const tx: Transaction = {
-      get: (key) => (guard(), this.read(1, key)),
-      getText: (key) => {
-        const v = tx.get(key);
-        return v === undefined ? undefined : Engine.decode(v);
-      },
-      getJSON: <U>(key: string) => {
-        const v = tx.getText(key);
-        return v === undefined ? undefined : (JSON.parse(v) as U);
-      },
-      has: (key) => (guard(), this.contains(1, key)),
-      put: (key, value) => (guard(), this.write(1, key, value)),
-      putJSON: (key, value) => tx.put(key, jsonText(value)),
-      delete: (key) => (guard(), this.remove(1, key)),
-      scan: (options = {}) => (guard(), this.scanRange(1, options)),
-    };
+    const tx: Transaction = new Access(this.engine, () => this.handle, 1, guard, () => undefined);
     const finish = (commit: boolean) => {
       open = false;
       this.inTransaction = false;
@@ -357,72 +337,6 @@ export class Store implements ReadWrite {
   private assertUsable(): void {
     if (this.closed || this.closing) throw new ClosedError(`store "${this.name}" is closed`);
   }
-
-  private key(key: unknown): Uint8Array {
-    if (typeof key !== 'string') throw new InvalidArgumentError(`key must be a string, got ${typeof key}`);
-    return Engine.encode(key);
-  }
-
-  /** Calls a read export with the key staged; false if the engine said not-found. */
-  private found(inTxn: number, key: string, op: 'get' | 'has' | 'delete'): boolean {
-    const k = this.key(key);
-    const [kp] = this.engine.stage(k);
-    const m = this.engine.module;
-    const fn = op === 'get' ? m._keepstate_store_get : op === 'has' ? m._keepstate_store_has : m._keepstate_store_delete;
-    const status = fn.call(m, this.handle, inTxn, kp!, k.length);
-    if (status === NOT_FOUND) return false;
-    this.engine.check(status);
-    return true;
-  }
-
-  private read(inTxn: number, key: string): Uint8Array | undefined {
-    return this.found(inTxn, key, 'get') ? this.engine.outBytes() : undefined;
-  }
-
-  private contains(inTxn: number, key: string): boolean {
-    return this.found(inTxn, key, 'has');
-  }
-
-  private write(inTxn: number, key: string, value: Uint8Array | string): void {
-    const k = this.key(key);
-    let v: Uint8Array;
-    if (typeof value === 'string') v = Engine.encode(value);
-    else if (value instanceof Uint8Array) v = value;
-    else throw new InvalidArgumentError('value must be a Uint8Array or a string');
-    const [kp, vp] = this.engine.stage(k, v);
-    this.engine.check(this.engine.module._keepstate_store_put(this.handle, inTxn, kp!, k.length, vp!, v.length));
-    if (!inTxn) this.armAutosave();
-  }
-
-  private remove(inTxn: number, key: string): boolean {
-    const existed = this.found(inTxn, key, 'delete');
-    if (existed && !inTxn) this.armAutosave();
-    return existed;
-  }
-
-  private scanRange(inTxn: number, options: ScanOptions): Array<[string, Uint8Array]> {
-    if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('scan: options must be an object');
-    const { prefix, start, end, limit, reverse } = options;
-    for (const [n, v] of Object.entries({ prefix, start, end })) {
-      if (v !== undefined && typeof v !== 'string') throw new InvalidArgumentError(`scan: ${n} must be a string`);
-    }
-    if (limit !== undefined && !(Number.isInteger(limit) && limit >= 0)) throw new InvalidArgumentError('scan: limit must be an integer >= 0');
-    const [p, s, e] = [prefix, start, end].map((x) => Engine.encode(x ?? ''));
-    const [pp, sp, ep] = this.engine.stage(p!, s!, e!);
-    this.engine.check(
-      this.engine.module._keepstate_store_scan(
-        this.handle, inTxn, pp!, p!.length, prefix === undefined ? 0 : 1, sp!, s!.length, ep!, e!.length,
-        end === undefined ? 0 : 1, limit ?? 0, reverse ? 1 : 0,
-      ),
-    );
-    return readScan(this.engine.outBytes());
-  }
-}
-
-function jsonText(value: unknown): string {
-  const text = JSON.stringify(value);
-  if (text === undefined) throw new InvalidArgumentError('putJSON: value is not representable as JSON');
-  return text;
 }
 
 function isThenable(value: unknown): boolean {

@@ -1,0 +1,124 @@
+// Wire encoding of the C ABI: see wire.h.
+#include "wire.h"
+
+#include <cstddef>
+#include <cstring>
+
+#include "abi.h"
+#include "keepstate/scheduler/c_api.h"
+
+namespace keepstate::wire {
+namespace {
+
+// The layouts of abi.h, as this file writes them.
+#define KEEPSTATE_X(name, value, meaning) constexpr std::uint32_t k##name = value;
+KEEPSTATE_WIRE_LAYOUTS(KEEPSTATE_X)
+#undef KEEPSTATE_X
+// The scheduler's run result is written by scheduler/c_api, read by driver.ts.
+static_assert(kRUN_RESULT_BYTES == sizeof(KeepstateRunResult));
+static_assert(kRUN_HAS_READY_WORK == offsetof(KeepstateRunResult, has_ready_work));
+static_assert(kRUN_HAS_TIMER == offsetof(KeepstateRunResult, has_timer));
+static_assert(kRUN_TIMER_DELAY_MS == offsetof(KeepstateRunResult, next_timer_delay_ms));
+// EncodePlan writes the header words in this order, then 5 words per put and 3 per delete.
+static_assert(kPLAN_PUT_COUNT == 0 && kPLAN_DELETE_COUNT == 1 && kPLAN_CLEAR_FIRST == 2 && kPLAN_HEADER_WORDS == 3);
+static_assert(kPLAN_PUT_WORDS == 5 && kPLAN_DELETE_WORDS == 3);
+static_assert(kSCAN_ENTRY_HEADER_BYTES == 8);
+
+void AppendU32(std::uint32_t v, std::string* out) {
+  char b[4];
+  std::memcpy(b, &v, 4);
+  out->append(b, 4);
+}
+
+void AppendJsonString(std::string_view s, std::string* out) {
+  out->push_back('"');
+  for (char c : s) {
+    const auto u = static_cast<unsigned char>(c);
+    if (c == '"' || c == '\\') {
+      out->push_back('\\');
+      out->push_back(c);
+    } else if (u < 0x20) {
+      static constexpr char kHex[] = "0123456789abcdef";
+      out->append("\\u00");
+      out->push_back(kHex[u >> 4]);
+      out->push_back(kHex[u & 15]);
+    } else {
+      out->push_back(c);
+    }
+  }
+  out->push_back('"');
+}
+
+}  // namespace
+
+std::uint32_t Address(const void* p) { return static_cast<std::uint32_t>(reinterpret_cast<std::uintptr_t>(p)); }
+
+void EncodePackRequest(const persistence::PackId& need, std::optional<persistence::PackId> then, std::string* out) {
+  *out = "{\"need\":";
+  AppendJsonString(persistence::PackKey(need), out);
+  if (then) {
+    *out += ",\"then\":";
+    AppendJsonString(persistence::PackKey(*then), out);
+  }
+  *out += "}";
+}
+
+void EncodeOpenReport(const persistence::OpenReport& report, std::string* out) {
+  *out = "{\"restored\":" + std::to_string(report.restored_version) +
+         ",\"fresh\":" + (report.fresh_line ? "true" : "false") + ",\"failures\":[";
+  for (std::size_t i = 0; i < report.failures.size(); ++i) {
+    const persistence::VersionFailure& f = report.failures[i];
+    *out += (i ? ",{\"version\":" : "{\"version\":") + std::to_string(f.version) + ",\"code\":";
+    AppendJsonString(CodeName(f.status.code()), out);
+    *out += ",\"message\":";
+    AppendJsonString(f.status.message(), out);
+    *out += "}";
+  }
+  *out += "]}";
+}
+
+void EncodePlan(const persistence::WriteBatch& batch, std::string* out) {
+  out->clear();
+  AppendU32(static_cast<std::uint32_t>(batch.puts.size()), out);
+  AppendU32(static_cast<std::uint32_t>(batch.deletes.size()), out);
+  AppendU32(batch.clear_first ? 1 : 0, out);
+  for (const persistence::Record& r : batch.puts) {
+    for (std::uint32_t v : {static_cast<std::uint32_t>(r.kind), Address(r.key.data()), static_cast<std::uint32_t>(r.key.size()),
+                            Address(r.bytes.data()), static_cast<std::uint32_t>(r.bytes.size())}) {
+      AppendU32(v, out);
+    }
+  }
+  for (const persistence::RecordKey& k : batch.deletes) {
+    for (std::uint32_t v : {static_cast<std::uint32_t>(k.kind), Address(k.key.data()), static_cast<std::uint32_t>(k.key.size())}) {
+      AppendU32(v, out);
+    }
+  }
+}
+
+void BeginScan(std::string* out) { out->assign(kSCAN_COUNT_BYTES, '\0'); }
+
+void AppendScanEntry(std::string_view key, std::string_view value, std::string* out) {
+  AppendU32(static_cast<std::uint32_t>(key.size()), out);
+  AppendU32(static_cast<std::uint32_t>(value.size()), out);
+  out->append(key);
+  out->append(value);
+}
+
+void FinishScan(std::uint32_t count, std::string* out) { std::memcpy(out->data(), &count, kSCAN_COUNT_BYTES); }
+
+engine::ScanOptions ScanFromArgs(std::string_view prefix, bool has_prefix, std::string_view start,
+                                 std::string_view end, bool has_end, double limit, bool reverse,
+                                 std::string* end_storage) {
+  engine::ScanOptions o;
+  if (has_prefix && !prefix.empty()) o = engine::PrefixScan(prefix, end_storage);
+  if (engine::CompareKeys(start, o.start) > 0) o.start = start;
+  if (has_end && (!o.has_end || engine::CompareKeys(end, o.end) < 0)) {
+    o.end = end;
+    o.has_end = true;
+  }
+  o.reverse = reverse;
+  o.limit = limit > 0 ? static_cast<std::uint64_t>(limit) : 0;
+  return o;
+}
+
+}  // namespace keepstate::wire

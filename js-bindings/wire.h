@@ -1,0 +1,40 @@
+// Wire encoding of the C ABI: what exports.cc writes into the output buffer
+// for JS (the open protocol's JSON, the commit plan, scan entries) and how it
+// reads the ABI's scan arguments, laid out as abi.h's KEEPSTATE_WIRE_LAYOUTS
+// say (the TypeScript side reads them through the generated WIRE).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "keepstate/engine/store.h"
+#include "keepstate/persistence/format.h"
+#include "keepstate/persistence/record_store.h"
+#include "keepstate/persistence/session.h"
+
+namespace keepstate::wire {
+
+// The address of `p` in linear memory, as JS sees it.
+std::uint32_t Address(const void* p);
+
+// {"need": "<pack key>", "then": "<pack key>"?}: the pack JS reads next.
+void EncodePackRequest(const persistence::PackId& need, std::optional<persistence::PackId> then, std::string* out);
+// {"restored": V, "fresh": bool, "failures": [{version, code, message}]}.
+void EncodeOpenReport(const persistence::OpenReport& report, std::string* out);
+// The batch as PLAN_* u32 words; its pointers stay valid while the batch's plan lives.
+void EncodePlan(const persistence::WriteBatch& batch, std::string* out);
+
+// Scan results: Begin, then one Append per entry, then Finish (SCAN_*).
+void BeginScan(std::string* out);
+void AppendScanEntry(std::string_view key, std::string_view value, std::string* out);
+void FinishScan(std::uint32_t count, std::string* out);
+
+// The scan the ABI's arguments ask for: prefix bounds intersected with
+// [start, end); `end_storage` holds the prefix's computed end.
+engine::ScanOptions ScanFromArgs(std::string_view prefix, bool has_prefix, std::string_view start,
+                                 std::string_view end, bool has_end, double limit, bool reverse,
+                                 std::string* end_storage);
+
+}  // namespace keepstate::wire
