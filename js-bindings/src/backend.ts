@@ -105,7 +105,7 @@ export interface BrowserDataLoss {
   at: number;
 }
 
-/** The storage contract of a Store (DESIGN.md, "This milestone"). */
+/** The storage contract of a Store (docs/architecture.md draws the layers). */
 export interface StorageBackend extends RestoreSource {
   /**
    * One atomic write: reads the stored head, hands it to `checkHead` (the

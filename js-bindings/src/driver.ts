@@ -1,5 +1,5 @@
 // SchedulerDriver: runs the engine's fibers (the SDK's mutator calls) from
-// JS, as DESIGN.md's "Driving" describes.
+// JS (docs/scheduler.md, "Driving").
 //
 // Each slice is one MessageChannel task that calls
 // keepstate_scheduler_run_for with a time budget, so the page never stalls
