@@ -23,12 +23,6 @@ Result<std::unique_ptr<Store>> Store::FromArena(Arena arena, bool verify) {
   return store;
 }
 
-void Store::ReplaceArena(Arena arena) {
-  assert(!write_open_);
-  arena_ = std::move(arena);
-  tree_.InvalidateHints();
-}
-
 Status Store::CheckWritable() const {
   if (closed_) return Status::Closed("store is closed");
   if (write_open_) {

@@ -256,6 +256,19 @@ export class OpfsCopy implements RestoreSource {
     }
   }
 
+  /**
+   * Removes the swap files of writes a crash cut short (Chromium leaves
+   * `<name>.crswap` behind and never reuses it: each counts against quota).
+   * REQUIRES: no write to this folder is in flight (the caller holds the store's lock).
+   */
+  async removeSwapFiles(): Promise<void> {
+    try {
+      await Promise.all((await this.names()).filter((n) => n.endsWith('.crswap')).map((n) => this.remove(n)));
+    } catch (e) {
+      throw mirrorError(e, 'cleaning the OPFS copy');
+    }
+  }
+
   /** Removes every record file not in `keep`, and the swap files of writes a crash cut short. */
   private async removeAllBut(keep: Set<string>): Promise<void> {
     const names = await this.names();

@@ -108,6 +108,7 @@ export class StoreStorage {
    * REQUIRES: the caller holds the lock (withLock).
    */
   async restoreNewest(restore: (source: RestoreSource) => Promise<Restored>): Promise<{ restored: Restored; loss: DataLossEvent | null }> {
+    await this.copy?.removeSwapFiles().catch((e: KeepstateError) => this.onCopyError(e));
     const copyVersion = this.copy === null ? 0 : await this.copy.headVersion();
     const known = Math.max(copyVersion, this.marker === null ? 0 : await this.marker.knownVersion());
     const browserLoss = this.backend.browserDataLoss;

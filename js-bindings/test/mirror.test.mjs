@@ -51,6 +51,21 @@ test('the copy holds exactly what IndexedDB holds after every commit, and old re
   await s.close();
 });
 
+test("swap files a crash left behind ('*.crswap') are removed at open, records are not", async () => {
+  const state = {};
+  const dir = memoryDirectory(state);
+  const idb = freshIndexedDB();
+  const name = uniqueName();
+  await committed(name, idb, dir, 1);
+  const folder = `keepstate/${encodeURIComponent(name)}/`;
+  state.files.set(`${folder}p-0000000000000002-0000000000000001-00000000.crswap`, new Uint8Array(10));
+  state.files.set(`${folder}h-0000000000000002.crswap`, new Uint8Array(48));
+  const before = copyFiles(state, name).filter((n) => !n.endsWith('.crswap'));
+  const s = await open(name, idb, dir);
+  assert.deepEqual(copyFiles(state, name), before);
+  await s.close();
+});
+
 test('a database deleted behind the store is restored from the copy, written back, and reported', async () => {
   const dir = memoryDirectory();
   const idb = freshIndexedDB();

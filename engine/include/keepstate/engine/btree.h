@@ -208,8 +208,6 @@ class BTree {
   Status Check() const;
 
   const Arena& arena() const { return *arena_; }
-  // Invalidates every LeafHint (after the arena's bytes were replaced).
-  void InvalidateHints() { ++structure_version_; }
 
  private:
   friend class Cursor;

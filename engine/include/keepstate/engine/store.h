@@ -111,8 +111,6 @@ class Store {
   Arena& arena() { return arena_; }
   const Arena& arena() const { return arena_; }
   const BTree& tree() const { return tree_; }
-  // Replaces the whole state (restore). REQUIRES: no write transaction open.
-  void ReplaceArena(Arena arena);
 
  private:
   friend class Txn;
