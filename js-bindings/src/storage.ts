@@ -183,7 +183,8 @@ export class StoreStorage {
       try {
         await this.backend.writeCommit(records, durability, checkHead);
       } catch (e) {
-        void packs.then(() => copy.removePacks(records)).catch(() => undefined);
+        // Nothing may stay of a refused commit (a retry at the same version reuses its pack keys).
+        await packs.then(() => copy.removePacks(records)).catch(() => undefined);
         throw e;
       }
       try {
