@@ -145,9 +145,23 @@ export class OpfsCopy implements RestoreSource {
     return out.sort((a, b) => b - a);
   }
 
+  /**
+   * The copy's head: the newest head file that holds a head record of its own
+   * version. A kill between a file's creation and its first write leaves it
+   * empty under its final name (OPFS creates the entry before the swap file is
+   * moved in); such a file, or one of a commit cut short, is not the copy's head.
+   */
+  private async newestHead(names: string[]): Promise<{ version: number; bytes: Uint8Array } | null> {
+    for (const version of OpfsCopy.heads(names)) {
+      const bytes = await this.read(`h-${hex16(version)}`);
+      if (bytes !== undefined && headVersionOf(bytes) === version) return { version, bytes };
+    }
+    return null;
+  }
+
   async headVersion(): Promise<number> {
     try {
-      return OpfsCopy.heads(await this.names())[0] ?? 0;
+      return (await this.newestHead(await this.names()))?.version ?? 0;
     } catch (e) {
       throw mirrorError(e, 'listing the OPFS copy');
     }
@@ -169,12 +183,15 @@ export class OpfsCopy implements RestoreSource {
     try {
       const names = await this.names();
       const records: StoredRecord[] = [];
-      const newest = OpfsCopy.heads(names)[0];
-      if (newest !== undefined) {
-        const head = await this.read(`h-${hex16(newest)}`);
-        if (head !== undefined) records.push({ kind: RecordKind.Head, key: 'head', bytes: head });
-      }
-      const parsed = names.map(parseName).filter((r): r is { kind: RecordKind; key: string } => r !== null);
+      const head = await this.newestHead(names);
+      if (head !== null) records.push({ kind: RecordKind.Head, key: 'head', bytes: head.bytes });
+      // Manifests above the head are of commits that never completed here (never
+      // acknowledged): leave them out, so that restore neither tries nor reports them.
+      const newest = head?.version ?? 0;
+      const parsed = names
+        .map(parseName)
+        .filter((r): r is { kind: RecordKind; key: string } => r !== null)
+        .filter((r) => r.kind !== RecordKind.Manifest || !/^[0-9a-f]{16}$/.test(r.key) || parseInt(r.key, 16) <= newest);
       const manifests = await Promise.all(
         parsed.filter((r) => r.kind === RecordKind.Manifest).map(async (r) => ({ ...r, bytes: (await this.read(fileName(r))) ?? new Uint8Array(0) })),
       );
@@ -189,18 +206,17 @@ export class OpfsCopy implements RestoreSource {
   async readAll(): Promise<StoredRecord[]> {
     try {
       const names = await this.names();
-      const newest = OpfsCopy.heads(names)[0];
+      const head = await this.newestHead(names);
+      const newest = head?.version ?? 0;
       const out: StoredRecord[] = [];
       for (const n of names) {
         const r = parseName(n);
         if (r === null || r.kind === RecordKind.Head) continue;
+        if (r.kind === RecordKind.Manifest && /^[0-9a-f]{16}$/.test(r.key) && parseInt(r.key, 16) > newest) continue;
         const bytes = await this.read(n);
         if (bytes !== undefined) out.push({ ...r, bytes });
       }
-      if (newest !== undefined) {
-        const head = await this.read(`h-${hex16(newest)}`);
-        if (head !== undefined) out.push({ kind: RecordKind.Head, key: 'head', bytes: head });
-      }
+      if (head !== null) out.push({ kind: RecordKind.Head, key: 'head', bytes: head.bytes });
       return out;
     } catch (e) {
       throw mirrorError(e, 'reading the OPFS copy');
@@ -327,7 +343,7 @@ export class OpfsCopy implements RestoreSource {
     try {
       const names = await this.names();
       const markers = names.filter((n) => /^x-[0-9a-f]{16}$/.test(n)).map((n) => parseInt(n.slice(2), 16));
-      return Math.max(0, OpfsCopy.heads(names)[0] ?? 0, ...markers);
+      return Math.max(0, (await this.newestHead(names))?.version ?? 0, ...markers);
     } catch (e) {
       throw mirrorError(e, 'listing the OPFS copy');
     }
