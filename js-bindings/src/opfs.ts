@@ -31,7 +31,7 @@ interface WritableLike {
 
 /** The part of FileSystemFileHandle the copy uses. */
 interface FileLike {
-  getFile(): Promise<{ arrayBuffer(): Promise<ArrayBuffer> }>;
+  getFile(): Promise<{ readonly size: number; arrayBuffer(): Promise<ArrayBuffer> }>;
   createWritable(): Promise<WritableLike>;
 }
 
@@ -304,7 +304,8 @@ export class OpfsCopy implements RestoreSource {
       const sizes = new Map<string, number>();
       for (const r of records) {
         if (r.kind === RecordKind.Head || !names.has(fileName(r))) continue;
-        sizes.set(fileName(r), (await this.read(fileName(r)))?.length ?? -1);
+        // The length alone: a File knows it without its bytes being read.
+        sizes.set(fileName(r), (await (await this.dir.getFileHandle(fileName(r))).getFile()).size);
       }
       for (const r of records) {
         if (r.kind === RecordKind.Head || sizes.get(fileName(r)) === r.bytes.length) continue;

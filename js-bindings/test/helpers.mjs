@@ -134,7 +134,7 @@ export function memoryDirectory(state = {}) {
         async getFile() {
           const bytes = files.get(key);
           if (bytes === undefined) throw notFound(key);
-          return { arrayBuffer: async () => bytes.slice().buffer };
+          return { size: bytes.length, arrayBuffer: async () => bytes.slice().buffer };
         },
         async createWritable() {
           const parts = [];
