@@ -51,6 +51,10 @@
     "store in_txn prefix prefix_len has_prefix start start_len end end_len has_end limit reverse") \
   X(keepstate_store_begin, status, "store")                                                \
   X(keepstate_store_end, status, "store commit")                                           \
+  /* Changes (watch): record written keys, take them, diff two states. */                 \
+  X(keepstate_store_watch, status, "store on")                                             \
+  X(keepstate_store_take_changes, status, "store")                                         \
+  X(keepstate_store_diff, status, "before after")                                          \
   /* Commits: capture, describe, check the stored head, finish. */                        \
   X(keepstate_store_capture, status, "store now_ms")                                       \
   X(keepstate_store_plan, u32, "store")                                                    \
@@ -79,6 +83,8 @@
   /* keepstate_store_scan: u32 count, then per entry u32 key len, u32 value len, key, value. */ \
   X(SCAN_COUNT_BYTES, 4, "bytes of the entry count")                                         \
   X(SCAN_ENTRY_HEADER_BYTES, 8, "bytes before each entry's key: key len, value len")         \
+  /* keepstate_store_take_changes, keepstate_store_diff: the SCAN_ layout, in key order. */  \
+  X(CHANGE_DELETED, 4294967295, "value len of a key that no longer exists (no value bytes)") \
   /* keepstate_scheduler_run_for: a KeepstateRunResult (scheduler/c_api.h). */               \
   X(RUN_RESULT_BYTES, 16, "size of the result")                                              \
   X(RUN_HAS_READY_WORK, 0, "offset of has_ready_work (u32)")                                 \

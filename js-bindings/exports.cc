@@ -307,6 +307,59 @@ EMSCRIPTEN_KEEPALIVE std::int32_t keepstate_store_end(std::uint32_t handle, std:
   });
 }
 
+// Records the keys of every write that lands on the store from now (on = 1)
+// or stops (on = 0, dropping what was recorded). Errors: closed,
+// invalid-argument (handle).
+EMSCRIPTEN_KEEPALIVE std::int32_t keepstate_store_watch(std::uint32_t handle, std::int32_t on) {
+  return With(Usable(handle), [&](OpenStore& s) {
+    s.store->changes().Enable(on != 0);
+    return 0;
+  });
+}
+
+// The keys written since the last take, each once, in key order, with their
+// values now, into the output buffer (CHANGE_DELETED: gone); forgets them.
+// Errors: closed, invalid-argument (handle).
+EMSCRIPTEN_KEEPALIVE std::int32_t keepstate_store_take_changes(std::uint32_t handle) {
+  return With(Usable(handle), [&](OpenStore& s) {
+    std::vector<std::string> keys;
+    s.store->changes().ForEach([&](std::string_view k) { keys.emplace_back(k); });
+    s.store->changes().Clear();
+    std::sort(keys.begin(), keys.end());  // std::string orders as unsigned bytes, as keys do
+    keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
+    wire::BeginScan(&g_out);
+    std::string value;
+    for (const std::string& k : keys) {
+      const bool found = s.store->tree().Get(k, &value).ok();
+      wire::AppendChange(k, found ? std::optional<std::string_view>(value) : std::nullopt, &g_out);
+    }
+    wire::FinishScan(static_cast<std::uint32_t>(keys.size()), &g_out);
+    return 0;
+  });
+}
+
+// The keys whose values differ between two stores of one state line (after
+// a catch-up: before, the state it left; after, the one it adopted), with
+// after's values, into the output buffer as keepstate_store_take_changes
+// does. Errors: closed, invalid-argument (a handle; different page sizes).
+EMSCRIPTEN_KEEPALIVE std::int32_t keepstate_store_diff(std::uint32_t before, std::uint32_t after) {
+  Result<OpenStore*> b = Usable(before), a = Usable(after);
+  if (!b.ok()) return Fail(b.status());
+  if (!a.ok()) return Fail(a.status());
+  const Store& x = *(*b)->store;
+  const Store& y = *(*a)->store;
+  if (x.arena().page_size() != y.arena().page_size()) return Fail(Status::InvalidArgument("the two stores have different page sizes"));
+  wire::BeginScan(&g_out);
+  std::uint32_t count = 0;
+  keepstate::engine::DiffStates(x, y, keepstate::engine::DifferingPages(x.arena(), y.arena()),
+                                [&](std::string_view k, std::optional<std::string_view> v) {
+                                  wire::AppendChange(k, v, &g_out);
+                                  ++count;
+                                });
+  wire::FinishScan(count, &g_out);
+  return 0;
+}
+
 // Step 1 of a commit: captures the dirty pages into a plan (see
 // keepstate_store_plan). Errors: busy (a commit is in flight, or a
 // transaction is open), not-found (nothing to commit), closed, internal.

@@ -23,6 +23,7 @@ static_assert(kRUN_TIMER_DELAY_MS == offsetof(KeepstateRunResult, next_timer_del
 static_assert(kPLAN_PUT_COUNT == 0 && kPLAN_DELETE_COUNT == 1 && kPLAN_CLEAR_FIRST == 2 && kPLAN_HEADER_WORDS == 3);
 static_assert(kPLAN_PUT_WORDS == 5 && kPLAN_DELETE_WORDS == 3);
 static_assert(kSCAN_ENTRY_HEADER_BYTES == 8);
+static_assert(kCHANGE_DELETED > keepstate::engine::kMaxValueSize, "no value can be that long");
 
 void AppendU32(std::uint32_t v, std::string* out) {
   char b[4];
@@ -102,6 +103,13 @@ void AppendScanEntry(std::string_view key, std::string_view value, std::string* 
   AppendU32(static_cast<std::uint32_t>(value.size()), out);
   out->append(key);
   out->append(value);
+}
+
+void AppendChange(std::string_view key, std::optional<std::string_view> value, std::string* out) {
+  AppendU32(static_cast<std::uint32_t>(key.size()), out);
+  AppendU32(value ? static_cast<std::uint32_t>(value->size()) : static_cast<std::uint32_t>(kCHANGE_DELETED), out);
+  out->append(key);
+  if (value) out->append(*value);
 }
 
 void FinishScan(std::uint32_t count, std::string* out) { std::memcpy(out->data(), &count, kSCAN_COUNT_BYTES); }

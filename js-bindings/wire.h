@@ -30,6 +30,9 @@ void EncodePlan(const persistence::WriteBatch& batch, std::string* out);
 void BeginScan(std::string* out);
 void AppendScanEntry(std::string_view key, std::string_view value, std::string* out);
 void FinishScan(std::uint32_t count, std::string* out);
+// Change lists (keepstate_store_take_changes, keepstate_store_diff): the scan
+// layout, a key that no longer exists with value length CHANGE_DELETED.
+void AppendChange(std::string_view key, std::optional<std::string_view> value, std::string* out);
 
 // The scan the ABI's arguments ask for: prefix bounds intersected with
 // [start, end); `end_storage` holds the prefix's computed end.

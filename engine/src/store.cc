@@ -73,7 +73,9 @@ void Store::Locate(const std::string_view* keys, std::size_t n, LeafHint* hints)
 
 Status Store::Put(std::string_view key, std::string_view value) {
   KEEPSTATE_RETURN_IF_ERROR(CheckWritable());
-  return tree_.Put(key, value);
+  KEEPSTATE_RETURN_IF_ERROR(tree_.Put(key, value));
+  changes_.Record(key);
+  return Status::Ok();
 }
 
 Result<bool> Store::Delete(std::string_view key) {
@@ -81,6 +83,7 @@ Result<bool> Store::Delete(std::string_view key) {
   Status s = tree_.Delete(key);
   if (s.IsNotFound()) return false;
   KEEPSTATE_RETURN_IF_ERROR(s);
+  changes_.Record(key);
   return true;
 }
 

@@ -307,6 +307,7 @@ Status Txn::Commit() {
     // Validated at write time and reserved before: only "not found" for a
     // delete of an absent key can come back here.
     assert(s.ok() || s.IsNotFound());
+    if (s.ok()) store_->changes_.Record(b.key(e));
     s.IgnoreError();
   };
   std::uint64_t need = 0;
@@ -331,6 +332,7 @@ Status Txn::Commit() {
     return Status::Ok();
   }
   arena.BeginJournal();
+  const std::size_t changes_mark = store_->changes_.mark();
   std::size_t i = 0;
   while (i < b.entries.size()) {
     std::uint64_t chunk_need = 0;
@@ -342,6 +344,7 @@ Status Txn::Commit() {
                                         : arena.Reserve(static_cast<std::uint32_t>(chunk_need));
     if (!s.ok()) {
       arena.RollbackJournal();
+      store_->changes_.Truncate(changes_mark);
       Finish();
       return s;
     }

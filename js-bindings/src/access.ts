@@ -12,14 +12,15 @@ export class Access implements ReadWrite {
   /**
    * `handle()` is the engine store now (a reload replaces it); `check()` runs
    * before every call and throws if the store or transaction is unusable;
-   * `wrote()` runs after every write that landed.
+   * `wrote(key, value)` runs after every write that landed (value undefined:
+   * a delete).
    */
   constructor(
     private readonly engine: Engine,
     private readonly handle: () => number,
     private readonly inTxn: 0 | 1,
     private readonly check: () => void,
-    private readonly wrote: () => void,
+    private readonly wrote: (key: string, value: Uint8Array | string | undefined) => void,
   ) {}
 
   get(key: string): Uint8Array | undefined {
@@ -45,7 +46,7 @@ export class Access implements ReadWrite {
     else throw new InvalidArgumentError('value must be a Uint8Array or a string');
     const [kp, vp] = this.engine.stage(k, v);
     this.engine.check(this.engine.module._keepstate_store_put(this.handle(), this.inTxn, kp!, k.length, vp!, v.length));
-    this.wrote();
+    this.wrote(key, value);
   }
   putJSON(key: string, value: unknown): void {
     const text = JSON.stringify(value);
@@ -54,7 +55,7 @@ export class Access implements ReadWrite {
   }
   delete(key: string): boolean {
     const existed = this.found(key, 'delete');
-    if (existed) this.wrote();
+    if (existed) this.wrote(key, undefined);
     return existed;
   }
   scan(options: ScanOptions = {}): Array<[string, Uint8Array]> {

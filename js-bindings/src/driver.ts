@@ -49,15 +49,34 @@ export class SchedulerDriver {
     this.channel.port2.postMessage(0);
   }
 
+  /**
+   * Runs fibers now, in this task, until none is ready (a replayed mutator
+   * call: docs/tabs.md), at most `maxSlices` budgets; then as after a slice.
+   */
+  runNow(maxSlices = 64): void {
+    let run = this.run();
+    for (let i = 1; run.ready && i < maxSlices; ++i) run = this.run();
+    this.afterRun(run);
+  }
+
   private slice(): void {
     this.posted = false;
     (this.channel.port1 as unknown as NodeRef).unref?.();
+    this.afterRun(this.run());
+  }
+
+  private run(): { ready: boolean; hasTimer: boolean; delay: number } {
     const m = this.module;
     m._keepstate_scheduler_run_for(this.scheduler, SLICE_BUDGET_MS, this.result);
     const view = new DataView(m.HEAPU8.buffer, this.result, WIRE.RUN_RESULT_BYTES);
-    const ready = view.getUint32(WIRE.RUN_HAS_READY_WORK, true) !== 0;
-    const hasTimer = view.getUint32(WIRE.RUN_HAS_TIMER, true) !== 0;
-    const delay = view.getFloat64(WIRE.RUN_TIMER_DELAY_MS, true);
+    return {
+      ready: view.getUint32(WIRE.RUN_HAS_READY_WORK, true) !== 0,
+      hasTimer: view.getUint32(WIRE.RUN_HAS_TIMER, true) !== 0,
+      delay: view.getFloat64(WIRE.RUN_TIMER_DELAY_MS, true),
+    };
+  }
+
+  private afterRun({ ready, hasTimer, delay }: { ready: boolean; hasTimer: boolean; delay: number }): void {
     this.afterSlice();
     if (ready) {
       this.wake();

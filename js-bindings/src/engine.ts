@@ -35,12 +35,26 @@ export class Engine {
   /** Mutator calls in flight, by call id (keepstate_call). */
   readonly calls = new Map<number, PendingCall>();
   private readonly callId: number; // u32 written by keepstate_call_take
+  private readonly sliceListeners = new Set<() => void>();
 
   constructor(module: KeepstateModule) {
     this.module = module;
     this.scheduler = module._keepstate_scheduler();
     this.callId = module._malloc(4);
-    this.driver = new SchedulerDriver(module, this.scheduler, () => this.settleCalls(), () => this.openStores > 0);
+    this.driver = new SchedulerDriver(module, this.scheduler, () => this.afterSlice(), () => this.openStores > 0);
+  }
+
+  /** Calls `fn` after every run of fibers (a store with watchers takes its changes then); returns the unsubscribe function. */
+  onSlice(fn: () => void): () => void {
+    this.sliceListeners.add(fn);
+    return () => {
+      this.sliceListeners.delete(fn);
+    };
+  }
+
+  private afterSlice(): void {
+    this.settleCalls();
+    for (const fn of [...this.sliceListeners]) fn();
   }
 
   /** Settles the promises of the mutator calls whose fibers finished. */

@@ -35,6 +35,14 @@ export interface OpenOptions {
    * openStore with DataLossError; 'open' opens what is left and emits 'data-loss'.
    */
   onDataLoss?: 'reject' | 'open';
+  /**
+   * When a commit finds that another tab committed first: 'rebase' (default) catches up
+   * with that version, replays this store's pending work on it and commits; 'reject'
+   * rejects the commit with ConflictError and leaves the state as it was (docs/tabs.md).
+   */
+  onConflict?: 'rebase' | 'reject';
+  /** Catch up with other tabs' commits as they are announced, replaying pending work on top. Default true. */
+  follow?: boolean;
 }
 
 const DEFAULT_AUTOSAVE_MS = 1000;
@@ -44,7 +52,7 @@ function validateOptions(name: unknown, options: OpenOptions): void {
     throw new InvalidArgumentError('openStore: name must be a non-empty string');
   }
   if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('openStore: options must be an object');
-  const { autosave, retain, durability, pageSize, storage, mirror, opfs, onDataLoss } = options;
+  const { autosave, retain, durability, pageSize, storage, mirror, opfs, onDataLoss, onConflict, follow } = options;
   const check = (ok: boolean, message: string) => {
     if (!ok) throw new InvalidArgumentError(`openStore: ${message}`);
   };
@@ -56,6 +64,8 @@ function validateOptions(name: unknown, options: OpenOptions): void {
   check(mirror === undefined || typeof mirror === 'boolean', 'mirror must be a boolean');
   check(opfs === undefined || (typeof opfs === 'object' && opfs !== null && typeof opfs.getFileHandle === 'function'), 'opfs must be a directory handle');
   check(onDataLoss === undefined || onDataLoss === 'reject' || onDataLoss === 'open', "onDataLoss must be 'reject' or 'open'");
+  check(onConflict === undefined || onConflict === 'rebase' || onConflict === 'reject', "onConflict must be 'rebase' or 'reject'");
+  check(follow === undefined || typeof follow === 'boolean', 'follow must be a boolean');
 }
 
 /** Opens (creating if needed) the store `name` and restores its newest verified version. */
@@ -82,6 +92,8 @@ export async function openStore(name: string, options: OpenOptions = {}): Promis
       retain: options.retain ?? 0,
       pageSize: options.pageSize ?? 0,
       durability: options.durability ?? 'strict',
+      onConflict: options.onConflict ?? 'rebase',
+      follow: options.follow ?? true,
     });
     await store.restore();
     return store;

@@ -160,6 +160,9 @@ export class StoreStorage {
   /**
    * Writes one commit: IndexedDB (with the head check), then the copy; resolves
    * when both hold it. A commit IndexedDB refused writes nothing anywhere.
+   * REQUIRES: the caller holds the lock (withLock), so that tabs never
+   * interleave "IndexedDB, then the copy" (and a rebase's catch-up, replay
+   * and commit run as one).
    */
   async commit(
     records: CommitRecords,
@@ -167,36 +170,34 @@ export class StoreStorage {
     durability: 'strict' | 'relaxed',
     checkHead: (head: Uint8Array | undefined) => KeepstateError | null,
   ): Promise<void> {
-    return this.withLock(async () => {
-      const copy = this.copy;
-      if (copy === null) {
-        await this.backend.writeCommit(records, durability, checkHead);
-        if (this.marker !== null && !this.markerWritten) await this.writeMarker(records);
-        return;
-      }
-      // Packs go to the copy while IndexedDB writes (their keys are unique to this
-      // writer); whether the copy is in step is checked at the same time.
-      const packs = copy.writePacks(records);
-      const inStep = baseVersion === 0 || records.clearFirst ? Promise.resolve(true) : copy.hasHead(baseVersion);
-      packs.catch(() => undefined);
-      inStep.catch(() => undefined);
-      try {
-        await this.backend.writeCommit(records, durability, checkHead);
-      } catch (e) {
-        // Nothing may stay of a refused commit (a retry at the same version reuses its pack keys).
-        await packs.then(() => copy.removePacks(records)).catch(() => undefined);
-        throw e;
-      }
-      try {
-        await packs;
-        if (await inStep) await copy.finishCommit(records, baseVersion);
-        else await copy.replaceAll(await this.backend.readAll());
-      } catch (e) {
-        // IndexedDB has the commit (it stays acknowledged); the copy is rewritten whole at
-        // the next commit, which finds it out of step.
-        this.onCopyError(e as KeepstateError);
-      }
-    });
+    const copy = this.copy;
+    if (copy === null) {
+      await this.backend.writeCommit(records, durability, checkHead);
+      if (this.marker !== null && !this.markerWritten) await this.writeMarker(records);
+      return;
+    }
+    // Packs go to the copy while IndexedDB writes (their keys are unique to this
+    // writer); whether the copy is in step is checked at the same time.
+    const packs = copy.writePacks(records);
+    const inStep = baseVersion === 0 || records.clearFirst ? Promise.resolve(true) : copy.hasHead(baseVersion);
+    packs.catch(() => undefined);
+    inStep.catch(() => undefined);
+    try {
+      await this.backend.writeCommit(records, durability, checkHead);
+    } catch (e) {
+      // Nothing may stay of a refused commit (a retry at the same version reuses its pack keys).
+      await packs.then(() => copy.removePacks(records)).catch(() => undefined);
+      throw e;
+    }
+    try {
+      await packs;
+      if (await inStep) await copy.finishCommit(records, baseVersion);
+      else await copy.replaceAll(await this.backend.readAll());
+    } catch (e) {
+      // IndexedDB has the commit (it stays acknowledged); the copy is rewritten whole at
+      // the next commit, which finds it out of step.
+      this.onCopyError(e as KeepstateError);
+    }
   }
 
   close(): void {

@@ -1,26 +1,47 @@
 // Store: the public face of one keepstate store — synchronous reads and
 // writes against the wasm engine, asynchronous commits through its storage
-// (storage.ts: the backend and the OPFS copy), events.
+// (storage.ts: the backend and the OPFS copy), events, and the work of
+// sharing a store with other tabs (docs/tabs.md): the pending log, rebase,
+// following other tabs' commits, and watch.
 //
 // Invariants:
-//  - Commits, reloads and close run one at a time, in request order (the
-//    `queue` promise chain); a commit requested during another one runs after
-//    it and takes everything dirtied meanwhile.
+//  - Commits, catch-ups, reloads and close run one at a time, in request
+//    order (the `queue` promise chain); a commit requested during another one
+//    runs after it and takes everything dirtied meanwhile.
+//  - Replaying the pending log on the state's base version gives the state
+//    (pending.ts). A commit captures at a moment no mutator call is half done
+//    (calls started meanwhile wait until the capture), so the log's seal is
+//    exact.
+//  - A rebase (catch up to the newer stored version, replay the log, commit)
+//    runs under the store's lock, so tabs take turns and every turn commits.
 //  - After close() resolves, every method throws (or rejects with) ClosedError.
-//  - A failed commit (conflict, quota, anything) leaves the state dirty and
-//    the stored data exactly as it was (the backend's write aborted).
+//  - A failed commit (quota, anything but a conflict it could rebase) leaves
+//    the state dirty and the stored data exactly as it was.
 //  - At most one autosave timer is armed; it is armed by a write (from JS or
 //    a mutator call) and re-armed after a commit only if that commit
-//    succeeded and the state is dirty again, so a conflict is not retried in
+//    succeeded and the state is dirty again, so a failure is not retried in
 //    a loop.
 import { Engine } from './engine.js';
 import { postTask } from './driver.js';
 import { Access } from './access.js';
 import { ClosedError, ConflictError, CorruptionError, InvalidArgumentError, KeepstateError, codeNumber, errorFromIndexedDB } from './errors.js';
-import type { StoreStorage, Restored } from './storage.js';
+import type { StoreStorage, Restored, DataLossEvent } from './storage.js';
 import type { RestoreSource } from './backend.js';
-import { checkHead, readPlan, restoreInto, type OpenReport } from './wire.js';
-import { STORE_EVENTS, type CommitResult, type ReadWrite, type ScanOptions, type StoreEventName, type StoreEvents, type Transaction } from './types.js';
+import { PendingLog, type Replayer } from './pending.js';
+import { Watchers } from './watch.js';
+import { checkHead, readChanges, readPlan, restoreInto, type OpenReport } from './wire.js';
+import {
+  STORE_EVENTS,
+  type CommitResult,
+  type ReadWrite,
+  type ScanOptions,
+  type StoreEventName,
+  type StoreEvents,
+  type Transaction,
+  type WatchEvent,
+  type WatchRange,
+  type WatchSource,
+} from './types.js';
 
 export type * from './types.js';
 
@@ -30,7 +51,13 @@ export interface StoreSettings {
   retain: number;
   pageSize: number;
   durability: 'strict' | 'relaxed';
+  /** What a commit that finds a newer stored version does: replay the pending work on it, or reject. */
+  onConflict: 'rebase' | 'reject';
+  /** Catch up with other tabs' commits as they are announced. */
+  follow: boolean;
 }
+
+type Adopted = Restored & { handle: number; report: OpenReport };
 
 function randomWriterId(): number {
   const words = new Uint32Array(2);
@@ -62,6 +89,16 @@ export class Store implements ReadWrite {
   private readonly inFlight = new Set<Promise<Uint8Array>>();
   /** Reads and writes straight on the store (a transaction's `tx` is another Access). */
   private readonly direct: Access;
+  /** This store's work since its base version, for a rebase. */
+  private readonly pending = new PendingLog();
+  private readonly watchers = new Watchers();
+  private flushPosted = false;
+  /** While a commit waits to capture (or a catch-up to swap states): calls to start after it. */
+  private heldCalls: Array<() => void> | null = null;
+  /** A catch-up with other tabs' commits is queued. */
+  private followQueued = false;
+  private readonly stopSlices: () => void;
+  private readonly stopLeaving: () => void;
 
   /** @internal Use openStore(). */
   constructor(engine: Engine, storage: StoreStorage, name: string, settings: StoreSettings) {
@@ -69,11 +106,22 @@ export class Store implements ReadWrite {
     this.storage = storage;
     this.name = name;
     this.settings = settings;
-    this.direct = new Access(engine, () => this.handle, 0, () => this.assertUsable(), () => this.armAutosave());
+    this.direct = new Access(engine, () => this.handle, 0, () => this.assertUsable(), (key, value) => {
+      if (value === undefined) this.pending.delete(key);
+      else this.pending.put(key, value);
+      this.wroteLocally();
+    });
     storage.onCopyError = (error) => this.emitSoon('error', error);
     this.stopHearing = storage.backend.onRemoteCommit((version, writer) => {
-      if (!this.closed && writer !== this.writerId) this.emit('remote-commit', { version });
+      if (this.closed || writer === this.writerId) return;
+      this.emit('remote-commit', { version });
+      if (this.settings.follow && version > this.version) this.follow();
     });
+    // A mutator's transactions land while fibers run: their keys are taken after the slice.
+    this.stopSlices = engine.onSlice(() => {
+      if (this.watchers.size > 0 && !this.closed) this.flushSoon();
+    });
+    this.stopLeaving = this.commitWhenLeaving();
     ++engine.openStores;
   }
 
@@ -116,33 +164,15 @@ export class Store implements ReadWrite {
 
   /**
    * Runs `fn` as one atomic write transaction with read-your-writes. If `fn` throws,
-   * nothing is applied and the error is rethrown. `fn` must be synchronous.
+   * nothing is applied and the error is rethrown. `fn` must be synchronous, and
+   * should depend only on what it reads through `tx`: a rebase runs it again on
+   * a newer state (docs/tabs.md).
    */
   transaction<T>(fn: (tx: Transaction) => T): T {
     this.assertUsable();
-    if (this.inTransaction) throw new KeepstateError('busy', 'a transaction is already open');
-    this.engine.check(this.engine.module._keepstate_store_begin(this.handle));
-    this.inTransaction = true;
-    let open = true;
-    const guard = () => {
-      if (!open) throw new ClosedError('the transaction has ended');
-    };
-    const tx: Transaction = new Access(this.engine, () => this.handle, 1, guard, () => undefined);
-    const finish = (commit: boolean) => {
-      open = false;
-      this.inTransaction = false;
-      return this.engine.module._keepstate_store_end(this.handle, commit ? 1 : 0);
-    };
-    let result: T;
-    try {
-      result = fn(tx);
-      if (isThenable(result)) throw new InvalidArgumentError('transaction(fn): fn must be synchronous (it returned a promise)');
-    } catch (e) {
-      finish(false);
-      throw e;
-    }
-    this.engine.check(finish(true));
-    this.armAutosave();
+    const result = this.runTransaction(fn);
+    this.pending.transaction(fn);
+    this.wroteLocally();
     return result;
   }
 
@@ -159,25 +189,55 @@ export class Store implements ReadWrite {
       this.assertUsable();
       if (typeof name !== 'string' || name.length === 0) throw new InvalidArgumentError('call: name must be a non-empty string');
       if (!(args instanceof Uint8Array)) throw new InvalidArgumentError('call: args must be a Uint8Array');
-      const m = this.engine.module;
-      const n = Engine.encode(name);
-      // 4 bytes for the call id the engine writes back, then the name and the args.
-      const [idPtr, namePtr, argsPtr] = this.engine.stage(new Uint8Array(4), n, args);
-      this.engine.check(m._keepstate_call(this.handle, namePtr!, n.length, argsPtr!, args.length, idPtr!));
-      const id = new DataView(m.HEAPU8.buffer).getUint32(idPtr!, true);
-      const result = new Promise<Uint8Array>((resolve, reject) => this.engine.calls.set(id, { resolve, reject }));
-      this.inFlight.add(result);
-      // The mutator's writes made the state dirty: the autosave timer starts when it settles.
-      const settled = () => {
-        this.inFlight.delete(result);
-        if (!this.closed) this.armAutosave();
+      const start = () => {
+        const id = this.startCall(this.handle, name, args);
+        this.pending.call(name, args);
+        const result = new Promise<Uint8Array>((resolve, reject) => this.engine.calls.set(id, { resolve, reject }));
+        this.inFlight.add(result);
+        // The mutator's writes made the state dirty: the autosave timer starts when it settles.
+        const settled = () => {
+          this.inFlight.delete(result);
+          if (!this.closed) this.armAutosave();
+        };
+        result.then(settled, settled);
+        this.engine.driver.wake();
+        return result;
       };
-      result.then(settled, settled);
-      this.engine.driver.wake();
-      return result;
+      const held = this.heldCalls;
+      if (held === null) return start();
+      // A commit is about to capture: the call starts right after it.
+      return new Promise<Uint8Array>((resolve, reject) =>
+        held.push(() => {
+          try {
+            if (this.closed) throw new ClosedError(`store "${this.name}" is closed`);
+            start().then(resolve, reject);
+          } catch (e) {
+            reject(e);
+          }
+        }),
+      );
     } catch (e) {
       return Promise.reject(e);
     }
+  }
+
+  /**
+   * Calls `listener` when keys in `range` change — after this store's writes
+   * (once per task, with each key's newest value), after it caught up with
+   * another tab's commit, after a rebase and after reload(). Returns the
+   * function that stops it (at once).
+   */
+  watch(range: WatchRange, listener: (event: WatchEvent) => void): () => void {
+    this.assertUsable();
+    const stop = this.watchers.add(range, listener);
+    if (this.watchers.size === 1) this.engine.check(this.engine.module._keepstate_store_watch(this.handle, 1));
+    let stopped = false;
+    return () => {
+      if (stopped) return;
+      stopped = true;
+      stop();
+      if (this.watchers.size === 0 && this.handle !== 0) this.engine.module._keepstate_store_watch(this.handle, 0);
+    };
   }
 
   // --- Persistence (asynchronous) --------------------------------------------
@@ -222,6 +282,9 @@ export class Store implements ReadWrite {
       this.closed = true;
       this.closedVersion = this.version;
       clearTimeout(this.autosaveTimer);
+      this.stopSlices();
+      this.stopLeaving();
+      this.releaseCalls();
       this.engine.module._keepstate_store_destroy(this.handle);
       this.handle = 0;
       --this.engine.openStores;
@@ -232,27 +295,17 @@ export class Store implements ReadWrite {
 
   // --- Internals ---------------------------------------------------------------
 
-  /** @internal Restores the newest verified version (storage.ts decides from which copy). */
+  /** @internal Restores the newest verified version (storage.ts decides from which copy); drops pending work. */
   async restore(): Promise<void> {
-    const m = this.engine.module;
     const { restored, loss } = await this.storage.withLock(() => this.storage.restoreNewest((source) => this.restoreFrom(source)));
-    const { handle, report } = restored as Restored & { handle: number; report: OpenReport };
-    if (this.handle !== 0) m._keepstate_store_destroy(this.handle);
-    this.handle = handle;
-    // Events go out on a later task so a handler attached right after openStore() hears them.
-    if (loss !== null) this.emitSoon('data-loss', loss);
-    if (report.failures.length > 0) {
-      const what = report.fresh
-        ? 'no stored version verified: the store opened empty on a fresh version line'
-        : `fell back to version ${report.restored}`;
-      const detail = report.failures.map((f) => `version ${f.version}: ${f.message}`).join('; ');
-      const error = new CorruptionError(`store "${this.name}": ${what} (${detail})`, report.failures);
-      this.emitSoon('corruption', { restoredVersion: report.restored, fresh: report.fresh, failures: report.failures, error });
-    }
+    this.flushLocal();
+    const old = this.swapIn(restored as Adopted, loss);
+    this.pending.clear();
+    this.finishSwap(old, 'reload');
   }
 
   /** Restores `source` into a new engine store (adopted by restore(), or discarded). */
-  private async restoreFrom(source: RestoreSource): Promise<Restored & { handle: number; report: OpenReport }> {
+  private async restoreFrom(source: RestoreSource): Promise<Adopted> {
     const m = this.engine.module;
     const handle = m._keepstate_store_new(this.settings.pageSize, this.settings.retain, this.writerId);
     try {
@@ -264,17 +317,197 @@ export class Store implements ReadWrite {
     }
   }
 
+  /** Makes `restored` the store's state; returns the previous engine store (0: none) for finishSwap. */
+  private swapIn({ handle, report }: Adopted, loss: DataLossEvent | null): number {
+    const old = this.handle;
+    this.handle = handle;
+    // Events go out on a later task so a handler attached right after openStore() hears them.
+    if (loss !== null) this.emitSoon('data-loss', loss);
+    if (report.failures.length > 0) {
+      const what = report.fresh
+        ? 'no stored version verified: the store opened empty on a fresh version line'
+        : `fell back to version ${report.restored}`;
+      const detail = report.failures.map((f) => `version ${f.version}: ${f.message}`).join('; ');
+      const error = new CorruptionError(`store "${this.name}": ${what} (${detail})`, report.failures);
+      this.emitSoon('corruption', { restoredVersion: report.restored, fresh: report.fresh, failures: report.failures, error });
+    }
+    return old;
+  }
+
+  /** Tells the watchers what differs from the previous state, then releases it. */
+  private finishSwap(old: number, source: WatchSource): void {
+    const m = this.engine.module;
+    if (old === 0) return;
+    if (this.watchers.size > 0) {
+      this.engine.check(m._keepstate_store_diff(old, this.handle));
+      const changes = readChanges(this.engine.outBytes());
+      this.engine.check(m._keepstate_store_watch(this.handle, 1));
+      this.watchers.deliver(changes, this.version, source);
+    }
+    m._keepstate_store_destroy(old);
+  }
+
+  /**
+   * Catches up with the newest stored version and replays the pending log on
+   * it (a rebase when there is pending work). `conflict`: a commit found the
+   * stored head moved, so the stored state is adopted even if it is not newer
+   * (its head is what the next commit must find). Resolves whether it adopted
+   * one. REQUIRES: the lock is held and this runs in the queue.
+   */
+  private async catchUp(conflict: boolean): Promise<boolean> {
+    const { restored, loss } = await this.storage.restoreNewest((source) => this.restoreFrom(source));
+    const adopted = restored as Adopted;
+    if (!conflict && adopted.version <= this.version) {
+      adopted.discard();
+      return false;
+    }
+    await this.holdCalls();
+    try {
+      this.flushLocal();
+      const fromVersion = this.version;
+      const work = this.pending.length;
+      const old = this.swapIn(adopted, loss);
+      const { replayed, dropped } = await this.pending.replay(this.replayer());
+      this.finishSwap(old, work > 0 ? 'rebase' : 'remote');
+      if (work > 0) this.emit('rebase', { fromVersion, ontoVersion: adopted.version, replayed, dropped });
+    } finally {
+      this.releaseCalls();
+    }
+    if (this.dirty) this.armAutosave();
+    return true;
+  }
+
+  /** Another tab committed: catch up (once, however many announcements arrive meanwhile). */
+  private follow(): void {
+    if (this.followQueued || this.closing) return;
+    this.followQueued = true;
+    this.enqueue(() => {
+      this.followQueued = false;
+      if (this.closed || this.closing) return Promise.resolve(false);
+      return this.storage.withLock(async () => ((await this.storage.backend.headVersion()) > this.version ? this.catchUp(false) : false));
+    }).catch((e: unknown) => {
+      if (e instanceof KeepstateError) this.emit('error', e);
+    });
+  }
+
+  /** How a rebase replays the log: on the new state, without logging again. */
+  private replayer(): Replayer {
+    const raw = new Access(this.engine, () => this.handle, 0, () => this.assertUsable(), () => undefined);
+    return {
+      put: (key, value) => raw.put(key, value),
+      delete: (key) => void raw.delete(key),
+      transaction: (fn) => void this.runTransaction(fn),
+      call: (name, args) => this.replayCall(name, args),
+    };
+  }
+
+  /** Runs mutator `name` again on the current state, to completion now if it does not suspend. */
+  private replayCall(name: string, args: Uint8Array): Promise<void> | null {
+    const id = this.startCall(this.handle, name, args);
+    let outcome: { error: unknown } | undefined;
+    let wake: (() => void) | undefined;
+    const settle = (error: unknown) => {
+      outcome = { error };
+      wake?.();
+    };
+    this.engine.calls.set(id, { resolve: () => settle(undefined), reject: (e) => settle(e) });
+    this.engine.driver.runNow();
+    const finish = () => {
+      if (outcome!.error !== undefined) throw outcome!.error;
+    };
+    if (outcome !== undefined) {
+      finish();
+      return null;
+    }
+    return new Promise<void>((resolve) => (wake = resolve)).then(finish);
+  }
+
+  /** Starts mutator `name` on engine store `handle`; returns the call id. */
+  private startCall(handle: number, name: string, args: Uint8Array): number {
+    const m = this.engine.module;
+    const n = Engine.encode(name);
+    // 4 bytes for the call id the engine writes back, then the name and the args.
+    const [idPtr, namePtr, argsPtr] = this.engine.stage(new Uint8Array(4), n, args);
+    this.engine.check(m._keepstate_call(handle, namePtr!, n.length, argsPtr!, args.length, idPtr!));
+    return new DataView(m.HEAPU8.buffer).getUint32(idPtr!, true);
+  }
+
+  /** Runs `fn` as one write transaction of the engine store (no logging: transaction() and replays log or not). */
+  private runTransaction<T>(fn: (tx: Transaction) => T): T {
+    if (this.inTransaction) throw new KeepstateError('busy', 'a transaction is already open');
+    this.engine.check(this.engine.module._keepstate_store_begin(this.handle));
+    this.inTransaction = true;
+    let open = true;
+    const guard = () => {
+      if (!open) throw new ClosedError('the transaction has ended');
+    };
+    const tx: Transaction = new Access(this.engine, () => this.handle, 1, guard, () => undefined);
+    const finish = (commit: boolean) => {
+      open = false;
+      this.inTransaction = false;
+      return this.engine.module._keepstate_store_end(this.handle, commit ? 1 : 0);
+    };
+    let result: T;
+    try {
+      result = fn(tx);
+      if (isThenable(result)) throw new InvalidArgumentError('transaction(fn): fn must be synchronous (it returned a promise)');
+    } catch (e) {
+      finish(false);
+      throw e;
+    }
+    this.engine.check(finish(true));
+    return result;
+  }
+
+  /** Lets calls in flight finish, holding new ones until releaseCalls(). */
+  private async holdCalls(): Promise<void> {
+    if (this.heldCalls === null) this.heldCalls = [];
+    while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
+  }
+
+  private releaseCalls(): void {
+    const held = this.heldCalls;
+    this.heldCalls = null;
+    for (const start of held ?? []) start();
+  }
+
+  /** Commits, rebasing onto newer stored versions (unless onConflict is 'reject'), under the lock. */
   private async commitNow(): Promise<CommitResult> {
     const started = performance.now();
-    const m = this.engine.module;
     if (!this.dirty) return { version: this.version, bytesWritten: 0, ms: performance.now() - started };
+    return this.storage.withLock(async () => {
+      for (;;) {
+        if (!this.dirty) return { version: this.version, bytesWritten: 0, ms: performance.now() - started };
+        try {
+          return await this.commitOnce(started);
+        } catch (e) {
+          const rebase = e instanceof ConflictError && this.settings.onConflict === 'rebase';
+          if (!rebase || !(await this.catchUp(true))) {
+            if (e instanceof ConflictError) this.emit('conflict', e);
+            throw e;
+          }
+        }
+      }
+    });
+  }
+
+  private async commitOnce(started: number): Promise<CommitResult> {
+    const m = this.engine.module;
+    // Capture where no call is half done (see the invariants).
+    if (this.inFlight.size > 0) await this.holdCalls();
     const handle = this.handle;
-    this.engine.check(m._keepstate_store_capture(handle, Date.now()));
+    try {
+      this.engine.check(m._keepstate_store_capture(handle, Date.now()));
+      this.pending.seal();
+    } finally {
+      this.releaseCalls();
+    }
     try {
       const records = readPlan(this.engine, handle);
       const bytesWritten = records.puts.reduce((n, r) => n + r.bytes.length, 0);
       await this.storage.commit(records, this.version, this.settings.durability, (head) => checkHead(this.engine, handle, head));
       this.engine.check(m._keepstate_store_commit_done(handle, 0));
+      this.pending.landed();
       const result = { version: this.version, bytesWritten, ms: performance.now() - started };
       this.storage.backend.announce(result.version, this.writerId);
       this.emit('commit', result);
@@ -282,9 +515,57 @@ export class Store implements ReadWrite {
     } catch (e) {
       const error = errorFromIndexedDB(e, `commit of store "${this.name}"`);
       m._keepstate_store_commit_done(handle, codeNumber(error.code)); // closed if nothing is in flight any more
-      if (error instanceof ConflictError) this.emit('conflict', error);
+      this.pending.unsealed();
       throw error;
     }
+  }
+
+  /** A local write landed: autosave, and the watchers hear of it after this task. */
+  private wroteLocally(): void {
+    this.armAutosave();
+    if (this.watchers.size > 0) this.flushSoon();
+  }
+
+  private flushSoon(): void {
+    if (this.flushPosted) return;
+    this.flushPosted = true;
+    postTask(() => {
+      this.flushPosted = false;
+      this.flushLocal();
+    });
+  }
+
+  /** Hands the keys local writes changed (since the last time) to the watchers. */
+  private flushLocal(): void {
+    if (this.closed || this.handle === 0 || this.watchers.size === 0) return;
+    this.engine.check(this.engine.module._keepstate_store_take_changes(this.handle));
+    this.watchers.deliver(readChanges(this.engine.outBytes()), this.version, 'local');
+  }
+
+  /** In a page, with autosave: commits pending work when the page is hidden or left
+   * (closing a tab within the autosave delay loses nothing). Returns the remover. */
+  private commitWhenLeaving(): () => void {
+    type Target = { addEventListener(t: string, f: () => void): void; removeEventListener(t: string, f: () => void): void };
+    const doc = (globalThis as { document?: Target & { visibilityState: string } }).document;
+    const win = globalThis as unknown as Target;
+    if (this.settings.autosaveMs <= 0 || doc === undefined) return () => undefined;
+    const leave = () => {
+      if (this.closed || this.closing || !this.dirty) return;
+      clearTimeout(this.autosaveTimer);
+      this.autosaveTimer = undefined;
+      this.enqueue(() => this.commitNow()).catch((e: unknown) => {
+        if (e instanceof KeepstateError && !(e instanceof ConflictError)) this.emit('error', e);
+      });
+    };
+    const onVisibility = () => {
+      if (doc.visibilityState === 'hidden') leave();
+    };
+    doc.addEventListener('visibilitychange', onVisibility);
+    win.addEventListener('pagehide', leave);
+    return () => {
+      doc.removeEventListener('visibilitychange', onVisibility);
+      win.removeEventListener('pagehide', leave);
+    };
   }
 
   /** A write landed: commit `autosaveMs` later, unless a commit is already due. */

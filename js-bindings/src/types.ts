@@ -42,19 +42,60 @@ export interface RemoteCommitEvent {
   version: number;
 }
 
+/** Keys a watch listens to: one key, a prefix, or [start, end) (either bound may be left out). */
+export type WatchRange = { key: string } | { prefix: string } | { start?: string; end?: string };
+
+export interface WatchChange {
+  key: string;
+  /** The key's value now; undefined: it was deleted. */
+  value: Uint8Array | undefined;
+}
+
+/** What made the keys change: this store's writes, another tab's commit it caught up
+ * with, a rebase of its pending work onto one, or reload(). */
+export type WatchSource = 'local' | 'remote' | 'rebase' | 'reload';
+
+export interface WatchEvent {
+  /** The keys of the listener's range that changed, each once. */
+  changes: WatchChange[];
+  /** The committed version the state is based on. */
+  version: number;
+  source: WatchSource;
+}
+
+/** A pending operation that failed when it was replayed, and was dropped. */
+export interface RebaseDrop {
+  /** 'writes': puts and deletes (only a quota error fails them); 'transaction': its fn threw; 'call': the mutator failed. */
+  kind: 'writes' | 'transaction' | 'call';
+  /** The mutator's name (kind 'call'). */
+  name?: string;
+  error: unknown;
+}
+
+export interface RebaseEvent {
+  /** The version the pending work was based on. */
+  fromVersion: number;
+  /** The newer stored version it was replayed on. */
+  ontoVersion: number;
+  /** Operations replayed (blind writes between two other operations count as one). */
+  replayed: number;
+  dropped: RebaseDrop[];
+}
+
 export interface StoreEvents {
   commit: CommitResult;
   conflict: ConflictError;
   corruption: CorruptionEvent;
   'data-loss': DataLossEvent;
   'remote-commit': RemoteCommitEvent;
+  rebase: RebaseEvent;
   error: KeepstateError;
 }
 
 export type StoreEventName = keyof StoreEvents;
 
 /** The names of StoreEvents, for validating `on`. */
-export const STORE_EVENTS: readonly StoreEventName[] = ['commit', 'conflict', 'corruption', 'data-loss', 'remote-commit', 'error'];
+export const STORE_EVENTS: readonly StoreEventName[] = ['commit', 'conflict', 'corruption', 'data-loss', 'remote-commit', 'rebase', 'error'];
 
 /** Reads and writes; both the Store and a transaction's `tx` have them. */
 export interface ReadWrite {

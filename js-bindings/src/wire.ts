@@ -103,3 +103,33 @@ export function readScan(out: Uint8Array): Array<[string, Uint8Array]> {
   }
   return entries;
 }
+
+/** One entry of a change list (keepstate_store_take_changes, keepstate_store_diff). */
+export interface RawChange {
+  key: string;
+  keyBytes: Uint8Array;
+  /** The value now; undefined: the key no longer exists. */
+  value: Uint8Array | undefined;
+}
+
+/** The entries of a change list (WIRE.SCAN_* with WIRE.CHANGE_DELETED), values copied. */
+export function readChanges(out: Uint8Array): RawChange[] {
+  const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
+  const count = view.getUint32(0, true);
+  const changes: RawChange[] = [];
+  let at = WIRE.SCAN_COUNT_BYTES as number;
+  for (let i = 0; i < count; ++i) {
+    const kl = view.getUint32(at, true);
+    const vl = view.getUint32(at + 4, true);
+    at += WIRE.SCAN_ENTRY_HEADER_BYTES;
+    const keyBytes = out.slice(at, at + kl);
+    at += kl;
+    let value: Uint8Array | undefined;
+    if (vl !== WIRE.CHANGE_DELETED) {
+      value = out.slice(at, at + vl);
+      at += vl;
+    }
+    changes.push({ key: Engine.decode(keyBytes), keyBytes, value });
+  }
+  return changes;
+}

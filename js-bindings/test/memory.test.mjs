@@ -27,10 +27,11 @@ test('memory: commits reopen in the same realm, exactly as committed', async () 
   await b.close();
 });
 
-test('memory: two stores of one name conflict, and the loser hears the winner', async () => {
+test("memory: two stores of one name conflict (onConflict: 'reject'), and the loser hears the winner", async () => {
   const name = uniqueName('mem');
-  const a = await open(name);
-  const b = await open(name);
+  const reject = { onConflict: 'reject', follow: false };
+  const a = await open(name, reject);
+  const b = await open(name, reject);
   const heard = nextEvent(b, 'remote-commit');
   a.put('who', 'a');
   await a.commit();

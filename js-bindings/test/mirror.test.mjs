@@ -255,7 +255,7 @@ test('a commit IndexedDB refuses (conflict) leaves nothing in the copy', async (
   const idb = freshIndexedDB();
   const name = uniqueName();
   const a = await open(name, idb, dir);
-  const b = await open(name, idb, dir);
+  const b = await open(name, idb, dir, { onConflict: 'reject', follow: false });
   a.put('who', 'a');
   await a.commit();
   const files = copyFiles(state, name);

@@ -9,11 +9,11 @@ import {
 
 const open = (name, indexedDB, options = {}) => openStore(name, { indexedDB, autosave: false, ...options });
 
-test('two stores on one IndexedDB: the second commit is a ConflictError and writes nothing', async () => {
+test("onConflict 'reject': two stores on one IndexedDB: the second commit is a ConflictError and writes nothing", async () => {
   const idb = freshIndexedDB();
   const name = uniqueName();
-  const a = await open(name, idb);
-  const b = await open(name, idb);
+  const a = await open(name, idb, { onConflict: 'reject', follow: false });
+  const b = await open(name, idb, { onConflict: 'reject', follow: false });
   a.put('who', 'a');
   await a.commit();
   const before = await dumpRecords(idb, name);
@@ -226,11 +226,11 @@ test('autosave: false never commits on its own', async () => {
   await s.close();
 });
 
-test("autosave reports a conflict as 'conflict' and keeps the state dirty", async () => {
+test("onConflict 'reject': autosave reports a conflict as 'conflict' and keeps the state dirty", async () => {
   const idb = freshIndexedDB();
   const name = uniqueName();
   const a = await open(name, idb);
-  const b = await openStore(name, { indexedDB: idb, autosave: 10 });
+  const b = await openStore(name, { indexedDB: idb, autosave: 10, onConflict: 'reject', follow: false });
   a.put('k', 'a');
   await a.commit();
   const conflict = nextEvent(b, 'conflict', 3000);

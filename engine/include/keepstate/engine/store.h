@@ -24,6 +24,7 @@
 
 #include "keepstate/engine/arena.h"
 #include "keepstate/engine/btree.h"
+#include "keepstate/engine/changes.h"
 #include "keepstate/status.h"
 
 namespace keepstate::engine {
@@ -112,6 +113,10 @@ class Store {
   const Arena& arena() const { return arena_; }
   const BTree& tree() const { return tree_; }
 
+  // The keys of writes that landed since the last Clear (changes.h), while
+  // enabled (off by default: then recording costs one branch per write).
+  ChangeLog& changes() { return changes_; }
+
  private:
   friend class Txn;
   explicit Store(Arena arena) : arena_(std::move(arena)), tree_(&arena_) {}
@@ -171,6 +176,7 @@ class Store {
   Arena arena_;
   BTree tree_;
   WriteBuffer buffer_;
+  ChangeLog changes_;
   bool write_open_ = false;
   bool closed_ = false;
 };
