@@ -241,16 +241,17 @@ for (const mode of MODES) {
       expect(await ks.call('waitForEvent', 'bare', 'data-loss')).toMatchObject({ reason: 'missing', recovered: false, lastKnownVersion: 1 });
     });
 
-    test('two tabs: the second writer gets ConflictError, writes nothing, hears remote-commit and reloads', async ({ launch, harness, profile }) => {
+    test("two tabs, onConflict 'reject': the second writer gets ConflictError, writes nothing, hears remote-commit and reloads", async ({ launch, harness, profile }) => {
       const context = await launch(profile);
+      const reject = { autosave: false, onConflict: 'reject', follow: false };
       const a = await harness(context, mode);
-      await a.call('open', 'shared', { autosave: false });
+      await a.call('open', 'shared', reject);
       await a.call('putAll', 'shared', { x: '0', y: '0' });
       expect((await a.call('commit', 'shared')).version).toBe(1);
 
       const b = await harness(context, mode); // a second tab
       expect(a.page).not.toBe(b.page);
-      expect(await b.call('open', 'shared', { autosave: false })).toEqual({ version: 1, dirty: false });
+      expect(await b.call('open', 'shared', reject)).toEqual({ version: 1, dirty: false });
 
       await a.call('putAll', 'shared', { x: 'A', a: 'only A' });
       await b.call('putAll', 'shared', { y: 'B', b: 'only B' });

@@ -9,7 +9,7 @@ import * as cpp from './cpp-ledger.js';
 let ks; // the keepstate module under test
 const stores = new Map(); // name -> { store, events }
 const decoder = new TextDecoder();
-const EVENTS = ['commit', 'conflict', 'corruption', 'data-loss', 'remote-commit', 'error'];
+const EVENTS = ['commit', 'conflict', 'corruption', 'data-loss', 'remote-commit', 'rebase', 'error'];
 const ERROR_CLASSES = ['KeepstateError', 'ConflictError', 'CorruptionError', 'QuotaError', 'ClosedError', 'InvalidArgumentError', 'DataLossError'];
 
 export function serializeError(e) {
@@ -25,6 +25,7 @@ export function serializeError(e) {
 
 function serializeEvent(type, payload) {
   if (payload instanceof Error) return { type, error: serializeError(payload) };
+  if (type === 'rebase') return { type, ...payload, dropped: payload.dropped.map((d) => ({ ...d, error: serializeError(d.error) })) };
   if (type === 'corruption') return { type, ...payload, failures: [...payload.failures], error: serializeError(payload.error) };
   return { type, ...payload };
 }
@@ -99,6 +100,40 @@ export const ops = {
     });
   },
   commit: (name) => entry(name).store.commit(),
+  /** Commits until the store is clean (autosave may commit meanwhile); returns its status. */
+  async settle(name) {
+    const { store } = entry(name);
+    while (store.dirty) await store.commit();
+    return status(store);
+  },
+  /** `n` transactions, each adding 1 to `counter` and writing own/<tab>/<i>; a task boundary every `every`. */
+  async increments(name, tab, n, every = 5) {
+    const { store } = entry(name);
+    for (let i = 0; i < n; ++i) {
+      store.transaction((tx) => {
+        tx.putJSON('counter', (tx.getJSON('counter') ?? 0) + 1);
+        tx.put(`own/${tab}/${i}`, String(i));
+      });
+      if (i % every === every - 1) await new Promise((r) => setTimeout(r, 1));
+    }
+    return status(store);
+  },
+  /** A transaction that writes `key` unless `flag` exists (then it throws). */
+  guardedWrite(name, flag, key) {
+    entry(name).store.transaction((tx) => {
+      if (tx.has(flag)) throw new Error(`${flag} is set`);
+      tx.put(key, 'written');
+    });
+    return status(entry(name).store);
+  },
+  /** Starts recording the store's watch events for `range` (see `watched`). */
+  watch(name, range) {
+    const e = entry(name);
+    e.watched = [];
+    e.store.watch(range, (ev) =>
+      e.watched.push({ source: ev.source, version: ev.version, at: performance.now(), changes: ev.changes.map((c) => [c.key, c.value === undefined ? null : decoder.decode(c.value)]) }));
+  },
+  watched: (name) => entry(name).watched,
   async reload(name) {
     await entry(name).store.reload();
     return status(entry(name).store);
