@@ -53,6 +53,11 @@ struct OpenStore {
   std::unique_ptr<Store> store;  // set once the session opened
   std::optional<Txn> txn;
   bool changed = false;
+  // Opened from another open store of the same name (keepstate_store_open_from):
+  // its handle, the pages its state lent (until opened) and the pages read instead.
+  std::uint32_t base_handle = 0;
+  std::optional<keepstate::persistence::RestoreBase> base;
+  std::optional<std::vector<std::uint32_t>> read_pages;
 
   bool dirty() const { return changed || session.in_flight(); }
 };
@@ -116,6 +121,8 @@ std::int32_t ContinueOpen(OpenStore* s) {
   Result<std::unique_ptr<Store>> store = Store::FromArena(std::move(*arena), /*verify=*/!report.fresh_line);
   if (!store.ok()) return Fail(store.status());
   s->store = std::move(*store);
+  s->base.reset();
+  s->read_pages = std::move(report.read_pages);
   wire::EncodeOpenReport(report, &g_out);
   return 0;
 }
@@ -187,6 +194,27 @@ EMSCRIPTEN_KEEPALIVE std::int32_t keepstate_store_load_record(std::uint32_t hand
 EMSCRIPTEN_KEEPALIVE std::int32_t keepstate_store_open(std::uint32_t handle) {
   return With(Known(handle), [](OpenStore& s) {
     Status begun = s.session.BeginOpen();
+    return begun.ok() ? ContinueOpen(&s) : Fail(begun);
+  });
+}
+
+// keepstate_store_open for a store catching up with a newer version of the
+// state of open store `base` (same name): the pages base holds unchanged
+// (clean, and committed with the same hash) are copied from it, so only the
+// packs of pages that changed are asked for. REQUIRES: base stays open until
+// this store has opened. Errors: as keepstate_store_open; invalid-argument
+// (base unknown or not open).
+EMSCRIPTEN_KEEPALIVE std::int32_t keepstate_store_open_from(std::uint32_t handle, std::uint32_t base) {
+  Result<OpenStore*> b = Usable(base);
+  if (!b.ok()) return Fail(b.status());
+  return With(Known(handle), [&](OpenStore& s) {
+    OpenStore* from = *b;
+    s.base_handle = base;
+    s.base.emplace(keepstate::persistence::RestoreBase{
+        &from->store->arena(), [from](std::uint32_t page, const keepstate::persistence::Hash128& hash) {
+          return from->session.open() && from->session.persister().Holds(from->store->arena(), page, hash);
+        }});
+    Status begun = s.session.BeginOpen(&*s.base);
     return begun.ok() ? ContinueOpen(&s) : Fail(begun);
   });
 }
@@ -349,9 +377,26 @@ EMSCRIPTEN_KEEPALIVE std::int32_t keepstate_store_diff(std::uint32_t before, std
   const Store& x = *(*b)->store;
   const Store& y = *(*a)->store;
   if (x.arena().page_size() != y.arena().page_size()) return Fail(Status::InvalidArgument("the two stores have different page sizes"));
+  // The pages that may differ: for a store opened from `before`, the ones it
+  // read instead of taking them, and both sides' dirty pages (the pending work
+  // before, its replay after) and those only one side has; else a comparison.
+  std::vector<keepstate::engine::PageId> pages;
+  if ((*a)->base_handle == before && (*a)->read_pages) {
+    pages = *(*a)->read_pages;
+    for (const keepstate::engine::Arena* arena : {&x.arena(), &y.arena()}) {
+      const std::vector<keepstate::engine::PageId> dirty = arena->DirtyPages();
+      pages.insert(pages.end(), dirty.begin(), dirty.end());
+    }
+    const std::uint32_t lo = std::min(x.arena().page_count(), y.arena().page_count());
+    for (std::uint32_t id = lo; id < std::max(x.arena().page_count(), y.arena().page_count()); ++id) pages.push_back(id);
+    std::sort(pages.begin(), pages.end());
+    pages.erase(std::unique(pages.begin(), pages.end()), pages.end());
+  } else {
+    pages = keepstate::engine::DifferingPages(x.arena(), y.arena());
+  }
   wire::BeginScan(&g_out);
   std::uint32_t count = 0;
-  keepstate::engine::DiffStates(x, y, keepstate::engine::DifferingPages(x.arena(), y.arena()),
+  keepstate::engine::DiffStates(x, y, pages,
                                 [&](std::string_view k, std::optional<std::string_view> v) {
                                   wire::AppendChange(k, v, &g_out);
                                   ++count;

@@ -304,12 +304,12 @@ export class Store implements ReadWrite {
     this.finishSwap(old, 'reload');
   }
 
-  /** Restores `source` into a new engine store (adopted by restore(), or discarded). */
-  private async restoreFrom(source: RestoreSource): Promise<Adopted> {
+  /** Restores `source` into a new engine store (adopted, or discarded), taking unchanged pages from engine store `base` if given. */
+  private async restoreFrom(source: RestoreSource, base = 0): Promise<Adopted> {
     const m = this.engine.module;
     const handle = m._keepstate_store_new(this.settings.pageSize, this.settings.retain, this.writerId);
     try {
-      const report = await restoreInto(this.engine, handle, source);
+      const report = await restoreInto(this.engine, handle, source, base);
       return { handle, report, version: report.restored, failures: report.failures, discard: () => m._keepstate_store_destroy(handle) };
     } catch (e) {
       m._keepstate_store_destroy(handle);
@@ -355,8 +355,17 @@ export class Store implements ReadWrite {
    * one. REQUIRES: the lock is held and this runs in the queue.
    */
   private async catchUp(conflict: boolean): Promise<boolean> {
-    const { restored, loss } = await this.storage.restoreNewest((source) => this.restoreFrom(source));
-    const adopted = restored as Adopted;
+    // Only the pages that changed since this state's version are read (the rest come from it).
+    let adopted = await this.restoreFrom(this.storage.backend, this.handle);
+    let loss: DataLossEvent | null = null;
+    if (adopted.version < this.version || adopted.report.failures.length > 0) {
+      // IndexedDB holds less than this store knows, or a newer version did not verify: the
+      // open rules decide (the OPFS copy, the data-loss report).
+      adopted.discard();
+      const newest = await this.storage.restoreNewest((source) => this.restoreFrom(source));
+      adopted = newest.restored as Adopted;
+      loss = newest.loss;
+    }
     if (!conflict && adopted.version <= this.version) {
       adopted.discard();
       return false;

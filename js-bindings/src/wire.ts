@@ -19,9 +19,11 @@ export interface OpenReport {
 /**
  * Restores `source`'s newest verified version into engine store `handle`
  * (new, not yet opened): feeds it the head, the manifests and the packs' keys,
- * then each pack it asks for. Resolves with its report.
+ * then each pack it asks for. With `base` (an open engine store of the same
+ * name), the pages base holds unchanged are taken from it and only the packs
+ * of changed pages are read. Resolves with its report.
  */
-export async function restoreInto(engine: Engine, handle: number, source: RestoreSource): Promise<OpenReport> {
+export async function restoreInto(engine: Engine, handle: number, source: RestoreSource, base = 0): Promise<OpenReport> {
   const m = engine.module;
   let report: OpenReport | undefined;
   // The engine answers {need, then?} until it has restored, then the report.
@@ -38,7 +40,7 @@ export async function restoreInto(engine: Engine, handle: number, source: Restor
         const [kp, bp] = engine.stage(key, r.bytes);
         engine.check(m._keepstate_store_load_record(handle, r.kind, kp!, key.length, bp!, r.bytes.length));
       }
-      engine.check(m._keepstate_store_open(handle));
+      engine.check(base === 0 ? m._keepstate_store_open(handle) : m._keepstate_store_open_from(handle, base));
       return answer();
     },
     (pack) => {

@@ -230,3 +230,37 @@ test('watch: ranges, coalescing per task, deletes, transactions and mutator call
   assert.throws(() => s.watch({}, 'not a function'), InvalidArgumentError);
   await s.close();
 });
+
+test('catching up reads only the packs of what changed, not the whole state', async () => {
+  const { IDBObjectStore } = await import('fake-indexeddb');
+  const idb = freshIndexedDB();
+  const name = uniqueName('delta');
+  const opts = { storage: 'indexeddb', indexedDB: idb };
+  const a = await open(name, { ...opts, follow: false });
+  const value = (i) => new Uint8Array(4096).fill(i & 255);
+  for (let i = 0; i < 2048; ++i) a.put(`v/${i}`, value(i)); // 8 MiB and more of pages
+  await a.commit();
+  const b = await open(name, opts);
+  const seen = record(b, { prefix: 'v/' });
+  const read = { bytes: 0 };
+  const { get } = IDBObjectStore.prototype;
+  IDBObjectStore.prototype.get = function (key) {
+    const req = get.call(this, key);
+    if (this.name === 'packs') req.addEventListener('success', () => { read.bytes += req.result?.length ?? 0; });
+    return req;
+  };
+  try {
+    a.put('v/7', 'changed');
+    await a.commit();
+    await until(() => b.version === 2, 5000, 'b follows');
+  } finally {
+    IDBObjectStore.prototype.get = get;
+  }
+  assert.equal(b.getText('v/7'), 'changed');
+  assert.deepEqual(seen.events.map((e) => [e.source, e.changes]), [['remote', [['v/7', 'changed']]]]);
+  assert.ok(read.bytes > 0 && read.bytes < 64 * 1024, `the catch-up read ${read.bytes} pack bytes of a state of over 8 MiB`);
+  // And the state is exactly what a full open restores.
+  const c = await open(name, { ...opts, follow: false });
+  assert.deepEqual(b.scan(), c.scan());
+  await Promise.all([a.close(), b.close(), c.close()]);
+});

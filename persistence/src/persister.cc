@@ -500,6 +500,12 @@ Persister::~Persister() = default;
 Persister::Persister(Persister&&) noexcept = default;
 Persister& Persister::operator=(Persister&&) noexcept = default;
 
+bool Persister::Holds(const engine::Arena& arena, engine::PageId page, const Hash128& hash) const {
+  // Between commits a clean page equals its committed bytes (the invariant Capture checks).
+  return !in_flight_ && page < state_->pages.size() && page < arena.page_count() && !arena.dirty().Test(page) &&
+         state_->pages[page].hash == hash;
+}
+
 std::uint64_t Persister::version() const { return state_->version; }
 std::uint64_t Persister::head_version() const { return state_->head; }
 

@@ -134,6 +134,7 @@ Result<ResolvedManifest> ResolveManifest(RecordStore& store, std::uint64_t versi
 struct RestoreSession::State {
   RecordStore* store = nullptr;
   RestoreOptions options;
+  const RestoreBase* base = nullptr;
   bool single_version = false;  // BeginVersion: no fallback
 
   // Candidates, newest first, and the head's binding for the first.
@@ -151,6 +152,7 @@ struct RestoreSession::State {
   std::optional<engine::Arena::PendingRestore> pending;
   std::vector<std::uint32_t> start;  // pages of pack k: order[start[k], start[k + 1])
   std::vector<std::uint32_t> order;
+  std::vector<std::uint32_t> read_pages;  // the pages not taken from the base, ascending
   std::size_t pack = 0;              // the pack needed next
 
   // The outcome, once there is one.
@@ -179,14 +181,30 @@ struct RestoreSession::State {
         continue;
       }
       pending.emplace(std::move(p).value());
-      // Pages grouped by pack (counting sort), so each pack is read once.
+      // Pages the base holds are copied now; the others are read, grouped by
+      // pack (counting sort) so that each pack is read once.
+      std::vector<bool> from_base(m.pages.size(), false);
+      if (base != nullptr) {
+        std::span<std::uint8_t> image = pending->image();
+        for (std::uint32_t i = 0; i < m.pages.size(); ++i) {
+          if (i >= base->arena->page_count() || !base->holds(i, m.pages[i].hash)) continue;
+          std::memcpy(image.data() + std::size_t{i} * m.page_size, base->arena->Read(i), m.page_size);
+          from_base[i] = true;
+        }
+      }
       start.assign(m.packs.size() + 1, 0);
-      for (const PageLocation& loc : m.pages) start[loc.pack + 1]++;
+      read_pages.clear();
+      for (std::uint32_t i = 0; i < m.pages.size(); ++i) {
+        if (from_base[i]) continue;
+        start[m.pages[i].pack + 1]++;
+        read_pages.push_back(i);
+      }
       for (std::size_t i = 1; i < start.size(); ++i) start[i] += start[i - 1];
-      order.resize(m.pages.size());
+      order.resize(read_pages.size());
       std::vector<std::uint32_t> fill(start.begin(), start.end() - 1);
-      for (std::uint32_t i = 0; i < m.pages.size(); ++i) order[fill[m.pages[i].pack]++] = i;
+      for (std::uint32_t i : read_pages) order[fill[m.pages[i].pack]++] = i;
       pack = NextUsedPack(0);
+      if (pack + 1 >= start.size()) FinishCandidate();  // every page came from the base
       return;
     }
     if (single_version) {
@@ -231,7 +249,7 @@ struct RestoreSession::State {
     }
     restored.emplace(Restored{std::move(arena).value(), std::move(resolved.manifest),
                               std::move(resolved.chain), head, head_unreadable, std::move(failures),
-                              newest_seen});
+                              newest_seen, std::move(read_pages)});
   }
 };
 
@@ -240,10 +258,12 @@ RestoreSession::~RestoreSession() = default;
 RestoreSession::RestoreSession(RestoreSession&&) noexcept = default;
 RestoreSession& RestoreSession::operator=(RestoreSession&&) noexcept = default;
 
-Result<RestoreSession> RestoreSession::Begin(RecordStore& store, const RestoreOptions& options) {
+Result<RestoreSession> RestoreSession::Begin(RecordStore& store, const RestoreOptions& options,
+                                             const RestoreBase* base) {
   auto st = std::make_unique<State>();
   st->store = &store;
   st->options = options;
+  st->base = base;
   bool head_present = false;
   {
     Result<std::vector<std::uint8_t>> bytes = store.Get(RecordKind::kHead, kHeadKey);

@@ -39,12 +39,13 @@ Status StoreSession::Load(RecordKind kind, std::string_view key, std::span<const
   return Status::Ok();
 }
 
-Status StoreSession::BeginOpen() {
+Status StoreSession::BeginOpen(const RestoreBase* base) {
   if (loading_ == nullptr || restoring_ || begin_error_) return Status::Closed("the store is already open");
   if (std::optional<std::uint32_t> ps = StoredPageSize(*loading_)) options_.page_size = *ps;
   Result<std::vector<std::uint8_t>> head = loading_->Get(RecordKind::kHead, kHeadKey);
   if (head.ok()) known_head_ = std::move(*head);
-  Result<RestoreSession> session = RestoreSession::Begin(*loading_, Persister::RestoreOptionsFor(options_));
+  Result<RestoreSession> session = RestoreSession::Begin(*loading_, Persister::RestoreOptionsFor(options_), base);
+  based_ = base != nullptr;
   if (session.ok()) {
     restoring_.emplace(std::move(*session));
   } else {
@@ -73,6 +74,7 @@ Result<engine::Arena> StoreSession::FinishOpen(OpenReport* report) {
   restoring_.reset();
   begin_error_.reset();
   *report = OpenReport{};
+  if (based_ && restored.ok()) report->read_pages = restored->read_pages;
   Result<Persister::Opened> opened = Persister::OpenFrom(*loading_, options_, std::move(restored));
   if (opened.ok()) {
     loading_.reset();

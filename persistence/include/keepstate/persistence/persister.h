@@ -162,6 +162,11 @@ class Persister {
   // Capture + Apply + Succeeded/Failed. Returns the Apply error, if any.
   Status Commit(engine::Arena& arena, RecordStore& store, std::uint64_t now_unix_ms);
 
+  // Whether `arena` holds at `page` exactly the committed bytes `hash` names:
+  // the page is clean, no plan is in flight, and the committed version has
+  // that hash there (for RestoreBase: a catch-up reuses such pages).
+  bool Holds(const engine::Arena& arena, engine::PageId page, const Hash128& hash) const;
+
   // The version of the last commit (or of the restored head); 0 before any.
   std::uint64_t version() const;
   // Stored head version the next commit must find (its base), or

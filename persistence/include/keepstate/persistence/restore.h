@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <vector>
 
@@ -61,6 +62,17 @@ Result<ResolvedManifest> ResolveManifest(RecordStore& store, std::uint64_t versi
                                          const RestoreOptions& options,
                                          std::optional<std::uint64_t> expected_manifest_check = {});
 
+// A state already in memory that a restore may take pages from instead of
+// reading their packs: a store catching up with a newer version of its own
+// stored state reads only the pages that changed (js-bindings' follow and
+// rebase). `holds(page, hash)` must be true only if `arena` holds exactly the
+// bytes `hash` names at `page` (Persister::Holds: a clean page of the
+// committed version with that hash).
+struct RestoreBase {
+  const engine::Arena* arena = nullptr;
+  std::function<bool(std::uint32_t page, const Hash128& hash)> holds;
+};
+
 struct RestoredVersion {
   engine::Arena arena;  // all pages clean
   Manifest manifest;    // the verified manifest it was built from (resolved: full page table)
@@ -93,6 +105,9 @@ struct Restored {
   // Newest version number seen anywhere (head or manifest keys): the next
   // commit must be numbered above it.
   std::uint64_t newest_seen_version = 0;
+  // With a RestoreBase: the pages read from packs (ascending); the others
+  // were taken from the base.
+  std::vector<std::uint32_t> read_pages;
 
   bool fell_back() const { return !failures.empty(); }
 };
@@ -126,7 +141,11 @@ class RestoreSession {
   // Reads the head and lists the manifests; starts the first candidate.
   // Errors (nothing to restore from): NotFound (empty store), Unsupported
   // (a newer head), and the store's own read errors.
-  static Result<RestoreSession> Begin(RecordStore& store, const RestoreOptions& options);
+  // With `base`, pages it holds are copied from it and never read (their
+  // packs are asked for only if they hold other pages too); `base` must
+  // outlive the session.
+  static Result<RestoreSession> Begin(RecordStore& store, const RestoreOptions& options,
+                                      const RestoreBase* base = nullptr);
   // Exactly `version` (RestoreVersion), no fallback.
   static Result<RestoreSession> BeginVersion(RecordStore& store, std::uint64_t version,
                                              const RestoreOptions& options,

@@ -55,6 +55,9 @@ struct OpenReport {
   bool fresh_line = false;              // nothing verified: see the file comment
   std::vector<VersionFailure> failures; // why newer versions were skipped, newest first
                                         // (a fresh line: one entry, version 0, with every failure)
+  // Opened with a RestoreBase: the pages read from packs, ascending (the rest
+  // came from the base).
+  std::optional<std::vector<std::uint32_t>> read_pages;
 };
 
 class StoreSession {
@@ -70,8 +73,10 @@ class StoreSession {
   // Feeds one stored record before BeginOpen (packs: the key is enough).
   // Errors: InvalidArgument (bad kind), Closed (opening already began).
   Status Load(RecordKind kind, std::string_view key, std::span<const std::uint8_t> bytes);
-  // Starts restoring from the loaded records. Errors: Closed (began already).
-  Status BeginOpen();
+  // Starts restoring from the loaded records, taking the pages `base` holds
+  // from it (see RestoreBase; it must outlive the open). Errors: Closed
+  // (began already).
+  Status BeginOpen(const RestoreBase* base = nullptr);
   // The pack to AddPack next, and the one after it (fetch it meanwhile); nullopt
   // when FinishOpen can be called.
   std::optional<PackId> needed() const;
@@ -130,6 +135,7 @@ class StoreSession {
   std::optional<std::vector<std::uint8_t>> known_head_;  // the head found at open (a fresh line expects it)
   std::uint64_t version_ = 0;
   bool fresh_line_ = false;
+  bool based_ = false;  // BeginOpen had a RestoreBase
 };
 
 }  // namespace keepstate::persistence
