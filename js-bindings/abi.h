@@ -53,7 +53,7 @@
   X(keepstate_store_begin, status, "store")                                                \
   X(keepstate_store_end, status, "store commit")                                           \
   /* Changes (watch): record written keys, take them, diff two states. */                 \
-  X(keepstate_store_watch, status, "store on")                                             \
+  X(keepstate_store_watch, status, "store ranges ranges_len")                              \
   X(keepstate_store_take_changes, status, "store")                                         \
   X(keepstate_store_diff, status, "before after")                                          \
   /* Commits: capture, describe, check the stored head, finish. */                        \
@@ -86,6 +86,8 @@
   X(SCAN_ENTRY_HEADER_BYTES, 8, "bytes before each entry's key: key len, value len")         \
   /* keepstate_store_take_changes, keepstate_store_diff: the SCAN_ layout, in key order. */  \
   X(CHANGE_DELETED, 4294967295, "value len of a key that no longer exists (no value bytes)") \
+  /* keepstate_store_watch: u32 count, then per range u32 start len, start, u32 end len, end. */ \
+  X(WATCH_UNBOUNDED, 4294967295, "end len of a range with no end (no end bytes)")            \
   /* keepstate_scheduler_run_for: a KeepstateRunResult (scheduler/c_api.h). */               \
   X(RUN_RESULT_BYTES, 16, "size of the result")                                              \
   X(RUN_HAS_READY_WORK, 0, "offset of has_ready_work (u32)")                                 \

@@ -118,7 +118,10 @@ std::int32_t ContinueOpen(OpenStore* s) {
   Result<keepstate::engine::Arena> arena = s->session.FinishOpen(&report);
   if (!arena.ok()) return Fail(arena.status());
   // A restored arena is verified as a tree; a fresh one is empty.
-  Result<std::unique_ptr<Store>> store = Store::FromArena(std::move(*arena), /*verify=*/!report.fresh_line);
+  // A state caught up from an open one (open_from) was verified page by page: the pages
+  // read from packs by their hashes, the others are that state's own, verified when it opened.
+  const bool verify = !report.fresh_line && !report.read_pages;
+  Result<std::unique_ptr<Store>> store = Store::FromArena(std::move(*arena), verify);
   if (!store.ok()) return Fail(store.status());
   s->store = std::move(*store);
   s->base.reset();
@@ -335,12 +338,15 @@ EMSCRIPTEN_KEEPALIVE std::int32_t keepstate_store_end(std::uint32_t handle, std:
   });
 }
 
-// Records the keys of every write that lands on the store from now (on = 1)
-// or stops (on = 0, dropping what was recorded). Errors: closed,
-// invalid-argument (handle).
-EMSCRIPTEN_KEEPALIVE std::int32_t keepstate_store_watch(std::uint32_t handle, std::int32_t on) {
+// Records, from now, the keys of the writes that land in the given ranges
+// (layout WATCH_*; none: recording stops and what was recorded is dropped).
+// Errors: closed, invalid-argument (handle, a malformed list).
+EMSCRIPTEN_KEEPALIVE std::int32_t keepstate_store_watch(std::uint32_t handle, const std::uint8_t* ranges,
+                                                        std::uint32_t ranges_len) {
+  Result<std::vector<keepstate::engine::KeyRange>> decoded = wire::DecodeWatchRanges(View(ranges, ranges_len));
+  if (!decoded.ok()) return Fail(decoded.status());
   return With(Usable(handle), [&](OpenStore& s) {
-    s.store->changes().Enable(on != 0);
+    s.store->changes().Watch(std::move(*decoded));
     return 0;
   });
 }

@@ -112,6 +112,36 @@ void AppendChange(std::string_view key, std::optional<std::string_view> value, s
   if (value) out->append(*value);
 }
 
+Result<std::vector<engine::KeyRange>> DecodeWatchRanges(std::string_view bytes) {
+  std::size_t at = 0;
+  auto u32 = [&](std::uint32_t* v) {
+    if (bytes.size() - at < 4) return false;
+    std::memcpy(v, bytes.data() + at, 4);
+    at += 4;
+    return true;
+  };
+  auto take = [&](std::uint32_t n, std::string* out) {
+    if (bytes.size() - at < n) return false;
+    out->assign(bytes.data() + at, n);
+    at += n;
+    return true;
+  };
+  const Status bad = Status::InvalidArgument("watch: malformed range list");
+  std::uint32_t count;
+  if (!u32(&count)) return bad;
+  std::vector<engine::KeyRange> ranges;
+  for (std::uint32_t i = 0; i < count; ++i) {
+    engine::KeyRange r;
+    std::uint32_t n;
+    if (!u32(&n) || !take(n, &r.start) || !u32(&n)) return bad;
+    r.has_end = n != kWATCH_UNBOUNDED;
+    if (r.has_end && !take(n, &r.end)) return bad;
+    ranges.push_back(std::move(r));
+  }
+  if (at != bytes.size()) return bad;
+  return ranges;
+}
+
 void FinishScan(std::uint32_t count, std::string* out) { std::memcpy(out->data(), &count, kSCAN_COUNT_BYTES); }
 
 engine::ScanOptions ScanFromArgs(std::string_view prefix, bool has_prefix, std::string_view start,

@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "keepstate/engine/store.h"
 #include "keepstate/persistence/format.h"
@@ -34,6 +35,9 @@ void FinishScan(std::uint32_t count, std::string* out);
 // layout, a key that no longer exists with value length CHANGE_DELETED.
 void AppendChange(std::string_view key, std::optional<std::string_view> value, std::string* out);
 
+// The ranges of keepstate_store_watch (WATCH_*). InvalidArgument if the
+// bytes do not hold exactly such a list.
+Result<std::vector<engine::KeyRange>> DecodeWatchRanges(std::string_view bytes);
 // The scan the ABI's arguments ask for: prefix bounds intersected with
 // [start, end); `end_storage` holds the prefix's computed end.
 engine::ScanOptions ScanFromArgs(std::string_view prefix, bool has_prefix, std::string_view start,

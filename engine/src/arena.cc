@@ -91,7 +91,13 @@ Result<Arena::PendingRestore> Arena::BeginRestore(std::uint32_t page_size, std::
   }
   if (page_count == 0) return Status::Corruption("arena image holds no pages");
   Arena arena(page_size, page_count);
-  KEEPSTATE_RETURN_IF_ERROR(arena.Grow(page_count));
+  // Room to grow by an eighth: without it the first page allocated after a
+  // restore (the first insert that splits a leaf) copies the whole state into
+  // a larger buffer (measured: 5-8 ms for 16 MiB in Chromium, on the first
+  // replayed transaction of a rebase).
+  const std::uint64_t headroom = std::max<std::uint64_t>(16, page_count / 8);
+  const std::uint64_t room = std::min<std::uint64_t>(std::uint64_t{page_count} + headroom, 0xFFFFFFFFu);
+  if (!arena.Grow(static_cast<std::uint32_t>(room)).ok()) KEEPSTATE_RETURN_IF_ERROR(arena.Grow(page_count));
   return PendingRestore(std::move(arena));
 }
 

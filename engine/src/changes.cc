@@ -9,6 +9,17 @@
 
 namespace keepstate::engine {
 
+bool KeyRange::Contains(std::string_view key) const {
+  return CompareKeys(key, start) >= 0 && (!has_end || CompareKeys(key, end) < 0);
+}
+
+bool ChangeLog::Watched(std::string_view key) const {
+  for (const KeyRange& r : ranges_) {
+    if (r.Contains(key)) return true;
+  }
+  return false;
+}
+
 void ChangeLog::ForEach(const std::function<void(std::string_view)>& fn) const {
   std::size_t at = 0;
   while (at < bytes_.size()) {

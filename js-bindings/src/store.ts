@@ -97,6 +97,8 @@ export class Store implements ReadWrite {
   private heldCalls: Array<() => void> | null = null;
   /** A catch-up with other tabs' commits is queued. */
   private followQueued = false;
+  /** The newest version another store of this name announced. */
+  private heardVersion = 0;
   private readonly stopSlices: () => void;
   private readonly stopLeaving: () => void;
 
@@ -114,6 +116,7 @@ export class Store implements ReadWrite {
     storage.onCopyError = (error) => this.emitSoon('error', error);
     this.stopHearing = storage.backend.onRemoteCommit((version, writer) => {
       if (this.closed || writer === this.writerId) return;
+      this.heardVersion = Math.max(this.heardVersion, version);
       this.emit('remote-commit', { version });
       if (this.settings.follow && version > this.version) this.follow();
     });
@@ -230,13 +233,13 @@ export class Store implements ReadWrite {
   watch(range: WatchRange, listener: (event: WatchEvent) => void): () => void {
     this.assertUsable();
     const stop = this.watchers.add(range, listener);
-    if (this.watchers.size === 1) this.engine.check(this.engine.module._keepstate_store_watch(this.handle, 1));
+    this.watchRanges();
     let stopped = false;
     return () => {
       if (stopped) return;
       stopped = true;
       stop();
-      if (this.watchers.size === 0 && this.handle !== 0) this.engine.module._keepstate_store_watch(this.handle, 0);
+      if (this.handle !== 0) this.watchRanges();
     };
   }
 
@@ -341,7 +344,7 @@ export class Store implements ReadWrite {
     if (this.watchers.size > 0) {
       this.engine.check(m._keepstate_store_diff(old, this.handle));
       const changes = readChanges(this.engine.outBytes());
-      this.engine.check(m._keepstate_store_watch(this.handle, 1));
+      this.watchRanges();
       this.watchers.deliver(changes, this.version, source);
     }
     m._keepstate_store_destroy(old);
@@ -352,17 +355,19 @@ export class Store implements ReadWrite {
    * it (a rebase when there is pending work). `conflict`: a commit found the
    * stored head moved, so the stored state is adopted even if it is not newer
    * (its head is what the next commit must find). Resolves whether it adopted
-   * one. REQUIRES: the lock is held and this runs in the queue.
+   * one. REQUIRES: this runs in the queue, and the lock is held if `locked`.
    */
-  private async catchUp(conflict: boolean): Promise<boolean> {
+  private async catchUp(conflict: boolean, locked = true): Promise<boolean> {
     // Only the pages that changed since this state's version are read (the rest come from it).
     let adopted = await this.restoreFrom(this.storage.backend, this.handle);
     let loss: DataLossEvent | null = null;
     if (adopted.version < this.version || adopted.report.failures.length > 0) {
       // IndexedDB holds less than this store knows, or a newer version did not verify: the
-      // open rules decide (the OPFS copy, the data-loss report).
+      // open rules decide (the OPFS copy, the data-loss report), under the lock.
       adopted.discard();
-      const newest = await this.storage.restoreNewest((source) => this.restoreFrom(source));
+      const newest = await (locked
+        ? this.storage.restoreNewest((source) => this.restoreFrom(source))
+        : this.storage.withLock(() => this.storage.restoreNewest((source) => this.restoreFrom(source))));
       adopted = newest.restored as Adopted;
       loss = newest.loss;
     }
@@ -375,10 +380,12 @@ export class Store implements ReadWrite {
       this.flushLocal();
       const fromVersion = this.version;
       const work = this.pending.length;
+      const started = performance.now();
       const old = this.swapIn(adopted, loss);
       const { replayed, dropped } = await this.pending.replay(this.replayer());
       this.finishSwap(old, work > 0 ? 'rebase' : 'remote');
-      if (work > 0) this.emit('rebase', { fromVersion, ontoVersion: adopted.version, replayed, dropped });
+      const ms = performance.now() - started;
+      if (work > 0) this.emit('rebase', { fromVersion, ontoVersion: adopted.version, replayed, dropped, ms });
     } finally {
       this.releaseCalls();
     }
@@ -392,8 +399,9 @@ export class Store implements ReadWrite {
     this.followQueued = true;
     this.enqueue(() => {
       this.followQueued = false;
-      if (this.closed || this.closing) return Promise.resolve(false);
-      return this.storage.withLock(async () => ((await this.storage.backend.headVersion()) > this.version ? this.catchUp(false) : false));
+      // One readonly IndexedDB transaction reads a consistent state: no lock (catchUp takes it
+      // if the open rules must decide).
+      return this.closed || this.closing ? Promise.resolve(false) : this.catchUp(false, false);
     }).catch((e: unknown) => {
       if (e instanceof KeepstateError) this.emit('error', e);
     });
@@ -485,6 +493,8 @@ export class Store implements ReadWrite {
     const started = performance.now();
     if (!this.dirty) return { version: this.version, bytesWritten: 0, ms: performance.now() - started };
     return this.storage.withLock(async () => {
+      // Another tab announced a newer version: rebase before writing, not after a refused write.
+      if (this.settings.onConflict === 'rebase' && this.heardVersion > this.version) await this.catchUp(false);
       for (;;) {
         if (!this.dirty) return { version: this.version, bytesWritten: 0, ms: performance.now() - started };
         try {
@@ -527,6 +537,13 @@ export class Store implements ReadWrite {
       this.pending.unsealed();
       throw error;
     }
+  }
+
+  /** Tells the engine which keys' writes to record: those in some watcher's range. */
+  private watchRanges(): void {
+    const ranges = this.watchers.encodeRanges();
+    const [p] = this.engine.stage(ranges);
+    this.engine.check(this.engine.module._keepstate_store_watch(this.handle, p!, ranges.length));
   }
 
   /** A local write landed: autosave, and the watchers hear of it after this task. */

@@ -80,6 +80,8 @@ export interface RebaseEvent {
   /** Operations replayed (blind writes between two other operations count as one). */
   replayed: number;
   dropped: RebaseDrop[];
+  /** Milliseconds from adopting the newer state to the end of the replay (watchers told). */
+  ms: number;
 }
 
 export interface StoreEvents {

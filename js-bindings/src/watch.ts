@@ -7,13 +7,19 @@
 // value. A catch-up, a rebase and a reload hand over the exact difference of
 // the states before and after (keepstate_store_diff). Ranges are matched on
 // the keys' UTF-8 bytes, the order the engine keeps keys in.
+import { WIRE } from './generated/abi.js';
 import { Engine } from './engine.js';
 import { InvalidArgumentError } from './errors.js';
 import type { WatchChange, WatchEvent, WatchRange, WatchSource } from './types.js';
 import type { RawChange } from './wire.js';
 
-interface Watcher {
-  matches(key: Uint8Array): boolean;
+/** A watcher's keys as a byte range: [start, end), no end: unbounded. */
+interface Bounds {
+  start: Uint8Array;
+  end: Uint8Array | undefined;
+}
+
+interface Watcher extends Bounds {
   listener: (event: WatchEvent) => void;
 }
 
@@ -23,35 +29,53 @@ function compareBytes(a: Uint8Array, b: Uint8Array): number {
   return a.length - b.length;
 }
 
-/** The matcher of a range (InvalidArgumentError for anything but the three shapes). */
-function matcherOf(range: WatchRange): (key: Uint8Array) => boolean {
+/** The first key after every key starting with `prefix` (undefined: none, all 0xFF). */
+function prefixEnd(prefix: Uint8Array): Uint8Array | undefined {
+  let n = prefix.length;
+  while (n > 0 && prefix[n - 1] === 0xff) --n;
+  if (n === 0) return undefined;
+  const end = prefix.slice(0, n);
+  end[n - 1]! += 1;
+  return end;
+}
+
+/** The bounds of a range (InvalidArgumentError for anything but the three shapes). */
+function boundsOf(range: WatchRange): Bounds {
   if (typeof range !== 'object' || range === null) throw new InvalidArgumentError('watch: range must be { key }, { prefix } or { start, end }');
   const r = range as { key?: unknown; prefix?: unknown; start?: unknown; end?: unknown };
-  const given = (['key', 'prefix', 'start', 'end'] as const).filter((f) => r[f] !== undefined);
-  for (const f of given) if (typeof r[f] !== 'string') throw new InvalidArgumentError(`watch: range.${f} must be a string`);
-  if (given.includes('key')) {
-    if (given.length !== 1) throw new InvalidArgumentError('watch: range { key } takes no other field');
+  const fields = Object.keys(r).filter((f) => r[f as keyof typeof r] !== undefined);
+  for (const f of fields) {
+    if (!['key', 'prefix', 'start', 'end'].includes(f)) throw new InvalidArgumentError(`watch: unknown range field "${f}"`);
+    if (typeof r[f as keyof typeof r] !== 'string') throw new InvalidArgumentError(`watch: range.${f} must be a string`);
+  }
+  if (fields.includes('key') || fields.includes('prefix')) {
+    if (fields.length !== 1) throw new InvalidArgumentError('watch: a range { key } or { prefix } takes no other field');
+  }
+  if (r.key !== undefined) {
     const key = Engine.encode(r.key as string);
-    return (k) => compareBytes(k, key) === 0;
+    const end = new Uint8Array(key.length + 1);
+    end.set(key);
+    return { start: key, end }; // [key, key + "\0"): exactly the key
   }
-  if (given.includes('prefix')) {
-    if (given.length !== 1) throw new InvalidArgumentError('watch: range { prefix } takes no other field');
+  if (r.prefix !== undefined) {
     const prefix = Engine.encode(r.prefix as string);
-    return (k) => k.length >= prefix.length && compareBytes(k.subarray(0, prefix.length), prefix) === 0;
+    return { start: prefix, end: prefixEnd(prefix) };
   }
-  if (given.length === 0 && Object.keys(r).length > 0) throw new InvalidArgumentError('watch: range must be { key }, { prefix } or { start, end }');
-  const start = r.start === undefined ? undefined : Engine.encode(r.start as string);
-  const end = r.end === undefined ? undefined : Engine.encode(r.end as string);
-  return (k) => (start === undefined || compareBytes(k, start) >= 0) && (end === undefined || compareBytes(k, end) < 0);
+  return {
+    start: r.start === undefined ? new Uint8Array(0) : Engine.encode(r.start as string),
+    end: r.end === undefined ? undefined : Engine.encode(r.end as string),
+  };
 }
+
+const matches = (w: Bounds, key: Uint8Array) => compareBytes(key, w.start) >= 0 && (w.end === undefined || compareBytes(key, w.end) < 0);
 
 export class Watchers {
   private readonly watchers = new Set<Watcher>();
 
-  /** Adds a listener; `onEmpty`/first-listener transitions are the caller's (see size). */
+  /** Adds a listener; the caller passes encodeRanges() to the engine afterwards (and after the remover runs). */
   add(range: WatchRange, listener: (event: WatchEvent) => void): () => void {
     if (typeof listener !== 'function') throw new InvalidArgumentError('watch: listener must be a function');
-    const watcher: Watcher = { matches: matcherOf(range), listener };
+    const watcher: Watcher = { ...boundsOf(range), listener };
     this.watchers.add(watcher);
     return () => {
       this.watchers.delete(watcher);
@@ -62,13 +86,35 @@ export class Watchers {
     return this.watchers.size;
   }
 
+  /** Every watcher's range, for the engine to record only writes in them (WIRE.WATCH_*; none: recording off). */
+  encodeRanges(): Uint8Array {
+    const all = [...this.watchers];
+    const size = 4 + all.reduce((n, w) => n + 8 + w.start.length + (w.end?.length ?? 0), 0);
+    const out = new Uint8Array(size);
+    const view = new DataView(out.buffer);
+    view.setUint32(0, all.length, true);
+    let at = 4;
+    for (const w of all) {
+      view.setUint32(at, w.start.length, true);
+      out.set(w.start, at + 4);
+      at += 4 + w.start.length;
+      view.setUint32(at, w.end === undefined ? WIRE.WATCH_UNBOUNDED : w.end.length, true);
+      at += 4;
+      if (w.end !== undefined) {
+        out.set(w.end, at);
+        at += w.end.length;
+      }
+    }
+    return out;
+  }
+
   /** Calls each listener whose range holds some of `changes` with those changes. */
   deliver(changes: RawChange[], version: number, source: WatchSource): void {
     if (changes.length === 0) return;
     for (const watcher of [...this.watchers]) {
       if (!this.watchers.has(watcher)) continue; // unsubscribed by an earlier listener
       const mine: WatchChange[] = [];
-      for (const c of changes) if (watcher.matches(c.keyBytes)) mine.push({ key: c.key, value: c.value });
+      for (const c of changes) if (matches(watcher, c.keyBytes)) mine.push({ key: c.key, value: c.value });
       if (mine.length === 0) continue;
       try {
         watcher.listener({ changes: mine, version, source });

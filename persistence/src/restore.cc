@@ -186,10 +186,19 @@ struct RestoreSession::State {
       std::vector<bool> from_base(m.pages.size(), false);
       if (base != nullptr) {
         std::span<std::uint8_t> image = pending->image();
-        for (std::uint32_t i = 0; i < m.pages.size(); ++i) {
-          if (i >= base->arena->page_count() || !base->holds(i, m.pages[i].hash)) continue;
-          std::memcpy(image.data() + std::size_t{i} * m.page_size, base->arena->Read(i), m.page_size);
-          from_base[i] = true;
+        const std::uint32_t n = std::min<std::uint32_t>(m.page_count, base->arena->page_count());
+        for (std::uint32_t i = 0; i < n;) {
+          if (!base->holds(i, m.pages[i].hash)) {
+            ++i;
+            continue;
+          }
+          // A run of pages the base holds, copied at once (few large copies run at memory speed).
+          std::uint32_t end = i + 1;
+          while (end < n && base->holds(end, m.pages[end].hash)) ++end;
+          std::memcpy(image.data() + std::size_t{i} * m.page_size, base->arena->Read(i),
+                      std::size_t{end - i} * m.page_size);
+          std::fill(from_base.begin() + i, from_base.begin() + end, true);
+          i = end;
         }
       }
       start.assign(m.packs.size() + 1, 0);

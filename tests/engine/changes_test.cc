@@ -135,7 +135,7 @@ TEST_CASE("the change log records exactly the writes that landed, only while ena
   };
   REQUIRE(store.Put("off", "1").ok());
   CHECK(recorded().empty());
-  store.changes().Enable(true);
+  store.changes().Watch({KeyRange{"", "", false}});
   REQUIRE(store.Put("a", "1").ok());
   REQUIRE(*store.Delete("a"));
   REQUIRE(!*store.Delete("never"));          // nothing deleted: not a change
@@ -155,7 +155,11 @@ TEST_CASE("the change log records exactly the writes that landed, only while ena
     txn->Abort();
   }
   CHECK(recorded() == std::vector<std::string>{"a", "a", "b", "c"});
-  store.changes().Enable(false);
+  // Only keys in a watched range are recorded.
+  store.changes().Watch({KeyRange{"user/", "user0", true}, KeyRange{"z", "", false}});
+  for (const char* k : {"user/1", "user0", "users", "a", "zz", "z"}) REQUIRE(store.Put(k, "v").ok());
+  CHECK(recorded() == std::vector<std::string>{"user/1", "zz", "z"});
+  store.changes().Watch({});
   REQUIRE(store.Put("d", "4").ok());
   CHECK(recorded().empty());
 }

@@ -33,16 +33,27 @@ namespace keepstate::engine {
 
 class Store;
 
-// Keys written, back to back (u32 length, then the bytes), in write order.
+// A range of keys a watcher wants: [start, end), or [start, ∞) without an end.
+struct KeyRange {
+  std::string start;
+  std::string end;
+  bool has_end = false;
+  bool Contains(std::string_view key) const;
+};
+
+// Keys written, back to back (u32 length, then the bytes), in write order;
+// only those in one of the watched ranges, so a write nobody watches costs a
+// range check.
 class ChangeLog {
  public:
-  bool enabled() const { return enabled_; }
-  void Enable(bool on) {
-    enabled_ = on;
-    if (!on) Clear();
+  bool enabled() const { return !ranges_.empty(); }
+  // The ranges to record (empty: recording off, and what was recorded is dropped).
+  void Watch(std::vector<KeyRange> ranges) {
+    ranges_ = std::move(ranges);
+    if (ranges_.empty()) Clear();
   }
   void Record(std::string_view key) {
-    if (!enabled_) return;
+    if (ranges_.empty() || !Watched(key)) return;
     const std::uint32_t n = static_cast<std::uint32_t>(key.size());
     const std::size_t at = bytes_.size();
     bytes_.resize(at + 4 + n);
@@ -58,7 +69,9 @@ class ChangeLog {
   void ForEach(const std::function<void(std::string_view)>& fn) const;
 
  private:
-  bool enabled_ = false;
+  bool Watched(std::string_view key) const;
+
+  std::vector<KeyRange> ranges_;
   std::vector<char> bytes_;
 };
 
