@@ -4,8 +4,12 @@
 //
 // URL parameters: store=<name> (default 'demo-ledger'), autosave=<ms>
 // (default off: commits are explicit, so "dirty" is visible).
+//
+// Open it in two tabs: each follows the other's commits (and rebases its own
+// pending transfers onto them), and a watch on the ledger's totals record
+// repaints the page when they arrive, so both show the same totals live.
 import { openStore } from 'keepstate';
-import { ledgerModule, Ledger, encodeTransferBatch, decodeTransferResult } from '/ledger/client.mjs';
+import { ledgerModule, Ledger, LEDGER_KEY, encodeTransferBatch, decodeTransferResult } from '/ledger/client.mjs';
 
 const params = new URLSearchParams(location.search);
 const storeName = params.get('store') ?? 'demo-ledger';
@@ -51,6 +55,17 @@ store.on('conflict', (e) => logEvent('conflict', e.message, true));
 store.on('corruption', (e) => logEvent('corruption', e.error.message, true));
 store.on('remote-commit', (e) => logEvent('remote-commit', `another tab committed version ${e.version}`));
 store.on('error', (e) => logEvent('error', `${e.code}: ${e.message}`, true));
+store.on('rebase', (e) =>
+  logEvent('rebase', `replayed ${e.replayed} pending operations on version ${e.ontoVersion} in ${e.ms.toFixed(1)} ms` +
+    (e.dropped.length ? `, dropped ${e.dropped.length}` : ''), e.dropped.length > 0));
+// Another tab's transfers arrive as changes of the totals record: repaint.
+let remoteUpdates = 0;
+store.watch({ key: LEDGER_KEY }, (e) => {
+  if (e.source === 'local') return;
+  ++remoteUpdates;
+  logEvent(e.source, `version ${e.version} from another tab`);
+  render();
+});
 
 function render() {
   const t = ledger.totals();
@@ -64,6 +79,7 @@ function render() {
     ? `v${lastCommit.version}: ${lastCommit.ms.toFixed(0)} ms, ${(lastCommit.bytesWritten / 1048576).toFixed(2)} MB`
     : '–';
   $('opened').textContent = `${openMs.toFixed(0)} ms`;
+  $('remote').textContent = fmt(remoteUpdates);
   if (lastAudit) {
     $('audit').textContent = lastAudit.ok ? 'ok' : 'FAILED';
     $('audit').className = lastAudit.ok ? 'ok' : 'bad';
@@ -92,6 +108,10 @@ const demo = {
   },
   get dirty() {
     return store.dirty;
+  },
+  /** How many times another tab's commits changed the totals shown here. */
+  get remoteUpdates() {
+    return remoteUpdates;
   },
   totals: () => ledger.totals(),
   /** Opens n more accounts (ids after the existing ones) with `initial` each. */

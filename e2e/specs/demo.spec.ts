@@ -39,3 +39,41 @@ test('the demo page runs transfers, commits, and shows the restored state after 
     await server.close();
   }
 });
+
+test('the demo page in two tabs: each tab\'s transfers and the other\'s appear live in both, and the totals agree', async ({ launch, profile }) => {
+  const { startServer } = await import('../server.mjs');
+  const server = await startServer({ port: 0 });
+  try {
+    const context = await launch(profile);
+    const open = async () => {
+      const page = await context.newPage();
+      await page.goto(`${server.url}?store=two-tabs&autosave=50`);
+      await page.waitForFunction(() => document.documentElement.dataset.ready === 'true');
+      return page;
+    };
+    const a = await open();
+    await a.evaluate(() => (window as any).demo.createAccounts(1_000));
+    await a.evaluate(() => (window as any).demo.commit());
+    const b = await open();
+    expect(await b.evaluate(() => (window as any).demo.totals().accounts)).toBe(1_000);
+    // Both tabs transfer at once, with autosave: commits race and rebase.
+    const runs = await Promise.all([a, b].map((p) => p.evaluate(() => (window as any).demo.transfers(20_000, { batch: 2_000 }))));
+    for (const r of runs) expect(r.applied + r.rejected).toBe(20_000);
+    for (const p of [a, b]) await p.evaluate(() => (window as any).demo.commit());
+    // Both converge on the same version and totals without a reload, and show them.
+    const settled = async (p: typeof a) => p.evaluate(() => ({ version: (window as any).demo.version, dirty: (window as any).demo.dirty, totals: (window as any).demo.totals() }));
+    await expect.poll(async () => {
+      const [x, y] = await Promise.all([settled(a), settled(b)]);
+      return x.version === y.version && !x.dirty && !y.dirty && JSON.stringify(x.totals) === JSON.stringify(y.totals);
+    }, { timeout: 15_000 }).toBe(true);
+    const t = (await settled(a)).totals;
+    expect(t.transfers + t.rejected).toBe(40_000);
+    for (const p of [a, b]) {
+      expect((await p.evaluate(() => (window as any).demo.audit())).ok).toBe(true);
+      expect(await p.evaluate(() => (window as any).demo.remoteUpdates)).toBeGreaterThan(0);
+      await expect(p.locator('#transfers')).toHaveText(t.transfers.toLocaleString('en-US'));
+    }
+  } finally {
+    await server.close();
+  }
+});
