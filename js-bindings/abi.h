@@ -78,7 +78,10 @@
   X(PLAN_PUT_COUNT, 0, "header word: the number of puts")                                    \
   X(PLAN_DELETE_COUNT, 1, "header word: the number of deletes")                              \
   X(PLAN_CLEAR_FIRST, 2, "header word: 1 = a fresh line, clear the store before the puts")   \
-  X(PLAN_HEADER_WORDS, 3, "words in the header")                                             \
+  X(PLAN_HAS_EXPECTED_HEAD, 3, "header word: 1 = the batch expects a stored head (below)")   \
+  X(PLAN_EXPECTED_HEAD_PTR, 4, "header word: the expected head record's bytes")             \
+  X(PLAN_EXPECTED_HEAD_LEN, 5, "header word: their length")                                 \
+  X(PLAN_HEADER_WORDS, 6, "words in the header")                                             \
   X(PLAN_PUT_WORDS, 5, "words per put, in order: kind, key ptr, key len, bytes ptr, bytes len") \
   X(PLAN_DELETE_WORDS, 3, "words per delete, in order: kind, key ptr, key len")              \
   /* keepstate_store_scan: u32 count, then per entry u32 key len, u32 value len, key, value. */ \

@@ -20,7 +20,9 @@ static_assert(kRUN_HAS_READY_WORK == offsetof(KeepstateRunResult, has_ready_work
 static_assert(kRUN_HAS_TIMER == offsetof(KeepstateRunResult, has_timer));
 static_assert(kRUN_TIMER_DELAY_MS == offsetof(KeepstateRunResult, next_timer_delay_ms));
 // EncodePlan writes the header words in this order, then 5 words per put and 3 per delete.
-static_assert(kPLAN_PUT_COUNT == 0 && kPLAN_DELETE_COUNT == 1 && kPLAN_CLEAR_FIRST == 2 && kPLAN_HEADER_WORDS == 3);
+static_assert(kPLAN_PUT_COUNT == 0 && kPLAN_DELETE_COUNT == 1 && kPLAN_CLEAR_FIRST == 2 &&
+              kPLAN_HAS_EXPECTED_HEAD == 3 && kPLAN_EXPECTED_HEAD_PTR == 4 && kPLAN_EXPECTED_HEAD_LEN == 5 &&
+              kPLAN_HEADER_WORDS == 6);
 static_assert(kPLAN_PUT_WORDS == 5 && kPLAN_DELETE_WORDS == 3);
 static_assert(kSCAN_ENTRY_HEADER_BYTES == 8);
 static_assert(kCHANGE_DELETED > keepstate::engine::kMaxValueSize, "no value can be that long");
@@ -83,6 +85,9 @@ void EncodePlan(const persistence::WriteBatch& batch, std::string* out) {
   AppendU32(static_cast<std::uint32_t>(batch.puts.size()), out);
   AppendU32(static_cast<std::uint32_t>(batch.deletes.size()), out);
   AppendU32(batch.clear_first ? 1 : 0, out);
+  AppendU32(batch.expected_head ? 1 : 0, out);
+  AppendU32(batch.expected_head ? Address(batch.expected_head->data()) : 0, out);
+  AppendU32(batch.expected_head ? static_cast<std::uint32_t>(batch.expected_head->size()) : 0, out);
   for (const persistence::Record& r : batch.puts) {
     for (std::uint32_t v : {static_cast<std::uint32_t>(r.kind), Address(r.key.data()), static_cast<std::uint32_t>(r.key.size()),
                             Address(r.bytes.data()), static_cast<std::uint32_t>(r.bytes.size())}) {

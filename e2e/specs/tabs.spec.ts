@@ -101,3 +101,50 @@ test("a C++ ledger call rebased onto another tab's transfers runs again and keep
   await c.call('open', 'ledger', { module: 'ledger', autosave: false });
   expect(await c.call('cppAudit', 'ledger')).toEqual(audit);
 });
+
+test('leaving a page: hidden, the pending work is committed; closed, it is stashed and written at the next open (or dropped if another tab committed first)', async ({ launch, harness, profile }) => {
+  const context = await launch(profile);
+  const a = await harness(context, 'page');
+  await a.call('open', 'leaving', { autosave: 60_000 });
+  await a.call('put', 'leaving', 'hidden', 'saved');
+  // The page is hidden (as when the user switches tabs): the commit starts at once, not in 60 s.
+  await a.page.evaluate(() => {
+    Object.defineProperty(document, 'visibilityState', { configurable: true, get: () => 'hidden' });
+    document.dispatchEvent(new Event('visibilitychange'));
+  });
+  expect(await a.call('waitForEvent', 'leaving', 'commit', 5000)).toMatchObject({ version: 1 });
+  await a.page.evaluate(() => {
+    Object.defineProperty(document, 'visibilityState', { configurable: true, get: () => 'visible' });
+  });
+  // The tab is closed within the autosave delay: no later task could commit, so the page
+  // stashed its commit, and the next open writes it.
+  await a.call('put', 'leaving', 'closed', 'saved too');
+  await a.page.close({ runBeforeUnload: true });
+  const b = await harness(context, 'page');
+  expect(await b.call('open', 'leaving', { autosave: false })).toEqual({ version: 2, dirty: false });
+  expect(await b.call('dump', 'leaving')).toEqual({ hidden: 'saved', closed: 'saved too' });
+  expect(await b.call('waitForEvent', 'leaving', 'stashed-commit')).toMatchObject({ outcome: 'committed', version: 2 });
+  await b.call('close', 'leaving');
+
+  // Closed while another tab committed on the same version: the stash cannot be written, and
+  // the next open says so instead of losing it silently.
+  const c = await harness(context, 'page');
+  const d = await harness(context, 'page');
+  await c.call('open', 'leaving', { autosave: 60_000, follow: false });
+  await d.call('open', 'leaving', { autosave: false, follow: false });
+  await c.call('put', 'leaving', 'c', 'stashed');
+  await d.call('put', 'leaving', 'd', 'committed');
+  expect((await d.call('commit', 'leaving')).version).toBe(3);
+  await c.page.close({ runBeforeUnload: true });
+  const e = await harness(context, 'page');
+  expect(await e.call('open', 'leaving', { autosave: false })).toEqual({ version: 3, dirty: false });
+  expect(await e.call('has', 'leaving', 'c')).toBe(false);
+  const dropped = await e.call('waitForEvent', 'leaving', 'stashed-commit');
+  expect(dropped).toMatchObject({ outcome: 'dropped', version: 2, error: { code: 'conflict' } });
+  // The stash is gone: the next open writes nothing and reports nothing.
+  await e.call('close', 'leaving');
+  const f = await harness(context, 'page');
+  await f.call('open', 'leaving', { autosave: false });
+  await f.page.waitForTimeout(50);
+  expect((await f.call('events', 'leaving')).filter((x: { type: string }) => x.type === 'stashed-commit')).toEqual([]);
+});

@@ -30,6 +30,8 @@ export interface StoredRecord {
 export interface CommitRecords {
   /** Remove every stored record first (a fresh version line replaces unreadable data). */
   clearFirst: boolean;
+  /** The exact stored head record this commit is based on (null: none stored); the engine's head check compares against it. */
+  expectedHead: Uint8Array | null;
   puts: StoredRecord[];
   deletes: { kind: RecordKind; key: string }[];
 }
@@ -105,6 +107,21 @@ export interface BrowserDataLoss {
   at: number;
 }
 
+/**
+ * A commit a page captured as it was unloaded, when no later task could write
+ * it: kept as one record, and written at the next open with the same head
+ * check it would have had (docs/tabs.md, "Leaving a page").
+ */
+export interface StashedCommit {
+  /** The writer (store) that captured it; one stash per writer. */
+  writer: number;
+  /** The version it is based on. */
+  baseVersion: number;
+  records: CommitRecords;
+  /** When it was captured (ms since the epoch). */
+  at: number;
+}
+
 /** The storage contract of a Store (docs/architecture.md draws the layers). */
 export interface StorageBackend extends RestoreSource {
   /**
@@ -122,6 +139,13 @@ export interface StorageBackend extends RestoreSource {
   readonly browserDataLoss: BrowserDataLoss | null;
   /** Forgets that report (after a recovery, or when the app accepted the loss). */
   clearDataLoss(): Promise<void>;
+  /** Keeps `stash` for the next open. Its write is issued before this returns: a page being
+   * unloaded has no later task (IndexedDB completes a transaction issued in `pagehide`). */
+  stashCommit(stash: StashedCommit): void;
+  /** Every stashed commit, oldest first. */
+  readStashes(): Promise<StashedCommit[]>;
+  /** Removes the stash of `writer` (it was written, or could not be). */
+  deleteStash(writer: number): Promise<void>;
   /** Tells other writers of the same store (other tabs) that `version` was committed. */
   announce(version: number, writer: number): void;
   /** Calls `fn` when another writer announces a commit; returns the unsubscribe function. */

@@ -3,7 +3,8 @@
 // RecordKind), keys are the persistence layer's string keys, values are
 // Uint8Arrays holding exactly the record's bytes. A fourth object store,
 // `meta`, holds what keepstate knows about the database itself: a data-loss
-// marker (below).
+// marker (below), and commits stashed by pages as they were unloaded
+// (`stash:<writer>`, backend.ts StashedCommit).
 //
 // Restore reads in ONE readonly transaction: head, manifests and the packs'
 // keys, then only the packs the engine asks for, one at a time. A commit is ONE
@@ -26,6 +27,7 @@ import {
   type BrowserDataLoss,
   type CommitRecords,
   type PackRequest,
+  type StashedCommit,
   type StorageBackend,
   type StoredRecord,
 } from './backend.js';
@@ -34,6 +36,8 @@ import {
  * 2: the `meta` object store. */
 const DATABASE_VERSION = 2;
 const META = 'meta';
+/** Keys of stashed commits in `meta`: the prefix, then the writer id (backend.ts, StashedCommit). */
+const STASH_PREFIX = 'stash:';
 const DATA_LOSS_KEY = 'data-loss';
 
 export function databaseName(storeName: string): string {
@@ -133,6 +137,35 @@ export class IndexedDBBackend implements StorageBackend {
       this.lossMarker = null;
     } catch (e) {
       throw errorFromIndexedDB(e, 'clearing the data-loss marker');
+    }
+  }
+
+  stashCommit(stash: StashedCommit): void {
+    // Issued now, in this task; nothing awaits it (the page is going away).
+    const tx = this.db.transaction(META, 'readwrite', { durability: 'strict' });
+    tx.objectStore(META).put(stash, `${STASH_PREFIX}${stash.writer}`);
+    tx.commit();
+  }
+
+  async readStashes(): Promise<StashedCommit[]> {
+    try {
+      // `meta` holds a few records: read them all (IDBKeyRange is a global of the page, not of an injected factory).
+      const os = this.db.transaction(META, 'readonly').objectStore(META);
+      const [keys, values] = await Promise.all([request(os.getAllKeys()), request(os.getAll())]);
+      const stashes = values.filter((_, i) => String(keys[i]).startsWith(STASH_PREFIX)) as StashedCommit[];
+      return stashes.sort((a, b) => a.at - b.at);
+    } catch (e) {
+      throw errorFromIndexedDB(e, 'reading stashed commits');
+    }
+  }
+
+  async deleteStash(writer: number): Promise<void> {
+    try {
+      const tx = this.db.transaction(META, 'readwrite', { durability: 'strict' });
+      tx.objectStore(META).delete(`${STASH_PREFIX}${writer}`);
+      await transactionDone(tx);
+    } catch (e) {
+      throw errorFromIndexedDB(e, 'removing a stashed commit');
     }
   }
 

@@ -5,12 +5,13 @@
 //
 // A commit is atomic: it runs synchronously (the head check included) in one
 // task, after the same await a real backend has.
-import { RecordKind, feedPacks, type CommitRecords, type PackRequest, type StorageBackend, type StoredRecord } from './backend.js';
+import { RecordKind, feedPacks, type CommitRecords, type PackRequest, type StashedCommit, type StorageBackend, type StoredRecord } from './backend.js';
 import { headVersionOf } from './backend.js';
 import type { KeepstateError } from './errors.js';
 
 interface Shared {
   records: Map<string, StoredRecord>; // by `${kind}/${key}`
+  stashes: Map<number, StashedCommit>; // by writer
   listeners: Set<(version: number, writer: number) => void>;
 }
 
@@ -26,7 +27,7 @@ export class MemoryBackend implements StorageBackend {
 
   constructor(storeName: string) {
     let shared = realm.get(storeName);
-    if (shared === undefined) realm.set(storeName, (shared = { records: new Map(), listeners: new Set() }));
+    if (shared === undefined) realm.set(storeName, (shared = { records: new Map(), stashes: new Map(), listeners: new Set() }));
     this.shared = shared;
   }
 
@@ -68,6 +69,18 @@ export class MemoryBackend implements StorageBackend {
   }
 
   async clearDataLoss(): Promise<void> {}
+
+  stashCommit(stash: StashedCommit): void {
+    this.shared.stashes.set(stash.writer, structuredClone(stash));
+  }
+
+  async readStashes(): Promise<StashedCommit[]> {
+    return [...this.shared.stashes.values()].sort((a, b) => a.at - b.at);
+  }
+
+  async deleteStash(writer: number): Promise<void> {
+    this.shared.stashes.delete(writer);
+  }
 
   announce(version: number, writer: number): void {
     for (const fn of this.shared.listeners) if (!this.mine.has(fn)) queueMicrotask(() => fn(version, writer));

@@ -217,7 +217,7 @@ export class StoreStorage {
   /** Replaces everything IndexedDB holds with the copy's records (one transaction). */
   private async rewriteIndexedDB(expectedHead: number): Promise<void> {
     const puts = await this.copy!.readAll();
-    await this.backend.writeCommit({ clearFirst: true, puts, deletes: [] }, 'strict', (head) => {
+    await this.backend.writeCommit({ clearFirst: true, expectedHead: null, puts, deletes: [] }, 'strict', (head) => {
       const stored = headVersionOf(head);
       return stored === expectedHead
         ? null

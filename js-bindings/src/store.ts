@@ -26,7 +26,7 @@ import { postTask } from './driver.js';
 import { Access } from './access.js';
 import { ClosedError, ConflictError, CorruptionError, InvalidArgumentError, KeepstateError, codeNumber, errorFromIndexedDB } from './errors.js';
 import type { StoreStorage, Restored, DataLossEvent } from './storage.js';
-import type { RestoreSource } from './backend.js';
+import { RecordKind, headVersionOf, type RestoreSource } from './backend.js';
 import { PendingLog, type Replayer } from './pending.js';
 import { Watchers } from './watch.js';
 import { checkHead, readChanges, readPlan, restoreInto, type OpenReport } from './wire.js';
@@ -35,6 +35,7 @@ import {
   type CommitResult,
   type ReadWrite,
   type ScanOptions,
+  type StashedCommitEvent,
   type StoreEventName,
   type StoreEvents,
   type Transaction,
@@ -99,6 +100,8 @@ export class Store implements ReadWrite {
   private followQueued = false;
   /** The newest version another store of this name announced. */
   private heardVersion = 0;
+  /** The page was unloaded and its work stashed (stashNow): nothing more is committed. */
+  private leaving = false;
   private readonly stopSlices: () => void;
   private readonly stopLeaving: () => void;
 
@@ -300,11 +303,49 @@ export class Store implements ReadWrite {
 
   /** @internal Restores the newest verified version (storage.ts decides from which copy); drops pending work. */
   async restore(): Promise<void> {
-    const { restored, loss } = await this.storage.withLock(() => this.storage.restoreNewest((source) => this.restoreFrom(source)));
+    const stashEvents: StashedCommitEvent[] = [];
+    const { restored, loss } = await this.storage.withLock(async () => {
+      const restoredFirst = await this.storage.restoreNewest((source) => this.restoreFrom(source));
+      // Commits that pages stashed as they were unloaded go in now, then the newest is restored.
+      if (!(await this.writeStashes(stashEvents))) return restoredFirst;
+      restoredFirst.restored.discard();
+      return this.storage.restoreNewest((source) => this.restoreFrom(source));
+    });
+    for (const event of stashEvents) this.emitSoon('stashed-commit', event);
     this.flushLocal();
     const old = this.swapIn(restored as Adopted, loss);
     this.pending.clear();
     this.finishSwap(old, 'reload');
+  }
+
+  /**
+   * Writes the commits pages stashed as they were unloaded, each with the head check it would
+   * have had (dropped if another writer committed after its base), oldest first, adding what
+   * became of each to `events`. Resolves whether one was written. REQUIRES: the lock is held.
+   */
+  private async writeStashes(events: StashedCommitEvent[]): Promise<boolean> {
+    const stashes = await this.storage.backend.readStashes();
+    let wrote = false;
+    for (const stash of stashes) {
+      const { records } = stash;
+      const expected = records.expectedHead;
+      const check = (head: Uint8Array | undefined) =>
+        sameBytes(head ?? null, expected)
+          ? null
+          : new ConflictError(`store "${this.name}": a page stashed a commit based on version ${stash.baseVersion}, but another writer committed after it`, stash.baseVersion, headVersionOf(head));
+      const version = headVersionOf(records.puts.find((r) => r.kind === RecordKind.Head)?.bytes);
+      try {
+        await this.storage.commit(records, stash.baseVersion, this.settings.durability, check);
+        wrote = true;
+        this.storage.backend.announce(version, stash.writer);
+        events.push({ outcome: 'committed', version, capturedAt: stash.at });
+      } catch (e) {
+        if (!(e instanceof ConflictError)) throw e;
+        events.push({ outcome: 'dropped', version: stash.baseVersion, capturedAt: stash.at, error: e });
+      }
+      await this.storage.backend.deleteStash(stash.writer);
+    }
+    return wrote;
   }
 
   /** Restores `source` into a new engine store (adopted, or discarded), taking unchanged pages from engine store `base` if given. */
@@ -491,6 +532,7 @@ export class Store implements ReadWrite {
   /** Commits, rebasing onto newer stored versions (unless onConflict is 'reject'), under the lock. */
   private async commitNow(): Promise<CommitResult> {
     const started = performance.now();
+    if (this.leaving) throw new ClosedError(`store "${this.name}": the page was unloaded; its work is stashed for the next open`);
     if (!this.dirty) return { version: this.version, bytesWritten: 0, ms: performance.now() - started };
     return this.storage.withLock(async () => {
       // Another tab announced a newer version: rebase before writing, not after a refused write.
@@ -571,7 +613,10 @@ export class Store implements ReadWrite {
   /** In a page, with autosave: commits pending work when the page is hidden or left
    * (closing a tab within the autosave delay loses nothing). Returns the remover. */
   private commitWhenLeaving(): () => void {
-    type Target = { addEventListener(t: string, f: () => void): void; removeEventListener(t: string, f: () => void): void };
+    type Target = {
+      addEventListener(t: string, f: (event: { persisted?: boolean }) => void): void;
+      removeEventListener(t: string, f: (event: { persisted?: boolean }) => void): void;
+    };
     const doc = (globalThis as { document?: Target & { visibilityState: string } }).document;
     const win = globalThis as unknown as Target;
     if (this.settings.autosaveMs <= 0 || doc === undefined) return () => undefined;
@@ -586,12 +631,39 @@ export class Store implements ReadWrite {
     const onVisibility = () => {
       if (doc.visibilityState === 'hidden') leave();
     };
+    // Unloaded for good (not kept in the back/forward cache): no later task runs, so the
+    // commit is captured and stashed now, and written at the next open.
+    const onPageHide = (event: { persisted?: boolean }) => {
+      if (event.persisted === true) leave();
+      else this.stashNow();
+    };
     doc.addEventListener('visibilitychange', onVisibility);
-    win.addEventListener('pagehide', leave);
+    win.addEventListener('pagehide', onPageHide);
     return () => {
       doc.removeEventListener('visibilitychange', onVisibility);
-      win.removeEventListener('pagehide', leave);
+      win.removeEventListener('pagehide', onPageHide);
     };
+  }
+
+  /**
+   * Captures the uncommitted state and stashes it as one record for the next open, in this
+   * task (a page being unloaded has no other). The page commits nothing after that: the stash
+   * holds its work, and a second write of it would apply it twice.
+   */
+  private stashNow(): void {
+    if (this.closed || this.closing || this.leaving || this.inTransaction || !this.dirty) return;
+    const m = this.engine.module;
+    // A commit in flight has its plan: then that commit is the page's last chance, as before.
+    if (m._keepstate_store_capture(this.handle, Date.now()) !== 0) return;
+    try {
+      const records = readPlan(this.engine, this.handle);
+      this.storage.backend.stashCommit({ writer: this.writerId, baseVersion: this.version, records, at: Date.now() });
+      this.leaving = true;
+    } catch {
+      // Nothing stashed: the state stays as it is (and dirty).
+    } finally {
+      m._keepstate_store_commit_done(this.handle, codeNumber('closed')); // not written: the pages are dirty again
+    }
   }
 
   /** A write landed: commit `autosaveMs` later, unless a commit is already due. */
@@ -648,4 +720,9 @@ export class Store implements ReadWrite {
 
 function isThenable(value: unknown): boolean {
   return typeof value === 'object' && value !== null && typeof (value as { then?: unknown }).then === 'function';
+}
+
+function sameBytes(a: Uint8Array | null, b: Uint8Array | null): boolean {
+  if (a === null || b === null) return a === b;
+  return a.length === b.length && a.every((x, i) => x === b[i]);
 }

@@ -84,6 +84,18 @@ export interface RebaseEvent {
   ms: number;
 }
 
+/** A commit a page stashed as it was unloaded (docs/tabs.md, "Leaving a page"), written or dropped at this open. */
+export interface StashedCommitEvent {
+  /** 'committed': it is now the stored version `version`; 'dropped': another writer committed after
+   * the version it was based on, so it could not be written (`error` says which). */
+  outcome: 'committed' | 'dropped';
+  /** The version it was committed as, or (dropped) the version it was based on. */
+  version: number;
+  /** When the page captured it (ms since the epoch). */
+  capturedAt: number;
+  error?: ConflictError;
+}
+
 export interface StoreEvents {
   commit: CommitResult;
   conflict: ConflictError;
@@ -91,13 +103,14 @@ export interface StoreEvents {
   'data-loss': DataLossEvent;
   'remote-commit': RemoteCommitEvent;
   rebase: RebaseEvent;
+  'stashed-commit': StashedCommitEvent;
   error: KeepstateError;
 }
 
 export type StoreEventName = keyof StoreEvents;
 
 /** The names of StoreEvents, for validating `on`. */
-export const STORE_EVENTS: readonly StoreEventName[] = ['commit', 'conflict', 'corruption', 'data-loss', 'remote-commit', 'rebase', 'error'];
+export const STORE_EVENTS: readonly StoreEventName[] = ['commit', 'conflict', 'corruption', 'data-loss', 'remote-commit', 'rebase', 'stashed-commit', 'error'];
 
 /** Reads and writes; both the Store and a transaction's `tx` have them. */
 export interface ReadWrite {

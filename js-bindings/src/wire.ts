@@ -63,7 +63,8 @@ export function readPlan(engine: Engine, handle: number): CommitRecords {
   const words = new DataView(heap.buffer, ptr);
   const u32 = (i: number) => words.getUint32(i * 4, true);
   const text = (p: number, n: number) => Engine.decode(heap.subarray(p, p + n));
-  const records: CommitRecords = { clearFirst: u32(WIRE.PLAN_CLEAR_FIRST) !== 0, puts: [], deletes: [] };
+  const expectedHead = u32(WIRE.PLAN_HAS_EXPECTED_HEAD) === 0 ? null : heap.slice(u32(WIRE.PLAN_EXPECTED_HEAD_PTR), u32(WIRE.PLAN_EXPECTED_HEAD_PTR) + u32(WIRE.PLAN_EXPECTED_HEAD_LEN));
+  const records: CommitRecords = { clearFirst: u32(WIRE.PLAN_CLEAR_FIRST) !== 0, expectedHead, puts: [], deletes: [] };
   let w = WIRE.PLAN_HEADER_WORDS as number;
   for (let i = 0; i < u32(WIRE.PLAN_PUT_COUNT); ++i, w += WIRE.PLAN_PUT_WORDS) {
     const [kind, keyPtr, keyLen, bytesPtr, bytesLen] = [u32(w), u32(w + 1), u32(w + 2), u32(w + 3), u32(w + 4)];

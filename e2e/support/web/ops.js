@@ -9,7 +9,7 @@ import * as cpp from './cpp-ledger.js';
 let ks; // the keepstate module under test
 const stores = new Map(); // name -> { store, events }
 const decoder = new TextDecoder();
-const EVENTS = ['commit', 'conflict', 'corruption', 'data-loss', 'remote-commit', 'rebase', 'error'];
+const EVENTS = ['commit', 'conflict', 'corruption', 'data-loss', 'remote-commit', 'rebase', 'stashed-commit', 'error'];
 const ERROR_CLASSES = ['KeepstateError', 'ConflictError', 'CorruptionError', 'QuotaError', 'ClosedError', 'InvalidArgumentError', 'DataLossError'];
 
 export function serializeError(e) {
@@ -25,6 +25,7 @@ export function serializeError(e) {
 
 function serializeEvent(type, payload) {
   if (payload instanceof Error) return { type, error: serializeError(payload) };
+  if (type === 'stashed-commit') return { type, ...payload, error: payload.error && serializeError(payload.error) };
   if (type === 'rebase') return { type, ...payload, dropped: payload.dropped.map((d) => ({ ...d, error: serializeError(d.error) })) };
   if (type === 'corruption') return { type, ...payload, failures: [...payload.failures], error: serializeError(payload.error) };
   return { type, ...payload };
