@@ -328,20 +328,28 @@ export class Store implements ReadWrite {
     let wrote = false;
     for (const stash of stashes) {
       const { records } = stash;
-      const expected = records.expectedHead;
-      const check = (head: Uint8Array | undefined) =>
-        sameBytes(head ?? null, expected)
-          ? null
-          : new ConflictError(`store "${this.name}": a page stashed a commit based on version ${stash.baseVersion}, but another writer committed after it`, stash.baseVersion, headVersionOf(head));
-      const version = headVersionOf(records.puts.find((r) => r.kind === RecordKind.Head)?.bytes);
+      const ownHead = records.puts.find((r) => r.kind === RecordKind.Head)?.bytes ?? null;
+      const version = headVersionOf(ownHead ?? undefined);
+      // Written already (a kill between writing it and removing the stash): nothing to do.
+      const alreadyWritten = new KeepstateError('internal', 'the stashed commit is the stored head');
+      const check = (head: Uint8Array | undefined) => {
+        if (sameBytes(head ?? null, records.expectedHead)) return null;
+        if (sameBytes(head ?? null, ownHead)) return alreadyWritten;
+        return new ConflictError(`store "${this.name}": a page stashed a commit based on version ${stash.baseVersion}, but another writer committed after it`, stash.baseVersion, headVersionOf(head));
+      };
       try {
         await this.storage.commit(records, stash.baseVersion, this.settings.durability, check);
         wrote = true;
         this.storage.backend.announce(version, stash.writer);
         events.push({ outcome: 'committed', version, capturedAt: stash.at });
       } catch (e) {
-        if (!(e instanceof ConflictError)) throw e;
-        events.push({ outcome: 'dropped', version: stash.baseVersion, capturedAt: stash.at, error: e });
+        if (e === alreadyWritten) {
+          events.push({ outcome: 'committed', version, capturedAt: stash.at });
+        } else if (e instanceof ConflictError) {
+          events.push({ outcome: 'dropped', version: stash.baseVersion, capturedAt: stash.at, error: e });
+        } else {
+          throw e;
+        }
       }
       await this.storage.backend.deleteStash(stash.writer);
     }
