@@ -52,6 +52,11 @@
     "store in_txn prefix prefix_len has_prefix start start_len end end_len has_end limit reverse") \
   X(keepstate_store_begin, status, "store")                                                \
   X(keepstate_store_end, status, "store commit")                                           \
+  /* Schema versions and migrations (the superblock's user version; in_txn as for reads). */ \
+  X(keepstate_store_schema_version, f64, "store in_txn")                                   \
+  X(keepstate_store_set_schema_version, status, "store version")                           \
+  X(keepstate_store_run_migrations, status, "store from to")                               \
+  X(keepstate_migrations_newest, f64, "")                                                  \
   /* Changes (watch): record written keys, take them, diff two states. */                 \
   X(keepstate_store_watch, status, "store ranges ranges_len")                              \
   X(keepstate_store_take_changes, status, "store")                                         \

@@ -338,6 +338,43 @@ EMSCRIPTEN_KEEPALIVE std::int32_t keepstate_store_end(std::uint32_t handle, std:
   });
 }
 
+// The application's schema version: the store's (in_txn = 0) or as the open
+// transaction sees it (in_txn = 1); 0 for an unknown or closed store.
+EMSCRIPTEN_KEEPALIVE double keepstate_store_schema_version(std::uint32_t handle, std::int32_t in_txn) {
+  Result<OpenStore*> s = Usable(handle);
+  if (!s.ok()) return 0;
+  if (in_txn) return (*s)->txn ? static_cast<double>((*s)->txn->schema_version()) : 0;
+  return static_cast<double>((*s)->store->schema_version());
+}
+
+// Sets the schema version in the open transaction (applied by its commit).
+// Errors: closed (no transaction is open), invalid-argument (handle, version).
+EMSCRIPTEN_KEEPALIVE std::int32_t keepstate_store_set_schema_version(std::uint32_t handle, double version) {
+  if (!(version >= 0 && version <= 9007199254740991.0) || version != static_cast<double>(static_cast<std::uint64_t>(version))) {
+    return Fail(Status::InvalidArgument("a schema version is an integer from 0 to 2^53 - 1"));
+  }
+  return With(Usable(handle), [&](OpenStore& s) {
+    if (!s.txn) return Fail(Status::Closed("no transaction is open"));
+    return Done(s.txn->SetSchemaVersion(static_cast<std::uint64_t>(version)));
+  });
+}
+
+// Runs the module's C++ migrations (KEEPSTATE_MIGRATION) with from < version
+// <= to, in order, in the open transaction. Errors: the first migration's
+// error (the caller aborts the transaction), closed (no transaction).
+EMSCRIPTEN_KEEPALIVE std::int32_t keepstate_store_run_migrations(std::uint32_t handle, double from, double to) {
+  return With(Usable(handle), [&](OpenStore& s) {
+    if (!s.txn) return Fail(Status::Closed("no transaction is open"));
+    return Done(keepstate::sdk::RunMigrations(*s.txn, static_cast<std::uint64_t>(from), static_cast<std::uint64_t>(to)));
+  });
+}
+
+// The highest schema version the module's C++ migrations reach (0: none).
+EMSCRIPTEN_KEEPALIVE double keepstate_migrations_newest() {
+  const auto migrations = keepstate::sdk::RegisteredMigrations();
+  return migrations.empty() ? 0 : static_cast<double>(migrations.back().first);
+}
+
 // Records, from now, the keys of the writes that land in the given ranges
 // (layout WATCH_*; none: recording stops and what was recorded is dropped).
 // Errors: closed, invalid-argument (handle, a malformed list).

@@ -95,7 +95,21 @@ Txn::~Txn() {
   if (store_ != nullptr) Abort();
 }
 
-std::size_t Txn::pending_writes() const { return store_ ? store_->buffer_.ops.size() : 0; }
+std::size_t Txn::pending_writes() const {
+  if (store_ == nullptr) return 0;
+  return store_->buffer_.ops.size() + (store_->buffer_.schema_version ? 1 : 0);
+}
+
+std::uint64_t Txn::schema_version() const {
+  if (store_ == nullptr) return 0;
+  return store_->buffer_.schema_version.value_or(store_->arena_.user_version());
+}
+
+Status Txn::SetSchemaVersion(std::uint64_t version) {
+  if (store_ == nullptr) return Status::Closed("transaction is finished");
+  store_->buffer_.schema_version = version;
+  return Status::Ok();
+}
 
 void Txn::Finish() {
   store_->buffer_.Clear();
@@ -328,6 +342,7 @@ Status Txn::Commit() {
     for (const Store::Entry& e : b.entries) {
       if (e.op >= 0) apply(e);
     }
+    if (b.schema_version) arena.SetUserVersion(*b.schema_version);  // page 0: always there
     Finish();
     return Status::Ok();
   }
@@ -352,6 +367,7 @@ Status Txn::Commit() {
       if (b.entries[i].op >= 0) apply(b.entries[i]);
     }
   }
+  if (b.schema_version) arena.SetUserVersion(*b.schema_version);
   arena.CommitJournal();
   Finish();
   return Status::Ok();

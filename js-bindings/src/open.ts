@@ -6,6 +6,7 @@ import type { KeepstateModuleFactory } from './keepstate.js';
 import type { MirrorDirectory } from './opfs.js';
 import { StoreStorage } from './storage.js';
 import { Store } from './store.js';
+import type { Transaction } from './types.js';
 
 export interface OpenOptions {
   /** Commit automatically this many ms after the first uncommitted change; false: never. Default 1000. */
@@ -43,6 +44,14 @@ export interface OpenOptions {
   onConflict?: 'rebase' | 'reject';
   /** Catch up with other tabs' commits as they are announced, replaying pending work on top. Default true. */
   follow?: boolean;
+  /**
+   * The app's schema version of its data (an integer >= 1), and how to bring older data to it:
+   * when the stored version is lower, `migrate(tx, fromVersion)` runs once, as one transaction
+   * (after the module's C++ migrations, KEEPSTATE_MIGRATION), and the store opens only after
+   * that is committed. If it throws, openStore rejects with its error and the stored data stays
+   * as it was. A stored version higher than this one rejects with KeepstateError 'unsupported'.
+   */
+  schema?: { version: number; migrate?: (tx: Transaction, fromVersion: number) => void };
 }
 
 const DEFAULT_AUTOSAVE_MS = 1000;
@@ -52,7 +61,7 @@ function validateOptions(name: unknown, options: OpenOptions): void {
     throw new InvalidArgumentError('openStore: name must be a non-empty string');
   }
   if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('openStore: options must be an object');
-  const { autosave, retain, durability, pageSize, storage, mirror, opfs, onDataLoss, onConflict, follow } = options;
+  const { autosave, retain, durability, pageSize, storage, mirror, opfs, onDataLoss, onConflict, follow, schema } = options;
   const check = (ok: boolean, message: string) => {
     if (!ok) throw new InvalidArgumentError(`openStore: ${message}`);
   };
@@ -66,6 +75,11 @@ function validateOptions(name: unknown, options: OpenOptions): void {
   check(onDataLoss === undefined || onDataLoss === 'reject' || onDataLoss === 'open', "onDataLoss must be 'reject' or 'open'");
   check(onConflict === undefined || onConflict === 'rebase' || onConflict === 'reject', "onConflict must be 'rebase' or 'reject'");
   check(follow === undefined || typeof follow === 'boolean', 'follow must be a boolean');
+  check(schema === undefined || (typeof schema === 'object' && schema !== null), 'schema must be { version, migrate? }');
+  if (schema !== undefined) {
+    check(Number.isSafeInteger(schema.version) && schema.version >= 1, 'schema.version must be an integer >= 1');
+    check(schema.migrate === undefined || typeof schema.migrate === 'function', 'schema.migrate must be a function');
+  }
 }
 
 /** Opens (creating if needed) the store `name` and restores its newest verified version. */
@@ -95,7 +109,14 @@ export async function openStore(name: string, options: OpenOptions = {}): Promis
       onConflict: options.onConflict ?? 'rebase',
       follow: options.follow ?? true,
     });
-    await store.restore();
+    try {
+      await store.restore();
+      const target = Math.max(options.schema?.version ?? 0, engine.module._keepstate_migrations_newest());
+      await store.migrateTo(target, options.schema?.migrate);
+    } catch (e) {
+      store.discard();
+      throw e;
+    }
     return store;
   } catch (e) {
     storage.close();

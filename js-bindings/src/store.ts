@@ -136,6 +136,11 @@ export class Store implements ReadWrite {
     return this.handle === 0 ? this.closedVersion : this.engine.module._keepstate_store_version(this.handle);
   }
 
+  /** The application's schema version of the state (0: never set); see OpenOptions.schema. */
+  get schemaVersion(): number {
+    return this.handle === 0 ? 0 : this.engine.module._keepstate_store_schema_version(this.handle, 0);
+  }
+
   /** Whether there are changes not yet committed. */
   get dirty(): boolean {
     return this.handle !== 0 && this.engine.module._keepstate_store_dirty(this.handle) !== 0;
@@ -300,6 +305,50 @@ export class Store implements ReadWrite {
   }
 
   // --- Internals ---------------------------------------------------------------
+
+  /**
+   * @internal At open: brings the state to schema version `target` (OpenOptions.schema, and
+   * the module's C++ migrations) in one transaction, and commits it before the store is
+   * handed out. A stored version above `target` is refused ('unsupported'): old code never
+   * writes over newer data. If a migration throws, nothing is applied and the error is
+   * rethrown (openStore then discards this store).
+   */
+  async migrateTo(target: number, migrate: ((tx: Transaction, fromVersion: number) => void) | undefined): Promise<void> {
+    const m = this.engine.module;
+    const stored = this.schemaVersion;
+    if (stored > target) {
+      throw new KeepstateError(
+        'unsupported',
+        `store "${this.name}" has schema version ${stored}, newer than this code's ${target}: it was written by a newer version of the app, and is left as it is`,
+      );
+    }
+    if (stored === target) return;
+    // Logged like any transaction: if another tab migrated first, the rebase replays this
+    // on its state, where the version it reads is already the target.
+    this.transaction((tx) => {
+      const from = m._keepstate_store_schema_version(this.handle, 1);
+      if (from >= target) return;
+      this.engine.check(m._keepstate_store_run_migrations(this.handle, from, target));
+      if (isThenable(migrate?.(tx, from))) throw new InvalidArgumentError('schema.migrate must be synchronous (it returned a promise)');
+      this.engine.check(m._keepstate_store_set_schema_version(this.handle, target));
+    });
+    await this.commit();
+  }
+
+  /** @internal Closes without committing (openStore gave up on this store). */
+  discard(): void {
+    if (this.closed) return;
+    this.closed = true;
+    clearTimeout(this.autosaveTimer);
+    this.stopSlices();
+    this.stopLeaving();
+    this.stopHearing();
+    this.releaseCalls();
+    if (this.handle !== 0) this.engine.module._keepstate_store_destroy(this.handle);
+    this.handle = 0;
+    --this.engine.openStores;
+    this.storage.close();
+  }
 
   /** @internal Restores the newest verified version (storage.ts decides from which copy); drops pending work. */
   async restore(): Promise<void> {

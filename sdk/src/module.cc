@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <map>
+#include <string>
 #include <utility>
 
 namespace keepstate::sdk {
@@ -17,6 +18,10 @@ std::map<std::string, Mutator, std::less<>>& Registry() {
   return *registry;
 }
 
+std::map<std::uint64_t, Migration>& MigrationRegistry() {
+  static auto* registry = new std::map<std::uint64_t, Migration>();
+  return *registry;
+}
 }  // namespace
 
 Status Register(std::string_view name, Mutator fn) {
@@ -24,6 +29,26 @@ Status Register(std::string_view name, Mutator fn) {
   if (fn == nullptr) return Status::InvalidArgument("mutator \"" + std::string(name) + "\" is null");
   auto [it, inserted] = Registry().emplace(std::string(name), fn);
   if (!inserted) return Status::InvalidArgument("mutator \"" + std::string(name) + "\" is already registered");
+  return Status::Ok();
+}
+
+Status RegisterMigration(std::uint64_t version, Migration fn) {
+  const std::string which = "migration to schema version " + std::to_string(version);
+  if (version == 0) return Status::InvalidArgument("a migration needs a schema version above 0");
+  if (fn == nullptr) return Status::InvalidArgument(which + " is null");
+  if (!MigrationRegistry().emplace(version, fn).second) return Status::InvalidArgument(which + " is already registered");
+  return Status::Ok();
+}
+
+std::vector<std::pair<std::uint64_t, Migration>> RegisteredMigrations() {
+  return {MigrationRegistry().begin(), MigrationRegistry().end()};
+}
+
+Status RunMigrations(engine::Txn& txn, std::uint64_t from, std::uint64_t to) {
+  for (auto it = MigrationRegistry().upper_bound(from); it != MigrationRegistry().end() && it->first <= to; ++it) {
+    Status s = it->second(txn);
+    if (!s.ok()) return Status(s.code(), "migration to schema version " + std::to_string(it->first) + ": " + s.message());
+  }
   return Status::Ok();
 }
 
@@ -44,6 +69,14 @@ bool RegisterAtStartup(const char* name, Mutator fn) {
   Status s = Register(name, fn);
   if (!s.ok()) {
     std::fprintf(stderr, "keepstate: KEEPSTATE_MUTATOR: %s\n", s.ToString().c_str());
+    std::abort();
+  }
+  return true;
+}
+bool RegisterMigrationAtStartup(std::uint64_t version, Migration fn) {
+  Status s = RegisterMigration(version, fn);
+  if (!s.ok()) {
+    std::fprintf(stderr, "keepstate: KEEPSTATE_MIGRATION: %s\n", s.ToString().c_str());
     std::abort();
   }
   return true;

@@ -317,3 +317,29 @@ TEST_CASE("large read-modify-write transactions apply every update", "[engine]")
   CHECK(odd == 101LL * n / 2);
   CHECK(store->tree().Check().ok());
 }
+
+TEST_CASE("txn: the schema version is set with the transaction's writes, read-your-writes, dropped on abort") {
+  auto created = keepstate::engine::Store::Create();
+  REQUIRE(created.ok());
+  keepstate::engine::Store& store = **created;
+  CHECK(store.schema_version() == 0);
+  {
+    auto txn = store.BeginWrite();
+    REQUIRE(txn.ok());
+    REQUIRE(txn->SetSchemaVersion(3).ok());
+    CHECK(txn->schema_version() == 3);
+    CHECK(store.schema_version() == 0);
+    CHECK(txn->pending_writes() == 1);
+    txn->Abort();
+  }
+  CHECK(store.schema_version() == 0);
+  {
+    auto txn = store.BeginWrite();
+    REQUIRE(txn.ok());
+    REQUIRE(txn->Put("k", "v").ok());
+    REQUIRE(txn->SetSchemaVersion(2).ok());
+    REQUIRE(txn->Commit().ok());
+  }
+  CHECK(store.schema_version() == 2);
+  CHECK(store.arena().dirty().Test(0));  // the superblock is committed with the pages
+}

@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -64,7 +65,13 @@ class Txn {
   Status Commit();
   void Abort();
 
+  // The application's schema version (the superblock's user_version) as this
+  // transaction sees it, and a new one, applied by Commit with the writes.
+  std::uint64_t schema_version() const;
+  Status SetSchemaVersion(std::uint64_t version);
+
   bool open() const { return store_ != nullptr; }
+  // Buffered writes (a schema version change counts as one).
   std::size_t pending_writes() const;
 
  private:
@@ -100,6 +107,8 @@ class Store {
   void Scan(const ScanOptions& options,
             const std::function<bool(std::string_view, std::string_view)>& fn) const;
   std::uint64_t Count() const { return arena_.entry_count(); }
+  // The application's schema version (superblock user_version; 0: never set).
+  std::uint64_t schema_version() const { return arena_.user_version(); }
   std::uint64_t CountRange(const ScanOptions& options) const { return tree_.CountRange(options); }
 
   // Busy if a write transaction is already open; Closed after Close().
@@ -147,6 +156,7 @@ class Store {
     // grows by doubling and keeps its size (reused by the next transaction).
     std::vector<char> bytes;
     std::size_t used = 0;
+    std::optional<std::uint64_t> schema_version;  // set by Txn::SetSchemaVersion
     std::string_view key(const Entry& e) const { return {bytes.data() + e.key_offset, e.key_size}; }
     std::string_view value(const Op& op) const {
       return {bytes.data() + op.value_offset, op.value_size};
@@ -169,6 +179,7 @@ class Store {
       entries.clear();
       ops.clear();
       used = 0;
+      schema_version.reset();
       table.clear();  // rebuilt (capacity reused) when a transaction outgrows kLinearEntries
     }
   };

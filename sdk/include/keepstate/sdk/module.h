@@ -36,6 +36,7 @@
 #include <string>
 #include <string_view>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "keepstate/engine/store.h"
@@ -107,6 +108,22 @@ Mutator Find(std::string_view name);
 // Every registered name, sorted.
 std::vector<std::string> RegisteredNames();
 
+// A schema migration of state whose shape C++ owns: when a store opens with
+// a stored schema version below `version`, fn(txn) runs in the open's one
+// migration transaction (with every other migration above the stored
+// version, in ascending order, then the app's JS `migrate`), and the
+// transaction sets the schema version. An error aborts all of it: the store
+// does not open and the stored data stays as it was (docs/sdk.md).
+using Migration = Status (*)(engine::Txn& txn);
+// Registers `fn` for `version`. Errors: InvalidArgument for version 0, a null
+// fn, or a version already registered.
+Status RegisterMigration(std::uint64_t version, Migration fn);
+// The registered migrations, ascending by version.
+std::vector<std::pair<std::uint64_t, Migration>> RegisteredMigrations();
+// Runs, in `txn`, every registered migration with from < version <= to, in
+// order; the first error stops it (the caller aborts the transaction).
+Status RunMigrations(engine::Txn& txn, std::uint64_t from, std::uint64_t to);
+
 // The outcome of one call.
 struct CallOutcome {
   std::uint32_t id = 0;
@@ -144,6 +161,7 @@ class CallQueue {
 namespace detail {
 // Register() for static initializers: aborts (with the name) on an error.
 bool RegisterAtStartup(const char* name, Mutator fn);
+bool RegisterMigrationAtStartup(std::uint64_t version, Migration fn);
 }  // namespace detail
 
 template <typename Fn>
@@ -179,3 +197,9 @@ auto Context::Write(Fn&& fn) -> std::invoke_result_t<Fn&, engine::Txn&> {
 #define KEEPSTATE_MUTATOR(name, fn)                                                   \
   [[maybe_unused]] static const bool KEEPSTATE_CONCAT_(keepstate_mutator_, __LINE__) = \
       ::keepstate::sdk::detail::RegisterAtStartup(name, fn)
+
+// At namespace scope in a module source: registers migration `fn` for schema
+// version `version` (see RegisterMigration), like KEEPSTATE_MUTATOR.
+#define KEEPSTATE_MIGRATION(version, fn)                                                   \
+  [[maybe_unused]] static const bool KEEPSTATE_CONCAT_(keepstate_migration_, __LINE__) = \
+      ::keepstate::sdk::detail::RegisterMigrationAtStartup(version, fn)
