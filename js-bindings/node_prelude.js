@@ -1,7 +1,11 @@
-// keepstate: prepended (--extern-pre-js) to the Emscripten ES module glue.
-// Under Node the glue of an -sEXPORT_ES6 build calls require() and reads
-// __dirname, which an ES module does not have (TOOLCHAIN.md); define them
-// from import.meta.url there. In a page or a worker nothing is imported.
+// keepstate: prepended to the Emscripten ES module glue that runs in Node
+// (cmake/keepstate_wasm.cmake: the npm package's keepstate.node.js, and the
+// one glue file of a module built without SPLIT_NODE_GLUE). Under Node the
+// glue of an -sEXPORT_ES6 build calls require() and reads __dirname, which an
+// ES module does not have (TOOLCHAIN.md); define them from import.meta.url
+// there. In a page or a worker nothing is imported, but a browser bundler
+// still fails to resolve these 'node:' imports: browser builds use
+// web_prelude.js instead.
 const keepstateIsNode = typeof process === 'object' && typeof process.versions === 'object' &&
     typeof process.versions.node === 'string';
 var require = keepstateIsNode ?

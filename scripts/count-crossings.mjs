@@ -3,7 +3,7 @@
 // commit event: `node scripts/count-crossings.mjs` after `npm run build:js`.
 // Node, fake-indexeddb; the module's exports are wrapped with counters.
 import { IDBFactory } from 'fake-indexeddb';
-import { openStore } from '../js-bindings/dist/index.js';
+import { openStore } from '../js-bindings/dist/node.js'; // the package's Node entry
 import { loadEngine } from '../js-bindings/dist/engine.js';
 
 const engine = await loadEngine();

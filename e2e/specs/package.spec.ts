@@ -51,7 +51,9 @@ test('the npm pack tarball works from a plain page with an import map', async ({
   const [{ filename }] = JSON.parse(stdout);
   await run('tar', ['-xzf', join(root, filename), '-C', root]); // -> site/package/
   const pkg = JSON.parse(await readFile(join(root, 'package/package.json'), 'utf8'));
-  const entry = `/package/${pkg.exports['.'].default.replace(/^\.\//, '')}`;
+  // A page is a browser: the import map points at the entry of the `browser`
+  // condition (the `node` one would load Node's glue).
+  const entry = `/package/${pkg.exports['.'].browser.replace(/^\.\//, '')}`;
   await writeFile(join(root, 'index.html'), PAGE(entry));
 
   const { startServer } = await import('../server.mjs');

@@ -124,20 +124,33 @@ export class Engine {
 
 const engines = new Map<KeepstateModuleFactory, Promise<Engine>>();
 
-function isNode(): boolean {
-  const p = (globalThis as { process?: { versions?: { node?: unknown } } }).process;
-  return typeof p?.versions?.node === 'string';
+/**
+ * What differs between the package's two entries. index.ts (pages, workers,
+ * browser bundlers: nothing here names a Node module) keeps the defaults;
+ * node.ts (the `node` condition of package.json's exports) replaces both
+ * before any store opens.
+ * @internal
+ */
+export interface Platform {
+  /** The glue of the package's own module (its default export is the factory). */
+  glue(): Promise<{ default: KeepstateModuleFactory }>;
+  /** The bytes of a .wasm given by URL; without it the glue fetches the URL itself. */
+  readWasm?(url: URL): Promise<Uint8Array>;
+}
+
+let platform: Platform = { glue: () => import('./keepstate.js') };
+
+/** @internal Called once by node.ts, at import. */
+export function setPlatform(p: Platform): void {
+  platform = p;
 }
 
 async function instantiate(source: ModuleSource): Promise<Engine> {
   const url = source.wasmUrl === undefined ? undefined : new URL(source.wasmUrl);
   let module: KeepstateModule;
-  if (url !== undefined && isNode()) {
+  if (url !== undefined && platform.readWasm !== undefined) {
     // Node's fetch cannot load a file: URL; hand the glue the bytes instead.
-    const fs = (await import('node:fs/promises' as string)) as {
-      readFile(path: URL): Promise<Uint8Array>;
-    };
-    module = await source.factory({ wasmBinary: await fs.readFile(url) });
+    module = await source.factory({ wasmBinary: await platform.readWasm(url) });
   } else if (url !== undefined) {
     module = await source.factory({ locateFile: () => url.href });
   } else {
@@ -150,7 +163,9 @@ async function instantiate(source: ModuleSource): Promise<Engine> {
 export function loadEngine(source?: ModuleSource | KeepstateModuleFactory): Promise<Engine> {
   let resolved: Promise<ModuleSource>;
   if (source === undefined) {
-    resolved = import('./keepstate.js').then((glue) => ({
+    // Written out here (not in the glue) so that bundlers see the .wasm and
+    // emit it as an asset; it sits next to both glue files.
+    resolved = platform.glue().then((glue) => ({
       factory: glue.default,
       wasmUrl: new URL('keepstate.wasm', import.meta.url),
     }));

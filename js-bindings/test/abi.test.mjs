@@ -7,8 +7,8 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { STATUS_CODES, ABI_FUNCTIONS, RECORD_KINDS, WIRE } from '../dist/generated/abi.js';
 import { errorFromStatus, ERROR_CLASSES } from '../dist/errors.js';
-import { KeepstateError } from '../dist/index.js';
-import createModule from '../dist/keepstate.js';
+import { KeepstateError } from '../dist/node.js';
+import createModule from '../dist/keepstate.node.js'; // Node's glue (keepstate.js is the browser's)
 
 const root = new URL('../../', import.meta.url);
 const read = (path) => readFile(new URL(path, root), 'utf8');

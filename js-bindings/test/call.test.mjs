@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { openStore, InvalidArgumentError, KeepstateError, ClosedError } from '../dist/index.js';
+import { openStore, InvalidArgumentError, KeepstateError, ClosedError } from '../dist/node.js';
 import { freshIndexedDB, uniqueName } from './helpers.mjs';
 
 const ledgerDir = new URL('../../build/wasm-release/examples/ledger/', import.meta.url);

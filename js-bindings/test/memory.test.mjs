@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { openStore, ConflictError, InvalidArgumentError } from '../dist/index.js';
+import { openStore, ConflictError, InvalidArgumentError } from '../dist/node.js';
 import { nextEvent, uniqueName } from './helpers.mjs';
 
 const open = (name, options = {}) => openStore(name, { storage: 'memory', autosave: false, ...options });

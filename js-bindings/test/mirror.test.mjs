@@ -4,7 +4,7 @@
 // never opened as if new.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { openStore, DataLossError, KeepstateError } from '../dist/index.js';
+import { openStore, DataLossError, KeepstateError } from '../dist/node.js';
 import {
   copyFiles, deleteDatabase, dumpRecords, freshIndexedDB, lossReportingIndexedDB, memoryDirectory, nextEvent, tamper,
   uniqueName,

@@ -23,7 +23,8 @@ test('the npm pack tarball installs into an empty folder and works from Node', a
   const { stdout } = await run('npm', ['pack', '--json', '--pack-destination', dir], { cwd: packageDir });
   const [{ filename, files }] = JSON.parse(stdout);
   const paths = files.map((f) => f.path);
-  for (const f of ['dist/index.js', 'dist/index.d.ts', 'dist/keepstate.js', 'dist/keepstate.wasm', 'package.json']) {
+  for (const f of ['dist/index.js', 'dist/index.d.ts', 'dist/node.js', 'dist/keepstate.js', 'dist/keepstate.node.js',
+    'dist/keepstate.wasm', 'package.json']) {
     assert.ok(paths.includes(f), `${f} is in the tarball`);
   }
   assert.ok(paths.every((p) => p === 'package.json' || p.startsWith('dist/') || /^(README|LICENSE)/i.test(p)), paths.join());
@@ -54,10 +55,47 @@ test('the npm pack tarball installs into an empty folder and works from Node', a
   assert.equal(quick.stderr, '');
 });
 
-test('the typings resolve through the exports map (types first)', async () => {
+test('the exports map: types first, then browser, node and default entries', async () => {
   const pkg = JSON.parse(await readFile(join(packageDir, 'package.json'), 'utf8'));
   assert.equal(pkg.name, 'keepstate');
   assert.equal(pkg.type, 'module');
-  assert.deepEqual(Object.keys(pkg.exports['.']), ['types', 'default']);
+  assert.deepEqual(pkg.exports['.'], {
+    types: './dist/index.d.ts',
+    browser: './dist/index.js',
+    node: './dist/node.js',
+    default: './dist/index.js',
+  });
   assert.deepEqual(pkg.files, ['dist']);
+  // node.js's only job is a side effect at import (setPlatform): a bundler
+  // told the package has none may drop it and leave Node without its glue.
+  assert.deepEqual(pkg.sideEffects, ['./dist/node.js']);
+});
+
+// Every module a bundler reaches from `entry` through relative imports (static
+// and dynamic), with the specifiers each one names.
+async function importGraph(entry) {
+  const seen = new Map();
+  const queue = [new URL(entry, new URL('../dist/', import.meta.url))];
+  while (queue.length > 0) {
+    const url = queue.shift();
+    if (seen.has(url.href)) continue;
+    const text = await readFile(url, 'utf8');
+    const specifiers = [...text.matchAll(/\b(?:from|import)\s*\(?\s*['"]([^'"]+)['"]/g)].map((m) => m[1]);
+    seen.set(url.href, specifiers);
+    for (const s of specifiers) if (s.startsWith('.')) queue.push(new URL(s, url));
+  }
+  return seen;
+}
+
+test('the browser entry names no Node module; the Node entry loads the Node glue', async () => {
+  const browser = await importGraph('index.js');
+  const named = [...browser.values()].flat();
+  assert.ok([...browser.keys()].some((u) => u.endsWith('/dist/keepstate.js')), 'index.js reaches the browser glue');
+  assert.deepEqual(named.filter((s) => !s.startsWith('.')), [], 'only relative imports from index.js');
+  for (const url of browser.keys()) {
+    const text = await readFile(new URL(url), 'utf8');
+    assert.ok(!text.includes('node:'), `${url} names no node: module`);
+  }
+  const node = await importGraph('node.js');
+  assert.ok([...node.keys()].some((u) => u.endsWith('/dist/keepstate.node.js')), 'node.js reaches the Node glue');
 });

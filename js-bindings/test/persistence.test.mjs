@@ -2,7 +2,7 @@
 // fallback, quota, garbage collection, other-tab announcements, autosave.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { openStore, ConflictError, QuotaError } from '../dist/index.js';
+import { openStore, ConflictError, QuotaError } from '../dist/node.js';
 import {
   dumpRecords, freshIndexedDB, nextEvent, quotaIndexedDB, storedBytes, tamper, uniqueName,
 } from './helpers.mjs';

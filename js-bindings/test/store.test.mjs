@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   openStore, KeepstateError, ConflictError, CorruptionError, QuotaError, ClosedError, InvalidArgumentError,
-} from '../dist/index.js';
+} from '../dist/node.js';
 import { freshIndexedDB, uniqueName } from './helpers.mjs';
 
 const open = (name, indexedDB, options = {}) => openStore(name, { indexedDB, autosave: false, ...options });
