@@ -3,7 +3,7 @@
 // refused, two stores migrating at once migrate once.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { openStore, InvalidArgumentError, KeepstateError } from '../dist/index.js';
+import { openStore, InvalidArgumentError, KeepstateError } from '../dist/node.js';
 import { freshIndexedDB, dumpRecords, uniqueName } from './helpers.mjs';
 
 const open = (name, indexedDB, options = {}) => openStore(name, { indexedDB, autosave: false, ...options });

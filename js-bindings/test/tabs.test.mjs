@@ -6,7 +6,7 @@
 // the same over fake-indexeddb.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { openStore, ConflictError, InvalidArgumentError } from '../dist/index.js';
+import { openStore, ConflictError, InvalidArgumentError } from '../dist/node.js';
 import { freshIndexedDB, nextEvent, uniqueName } from './helpers.mjs';
 
 const ledgerDir = new URL('../../build/wasm-release/examples/ledger/', import.meta.url);

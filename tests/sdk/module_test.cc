@@ -148,3 +148,49 @@ TEST_CASE("calls interleave only between transactions and finish in completion o
   CHECK(v == "b");
   CHECK(f.host.changed == 4);
 }
+
+namespace {
+
+Status MigrateTo5(Txn& txn) { return txn.Put("m/5", "ran"); }
+Status MigrateTo7(Txn& txn) {
+  std::string five;
+  if (!txn.Get("m/5", &five).ok()) return Status::InvalidArgument("migration 5 did not run first");
+  return txn.Put("m/7", "ran after " + five);
+}
+Status MigrateTo9(Txn&) { return Status::Corruption("row 3 cannot be converted"); }
+KEEPSTATE_MIGRATION(7, MigrateTo7);  // registered before 5: order is by version, not registration
+KEEPSTATE_MIGRATION(5, MigrateTo5);
+
+}  // namespace
+
+TEST_CASE("migrations run in version order above the stored version, and an error names its version") {
+  REQUIRE(keepstate::sdk::RegisteredMigrations().size() == 2);
+  CHECK(keepstate::sdk::RegisteredMigrations().front().first == 5);
+  CHECK(keepstate::sdk::RegisterMigration(5, MigrateTo5).code() == Code::kInvalidArgument);
+  CHECK(keepstate::sdk::RegisterMigration(0, MigrateTo5).code() == Code::kInvalidArgument);
+  CHECK(keepstate::sdk::RegisterMigration(8, nullptr).code() == Code::kInvalidArgument);
+  auto store = std::move(Store::Create().value());
+  {
+    Result<Txn> txn = store->BeginWrite();
+    REQUIRE(txn.ok());
+    REQUIRE(keepstate::sdk::RunMigrations(*txn, 0, 7).ok());
+    REQUIRE(txn->Commit().ok());
+  }
+  std::string v;
+  REQUIRE(store->Get("m/7", &v).ok());
+  CHECK(v == "ran after ran");
+  {
+    // Above the stored version only: from 5, only 7 runs (and fails without 5's key in a fresh store).
+    auto fresh = std::move(Store::Create().value());
+    Result<Txn> txn = fresh->BeginWrite();
+    REQUIRE(txn.ok());
+    CHECK(keepstate::sdk::RunMigrations(*txn, 5, 7).message() == "migration to schema version 7: migration 5 did not run first");
+    CHECK(keepstate::sdk::RunMigrations(*txn, 7, 100).ok());  // nothing above 7
+  }
+  REQUIRE(keepstate::sdk::RegisterMigration(9, MigrateTo9).ok());
+  Result<Txn> txn = store->BeginWrite();
+  REQUIRE(txn.ok());
+  const Status s = keepstate::sdk::RunMigrations(*txn, 7, 9);
+  CHECK(s.code() == Code::kCorruption);
+  CHECK(s.message() == "migration to schema version 9: row 3 cannot be converted");
+}
