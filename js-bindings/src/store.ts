@@ -234,7 +234,7 @@ export class Store implements ReadWrite {
 
   /**
    * Calls `listener` when keys in `range` change — after this store's writes
-   * (once per task, with each key's newest value), after it caught up with
+   * (once the code that wrote returns, with each key's newest value), after it caught up with
    * another tab's commit, after a rebase and after reload(). Returns the
    * function that stops it (at once).
    */
@@ -651,10 +651,13 @@ export class Store implements ReadWrite {
     if (this.watchers.size > 0) this.flushSoon();
   }
 
+  /** Watchers hear local writes once the code that made them returns (a microtask): all of a
+   * synchronous run of writes at once, and before the page paints again, so a UI bound to a
+   * key (a React controlled input) never shows the value before the write. */
   private flushSoon(): void {
     if (this.flushPosted) return;
     this.flushPosted = true;
-    postTask(() => {
+    queueMicrotask(() => {
       this.flushPosted = false;
       this.flushLocal();
     });

@@ -2,9 +2,9 @@
 // delivery of changed keys to them.
 //
 // The engine records the keys of local writes (keepstate_store_watch); the
-// store takes them once per task and hands them here with their values at
-// that moment, so a listener sees each key once per task, with its newest
-// value. A catch-up, a rebase and a reload hand over the exact difference of
+// store takes them when the code that wrote returns (a microtask) and hands
+// them here with their values at that moment, so a listener sees each key
+// once per synchronous run of writes, with its newest value. A catch-up, a rebase and a reload hand over the exact difference of
 // the states before and after (keepstate_store_diff). Ranges are matched on
 // the keys' UTF-8 bytes, the order the engine keeps keys in.
 import { WIRE } from './generated/abi.js';
