@@ -8,7 +8,7 @@ PRESETS := $(CXX_TEST_PRESETS) native-release native-fuzz
 BUILD_TARGETS := $(addprefix build-,$(PRESETS))
 CXX_TEST_TARGETS := $(addprefix test-cxx-,$(CXX_TEST_PRESETS))
 
-.PHONY: all setup test test-cxx test-js test-e2e test-fuzz stress demo serve bench bench-browser fuzz clean \
+.PHONY: all setup test test-cxx test-js test-e2e test-fuzz test-consumer stress demo serve bench bench-browser fuzz clean \
 	$(BUILD_TARGETS) $(CXX_TEST_TARGETS)
 
 all: test
@@ -44,7 +44,13 @@ test-e2e: build-wasm-release
 test-fuzz: build-native-fuzz
 	scripts/run-fuzz 30
 
-test: test-cxx test-fuzz test-js test-e2e
+# keepstate in a C++ team's own CMake project (tests/consumer): a fresh clone
+# added with add_subdirectory, built with g++ and clang, Debug and Release,
+# and as a custom wasm module.
+test-consumer: setup
+	scripts/check-consumer
+
+test: test-cxx test-fuzz test-js test-e2e test-consumer
 
 # The crash test of e2e/specs/crash.spec.ts with $(STRESS_KILLS) browser kills
 # (random moments, every kill mode) instead of make test's 50, and the
