@@ -7,6 +7,8 @@
 // offsets, so the layout in docs/snapshot-format.md is checked too.
 #include <catch2/catch.hpp>
 
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <random>
@@ -453,6 +455,76 @@ TEST_CASE("reader errors are sticky and free the partial state", "[persistence][
   CHECK(st.IsCorruption());
   CHECK(r.Add({f.data(), 1}).message() == st.message());
   CHECK(std::move(r).Finish().status().message() == st.message());
+}
+
+// The fuzz seed corpus (tests/persistence/snapshot-corpus/*.ksnap): real
+// files of small states. This test checks that each still imports with this
+// build, so the corpus cannot rot when the format changes; with
+// KEEPSTATE_WRITE_CORPUS=1 in the environment it (re)writes them first.
+struct CorpusFile {
+  const char* name;
+  std::uint64_t seed;
+  int keys;  // 0: an empty store; -1: the overflow and free-list case
+  std::uint64_t user_version;
+};
+constexpr CorpusFile kCorpus[] = {
+    {"empty", 0, 0, 0},
+    {"small", 21, 8, 2},
+    {"overflow", 22, -1, 7},  // a value in overflow pages, freed pages on the free list
+};
+
+std::string CorpusPath(const char* name) {
+  return std::string(KEEPSTATE_SNAPSHOT_CORPUS_DIR) + "/" + name + ".ksnap";
+}
+
+Bytes ReadWholeFile(const std::string& path) {
+  Bytes out;
+  if (std::FILE* f = std::fopen(path.c_str(), "rb")) {
+    std::uint8_t buf[65536];
+    std::size_t n;
+    while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) out.insert(out.end(), buf, buf + n);
+    std::fclose(f);
+  }
+  return out;
+}
+
+TEST_CASE("snapshot corpus files still import", "[persistence][snapshot-file]") {
+  const char* write = std::getenv("KEEPSTATE_WRITE_CORPUS");
+  for (const CorpusFile& c : kCorpus) {
+    INFO(c.name);
+    Model model;
+    std::unique_ptr<engine::Store> store;
+    if (c.keys <= 0) {
+      store = engine::Store::Create().value();
+      if (c.keys < 0) {
+        std::mt19937_64 rng(c.seed);
+        model["big"] = RandomBytes(rng, 5000);
+        model["small"] = "v";
+        for (const auto& [k, v] : model) REQUIRE(store->Put(k, v).ok());
+        REQUIRE(store->Put("gone", RandomBytes(rng, 3000)).ok());
+        REQUIRE(store->Delete("gone").value());
+        REQUIRE(store->arena().free_count() > 0);
+      }
+    } else {
+      store = RandomStore(c.seed, c.keys, model);
+    }
+    store->arena().SetUserVersion(c.user_version);
+    store->arena().ClearAllDirty();
+    if (write != nullptr && std::string(write) == "1") {
+      const Bytes f = EncodeSnapshotFile(store->arena(), {c.seed + 1, 1700000000000}).value();
+      std::FILE* out = std::fopen(CorpusPath(c.name).c_str(), "wb");
+      REQUIRE(out != nullptr);
+      REQUIRE(std::fwrite(f.data(), 1, f.size(), out) == f.size());
+      REQUIRE(std::fclose(out) == 0);
+    }
+    const Bytes f = ReadWholeFile(CorpusPath(c.name));
+    REQUIRE_FALSE(f.empty());
+    CHECK(f.size() <= 24 * 1024);  // the corpus stays small
+    Result<ImportedSnapshot> r = DecodeSnapshotFile(f);
+    REQUIRE(r.ok());
+    CHECK(r->info.user_version == c.user_version);
+    CHECK(Entries(*r->store) == model);
+  }
 }
 
 }  // namespace
