@@ -73,7 +73,7 @@ Result<ImportedSnapshot> ReadChunked(const Bytes& file, std::size_t max_chunk, s
   SnapshotReader r(options);
   std::size_t at = 0;
   while (at < file.size()) {
-    const std::size_t n = std::min(file.size() - at, 1 + rng() % max_chunk);
+    const std::size_t n = std::min<std::size_t>(file.size() - at, 1 + rng() % max_chunk);
     Status s = r.Add({file.data() + at, n});
     if (!s.ok()) return s;
     at += n;
