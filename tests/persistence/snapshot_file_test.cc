@@ -39,8 +39,13 @@ std::unique_ptr<engine::Store> RandomStore(std::uint64_t seed, int keys, Model& 
   std::mt19937_64 rng(seed);
   auto store = engine::Store::Create({page_size}).value();
   for (int i = 0; i < keys; ++i) {
-    std::string key = "k/" + std::to_string(rng() % 100000) + RandomBytes(rng, rng() % 12);
-    const std::size_t vlen = rng() % 8 == 0 ? 2000 + rng() % 20000 : rng() % 200;
+    // One rng call per statement: the order of operands of + is unspecified,
+    // and the corpus files must be the same from every compiler.
+    std::string key = "k/" + std::to_string(rng() % 100000);
+    const std::size_t key_tail = rng() % 12;
+    key += RandomBytes(rng, key_tail);
+    const bool large = rng() % 8 == 0;
+    const std::size_t vlen = large ? 2000 + rng() % 20000 : rng() % 200;
     std::string value = RandomBytes(rng, vlen);
     REQUIRE(store->Put(key, value).ok());
     model[key] = value;
