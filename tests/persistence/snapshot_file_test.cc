@@ -17,6 +17,8 @@
 
 #include "keepstate/engine/store.h"
 #include "keepstate/persistence/format.h"
+#include "keepstate/persistence/persister.h"
+#include "keepstate/persistence/restore.h"
 #include "keepstate/persistence/snapshot_file.h"
 
 namespace keepstate::persistence {
@@ -207,6 +209,31 @@ TEST_CASE("snapshot file round trip in random chunk sizes", "[persistence][snaps
     REQUIRE(r.ok());
     CHECK(Entries(*r->store) == model);
   }
+}
+
+TEST_CASE("an imported snapshot commits as a new store's first version and restores exactly",
+          "[persistence][snapshot-file]") {
+  Model model;
+  auto source = RandomStore(31, 400, model, 8192);
+  const Bytes file = EncodeSnapshotFile(source->arena(), {17, 1700000000000}).value();
+  ImportedSnapshot imported = DecodeSnapshotFile(file).value();
+  engine::Arena& arena = imported.store->arena();
+  // What importStore does: no page of the imported state is stored yet, so
+  // every page is dirty for the first commit.
+  std::vector<engine::PageId> all(arena.page_count());
+  for (std::uint32_t i = 0; i < arena.page_count(); ++i) all[i] = i;
+  arena.MarkDirty(all);
+  PersisterOptions o;
+  o.page_size = imported.info.page_size;
+  Persister p(o);
+  MemoryRecordStore records;
+  REQUIRE(p.Commit(arena, records, 1700000000001).ok());
+  Result<Restored> restored = RestoreLatest(records, {});
+  REQUIRE(restored.ok());
+  CHECK(ArenaBytes(restored->arena) == ArenaBytes(source->arena()));
+  CHECK(restored->arena.user_version() == 34);  // seed + 3
+  auto reopened = engine::Store::FromArena(std::move(restored->arena), /*verify=*/true).value();
+  CHECK(Entries(*reopened) == model);
 }
 
 TEST_CASE("snapshot file of an empty store", "[persistence][snapshot-file]") {

@@ -200,7 +200,10 @@ struct SnapshotReaderOptions {
   std::optional<std::uint64_t> file_size;
 };
 
-// A verified snapshot: the store it holds (all pages clean) and its header.
+// A verified snapshot: the store it holds (all pages clean, as after a
+// restore) and its header. To persist it as a new store (importStore), mark
+// every page dirty (none has a stored copy yet) and commit it as that store's
+// first version; snapshot_file_test.cc shows it.
 struct ImportedSnapshot {
   SnapshotFileInfo info;
   std::unique_ptr<engine::Store> store;
