@@ -7,7 +7,7 @@
 #
 #   snapshot_tool_test.sh <path to keepstate-snapshot>
 set -euo pipefail
-tool="${1:?usage: snapshot_tool_test.sh <keepstate-snapshot>}"
+tool="$(realpath "${1:?usage: snapshot_tool_test.sh <keepstate-snapshot>}")"
 dir="$(mktemp -d)"
 trap 'rm -rf "$dir"' EXIT
 cd "$dir"
@@ -91,6 +91,27 @@ set -e
 [[ $rc -eq 1 ]] || fail "bad line exited $rc"
 grep -q 'line 2: .*must be a JSON string' bad-line.err || fail "bad line said: $(cat bad-line.err)"
 [[ ! -e nope.ksnap && ! -e nope.ksnap.tmp ]] || fail "a failed build wrote a file"
+
+# Each malformed line is refused with its line number and the reason.
+while IFS='|' read -r line reason; do
+  set +e
+  printf '%s\n' "$line" | "$tool" build nope.ksnap 2> bad-line.err; rc=$?
+  set -e
+  [[ $rc -eq 1 ]] || fail "'$line' exited $rc"
+  grep -qF "line 1: " bad-line.err && grep -qF "$reason" bad-line.err || fail "'$line' said: $(cat bad-line.err)"
+done <<'LINES'
+{"key": "a", "value": "b",}|expected a string
+{"key": "a", "value": "b"} x|unexpected text after the object
+{"key": "a", "key_hex": "62", "value": "c"}|more than one key member
+{"key": "a", "value": "\ud800"}|high surrogate without its low surrogate
+{"key": "a", "value_base64": "A=A="}|not padded base64
+{"key": "a", "value_hex": "abc"}|hex digits
+{"key": "a", "valu": "b"}|unknown member "valu"
+{"key": "", "value": "b"}|key is empty
+{"value": "b"}|no key
+["a"]|expected '{'
+LINES
+[[ ! -e nope.ksnap ]] || fail "a failed build wrote a file"
 
 # Usage errors exit 2.
 for args in "" "frobnicate x" "verify" "dump s.ksnap --bogus" "build x --schema-version q"; do

@@ -491,7 +491,8 @@ int Build(const std::string& path, std::uint64_t schema_version, std::uint32_t p
       } else if (name == "value" || name == "value_hex" || name == "value_base64") {
         slot = value ? nullptr : &value.emplace();
       } else {
-        return "unknown member \"" + name + "\" (expected key or key_hex, and value, value_hex or value_base64)";
+        return "unknown member \"" + name +
+               "\" (expected key or key_hex, and value, value_hex or value_base64)";
       }
       if (slot == nullptr) return "more than one " + name.substr(0, name.find('_')) + " member";
       if (name.ends_with("_hex")) {
