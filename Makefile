@@ -39,8 +39,8 @@ test-e2e: build-wasm-release
 	npm run build:js
 	npx playwright test -c e2e/playwright.config.ts
 
-# A short libFuzzer run over the restore path on the seed corpus (make fuzz
-# runs it for 5 minutes).
+# A short libFuzzer run over the restore path and the snapshot file reader on
+# their seed corpora, 30 s shared between them (make fuzz: 5 minutes).
 test-fuzz: build-native-fuzz
 	scripts/run-fuzz 30
 

@@ -15,6 +15,8 @@
 #define XXH_INLINE_ALL
 #include <xxhash.h>
 
+#include "keepstate/engine/arena.h"
+
 #include "manifest_encoder.h"
 #include "snapshot_generated.h"
 
@@ -36,10 +38,6 @@ constexpr bool kEnforceChecksums = false;
 #else
 constexpr bool kEnforceChecksums = true;
 #endif
-
-bool ValidPageSize(std::uint64_t s) {
-  return s >= 4096 && s <= 65536 && std::has_single_bit(s);
-}
 
 void AppendHex(std::string& out, std::uint64_t v, int digits) {
   static constexpr char kDigits[] = "0123456789abcdef";
@@ -74,6 +72,34 @@ std::string_view RecordKindName(RecordKind kind) {
 Hash128 HashBytes(std::span<const std::uint8_t> bytes) {
   XXH128_hash_t h = XXH3_128bits(bytes.data(), bytes.size());
   return {h.low64, h.high64};
+}
+
+std::uint64_t HashBytes64(std::span<const std::uint8_t> bytes) {
+  return XXH3_64bits(bytes.data(), bytes.size());
+}
+
+struct StreamingHash128::State {
+  XXH3_state_t xxh;
+};
+
+StreamingHash128::StreamingHash128() : state_(std::make_unique<State>()) {
+  XXH3_128bits_reset(&state_->xxh);
+}
+StreamingHash128::~StreamingHash128() = default;
+StreamingHash128::StreamingHash128(StreamingHash128&&) noexcept = default;
+StreamingHash128& StreamingHash128::operator=(StreamingHash128&&) noexcept = default;
+
+void StreamingHash128::Update(std::span<const std::uint8_t> bytes) {
+  XXH3_128bits_update(&state_->xxh, bytes.data(), bytes.size());
+}
+
+Hash128 StreamingHash128::Digest() const {
+  XXH128_hash_t h = XXH3_128bits_digest(&state_->xxh);
+  return {h.low64, h.high64};
+}
+
+bool IsValidPageSize(std::uint64_t s) {
+  return s >= engine::kMinPageSize && s <= engine::kMaxPageSize && std::has_single_bit(s);
 }
 
 std::string ManifestKey(std::uint64_t version) {
@@ -291,7 +317,7 @@ Result<Manifest> DecodeManifest(std::span<const std::uint8_t> record) {
   if (m.version == 0 || m.base_version >= m.version) {
     return Status::Corruption(where + "base version " + Num(m.base_version) + " is not older");
   }
-  if (!ValidPageSize(m.page_size)) return Status::Corruption(where + "bad page size " + Num(m.page_size));
+  if (!IsValidPageSize(m.page_size)) return Status::Corruption(where + "bad page size " + Num(m.page_size));
   const auto* packs = fm->packs();
   const auto* pages = fm->pages();
   if (packs == nullptr || pages == nullptr) return Status::Corruption(where + "packs or pages missing");

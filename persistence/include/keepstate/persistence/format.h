@@ -18,6 +18,7 @@
 #include <bit>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
@@ -69,6 +70,31 @@ struct Hash128 {
   friend bool operator==(const Hash128&, const Hash128&) = default;
 };
 Hash128 HashBytes(std::span<const std::uint8_t> bytes);
+// XXH3-64, seed 0 (the head record's and the snapshot file header's check).
+std::uint64_t HashBytes64(std::span<const std::uint8_t> bytes);
+
+// XXH3-128 (seed 0) of bytes that arrive in pieces: Digest() after
+// Update(a), Update(b) equals HashBytes of a followed by b. For streams too
+// large to hold at once (snapshot files, snapshot_file.h).
+class StreamingHash128 {
+ public:
+  StreamingHash128();
+  ~StreamingHash128();
+  StreamingHash128(StreamingHash128&&) noexcept;
+  StreamingHash128& operator=(StreamingHash128&&) noexcept;
+
+  void Update(std::span<const std::uint8_t> bytes);
+  // The hash of everything fed so far (the state is unchanged).
+  Hash128 Digest() const;
+
+ private:
+  struct State;  // xxHash's state, kept out of this header
+  std::unique_ptr<State> state_;
+};
+
+// Whether `size` is a page size the formats accept: a power of two in
+// [engine::kMinPageSize, engine::kMaxPageSize].
+bool IsValidPageSize(std::uint64_t size);
 
 // Identifies a pack. Unique per writer: two writers (tabs) committing the
 // same version still produce distinct keys, so a losing writer's data can
