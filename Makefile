@@ -34,8 +34,9 @@ test-js: build-wasm-release
 	npm run test:js
 
 # Playwright in Debian's Chromium (e2e/): the package as built by test-js's
-# steps, served on 127.0.0.1; screenshots land in e2e/test-results/.
-test-e2e: build-wasm-release
+# steps, served on 127.0.0.1; screenshots land in e2e/test-results/. The
+# native build gives snapshot.spec.ts its keepstate-snapshot.
+test-e2e: build-wasm-release build-native-debug
 	npm run build:js
 	npx playwright test -c e2e/playwright.config.ts
 

@@ -57,6 +57,16 @@
   X(keepstate_store_set_schema_version, status, "store version")                           \
   X(keepstate_store_run_migrations, status, "store from to")                               \
   X(keepstate_migrations_newest, f64, "")                                                  \
+  /* Snapshot files (docs/snapshot-format.md): export a clean store in chunks; import one */ \
+  /* verified whole before a store adopts it. */                                           \
+  X(keepstate_export_begin, status, "store now_ms size_out")                               \
+  X(keepstate_export_read, status, "store buffer capacity n_out")                         \
+  X(keepstate_export_end, void, "store")                                                   \
+  X(keepstate_import_begin, u32, "file_size")                                              \
+  X(keepstate_import_add, status, "id bytes bytes_len")                                    \
+  X(keepstate_import_finish, status, "id")                                                 \
+  X(keepstate_import_adopt, status, "store id")                                            \
+  X(keepstate_import_discard, void, "id")                                                  \
   /* Changes (watch): record written keys, take them, diff two states. */                 \
   X(keepstate_store_watch, status, "store ranges ranges_len")                              \
   X(keepstate_store_take_changes, status, "store")                                         \

@@ -26,6 +26,7 @@
 #include "abi.h"
 #include "keepstate/engine/store.h"
 #include "keepstate/persistence/session.h"
+#include "keepstate/persistence/snapshot_file.h"
 #include "keepstate/scheduler/c_api.h"
 #include "keepstate/scheduler/scheduler.h"
 #include "keepstate/sdk/module.h"
@@ -58,6 +59,8 @@ struct OpenStore {
   std::uint32_t base_handle = 0;
   std::optional<keepstate::persistence::RestoreBase> base;
   std::optional<std::vector<std::uint32_t>> read_pages;
+  // The snapshot file being exported (keepstate_export_*), at most one.
+  std::optional<keepstate::persistence::SnapshotWriter> exporting;
 
   bool dirty() const { return changed || session.in_flight(); }
 };
@@ -67,6 +70,13 @@ std::string g_out;
 std::vector<std::uint8_t> g_scratch;
 std::map<std::uint32_t, std::unique_ptr<OpenStore>> g_stores;
 std::uint32_t g_next_handle = 1;
+// Snapshot files being imported: read and verified, then verified whole, then adopted.
+struct Import {
+  std::optional<keepstate::persistence::SnapshotReader> reader;
+  std::optional<keepstate::persistence::ImportedSnapshot> done;
+};
+std::map<std::uint32_t, Import> g_imports;
+std::uint32_t g_next_import = 1;
 sched::Scheduler g_scheduler;
 
 Result<OpenStore*> Known(std::uint32_t handle) {
@@ -374,6 +384,111 @@ EMSCRIPTEN_KEEPALIVE double keepstate_migrations_newest() {
   const auto migrations = keepstate::sdk::RegisteredMigrations();
   return migrations.empty() ? 0 : static_cast<double>(migrations.back().first);
 }
+
+// Starts exporting the store's state as a snapshot file; writes its size in
+// bytes (f64) to *size_out. Errors: busy (uncommitted changes: commit first;
+// a transaction or an export is open), closed, invalid-argument.
+EMSCRIPTEN_KEEPALIVE std::int32_t keepstate_export_begin(std::uint32_t handle, double now_ms, double* size_out) {
+  return With(Usable(handle), [&](OpenStore& s) {
+    if (s.txn) return Fail(Status::Busy("a transaction is open"));
+    if (s.exporting) return Fail(Status::Busy("an export is already running"));
+    if (s.dirty()) return Fail(Status::Busy("the store has uncommitted changes: an export writes the committed state"));
+    Result<keepstate::persistence::SnapshotWriter> w = keepstate::persistence::SnapshotWriter::Begin(
+        s.store->arena(), {s.session.version(), static_cast<std::uint64_t>(now_ms)});
+    if (!w.ok()) return Fail(w.status());
+    *size_out = static_cast<double>(w->size());
+    s.exporting.emplace(std::move(*w));
+    return 0;
+  });
+}
+
+// The next bytes of the file into buffer (at most capacity); their count to
+// *n_out (0: done). Errors: busy (the state changed since export_begin),
+// closed (no export), invalid-argument.
+EMSCRIPTEN_KEEPALIVE std::int32_t keepstate_export_read(std::uint32_t handle, std::uint8_t* buffer,
+                                                       std::uint32_t capacity, std::uint32_t* n_out) {
+  return With(Usable(handle), [&](OpenStore& s) {
+    if (!s.exporting) return Fail(Status::Closed("no export is running"));
+    Result<std::size_t> n = s.exporting->Read({buffer, capacity});
+    if (!n.ok()) return Fail(n.status());
+    *n_out = static_cast<std::uint32_t>(*n);
+    return 0;
+  });
+}
+
+EMSCRIPTEN_KEEPALIVE void keepstate_export_end(std::uint32_t handle) {
+  if (Result<OpenStore*> s = Known(handle); s.ok()) (*s)->exporting.reset();
+}
+
+// A new import of a file of file_size bytes (-1: unknown); returns its id.
+EMSCRIPTEN_KEEPALIVE std::uint32_t keepstate_import_begin(double file_size) {
+  keepstate::persistence::SnapshotReaderOptions options;
+  if (file_size >= 0) options.file_size = static_cast<std::uint64_t>(file_size);
+  const std::uint32_t id = g_next_import++;
+  g_imports[id].reader.emplace(options);
+  return id;
+}
+
+// Feeds the file's next bytes: each page is verified as it arrives.
+// Errors: corruption, unsupported (a newer format), quota (too large), invalid-argument (id).
+EMSCRIPTEN_KEEPALIVE std::int32_t keepstate_import_add(std::uint32_t id, const std::uint8_t* bytes, std::uint32_t len) {
+  auto it = g_imports.find(id);
+  if (it == g_imports.end() || !it->second.reader) return Fail(Status::InvalidArgument("no import " + std::to_string(id)));
+  return Done(it->second.reader->Add({bytes, len}));
+}
+
+// The whole file was fed: verifies the rest (trailer, checksum, the tree) and
+// writes its description (JSON: pageSize, pageCount, schemaVersion, entries,
+// storeVersion, createdAt) to the output buffer. Errors: as import_add.
+EMSCRIPTEN_KEEPALIVE std::int32_t keepstate_import_finish(std::uint32_t id) {
+  auto it = g_imports.find(id);
+  if (it == g_imports.end() || !it->second.reader) return Fail(Status::InvalidArgument("no import " + std::to_string(id)));
+  Result<keepstate::persistence::ImportedSnapshot> done = std::move(*it->second.reader).Finish();
+  it->second.reader.reset();
+  if (!done.ok()) return Fail(done.status());
+  const keepstate::persistence::SnapshotFileInfo& i = done->info;
+  g_out = "{\"pageSize\":" + std::to_string(i.page_size) + ",\"pageCount\":" + std::to_string(i.page_count) +
+          ",\"schemaVersion\":" + std::to_string(i.user_version) + ",\"entries\":" + std::to_string(i.entry_count) +
+          ",\"storeVersion\":" + std::to_string(i.store_version) + ",\"createdAt\":" + std::to_string(i.created_unix_ms) + "}";
+  it->second.done.emplace(std::move(*done));
+  return 0;
+}
+
+// Makes the verified import the store's state, every page to be written by
+// the next commit (which replaces the stored state atomically, on top of the
+// stored version). Errors: invalid-argument (no finished import; another
+// page size), busy (a transaction, an export or a commit is in flight), closed.
+EMSCRIPTEN_KEEPALIVE std::int32_t keepstate_import_adopt(std::uint32_t handle, std::uint32_t id) {
+  auto it = g_imports.find(id);
+  if (it == g_imports.end() || !it->second.done) return Fail(Status::InvalidArgument("no verified import " + std::to_string(id)));
+  return With(Usable(handle), [&](OpenStore& s) {
+    if (s.txn || s.exporting || s.session.in_flight()) return Fail(Status::Busy("the store is busy (a transaction, an export or a commit)"));
+    keepstate::engine::Arena& arena = it->second.done->store->arena();
+    if (arena.page_size() != s.store->arena().page_size()) {
+      return Fail(Status::InvalidArgument("the file's page size is " + std::to_string(arena.page_size()) + ", the store's " +
+                                          std::to_string(s.store->arena().page_size())));
+    }
+    // The state may be smaller than the one it replaces, whose page count the
+    // committed versions have: the pages beyond go to its free list.
+    const std::uint32_t have = arena.page_count(), need = s.store->arena().page_count();
+    if (have < need) {
+      // Allocate takes free pages first: reserve for those too, then free everything taken.
+      if (Status r = arena.Reserve(arena.free_count() + (need - have)); !r.ok()) return Fail(r);
+      std::vector<keepstate::engine::PageId> taken;
+      while (arena.page_count() < need) taken.push_back(arena.Allocate().value());
+      for (keepstate::engine::PageId p : taken) arena.Free(p);
+    }
+    std::vector<keepstate::engine::PageId> all(arena.page_count());
+    for (std::uint32_t i = 0; i < all.size(); ++i) all[i] = i;
+    arena.MarkDirty(all);
+    s.store = std::move(it->second.done->store);
+    s.changed = true;
+    g_imports.erase(it);
+    return 0;
+  });
+}
+
+EMSCRIPTEN_KEEPALIVE void keepstate_import_discard(std::uint32_t id) { g_imports.erase(id); }
 
 // Records, from now, the keys of the writes that land in the given ranges
 // (layout WATCH_*; none: recording stops and what was recorded is dropped).

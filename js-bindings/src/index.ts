@@ -3,6 +3,8 @@
 // optimistic concurrency between tabs. See docs/api.md.
 export { openStore } from './open.js';
 export type { OpenOptions } from './open.js';
+export { importStore } from './snapshot.js';
+export type { ImportOptions, SnapshotInfo } from './snapshot.js';
 export { Store } from './store.js';
 export type {
   ScanOptions,
@@ -10,6 +12,13 @@ export type {
   CorruptionEvent,
   DataLossEvent,
   RemoteCommitEvent,
+  RebaseEvent,
+  RebaseDrop,
+  StashedCommitEvent,
+  WatchRange,
+  WatchEvent,
+  WatchChange,
+  WatchSource,
   StoreEvents,
   StoreEventName,
   ReadWrite,

@@ -56,7 +56,8 @@ export interface OpenOptions {
 
 const DEFAULT_AUTOSAVE_MS = 1000;
 
-function validateOptions(name: unknown, options: OpenOptions): void {
+/** @internal */
+export function validateOptions(name: unknown, options: OpenOptions): void {
   if (typeof name !== 'string' || name.length === 0) {
     throw new InvalidArgumentError('openStore: name must be a non-empty string');
   }
@@ -85,6 +86,23 @@ function validateOptions(name: unknown, options: OpenOptions): void {
 /** Opens (creating if needed) the store `name` and restores its newest verified version. */
 export async function openStore(name: string, options: OpenOptions = {}): Promise<Store> {
   validateOptions(name, options);
+  const store = await openRestored(name, options);
+  try {
+    await store.migrateTo(schemaTarget(store, options), options.schema?.migrate);
+  } catch (e) {
+    store.discard();
+    throw e;
+  }
+  return store;
+}
+
+/** @internal The schema version code with these options writes: theirs, or the module's newest C++ migration. */
+export function schemaTarget(store: Store, options: OpenOptions): number {
+  return Math.max(options.schema?.version ?? 0, store.engineMigrationsNewest());
+}
+
+/** @internal openStore up to the restore (no migration): importStore migrates what it imported. REQUIRES: valid options. */
+export async function openRestored(name: string, options: OpenOptions): Promise<Store> {
   let backend: { indexedDB: IDBFactory } | 'memory' = 'memory';
   if (options.storage !== 'memory') {
     const indexedDB = options.indexedDB ?? (globalThis as { indexedDB?: IDBFactory }).indexedDB;
@@ -111,8 +129,6 @@ export async function openStore(name: string, options: OpenOptions = {}): Promis
     });
     try {
       await store.restore();
-      const target = Math.max(options.schema?.version ?? 0, engine.module._keepstate_migrations_newest());
-      await store.migrateTo(target, options.schema?.migrate);
     } catch (e) {
       store.discard();
       throw e;

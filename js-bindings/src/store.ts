@@ -29,6 +29,7 @@ import type { StoreStorage, Restored, DataLossEvent } from './storage.js';
 import { RecordKind, headVersionOf, type RestoreSource } from './backend.js';
 import { PendingLog, type Replayer } from './pending.js';
 import { Watchers } from './watch.js';
+import { exportSnapshot } from './snapshot.js';
 import { checkHead, readChanges, readPlan, restoreInto, type OpenReport } from './wire.js';
 import {
   STORE_EVENTS,
@@ -313,7 +314,7 @@ export class Store implements ReadWrite {
    * writes over newer data. If a migration throws, nothing is applied and the error is
    * rethrown (openStore then discards this store).
    */
-  async migrateTo(target: number, migrate: ((tx: Transaction, fromVersion: number) => void) | undefined): Promise<void> {
+  async migrateTo(target: number, migrate: ((tx: Transaction, fromVersion: number) => void) | undefined, commit = true): Promise<void> {
     const m = this.engine.module;
     const stored = this.schemaVersion;
     if (stored > target) {
@@ -332,6 +333,46 @@ export class Store implements ReadWrite {
       if (isThenable(migrate?.(tx, from))) throw new InvalidArgumentError('schema.migrate must be synchronous (it returned a promise)');
       this.engine.check(m._keepstate_store_set_schema_version(this.handle, target));
     });
+    if (commit) await this.commit();
+  }
+
+  /** @internal The newest schema version the module's C++ migrations reach (0: none). */
+  engineMigrationsNewest(): number {
+    return this.engine.module._keepstate_migrations_newest();
+  }
+
+  /**
+   * Writes the committed state as one snapshot file (docs/snapshot-format.md, "Snapshot
+   * file"): pending changes are committed first, so the file holds exactly version
+   * `store.version`. The file is read out of the engine in chunks into a Blob that grows
+   * by reference, so no second copy of the state is held. importStore() reads it back.
+   */
+  export(): Promise<Blob> {
+    this.assertUsable();
+    return this.enqueue(async () => {
+      if (this.dirty) await this.commitNow();
+      // Synchronous from here: no write can land between the chunks.
+      return exportSnapshot(this.engine, this.handle);
+    });
+  }
+
+  /**
+   * @internal importStore: makes the verified import `id` this store's state, runs the
+   * schema migration on it if one is due, and commits it all as one new version.
+   */
+  async adoptImport(id: number, schema: number, migrate: ((tx: Transaction, fromVersion: number) => void) | undefined): Promise<void> {
+    await this.enqueue(async () => {
+      await this.holdCalls();
+      try {
+        this.engine.check(this.engine.module._keepstate_import_adopt(this.handle, id));
+      } finally {
+        this.releaseCalls();
+      }
+      this.pending.clear();
+      this.watchRanges();
+    });
+    // The import is not committed yet: a migration that throws leaves the stored data as it was.
+    await this.migrateTo(schema, migrate, false);
     await this.commit();
   }
 

@@ -101,6 +101,21 @@ export const ops = {
     });
   },
   commit: (name) => entry(name).store.commit(),
+  /** importStore(name, fetch(url)) (a snapshot file), kept open as `name`; returns its status. */
+  async importFrom(name, url, options = {}) {
+    const events = [];
+    const store = await ks.importStore(name, await fetch(url), options);
+    for (const type of EVENTS) store.on(type, (payload) => events.push(serializeEvent(type, payload)));
+    stores.set(name, { store, events });
+    return status(store);
+  },
+  /** Exports `name` and imports the file as `into` (kept open); returns the file's size. */
+  async exportInto(name, into, options = {}) {
+    const file = await entry(name).store.export();
+    const store = await ks.importStore(into, file, options);
+    stores.set(into, { store, events: [] });
+    return file.size;
+  },
   /** Commits until the store is clean (autosave may commit meanwhile); returns its status. */
   async settle(name) {
     const { store } = entry(name);

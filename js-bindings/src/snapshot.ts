@@ -1,0 +1,134 @@
+// Snapshot files (docs/snapshot-format.md, "Snapshot file"): a store's
+// committed state as one self-describing file, written by Store.export() and
+// read by importStore(), verified whole before anything is written.
+//
+// Memory: export reads the file out of the engine in chunks into a Blob that
+// grows by reference (new Blob([blob, chunk])), so the state is never held
+// twice; import feeds the file in chunks, each page verified as it lands in
+// the engine, and nothing is adopted until the whole file verified.
+import { Engine, loadEngine } from './engine.js';
+import { InvalidArgumentError, KeepstateError } from './errors.js';
+import { openRestored, schemaTarget, validateOptions, type OpenOptions } from './open.js';
+import type { Store } from './store.js';
+
+/** Bytes moved between JS and the engine at a time. */
+const CHUNK_BYTES = 4 << 20;
+
+/** What a snapshot file says about itself (importStore reads it before writing anything). */
+export interface SnapshotInfo {
+  pageSize: number;
+  pageCount: number;
+  schemaVersion: number;
+  entries: number;
+  /** The committed version it was exported from (0: built by keepstate-snapshot). */
+  storeVersion: number;
+  /** When it was written (ms since the epoch). */
+  createdAt: number;
+}
+
+export interface ImportOptions extends OpenOptions {
+  /** Replace a store that already has data (default false: refused with InvalidArgumentError). */
+  replace?: boolean;
+}
+
+/** The snapshot file of engine store `handle`, which must be clean (Store.export commits first). */
+export function exportSnapshot(engine: Engine, handle: number): Blob {
+  const m = engine.module;
+  const [sizePtr] = engine.stage(new Uint8Array(8));
+  engine.check(m._keepstate_export_begin(handle, Date.now(), sizePtr!));
+  const buffer = m._malloc(CHUNK_BYTES + 4);
+  try {
+    const countPtr = buffer + CHUNK_BYTES;
+    let blob = new Blob([], { type: 'application/octet-stream' });
+    for (;;) {
+      engine.check(m._keepstate_export_read(handle, buffer, CHUNK_BYTES, countPtr));
+      const n = new DataView(m.HEAPU8.buffer).getUint32(countPtr, true);
+      if (n === 0) return blob;
+      blob = new Blob([blob, m.HEAPU8.slice(buffer, buffer + n)], { type: 'application/octet-stream' });
+    }
+  } finally {
+    m._free(buffer);
+    m._keepstate_export_end(handle);
+  }
+}
+
+type Source = Blob | ArrayBuffer | Uint8Array | Response;
+
+/** The source's bytes, in chunks, and its size if it is known. */
+function chunksOf(source: Source): { size: number | undefined; chunks: AsyncIterable<Uint8Array> } {
+  if (source instanceof Uint8Array || source instanceof ArrayBuffer) {
+    const bytes = source instanceof Uint8Array ? source : new Uint8Array(source);
+    return {
+      size: bytes.length,
+      chunks: (async function* () {
+        for (let at = 0; at < bytes.length; at += CHUNK_BYTES) yield bytes.subarray(at, Math.min(bytes.length, at + CHUNK_BYTES));
+      })(),
+    };
+  }
+  const isBlob = typeof Blob !== 'undefined' && source instanceof Blob;
+  const isResponse = typeof Response !== 'undefined' && source instanceof Response;
+  if (!isBlob && !isResponse) throw new InvalidArgumentError('importStore: source must be a Blob, an ArrayBuffer, a Uint8Array or a Response');
+  const stream = isBlob ? (source as Blob).stream() : (source as Response).body;
+  if (stream === null) throw new InvalidArgumentError('importStore: the Response has no body');
+  return {
+    size: isBlob ? (source as Blob).size : undefined,
+    chunks: (async function* () {
+      const reader = stream.getReader();
+      try {
+        for (;;) {
+          const { done, value } = await reader.read();
+          if (done) return;
+          for (let at = 0; at < value.length; at += CHUNK_BYTES) yield value.subarray(at, Math.min(value.length, at + CHUNK_BYTES));
+        }
+      } finally {
+        reader.releaseLock();
+      }
+    })(),
+  };
+}
+
+/**
+ * Creates (or, with `replace`, replaces) the store `name` from a snapshot file: verifies the
+ * whole file first (a damaged, truncated or foreign file rejects with CorruptionError and
+ * writes nothing), then commits it as one new version and resolves with the open store.
+ * `options` are openStore's (a schema migration runs on the imported state before that
+ * commit), plus `replace`.
+ */
+export async function importStore(name: string, source: Source, options: ImportOptions = {}): Promise<Store> {
+  validateOptions(name, options);
+  const { replace = false, ...open } = options;
+  if (typeof replace !== 'boolean') throw new InvalidArgumentError('importStore: replace must be a boolean');
+  const { size, chunks } = chunksOf(source);
+  const engine = await loadEngine(options.module);
+  const m = engine.module;
+  const id = m._keepstate_import_begin(size ?? -1);
+  let adopted = false;
+  try {
+    for await (const chunk of chunks) {
+      const [p] = engine.stage(chunk);
+      engine.check(m._keepstate_import_add(id, p!, chunk.length));
+    }
+    engine.check(m._keepstate_import_finish(id));
+    const info = JSON.parse(engine.outText()) as SnapshotInfo;
+    const store = await openRestored(name, { ...open, pageSize: info.pageSize });
+    try {
+      if (!replace && (store.version > 0 || store.scan({ limit: 1 }).length > 0)) {
+        throw new InvalidArgumentError(
+          `importStore: store "${name}" has data (version ${store.version}); pass { replace: true } to replace it`,
+        );
+      }
+      const target = schemaTarget(store, open);
+      if (info.schemaVersion > target) {
+        throw new KeepstateError('unsupported', `importStore: the file has schema version ${info.schemaVersion}, newer than this code's ${target}`);
+      }
+      adopted = true;
+      await store.adoptImport(id, target, open.schema?.migrate);
+    } catch (e) {
+      store.discard();
+      throw e;
+    }
+    return store;
+  } finally {
+    if (!adopted) m._keepstate_import_discard(id);
+  }
+}
