@@ -73,6 +73,21 @@ for (const mode of MODES) {
       expect(await ks.call('events', 'reload')).toEqual([]);
     });
 
+    test('storage health: persist is asked for at open; storage() reports persisted, usage, quota and where the copy lives', async ({ launch, harness, profile }) => {
+      const ks = await harness(await launch(profile), mode);
+      await ks.call('open', 'health', { autosave: false, persist: true });
+      await ks.call('putRandom', 'health', 'k', 100_000);
+      await ks.call('commit', 'health');
+      const health = await ks.call('storageHealth', 'health');
+      expect(typeof health.persisted).toBe('boolean');
+      expect(health.usage).toBeGreaterThan(100_000);
+      expect(health.quota).toBeGreaterThan(health.usage);
+      // Where the browser has no writable OPFS the store runs without the copy, and says so.
+      expect(health.copy).toBe(health.opfs ? 'opfs' : 'none');
+      await ks.call('open', 'bare', { autosave: false, mirror: false });
+      expect((await ks.call('storageHealth', 'bare')).copy).toBe('none');
+    });
+
     test('autosave commits changes that then survive a reload', async ({ launch, harness, profile }) => {
       const ks = await harness(await launch(profile), mode);
       await ks.call('open', 'autosave', { autosave: 50 });

@@ -15,6 +15,7 @@ export type {
   RebaseEvent,
   RebaseDrop,
   StashedCommitEvent,
+  StorageHealth,
   WatchRange,
   WatchEvent,
   WatchChange,

@@ -42,6 +42,11 @@ export interface OpenOptions {
    * rejects the commit with ConflictError and leaves the state as it was (docs/tabs.md).
    */
   onConflict?: 'rebase' | 'reject';
+  /**
+   * Ask the browser not to evict this origin's storage under pressure (navigator.storage.persist(),
+   * at open; the browser may refuse or ask the user). Default false. store.storage() says what it decided.
+   */
+  persist?: boolean;
   /** Catch up with other tabs' commits as they are announced, replaying pending work on top. Default true. */
   follow?: boolean;
   /**
@@ -62,7 +67,7 @@ export function validateOptions(name: unknown, options: OpenOptions): void {
     throw new InvalidArgumentError('openStore: name must be a non-empty string');
   }
   if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('openStore: options must be an object');
-  const { autosave, retain, durability, pageSize, storage, mirror, opfs, onDataLoss, onConflict, follow, schema } = options;
+  const { autosave, retain, durability, pageSize, storage, mirror, opfs, onDataLoss, onConflict, follow, schema, persist } = options;
   const check = (ok: boolean, message: string) => {
     if (!ok) throw new InvalidArgumentError(`openStore: ${message}`);
   };
@@ -76,6 +81,7 @@ export function validateOptions(name: unknown, options: OpenOptions): void {
   check(onDataLoss === undefined || onDataLoss === 'reject' || onDataLoss === 'open', "onDataLoss must be 'reject' or 'open'");
   check(onConflict === undefined || onConflict === 'rebase' || onConflict === 'reject', "onConflict must be 'rebase' or 'reject'");
   check(follow === undefined || typeof follow === 'boolean', 'follow must be a boolean');
+  check(persist === undefined || typeof persist === 'boolean', 'persist must be a boolean');
   check(schema === undefined || (typeof schema === 'object' && schema !== null), 'schema must be { version, migrate? }');
   if (schema !== undefined) {
     check(Number.isSafeInteger(schema.version) && schema.version >= 1, 'schema.version must be an integer >= 1');
@@ -128,6 +134,7 @@ export async function openRestored(name: string, options: OpenOptions): Promise<
       follow: options.follow ?? true,
     });
     try {
+      if (options.persist === true) await requestPersistence();
       await store.restore();
     } catch (e) {
       store.discard();
@@ -138,4 +145,10 @@ export async function openRestored(name: string, options: OpenOptions): Promise<
     storage.close();
     throw e;
   }
+}
+
+/** navigator.storage.persist() where the browser has it; a refusal (or none) is not an error: store.storage() reports it. */
+async function requestPersistence(): Promise<void> {
+  const manager = (globalThis as { navigator?: { storage?: { persist?: () => Promise<boolean> } } }).navigator?.storage;
+  await manager?.persist?.().catch(() => false);
 }

@@ -37,6 +37,7 @@ import {
   type ReadWrite,
   type ScanOptions,
   type StashedCommitEvent,
+  type StorageHealth,
   type StoreEventName,
   type StoreEvents,
   type Transaction,
@@ -74,7 +75,7 @@ export class Store implements ReadWrite {
   /** The store's name (its IndexedDB database is `keepstate:<name>`). */
   readonly name: string;
   private readonly engine: Engine;
-  private readonly storage: StoreStorage;
+  private readonly backing: StoreStorage;
   private readonly settings: StoreSettings;
   private readonly writerId = randomWriterId();
   private readonly handlers = new Map<StoreEventName, Set<(event: never) => void>>();
@@ -109,7 +110,7 @@ export class Store implements ReadWrite {
   /** @internal Use openStore(). */
   constructor(engine: Engine, storage: StoreStorage, name: string, settings: StoreSettings) {
     this.engine = engine;
-    this.storage = storage;
+    this.backing = storage;
     this.name = name;
     this.settings = settings;
     this.direct = new Access(engine, () => this.handle, 0, () => this.assertUsable(), (key, value) => {
@@ -266,6 +267,17 @@ export class Store implements ReadWrite {
     return this.enqueue(() => this.restore());
   }
 
+  /** What the browser keeps of this origin's storage: persisted or not, usage and quota, and where the copy lives. */
+  async storage(): Promise<StorageHealth> {
+    this.assertUsable();
+    const manager = (globalThis as { navigator?: { storage?: StorageManager } }).navigator?.storage;
+    const [persisted, estimate] = await Promise.all([
+      manager?.persisted?.().catch(() => false) ?? Promise.resolve(false),
+      manager?.estimate?.().catch(() => undefined) ?? Promise.resolve(undefined),
+    ]);
+    return { persisted, usage: estimate?.usage, quota: estimate?.quota, copy: this.backing.copy === null ? 'none' : 'opfs' };
+  }
+
   /** Subscribes to an event; returns the unsubscribe function. */
   on<E extends StoreEventName>(event: E, handler: Handler<E>): () => void {
     if (!STORE_EVENTS.includes(event)) throw new InvalidArgumentError(`on: unknown event "${String(event)}"`);
@@ -301,7 +313,7 @@ export class Store implements ReadWrite {
       this.handle = 0;
       --this.engine.openStores;
       this.stopHearing();
-      this.storage.close();
+      this.backing.close();
     });
   }
 
@@ -388,18 +400,18 @@ export class Store implements ReadWrite {
     if (this.handle !== 0) this.engine.module._keepstate_store_destroy(this.handle);
     this.handle = 0;
     --this.engine.openStores;
-    this.storage.close();
+    this.backing.close();
   }
 
   /** @internal Restores the newest verified version (storage.ts decides from which copy); drops pending work. */
   async restore(): Promise<void> {
     const stashEvents: StashedCommitEvent[] = [];
-    const { restored, loss } = await this.storage.withLock(async () => {
-      const restoredFirst = await this.storage.restoreNewest((source) => this.restoreFrom(source));
+    const { restored, loss } = await this.backing.withLock(async () => {
+      const restoredFirst = await this.backing.restoreNewest((source) => this.restoreFrom(source));
       // Commits that pages stashed as they were unloaded go in now, then the newest is restored.
       if (!(await this.writeStashes(stashEvents))) return restoredFirst;
       restoredFirst.restored.discard();
-      return this.storage.restoreNewest((source) => this.restoreFrom(source));
+      return this.backing.restoreNewest((source) => this.restoreFrom(source));
     });
     for (const event of stashEvents) this.emitSoon('stashed-commit', event);
     this.flushLocal();
@@ -414,7 +426,7 @@ export class Store implements ReadWrite {
    * became of each to `events`. Resolves whether one was written. REQUIRES: the lock is held.
    */
   private async writeStashes(events: StashedCommitEvent[]): Promise<boolean> {
-    const stashes = await this.storage.backend.readStashes();
+    const stashes = await this.backing.backend.readStashes();
     let wrote = false;
     for (const stash of stashes) {
       const { records } = stash;
@@ -428,9 +440,9 @@ export class Store implements ReadWrite {
         return new ConflictError(`store "${this.name}": a page stashed a commit based on version ${stash.baseVersion}, but another writer committed after it`, stash.baseVersion, headVersionOf(head));
       };
       try {
-        await this.storage.commit(records, stash.baseVersion, this.settings.durability, check);
+        await this.backing.commit(records, stash.baseVersion, this.settings.durability, check);
         wrote = true;
-        this.storage.backend.announce(version, stash.writer);
+        this.backing.backend.announce(version, stash.writer);
         events.push({ outcome: 'committed', version, capturedAt: stash.at });
       } catch (e) {
         if (e === alreadyWritten) {
@@ -441,7 +453,7 @@ export class Store implements ReadWrite {
           throw e;
         }
       }
-      await this.storage.backend.deleteStash(stash.writer);
+      await this.backing.backend.deleteStash(stash.writer);
     }
     return wrote;
   }
@@ -498,15 +510,15 @@ export class Store implements ReadWrite {
    */
   private async catchUp(conflict: boolean, locked = true): Promise<boolean> {
     // Only the pages that changed since this state's version are read (the rest come from it).
-    let adopted = await this.restoreFrom(this.storage.backend, this.handle);
+    let adopted = await this.restoreFrom(this.backing.backend, this.handle);
     let loss: DataLossEvent | null = null;
     if (adopted.version < this.version || adopted.report.failures.length > 0) {
       // IndexedDB holds less than this store knows, or a newer version did not verify: the
       // open rules decide (the OPFS copy, the data-loss report), under the lock.
       adopted.discard();
       const newest = await (locked
-        ? this.storage.restoreNewest((source) => this.restoreFrom(source))
-        : this.storage.withLock(() => this.storage.restoreNewest((source) => this.restoreFrom(source))));
+        ? this.backing.restoreNewest((source) => this.restoreFrom(source))
+        : this.backing.withLock(() => this.backing.restoreNewest((source) => this.restoreFrom(source))));
       adopted = newest.restored as Adopted;
       loss = newest.loss;
     }
@@ -632,7 +644,7 @@ export class Store implements ReadWrite {
     const started = performance.now();
     if (this.leaving) throw new ClosedError(`store "${this.name}": the page was unloaded; its work is stashed for the next open`);
     if (!this.dirty) return { version: this.version, bytesWritten: 0, ms: performance.now() - started };
-    return this.storage.withLock(async () => {
+    return this.backing.withLock(async () => {
       // Another tab announced a newer version: rebase before writing, not after a refused write.
       if (this.settings.onConflict === 'rebase' && this.heardVersion > this.version) await this.catchUp(false);
       for (;;) {
@@ -664,11 +676,11 @@ export class Store implements ReadWrite {
     try {
       const records = readPlan(this.engine, handle);
       const bytesWritten = records.puts.reduce((n, r) => n + r.bytes.length, 0);
-      await this.storage.commit(records, this.version, this.settings.durability, (head) => checkHead(this.engine, handle, head));
+      await this.backing.commit(records, this.version, this.settings.durability, (head) => checkHead(this.engine, handle, head));
       this.engine.check(m._keepstate_store_commit_done(handle, 0));
       this.pending.landed();
       const result = { version: this.version, bytesWritten, ms: performance.now() - started };
-      this.storage.backend.announce(result.version, this.writerId);
+      this.backing.backend.announce(result.version, this.writerId);
       this.emit('commit', result);
       return result;
     } catch (e) {
@@ -758,7 +770,7 @@ export class Store implements ReadWrite {
     if (m._keepstate_store_capture(this.handle, Date.now()) !== 0) return;
     try {
       const records = readPlan(this.engine, this.handle);
-      this.storage.backend.stashCommit({ writer: this.writerId, baseVersion: this.version, records, at: Date.now() });
+      this.backing.backend.stashCommit({ writer: this.writerId, baseVersion: this.version, records, at: Date.now() });
       this.leaving = true;
     } catch {
       // Nothing stashed: the state stays as it is (and dirty).

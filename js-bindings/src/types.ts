@@ -109,6 +109,18 @@ export interface StoreEvents {
 
 export type StoreEventName = keyof StoreEvents;
 
+/** What the browser keeps of this origin's storage (Store.storage()). */
+export interface StorageHealth {
+  /** The browser agreed not to evict this origin's storage under pressure (navigator.storage.persisted()). */
+  persisted: boolean;
+  /** Bytes this origin stores, and may store, as the browser estimates them (undefined where it does not say). */
+  usage: number | undefined;
+  quota: number | undefined;
+  /** Where the second copy of each commit lives (docs/crash-safety.md): 'opfs', or 'none' (`mirror: false`,
+   * or no writable OPFS in this browser, e.g. WebKitGTK: then only a loss the browser reports is detected). */
+  copy: 'opfs' | 'none';
+}
+
 /** The names of StoreEvents, for validating `on`. */
 export const STORE_EVENTS: readonly StoreEventName[] = ['commit', 'conflict', 'corruption', 'data-loss', 'remote-commit', 'rebase', 'stashed-commit', 'error'];
 

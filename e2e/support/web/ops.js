@@ -101,6 +101,10 @@ export const ops = {
     });
   },
   commit: (name) => entry(name).store.commit(),
+  /** store.storage(), and whether this realm has OPFS at all. */
+  async storageHealth(name) {
+    return { ...(await entry(name).store.storage()), opfs: typeof navigator.storage?.getDirectory === 'function' };
+  },
   /** importStore(name, fetch(url)) (a snapshot file), kept open as `name`; returns its status. */
   async importFrom(name, url, options = {}) {
     const events = [];
