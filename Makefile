@@ -80,6 +80,8 @@ bench: build-native-release build-wasm-release
 bench-browser: build-wasm-release
 	npm run build:js
 	node bench/browser/run.mjs $(BENCH_ARGS)
+	node bench/browser/tabs.mjs $(BENCH_ARGS)
+	node bench/browser/files.mjs
 
 # The ledger demo (e2e/demo.mjs): builds the wasm modules and the package,
 # serves e2e/app/ on 127.0.0.1, drives it in headless Chromium (create
