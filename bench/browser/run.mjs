@@ -31,16 +31,14 @@ import os from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ROUTES, startServer } from '../../e2e/server.mjs';
+import { LAUNCH, median, option } from './launch.mjs';
 import { barChart } from './svg.mjs';
 
 const repo = fileURLToPath(new URL('../..', import.meta.url));
 const resultsDir = join(repo, 'bench/results');
 const argv = process.argv.slice(2);
 const quick = argv.includes('--quick');
-const opt = (name) => {
-  const i = argv.indexOf(name);
-  return i >= 0 ? argv[i + 1] : undefined;
-};
+const opt = (name) => option(name, argv);
 const RUNS = Number(opt('--runs') ?? (quick ? 3 : 5));
 const ONLY = (opt('--only') ?? 'transactions,commit,restore,fibers').split(',');
 const SIZES_MIB = opt('--sizes')?.split(',').map(Number) ?? (quick ? [16, 64] : [16, 64, 256]);
@@ -67,18 +65,7 @@ ROUTES.unshift(
   ['/bench/', join(repo, 'bench/browser/pages')],
 );
 
-const LAUNCH = {
-  headless: true,
-  executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
-  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-    '--disable-component-update', '--disable-sync'],
-};
 
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
 const load = () => os.loadavg().map((x) => x.toFixed(2)).join(' ');
 const log = (...a) => console.error(`[${new Date().toISOString().slice(11, 19)}]`, ...a);
 

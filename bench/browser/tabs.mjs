@@ -22,28 +22,15 @@ import os from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startServer } from '../../e2e/server.mjs';
+import { LAUNCH, median, option } from './launch.mjs';
 
 const repo = fileURLToPath(new URL('../..', import.meta.url));
 const argv = process.argv.slice(2);
-const opt = (name) => {
-  const i = argv.indexOf(name);
-  return i >= 0 ? argv[i + 1] : undefined;
-};
+const opt = (name) => option(name, argv);
 const quick = argv.includes('--quick');
 const RUNS = Number(opt('--runs') ?? (quick ? 5 : 9));
 const SIZES_MIB = opt('--sizes')?.split(',').map(Number) ?? (quick ? [16, 64] : [64, 256]);
 const PARTIAL = ['--runs', '--sizes'].some((o) => argv.includes(o));
-const LAUNCH = {
-  headless: true,
-  executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
-  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-    '--disable-component-update', '--disable-sync'],
-};
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
 
 // Runs in every tab: the package, one store, and helpers on window.t.
 const TAB = () => {
