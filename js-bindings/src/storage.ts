@@ -18,7 +18,8 @@
 //  3. if the copy is behind what was opened, rewrite it from IndexedDB.
 // Opens and commits of one store name run under one Web Lock where the
 // browser has them, so tabs never interleave "IndexedDB, then the copy".
-import { ConflictError, DataLossError, type KeepstateError, type VersionFailure } from './errors.js';
+import { ConflictError, DataLossError, KeepstateError, type VersionFailure } from './errors.js';
+import type { StashedCommitEvent } from './types.js';
 import { headVersionOf, RecordKind, type CommitRecords, type RestoreSource, type StorageBackend } from './backend.js';
 import { IndexedDBBackend, databaseName } from './idb.js';
 import { MemoryBackend } from './memory.js';
@@ -200,6 +201,44 @@ export class StoreStorage {
     }
   }
 
+  /**
+   * Writes the commits pages stashed as they were unloaded (backend.ts StashedCommit), oldest
+   * first, each with the head check it would have had: dropped if another writer committed
+   * after its base, skipped if it is the stored head already (a kill between writing it and
+   * removing the stash). Adds what became of each to `events`; resolves whether one was
+   * written. REQUIRES: the caller holds the lock.
+   */
+  async writeStashes(durability: 'strict' | 'relaxed', events: StashedCommitEvent[]): Promise<boolean> {
+    let wrote = false;
+    for (const stash of await this.backend.readStashes()) {
+      const { records } = stash;
+      const ownHead = records.puts.find((r) => r.kind === RecordKind.Head)?.bytes ?? null;
+      const version = headVersionOf(ownHead ?? undefined);
+      const alreadyWritten = new KeepstateError('internal', 'the stashed commit is the stored head');
+      const check = (head: Uint8Array | undefined) => {
+        if (sameBytes(head ?? null, records.expectedHead)) return null;
+        if (sameBytes(head ?? null, ownHead)) return alreadyWritten;
+        return new ConflictError(
+          `store "${this.name}": a page stashed a commit based on version ${stash.baseVersion}, but another writer committed after it`,
+          stash.baseVersion,
+          headVersionOf(head),
+        );
+      };
+      try {
+        await this.commit(records, stash.baseVersion, durability, check);
+        wrote = true;
+        this.backend.announce(version, stash.writer);
+        events.push({ outcome: 'committed', version, capturedAt: stash.at });
+      } catch (e) {
+        if (e === alreadyWritten) events.push({ outcome: 'committed', version, capturedAt: stash.at });
+        else if (e instanceof ConflictError) events.push({ outcome: 'dropped', version: stash.baseVersion, capturedAt: stash.at, error: e });
+        else throw e;
+      }
+      await this.backend.deleteStash(stash.writer);
+    }
+    return wrote;
+  }
+
   close(): void {
     this.backend.close();
   }
@@ -235,4 +274,9 @@ export class StoreStorage {
       this.onCopyError(e as KeepstateError);
     }
   }
+}
+
+function sameBytes(a: Uint8Array | null, b: Uint8Array | null): boolean {
+  if (a === null || b === null) return a === b;
+  return a.length === b.length && a.every((x, i) => x === b[i]);
 }

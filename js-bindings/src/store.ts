@@ -26,10 +26,12 @@ import { postTask } from './driver.js';
 import { Access } from './access.js';
 import { ClosedError, ConflictError, CorruptionError, InvalidArgumentError, KeepstateError, codeNumber, errorFromIndexedDB } from './errors.js';
 import type { StoreStorage, Restored, DataLossEvent } from './storage.js';
-import { RecordKind, headVersionOf, type RestoreSource } from './backend.js';
+import type { RestoreSource } from './backend.js';
 import { PendingLog, type Replayer } from './pending.js';
 import { Watchers } from './watch.js';
 import { exportSnapshot } from './snapshot.js';
+import { onLeavingPage } from './leaving.js';
+import { runCallNow, startCall } from './calls.js';
 import { checkHead, readChanges, readPlan, restoreInto, type OpenReport } from './wire.js';
 import {
   STORE_EVENTS,
@@ -203,7 +205,7 @@ export class Store implements ReadWrite {
       if (typeof name !== 'string' || name.length === 0) throw new InvalidArgumentError('call: name must be a non-empty string');
       if (!(args instanceof Uint8Array)) throw new InvalidArgumentError('call: args must be a Uint8Array');
       const start = () => {
-        const id = this.startCall(this.handle, name, args);
+        const id = startCall(this.engine, this.handle, name, args);
         this.pending.call(name, args);
         const result = new Promise<Uint8Array>((resolve, reject) => this.engine.calls.set(id, { resolve, reject }));
         this.inFlight.add(result);
@@ -409,7 +411,7 @@ export class Store implements ReadWrite {
     const { restored, loss } = await this.backing.withLock(async () => {
       const restoredFirst = await this.backing.restoreNewest((source) => this.restoreFrom(source));
       // Commits that pages stashed as they were unloaded go in now, then the newest is restored.
-      if (!(await this.writeStashes(stashEvents))) return restoredFirst;
+      if (!(await this.backing.writeStashes(this.settings.durability, stashEvents))) return restoredFirst;
       restoredFirst.restored.discard();
       return this.backing.restoreNewest((source) => this.restoreFrom(source));
     });
@@ -418,44 +420,6 @@ export class Store implements ReadWrite {
     const old = this.swapIn(restored as Adopted, loss);
     this.pending.clear();
     this.finishSwap(old, 'reload');
-  }
-
-  /**
-   * Writes the commits pages stashed as they were unloaded, each with the head check it would
-   * have had (dropped if another writer committed after its base), oldest first, adding what
-   * became of each to `events`. Resolves whether one was written. REQUIRES: the lock is held.
-   */
-  private async writeStashes(events: StashedCommitEvent[]): Promise<boolean> {
-    const stashes = await this.backing.backend.readStashes();
-    let wrote = false;
-    for (const stash of stashes) {
-      const { records } = stash;
-      const ownHead = records.puts.find((r) => r.kind === RecordKind.Head)?.bytes ?? null;
-      const version = headVersionOf(ownHead ?? undefined);
-      // Written already (a kill between writing it and removing the stash): nothing to do.
-      const alreadyWritten = new KeepstateError('internal', 'the stashed commit is the stored head');
-      const check = (head: Uint8Array | undefined) => {
-        if (sameBytes(head ?? null, records.expectedHead)) return null;
-        if (sameBytes(head ?? null, ownHead)) return alreadyWritten;
-        return new ConflictError(`store "${this.name}": a page stashed a commit based on version ${stash.baseVersion}, but another writer committed after it`, stash.baseVersion, headVersionOf(head));
-      };
-      try {
-        await this.backing.commit(records, stash.baseVersion, this.settings.durability, check);
-        wrote = true;
-        this.backing.backend.announce(version, stash.writer);
-        events.push({ outcome: 'committed', version, capturedAt: stash.at });
-      } catch (e) {
-        if (e === alreadyWritten) {
-          events.push({ outcome: 'committed', version, capturedAt: stash.at });
-        } else if (e instanceof ConflictError) {
-          events.push({ outcome: 'dropped', version: stash.baseVersion, capturedAt: stash.at, error: e });
-        } else {
-          throw e;
-        }
-      }
-      await this.backing.backend.deleteStash(stash.writer);
-    }
-    return wrote;
   }
 
   /** Restores `source` into a new engine store (adopted, or discarded), taking unchanged pages from engine store `base` if given. */
@@ -565,39 +529,8 @@ export class Store implements ReadWrite {
       put: (key, value) => raw.put(key, value),
       delete: (key) => void raw.delete(key),
       transaction: (fn) => void this.runTransaction(fn),
-      call: (name, args) => this.replayCall(name, args),
+      call: (name, args) => runCallNow(this.engine, this.handle, name, args),
     };
-  }
-
-  /** Runs mutator `name` again on the current state, to completion now if it does not suspend. */
-  private replayCall(name: string, args: Uint8Array): Promise<void> | null {
-    const id = this.startCall(this.handle, name, args);
-    let outcome: { error: unknown } | undefined;
-    let wake: (() => void) | undefined;
-    const settle = (error: unknown) => {
-      outcome = { error };
-      wake?.();
-    };
-    this.engine.calls.set(id, { resolve: () => settle(undefined), reject: (e) => settle(e) });
-    this.engine.driver.runNow();
-    const finish = () => {
-      if (outcome!.error !== undefined) throw outcome!.error;
-    };
-    if (outcome !== undefined) {
-      finish();
-      return null;
-    }
-    return new Promise<void>((resolve) => (wake = resolve)).then(finish);
-  }
-
-  /** Starts mutator `name` on engine store `handle`; returns the call id. */
-  private startCall(handle: number, name: string, args: Uint8Array): number {
-    const m = this.engine.module;
-    const n = Engine.encode(name);
-    // 4 bytes for the call id the engine writes back, then the name and the args.
-    const [idPtr, namePtr, argsPtr] = this.engine.stage(new Uint8Array(4), n, args);
-    this.engine.check(m._keepstate_call(handle, namePtr!, n.length, argsPtr!, args.length, idPtr!));
-    return new DataView(m.HEAPU8.buffer).getUint32(idPtr!, true);
   }
 
   /** Runs `fn` as one write transaction of the engine store (no logging: transaction() and replays log or not). */
@@ -723,39 +656,21 @@ export class Store implements ReadWrite {
     this.watchers.deliver(readChanges(this.engine.outBytes()), this.version, 'local');
   }
 
-  /** In a page, with autosave: commits pending work when the page is hidden or left
-   * (closing a tab within the autosave delay loses nothing). Returns the remover. */
+  /** In a page, with autosave: commits pending work when the page is hidden, stashes it when
+   * it is unloaded for good (leaving.ts). Returns the remover. */
   private commitWhenLeaving(): () => void {
-    type Target = {
-      addEventListener(t: string, f: (event: { persisted?: boolean }) => void): void;
-      removeEventListener(t: string, f: (event: { persisted?: boolean }) => void): void;
-    };
-    const doc = (globalThis as { document?: Target & { visibilityState: string } }).document;
-    const win = globalThis as unknown as Target;
-    if (this.settings.autosaveMs <= 0 || doc === undefined) return () => undefined;
-    const leave = () => {
-      if (this.closed || this.closing || !this.dirty) return;
-      clearTimeout(this.autosaveTimer);
-      this.autosaveTimer = undefined;
-      this.enqueue(() => this.commitNow()).catch((e: unknown) => {
-        if (e instanceof KeepstateError && !(e instanceof ConflictError)) this.emit('error', e);
-      });
-    };
-    const onVisibility = () => {
-      if (doc.visibilityState === 'hidden') leave();
-    };
-    // Unloaded for good (not kept in the back/forward cache): no later task runs, so the
-    // commit is captured and stashed now, and written at the next open.
-    const onPageHide = (event: { persisted?: boolean }) => {
-      if (event.persisted === true) leave();
-      else this.stashNow();
-    };
-    doc.addEventListener('visibilitychange', onVisibility);
-    win.addEventListener('pagehide', onPageHide);
-    return () => {
-      doc.removeEventListener('visibilitychange', onVisibility);
-      win.removeEventListener('pagehide', onPageHide);
-    };
+    if (this.settings.autosaveMs <= 0) return () => undefined;
+    return onLeavingPage({
+      hidden: () => {
+        if (this.closed || this.closing || !this.dirty) return;
+        clearTimeout(this.autosaveTimer);
+        this.autosaveTimer = undefined;
+        this.enqueue(() => this.commitNow()).catch((e: unknown) => {
+          if (e instanceof KeepstateError && !(e instanceof ConflictError)) this.emit('error', e);
+        });
+      },
+      unloaded: () => this.stashNow(),
+    });
   }
 
   /**
@@ -833,9 +748,4 @@ export class Store implements ReadWrite {
 
 function isThenable(value: unknown): boolean {
   return typeof value === 'object' && value !== null && typeof (value as { then?: unknown }).then === 'function';
-}
-
-function sameBytes(a: Uint8Array | null, b: Uint8Array | null): boolean {
-  if (a === null || b === null) return a === b;
-  return a.length === b.length && a.every((x, i) => x === b[i]);
 }
