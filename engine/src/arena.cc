@@ -7,10 +7,12 @@
 //    and is reachable from superblock().free_head exactly once.
 #include "keepstate/engine/arena.h"
 
+#include <algorithm>
 #include <bit>
 #include <cassert>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <string>
 
 namespace keepstate::engine {
@@ -108,7 +110,11 @@ Result<Arena> Arena::PendingRestore::Finish() && {
 }
 
 Status Arena::ValidateRestored() {
-  const Superblock sb = superblock();
+  return ValidateState(superblock(), page_count_, [this](PageId id) { return Read(id); });
+}
+
+Status Arena::ValidateState(const Superblock& sb, std::uint32_t page_count,
+                            const std::function<const std::uint8_t*(PageId)>& page) const {
   if (sb.magic != kArenaMagic) return Status::Corruption("superblock: bad magic");
   if (sb.format_version > kArenaFormatVersion) {
     return Status::Unsupported("superblock: arena format " + std::to_string(sb.format_version) +
@@ -123,9 +129,9 @@ Status Arena::ValidateRestored() {
     return Status::Corruption("superblock: page size " + std::to_string(sb.page_size) +
                               ", expected " + std::to_string(page_size_));
   }
-  if (sb.page_count != page_count_) {
+  if (sb.page_count != page_count) {
     return Status::Corruption("superblock: page count " + std::to_string(sb.page_count) +
-                              " but the image holds " + std::to_string(page_count_) + " pages");
+                              " but the image holds " + std::to_string(page_count) + " pages");
   }
   if (sb.root >= sb.page_count || sb.free_head >= sb.page_count ||
       sb.free_count >= sb.page_count || (sb.root == kNoPage) != (sb.tree_height == 0) ||
@@ -133,17 +139,51 @@ Status Arena::ValidateRestored() {
     return Status::Corruption("superblock: root, height or free list out of range");
   }
   // The free list is walked on every allocation: it must be a chain of
-  // exactly free_count in-range pages ending in kNoPage.
-  std::vector<PageId> free_pages = FreePages();
-  if (free_pages.size() != sb.free_count) {
-    return Status::Corruption("superblock: free list holds " + std::to_string(free_pages.size()) +
-                              " pages, expected " + std::to_string(sb.free_count));
+  // exactly free_count in-range pages ending in kNoPage (bounded walk: a
+  // cycle must not hang the caller).
+  std::uint64_t length = 0;
+  for (PageId id = sb.free_head; id != kNoPage; ++length) {
+    if (id >= page_count || length > sb.free_count) {
+      return Status::Corruption("superblock: free list does not hold exactly " + std::to_string(sb.free_count) + " pages");
+    }
+    std::memcpy(&id, page(id), sizeof id);
   }
-  if (!free_pages.empty()) {
-    PageId last_next;
-    std::memcpy(&last_next, Read(free_pages.back()), sizeof last_next);
-    if (last_next != kNoPage) return Status::Corruption("free list is not terminated");
+  if (length != sb.free_count) {
+    return Status::Corruption("superblock: free list holds " + std::to_string(length) + " pages, expected " +
+                              std::to_string(sb.free_count));
   }
+  return Status::Ok();
+}
+
+Status Arena::ApplyPages(std::uint32_t page_count, std::span<const PageId> pages, const std::uint8_t* bytes) {
+  assert(!journal_active_);
+  if (page_count == 0) return Status::Corruption("arena image holds no pages");
+  for (std::size_t i = 0; i < pages.size(); ++i) {
+    if (pages[i] >= page_count || (i > 0 && pages[i] <= pages[i - 1])) {
+      return Status::InvalidArgument("ApplyPages: pages must be ascending and below the page count");
+    }
+  }
+  // Every page of the new state must be given or kept: pages this arena does not have must be given.
+  for (PageId id = page_count_; id < page_count; ++id) {
+    if (!std::binary_search(pages.begin(), pages.end(), id)) {
+      return Status::InvalidArgument("ApplyPages: page " + std::to_string(id) + " is neither given nor kept");
+    }
+  }
+  const auto page = [&](PageId id) -> const std::uint8_t* {
+    auto it = std::lower_bound(pages.begin(), pages.end(), id);
+    if (it != pages.end() && *it == id) return bytes + std::size_t(it - pages.begin()) * page_size_;
+    return Read(id);
+  };
+  Superblock sb;
+  std::memcpy(&sb, page(0), sizeof sb);
+  KEEPSTATE_RETURN_IF_ERROR(ValidateState(sb, page_count, page));
+  KEEPSTATE_RETURN_IF_ERROR(Grow(page_count));
+  page_count_ = page_count;
+  for (std::size_t i = 0; i < pages.size(); ++i) {
+    std::memcpy(buffer_.get() + (std::size_t{pages[i]} << page_shift_), bytes + i * page_size_, page_size_);
+  }
+  dirty_.Resize(capacity_pages_);
+  dirty_.ClearAll();
   return Status::Ok();
 }
 

@@ -159,11 +159,17 @@ struct RestoreSession::State {
   std::optional<Restored> restored;
   Status stopped;  // an error that ended the session
 
-  bool active() const { return pending.has_value(); }
+  // stage_only: the read pages' bytes, in read_pages order (no image).
+  std::vector<std::uint8_t> staged;
+  bool staging = false;
+
+  bool active() const { return pending.has_value() || staging; }
+  bool StageOnly() const { return base != nullptr && base->stage_only; }
 
   // Starts the next candidate that resolves, or ends the session.
   void StartNext() {
     pending.reset();
+    staging = false;
     while (next_candidate < versions.size()) {
       const bool first = next_candidate == 0;
       version = versions[next_candidate++];
@@ -175,16 +181,21 @@ struct RestoreSession::State {
       }
       resolved = std::move(r).value();
       const Manifest& m = resolved.manifest;
-      Result<engine::Arena::PendingRestore> p = engine::Arena::BeginRestore(m.page_size, m.page_count);
-      if (!p.ok()) {
-        if (!Skip(Prefix(p.status(), "version " + Num(version) + ": arena: "))) return;
-        continue;
+      if (!StageOnly()) {
+        Result<engine::Arena::PendingRestore> p = engine::Arena::BeginRestore(m.page_size, m.page_count);
+        if (!p.ok()) {
+          if (!Skip(Prefix(p.status(), "version " + Num(version) + ": arena: "))) return;
+          continue;
+        }
+        pending.emplace(std::move(p).value());
       }
-      pending.emplace(std::move(p).value());
       // Pages the base holds are copied now; the others are read, grouped by
       // pack (counting sort) so that each pack is read once.
       std::vector<bool> from_base(m.pages.size(), false);
-      if (base != nullptr) {
+      if (base != nullptr && StageOnly()) {
+        const std::uint32_t n = std::min<std::uint32_t>(m.page_count, base->arena->page_count());
+        for (std::uint32_t i = 0; i < n; ++i) from_base[i] = base->holds(i, m.pages[i].hash);
+      } else if (base != nullptr) {
         std::span<std::uint8_t> image = pending->image();
         const std::uint32_t n = std::min<std::uint32_t>(m.page_count, base->arena->page_count());
         for (std::uint32_t i = 0; i < n;) {
@@ -212,6 +223,10 @@ struct RestoreSession::State {
       order.resize(read_pages.size());
       std::vector<std::uint32_t> fill(start.begin(), start.end() - 1);
       for (std::uint32_t i : read_pages) order[fill[m.pages[i].pack]++] = i;
+      if (StageOnly()) {
+        staged.assign(read_pages.size() * std::size_t{m.page_size}, 0);
+        staging = true;
+      }
       pack = NextUsedPack(0);
       if (pack + 1 >= start.size()) FinishCandidate();  // every page came from the base
       return;
@@ -233,6 +248,7 @@ struct RestoreSession::State {
   // go on.
   bool Skip(const Status& status) {
     pending.reset();
+    staging = false;
     if (status.code() != Code::kCorruption) {
       stopped = status;
       next_candidate = versions.size();
@@ -250,6 +266,19 @@ struct RestoreSession::State {
   }
 
   void FinishCandidate() {
+    if (StageOnly()) {
+      // The caller validates and applies the staged pages; the arena is a placeholder.
+      staging = false;
+      Result<engine::Arena> placeholder = engine::Arena::Create(resolved.manifest.page_size);
+      if (!placeholder.ok()) {
+        stopped = placeholder.status();
+        next_candidate = versions.size();
+        return;
+      }
+      restored.emplace(Restored{std::move(placeholder).value(), std::move(resolved.manifest), std::move(resolved.chain), head,
+                                head_unreadable, std::move(failures), newest_seen, std::move(read_pages), std::move(staged)});
+      return;
+    }
     Result<engine::Arena> arena = std::move(*pending).Finish();
     pending.reset();
     if (!arena.ok()) {
@@ -258,7 +287,7 @@ struct RestoreSession::State {
     }
     restored.emplace(Restored{std::move(arena).value(), std::move(resolved.manifest),
                               std::move(resolved.chain), head, head_unreadable, std::move(failures),
-                              newest_seen, std::move(read_pages)});
+                              newest_seen, std::move(read_pages), {}});
   }
 };
 
@@ -355,14 +384,18 @@ Status RestoreSession::Add(std::optional<std::span<const std::uint8_t>> bytes) {
   if (bytes->size() != entry.size) {
     return corrupt(Num(bytes->size()) + " bytes, the manifest says " + Num(entry.size));
   }
-  std::span<std::uint8_t> image = st.pending->image();
+  std::uint8_t* const out = st.staging ? st.staged.data() : st.pending->image().data();
   for (std::uint32_t k = st.start[st.pack]; k < st.start[st.pack + 1]; ++k) {
     const std::uint32_t page = st.order[k];
     const PageLocation& loc = m.pages[page];
     // DecodeManifest checked offset + page_size <= entry.size == bytes->size().
     // Copied first, then hashed where it landed (still in L1): the pack is
     // read once. A mismatch discards the whole image with the candidate.
-    std::uint8_t* dst = image.data() + std::size_t{page} * m.page_size;
+    // Staged pages lie in read_pages order (ascending); the image holds every page at its place.
+    const std::size_t slot = st.staging ? static_cast<std::size_t>(std::lower_bound(st.read_pages.begin(), st.read_pages.end(), page) -
+                                                                   st.read_pages.begin())
+                                        : page;
+    std::uint8_t* dst = out + slot * m.page_size;
     std::memcpy(dst, bytes->data() + loc.offset, m.page_size);
 #ifndef KEEPSTATE_FUZZ_NO_CHECKSUMS
     if (HashBytes({dst, m.page_size}) != loc.hash) {
@@ -381,6 +414,7 @@ void RestoreSession::Fail(const Status& read_error) {
   const std::string where =
       "version " + Num(st.version) + ": packs/" + PackKey(st.resolved.manifest.packs[st.pack].id) + ": ";
   st.pending.reset();
+  st.staging = false;
   st.stopped = Prefix(read_error, where);
   st.next_candidate = st.versions.size();
 }

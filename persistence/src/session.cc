@@ -74,7 +74,11 @@ Result<engine::Arena> StoreSession::FinishOpen(OpenReport* report) {
   restoring_.reset();
   begin_error_.reset();
   *report = OpenReport{};
-  if (based_ && restored.ok()) report->read_pages = restored->read_pages;
+  if (based_ && restored.ok()) {
+    report->read_pages = restored->read_pages;
+    report->staged = std::move(restored->staged);
+    report->page_count = restored->manifest.page_count;
+  }
   Result<Persister::Opened> opened = Persister::OpenFrom(*loading_, options_, std::move(restored));
   if (opened.ok()) {
     loading_.reset();

@@ -22,6 +22,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <vector>
@@ -141,6 +142,18 @@ class Arena {
   // for testing the out-of-memory paths.
   void SetPageLimit(std::uint32_t pages) { page_limit_ = pages; }
 
+  // Makes the arena hold another verified state of the same store in place:
+  // `page_count` pages, the listed `pages` (ascending) replaced by the bytes
+  // at `bytes` (back to back, page_size each), every other page below the
+  // new count kept as it is; all pages clean afterwards. The state it makes
+  // is validated first (its superblock, as FromImage checks it), and on an
+  // error nothing changes. An in-place catch-up with another writer's commit
+  // (RestoreBase::stage_only): the kept pages hold exactly the bytes that
+  // version has, the caller's responsibility. REQUIRES: no journal active.
+  // Errors: Corruption (the superblock it would make), InvalidArgument
+  // (pages out of order or out of range), OutOfSpace (growth).
+  Status ApplyPages(std::uint32_t page_count, std::span<const PageId> pages, const std::uint8_t* bytes);
+
   // Superblock fields.
   Superblock superblock() const;
   // Single fields, read in place: every lookup reads root and height.
@@ -184,6 +197,10 @@ class Arena {
   // Checks the superblock against the arena's page size and count (see
   // FromImage).
   Status ValidateRestored();
+  // Those checks for the superblock `sb` of a state of `page_count` pages
+  // whose page bytes `page(id)` gives (the free list is walked through it).
+  Status ValidateState(const Superblock& sb, std::uint32_t page_count,
+                       const std::function<const std::uint8_t*(PageId)>& page) const;
   void StoreSuperblock(const Superblock& sb);
   void JournalPage(PageId id);
 

@@ -68,9 +68,16 @@ Result<ResolvedManifest> ResolveManifest(RecordStore& store, std::uint64_t versi
 // rebase). `holds(page, hash)` must be true only if `arena` holds exactly the
 // bytes `hash` names at `page` (Persister::Holds: a clean page of the
 // committed version with that hash).
+//
+// With `stage_only`, the restore builds no arena: the pages read are
+// verified into Restored::staged (in read_pages order) and Restored::arena is
+// a placeholder of one page. The caller then applies the staged pages to the
+// base's own arena (Arena::ApplyPages: a catch-up in place, with no copy of
+// the unchanged pages).
 struct RestoreBase {
   const engine::Arena* arena = nullptr;
   std::function<bool(std::uint32_t page, const Hash128& hash)> holds;
+  bool stage_only = false;
 };
 
 struct RestoredVersion {
@@ -108,6 +115,8 @@ struct Restored {
   // With a RestoreBase: the pages read from packs (ascending); the others
   // were taken from the base.
   std::vector<std::uint32_t> read_pages;
+  // With RestoreBase::stage_only: the bytes of read_pages, back to back.
+  std::vector<std::uint8_t> staged;
 
   bool fell_back() const { return !failures.empty(); }
 };

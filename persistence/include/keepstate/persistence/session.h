@@ -58,6 +58,12 @@ struct OpenReport {
   // Opened with a RestoreBase: the pages read from packs, ascending (the rest
   // came from the base).
   std::optional<std::vector<std::uint32_t>> read_pages;
+  // Opened with RestoreBase::stage_only: the read pages' bytes (read_pages
+  // order) and the restored page count; the arena FinishOpen returns is then a
+  // placeholder, and the caller applies these to the base's arena
+  // (Arena::ApplyPages).
+  std::vector<std::uint8_t> staged;
+  std::uint32_t page_count = 0;
 };
 
 class StoreSession {
