@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <map>
 
 #include "btree_node.h"
 #include "keepstate/engine/store.h"
@@ -68,16 +69,14 @@ void DiffInFull(const Store& before, const Store& after, const DiffFn& fn) {
   }
 }
 
-// Adds the keys of the leaf on page `id` of `arena`, if it is one; false if it is an overflow page.
-bool AddLeafKeys(const Arena& arena, PageId id, std::vector<std::string>* keys) {
-  if (id == kNoPage || id >= arena.page_count()) return true;
-  const Node n{arena.Read(id)};
+// Adds the keys of the leaf in `page` (page_size bytes), if it is one; false if it is an overflow page.
+bool AddLeafKeys(const std::uint8_t* page, std::uint32_t size, std::vector<std::string>* keys) {
+  const Node n{page};
   if (n.type() == kOverflow) return false;
   if (!n.leaf()) return true;
   // A free page may keep a stale leaf's bytes; its keys are looked up like
   // any other, so they only cost the lookup. Bounds are checked so that
   // stale bytes never read outside the page.
-  const std::uint32_t size = arena.page_size();
   const std::uint32_t count = std::min<std::uint32_t>(n.count(), (size - kHeader) / kSlot);
   for (std::uint32_t i = 0; i < count; ++i) {
     const std::uint32_t slot = n.slot(i);
@@ -87,6 +86,37 @@ bool AddLeafKeys(const Arena& arena, PageId id, std::vector<std::string>* keys) 
     keys->emplace_back(n.key(i));
   }
   return true;
+}
+
+bool AddLeafKeys(const Arena& arena, PageId id, std::vector<std::string>* keys) {
+  if (id == kNoPage || id >= arena.page_count()) return true;
+  return AddLeafKeys(arena.Read(id), arena.page_size(), keys);
+}
+
+void SortUnique(std::vector<std::string>* keys) {
+  std::sort(keys->begin(), keys->end(), [](const std::string& x, const std::string& y) { return CompareKeys(x, y) < 0; });
+  keys->erase(std::unique(keys->begin(), keys->end()), keys->end());
+}
+
+// Every entry of `store` in the watched ranges, in key order, each once.
+std::vector<std::pair<std::string, std::optional<std::string>>> WatchedEntries(const Store& store, const ChangeLog& watching) {
+  struct KeyOrder {
+    bool operator()(const std::string& x, const std::string& y) const { return CompareKeys(x, y) < 0; }
+  };
+  std::map<std::string, std::string, KeyOrder> found;
+  for (const KeyRange& r : watching.ranges()) {
+    ScanOptions o;
+    o.start = r.start;
+    o.end = r.end;
+    o.has_end = r.has_end;
+    store.tree().Scan(o, [&](std::string_view k, std::string_view v) {
+      found.emplace(std::string(k), std::string(v));
+      return true;
+    });
+  }
+  std::vector<std::pair<std::string, std::optional<std::string>>> out;
+  for (auto& [k, v] : found) out.emplace_back(k, std::move(v));
+  return out;
 }
 
 }  // namespace
@@ -99,13 +129,66 @@ void DiffStates(const Store& before, const Store& after, std::span<const PageId>
       return;
     }
   }
-  std::sort(keys.begin(), keys.end(), [](const std::string& x, const std::string& y) { return CompareKeys(x, y) < 0; });
-  keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
+  SortUnique(&keys);
   std::string was, now;
   for (const std::string& key : keys) {
     const bool had = before.tree().Get(key, &was).ok();
     const bool has = after.tree().Get(key, &now).ok();
     if (has ? !had || was != now : had) fn(key, has ? std::optional<std::string_view>(now) : std::nullopt);
+  }
+}
+
+InPlaceDiff InPlaceDiff::Prepare(const Store& before, const ChangeLog& watching, std::uint32_t new_count,
+                                 std::span<const PageId> pages, const std::uint8_t* bytes) {
+  InPlaceDiff d;
+  if (!watching.enabled()) return d;
+  const Arena& arena = before.arena();
+  std::vector<std::string> keys;
+  bool ok = true;
+  for (std::size_t i = 0; ok && i < pages.size(); ++i) {
+    ok = AddLeafKeys(arena, pages[i], &keys) && AddLeafKeys(bytes + i * arena.page_size(), arena.page_size(), &keys);
+  }
+  for (PageId id = new_count; ok && id < arena.page_count(); ++id) ok = AddLeafKeys(arena, id, &keys);
+  if (!ok) {
+    d.full_ = true;
+    d.before_ = WatchedEntries(before, watching);
+    return d;
+  }
+  keys.erase(std::remove_if(keys.begin(), keys.end(), [&](const std::string& k) { return !watching.Watched(k); }), keys.end());
+  SortUnique(&keys);
+  std::string value;
+  for (std::string& k : keys) {
+    const bool had = before.tree().Get(k, &value).ok();
+    d.before_.emplace_back(std::move(k), had ? std::optional<std::string>(value) : std::nullopt);
+  }
+  return d;
+}
+
+void InPlaceDiff::Finish(const Store& after, const ChangeLog& watching,
+                         const std::function<void(std::string_view, std::optional<std::string_view>)>& fn) const {
+  if (full_) {
+    // Both sides in key order, every watched key.
+    const auto now = WatchedEntries(after, watching);
+    std::size_t i = 0, j = 0;
+    while (i < before_.size() || j < now.size()) {
+      const int c = i == before_.size() ? 1 : j == now.size() ? -1 : CompareKeys(before_[i].first, now[j].first);
+      if (c < 0) {
+        fn(before_[i++].first, std::nullopt);
+      } else if (c > 0) {
+        fn(now[j].first, *now[j].second);
+        ++j;
+      } else {
+        if (before_[i].second != now[j].second) fn(now[j].first, *now[j].second);
+        ++i;
+        ++j;
+      }
+    }
+    return;
+  }
+  std::string value;
+  for (const auto& [k, was] : before_) {
+    const bool has = after.tree().Get(k, &value).ok();
+    if (has ? !was || *was != value : was.has_value()) fn(k, has ? std::optional<std::string_view>(value) : std::nullopt);
   }
 }
 

@@ -163,3 +163,43 @@ TEST_CASE("the change log records exactly the writes that landed, only while ena
   REQUIRE(store.Put("d", "4").ok());
   CHECK(recorded().empty());
 }
+
+TEST_CASE("InPlaceDiff: the watched keys that a catch-up in place changes equal the model's difference") {
+  const bool large = GENERATE(false, true);
+  const bool narrow = GENERATE(false, true);
+  for (std::uint64_t seed = 1; seed <= 8; ++seed) {
+    INFO("seed " << seed << (large ? " (overflow values)" : "") << (narrow ? " (one range)" : ""));
+    Workload w{std::mt19937_64(seed * 7), large};
+    Result<std::unique_ptr<Store>> created = Store::Create();
+    REQUIRE(created.ok());
+    Store& base = **created;
+    Model before;
+    w.Run(base, before, 3000);
+    base.arena().ClearAllDirty();
+    std::unique_ptr<Store> after = CopyOf(base);
+    Model now = before;
+    w.Run(*after, now, seed <= 3 ? static_cast<int>(seed) : static_cast<int>(w.Below(2500)));
+    // What a catch-up stages: the pages whose bytes differ, below the new count.
+    std::vector<PageId> pages;
+    for (PageId id : DifferingPages(base.arena(), after->arena())) {
+      if (id < after->arena().page_count()) pages.push_back(id);
+    }
+    std::vector<std::uint8_t> bytes;
+    for (PageId id : pages) bytes.insert(bytes.end(), after->arena().Read(id), after->arena().Read(id) + after->arena().page_size());
+    ChangeLog watching;
+    KeyRange range = narrow ? KeyRange{"key1", "key2", true} : KeyRange{"", "", false};
+    watching.Watch({range});
+    const InPlaceDiff diff = InPlaceDiff::Prepare(base, watching, after->arena().page_count(), pages, bytes.data());
+    REQUIRE(base.arena().ApplyPages(after->arena().page_count(), pages, bytes.data()).ok());
+    REQUIRE(base.tree().Check().ok());
+    Diff got;
+    diff.Finish(base, watching, [&](std::string_view k, std::optional<std::string_view> v) {
+      got[std::string(k)] = v ? std::optional<std::string>(std::string(*v)) : std::nullopt;
+    });
+    Diff want;
+    for (auto& [k, v] : ModelDiff(before, now)) {
+      if (range.Contains(k)) want[k] = v;
+    }
+    CHECK(got == want);
+  }
+}

@@ -67,10 +67,11 @@ class ChangeLog {
   void Clear() { bytes_.clear(); }
   // Calls fn(key) for each recorded write, in order.
   void ForEach(const std::function<void(std::string_view)>& fn) const;
+  // Whether `key` is in a watched range, and the ranges.
+  bool Watched(std::string_view key) const;
+  const std::vector<KeyRange>& ranges() const { return ranges_; }
 
  private:
-  bool Watched(std::string_view key) const;
-
   std::vector<KeyRange> ranges_;
   std::vector<char> bytes_;
 };
@@ -84,5 +85,27 @@ std::vector<PageId> DifferingPages(const Arena& a, const Arena& b);
 // `pages` must include every page whose bytes differ (more is allowed).
 void DiffStates(const Store& before, const Store& after, std::span<const PageId> pages,
                 const std::function<void(std::string_view, std::optional<std::string_view>)>& fn);
+
+// The changes of a catch-up in place (Arena::ApplyPages), for the keys in
+// the watched ranges of `watching`: the state before is gone once the pages
+// are applied, so Prepare collects the candidates first — the keys of the
+// leaves on the pages that change, in the state before and in the new pages'
+// bytes — with their values before; Finish looks them up in the state after.
+// Exact by the argument of DiffStates; if an overflow page is among them,
+// every watched key is compared instead (their values before are scanned).
+class InPlaceDiff {
+ public:
+  // `pages` (ascending) get the bytes at `bytes` (page_size each); the pages
+  // of `before` at or above `new_count` disappear.
+  static InPlaceDiff Prepare(const Store& before, const ChangeLog& watching, std::uint32_t new_count,
+                             std::span<const PageId> pages, const std::uint8_t* bytes);
+  // Calls fn(key, value after; nullopt: gone) for each watched key that changed, in key order.
+  void Finish(const Store& after, const ChangeLog& watching,
+              const std::function<void(std::string_view, std::optional<std::string_view>)>& fn) const;
+
+ private:
+  bool full_ = false;
+  std::vector<std::pair<std::string, std::optional<std::string>>> before_;  // sorted by key
+};
 
 }  // namespace keepstate::engine
