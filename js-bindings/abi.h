@@ -39,7 +39,8 @@
   X(keepstate_store_load_record, status, "store kind key key_len bytes bytes_len")        \
   X(keepstate_store_open, status, "store")                                                 \
   X(keepstate_store_open_pack, status, "store bytes bytes_len present")                   \
-  X(keepstate_store_open_from, status, "store base")                                       \
+  X(keepstate_store_open_from, status, "store base in_place")                              \
+  X(keepstate_store_adopt_in_place, status, "store")                                       \
   X(keepstate_store_destroy, void, "store")                                                \
   X(keepstate_store_version, f64, "store")                                                 \
   X(keepstate_store_dirty, i32, "store")                                                   \

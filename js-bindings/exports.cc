@@ -59,6 +59,12 @@ struct OpenStore {
   std::uint32_t base_handle = 0;
   std::optional<keepstate::persistence::RestoreBase> base;
   std::optional<std::vector<std::uint32_t>> read_pages;
+  // Opened in place (open_from with in_place): the staged pages of the state,
+  // until adopt_in_place applies them to the base's arena; then the changes
+  // the catch-up made to the watched keys, for keepstate_store_diff.
+  std::vector<std::uint8_t> staged;
+  std::uint32_t staged_page_count = 0;
+  std::optional<std::string> in_place_changes;
   // The snapshot file being exported (keepstate_export_*), at most one.
   std::optional<keepstate::persistence::SnapshotWriter> exporting;
 
@@ -127,6 +133,15 @@ std::int32_t ContinueOpen(OpenStore* s) {
   keepstate::persistence::OpenReport report;
   Result<keepstate::engine::Arena> arena = s->session.FinishOpen(&report);
   if (!arena.ok()) return Fail(arena.status());
+  if (report.in_place) {
+    // No store yet: keepstate_store_adopt_in_place makes one of the base's arena.
+    s->base.reset();
+    s->read_pages = std::move(report.read_pages);
+    s->staged = std::move(report.staged);
+    s->staged_page_count = report.page_count;
+    wire::EncodeOpenReport(report, &g_out);
+    return 0;
+  }
   // A restored arena is verified as a tree; a fresh one is empty.
   // A state caught up from an open one (open_from) was verified page by page: the pages
   // read from packs by their hashes, the others are that state's own, verified when it opened.
@@ -217,7 +232,11 @@ EMSCRIPTEN_KEEPALIVE std::int32_t keepstate_store_open(std::uint32_t handle) {
 // packs of pages that changed are asked for. REQUIRES: base stays open until
 // this store has opened. Errors: as keepstate_store_open; invalid-argument
 // (base unknown or not open).
-EMSCRIPTEN_KEEPALIVE std::int32_t keepstate_store_open_from(std::uint32_t handle, std::uint32_t base) {
+//
+// With in_place = 1 (base clean), nothing is copied: only the changed pages
+// are staged, and the report says "inPlace"; keepstate_store_adopt_in_place
+// then applies them to base's arena, which this store takes over.
+EMSCRIPTEN_KEEPALIVE std::int32_t keepstate_store_open_from(std::uint32_t handle, std::uint32_t base, std::int32_t in_place) {
   Result<OpenStore*> b = Usable(base);
   if (!b.ok()) return Fail(b.status());
   return With(Known(handle), [&](OpenStore& s) {
@@ -226,10 +245,56 @@ EMSCRIPTEN_KEEPALIVE std::int32_t keepstate_store_open_from(std::uint32_t handle
     s.base.emplace(keepstate::persistence::RestoreBase{
         &from->store->arena(), [from](std::uint32_t page, const keepstate::persistence::Hash128& hash) {
           return from->session.open() && from->session.persister().Holds(from->store->arena(), page, hash);
-        }});
+        },
+        in_place != 0});
     Status begun = s.session.BeginOpen(&*s.base);
     return begun.ok() ? ContinueOpen(&s) : Fail(begun);
   });
+}
+
+// Completes an in-place open_from: applies the staged pages to the base's
+// arena, which becomes this store's (the base store is left closed: destroy
+// it), and keeps what changed for the base's watched keys (keepstate_store_diff).
+// Errors: busy (the base changed meanwhile: uncommitted writes, a commit, a
+// transaction or an export; nothing changed, open again without in_place),
+// corruption (the state the pages would make; nothing changed), closed,
+// invalid-argument (not an in-place open).
+EMSCRIPTEN_KEEPALIVE std::int32_t keepstate_store_adopt_in_place(std::uint32_t handle) {
+  Result<OpenStore*> n = Known(handle);
+  if (!n.ok()) return Fail(n.status());
+  OpenStore& s = **n;
+  if (s.store || !s.read_pages || s.base_handle == 0) return Fail(Status::InvalidArgument("not an in-place open"));
+  Result<OpenStore*> b = Usable(s.base_handle);
+  if (!b.ok()) return Fail(b.status());
+  OpenStore& base = **b;
+  if (base.dirty() || base.txn || base.exporting || !base.store->arena().DirtyPages().empty()) {
+    return Fail(Status::Busy("the state changed while it was catching up"));
+  }
+  const std::vector<std::uint32_t>& pages = *s.read_pages;
+  const keepstate::engine::InPlaceDiff diff = keepstate::engine::InPlaceDiff::Prepare(
+      *base.store, base.store->changes(), s.staged_page_count, pages, s.staged.data());
+  Status applied = base.store->arena().ApplyPages(s.staged_page_count, pages, s.staged.data());
+  if (!applied.ok()) return Fail(applied);
+  // The tree's shape changed under its caches: a Store made anew over the same arena.
+  std::vector<keepstate::engine::KeyRange> ranges = base.store->changes().ranges();
+  Result<std::unique_ptr<Store>> store = Store::FromArena(std::move(base.store->arena()), /*verify=*/false);
+  base.store.reset();
+  if (!store.ok()) return Fail(store.status());
+  s.store = std::move(*store);
+  s.store->changes().Watch(std::move(ranges));
+  s.staged = {};
+  if (s.store->changes().enabled()) {
+    std::string out;
+    wire::BeginScan(&out);
+    std::uint32_t count = 0;
+    diff.Finish(*s.store, s.store->changes(), [&](std::string_view k, std::optional<std::string_view> v) {
+      wire::AppendChange(k, v, &out);
+      ++count;
+    });
+    wire::FinishScan(count, &out);
+    s.in_place_changes = std::move(out);
+  }
+  return 0;
 }
 
 // Feeds the pack keepstate_store_open (or the previous call) asked for:
@@ -529,6 +594,12 @@ EMSCRIPTEN_KEEPALIVE std::int32_t keepstate_store_take_changes(std::uint32_t han
 // after's values, into the output buffer as keepstate_store_take_changes
 // does. Errors: closed, invalid-argument (a handle; different page sizes).
 EMSCRIPTEN_KEEPALIVE std::int32_t keepstate_store_diff(std::uint32_t before, std::uint32_t after) {
+  // After an in-place catch-up the state before is gone: its changes were kept.
+  if (Result<OpenStore*> in_place = Usable(after); in_place.ok() && (*in_place)->base_handle == before && (*in_place)->in_place_changes) {
+    g_out = std::move(*(*in_place)->in_place_changes);
+    (*in_place)->in_place_changes.reset();
+    return 0;
+  }
   Result<OpenStore*> b = Usable(before), a = Usable(after);
   if (!b.ok()) return Fail(b.status());
   if (!a.ok()) return Fail(a.status());

@@ -68,7 +68,8 @@ void EncodePackRequest(const persistence::PackId& need, std::optional<persistenc
 
 void EncodeOpenReport(const persistence::OpenReport& report, std::string* out) {
   *out = "{\"restored\":" + std::to_string(report.restored_version) +
-         ",\"fresh\":" + (report.fresh_line ? "true" : "false") + ",\"failures\":[";
+         ",\"fresh\":" + (report.fresh_line ? "true" : "false") +
+         ",\"inPlace\":" + (report.in_place ? "true" : "false") + ",\"failures\":[";
   for (std::size_t i = 0; i < report.failures.size(); ++i) {
     const persistence::VersionFailure& f = report.failures[i];
     *out += (i ? ",{\"version\":" : "{\"version\":") + std::to_string(f.version) + ",\"code\":";

@@ -22,7 +22,8 @@ std::uint32_t Address(const void* p);
 
 // {"need": "<pack key>", "then": "<pack key>"?}: the pack JS reads next.
 void EncodePackRequest(const persistence::PackId& need, std::optional<persistence::PackId> then, std::string* out);
-// {"restored": V, "fresh": bool, "failures": [{version, code, message}]}.
+// {"restored": V, "fresh": bool, "inPlace": bool, "failures": [{version, code, message}]}
+// (inPlace: the state is staged, to be applied to the base, keepstate_store_adopt_in_place).
 void EncodeOpenReport(const persistence::OpenReport& report, std::string* out);
 // The batch as PLAN_* u32 words; its pointers stay valid while the batch's plan lives.
 void EncodePlan(const persistence::WriteBatch& batch, std::string* out);

@@ -423,11 +423,11 @@ export class Store implements ReadWrite {
   }
 
   /** Restores `source` into a new engine store (adopted, or discarded), taking unchanged pages from engine store `base` if given. */
-  private async restoreFrom(source: RestoreSource, base = 0): Promise<Adopted> {
+  private async restoreFrom(source: RestoreSource, base = 0, inPlace = false): Promise<Adopted> {
     const m = this.engine.module;
     const handle = m._keepstate_store_new(this.settings.pageSize, this.settings.retain, this.writerId);
     try {
-      const report = await restoreInto(this.engine, handle, source, base);
+      const report = await restoreInto(this.engine, handle, source, base, inPlace);
       return { handle, report, version: report.restored, failures: report.failures, discard: () => m._keepstate_store_destroy(handle) };
     } catch (e) {
       m._keepstate_store_destroy(handle);
@@ -473,8 +473,10 @@ export class Store implements ReadWrite {
    * one. REQUIRES: this runs in the queue, and the lock is held if `locked`.
    */
   private async catchUp(conflict: boolean, locked = true): Promise<boolean> {
-    // Only the pages that changed since this state's version are read (the rest come from it).
-    let adopted = await this.restoreFrom(this.backing.backend, this.handle);
+    // Only the pages that changed since this state's version are read (the rest come from it);
+    // a store with nothing of its own pending takes them in place, copying nothing else.
+    const inPlace = !conflict && !this.dirty && this.pending.length === 0;
+    let adopted = await this.restoreFrom(this.backing.backend, this.handle, inPlace);
     let loss: DataLossEvent | null = null;
     if (adopted.version < this.version || adopted.report.failures.length > 0) {
       // IndexedDB holds less than this store knows, or a newer version did not verify: the
@@ -493,6 +495,15 @@ export class Store implements ReadWrite {
     await this.holdCalls();
     try {
       this.flushLocal();
+      if (adopted.report.inPlace && this.engine.module._keepstate_store_adopt_in_place(adopted.handle) !== 0) {
+        // This state changed while the pages were read (a write): catch up by copying instead.
+        adopted.discard();
+        adopted = await this.restoreFrom(this.backing.backend, this.handle);
+        if (adopted.version <= this.version) {
+          adopted.discard();
+          return false;
+        }
+      }
       const fromVersion = this.version;
       const work = this.pending.length;
       const started = performance.now();

@@ -13,6 +13,8 @@ import type { CommitRecords, PackRequest, RestoreSource } from './backend.js';
 export interface OpenReport {
   restored: number;
   fresh: boolean;
+  /** Opened in place from a base (staged): keepstate_store_adopt_in_place completes it. */
+  inPlace: boolean;
   failures: VersionFailure[];
 }
 
@@ -21,9 +23,11 @@ export interface OpenReport {
  * (new, not yet opened): feeds it the head, the manifests and the packs' keys,
  * then each pack it asks for. With `base` (an open engine store of the same
  * name), the pages base holds unchanged are taken from it and only the packs
- * of changed pages are read. Resolves with its report.
+ * of changed pages are read; with `inPlace` too, they are only staged, to be
+ * applied to base's own arena (keepstate_store_adopt_in_place). Resolves with
+ * its report.
  */
-export async function restoreInto(engine: Engine, handle: number, source: RestoreSource, base = 0): Promise<OpenReport> {
+export async function restoreInto(engine: Engine, handle: number, source: RestoreSource, base = 0, inPlace = false): Promise<OpenReport> {
   const m = engine.module;
   let report: OpenReport | undefined;
   // The engine answers {need, then?} until it has restored, then the report.
@@ -40,7 +44,7 @@ export async function restoreInto(engine: Engine, handle: number, source: Restor
         const [kp, bp] = engine.stage(key, r.bytes);
         engine.check(m._keepstate_store_load_record(handle, r.kind, kp!, key.length, bp!, r.bytes.length));
       }
-      engine.check(base === 0 ? m._keepstate_store_open(handle) : m._keepstate_store_open_from(handle, base));
+      engine.check(base === 0 ? m._keepstate_store_open(handle) : m._keepstate_store_open_from(handle, base, inPlace ? 1 : 0));
       return answer();
     },
     (pack) => {

@@ -266,3 +266,23 @@ test('catching up reads only the packs of what changed, not the whole state', as
   assert.deepEqual(b.scan(), c.scan());
   await Promise.all([a.close(), b.close(), c.close()]);
 });
+
+test('a write that lands while a clean store catches up in place makes it catch up by copying instead: nothing is lost', async () => {
+  const name = uniqueName('inplace');
+  const a = await open(name, { follow: false });
+  const b = await open(name);
+  const seen = record(b, {});
+  a.put('first', '1');
+  await a.commit();
+  await until(() => b.version === 1);
+  assert.equal(b.getText('first'), '1');
+  a.put('second', '2');
+  await a.commit();
+  b.put('mine', 'written during the catch-up'); // b's catch-up has started and is reading
+  await until(() => b.version === 2);
+  assert.deepEqual([b.getText('second'), b.getText('mine'), b.dirty], ['2', 'written during the catch-up', true]);
+  assert.deepEqual(seen.events.map((e) => e.source), ['remote', 'local', 'rebase']);
+  assert.deepEqual(seen.events.at(-1).changes, [['second', '2']]);
+  assert.equal((await b.commit()).version, 3);
+  await Promise.all([a.close(), b.close()]);
+});

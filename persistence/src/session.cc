@@ -46,6 +46,7 @@ Status StoreSession::BeginOpen(const RestoreBase* base) {
   if (head.ok()) known_head_ = std::move(*head);
   Result<RestoreSession> session = RestoreSession::Begin(*loading_, Persister::RestoreOptionsFor(options_), base);
   based_ = base != nullptr;
+  in_place_ = base != nullptr && base->stage_only;
   if (session.ok()) {
     restoring_.emplace(std::move(*session));
   } else {
@@ -78,6 +79,7 @@ Result<engine::Arena> StoreSession::FinishOpen(OpenReport* report) {
     report->read_pages = restored->read_pages;
     report->staged = std::move(restored->staged);
     report->page_count = restored->manifest.page_count;
+    report->in_place = in_place_;
   }
   Result<Persister::Opened> opened = Persister::OpenFrom(*loading_, options_, std::move(restored));
   if (opened.ok()) {

@@ -64,6 +64,7 @@ struct OpenReport {
   // (Arena::ApplyPages).
   std::vector<std::uint8_t> staged;
   std::uint32_t page_count = 0;
+  bool in_place = false;  // staged and page_count hold the state (the arena is a placeholder)
 };
 
 class StoreSession {
@@ -142,6 +143,7 @@ class StoreSession {
   std::uint64_t version_ = 0;
   bool fresh_line_ = false;
   bool based_ = false;  // BeginOpen had a RestoreBase
+  bool in_place_ = false;  // ... with stage_only
 };
 
 }  // namespace keepstate::persistence
