@@ -2,17 +2,16 @@
 // committed state as one self-describing file, written by Store.export() and
 // read by importStore(), verified whole before anything is written.
 //
-// Memory: export reads the file out of the engine in chunks into a Blob that
-// grows by reference (new Blob([blob, chunk])), so the state is never held
-// twice; import feeds the file in chunks, each page verified as it lands in
-// the engine, and nothing is adopted until the whole file verified.
-import { Engine, loadEngine } from './engine.js';
+// Memory: import feeds the file in chunks, each page verified as it lands in
+// the engine, and nothing is adopted until the whole file verified (export
+// is wire.ts's exportSnapshot: this module imports open.ts, which imports the
+// Store, so the Store cannot import it).
+import { loadEngine } from './engine.js';
 import { InvalidArgumentError, KeepstateError } from './errors.js';
 import { openRestored, schemaTarget, validateOptions, type OpenOptions } from './open.js';
 import type { Store } from './store.js';
 
-/** Bytes moved between JS and the engine at a time. */
-const CHUNK_BYTES = 4 << 20;
+import { SNAPSHOT_CHUNK_BYTES as CHUNK_BYTES } from './wire.js';
 
 /** What a snapshot file says about itself (importStore reads it before writing anything). */
 export interface SnapshotInfo {
@@ -29,27 +28,6 @@ export interface SnapshotInfo {
 export interface ImportOptions extends OpenOptions {
   /** Replace a store that already has data (default false: refused with InvalidArgumentError). */
   replace?: boolean;
-}
-
-/** The snapshot file of engine store `handle`, which must be clean (Store.export commits first). */
-export function exportSnapshot(engine: Engine, handle: number): Blob {
-  const m = engine.module;
-  const [sizePtr] = engine.stage(new Uint8Array(8));
-  engine.check(m._keepstate_export_begin(handle, Date.now(), sizePtr!));
-  const buffer = m._malloc(CHUNK_BYTES + 4);
-  try {
-    const countPtr = buffer + CHUNK_BYTES;
-    let blob = new Blob([], { type: 'application/octet-stream' });
-    for (;;) {
-      engine.check(m._keepstate_export_read(handle, buffer, CHUNK_BYTES, countPtr));
-      const n = new DataView(m.HEAPU8.buffer).getUint32(countPtr, true);
-      if (n === 0) return blob;
-      blob = new Blob([blob, m.HEAPU8.slice(buffer, buffer + n)], { type: 'application/octet-stream' });
-    }
-  } finally {
-    m._free(buffer);
-    m._keepstate_export_end(handle);
-  }
 }
 
 type Source = Blob | ArrayBuffer | Uint8Array | Response;

@@ -26,13 +26,12 @@ import { postTask } from './driver.js';
 import { Access } from './access.js';
 import { ClosedError, ConflictError, CorruptionError, InvalidArgumentError, KeepstateError, codeNumber, errorFromIndexedDB } from './errors.js';
 import type { StoreStorage, Restored, DataLossEvent } from './storage.js';
-import type { RestoreSource } from './backend.js';
+import type { CommitRecords, RestoreSource } from './backend.js';
 import { PendingLog, type Replayer } from './pending.js';
 import { Watchers } from './watch.js';
-import { exportSnapshot } from './snapshot.js';
 import { onLeavingPage } from './leaving.js';
 import { runCallNow, startCall } from './calls.js';
-import { checkHead, readChanges, readPlan, restoreInto, type OpenReport } from './wire.js';
+import { checkHead, exportSnapshot, readChanges, readPlan, restoreInto, type OpenReport } from './wire.js';
 import {
   STORE_EVENTS,
   type CommitResult,
@@ -588,14 +587,22 @@ export class Store implements ReadWrite {
     const started = performance.now();
     if (this.leaving) throw new ClosedError(`store "${this.name}": the page was unloaded; its work is stashed for the next open`);
     if (!this.dirty) return { version: this.version, bytesWritten: 0, ms: performance.now() - started };
+    // The commit holds the state of the moment it was requested (a call then in flight is let
+    // finish first), unless another tab announced a newer version: then it rebases first, under
+    // the lock, and captures after that.
+    const rebaseFirst = this.settings.onConflict === 'rebase' && this.heardVersion > this.version;
+    let captured = rebaseFirst ? null : await this.capture();
     return this.backing.withLock(async () => {
-      // Another tab announced a newer version: rebase before writing, not after a refused write.
-      if (this.settings.onConflict === 'rebase' && this.heardVersion > this.version) await this.catchUp(false);
+      if (rebaseFirst) await this.catchUp(false);
       for (;;) {
-        if (!this.dirty) return { version: this.version, bytesWritten: 0, ms: performance.now() - started };
+        if (captured === null) {
+          if (!this.dirty) return { version: this.version, bytesWritten: 0, ms: performance.now() - started };
+          captured = await this.capture();
+        }
         try {
-          return await this.commitOnce(started);
+          return await this.write(captured, started);
         } catch (e) {
+          captured = null;
           const rebase = e instanceof ConflictError && this.settings.onConflict === 'rebase';
           if (!rebase || !(await this.catchUp(true))) {
             if (e instanceof ConflictError) this.emit('conflict', e);
@@ -606,19 +613,23 @@ export class Store implements ReadWrite {
     });
   }
 
-  private async commitOnce(started: number): Promise<CommitResult> {
-    const m = this.engine.module;
-    // Capture where no call is half done (see the invariants).
+  /** Captures the dirty pages into the commit plan, at a moment no call is half done (see the invariants). */
+  private async capture(): Promise<{ handle: number; records: CommitRecords }> {
     if (this.inFlight.size > 0) await this.holdCalls();
     const handle = this.handle;
     try {
-      this.engine.check(m._keepstate_store_capture(handle, Date.now()));
+      this.engine.check(this.engine.module._keepstate_store_capture(handle, Date.now()));
       this.pending.seal();
     } finally {
       this.releaseCalls();
     }
+    return { handle, records: readPlan(this.engine, handle) };
+  }
+
+  /** Writes a captured plan (the head check inside the backend's atomic write) and completes it. */
+  private async write({ handle, records }: { handle: number; records: CommitRecords }, started: number): Promise<CommitResult> {
+    const m = this.engine.module;
     try {
-      const records = readPlan(this.engine, handle);
       const bytesWritten = records.puts.reduce((n, r) => n + r.bytes.length, 0);
       await this.backing.commit(records, this.version, this.settings.durability, (head) => checkHead(this.engine, handle, head));
       this.engine.check(m._keepstate_store_commit_done(handle, 0));

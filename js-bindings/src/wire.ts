@@ -140,3 +140,32 @@ export function readChanges(out: Uint8Array): RawChange[] {
   }
   return changes;
 }
+
+/** Bytes of a snapshot file moved between JS and the engine at a time (export and import). */
+export const SNAPSHOT_CHUNK_BYTES = 4 << 20;
+
+/**
+ * The snapshot file of engine store `handle`, which must be clean (Store.export commits
+ * first): read out of the engine in chunks into a Blob that grows by reference (new
+ * Blob([blob, chunk])), so the state is never held twice.
+ */
+export function exportSnapshot(engine: Engine, handle: number): Blob {
+  const m = engine.module;
+  const [sizePtr] = engine.stage(new Uint8Array(8));
+  engine.check(m._keepstate_export_begin(handle, Date.now(), sizePtr!));
+  const buffer = m._malloc(SNAPSHOT_CHUNK_BYTES + 4);
+  try {
+    const countPtr = buffer + SNAPSHOT_CHUNK_BYTES;
+    let blob = new Blob([], { type: 'application/octet-stream' });
+    for (;;) {
+      engine.check(m._keepstate_export_read(handle, buffer, SNAPSHOT_CHUNK_BYTES, countPtr));
+      const n = new DataView(m.HEAPU8.buffer).getUint32(countPtr, true);
+      if (n === 0) return blob;
+      blob = new Blob([blob, m.HEAPU8.slice(buffer, buffer + n)], { type: 'application/octet-stream' });
+    }
+  } finally {
+    m._free(buffer);
+    m._keepstate_export_end(handle);
+  }
+}
+

@@ -99,3 +99,17 @@ test('the browser entry names no Node module; the Node entry loads the Node glue
   const node = await importGraph('node.js');
   assert.ok([...node.keys()].some((u) => u.endsWith('/dist/keepstate.node.js')), 'node.js reaches the Node glue');
 });
+
+test('the modules of the package import one another without a cycle (Rollup refuses circular imports)', async () => {
+  const graph = await importGraph('index.js');
+  for (const [url, specifiers] of await importGraph('react.js')) graph.set(url, specifiers);
+  const state = new Map(); // url -> 'open' while on the path, 'done' after
+  const visit = (url, path) => {
+    if (state.get(url) === 'done') return;
+    assert.notEqual(state.get(url), 'open', `import cycle: ${[...path, url].map((u) => u.split('/dist/')[1]).join(' -> ')}`);
+    state.set(url, 'open');
+    for (const s of graph.get(url) ?? []) if (s.startsWith('.')) visit(new URL(s, url).href, [...path, url]);
+    state.set(url, 'done');
+  };
+  for (const url of graph.keys()) visit(url, []);
+});

@@ -296,11 +296,14 @@ export const ops = {
   async crashLoop(name, batch, report, useCpp = false) {
     const { store } = entry(name);
     let pumped = 0;
+    let inFlight = false;
     if (useCpp) {
       // One transfer_batch call at a time (each numbers its operations from the stored count).
       (async () => {
         for (;;) {
+          inFlight = true;
           await cpp.transfers(store, batch);
+          inFlight = false;
           pumped += batch;
         }
       })();
@@ -317,9 +320,11 @@ export const ops = {
       const version = store.version + 1;
       store.putJSON('meta:intent', version);
       const seq = useCpp ? cpp.operations(store) : store.getJSON('meta:seq');
-      report({ type: 'start', version, seq, pumped });
+      // A commit captures where no call is half done: a call in flight now is in it.
+      const seqMax = seq + (useCpp && inFlight ? batch : 0);
+      report({ type: 'start', version, seq, seqMax, pumped });
       const result = await store.commit();
-      report({ type: 'acked', version: result.version, seq, bytes: result.bytesWritten, ms: result.ms });
+      report({ type: 'acked', version: result.version, seq, seqMax, bytes: result.bytesWritten, ms: result.ms });
     }
   },
 };
