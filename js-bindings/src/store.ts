@@ -25,7 +25,7 @@ import { Engine } from './engine.js';
 import { postTask } from './driver.js';
 import { Access } from './access.js';
 import { ClosedError, ConflictError, CorruptionError, InvalidArgumentError, KeepstateError, codeNumber, errorFromIndexedDB } from './errors.js';
-import type { StoreStorage, Restored, DataLossEvent } from './storage.js';
+import type { StoreStorage, Restored, DataLossEvent, LossProtection } from './storage.js';
 import { RecordKind, headVersionOf, type RestoreSource } from './backend.js';
 import { PendingLog, type Replayer } from './pending.js';
 import { Watchers } from './watch.js';
@@ -139,6 +139,15 @@ export class Store implements ReadWrite {
   /** The application's schema version of the state (0: never set); see OpenOptions.schema. */
   get schemaVersion(): number {
     return this.handle === 0 ? 0 : this.engine.module._keepstate_store_schema_version(this.handle, 0);
+  }
+
+  /**
+   * What guards acknowledged commits beyond IndexedDB, decided at open from what this
+   * browser offers: 'copy' (the OPFS copy), 'marker' (the copy off: loss detection only)
+   * or 'none' (no usable OPFS, e.g. WebKitGTK; or storage 'memory').
+   */
+  get lossProtection(): LossProtection {
+    return this.storage.lossProtection;
   }
 
   /** Whether there are changes not yet committed. */

@@ -61,6 +61,16 @@ export const ops = {
     return status(store);
   },
   status: (name) => status(entry(name).store),
+  /** What guards the store beyond IndexedDB here: 'copy', 'marker' or 'none' (Store.lossProtection). */
+  lossProtection: (name) => entry(name).store.lossProtection,
+  /** What this realm offers that keepstate uses or that differs between browsers. */
+  features: () => ({
+    opfs: typeof navigator.storage?.getDirectory === 'function',
+    storageEstimate: typeof navigator.storage?.estimate === 'function',
+    locks: typeof navigator.locks?.request === 'function',
+    broadcastChannel: typeof BroadcastChannel === 'function',
+    userAgent: navigator.userAgent,
+  }),
   put(name, key, value) {
     entry(name).store.put(key, value);
     return status(entry(name).store);
