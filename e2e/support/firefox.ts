@@ -48,7 +48,11 @@ export class FirefoxSession implements Session {
   private readonly open = new Set<PuppeteerTab>();
   private blank: Page | undefined;
 
-  private constructor(readonly browser: Browser) {}
+  private constructor(
+    readonly browser: Browser,
+    /** Resolves once the browser's main process has exited. */
+    readonly exited: Promise<void>,
+  ) {}
 
   /** Launches firefox-esr headless on `profile` (created by the caller, may hold an earlier session's data). */
   static async launch(profile: string): Promise<FirefoxSession> {
@@ -66,7 +70,9 @@ export class FirefoxSession implements Session {
       handleSIGTERM: false,
       handleSIGHUP: false,
     });
-    const session = new FirefoxSession(browser);
+    const proc = browser.process()!;
+    const exited = new Promise<void>((resolve) => (proc.exitCode !== null || proc.signalCode !== null ? resolve() : proc.once('exit', () => resolve())));
+    const session = new FirefoxSession(browser, exited);
     session.blank = (await browser.pages()).find((p) => p.url() === 'about:blank');
     return session;
   }
@@ -88,8 +94,22 @@ export class FirefoxSession implements Session {
     return [...this.open];
   }
 
+  /**
+   * Asks the browser to quit (BiDi `browser.close`) without waiting for anything.
+   * (puppeteer's own close() SIGKILLs the process group as soon as the command is
+   * answered: no time to shut down as a user's quit does.)
+   */
+  requestQuit(): void {
+    // The BiDi connection of a puppeteer Browser launched for Firefox (not in its public types).
+    const { connection } = this.browser as unknown as { connection: { send(method: string, params: object): Promise<unknown> } };
+    connection.send('browser.close', {}).catch(() => undefined);
+  }
+
+  /** Quits the browser as a user would and waits until it has exited (30 s, then it is killed). */
   async close(): Promise<void> {
     this.open.clear();
-    await this.browser.close();
+    this.requestQuit();
+    await Promise.race([this.exited, new Promise((r) => setTimeout(r, 30_000))]);
+    await this.browser.close().catch(() => undefined); // kills what is left, drops the connection
   }
 }

@@ -282,7 +282,7 @@ export const ops = {
    * their own task loop while commits follow one another; before each commit
    * the state records `meta:intent` = the version this commit will create, so
    * a restored state can be checked against the version it claims to be.
-   * `report` hears {type: 'start' | 'acked', version, seq}.
+   * `report` hears {type: 'start' | 'acked', version, seq} (and, when acked, `seqAfter`).
    */
   async crashLoop(name, batch, report, useCpp = false) {
     const { store } = entry(name);
@@ -310,7 +310,10 @@ export const ops = {
       const seq = useCpp ? cpp.operations(store) : store.getJSON('meta:seq');
       report({ type: 'start', version, seq, pumped });
       const result = await store.commit();
-      report({ type: 'acked', version: result.version, seq, bytes: result.bytesWritten, ms: result.ms });
+      // The commit captured the state after it was requested, once it held the lock and
+      // no call was in flight (docs/api.md): between `seq` and the operations done now.
+      const seqAfter = useCpp ? cpp.operations(store) : store.getJSON('meta:seq');
+      report({ type: 'acked', version: result.version, seq, seqAfter, bytes: result.bytesWritten, ms: result.ms });
     }
   },
 };
