@@ -25,7 +25,7 @@ import type { Engine } from './support/session';
 const FIREFOX_SPECS = ['modes.spec.ts', 'crash.spec.ts'];
 const WEBKIT_SPECS = ['modes.spec.ts'];
 
-export default defineConfig({
+export default defineConfig<{}, { engine: Engine }>({
   testDir: './specs',
   outputDir: './test-results',
   // Two cores are shared with the C++ builds: one browser at a time.

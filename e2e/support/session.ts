@@ -51,7 +51,7 @@ export class PlaywrightTab implements Tab {
     await this.page.reload();
   }
   evaluate<A, R>(fn: (arg: A) => R | Promise<R>, arg: A): Promise<R> {
-    return this.page.evaluate(fn as (arg: A) => Promise<R>, arg) as Promise<R>;
+    return this.page.evaluate(fn as (arg: unknown) => Promise<R>, arg as unknown);
   }
   onConsole(listener: (text: string) => void): void {
     this.page.on('console', (message) => listener(message.text()));
