@@ -33,9 +33,11 @@ test-js: build-wasm-release
 	npm run build:js
 	npm run test:js
 
-# Playwright in Debian's Chromium (e2e/): the package as built by test-js's
-# steps, served on 127.0.0.1; screenshots land in e2e/test-results/. The
-# native build gives snapshot.spec.ts its keepstate-snapshot.
+# Playwright (e2e/) in Debian's Chromium, firefox-esr (WebDriver BiDi) and
+# WebKitGTK's MiniBrowser (WebKitWebDriver under xvfb-run): the package as
+# built by test-js's steps, served on 127.0.0.1; screenshots land in
+# e2e/test-results/. The native build gives snapshot.spec.ts its
+# keepstate-snapshot. One engine: `npx playwright test -c e2e/playwright.config.ts --project=firefox`.
 test-e2e: build-wasm-release build-native-debug
 	npm run build:js
 	npx playwright test -c e2e/playwright.config.ts
@@ -54,15 +56,16 @@ test-consumer: setup
 test: test-cxx test-fuzz test-js test-e2e test-consumer
 
 # The crash test of e2e/specs/crash.spec.ts with $(STRESS_KILLS) browser kills
-# (random moments, every kill mode) instead of make test's 50, and the
-# torn-log recipe; prints the kills by mode, acknowledged commits lost and
-# silent resets (both must be 0), and recoveries from the OPFS copy.
+# (random moments, every kill mode) instead of make test's 50 (25 in Firefox),
+# in Chromium and in Firefox, and the torn-log recipe (Chromium); prints the
+# kills by mode, acknowledged commits lost and silent resets (both must be 0),
+# and recoveries from the OPFS copy.
 STRESS_KILLS ?= 500
 stress: build-wasm-release
 	npm run build:js
 	@mkdir -p build; status=0; \
 	KEEPSTATE_CRASH_ITERATIONS=$(STRESS_KILLS) npx playwright test -c e2e/playwright.config.ts \
-	  --global-timeout $$(( $(STRESS_KILLS) * 8000 + 600000 )) crash dataloss > build/stress.log 2>&1 || status=$$?; \
+	  --global-timeout $$(( $(STRESS_KILLS) * 2 * 8000 + 600000 )) crash dataloss > build/stress.log 2>&1 || status=$$?; \
 	grep -E '✓|✘|passed|failed|flaky' build/stress.log; \
 	grep -o 'crash test (seed [0-9]*): .*' build/stress.log | sed 's/"versions":"[^"]*",\{0,1\}//'; \
 	[ $$status -eq 0 ] || { tail -60 build/stress.log; echo "stress: FAILED (full log: build/stress.log)"; }; exit $$status

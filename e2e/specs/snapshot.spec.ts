@@ -25,11 +25,11 @@ const SEED = Array.from({ length: 500 }, (_, i) => ({ key: `product/${String(i).
 
 for (const mode of MODES) {
   test.describe(`${mode} mode`, () => {
-    test('a snapshot file built by keepstate-snapshot is imported with fetch, verified, committed and persisted', async ({ launch, harness, profile }, testInfo) => {
+    test('a snapshot file built by keepstate-snapshot is imported with fetch, verified, committed and persisted', async ({ openBrowser, harness, profile }, testInfo) => {
       const file = testInfo.outputPath('seed.ksnap');
       await buildFile(file, SEED.map((e) => JSON.stringify(e)).join('\n') + '\n');
       const url = '/' + relative(REPO, file);
-      const ks = await harness(await launch(profile), mode);
+      const ks = await harness(await openBrowser(profile), mode);
       expect(await ks.call('importFrom', 'seeded', url, { autosave: false, schema: { version: 3 } })).toEqual({ version: 1, dirty: false });
       const dump = await ks.call('dump', 'seeded');
       expect(Object.keys(dump)).toHaveLength(500);

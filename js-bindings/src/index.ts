@@ -28,7 +28,7 @@ export type {
 export type { ModuleSource } from './engine.js';
 export type { KeepstateModuleFactory } from './keepstate.js';
 export type { MirrorDirectory } from './opfs.js';
-export type { DataLossReason } from './storage.js';
+export type { DataLossReason, LossProtection } from './storage.js';
 export {
   KeepstateError,
   ConflictError,

@@ -57,6 +57,19 @@ export interface Restored {
   discard(): void;
 }
 
+/**
+ * What guards a store's acknowledged commits beyond IndexedDB (Store.lossProtection):
+ * the OPFS copy, only the marker, or nothing.
+ */
+export type LossProtection =
+  /** Every commit is also in the OPFS copy: a lost or damaged IndexedDB is restored from it. */
+  | 'copy'
+  /** The copy is off (`mirror: false`); an OPFS marker still turns a lost IndexedDB into DataLossError. */
+  | 'marker'
+  /** No OPFS here (WebKitGTK, a realm that refuses it) or `storage: 'memory'`: a lost IndexedDB is
+   * noticed only when the browser reports it; otherwise the store opens as it finds it. */
+  | 'none';
+
 export interface StorageOptions {
   /** Where versions are decided: IndexedDB (through this factory), or memory (no copy, no marker). */
   backend: { indexedDB: IDBFactory } | 'memory';
@@ -92,6 +105,10 @@ export class StoreStorage {
     private readonly onDataLoss: 'reject' | 'open',
     readonly withLock: Lock,
   ) {}
+
+  get lossProtection(): LossProtection {
+    return this.copy !== null ? 'copy' : this.marker !== null ? 'marker' : 'none';
+  }
 
   static async open(name: string, options: StorageOptions): Promise<StoreStorage> {
     if (options.backend === 'memory') return new StoreStorage(name, new MemoryBackend(name), null, null, options.onDataLoss, lockFor(name));

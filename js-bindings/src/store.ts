@@ -25,7 +25,7 @@ import { Engine } from './engine.js';
 import { postTask } from './driver.js';
 import { Access } from './access.js';
 import { ClosedError, ConflictError, CorruptionError, InvalidArgumentError, KeepstateError, codeNumber, errorFromIndexedDB } from './errors.js';
-import type { StoreStorage, Restored, DataLossEvent } from './storage.js';
+import type { StoreStorage, Restored, DataLossEvent, LossProtection } from './storage.js';
 import type { CommitRecords, RestoreSource } from './backend.js';
 import { PendingLog, type Replayer } from './pending.js';
 import { Watchers } from './watch.js';
@@ -142,6 +142,15 @@ export class Store implements ReadWrite {
   /** The application's schema version of the state (0: never set); see OpenOptions.schema. */
   get schemaVersion(): number {
     return this.handle === 0 ? 0 : this.engine.module._keepstate_store_schema_version(this.handle, 0);
+  }
+
+  /**
+   * What guards acknowledged commits beyond IndexedDB, decided at open from what this
+   * browser offers: 'copy' (the OPFS copy), 'marker' (the copy off: loss detection only)
+   * or 'none' (no usable OPFS, e.g. WebKitGTK; or storage 'memory').
+   */
+  get lossProtection(): LossProtection {
+    return this.backing.lossProtection;
   }
 
   /** Whether there are changes not yet committed. */
@@ -268,7 +277,7 @@ export class Store implements ReadWrite {
     return this.enqueue(() => this.restore());
   }
 
-  /** What the browser keeps of this origin's storage: persisted or not, usage and quota, and where the copy lives. */
+  /** What the browser keeps of this origin's storage: persisted or not, usage and quota (lossProtection says what guards it). */
   async storage(): Promise<StorageHealth> {
     this.assertUsable();
     const manager = (globalThis as { navigator?: { storage?: StorageManager } }).navigator?.storage;
@@ -276,7 +285,7 @@ export class Store implements ReadWrite {
       manager?.persisted?.().catch(() => false) ?? Promise.resolve(false),
       manager?.estimate?.().catch(() => undefined) ?? Promise.resolve(undefined),
     ]);
-    return { persisted, usage: estimate?.usage, quota: estimate?.quota, copy: this.backing.copy === null ? 'none' : 'opfs' };
+    return { persisted, usage: estimate?.usage, quota: estimate?.quota };
   }
 
   /** Subscribes to an event; returns the unsubscribe function. */

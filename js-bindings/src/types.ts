@@ -116,9 +116,6 @@ export interface StorageHealth {
   /** Bytes this origin stores, and may store, as the browser estimates them (undefined where it does not say). */
   usage: number | undefined;
   quota: number | undefined;
-  /** Where the second copy of each commit lives (docs/crash-safety.md): 'opfs', or 'none' (`mirror: false`,
-   * or no writable OPFS in this browser, e.g. WebKitGTK: then only a loss the browser reports is detected). */
-  copy: 'opfs' | 'none';
 }
 
 /** The names of StoreEvents, for validating `on`. */

@@ -272,3 +272,35 @@ test('openStore rejects a bad mirror or onDataLoss option', async () => {
   await assert.rejects(openStore('x', { indexedDB: freshIndexedDB(), opfs: {} }), { code: 'invalid-argument' });
   await assert.rejects(openStore('x', { indexedDB: freshIndexedDB(), onDataLoss: 'ignore' }), { code: 'invalid-argument' });
 });
+
+test("where there is no OPFS (WebKitGTK; Node here) a store opens, commits and reopens with lossProtection 'none': no copy, no marker", async () => {
+  assert.equal(typeof globalThis.navigator?.storage?.getDirectory, 'undefined', 'this test needs a realm without OPFS');
+  const idb = freshIndexedDB();
+  const name = uniqueName();
+  for (const mirror of [true, false]) {
+    const s = await openStore(`${name}-${mirror}`, { indexedDB: idb, autosave: false, mirror });
+    assert.equal(s.lossProtection, 'none');
+    s.put('k', 'v');
+    assert.equal((await s.commit()).version, 1);
+    await s.close();
+    const again = await openStore(`${name}-${mirror}`, { indexedDB: idb, autosave: false, mirror });
+    assert.equal(again.version, 1);
+    assert.equal(again.getText('k'), 'v');
+    await again.close();
+  }
+  // Without a marker, a database deleted behind the store opens empty: nothing knew it existed.
+  await deleteDatabase(idb, `${name}-true`);
+  const gone = await openStore(`${name}-true`, { indexedDB: idb, autosave: false });
+  assert.equal(gone.version, 0);
+  await gone.close();
+  // With OPFS, the same options give the copy or the marker.
+  const withCopy = await open(uniqueName(), idb, memoryDirectory({}));
+  assert.equal(withCopy.lossProtection, 'copy');
+  await withCopy.close();
+  const withMarker = await open(uniqueName(), idb, memoryDirectory({}), { mirror: false });
+  assert.equal(withMarker.lossProtection, 'marker');
+  await withMarker.close();
+  const memory = await openStore(uniqueName(), { storage: 'memory', autosave: false });
+  assert.equal(memory.lossProtection, 'none');
+  await memory.close();
+});

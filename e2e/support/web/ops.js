@@ -61,6 +61,16 @@ export const ops = {
     return status(store);
   },
   status: (name) => status(entry(name).store),
+  /** What guards the store beyond IndexedDB here: 'copy', 'marker' or 'none' (Store.lossProtection). */
+  lossProtection: (name) => entry(name).store.lossProtection,
+  /** What this realm offers that keepstate uses or that differs between browsers. */
+  features: () => ({
+    opfs: typeof navigator.storage?.getDirectory === 'function',
+    storageEstimate: typeof navigator.storage?.estimate === 'function',
+    locks: typeof navigator.locks?.request === 'function',
+    broadcastChannel: typeof BroadcastChannel === 'function',
+    userAgent: navigator.userAgent,
+  }),
   put(name, key, value) {
     entry(name).store.put(key, value);
     return status(entry(name).store);
@@ -101,10 +111,8 @@ export const ops = {
     });
   },
   commit: (name) => entry(name).store.commit(),
-  /** store.storage(), and whether this realm has OPFS at all. */
-  async storageHealth(name) {
-    return { ...(await entry(name).store.storage()), opfs: typeof navigator.storage?.getDirectory === 'function' };
-  },
+  /** store.storage(). */
+  storageHealth: (name) => entry(name).store.storage(),
   /** importStore(name, fetch(url)) (a snapshot file), kept open as `name`; returns its status. */
   async importFrom(name, url, options = {}) {
     const events = [];
@@ -291,19 +299,16 @@ export const ops = {
    * their own task loop while commits follow one another; before each commit
    * the state records `meta:intent` = the version this commit will create, so
    * a restored state can be checked against the version it claims to be.
-   * `report` hears {type: 'start' | 'acked', version, seq}.
+   * `report` hears {type: 'start' | 'acked', version, seq} (and, when acked, `seqAfter`).
    */
   async crashLoop(name, batch, report, useCpp = false) {
     const { store } = entry(name);
     let pumped = 0;
-    let inFlight = false;
     if (useCpp) {
       // One transfer_batch call at a time (each numbers its operations from the stored count).
       (async () => {
         for (;;) {
-          inFlight = true;
           await cpp.transfers(store, batch);
-          inFlight = false;
           pumped += batch;
         }
       })();
@@ -320,11 +325,12 @@ export const ops = {
       const version = store.version + 1;
       store.putJSON('meta:intent', version);
       const seq = useCpp ? cpp.operations(store) : store.getJSON('meta:seq');
-      // A commit captures where no call is half done: a call in flight now is in it.
-      const seqMax = seq + (useCpp && inFlight ? batch : 0);
-      report({ type: 'start', version, seq, seqMax, pumped });
+      report({ type: 'start', version, seq, pumped });
       const result = await store.commit();
-      report({ type: 'acked', version: result.version, seq, seqMax, bytes: result.bytesWritten, ms: result.ms });
+      // The commit captured the state after it was requested, once it held the lock and
+      // no call was in flight (docs/api.md): between `seq` and the operations done now.
+      const seqAfter = useCpp ? cpp.operations(store) : store.getJSON('meta:seq');
+      report({ type: 'acked', version: result.version, seq, seqAfter, bytes: result.bytesWritten, ms: result.ms });
     }
   },
 };
