@@ -166,7 +166,9 @@ export const test = base.extend<Fixtures, WorkerFixtures>({
   profile: async ({}, use) => {
     const dir = await mkdtemp(join(tmpdir(), 'keepstate-e2e-'));
     await use(dir);
-    await rm(dir, { recursive: true, force: true });
+    // A browser may still be writing its profile as it exits (Firefox with a pending permission
+    // prompt, seen with navigator.storage.persist()): removal retries ENOTEMPTY/EBUSY a little.
+    await rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
   },
 
   openBrowser: async ({ engine, server, webkitDriver }, use, testInfo) => {

@@ -44,7 +44,8 @@ export interface OpenOptions {
   onConflict?: 'rebase' | 'reject';
   /**
    * Ask the browser not to evict this origin's storage under pressure (navigator.storage.persist(),
-   * at open; the browser may refuse or ask the user). Default false. store.storage() says what it decided.
+   * at open, not waited for: the browser may refuse, or ask the user). Default false.
+   * store.storage() says what it decided.
    */
   persist?: boolean;
   /** Catch up with other tabs' commits as they are announced, replaying pending work on top. Default true. */
@@ -134,7 +135,7 @@ export async function openRestored(name: string, options: OpenOptions): Promise<
       follow: options.follow ?? true,
     });
     try {
-      if (options.persist === true) await requestPersistence();
+      if (options.persist === true) requestPersistence();
       await store.restore();
     } catch (e) {
       store.discard();
@@ -147,8 +148,12 @@ export async function openRestored(name: string, options: OpenOptions): Promise<
   }
 }
 
-/** navigator.storage.persist() where the browser has it; a refusal (or none) is not an error: store.storage() reports it. */
-async function requestPersistence(): Promise<void> {
+/**
+ * navigator.storage.persist() where the browser has it, not waited for: Firefox asks the user
+ * (a prompt that may never be answered; headless, it never is), and the store must open
+ * regardless. A refusal (or no answer) is not an error: store.storage() reports what it is.
+ */
+function requestPersistence(): void {
   const manager = (globalThis as { navigator?: { storage?: { persist?: () => Promise<boolean> } } }).navigator?.storage;
-  await manager?.persist?.().catch(() => false);
+  manager?.persist?.().catch(() => false);
 }
