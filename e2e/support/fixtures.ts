@@ -166,12 +166,14 @@ export const test = base.extend<Fixtures, WorkerFixtures>({
   profile: async ({}, use) => {
     const dir = await mkdtemp(join(tmpdir(), 'keepstate-e2e-'));
     await use(dir);
-    // A browser may still be writing its profile as it exits (Firefox with a pending permission
-    // prompt, seen with navigator.storage.persist()): removal retries ENOTEMPTY/EBUSY a little.
-    await rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
+    await rm(dir, { recursive: true, force: true });
   },
 
-  openBrowser: async ({ engine, server, webkitDriver }, use, testInfo) => {
+  // `profile` is a dependency of the browser fixtures only for their order: a browser is closed
+  // (and, for Firefox, has exited) before the profile it wrote is removed. Without it a test
+  // that names `profile` after `launch` had its profile removed under a running browser
+  // (ENOTEMPTY from rm, seen with Chromium's cache and Firefox's permission store).
+  openBrowser: async ({ engine, server, webkitDriver, profile: _profile }, use, testInfo) => {
     const open = new Set<Session>();
     await use(async (dir) => {
       let session: Session;
@@ -186,7 +188,7 @@ export const test = base.extend<Fixtures, WorkerFixtures>({
     await closeAll(open, testInfo);
   },
 
-  launch: async ({ engine, server }, use, testInfo) => {
+  launch: async ({ engine, server, profile: _profile }, use, testInfo) => {
     const open = new Set<BrowserContext>();
     await use(async (dir) => {
       if (engine !== 'chromium') throw new Error(`launch() is Playwright's Chromium; in the ${engine} project use openBrowser()`);
