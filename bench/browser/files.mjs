@@ -5,17 +5,16 @@
 // same bytes, and a raw get of it that reads every byte (a value read from
 // IndexedDB arrives lazily, so the limit includes reading it).
 //
-//   node bench/browser/files.mjs [--runs N] [--sizes 16,64]
+//   node bench/browser/files.mjs [--browser chromium|firefox] [--runs N] [--sizes 16,64]
 //   make bench-browser (runs it after run.mjs)
 //
 // Prints a table with MB/s beside each ratio; JSON in bench/results/browser-files.json.
-import { chromium } from 'playwright-core';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startServer } from '../../e2e/server.mjs';
-import { LAUNCH, median, option } from './launch.mjs';
+import { browserOption, median, openBrowser, option } from './launch.mjs';
 
 const repo = fileURLToPath(new URL('../..', import.meta.url));
 const argv = process.argv.slice(2);
@@ -23,6 +22,8 @@ const opt = (name) => option(name, argv);
 const RUNS = Number(opt('--runs') ?? 3);
 const SIZES_MIB = opt('--sizes')?.split(',').map(Number) ?? [64];
 const PARTIAL = ['--runs', '--sizes'].some((o) => argv.includes(o));
+const BROWSER = browserOption(argv);
+let browserVersion = BROWSER;
 
 const PAGE = () => {
   const idb = (name) =>
@@ -97,7 +98,8 @@ try {
   for (const mib of SIZES_MIB) {
     process.stderr.write(`files: ${mib} MiB...\n`);
     const profile = await mkdtemp(join(os.tmpdir(), 'keepstate-files-'));
-    const context = await chromium.launchPersistentContext(profile, LAUNCH);
+    const context = await openBrowser(BROWSER, profile);
+  browserVersion = context.version;
     try {
       const page = await context.newPage();
       await page.goto(`${server.url}/e2e/support/web/harness.html?mode=page`);
@@ -123,7 +125,7 @@ try {
   await server.close();
 }
 const mbs = (bytes, ms) => (bytes / 1e6 / (ms / 1000)).toFixed(0);
-console.log(`\nSnapshot files (headless Chromium, ${RUNS} runs, medians; node bench/browser/files.mjs)`);
+console.log(`\nSnapshot files (headless ${browserVersion}, ${RUNS} runs, medians; node bench/browser/files.mjs)`);
 console.log('| state | file | export() | raw get of the bytes (every page read) | ratio | importStore() | raw put of the bytes | ratio |');
 console.log('| --- | --- | --- | --- | --- | --- | --- | --- |');
 for (const r of results) {
@@ -131,6 +133,6 @@ for (const r of results) {
   console.log(`| ${r.mib} MiB | ${(r.bytes / 2 ** 20).toFixed(1)} MiB | ${e.toFixed(0)} ms (${mbs(r.bytes, e)} MB/s) | ${g.toFixed(0)} ms (${mbs(r.bytes, g)} MB/s) | ${(e / g).toFixed(2)}x | ${i.toFixed(0)} ms (${mbs(r.bytes, i)} MB/s) | ${p.toFixed(0)} ms (${mbs(r.bytes, p)} MB/s) | ${(i / p).toFixed(2)}x |`);
 }
 await mkdir(join(repo, 'bench/results'), { recursive: true });
-const out = join(repo, 'bench/results', PARTIAL ? 'browser-files-partial.json' : 'browser-files.json');
-await writeFile(out, JSON.stringify({ cpu: os.cpus()[0]?.model, cores: os.cpus().length, runs: RUNS, results }, null, 2));
+const out = join(repo, 'bench/results', `browser-files${BROWSER === 'chromium' ? '' : `-${BROWSER}`}${PARTIAL ? '-partial' : ''}.json`);
+await writeFile(out, JSON.stringify({ browser: browserVersion, cpu: os.cpus()[0]?.model, cores: os.cpus().length, runs: RUNS, results }, null, 2));
 console.log(`\n${out}`);

@@ -2,7 +2,7 @@
 // in one run, in the same headless Chromium (Debian's, on-disk persistent
 // profiles, durability 'strict' everywhere) — issue 7.
 //
-//   node bench/browser/run.mjs [--quick] [--only transactions,commit,restore,fibers] [--runs N]
+//   node bench/browser/run.mjs [--quick] [--browser chromium|firefox] [--only transactions,commit,restore,fibers] [--runs N]
 //                              [--sizes 16,64] [--contenders keepstate,raw] [--raw-record-mib 2]
 //                                                                          (development)
 //   make bench-browser                  (builds first; BENCH_ARGS=--quick for the small run)
@@ -24,14 +24,13 @@
 // median of `runs` runs (5; --quick: 3) after the same setup, however long
 // a run takes. A figure that fails (an exception in the page, a crash, a run
 // over RUN_TIMEOUT_MS) is recorded with its error message and the run goes on.
-import { chromium } from 'playwright-core';
 import { execFileSync } from 'node:child_process';
 import { mkdir, mkdtemp, rm, writeFile, access } from 'node:fs/promises';
 import os from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ROUTES, startServer } from '../../e2e/server.mjs';
-import { LAUNCH, median, option } from './launch.mjs';
+import { browserOption, median, openBrowser, option } from './launch.mjs';
 import { barChart } from './svg.mjs';
 
 const repo = fileURLToPath(new URL('../..', import.meta.url));
@@ -70,17 +69,18 @@ const load = () => os.loadavg().map((x) => x.toFixed(2)).join(' ');
 const log = (...a) => console.error(`[${new Date().toISOString().slice(11, 19)}]`, ...a);
 
 let server;
-let chromiumVersion = 'chromium';
+const BROWSER = browserOption(argv);
+let chromiumVersion = BROWSER;
 
 /** A fresh profile and page for one contender; closes and deletes both afterwards. */
 async function withPage(fn) {
   const profile = await mkdtemp(join(os.tmpdir(), 'keepstate-bench-'));
-  const context = await chromium.launchPersistentContext(profile, LAUNCH);
-  chromiumVersion = context.browser()?.version() ?? chromiumVersion;
-  const page = context.pages()[0] ?? (await context.newPage());
+  const context = await openBrowser(BROWSER, profile);
+  chromiumVersion = context.version;
+  const page = await context.newPage();
   const errors = [];
   page.on('pageerror', (e) => errors.push(e.message));
-  page.on('crash', () => errors.push('the page crashed'));
+  page.on('crash', () => errors.push('the page crashed')); // Chromium only
   // Set when a call timed out: the page may still be busy with it, so the
   // calls after it fail at once instead of queueing behind it.
   let broken;
@@ -426,7 +426,7 @@ What each column writes to IndexedDB (one readwrite transaction each, durability
   if (f && !f.error) {
     const ks = f.keepstateYields.median;
     const asy = f.asyncifyYields?.median;
-    out.push(table('Fibers in Chromium (median of runs; each keepstate run is itself a median of 3)',
+    out.push(table(`Fibers in ${chromiumVersion} (median of runs; each keepstate run is itself a median of 3)`,
       ['measure', 'keepstate (C++20 coroutines)', 'emscripten_fiber_swap (Asyncify)', 'keepstate / Asyncify'],
       [
         ['yield ring, 1000 fibers', `${(ks / 1e6).toFixed(1)} M yields/s`, asy ? `${(asy / 1e6).toFixed(2)} M yields/s` : fmtMs(f.asyncifyYields), asy ? fmtX(ks / asy) : '–'],
@@ -481,7 +481,7 @@ async function charts(results, suffix) {
   }
   if (results.fibers && !results.fibers.error) {
     await write('fibers', barChart({
-      title: 'Fiber yield ring in Chromium (yields/s, higher is better, log scale)', unit: 'yields/s', log: true,
+      title: `Fiber yield ring in ${chromiumVersion} (yields/s, higher is better, log scale)`, unit: 'yields/s', log: true,
       groups: [{ label: '', bars: [
         { name: 'keepstate (C++20 coroutines)', value: results.fibers.keepstateYields.median, color: COLORS.keepstate },
         { name: 'emscripten_fiber_swap (Asyncify)', value: results.fibers.asyncifyYields?.median, color: COLORS.asyncify },
@@ -535,17 +535,17 @@ async function main() {
   }
   const meta = {
     quick, partial: PARTIAL, runs: RUNS, waSqlitePageSize: WA_SQLITE_PAGE_SIZE, rawRecordMiB: RAW_RECORD_MIB, statesMiB: SIZES_MIB, accounts: ACCOUNTS, recordBytes: RECORD, batch: BATCH,
-    chromium: chromiumVersion, machine: machine(), loadAverageStart: loadStart, loadAverageEnd: load(),
+    browser: chromiumVersion, machine: machine(), loadAverageStart: loadStart, loadAverageEnd: load(),
     minutes: +((Date.now() - started) / 60000).toFixed(1), workloadMinutes, when: new Date().toISOString(),
     command: `node bench/browser/run.mjs ${argv.join(' ')}`.trim(),
   };
   const { text, targets } = report(results);
-  const suffix = `${quick ? '-quick' : ''}${PARTIAL ? '-partial' : ''}`;
+  const suffix = `${BROWSER === 'chromium' ? '' : `-${BROWSER}`}${quick ? '-quick' : ''}${PARTIAL ? '-partial' : ''}`;
   const json = join(resultsDir, `browser${suffix}.json`);
   await writeFile(json, JSON.stringify({ meta, targets, results }, null, 2) + '\n');
   const svgs = await charts(results, suffix);
   const m = meta.machine;
-  console.log(`\n## keepstate in Chromium ${chromiumVersion} (headless, on-disk profile, durability strict)\n`);
+  console.log(`\n## keepstate in ${chromiumVersion} (headless, on-disk profile, durability strict)\n`);
   const make = argv.length ? `make bench-browser BENCH_ARGS='${argv.join(' ')}'` : 'make bench-browser';
   console.log(`Command: \`${make}\` (${meta.command}); ${RUNS} runs per figure (median); ` +
     `${m.cores} × ${m.cpu}, ${m.memoryGiB} GiB, ${m.os}, Node ${m.node}, commit ${m.commit}; load average ${loadStart} at start, ${meta.loadAverageEnd} at end; ${meta.minutes} min.`);

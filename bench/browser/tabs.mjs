@@ -10,19 +10,17 @@
 //   watch    put of 1 KiB values with 10 watchers that match none of them,
 //            against the same puts with no watcher.
 //
-//   node bench/browser/tabs.mjs [--quick] [--runs N] [--sizes 16,64]
+//   node bench/browser/tabs.mjs [--quick] [--browser chromium|firefox] [--runs N] [--sizes 16,64]
 //   make bench-browser (runs it after run.mjs)
 //
 // States are N MiB of 1 KiB random records. Prints a table and writes
 // bench/results/browser-tabs.json (browser-tabs-partial.json for --runs/--sizes).
-import { chromium } from 'playwright-core';
-import { execFileSync } from 'node:child_process';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startServer } from '../../e2e/server.mjs';
-import { LAUNCH, median, option } from './launch.mjs';
+import { browserOption, median, openBrowser, option } from './launch.mjs';
 
 const repo = fileURLToPath(new URL('../..', import.meta.url));
 const argv = process.argv.slice(2);
@@ -31,6 +29,8 @@ const quick = argv.includes('--quick');
 const RUNS = Number(opt('--runs') ?? (quick ? 5 : 9));
 const SIZES_MIB = opt('--sizes')?.split(',').map(Number) ?? (quick ? [16, 64] : [64, 256]);
 const PARTIAL = ['--runs', '--sizes'].some((o) => argv.includes(o));
+const BROWSER = browserOption(argv);
+let browserVersion = BROWSER;
 
 // Runs in every tab: the package, one store, and helpers on window.t.
 const TAB = () => {
@@ -115,7 +115,8 @@ async function tab(context, url) {
 
 async function measureSize(server, mib) {
   const profile = await mkdtemp(join(os.tmpdir(), 'keepstate-tabs-'));
-  const context = await chromium.launchPersistentContext(profile, LAUNCH);
+  const context = await openBrowser(BROWSER, profile);
+  browserVersion = context.version;
   try {
     const url = `${server.url}/e2e/support/web/harness.html?mode=page`;
     const a = await tab(context, url);
@@ -196,7 +197,7 @@ try {
 }
 const f = (x) => x.toFixed(1);
 const pass = (ok) => (ok ? 'PASS' : 'MISS');
-console.log(`\nTabs (headless Chromium, ${RUNS} runs, medians; node bench/browser/tabs.mjs${quick ? ' --quick' : ''})`);
+console.log(`\nTabs (headless ${browserVersion}, ${RUNS} runs, medians; node bench/browser/tabs.mjs${quick ? ' --quick' : ''})`);
 console.log('| state | 1 KiB change: A commit acked -> B watch listener | (from A commit start) | B full reload() | ratio | target <= 10 ms |');
 console.log('| --- | --- | --- | --- | --- | --- |');
 for (const r of results) {
@@ -208,8 +209,7 @@ for (const r of results) {
   const overhead = (r.putTenWatchersMs / r.putNoWatcherMs - 1) * 100;
   console.log(`| ${r.mib} MiB | ${f(r.rebaseBeyondMs)} ms (${f(r.rebaseRunMs)} ms) | ${pass(r.rebaseBeyondMs <= 2)} | ${f(r.rebaseCatchUpMs)} ms | ${f(r.putNoWatcherMs)} ms | ${f(r.putTenWatchersMs)} ms | ${overhead.toFixed(1)} % | ${pass(overhead <= 10)} |`);
 }
-const chromiumVersion = execFileSync(LAUNCH.executablePath, ['--version']).toString().trim();
 await mkdir(join(repo, 'bench/results'), { recursive: true });
-const out = join(repo, 'bench/results', PARTIAL ? 'browser-tabs-partial.json' : `browser-tabs${quick ? '-quick' : ''}.json`);
-await writeFile(out, JSON.stringify({ chromium: chromiumVersion, cpu: os.cpus()[0]?.model, cores: os.cpus().length, runs: RUNS, results }, null, 2));
+const out = join(repo, 'bench/results', `browser-tabs${BROWSER === 'chromium' ? '' : `-${BROWSER}`}${PARTIAL ? '-partial' : quick ? '-quick' : ''}.json`);
+await writeFile(out, JSON.stringify({ browser: browserVersion, cpu: os.cpus()[0]?.model, cores: os.cpus().length, runs: RUNS, results }, null, 2));
 console.log(`\n${out}`);
