@@ -161,7 +161,9 @@ export function exportSnapshot(engine: Engine, handle: number): Blob {
       engine.check(m._keepstate_export_read(handle, buffer, SNAPSHOT_CHUNK_BYTES, countPtr));
       const n = new DataView(m.HEAPU8.buffer).getUint32(countPtr, true);
       if (n === 0) return blob;
-      blob = new Blob([blob, m.HEAPU8.slice(buffer, buffer + n)], { type: 'application/octet-stream' });
+      // The Blob constructor copies the bytes of its parts: a view of wasm memory is enough.
+      // (wasm memory is not shared: no threads, so the view is of an ArrayBuffer).
+      blob = new Blob([blob, m.HEAPU8.subarray(buffer, buffer + n) as Uint8Array<ArrayBuffer>], { type: 'application/octet-stream' });
     }
   } finally {
     m._free(buffer);
