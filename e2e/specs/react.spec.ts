@@ -3,7 +3,7 @@
 // tarball, run in Chromium: todos survive a reload, and two tabs follow each
 // other's changes without reloading.
 import { execFile } from 'node:child_process';
-import { cp, mkdir } from 'node:fs/promises';
+import { cp, mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import type { Page } from '@playwright/test';
@@ -21,9 +21,11 @@ test.beforeAll(async ({}, testInfo) => {
   await cp(join(REPO, 'examples/todo-react'), app, { recursive: true });
   const { stdout } = await run('npm', ['pack', '--json', '--pack-destination', root], { cwd: join(REPO, 'js-bindings') });
   const [{ filename }] = JSON.parse(stdout);
-  // The app's runtime dependencies, from the tarball and npm's cache (scripts/setup filled it);
-  // Vite is the repository's own.
-  await run('npm', ['install', '--offline', '--omit=dev', '--no-audit', '--no-fund', '--no-package-lock', join(root, filename), 'react@19', 'react-dom@19'], { cwd: app });
+  // keepstate from the tarball; react and react-dom (and Vite) are the repository's own dev
+  // dependencies, found by walking up from the app (it lives inside the checkout), so nothing
+  // is fetched and the app and keepstate/react share one React.
+  await writeFile(join(app, 'package.json'), JSON.stringify({ name: 'todo-react-under-test', private: true, type: 'module' }));
+  await run('npm', ['install', '--offline', '--no-audit', '--no-fund', '--no-package-lock', join(root, filename)], { cwd: app });
   const { build } = await import('vite');
   await build({ root: app, configFile: false, logLevel: 'warn', build: { outDir: join(app, 'dist'), emptyOutDir: true } });
   const { startServer } = await import('../server.mjs');
