@@ -105,11 +105,28 @@ export class FirefoxSession implements Session {
     connection.send('browser.close', {}).catch(() => undefined);
   }
 
-  /** Quits the browser as a user would and waits until it has exited (30 s, then it is killed). */
+  /**
+   * Quits the browser as a user would and waits until every process of it has exited (30 s,
+   * then it is killed). The main process exiting is not enough: its child processes (its
+   * own process group) can still be winding down and writing into the profile, and a
+   * profile removed then failed with ENOTEMPTY (seen once in .ci/run, the relaunch test).
+   */
   async close(): Promise<void> {
     this.open.clear();
     this.requestQuit();
+    const deadline = Date.now() + 30_000;
     await Promise.race([this.exited, new Promise((r) => setTimeout(r, 30_000))]);
+    while (groupAlive(this.pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     await this.browser.close().catch(() => undefined); // kills what is left, drops the connection
+  }
+}
+
+/** Whether any process of the process group `pgid` is still running. */
+function groupAlive(pgid: number): boolean {
+  try {
+    process.kill(-pgid, 0);
+    return true;
+  } catch {
+    return false; // ESRCH: none left
   }
 }
