@@ -37,6 +37,8 @@
   /* Stores: create, feed stored records, open (restore), close. */                        \
   X(keepstate_store_new, u32, "page_size retain writer_id")                                \
   X(keepstate_store_load_record, status, "store kind key key_len bytes bytes_len")        \
+  X(keepstate_store_load_unread, status, "store kind key key_len")                          \
+  X(keepstate_store_read_manifests_from, status, "store")                                   \
   X(keepstate_store_open, status, "store")                                                 \
   X(keepstate_store_open_pack, status, "store bytes bytes_len present")                   \
   X(keepstate_store_open_from, status, "store base in_place")                              \

@@ -213,6 +213,27 @@ EMSCRIPTEN_KEEPALIVE std::int32_t keepstate_store_load_record(std::uint32_t hand
   });
 }
 
+// A record that is stored but was not read (a catch-up leaves the manifests
+// below keepstate_store_read_manifests_from of its base unread). Errors: as
+// keepstate_store_load_record.
+EMSCRIPTEN_KEEPALIVE std::int32_t keepstate_store_load_unread(std::uint32_t handle, std::uint32_t kind,
+                                                              const std::uint8_t* key, std::uint32_t key_len) {
+  return With(Known(handle), [&](OpenStore& s) {
+    return Done(s.session.LoadUnread(static_cast<RecordKind>(kind), View(key, key_len)));
+  });
+}
+
+// Into the output buffer: the lowest manifest key a store catching up from
+// this open one (keepstate_store_open_from) must read; those below it it may
+// load unread. Errors: closed (not open), invalid-argument (handle).
+EMSCRIPTEN_KEEPALIVE std::int32_t keepstate_store_read_manifests_from(std::uint32_t handle) {
+  return With(Usable(handle), [](OpenStore& s) {
+    if (!s.session.open()) return Fail(Status::Closed("the store is not open"));
+    g_out = keepstate::persistence::ManifestKey(s.session.ReadManifestsFrom());
+    return 0;
+  });
+}
+
 // Starts restoring the newest verified version from the loaded records (falling
 // back to older ones), or opens empty. The output buffer then holds a pack
 // request, which JS answers with keepstate_store_open_pack (answering the same
@@ -246,7 +267,7 @@ EMSCRIPTEN_KEEPALIVE std::int32_t keepstate_store_open_from(std::uint32_t handle
         &from->store->arena(), [from](std::uint32_t page, const keepstate::persistence::Hash128& hash) {
           return from->session.open() && from->session.persister().Holds(from->store->arena(), page, hash);
         },
-        in_place != 0});
+        in_place != 0, &from->session.manifests()});
     Status begun = s.session.BeginOpen(&*s.base);
     return begun.ok() ? ContinueOpen(&s) : Fail(begun);
   });

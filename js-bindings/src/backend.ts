@@ -25,6 +25,18 @@ export interface StoredRecord {
   kind: RecordKind;
   key: string;
   bytes: Uint8Array;
+  /** Stored, but its bytes were not read (RestoreHint.manifestsFrom); `bytes` is empty. */
+  unread?: true;
+}
+
+/**
+ * What a restore can do without. `manifestsFrom`: the manifests with keys
+ * below it are passed with their keys only (`unread`): a store catching up
+ * holds them decoded already (keepstate_store_read_manifests_from). A
+ * backend may ignore a hint and read everything.
+ */
+export interface RestoreHint {
+  manifestsFrom?: string;
 }
 
 export interface CommitRecords {
@@ -57,6 +69,7 @@ export interface RestoreSource {
   readForRestore(
     start: (records: StoredRecord[]) => PackRequest | null,
     next: (pack: Uint8Array | undefined) => PackRequest | null,
+    hint?: RestoreHint,
   ): Promise<void>;
   /** Every stored record with its bytes (to copy one backend into another). */
   readAll(): Promise<StoredRecord[]>;

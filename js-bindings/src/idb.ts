@@ -27,6 +27,7 @@ import {
   type BrowserDataLoss,
   type CommitRecords,
   type PackRequest,
+  type RestoreHint,
   type StashedCommit,
   type StorageBackend,
   type StoredRecord,
@@ -55,6 +56,18 @@ function transactionDone(tx: IDBTransaction): Promise<void> {
   return new Promise((resolve, reject) => {
     tx.oncomplete = () => resolve();
     tx.onabort = () => reject(tx.error);
+  });
+}
+
+/** Every manifest's key, and the bytes of those at or above `from` (RestoreHint). */
+async function manifestsFrom(os: IDBObjectStore, from: string): Promise<StoredRecord[]> {
+  const range = IDBKeyRange.lowerBound(from);
+  const [keys, readKeys, values] = await Promise.all([request(os.getAllKeys()), request(os.getAllKeys(range)), request(os.getAll(range))]);
+  const read = new Map(readKeys.map((key, i) => [String(key), valueBytes(values[i])]));
+  return keys.map((k) => {
+    const key = String(k);
+    const bytes = read.get(key);
+    return bytes === undefined ? { kind: RecordKind.Manifest, key, bytes: new Uint8Array(0), unread: true } : { kind: RecordKind.Manifest, key, bytes };
   });
 }
 
@@ -186,6 +199,7 @@ export class IndexedDBBackend implements StorageBackend {
   async readForRestore(
     start: (records: StoredRecord[]) => PackRequest | null,
     next: (pack: Uint8Array | undefined) => PackRequest | null,
+    hint: RestoreHint = {},
   ): Promise<void> {
     try {
       const tx = this.db.transaction([...RECORD_KINDS], 'readonly');
@@ -200,7 +214,10 @@ export class IndexedDBBackend implements StorageBackend {
         );
       const [heads, manifests, packKeys] = await Promise.all([
         withBytes(RecordKind.Head, headStore!),
-        withBytes(RecordKind.Manifest, manifestStore!),
+        // Without a global IDBKeyRange (an IDBFactory passed in, in Node), the hint is not taken.
+        hint.manifestsFrom === undefined || typeof IDBKeyRange === 'undefined'
+          ? withBytes(RecordKind.Manifest, manifestStore!)
+          : manifestsFrom(manifestStore!, hint.manifestsFrom),
         request(packStore!.getAllKeys()),
       ]);
       const packs = packKeys.map((key) => ({ kind: RecordKind.Pack, key: String(key), bytes: new Uint8Array(0) }));

@@ -26,7 +26,7 @@ import { postTask } from './driver.js';
 import { Access } from './access.js';
 import { ClosedError, ConflictError, CorruptionError, InvalidArgumentError, KeepstateError, codeNumber, errorFromIndexedDB } from './errors.js';
 import type { StoreStorage, Restored, DataLossEvent, LossProtection } from './storage.js';
-import type { CommitRecords, RestoreSource } from './backend.js';
+import type { CommitRecords, RestoreHint, RestoreSource } from './backend.js';
 import { PendingLog, type Replayer } from './pending.js';
 import { Watchers } from './watch.js';
 import { onLeavingPage } from './leaving.js';
@@ -431,11 +431,11 @@ export class Store implements ReadWrite {
   }
 
   /** Restores `source` into a new engine store (adopted, or discarded), taking unchanged pages from engine store `base` if given. */
-  private async restoreFrom(source: RestoreSource, base = 0, inPlace = false): Promise<Adopted> {
+  private async restoreFrom(source: RestoreSource, base = 0, inPlace = false, hint?: RestoreHint): Promise<Adopted> {
     const m = this.engine.module;
     const handle = m._keepstate_store_new(this.settings.pageSize, this.settings.retain, this.writerId);
     try {
-      const report = await restoreInto(this.engine, handle, source, base, inPlace);
+      const report = await restoreInto(this.engine, handle, source, base, inPlace, hint);
       return { handle, report, version: report.restored, failures: report.failures, discard: () => m._keepstate_store_destroy(handle) };
     } catch (e) {
       m._keepstate_store_destroy(handle);
@@ -484,7 +484,7 @@ export class Store implements ReadWrite {
     // Only the pages that changed since this state's version are read (the rest come from it);
     // a store with nothing of its own pending takes them in place, copying nothing else.
     const inPlace = !conflict && !this.dirty && this.pending.length === 0;
-    let adopted = await this.restoreFrom(this.backing.backend, this.handle, inPlace);
+    let adopted = await this.restoreChanges(inPlace);
     let loss: DataLossEvent | null = null;
     if (adopted.version < this.version || adopted.report.failures.length > 0) {
       // IndexedDB holds less than this store knows, or a newer version did not verify: the
@@ -506,7 +506,7 @@ export class Store implements ReadWrite {
       if (adopted.report.inPlace && this.engine.module._keepstate_store_adopt_in_place(adopted.handle) !== 0) {
         // This state changed while the pages were read (a write): catch up by copying instead.
         adopted.discard();
-        adopted = await this.restoreFrom(this.backing.backend, this.handle);
+        adopted = await this.restoreChanges(false);
         if (adopted.version <= this.version) {
           adopted.discard();
           return false;
@@ -525,6 +525,24 @@ export class Store implements ReadWrite {
     }
     if (this.dirty) this.armAutosave();
     return true;
+  }
+
+  /**
+   * Restores the stored state from this one: only the changed pages are read, and the
+   * manifests this store holds decoded are left unread. If the restore needed one of them
+   * after all (the engine says not-found: the stored record is not the one it holds), it
+   * runs again reading every manifest.
+   */
+  private async restoreChanges(inPlace: boolean): Promise<Adopted> {
+    const m = this.engine.module;
+    this.engine.check(m._keepstate_store_read_manifests_from(this.handle));
+    const hint = { manifestsFrom: this.engine.outText() };
+    try {
+      return await this.restoreFrom(this.backing.backend, this.handle, inPlace, hint);
+    } catch (e) {
+      if (!(e instanceof KeepstateError && e.code === 'not-found')) throw e;
+      return this.restoreFrom(this.backing.backend, this.handle, inPlace);
+    }
   }
 
   /** Another tab committed: catch up (once, however many announcements arrive meanwhile). */

@@ -7,7 +7,7 @@
 import { WIRE } from './generated/abi.js';
 import { Engine } from './engine.js';
 import { ConflictError, KeepstateError, type VersionFailure } from './errors.js';
-import type { CommitRecords, PackRequest, RestoreSource } from './backend.js';
+import type { CommitRecords, PackRequest, RestoreHint, RestoreSource } from './backend.js';
 
 /** What keepstate_store_open reports once it has restored (abi.h). */
 export interface OpenReport {
@@ -27,7 +27,7 @@ export interface OpenReport {
  * applied to base's own arena (keepstate_store_adopt_in_place). Resolves with
  * its report.
  */
-export async function restoreInto(engine: Engine, handle: number, source: RestoreSource, base = 0, inPlace = false): Promise<OpenReport> {
+export async function restoreInto(engine: Engine, handle: number, source: RestoreSource, base = 0, inPlace = false, hint?: RestoreHint): Promise<OpenReport> {
   const m = engine.module;
   let report: OpenReport | undefined;
   // The engine answers {need, then?} until it has restored, then the report.
@@ -42,7 +42,11 @@ export async function restoreInto(engine: Engine, handle: number, source: Restor
       for (const r of records) {
         const key = Engine.encode(r.key);
         const [kp, bp] = engine.stage(key, r.bytes);
-        engine.check(m._keepstate_store_load_record(handle, r.kind, kp!, key.length, bp!, r.bytes.length));
+        engine.check(
+          r.unread
+            ? m._keepstate_store_load_unread(handle, r.kind, kp!, key.length)
+            : m._keepstate_store_load_record(handle, r.kind, kp!, key.length, bp!, r.bytes.length),
+        );
       }
       engine.check(base === 0 ? m._keepstate_store_open(handle) : m._keepstate_store_open_from(handle, base, inPlace ? 1 : 0));
       return answer();
@@ -53,6 +57,7 @@ export async function restoreInto(engine: Engine, handle: number, source: Restor
       engine.check(m._keepstate_store_open_pack(handle, bp!, bytes.length, pack ? 1 : 0));
       return answer();
     },
+    hint,
   );
   if (report === undefined) throw new KeepstateError('internal', `restore from ${source.label} ended without a report`);
   return report;

@@ -1,5 +1,8 @@
 // Shared helpers for the js-bindings tests (Node's test runner + fake-indexeddb).
-import { IDBFactory } from 'fake-indexeddb';
+import { IDBFactory, IDBKeyRange } from 'fake-indexeddb';
+
+// As in a browser, where the IndexedDB backend finds it (a catch-up reads a key range of manifests).
+globalThis.IDBKeyRange ??= IDBKeyRange;
 
 let counter = 0;
 /** A store name unique within this process (BroadcastChannel names are process-wide). */

@@ -267,6 +267,55 @@ test('catching up reads only the packs of what changed, not the whole state', as
   await Promise.all([a.close(), b.close(), c.close()]);
 });
 
+test('catching up leaves unread the manifests the store holds decoded: a small change reads a small manifest', async () => {
+  const { IDBObjectStore } = await import('fake-indexeddb');
+  const idb = freshIndexedDB();
+  const name = uniqueName('manifests');
+  const opts = { storage: 'indexeddb', indexedDB: idb };
+  const a = await open(name, { ...opts, follow: false });
+  for (let i = 0; i < 4096; ++i) a.put(`v/${i}`, new Uint8Array(4000).fill(i & 255)); // version 1: a full manifest of 4096+ pages
+  await a.commit();
+  const b = await open(name, opts);
+  const stored = { bytes: 0 };
+  const read = { bytes: 0 };
+  const { getAll } = IDBObjectStore.prototype;
+  IDBObjectStore.prototype.getAll = function (...args) {
+    const req = getAll.apply(this, args);
+    if (this.name === 'manifests') req.addEventListener('success', () => { read.bytes += req.result.reduce((n, v) => n + v.length, 0); });
+    return req;
+  };
+  const perCatchUp = [];
+  try {
+    for (let i = 1; i <= 4; ++i) {
+      a.put('v/7', `change ${i}`);
+      await a.commit();
+      read.bytes = 0;
+      await until(() => b.version === 1 + i, 5000, 'b follows');
+      perCatchUp.push(read.bytes);
+    }
+  } finally {
+    IDBObjectStore.prototype.getAll = getAll;
+  }
+  const all = await new Promise((resolve, reject) => {
+    const req = idb.open(`keepstate:${name}`);
+    req.onsuccess = () => {
+      const r = req.result.transaction('manifests').objectStore('manifests').getAll();
+      r.onsuccess = () => { req.result.close(); resolve(r.result); };
+      r.onerror = () => reject(r.error);
+    };
+    req.onerror = () => reject(req.error);
+  });
+  stored.bytes = all.reduce((n, v) => n + v.length, 0);
+  const full = Math.max(...all.map((v) => v.length)); // version 1's full manifest
+  assert.ok(full > 64 * 1024, `the full manifest is ${full} bytes`);
+  // Once version 1 is no longer a retained version of its own, its manifest is not read again.
+  assert.ok(perCatchUp.at(-1) < 8 * 1024, `manifest bytes read per catch-up: ${perCatchUp} (stored: ${stored.bytes})`);
+  assert.equal(b.getText('v/7'), 'change 4');
+  const c = await open(name, { ...opts, follow: false });
+  assert.deepEqual(b.scan(), c.scan());
+  await Promise.all([a.close(), b.close(), c.close()]);
+});
+
 test('a write that lands while a clean store catches up in place makes it catch up by copying instead: nothing is lost', async () => {
   const name = uniqueName('inplace');
   const a = await open(name, { follow: false });

@@ -19,7 +19,7 @@ Result<std::vector<std::uint8_t>> MemoryRecordStore::Get(RecordKind kind, std::s
   if (!ValidKind(kind)) return Status::InvalidArgument("bad record kind");
   const Map& m = map(kind);
   auto it = m.find(key);
-  if (it == m.end()) {
+  if (it == m.end() || Unread(kind, key)) {
     return Status::NotFound(std::string(RecordKindName(kind)) + "/" + std::string(key));
   }
   return it->second;
@@ -30,7 +30,7 @@ Status MemoryRecordStore::GetInto(RecordKind kind, std::string_view key,
   if (!ValidKind(kind)) return Status::InvalidArgument("bad record kind");
   const Map& m = map(kind);
   auto it = m.find(key);
-  if (it == m.end()) {
+  if (it == m.end() || Unread(kind, key)) {
     return Status::NotFound(std::string(RecordKindName(kind)) + "/" + std::string(key));
   }
   out.assign(it->second.begin(), it->second.end());  // keeps out's capacity
@@ -41,7 +41,7 @@ std::optional<std::span<const std::uint8_t>> MemoryRecordStore::View(RecordKind 
   if (!ValidKind(kind)) return std::nullopt;
   const Map& m = map(kind);
   auto it = m.find(key);
-  if (it == m.end()) return std::nullopt;
+  if (it == m.end() || Unread(kind, key)) return std::nullopt;
   return std::span<const std::uint8_t>(it->second);
 }
 
@@ -71,11 +71,16 @@ Status MemoryRecordStore::Apply(const WriteBatch& batch) {
   }
   if (batch.clear_first) {
     for (Map& m : maps_) m.clear();
+    unread_.clear();
   }
   for (const Record& r : batch.puts) {
     map(r.kind)[r.key].assign(r.bytes.begin(), r.bytes.end());
+    unread_.erase(RecordKey{r.kind, r.key});
   }
-  for (const RecordKey& k : batch.deletes) map(k.kind).erase(k.key);
+  for (const RecordKey& k : batch.deletes) {
+    map(k.kind).erase(k.key);
+    unread_.erase(k);
+  }
   return Status::Ok();
 }
 
@@ -104,12 +109,25 @@ std::vector<std::uint8_t>* MemoryRecordStore::Mutable(RecordKind kind, const std
 }
 
 bool MemoryRecordStore::Erase(RecordKind kind, const std::string& key) {
+  unread_.erase(RecordKey{kind, key});
   return map(kind).erase(key) > 0;
 }
 
 void MemoryRecordStore::Put(RecordKind kind, const std::string& key,
                             std::vector<std::uint8_t> bytes) {
   map(kind)[key] = std::move(bytes);
+  unread_.erase(RecordKey{kind, key});
+}
+
+void MemoryRecordStore::PutUnread(RecordKind kind, const std::string& key) {
+  map(kind)[key].clear();
+  unread_.insert(RecordKey{kind, key});
+}
+
+bool MemoryRecordStore::Unread(RecordKind kind, std::string_view key) {
+  if (unread_.empty() || !unread_.count(RecordKey{kind, std::string(key)})) return false;
+  unread_requested_ = true;
+  return true;
 }
 
 std::uint64_t MemoryRecordStore::StoredBytes(RecordKind kind) const {

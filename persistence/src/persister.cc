@@ -506,6 +506,18 @@ bool Persister::Holds(const engine::Arena& arena, engine::PageId page, const Has
          state_->pages[page].hash == hash;
 }
 
+std::set<std::uint64_t> Persister::RetainedVersions() const {
+  std::set<std::uint64_t> out;
+  for (const RetainedVersion& rv : state_->retained) out.insert(rv.version);
+  return out;
+}
+
+std::set<std::uint64_t> Persister::RetainedManifests() const {
+  std::set<std::uint64_t> out;
+  for (const RetainedVersion& rv : state_->retained) out.insert(rv.manifests.begin(), rv.manifests.end());
+  return out;
+}
+
 std::uint64_t Persister::version() const { return state_->version; }
 std::uint64_t Persister::head_version() const { return state_->head; }
 
@@ -662,7 +674,7 @@ Result<Persister::Opened> Persister::Open(RecordStore& store, PersisterOptions o
 }
 
 Result<Persister::Opened> Persister::OpenFrom(RecordStore& store, PersisterOptions options,
-                                              Result<Restored> restored) {
+                                              Result<Restored> restored, ManifestCache* cache) {
   KEEPSTATE_RETURN_IF_ERROR(ValidateOptions(options));
   const RestoreOptions ro = RestoreOptionsFor(options);
   if (!restored.ok()) {
@@ -697,7 +709,7 @@ Result<Persister::Opened> Persister::OpenFrom(RecordStore& store, PersisterOptio
   std::sort(older.rbegin(), older.rend());
   for (std::uint64_t v : older) {
     if (s.retained.size() >= options.retain_versions) break;
-    Result<ResolvedManifest> om = ResolveManifest(store, v, ro);
+    Result<ResolvedManifest> om = ResolveManifest(store, v, ro, std::nullopt, cache);
     if (!om.ok()) continue;
     s.retained.push_back({v, SortedPackIds(om->manifest), ChainVersions(om->chain)});
   }

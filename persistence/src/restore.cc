@@ -21,11 +21,25 @@ Status Prefix(const Status& s, const std::string& prefix) {
 
 }  // namespace
 
+std::shared_ptr<const Manifest> ManifestCache::Find(std::uint64_t version, std::uint64_t check) const {
+  auto it = entries_.find(version);
+  return it != entries_.end() && it->second.check == check ? it->second.manifest : nullptr;
+}
+
+void ManifestCache::Add(std::uint64_t version, std::uint64_t check, std::shared_ptr<const Manifest> manifest) {
+  entries_[version] = Entry{check, std::move(manifest)};
+}
+
+void ManifestCache::KeepOnly(const std::set<std::uint64_t>& keep) {
+  std::erase_if(entries_, [&](const auto& e) { return !keep.count(e.first); });
+}
+
 Result<ResolvedManifest> ResolveManifest(RecordStore& store, std::uint64_t version,
                                          const RestoreOptions& options,
-                                         std::optional<std::uint64_t> expected_manifest_check) {
+                                         std::optional<std::uint64_t> expected_manifest_check,
+                                         ManifestCache* cache) {
   const std::string restoring = "version " + Num(version) + ": ";
-  std::vector<Manifest> levels;  // the version's own manifest first, the full one last
+  std::vector<std::shared_ptr<const Manifest>> levels;  // the version's own manifest first, the full one last
   std::vector<ManifestLink> links;
   std::uint64_t want = version;
   std::optional<std::uint64_t> want_check = expected_manifest_check;
@@ -35,16 +49,33 @@ Result<ResolvedManifest> ResolveManifest(RecordStore& store, std::uint64_t versi
     if (levels.size() == kMaxManifestChain) {
       return Status::Corruption(where + "manifest chain longer than " + Num(kMaxManifestChain));
     }
-    Result<std::vector<std::uint8_t>> record = store.Get(RecordKind::kManifest, key);
-    if (!record.ok()) {
-      if (record.status().IsNotFound()) return Status::Corruption(where + "missing");
-      return Prefix(record.status(), where);
+    std::shared_ptr<const Manifest> found;
+    std::uint64_t check = 0;
+    if (cache != nullptr && want_check) {
+      found = cache->Find(want, *want_check);  // bound by the head or the delta above: no read
+      check = *want_check;
     }
-    Result<Manifest> decoded = DecodeManifest(*record);
-    if (!decoded.ok()) return Prefix(decoded.status(), where);
-    Manifest m = std::move(decoded).value();
+    if (found == nullptr) {
+      Result<std::vector<std::uint8_t>> record = store.Get(RecordKind::kManifest, key);
+      if (!record.ok()) {
+        if (record.status().IsNotFound()) return Status::Corruption(where + "missing");
+        return Prefix(record.status(), where);
+      }
+      const bool sized = record->size() >= sizeof(ManifestEnvelope) + kManifestTrailerSize;
+      if (cache != nullptr && sized) {
+        // The record's trailer names its checksum: a record decoded before is not decoded again.
+        found = cache->Find(want, ManifestRecordChecksum(*record).low);
+      }
+      if (found == nullptr) {
+        Result<Manifest> decoded = DecodeManifest(*record);
+        if (!decoded.ok()) return Prefix(decoded.status(), where);
+        found = std::make_shared<const Manifest>(std::move(decoded).value());
+      }
+      check = ManifestRecordChecksum(*record).low;
+      if (cache != nullptr) cache->Add(want, check, found);
+    }
+    const Manifest& m = *found;
     if (m.version != want) return Status::Corruption(where + "holds version " + Num(m.version));
-    const std::uint64_t check = ManifestRecordChecksum(*record).low;
     if (want_check && check != *want_check) {
       return Status::Corruption(where + (levels.empty()
                                              ? "is not the manifest the head was committed with"
@@ -67,7 +98,7 @@ Result<ResolvedManifest> ResolveManifest(RecordStore& store, std::uint64_t versi
                                   Num(options.max_state_bytes));
       }
     } else {
-      const Manifest& above = levels.back();
+      const Manifest& above = *levels.back();
       if (m.store_id != above.store_id || m.page_size != above.page_size ||
           m.page_count > above.page_count) {
         return Status::Corruption(where + "does not match the delta over it (store, page size or page count)");
@@ -80,13 +111,13 @@ Result<ResolvedManifest> ResolveManifest(RecordStore& store, std::uint64_t versi
     const bool full = !m.is_delta();
     want = m.delta_base;
     want_check = m.delta_base_check;
-    levels.push_back(std::move(m));
+    levels.push_back(std::move(found));
     if (full) break;
   }
 
   // Compose the page table from the full manifest up, with every level's
   // pack indices renumbered into the version's own pack list.
-  Manifest& top = levels.front();
+  const Manifest& top = *levels.front();
   std::vector<std::pair<PackId, std::uint32_t>> own;  // sorted by id
   own.reserve(top.packs.size());
   for (std::uint32_t i = 0; i < top.packs.size(); ++i) own.push_back({top.packs[i].id, i});
@@ -94,7 +125,7 @@ Result<ResolvedManifest> ResolveManifest(RecordStore& store, std::uint64_t versi
   constexpr std::uint32_t kNone = ~std::uint32_t{0};
   std::vector<PageLocation> pages(top.page_count, PageLocation{kNone, 0, {}});
   for (std::size_t l = levels.size(); l-- > 0;) {
-    const Manifest& m = levels[l];
+    const Manifest& m = *levels[l];
     std::vector<std::uint32_t> renumber(m.packs.size(), kNone);
     for (std::size_t i = 0; i < m.packs.size(); ++i) {
       auto it = std::lower_bound(own.begin(), own.end(), m.packs[i].id,
@@ -121,11 +152,18 @@ Result<ResolvedManifest> ResolveManifest(RecordStore& store, std::uint64_t versi
     }
   }
   std::reverse(links.begin(), links.end());
-  Manifest resolved = std::move(top);
+  // The version's own fields and packs; its page table is the one composed.
+  Manifest resolved;
+  resolved.format_version = top.format_version;
+  resolved.store_id = top.store_id;
+  resolved.version = top.version;
+  resolved.base_version = top.base_version;
+  resolved.writer_id = top.writer_id;
+  resolved.created_unix_ms = top.created_unix_ms;
+  resolved.page_size = top.page_size;
+  resolved.page_count = top.page_count;
+  resolved.packs = top.packs;
   resolved.pages = std::move(pages);
-  resolved.changes.clear();
-  resolved.delta_base = 0;
-  resolved.delta_base_check = 0;
   return ResolvedManifest{std::move(resolved), std::move(links)};
 }
 
@@ -135,6 +173,7 @@ struct RestoreSession::State {
   RecordStore* store = nullptr;
   RestoreOptions options;
   const RestoreBase* base = nullptr;
+  ManifestCache* cache = nullptr;
   bool single_version = false;  // BeginVersion: no fallback
 
   // Candidates, newest first, and the head's binding for the first.
@@ -174,7 +213,7 @@ struct RestoreSession::State {
       const bool first = next_candidate == 0;
       version = versions[next_candidate++];
       Result<ResolvedManifest> r =
-          ResolveManifest(*store, version, options, first ? first_check : std::nullopt);
+          ResolveManifest(*store, version, options, first ? first_check : std::nullopt, cache);
       if (!r.ok()) {
         if (!Skip(r.status())) return;
         continue;
@@ -297,11 +336,12 @@ RestoreSession::RestoreSession(RestoreSession&&) noexcept = default;
 RestoreSession& RestoreSession::operator=(RestoreSession&&) noexcept = default;
 
 Result<RestoreSession> RestoreSession::Begin(RecordStore& store, const RestoreOptions& options,
-                                             const RestoreBase* base) {
+                                             const RestoreBase* base, ManifestCache* cache) {
   auto st = std::make_unique<State>();
   st->store = &store;
   st->options = options;
   st->base = base;
+  st->cache = cache;
   bool head_present = false;
   {
     Result<std::vector<std::uint8_t>> bytes = store.Get(RecordKind::kHead, kHeadKey);

@@ -39,12 +39,25 @@ Status StoreSession::Load(RecordKind kind, std::string_view key, std::span<const
   return Status::Ok();
 }
 
+Status StoreSession::LoadUnread(RecordKind kind, std::string_view key) {
+  if (loading_ == nullptr || restoring_ || begin_error_) {
+    return Status::Closed("records can only be loaded before the store opens");
+  }
+  if (static_cast<int>(kind) >= kRecordKindCount) {
+    return Status::InvalidArgument("bad record kind " + std::to_string(static_cast<int>(kind)));
+  }
+  loading_->PutUnread(kind, std::string(key));
+  return Status::Ok();
+}
+
 Status StoreSession::BeginOpen(const RestoreBase* base) {
   if (loading_ == nullptr || restoring_ || begin_error_) return Status::Closed("the store is already open");
   if (std::optional<std::uint32_t> ps = StoredPageSize(*loading_)) options_.page_size = *ps;
   Result<std::vector<std::uint8_t>> head = loading_->Get(RecordKind::kHead, kHeadKey);
   if (head.ok()) known_head_ = std::move(*head);
-  Result<RestoreSession> session = RestoreSession::Begin(*loading_, Persister::RestoreOptionsFor(options_), base);
+  if (base != nullptr && base->manifests != nullptr) manifests_ = *base->manifests;
+  Result<RestoreSession> session =
+      RestoreSession::Begin(*loading_, Persister::RestoreOptionsFor(options_), base, &manifests_);
   based_ = base != nullptr;
   in_place_ = base != nullptr && base->stage_only;
   if (session.ok()) {
@@ -81,10 +94,16 @@ Result<engine::Arena> StoreSession::FinishOpen(OpenReport* report) {
     report->page_count = restored->manifest.page_count;
     report->in_place = in_place_;
   }
-  Result<Persister::Opened> opened = Persister::OpenFrom(*loading_, options_, std::move(restored));
+  Result<Persister::Opened> opened = Persister::OpenFrom(*loading_, options_, std::move(restored), &manifests_);
+  if (loading_->unread_requested()) {
+    // A manifest left unread was needed (its cached copy did not match): what
+    // was restored may have fallen back for want of it, so none of it counts.
+    return Status::NotFound("the open needed a manifest that was not read: read every manifest");
+  }
   if (opened.ok()) {
     loading_.reset();
     persister_.emplace(std::move(opened->persister));
+    manifests_.KeepOnly(persister_->RetainedManifests());
     version_ = opened->restored_version;
     report->restored_version = version_;
     report->failures = std::move(opened->failures);
@@ -99,6 +118,7 @@ Result<engine::Arena> StoreSession::FinishOpen(OpenReport* report) {
   if (!arena.ok()) return arena.status();
   loading_.reset();
   persister_.emplace(Persister::FreshLine(options_, known_head_));
+  manifests_ = ManifestCache{};
   fresh_line_ = true;
   version_ = 0;
   report->fresh_line = true;
@@ -160,6 +180,7 @@ void StoreSession::CommitDone(const Status& outcome, engine::Arena& arena) {
     version_ = plan.version();
     fresh_line_ = false;
     persister_->Succeeded(std::move(plan));
+    manifests_.KeepOnly(persister_->RetainedManifests());
   } else {
     persister_->Failed(std::move(plan), arena);
   }
@@ -170,6 +191,14 @@ Status StoreSession::Commit(engine::Arena& arena, RecordStore& store, std::uint6
   Status applied = store.Apply(batch());
   CommitDone(applied, arena);
   return applied;
+}
+
+std::uint64_t StoreSession::ReadManifestsFrom() const {
+  const std::set<std::uint64_t> own = persister_->RetainedVersions();
+  for (std::uint64_t v : persister_->RetainedManifests()) {
+    if (own.count(v) || !manifests_.Holds(v)) return v;
+  }
+  return persister_->version() + 1;
 }
 
 }  // namespace keepstate::persistence

@@ -27,6 +27,7 @@
 #include <deque>
 #include <memory>
 #include <optional>
+#include <set>
 #include <span>
 #include <string>
 #include <vector>
@@ -141,8 +142,10 @@ class Persister {
   // Open's second half, for a restore the caller ran itself (a
   // RestoreSession fed asynchronously, with RestoreOptionsFor(options)):
   // `store` must hold the same head and manifests and list the same pack
-  // keys (their bytes are not read).
-  static Result<Opened> OpenFrom(RecordStore& store, PersisterOptions options, Result<Restored> restored);
+  // keys (their bytes are not read). With `cache`, the older retained
+  // versions' manifests are resolved through it (ResolveManifest).
+  static Result<Opened> OpenFrom(RecordStore& store, PersisterOptions options, Result<Restored> restored,
+                                 ManifestCache* cache = nullptr);
   static RestoreOptions RestoreOptionsFor(const PersisterOptions& options);
   // For a fresh version line over stored data that did not verify: an empty
   // state whose commits clear the store first until one succeeds, expecting
@@ -166,6 +169,9 @@ class Persister {
   // the page is clean, no plan is in flight, and the committed version has
   // that hash there (for RestoreBase: a catch-up reuses such pages).
   bool Holds(const engine::Arena& arena, engine::PageId page, const Hash128& hash) const;
+  // The versions retained, and every manifest version their chains read.
+  std::set<std::uint64_t> RetainedVersions() const;
+  std::set<std::uint64_t> RetainedManifests() const;
 
   // The version of the last commit (or of the restored head); 0 before any.
   std::uint64_t version() const;

@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <set>
 #include <span>
 #include <string>
 #include <vector>
@@ -107,6 +108,13 @@ class MemoryRecordStore : public RecordStore {
   bool Erase(RecordKind kind, const std::string& key);
   void Put(RecordKind kind, const std::string& key, std::vector<std::uint8_t> bytes);
 
+  // A record that exists but whose bytes were not read (a catch-up skips the
+  // manifests it holds already): List() names it; Get, GetInto and View
+  // answer NotFound and set unread_requested(), so the caller can tell "not
+  // stored" from "stored, not read" and read it after all.
+  void PutUnread(RecordKind kind, const std::string& key);
+  bool unread_requested() const { return unread_requested_; }
+
   // Bytes stored in one object store, and in all of them.
   std::uint64_t StoredBytes(RecordKind kind) const;
   std::uint64_t StoredBytes() const;
@@ -117,7 +125,12 @@ class MemoryRecordStore : public RecordStore {
   Map& map(RecordKind kind) { return maps_[static_cast<int>(kind)]; }
   const Map& map(RecordKind kind) const { return maps_[static_cast<int>(kind)]; }
 
+  // Whether `key` was put unread; if so, records that it was asked for.
+  bool Unread(RecordKind kind, std::string_view key);
+
   Map maps_[kRecordKindCount];
+  std::set<RecordKey> unread_;
+  bool unread_requested_ = false;
   std::optional<std::size_t> fail_after_;
 };
 

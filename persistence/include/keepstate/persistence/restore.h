@@ -9,7 +9,10 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
+#include <memory>
 #include <optional>
+#include <set>
 #include <vector>
 
 #include "keepstate/engine/arena.h"
@@ -48,6 +51,33 @@ struct ResolvedManifest {
   std::vector<ManifestLink> chain;  // oldest (full) first, the version's own last
 };
 
+// Manifests already read, verified and decoded, by version and record
+// checksum (ManifestLink::check). A store catching up with a newer version of
+// its own stored state resolves the chain from them instead of reading and
+// decoding those records again (js-bindings' follow: a 256 MiB state's full
+// manifest is 1.5 MiB). An entry is used only where the checksum is known to
+// be the stored record's: a head's manifest_check, a delta's
+// delta_base_check, or the trailer of the record as read. So a record that
+// was rewritten since (a fresh version line reusing a key) is never taken for
+// the cached one.
+class ManifestCache {
+ public:
+  // nullptr if not held.
+  std::shared_ptr<const Manifest> Find(std::uint64_t version, std::uint64_t check) const;
+  bool Holds(std::uint64_t version) const { return entries_.count(version) != 0; }
+  void Add(std::uint64_t version, std::uint64_t check, std::shared_ptr<const Manifest> manifest);
+  // Drops every entry whose version `keep` does not name.
+  void KeepOnly(const std::set<std::uint64_t>& keep);
+  std::size_t size() const { return entries_.size(); }
+
+ private:
+  struct Entry {
+    std::uint64_t check = 0;
+    std::shared_ptr<const Manifest> manifest;
+  };
+  std::map<std::uint64_t, Entry> entries_;
+};
+
 // Reads manifest `version` and, if it is a delta, its bases down to a full
 // manifest (at most kMaxManifestChain records), checking that each base is
 // the exact record the delta was written over (delta_base_check), belongs to
@@ -57,10 +87,12 @@ struct ResolvedManifest {
 // packs. Errors: Corruption "version V: manifests/K: <what>", Unsupported
 // (newer format), OutOfSpace above options.max_state_bytes (checked before
 // anything is sized by the claimed page count), and the store's own errors
-// prefixed the same way.
+// prefixed the same way. With `cache`, links it holds are taken from it (see
+// ManifestCache) and the records decoded are added to it.
 Result<ResolvedManifest> ResolveManifest(RecordStore& store, std::uint64_t version,
                                          const RestoreOptions& options,
-                                         std::optional<std::uint64_t> expected_manifest_check = {});
+                                         std::optional<std::uint64_t> expected_manifest_check = {},
+                                         ManifestCache* cache = nullptr);
 
 // A state already in memory that a restore may take pages from instead of
 // reading their packs: a store catching up with a newer version of its own
@@ -74,10 +106,14 @@ Result<ResolvedManifest> ResolveManifest(RecordStore& store, std::uint64_t versi
 // a placeholder of one page. The caller then applies the staged pages to the
 // base's own arena (Arena::ApplyPages: a catch-up in place, with no copy of
 // the unchanged pages).
+//
+// `manifests`, if set, is the base's ManifestCache: the restore resolves
+// manifest chains from it (and may leave the records it holds unread).
 struct RestoreBase {
   const engine::Arena* arena = nullptr;
   std::function<bool(std::uint32_t page, const Hash128& hash)> holds;
   bool stage_only = false;
+  const ManifestCache* manifests = nullptr;
 };
 
 struct RestoredVersion {
@@ -152,9 +188,10 @@ class RestoreSession {
   // (a newer head), and the store's own read errors.
   // With `base`, pages it holds are copied from it and never read (their
   // packs are asked for only if they hold other pages too); `base` must
-  // outlive the session.
+  // outlive the session. With `cache`, manifests are resolved through it
+  // (ResolveManifest); it must outlive the session.
   static Result<RestoreSession> Begin(RecordStore& store, const RestoreOptions& options,
-                                      const RestoreBase* base = nullptr);
+                                      const RestoreBase* base = nullptr, ManifestCache* cache = nullptr);
   // Exactly `version` (RestoreVersion), no fallback.
   static Result<RestoreSession> BeginVersion(RecordStore& store, std::uint64_t version,
                                              const RestoreOptions& options,

@@ -80,6 +80,11 @@ class StoreSession {
   // Feeds one stored record before BeginOpen (packs: the key is enough).
   // Errors: InvalidArgument (bad kind), Closed (opening already began).
   Status Load(RecordKind kind, std::string_view key, std::span<const std::uint8_t> bytes);
+  // Feeds one stored record whose bytes were not read: a manifest the base's
+  // ManifestCache holds (see ReadManifestsFrom). If the open needs it after
+  // all, FinishOpen fails with NotFound and the caller opens again, reading
+  // every manifest. Errors: as Load.
+  Status LoadUnread(RecordKind kind, std::string_view key);
   // Starts restoring from the loaded records, taking the pages `base` holds
   // from it (see RestoreBase; it must outlive the open). Errors: Closed
   // (began already).
@@ -129,6 +134,14 @@ class StoreSession {
   const PersisterOptions& options() const { return options_; }
   // REQUIRES: open().
   const Persister& persister() const { return *persister_; }
+  // The manifests this store has read and decoded, of its retained versions'
+  // chains (for RestoreBase::manifests).
+  const ManifestCache& manifests() const { return manifests_; }
+  // The lowest manifest version a store catching up from this one must read:
+  // every manifest below it that a retained chain reads is cached, and none
+  // is a retained version's own (those are resolved without a check that
+  // binds them, so they are read). REQUIRES: open().
+  std::uint64_t ReadManifestsFrom() const;
 
  private:
   PersisterOptions options_;
@@ -138,6 +151,7 @@ class StoreSession {
   std::optional<RestoreSession> restoring_;
   std::optional<Result<Restored>> begin_error_;  // BeginOpen found nothing to restore from
   std::optional<Persister> persister_;
+  ManifestCache manifests_;  // kept to the retained chains' manifests once open
   std::optional<CommitPlan> plan_;
   std::optional<std::vector<std::uint8_t>> known_head_;  // the head found at open (a fresh line expects it)
   std::uint64_t version_ = 0;
