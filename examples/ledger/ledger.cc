@@ -240,7 +240,9 @@ KEEPSTATE_MUTATOR("transfer", TransferOne);
 // Buffers reused by every batch transaction (transactions never interleave:
 // each runs to completion inside Write).
 struct BatchScratch {
-  std::vector<std::uint32_t> ids;      // distinct accounts of the chunk, sorted
+  std::vector<std::uint64_t> sides;    // (account id << 32) | (op index << 1 | to side), sorted
+  std::vector<std::uint32_t> slots;    // per op side (op index << 1 | to side): its account's slot
+  std::vector<std::uint32_t> ids;      // distinct accounts of the chunk, ascending: slot -> id
   std::vector<char> keys;              // their keys, kAccountKeySize each
   std::vector<std::string_view> views;
   std::vector<std::string> values;
@@ -256,18 +258,25 @@ struct ChunkResult {
 };
 
 // Applies ops as one transaction: reads every distinct account once (in
-// batches of kGetBatch lookups whose cache misses overlap), applies the
-// transfers in order to the decoded records in place, writes each changed
-// account once, then the totals.
+// batches of kGetBatch lookups whose cache misses overlap, in key order),
+// applies the transfers in order to the decoded records in place, writes
+// each changed account once, then the totals. One sort of the ops' sides
+// gives both the distinct accounts and each side's slot among them.
 Result<ChunkResult> ApplyChunk(Txn& txn, const fb::TransferOp* const* ops, std::size_t n) {
   BatchScratch& b = g_batch;
-  b.ids.clear();
+  b.sides.resize(2 * n);
   for (std::size_t i = 0; i < n; ++i) {
-    b.ids.push_back(ops[i]->from());
-    b.ids.push_back(ops[i]->to());
+    b.sides[2 * i] = std::uint64_t{ops[i]->from()} << 32 | (2 * i);
+    b.sides[2 * i + 1] = std::uint64_t{ops[i]->to()} << 32 | (2 * i + 1);
   }
-  std::sort(b.ids.begin(), b.ids.end());
-  b.ids.erase(std::unique(b.ids.begin(), b.ids.end()), b.ids.end());
+  std::sort(b.sides.begin(), b.sides.end());
+  b.slots.resize(2 * n);
+  b.ids.clear();
+  for (std::uint64_t side : b.sides) {
+    const auto id = static_cast<std::uint32_t>(side >> 32);
+    if (b.ids.empty() || b.ids.back() != id) b.ids.push_back(id);
+    b.slots[static_cast<std::uint32_t>(side)] = static_cast<std::uint32_t>(b.ids.size() - 1);
+  }
   const std::size_t m = b.ids.size();
   b.keys.resize(m * kAccountKeySize);
   b.views.resize(m);
@@ -289,14 +298,11 @@ Result<ChunkResult> ApplyChunk(Txn& txn, const fb::TransferOp* const* ops, std::
     (void)a;
     b.accounts[i] = flatbuffers::GetMutableRoot<fb::Account>(b.values[i].data());
   }
-  auto slot = [&](std::uint32_t id) {
-    return static_cast<std::size_t>(std::lower_bound(b.ids.begin(), b.ids.end(), id) - b.ids.begin());
-  };
   ChunkResult r;
   for (std::size_t i = 0; i < n; ++i) {
     const std::uint32_t from_id = ops[i]->from(), to_id = ops[i]->to();
     const std::int64_t amount = ops[i]->amount();
-    const std::size_t fs = slot(from_id), ts = slot(to_id);
+    const std::size_t fs = b.slots[2 * i], ts = b.slots[2 * i + 1];
     fb::Account* from = b.accounts[fs];
     fb::Account* to = b.accounts[ts];
     if (amount <= 0 || from_id == to_id || from == nullptr || to == nullptr || from->balance() < amount) {
