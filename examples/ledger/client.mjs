@@ -20,7 +20,6 @@ import {
   OpenAccount,
   Transfer,
   TransferBatch,
-  TransferOp,
   TransferResult,
 } from './js/ledger.js';
 
@@ -52,9 +51,27 @@ const resultOf = decodeTransferResult;
 export function encodeTransferBatch(from, to, amount, start = 0, end = from.length) {
   const n = end - start;
   const builder = new flatbuffers.Builder(16 * n + 64);
-  TransferBatch.startOpsVector(builder, n);
-  // FlatBuffers vectors are built back to front.
-  for (let i = end - 1; i >= start; --i) TransferOp.createTransferOp(builder, from[i], to[i], BigInt(amount[i]));
+  TransferBatch.startOpsVector(builder, n); // aligned, with room for the n structs
+  // The structs in one pass over the reserved bytes, as the Builder's own
+  // createByteVector fills a vector (its `space` and `bb`): ascending here is
+  // the order createTransferOp's back-to-front writes leave them in. A
+  // TransferOp is from (u32), to (u32), amount (i64), little-endian (ledger.fbs);
+  // call.test.mjs decodes what this writes. A createTransferOp call per struct
+  // took 80-100 ms per million transfers in Node; this, about 35.
+  builder.space -= 16 * n;
+  const out = builder.bb.bytes();
+  const view = new DataView(out.buffer, out.byteOffset + builder.space, 16 * n);
+  for (let i = 0; i < n; ++i) {
+    const a = amount[start + i];
+    view.setUint32(16 * i, from[start + i], true);
+    view.setUint32(16 * i + 4, to[start + i], true);
+    if (a >= 0 && a < 0x1_0000_0000 && Number.isInteger(a)) {
+      view.setUint32(16 * i + 8, a, true);
+      view.setUint32(16 * i + 12, 0, true);
+    } else {
+      view.setBigInt64(16 * i + 8, BigInt(a), true);
+    }
+  }
   const ops = builder.endVector();
   builder.finish(TransferBatch.createTransferBatch(builder, ops));
   return builder.asUint8Array();

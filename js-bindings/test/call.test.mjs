@@ -11,6 +11,22 @@ const ledgerDir = new URL('../../build/wasm-release/examples/ledger/', import.me
 assert.ok(existsSync(new URL('client.mjs', ledgerDir)), 'build the wasm-release preset first (make test-js does)');
 const { ledgerModule, Ledger, accountKey, encodeTransferBatch } = await import(new URL('client.mjs', ledgerDir));
 
+test('encodeTransferBatch writes each TransferOp as the schema lays it out, any int64 amount included', async () => {
+  const { TransferBatch } = await import(new URL('js/ledger.js', ledgerDir));
+  const flatbuffers = await import('flatbuffers');
+  const from = [0, 7, 4294967295, 3];
+  const to = [1, 8, 0, 3];
+  const amount = [5, 2 ** 33 + 1, -7, 0];
+  for (const [start, end] of [[0, 4], [1, 3]]) {
+    const batch = TransferBatch.getRootAsTransferBatch(new flatbuffers.ByteBuffer(encodeTransferBatch(from, to, amount, start, end)));
+    assert.equal(batch.opsLength(), end - start);
+    for (let i = start; i < end; ++i) {
+      const op = batch.ops(i - start);
+      assert.deepEqual([op.from(), op.to(), op.amount()], [from[i], to[i], BigInt(amount[i])]);
+    }
+  }
+});
+
 async function openLedger(indexedDB = freshIndexedDB(), name = uniqueName('ledger')) {
   const store = await openStore(name, { indexedDB, module: ledgerModule, autosave: false });
   return { store, ledger: new Ledger(store), indexedDB, name };
