@@ -16,7 +16,7 @@ import * as flatbuffers from 'flatbuffers';
 import { openStore } from 'keepstate';
 import { ledgerModule, accountKey, encodeTransferBatch, decodeTransferResult } from '/ledger/client.mjs';
 import { Account } from '/ledger/js/ledger.js';
-import { INITIAL_BALANCE, changedIds, done, now, openDb, recordBytes, recordKey, transfers } from '../common.mjs';
+import { INITIAL_BALANCE, apiData, changedIds, done, now, openDb, recordBytes, recordKey, transfers } from '../common.mjs';
 
 let store;
 // keepstate-nocopy.mjs imports this module as `keepstate.mjs?nocopy`: the same
@@ -175,5 +175,30 @@ export async function transfersJs({ n, accounts, seed }) {
     });
   }
   const ms = now() - t0;
-  return { ms, perSecond: n / (ms / 1000), applied };
+  return { ms, perSecond: n / (ms / 1000), applied, recordBytes: encode(0, BigInt(INITIAL_BALANCE), 0n).length };
+}
+
+// --- put/get from a user's seat (run.mjs "API") ---------------------------
+
+let apiStore;
+
+/** A store with openStore's defaults (follow, rebase, watch machinery on), autosave off: no commit runs between the timed loops. */
+export async function apiSetup({ name }) {
+  apiStore = await openStore(name, { autosave: false });
+  return { ms: 0 };
+}
+
+/** `n` puts of fresh keys into an empty state (reload() drops the previous run's), then `n` gets of them. */
+export async function apiRun({ n, valueBytes, seed }) {
+  const { keys, values } = apiData(n, valueBytes, seed);
+  await apiStore.reload();
+  const t0 = now();
+  for (let i = 0; i < n; ++i) apiStore.put(keys[i], values[i]);
+  const putMs = now() - t0;
+  let bytes = 0;
+  const t1 = now();
+  for (let i = 0; i < n; ++i) bytes += apiStore.get(keys[i]).length;
+  const getMs = now() - t1;
+  if (bytes !== n * valueBytes) throw new Error(`keepstate.apiRun: read ${bytes} bytes, not ${n * valueBytes}`);
+  return { putMs, getMs, putPerSecond: n / (putMs / 1000), getPerSecond: n / (getMs / 1000) };
 }
