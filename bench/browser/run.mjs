@@ -159,6 +159,7 @@ const TX_CONTENDERS = [
   // [id, label, contender module, op, transfers per run]
   ['keepstate-fibers', 'keepstate, C++ fibers (transfer_batch calls)', 'keepstate', 'transfersFibers', 1_048_576],
   ['keepstate-js', 'keepstate, JS (store.transaction per transfer)', 'keepstate', 'transfersJs', quick ? 100_000 : 200_000],
+  ['keepstate-abi', 'keepstate, JS straight on the C ABI (attribution: no Store/Access layer)', 'keepstate', 'transfersAbi', quick ? 100_000 : 200_000],
   ['dexie', 'Dexie (bulkGet/bulkPut, 1 rw txn per run)', 'dexie', 'transfersJs', 16_384],
   ['wa-sqlite', 'wa-sqlite (SELECT x2 + UPDATE x2, batch per txn)', 'wa-sqlite', 'transfersJs', quick ? 32_768 : 65_536],
   ['map', 'JS Map (in memory, no persistence)', 'map', 'transfersJs', 1_048_576],
@@ -378,6 +379,8 @@ function userSeat(tx, out, target) {
   // A transfer reads two account records and writes two (FlatBuffers, recordBytes each in keepstate).
   const recordBytes = kt?.details?.[0]?.recordBytes;
   if (ok(kt) || ok(mt)) row(`transaction(): the ledger transfer (2 get + 2 put of ${recordBytes ?? '?'} B records)`, ok(kt) ? kt.median : undefined, ok(mt) ? mt.median : undefined, 4 * (recordBytes ?? 0));
+  const ka = tx['keepstate-abi'];
+  if (ok(ka)) row('  the same transfer straight on the C ABI (attribution: no Store/Access layer)', ka.median, ok(mt) ? mt.median : undefined, 4 * (recordBytes ?? 0));
   out.push(table(`From a user's seat: keepstate's JS API against a JS Map (ops/s; MB/s of the values moved; ratio keepstate / Map)`,
     ['operation', 'keepstate', 'keepstate MB/s', 'JS Map', 'Map MB/s', 'keepstate / Map'], rows));
   for (const [id, c] of Object.entries(api)) if (c?.error) out.push(`api ${id}: ${fmtErr(c.error)}`);
@@ -511,7 +514,7 @@ What each column writes to IndexedDB (one readwrite transaction each, durability
   return { text: out.join('\n'), targets };
 }
 
-const COLORS = { keepstate: '#1f77b4', 'keepstate-nocopy': '#9ecae1', 'keepstate-fibers': '#1f77b4', 'keepstate-js': '#6baed6', raw: '#7f7f7f', idbfs: '#d62728', 'wa-sqlite': '#2ca02c', dexie: '#ff7f0e', map: '#9467bd', asyncify: '#d62728' };
+const COLORS = { keepstate: '#1f77b4', 'keepstate-nocopy': '#9ecae1', 'keepstate-fibers': '#1f77b4', 'keepstate-js': '#6baed6', 'keepstate-abi': '#c6dbef', raw: '#7f7f7f', idbfs: '#d62728', 'wa-sqlite': '#2ca02c', dexie: '#ff7f0e', map: '#9467bd', asyncify: '#d62728' };
 
 async function charts(results, suffix) {
   const files = [];

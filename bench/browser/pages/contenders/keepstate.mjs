@@ -202,3 +202,47 @@ export async function apiRun({ n, valueBytes, seed }) {
   if (bytes !== n * valueBytes) throw new Error(`keepstate.apiRun: read ${bytes} bytes, not ${n * valueBytes}`);
   return { putMs, getMs, putPerSecond: n / (putMs / 1000), getPerSecond: n / (getMs / 1000) };
 }
+
+/**
+ * Attribution of transfersJs: the same transfers, the same FlatBuffers work, but
+ * straight through the C ABI (begin, get, get, put, put, end), reaching past the
+ * API into the store's engine and handle (private fields): no Store, Access or
+ * pending log, no checks. transfersJs less this is what keepstate's JS layer costs.
+ */
+export async function transfersAbi({ n, accounts, seed }) {
+  const t = transfers(n, accounts, seed);
+  const builder = new flatbuffers.Builder(64);
+  const encode = (id, balance, count) => {
+    builder.clear();
+    builder.finish(Account.createAccount(builder, id, balance, count));
+    return builder.asUint8Array();
+  };
+  const e = ledgerStore.engine, m = e.module, h = ledgerStore.handle;
+  const get = (key) => {
+    m._keepstate_store_get(h, 1, e.scratch, e.stageKey(key));
+    return e.outBytes();
+  };
+  const put = (key, value) => {
+    const keyLen = e.stageKey(key, value.length);
+    m._keepstate_store_put(h, 1, e.scratch, keyLen, e.scratch + keyLen, e.stageValue(keyLen, value));
+  };
+  const keys = new Array(accounts);
+  let applied = 0;
+  const t0 = now();
+  for (let i = 0; i < n; ++i) {
+    const from = t.from[i], to = t.to[i], amount = BigInt(t.amount[i]);
+    if (from === to) continue;
+    const kf = (keys[from] ??= accountKey(from)), kt = (keys[to] ??= accountKey(to));
+    m._keepstate_store_begin(h);
+    const f = Account.getRootAsAccount(new flatbuffers.ByteBuffer(get(kf)));
+    const g = Account.getRootAsAccount(new flatbuffers.ByteBuffer(get(kt)));
+    if (f.balance() >= amount) {
+      put(kf, encode(from, f.balance() - amount, f.transfers() + 1n));
+      put(kt, encode(to, g.balance() + amount, g.transfers() + 1n));
+      ++applied;
+    }
+    m._keepstate_store_end(h, 1);
+  }
+  const ms = now() - t0;
+  return { ms, perSecond: n / (ms / 1000), applied };
+}
