@@ -16,7 +16,7 @@ import * as flatbuffers from 'flatbuffers';
 import { openStore } from 'keepstate';
 import { ledgerModule, accountKey, encodeTransferBatch, decodeTransferResult } from '/ledger/client.mjs';
 import { Account } from '/ledger/js/ledger.js';
-import { INITIAL_BALANCE, apiData, changedIds, done, now, openDb, recordBytes, recordKey, transfers } from '../common.mjs';
+import { INITIAL_BALANCE, changedIds, done, now, openDb, recordBytes, recordKey, timePutGet, transfers } from '../common.mjs';
 
 let store;
 // keepstate-nocopy.mjs imports this module as `keepstate.mjs?nocopy`: the same
@@ -149,8 +149,11 @@ export async function transfersFibers({ n, accounts, seed, batch }) {
   return { ms, perSecond: n / (ms / 1000), applied };
 }
 
-/** From JS through the API: one store.transaction per transfer (two gets, two puts of the FlatBuffers records). */
-export async function transfersJs({ n, accounts, seed }) {
+/**
+ * Times `n` ledger transfers from JS, each run as `atomically(fn)`: fn reads the
+ * two FlatBuffers records and writes both through the `tx` it is given.
+ */
+function timeTransfers({ n, accounts, seed }, atomically) {
   const t = transfers(n, accounts, seed);
   const builder = new flatbuffers.Builder(64);
   const encode = (id, balance, count) => {
@@ -165,7 +168,7 @@ export async function transfersJs({ n, accounts, seed }) {
     const from = t.from[i], to = t.to[i], amount = BigInt(t.amount[i]);
     if (from === to) continue;
     const kf = (keys[from] ??= accountKey(from)), kt = (keys[to] ??= accountKey(to));
-    ledgerStore.transaction((tx) => {
+    atomically((tx) => {
       const f = Account.getRootAsAccount(new flatbuffers.ByteBuffer(tx.get(kf)));
       const g = Account.getRootAsAccount(new flatbuffers.ByteBuffer(tx.get(kt)));
       if (f.balance() < amount) return;
@@ -176,6 +179,36 @@ export async function transfersJs({ n, accounts, seed }) {
   }
   const ms = now() - t0;
   return { ms, perSecond: n / (ms / 1000), applied, recordBytes: encode(0, BigInt(INITIAL_BALANCE), 0n).length };
+}
+
+/** From JS through the API: one store.transaction per transfer (two gets, two puts of the FlatBuffers records). */
+export async function transfersJs(args) {
+  return timeTransfers(args, (fn) => ledgerStore.transaction(fn));
+}
+
+/**
+ * Attribution of transfersJs: the same transfers and FlatBuffers work, straight on
+ * the C ABI (begin, get, get, put, put, end), reaching past the API into the
+ * store's engine and handle (private fields): no Store, Access or pending log, no
+ * checks. transfersJs less this is what keepstate's JS layer costs.
+ */
+export async function transfersAbi(args) {
+  const e = ledgerStore.engine, m = e.module, h = ledgerStore.handle;
+  const tx = {
+    get(key) {
+      m._keepstate_store_get(h, 1, e.scratch, e.stageKey(key));
+      return e.outBytes();
+    },
+    put(key, value) {
+      const keyLen = e.stageKey(key, value.length);
+      m._keepstate_store_put(h, 1, e.scratch, keyLen, e.scratch + keyLen, e.stageValue(keyLen, value));
+    },
+  };
+  return timeTransfers(args, (fn) => {
+    m._keepstate_store_begin(h);
+    fn(tx);
+    m._keepstate_store_end(h, 1);
+  });
 }
 
 // --- put/get from a user's seat (run.mjs "API") ---------------------------
@@ -189,60 +222,7 @@ export async function apiSetup({ name }) {
 }
 
 /** `n` puts of fresh keys into an empty state (reload() drops the previous run's), then `n` gets of them. */
-export async function apiRun({ n, valueBytes, seed }) {
-  const { keys, values } = apiData(n, valueBytes, seed);
+export async function apiRun(args) {
   await apiStore.reload();
-  const t0 = now();
-  for (let i = 0; i < n; ++i) apiStore.put(keys[i], values[i]);
-  const putMs = now() - t0;
-  let bytes = 0;
-  const t1 = now();
-  for (let i = 0; i < n; ++i) bytes += apiStore.get(keys[i]).length;
-  const getMs = now() - t1;
-  if (bytes !== n * valueBytes) throw new Error(`keepstate.apiRun: read ${bytes} bytes, not ${n * valueBytes}`);
-  return { putMs, getMs, putPerSecond: n / (putMs / 1000), getPerSecond: n / (getMs / 1000) };
-}
-
-/**
- * Attribution of transfersJs: the same transfers, the same FlatBuffers work, but
- * straight through the C ABI (begin, get, get, put, put, end), reaching past the
- * API into the store's engine and handle (private fields): no Store, Access or
- * pending log, no checks. transfersJs less this is what keepstate's JS layer costs.
- */
-export async function transfersAbi({ n, accounts, seed }) {
-  const t = transfers(n, accounts, seed);
-  const builder = new flatbuffers.Builder(64);
-  const encode = (id, balance, count) => {
-    builder.clear();
-    builder.finish(Account.createAccount(builder, id, balance, count));
-    return builder.asUint8Array();
-  };
-  const e = ledgerStore.engine, m = e.module, h = ledgerStore.handle;
-  const get = (key) => {
-    m._keepstate_store_get(h, 1, e.scratch, e.stageKey(key));
-    return e.outBytes();
-  };
-  const put = (key, value) => {
-    const keyLen = e.stageKey(key, value.length);
-    m._keepstate_store_put(h, 1, e.scratch, keyLen, e.scratch + keyLen, e.stageValue(keyLen, value));
-  };
-  const keys = new Array(accounts);
-  let applied = 0;
-  const t0 = now();
-  for (let i = 0; i < n; ++i) {
-    const from = t.from[i], to = t.to[i], amount = BigInt(t.amount[i]);
-    if (from === to) continue;
-    const kf = (keys[from] ??= accountKey(from)), kt = (keys[to] ??= accountKey(to));
-    m._keepstate_store_begin(h);
-    const f = Account.getRootAsAccount(new flatbuffers.ByteBuffer(get(kf)));
-    const g = Account.getRootAsAccount(new flatbuffers.ByteBuffer(get(kt)));
-    if (f.balance() >= amount) {
-      put(kf, encode(from, f.balance() - amount, f.transfers() + 1n));
-      put(kt, encode(to, g.balance() + amount, g.transfers() + 1n));
-      ++applied;
-    }
-    m._keepstate_store_end(h, 1);
-  }
-  const ms = now() - t0;
-  return { ms, perSecond: n / (ms / 1000), applied };
+  return timePutGet(args, (key, value) => apiStore.put(key, value), (key) => apiStore.get(key));
 }

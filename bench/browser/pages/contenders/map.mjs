@@ -1,7 +1,7 @@
 // A plain JS Map of account objects: the in-memory floor of the
 // transactions workload (no persistence, no atomicity beyond "JS is single
 // threaded").
-import { INITIAL_BALANCE, apiData, applyTransfer, now, transfers } from '../common.mjs';
+import { INITIAL_BALANCE, applyTransfer, now, timePutGet, transfers } from '../common.mjs';
 
 let accountsById;
 
@@ -26,16 +26,7 @@ export async function transfersJs({ n, accounts, seed }) {
 // --- put/get from a user's seat (run.mjs "API"): the Map keeps a copy of each value,
 // as a store must (the caller may reuse its array); get returns the kept array itself.
 
-export async function apiRun({ n, valueBytes, seed }) {
-  const { keys, values } = apiData(n, valueBytes, seed);
+export async function apiRun(args) {
   const map = new Map();
-  const t0 = now();
-  for (let i = 0; i < n; ++i) map.set(keys[i], values[i].slice());
-  const putMs = now() - t0;
-  let bytes = 0;
-  const t1 = now();
-  for (let i = 0; i < n; ++i) bytes += map.get(keys[i]).length;
-  const getMs = now() - t1;
-  if (bytes !== n * valueBytes) throw new Error(`map.apiRun: read ${bytes} bytes, not ${n * valueBytes}`);
-  return { putMs, getMs, putPerSecond: n / (putMs / 1000), getPerSecond: n / (getMs / 1000) };
+  return timePutGet(args, (key, value) => map.set(key, value.slice()), (key) => map.get(key));
 }
