@@ -5,6 +5,8 @@
 // the heap's ArrayBuffer. Nothing here keeps a view across a call: every
 // read takes `this.module.HEAPU8` afresh, and bytes that must outlive the
 // next call are copied out with slice() (which copies exactly those bytes).
+// The scratch buffer's address is kept (an address, not a view, survives
+// growth): only keepstate_scratch moves the buffer, and only reserve() calls it.
 import type { KeepstateModule, KeepstateModuleFactory } from './keepstate.js';
 import { errorFromStatus, QuotaError, type KeepstateError } from './errors.js';
 import { SchedulerDriver } from './driver.js';
@@ -36,8 +38,8 @@ export class Engine {
   readonly calls = new Map<number, PendingCall>();
   private readonly callId: number; // u32 written by keepstate_call_take
   private readonly sliceListeners = new Set<() => void>();
-  /** The scratch buffer (keepstate_scratch): where stageKey put the key. */
-  scratch = 0;
+  /** The scratch buffer's address and size (keepstate_scratch; see reserve). */
+  private scratchAt = 0;
   private scratchSize = 0;
 
   constructor(module: KeepstateModule) {
@@ -103,17 +105,22 @@ export class Engine {
 
   /**
    * The scratch buffer's address, with room for at least `size` bytes (it grows, never
-   * shrinks). Everything staged goes through here, so `scratch` and `scratchSize` are
+   * shrinks). Everything staged goes through here, so `scratchAt` and `scratchSize` are
    * the engine's g_scratch. QuotaError if memory cannot grow.
    */
   private reserve(size: number): number {
     if (size > this.scratchSize) {
       const base = this.module._keepstate_scratch(size);
       if (base === 0) throw new QuotaError(`cannot allocate ${size} bytes in wasm memory`);
-      this.scratch = base;
+      this.scratchAt = base;
       this.scratchSize = Math.max(size, 4096); // what keepstate_scratch allocates
     }
-    return this.scratch;
+    return this.scratchAt;
+  }
+
+  /** Where stageKey put the key (and stageValue the value after it). */
+  get scratch(): number {
+    return this.scratchAt;
   }
 
   /** Copies `parts` back to back into the scratch buffer; returns each one's address. */

@@ -21,12 +21,12 @@
 //  - a blind write follows a transaction, or a mutator call is logged (calls
 //    write keys JS does not see): every lazy key (beforeWrite, materialize);
 //  - before a rebase swaps the state (replay needs the values of this state).
-// Invariant: the lazy entries (`lazyRun`) are writes entries followed in the
-// log only by writes entries (separated by seals) and transaction entries;
-// for each lazy key of one, the engine holds the value of the last write of
-// that key in the run, and no later entry wrote it. Between such writes
-// entries only a seal stands, which reads nothing: a key written again in a
-// later entry of the run may replay with the later value in both.
+// Invariant: the lazy entries (`lazyRun`) are consecutive writes entries
+// (only seals between them), followed in the log by transaction entries
+// only; for each lazy key of one, the engine holds the value of the last
+// write of that key in the run, and no later entry wrote it. A seal reads
+// nothing, so a key written again in a later entry of the run may replay
+// with the later value in both.
 // Blind writes made while a mutator call is in flight are copied (`lazy`
 // false): the call may write the same keys later.
 import type { RebaseDrop, Transaction } from './types.js';
