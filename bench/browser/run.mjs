@@ -159,13 +159,46 @@ const TX_CONTENDERS = [
   // [id, label, contender module, op, transfers per run]
   ['keepstate-fibers', 'keepstate, C++ fibers (transfer_batch calls)', 'keepstate', 'transfersFibers', 1_048_576],
   ['keepstate-js', 'keepstate, JS (store.transaction per transfer)', 'keepstate', 'transfersJs', quick ? 100_000 : 200_000],
+  ['keepstate-abi', 'keepstate, JS straight on the C ABI (attribution: no Store/Access layer)', 'keepstate', 'transfersAbi', quick ? 100_000 : 200_000],
   ['dexie', 'Dexie (bulkGet/bulkPut, 1 rw txn per run)', 'dexie', 'transfersJs', 16_384],
   ['wa-sqlite', 'wa-sqlite (SELECT x2 + UPDATE x2, batch per txn)', 'wa-sqlite', 'transfersJs', quick ? 32_768 : 65_536],
   ['map', 'JS Map (in memory, no persistence)', 'map', 'transfersJs', 1_048_576],
 ];
 
-async function transactionsWorkload() {
+// The user's-seat put/get figures (issue 17), in the transactions workload:
+// API_KEYS fresh keys of API_VALUE_BYTES random bytes each (README.md says
+// why these sizes): keepstate's store.put against Map.set(key, value.slice()),
+// store.get against Map.get. Each in its own page, no ledger loaded.
+const API_KEYS = quick ? 250_000 : 1_000_000;
+const API_VALUE_BYTES = 256;
+const API_CONTENDERS = [
+  // [id, label, contender module]
+  ['keepstate', 'keepstate store.put / store.get (openStore defaults, autosave off)', 'keepstate'],
+  ['map', 'JS Map: set(key, value.slice()) / get(key)', 'map'],
+];
+
+async function apiWorkload() {
   const out = {};
+  for (const [id, label, mod] of API_CONTENDERS) {
+    if (!wanted(`api-${id}`) && !wanted(mod)) continue;
+    out[id] = await guard(`api ${id}`, () =>
+      withPage(async (h) => {
+        if (mod === 'keepstate') await h.run(mod, 'apiSetup', { name: 'api' });
+        const args = (seed) => ({ n: API_KEYS, valueBytes: API_VALUE_BYTES, seed });
+        await h.run(mod, 'apiRun', { ...args(7), n: 4096 }); // warm-up, not counted
+        const m = await measure((r) => h.run(mod, 'apiRun', args(1000 + r)), 'putPerSecond');
+        const get = median(m.details.map((d) => d.getPerSecond));
+        log(`api ${id}: put ${int(m.median)}/s, get ${int(get)}/s`);
+        return { label, keys: API_KEYS, valueBytes: API_VALUE_BYTES, put: { median: m.median, runs: m.runs }, get: { median: get, runs: m.details.map((d) => d.getPerSecond) }, details: m.details, wallMs: m.wallMs };
+      }),
+    );
+    out[id].label ??= label;
+  }
+  return out;
+}
+
+async function transactionsWorkload() {
+  const out = { api: await apiWorkload() };
   for (const [id, label, mod, op, n] of TX_CONTENDERS) {
     if (!wanted(id) && !wanted(mod)) continue;
     out[id] = await guard(id, () =>
@@ -325,6 +358,37 @@ function table(title, header, rows) {
   return [`\n### ${title}\n`, line(header), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...rows.map(line)].join('\n');
 }
 
+/** Issue 17: keepstate's JS API against a JS Map, per operation, with MB/s of the values moved and the targets. */
+function userSeat(tx, out, target) {
+  const api = tx.api ?? {};
+  const ks = api.keepstate, map = api.map;
+  const ok = (c) => c && !c.error;
+  const mbs = (perSecond, bytes) => `${(perSecond * bytes / 1e6).toFixed(0)} MB/s`;
+  const rows = [];
+  const row = (what, k, m, bytes) => {
+    rows.push([what, k === undefined ? '–' : `${int(k)}/s`, k === undefined ? '–' : mbs(k, bytes),
+      m === undefined ? '–' : `${int(m)}/s`, m === undefined ? '–' : mbs(m, bytes), k !== undefined && m !== undefined ? fmtX(k / m) : '–']);
+  };
+  const vb = (ok(ks) ? ks : map)?.valueBytes ?? API_VALUE_BYTES;
+  const n = (ok(ks) ? ks : map)?.keys ?? API_KEYS;
+  if (ok(ks) || ok(map)) {
+    row(`put of ${int(n)} new keys, ${vb} B values (Map: set(key, value.slice()))`, ks?.put?.median, map?.put?.median, vb);
+    row(`get of those keys (keepstate returns a copy; Map: get(key))`, ks?.get?.median, map?.get?.median, vb);
+  }
+  const kt = tx['keepstate-js'], mt = tx.map;
+  // A transfer reads two account records and writes two (FlatBuffers, recordBytes each in keepstate).
+  const recordBytes = kt?.details?.[0]?.recordBytes;
+  if (ok(kt) || ok(mt)) row(`transaction(): the ledger transfer (2 get + 2 put of ${recordBytes ?? '?'} B records)`, ok(kt) ? kt.median : undefined, ok(mt) ? mt.median : undefined, 4 * (recordBytes ?? 0));
+  const ka = tx['keepstate-abi'];
+  if (ok(ka)) row('  the same transfer straight on the C ABI (attribution: no Store/Access layer)', ka.median, ok(mt) ? mt.median : undefined, 4 * (recordBytes ?? 0));
+  out.push(table(`From a user's seat: keepstate's JS API against a JS Map (ops/s; MB/s of the values moved; ratio keepstate / Map)`,
+    ['operation', 'keepstate', 'keepstate MB/s', 'JS Map', 'Map MB/s', 'keepstate / Map'], rows));
+  for (const [id, c] of Object.entries(api)) if (c?.error) out.push(`api ${id}: ${fmtErr(c.error)}`);
+  if (ok(kt)) target('store.transaction() transfer from JS >= 300,000 txns/s (issue 17)', kt.median >= 3e5, `${int(kt.median)} txns/s${ok(mt) ? ` (${fmtX(kt.median / mt.median)} of the Map's ${int(mt.median)})` : ''}`);
+  if (ok(ks) && ok(map)) target('store.put >= Map.set(key, value.slice()) (issue 17)', ks.put.median >= map.put.median, `${int(ks.put.median)}/s vs ${int(map.put.median)}/s = ${fmtX(ks.put.median / map.put.median)}`);
+  if (ok(ks)) target('store.get >= 1,000,000/s (issue 17)', ks.get.median >= 1e6, `${int(ks.get.median)}/s${ok(map) ? ` (Map.get ${int(map.get.median)}/s)` : ''}`);
+}
+
 function report(results) {
   const out = [];
   const targets = [];
@@ -344,6 +408,7 @@ function report(results) {
       target('transfers >= 1,000,000 txns/s through C++ fibers', base >= 1e6, `${int(base)} txns/s`);
       target('transfers ahead of every contender', !best || base > best.v, best ? `fastest other: ${best.id} ${int(best.v)} txns/s (${fmtX(base / best.v)} of it)` : '');
     }
+    userSeat(tx, out, target);
   }
   const commit = results.commit;
   if (commit) {
@@ -443,13 +508,13 @@ What each column writes to IndexedDB (one readwrite transaction each, durability
   walk([], results);
   if (errors.length) out.push(table('Errors', ['figure', 'error'], errors));
   if (targets.length) {
-    out.push(table(`Targets (issue 7${quick ? '; --quick run: largest state 64 MiB' : ''})`, ['target', 'result', 'measured'],
+    out.push(table(`Targets (issues 7 and 17${quick ? '; --quick run: largest state 64 MiB' : ''})`, ['target', 'result', 'measured'],
       targets.map((t) => [t.name, t.pass ? 'PASS' : 'MISS', t.measured])));
   }
   return { text: out.join('\n'), targets };
 }
 
-const COLORS = { keepstate: '#1f77b4', 'keepstate-nocopy': '#9ecae1', 'keepstate-fibers': '#1f77b4', 'keepstate-js': '#6baed6', raw: '#7f7f7f', idbfs: '#d62728', 'wa-sqlite': '#2ca02c', dexie: '#ff7f0e', map: '#9467bd', asyncify: '#d62728' };
+const COLORS = { keepstate: '#1f77b4', 'keepstate-nocopy': '#9ecae1', 'keepstate-fibers': '#1f77b4', 'keepstate-js': '#6baed6', 'keepstate-abi': '#c6dbef', raw: '#7f7f7f', idbfs: '#d62728', 'wa-sqlite': '#2ca02c', dexie: '#ff7f0e', map: '#9467bd', asyncify: '#d62728' };
 
 async function charts(results, suffix) {
   const files = [];

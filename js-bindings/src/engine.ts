@@ -5,6 +5,8 @@
 // the heap's ArrayBuffer. Nothing here keeps a view across a call: every
 // read takes `this.module.HEAPU8` afresh, and bytes that must outlive the
 // next call are copied out with slice() (which copies exactly those bytes).
+// The scratch buffer's address is kept (an address, not a view, survives
+// growth): only keepstate_scratch moves the buffer, and only reserve() calls it.
 import type { KeepstateModule, KeepstateModuleFactory } from './keepstate.js';
 import { errorFromStatus, QuotaError, type KeepstateError } from './errors.js';
 import { SchedulerDriver } from './driver.js';
@@ -36,6 +38,9 @@ export class Engine {
   readonly calls = new Map<number, PendingCall>();
   private readonly callId: number; // u32 written by keepstate_call_take
   private readonly sliceListeners = new Set<() => void>();
+  /** The scratch buffer's address and size (keepstate_scratch; see reserve). */
+  private scratchAt = 0;
+  private scratchSize = 0;
 
   constructor(module: KeepstateModule) {
     this.module = module;
@@ -98,11 +103,30 @@ export class Engine {
     return decoder.decode(m.HEAPU8.subarray(ptr, ptr + m._keepstate_out_len()));
   }
 
+  /**
+   * The scratch buffer's address, with room for at least `size` bytes (it grows, never
+   * shrinks). Everything staged goes through here, so `scratchAt` and `scratchSize` are
+   * the engine's g_scratch. QuotaError if memory cannot grow.
+   */
+  private reserve(size: number): number {
+    if (size > this.scratchSize) {
+      const base = this.module._keepstate_scratch(size);
+      if (base === 0) throw new QuotaError(`cannot allocate ${size} bytes in wasm memory`);
+      this.scratchAt = base;
+      this.scratchSize = Math.max(size, 4096); // what keepstate_scratch allocates
+    }
+    return this.scratchAt;
+  }
+
+  /** Where stageKey put the key (and stageValue the value after it). */
+  get scratch(): number {
+    return this.scratchAt;
+  }
+
   /** Copies `parts` back to back into the scratch buffer; returns each one's address. */
   stage(...parts: Uint8Array[]): number[] {
     const total = parts.reduce((n, p) => n + p.length, 0);
-    const base = this.module._keepstate_scratch(total);
-    if (base === 0) throw new QuotaError(`cannot allocate ${total} bytes in wasm memory`);
+    const base = this.reserve(Math.max(total, 1));
     const heap = this.module.HEAPU8; // after the call: it may have grown memory
     const ptrs: number[] = [];
     let at = base;
@@ -112,6 +136,44 @@ export class Engine {
       at += p.length;
     }
     return ptrs;
+  }
+
+  /**
+   * Stages `key` as UTF-8 at the start of the scratch buffer (`scratch`), with room for
+   * `room` more bytes after it; returns its length in bytes. The keys apps use are
+   * ASCII: those are written a character a byte, without a TextEncoder call or an array.
+   */
+  stageKey(key: string, room = 0): number {
+    const n = key.length;
+    const at = this.reserve(3 * n + room + 1); // UTF-8 takes at most 3 bytes per UTF-16 unit
+    const heap = this.module.HEAPU8;
+    let i = 0;
+    for (; i < n; ++i) {
+      const c = key.charCodeAt(i);
+      if (c > 0x7f) break;
+      heap[at + i] = c;
+    }
+    if (i === n) return n;
+    return i + encoder.encodeInto(key.substring(i), heap.subarray(at + i, at + 3 * n)).written;
+  }
+
+  /**
+   * Stages `value` at scratch + `offset`, right after a key staged with room for it
+   * (Engine.room); returns its length in bytes.
+   */
+  stageValue(offset: number, value: Uint8Array | string): number {
+    const heap = this.module.HEAPU8;
+    const at = this.scratch + offset;
+    if (typeof value !== 'string') {
+      heap.set(value, at);
+      return value.length;
+    }
+    return encoder.encodeInto(value, heap.subarray(at, at + 3 * value.length)).written;
+  }
+
+  /** The scratch room stageValue needs for `value`. */
+  static room(value: Uint8Array | string): number {
+    return typeof value === 'string' ? 3 * value.length : value.length;
   }
 
   static encode(text: string): Uint8Array {

@@ -23,7 +23,7 @@
 //    a loop.
 import { Engine } from './engine.js';
 import { postTask } from './driver.js';
-import { Access } from './access.js';
+import { Access, type AccessOwner } from './access.js';
 import { ClosedError, ConflictError, CorruptionError, InvalidArgumentError, KeepstateError, codeNumber, errorFromIndexedDB } from './errors.js';
 import type { StoreStorage, Restored, DataLossEvent, LossProtection } from './storage.js';
 import type { CommitRecords, RestoreHint, RestoreSource } from './backend.js';
@@ -93,8 +93,10 @@ export class Store implements ReadWrite {
   private readonly inFlight = new Set<Promise<Uint8Array>>();
   /** Reads and writes straight on the store (a transaction's `tx` is another Access). */
   private readonly direct: Access;
-  /** This store's work since its base version, for a rebase. */
-  private readonly pending = new PendingLog();
+  /** This store's work since its base version, for a rebase (a lazy write's value is read from the state). */
+  private readonly pending = new PendingLog((key) => this.direct.get(key));
+  /** Whose writes a transaction's `tx` makes (one Access per transaction, one owner for all). */
+  private readonly txOwner: AccessOwner;
   private readonly watchers = new Watchers();
   private flushPosted = false;
   /** While a commit waits to capture (or a catch-up to swap states): calls to start after it. */
@@ -114,11 +116,13 @@ export class Store implements ReadWrite {
     this.backing = storage;
     this.name = name;
     this.settings = settings;
-    this.direct = new Access(engine, () => this.handle, 0, () => this.assertUsable(), (key, value) => {
-      if (value === undefined) this.pending.delete(key);
-      else this.pending.put(key, value);
+    const usable = () => this.assertUsable();
+    this.direct = new Access(engine, this.accessOwner(usable, () => this.pending.beforeWrite(), (key, value) => {
+      // While a mutator call is in flight it may write the same keys: the log keeps a copy.
+      this.pending.write(key, value ?? null, this.inFlight.size === 0);
       this.wroteLocally();
-    });
+    }), 0);
+    this.txOwner = this.accessOwner(() => undefined, (key) => this.pending.beforeTransactionWrite(key), () => undefined);
     storage.onCopyError = (error) => this.emitSoon('error', error);
     this.stopHearing = storage.backend.onRemoteCommit((version, writer) => {
       if (this.closed || writer === this.writerId) return;
@@ -213,6 +217,7 @@ export class Store implements ReadWrite {
       if (typeof name !== 'string' || name.length === 0) throw new InvalidArgumentError('call: name must be a non-empty string');
       if (!(args instanceof Uint8Array)) throw new InvalidArgumentError('call: args must be a Uint8Array');
       const start = () => {
+        this.pending.materialize(); // the mutator writes keys the log cannot see
         const id = startCall(this.engine, this.handle, name, args);
         this.pending.call(name, args);
         const result = new Promise<Uint8Array>((resolve, reject) => this.engine.calls.set(id, { resolve, reject }));
@@ -351,6 +356,7 @@ export class Store implements ReadWrite {
     this.transaction((tx) => {
       const from = m._keepstate_store_schema_version(this.handle, 1);
       if (from >= target) return;
+      this.pending.materialize(); // C++ migrations write keys the log cannot see
       this.engine.check(m._keepstate_store_run_migrations(this.handle, from, target));
       if (isThenable(migrate?.(tx, from))) throw new InvalidArgumentError('schema.migrate must be synchronous (it returned a promise)');
       this.engine.check(m._keepstate_store_set_schema_version(this.handle, target));
@@ -515,6 +521,7 @@ export class Store implements ReadWrite {
       const fromVersion = this.version;
       const work = this.pending.length;
       const started = performance.now();
+      this.pending.materialize(); // lazy writes' values are this state's: read them before it is swapped out
       const old = this.swapIn(adopted, loss);
       const { replayed, dropped } = await this.pending.replay(this.replayer());
       this.finishSwap(old, work > 0 ? 'rebase' : 'remote');
@@ -561,7 +568,7 @@ export class Store implements ReadWrite {
 
   /** How a rebase replays the log: on the new state, without logging again. */
   private replayer(): Replayer {
-    const raw = new Access(this.engine, () => this.handle, 0, () => this.assertUsable(), () => undefined);
+    const raw = new Access(this.engine, this.accessOwner(() => this.assertUsable(), () => undefined, () => undefined), 0);
     return {
       put: (key, value) => raw.put(key, value),
       delete: (key) => void raw.delete(key),
@@ -575,26 +582,37 @@ export class Store implements ReadWrite {
     if (this.inTransaction) throw new KeepstateError('busy', 'a transaction is already open');
     this.engine.check(this.engine.module._keepstate_store_begin(this.handle));
     this.inTransaction = true;
-    let open = true;
-    const guard = () => {
-      if (!open) throw new ClosedError('the transaction has ended');
-    };
-    const tx: Transaction = new Access(this.engine, () => this.handle, 1, guard, () => undefined);
-    const finish = (commit: boolean) => {
-      open = false;
-      this.inTransaction = false;
-      return this.engine.module._keepstate_store_end(this.handle, commit ? 1 : 0);
-    };
+    const tx = new Access(this.engine, this.txOwner, 1);
     let result: T;
     try {
       result = fn(tx);
       if (isThenable(result)) throw new InvalidArgumentError('transaction(fn): fn must be synchronous (it returned a promise)');
     } catch (e) {
-      finish(false);
+      this.endTransaction(tx, false);
       throw e;
     }
-    this.engine.check(finish(true));
+    this.engine.check(this.endTransaction(tx, true));
     return result;
+  }
+
+  /** Ends the open transaction (its `tx` throws ClosedError from now on); returns the engine's status. */
+  private endTransaction(tx: Access, commit: boolean): number {
+    tx.end();
+    this.inTransaction = false;
+    return this.engine.module._keepstate_store_end(this.handle, commit ? 1 : 0);
+  }
+
+  /** An Access's view of this store: its current engine store, and what runs around each write. */
+  private accessOwner(check: () => void, writing: (key: string) => void, wrote: AccessOwner['wrote']): AccessOwner {
+    const store = this;
+    return {
+      get handle() {
+        return store.handle;
+      },
+      check,
+      writing,
+      wrote,
+    };
   }
 
   /** Lets calls in flight finish, holding new ones until releaseCalls(). */

@@ -66,6 +66,42 @@ export function transfers(n, accounts, seed) {
 
 export const INITIAL_BALANCE = 1000;
 
+/**
+ * The keys and values of the user's-seat put/get figures (run.mjs, "API"):
+ * `n` ASCII keys of 10 characters and, per key, a view of `valueBytes`
+ * random bytes of the pool (views: a contender that keeps a value copies it,
+ * as an app's reused buffer would force it to). Built before the clock starts.
+ */
+function apiData(n, valueBytes, seed) {
+  const p = randomPool();
+  const slots = Math.floor(p.length / valueBytes);
+  const next = rng(seed);
+  const keys = new Array(n), values = new Array(n);
+  for (let i = 0; i < n; ++i) {
+    keys[i] = `k/${String(i).padStart(8, '0')}`;
+    const at = (next() % slots) * valueBytes;
+    values[i] = p.subarray(at, at + valueBytes);
+  }
+  return { keys, values };
+}
+
+/**
+ * Times `n` put(key, value) of apiData's keys and values, then `n` get(key) of
+ * them (each must return the value: its length is checked).
+ */
+export function timePutGet({ n, valueBytes, seed }, put, get) {
+  const { keys, values } = apiData(n, valueBytes, seed);
+  const t0 = now();
+  for (let i = 0; i < n; ++i) put(keys[i], values[i]);
+  const putMs = now() - t0;
+  let bytes = 0;
+  const t1 = now();
+  for (let i = 0; i < n; ++i) bytes += get(keys[i]).length;
+  const getMs = now() - t1;
+  if (bytes !== n * valueBytes) throw new Error(`timePutGet: read ${bytes} bytes, not ${n * valueBytes}`);
+  return { putMs, getMs, putPerSecond: n / (putMs / 1000), getPerSecond: n / (getMs / 1000) };
+}
+
 /** The ledger's transfer on two account objects; false (nothing changed) if it cannot apply. */
 export function applyTransfer(f, g, amount) {
   if (f === g || f.balance < amount) return false;

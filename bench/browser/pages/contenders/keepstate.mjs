@@ -16,7 +16,7 @@ import * as flatbuffers from 'flatbuffers';
 import { openStore } from 'keepstate';
 import { ledgerModule, accountKey, encodeTransferBatch, decodeTransferResult } from '/ledger/client.mjs';
 import { Account } from '/ledger/js/ledger.js';
-import { INITIAL_BALANCE, changedIds, done, now, openDb, recordBytes, recordKey, transfers } from '../common.mjs';
+import { INITIAL_BALANCE, changedIds, done, now, openDb, recordBytes, recordKey, timePutGet, transfers } from '../common.mjs';
 
 let store;
 // keepstate-nocopy.mjs imports this module as `keepstate.mjs?nocopy`: the same
@@ -149,8 +149,11 @@ export async function transfersFibers({ n, accounts, seed, batch }) {
   return { ms, perSecond: n / (ms / 1000), applied };
 }
 
-/** From JS through the API: one store.transaction per transfer (two gets, two puts of the FlatBuffers records). */
-export async function transfersJs({ n, accounts, seed }) {
+/**
+ * Times `n` ledger transfers from JS, each run as `atomically(fn)`: fn reads the
+ * two FlatBuffers records and writes both through the `tx` it is given.
+ */
+function timeTransfers({ n, accounts, seed }, atomically) {
   const t = transfers(n, accounts, seed);
   const builder = new flatbuffers.Builder(64);
   const encode = (id, balance, count) => {
@@ -165,7 +168,7 @@ export async function transfersJs({ n, accounts, seed }) {
     const from = t.from[i], to = t.to[i], amount = BigInt(t.amount[i]);
     if (from === to) continue;
     const kf = (keys[from] ??= accountKey(from)), kt = (keys[to] ??= accountKey(to));
-    ledgerStore.transaction((tx) => {
+    atomically((tx) => {
       const f = Account.getRootAsAccount(new flatbuffers.ByteBuffer(tx.get(kf)));
       const g = Account.getRootAsAccount(new flatbuffers.ByteBuffer(tx.get(kt)));
       if (f.balance() < amount) return;
@@ -175,5 +178,51 @@ export async function transfersJs({ n, accounts, seed }) {
     });
   }
   const ms = now() - t0;
-  return { ms, perSecond: n / (ms / 1000), applied };
+  return { ms, perSecond: n / (ms / 1000), applied, recordBytes: encode(0, BigInt(INITIAL_BALANCE), 0n).length };
+}
+
+/** From JS through the API: one store.transaction per transfer (two gets, two puts of the FlatBuffers records). */
+export async function transfersJs(args) {
+  return timeTransfers(args, (fn) => ledgerStore.transaction(fn));
+}
+
+/**
+ * Attribution of transfersJs: the same transfers and FlatBuffers work, straight on
+ * the C ABI (begin, get, get, put, put, end), reaching past the API into the
+ * store's engine and handle (private fields): no Store, Access or pending log, no
+ * checks. transfersJs less this is what keepstate's JS layer costs.
+ */
+export async function transfersAbi(args) {
+  const e = ledgerStore.engine, m = e.module, h = ledgerStore.handle;
+  const tx = {
+    get(key) {
+      m._keepstate_store_get(h, 1, e.scratch, e.stageKey(key));
+      return e.outBytes();
+    },
+    put(key, value) {
+      const keyLen = e.stageKey(key, value.length);
+      m._keepstate_store_put(h, 1, e.scratch, keyLen, e.scratch + keyLen, e.stageValue(keyLen, value));
+    },
+  };
+  return timeTransfers(args, (fn) => {
+    m._keepstate_store_begin(h);
+    fn(tx);
+    m._keepstate_store_end(h, 1);
+  });
+}
+
+// --- put/get from a user's seat (run.mjs "API") ---------------------------
+
+let apiStore;
+
+/** A store with openStore's defaults (follow, rebase, watch machinery on), autosave off: no commit runs between the timed loops. */
+export async function apiSetup({ name }) {
+  apiStore = await openStore(name, { autosave: false });
+  return { ms: 0 };
+}
+
+/** `n` puts of fresh keys into an empty state (reload() drops the previous run's), then `n` gets of them. */
+export async function apiRun(args) {
+  await apiStore.reload();
+  return timePutGet(args, (key, value) => apiStore.put(key, value), (key) => apiStore.get(key));
 }

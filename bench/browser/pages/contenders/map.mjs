@@ -1,7 +1,7 @@
 // A plain JS Map of account objects: the in-memory floor of the
 // transactions workload (no persistence, no atomicity beyond "JS is single
 // threaded").
-import { INITIAL_BALANCE, applyTransfer, now, transfers } from '../common.mjs';
+import { INITIAL_BALANCE, applyTransfer, now, timePutGet, transfers } from '../common.mjs';
 
 let accountsById;
 
@@ -21,4 +21,12 @@ export async function transfersJs({ n, accounts, seed }) {
   }
   const ms = now() - t0;
   return { ms, perSecond: n / (ms / 1000), applied };
+}
+
+// --- put/get from a user's seat (run.mjs "API"): the Map keeps a copy of each value,
+// as a store must (the caller may reuse its array); get returns the kept array itself.
+
+export async function apiRun(args) {
+  const map = new Map();
+  return timePutGet(args, (key, value) => map.set(key, value.slice()), (key) => map.get(key));
 }
