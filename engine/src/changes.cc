@@ -14,11 +14,45 @@ bool KeyRange::Contains(std::string_view key) const {
   return CompareKeys(key, start) >= 0 && (!has_end || CompareKeys(key, end) < 0);
 }
 
-bool ChangeLog::Watched(std::string_view key) const {
-  for (const KeyRange& r : ranges_) {
-    if (r.Contains(key)) return true;
+void ChangeLog::Watch(std::vector<KeyRange> ranges) {
+  std::sort(ranges.begin(), ranges.end(),
+            [](const KeyRange& a, const KeyRange& b) { return CompareKeys(a.start, b.start) < 0; });
+  ranges_.clear();
+  for (KeyRange& r : ranges) {
+    if (r.has_end && CompareKeys(r.end, r.start) <= 0) continue;  // empty
+    if (!ranges_.empty()) {
+      KeyRange& last = ranges_.back();
+      // Overlapping or touching the one before (starts are ascending): one range.
+      if (!last.has_end || CompareKeys(r.start, last.end) <= 0) {
+        if (last.has_end && (!r.has_end || CompareKeys(r.end, last.end) > 0)) {
+          last.end = std::move(r.end);
+          last.has_end = r.has_end;
+        }
+        continue;
+      }
+    }
+    ranges_.push_back(std::move(r));
   }
-  return false;
+  std::fill(std::begin(first_bytes_), std::end(first_bytes_), 0);
+  for (const KeyRange& r : ranges_) {
+    // Keys in [start, end) start with a byte from start's first (0 for "") to end's first.
+    const unsigned lo = r.start.empty() ? 0 : static_cast<unsigned char>(r.start[0]);
+    const unsigned hi = !r.has_end || r.end.empty() ? 255 : static_cast<unsigned char>(r.end[0]);
+    for (unsigned b = lo; b <= hi; ++b) first_bytes_[b >> 6] |= std::uint64_t{1} << (b & 63);
+  }
+  if (ranges_.empty()) Clear();
+}
+
+bool ChangeLog::Watched(std::string_view key) const {
+  if (!key.empty()) {
+    const unsigned b = static_cast<unsigned char>(key[0]);
+    if (!(first_bytes_[b >> 6] >> (b & 63) & 1)) return false;
+  }
+  // The last range starting at or before key is the only one that can hold it.
+  auto after = std::upper_bound(ranges_.begin(), ranges_.end(), key, [](std::string_view k, const KeyRange& r) {
+    return CompareKeys(k, r.start) < 0;
+  });
+  return after != ranges_.begin() && std::prev(after)->Contains(key);
 }
 
 void ChangeLog::ForEach(const std::function<void(std::string_view)>& fn) const {

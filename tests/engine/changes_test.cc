@@ -5,6 +5,7 @@
 // the change log records exactly the writes that landed.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <map>
 #include <optional>
 #include <random>
@@ -201,5 +202,33 @@ TEST_CASE("InPlaceDiff: the watched keys that a catch-up in place changes equal 
       if (range.Contains(k)) want[k] = v;
     }
     CHECK(got == want);
+  }
+}
+
+TEST_CASE("the change log's watched ranges (kept as their union) match exactly the keys some range holds") {
+  std::mt19937_64 rng(11);
+  auto text = [&](std::size_t max) {
+    std::string s(rng() % (max + 1), 'a');
+    for (char& c : s) c = static_cast<char>('a' + rng() % 6);
+    return s;
+  };
+  for (int round = 0; round < 300; ++round) {
+    std::vector<KeyRange> ranges(rng() % 12);
+    for (KeyRange& r : ranges) {
+      r.start = text(3);
+      r.has_end = rng() % 4 != 0;  // some unbounded
+      if (r.has_end) r.end = rng() % 3 == 0 ? r.start : text(3);  // some empty, some reversed
+    }
+    ChangeLog log;
+    log.Watch(ranges);
+    CHECK(log.enabled() == std::any_of(ranges.begin(), ranges.end(), [](const KeyRange& r) {
+      return !r.has_end || r.start < r.end;
+    }));
+    for (int probe = 0; probe < 200; ++probe) {
+      const std::string key = text(4);
+      const bool expected = std::any_of(ranges.begin(), ranges.end(), [&](const KeyRange& r) { return r.Contains(key); });
+      INFO("round " << round << ", key '" << key << "'");
+      REQUIRE(log.Watched(key) == expected);
+    }
   }
 }

@@ -47,11 +47,10 @@ struct KeyRange {
 class ChangeLog {
  public:
   bool enabled() const { return !ranges_.empty(); }
-  // The ranges to record (empty: recording off, and what was recorded is dropped).
-  void Watch(std::vector<KeyRange> ranges) {
-    ranges_ = std::move(ranges);
-    if (ranges_.empty()) Clear();
-  }
+  // The ranges to record (empty: recording off, and what was recorded is
+  // dropped). They are kept as their union: disjoint, ascending, so a write
+  // is checked with one binary search however many watchers there are.
+  void Watch(std::vector<KeyRange> ranges);
   void Record(std::string_view key) {
     if (ranges_.empty() || !Watched(key)) return;
     const std::uint32_t n = static_cast<std::uint32_t>(key.size());
@@ -67,12 +66,15 @@ class ChangeLog {
   void Clear() { bytes_.clear(); }
   // Calls fn(key) for each recorded write, in order.
   void ForEach(const std::function<void(std::string_view)>& fn) const;
-  // Whether `key` is in a watched range, and the ranges.
+  // Whether `key` is in a watched range, and the ranges (their union).
   bool Watched(std::string_view key) const;
   const std::vector<KeyRange>& ranges() const { return ranges_; }
 
  private:
   std::vector<KeyRange> ranges_;
+  // Bit b: some watched key can start with byte b (a write nobody watches
+  // is mostly turned away by its first byte).
+  std::uint64_t first_bytes_[4] = {};
   std::vector<char> bytes_;
 };
 
