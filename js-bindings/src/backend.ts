@@ -14,6 +14,13 @@
 
 import type { KeepstateError } from './errors.js';
 
+/**
+ * Receives how long one phase of a commit or a restore took (OpenOptions.debugTimings):
+ * `phase` is a stable name (docs in bench/browser/README.md, "Where the time goes"),
+ * `ms` its duration. Phases of one restore that repeat per pack are reported per pack.
+ */
+export type Timing = (phase: string, ms: number) => void;
+
 /** Record kinds, as persistence's RecordKind numbers them (format.h). */
 export const enum RecordKind {
   Head = 0,
@@ -36,10 +43,12 @@ export interface CommitRecords {
   deletes: { kind: RecordKind; key: string }[];
 }
 
-/** What the engine asks for next during a restore: a pack, and the one after it. */
+/** What the engine asks for next during a restore: a pack, the one after it, and (`ahead`, from
+ * `then` on) the packs it will ask for after this one, in order, which a backend reads meanwhile. */
 export interface PackRequest {
   need: string;
   then?: string;
+  ahead?: string[];
 }
 
 /**
@@ -63,21 +72,40 @@ export interface RestoreSource {
   close(): void;
 }
 
+/** A stored pack as a backend read it: its bytes, a Blob of them (IndexedDB stores packs as
+ * Blobs, idb.ts), or undefined when it is missing. */
+export type PackValue = Uint8Array | Blob | undefined;
+
+/** The bytes of a pack value (a Blob is read; anything else that is not bytes reads as empty,
+ * which fails verification). */
+export async function packBytes(value: unknown): Promise<Uint8Array | undefined> {
+  if (value === undefined) return undefined;
+  if (typeof Blob !== 'undefined' && value instanceof Blob) return new Uint8Array(await value.arrayBuffer());
+  return valueBytes(value);
+}
+
 /**
  * The pack half of readForRestore, shared by every backend: hands `records` to
- * `start`, then reads each pack the engine asks for with `readPack` — and the
- * one it names next at the same time, so storage reads it while the engine
- * verifies this one — until the engine is done. At most two reads are in
- * flight. `readPack` must issue its read synchronously (an IndexedDB
- * transaction stays active only while requests are issued from its callbacks).
+ * `start`, then reads each pack the engine asks for with `readPack`, until the
+ * engine is done. The engine names, with each pack it needs, the packs it will
+ * need after it (`ahead`, or `then`): `readPack` is called at once for the
+ * first `readAhead` of them (IndexedDB: all, so that every read is issued
+ * while its transaction is active; a Blob it returns is only a handle), and
+ * the bytes of the next one are taken (packBytes) while the engine verifies
+ * this one, so at most two packs' bytes are held besides the engine's. A read
+ * the engine stops naming (it fell back to another version) is dropped.
+ * `readPack` must issue its read synchronously (an IndexedDB transaction stays
+ * active only while requests are issued from its callbacks).
  */
 export async function feedPacks(
   records: StoredRecord[],
-  readPack: (key: string) => Promise<Uint8Array | undefined>,
+  readPack: (key: string) => Promise<PackValue>,
   start: (records: StoredRecord[]) => PackRequest | null,
   next: (pack: Uint8Array | undefined) => PackRequest | null,
+  readAhead = 1,
 ): Promise<void> {
-  const reads = new Map<string, Promise<Uint8Array | undefined>>();
+  const reads = new Map<string, Promise<PackValue>>();
+  const bytes = new Map<string, Promise<Uint8Array | undefined>>();
   const read = (key: string) => {
     let r = reads.get(key);
     if (r === undefined) {
@@ -87,13 +115,34 @@ export async function feedPacks(
     }
     return r;
   };
+  const bytesOf = (key: string) => {
+    let b = bytes.get(key);
+    if (b === undefined) {
+      b = read(key).then(packBytes);
+      b.catch(() => undefined);
+      bytes.set(key, b);
+    }
+    return b;
+  };
+  const aheadOf = (w: PackRequest) => w.ahead ?? (w.then === undefined ? [] : [w.then]);
   let wanted = start(records);
   while (wanted !== null) {
-    const value = read(wanted.need);
-    if (wanted.then !== undefined) void read(wanted.then);
-    const bytes = await value;
+    const ahead = aheadOf(wanted);
+    const value = bytesOf(wanted.need);
+    for (const key of ahead.slice(0, readAhead)) void read(key);
+    if (ahead.length > 0) void bytesOf(ahead[0]!);
+    const got = await value;
     reads.delete(wanted.need);
-    wanted = next(bytes);
+    bytes.delete(wanted.need);
+    wanted = next(got);
+    if (wanted !== null && reads.size > 0) {
+      const named = new Set([wanted.need, ...aheadOf(wanted)]);
+      for (const key of [...reads.keys()]) {
+        if (named.has(key)) continue;
+        reads.delete(key);
+        bytes.delete(key);
+      }
+    }
   }
 }
 

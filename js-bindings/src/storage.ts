@@ -20,7 +20,7 @@
 // browser has them, so tabs never interleave "IndexedDB, then the copy".
 import { ConflictError, DataLossError, KeepstateError, type VersionFailure } from './errors.js';
 import type { StashedCommitEvent } from './types.js';
-import { headVersionOf, RecordKind, type CommitRecords, type RestoreSource, type StorageBackend } from './backend.js';
+import { headVersionOf, RecordKind, type CommitRecords, type RestoreSource, type StorageBackend, type Timing } from './backend.js';
 import { IndexedDBBackend, databaseName } from './idb.js';
 import { MemoryBackend } from './memory.js';
 import { OpfsCopy, opfsRoot, type MirrorDirectory } from './opfs.js';
@@ -78,6 +78,8 @@ export interface StorageOptions {
   /** OPFS's root, or a stand-in; undefined: navigator.storage.getDirectory() where it exists. */
   opfs: MirrorDirectory | undefined;
   onDataLoss: 'reject' | 'open';
+  /** OpenOptions.debugTimings, or undefined. */
+  timing?: Timing;
 }
 
 type Lock = <T>(fn: () => Promise<T>) => Promise<T>;
@@ -104,19 +106,24 @@ export class StoreStorage {
     private readonly marker: OpfsCopy | null,
     private readonly onDataLoss: 'reject' | 'open',
     readonly withLock: Lock,
-  ) {}
+    /** Where the phases of commits and restores go (OpenOptions.debugTimings), or null. */
+    readonly timing: Timing | null = null,
+  ) {
+    if (timing !== null && backend instanceof IndexedDBBackend) backend.timing = timing;
+  }
 
   get lossProtection(): LossProtection {
     return this.copy !== null ? 'copy' : this.marker !== null ? 'marker' : 'none';
   }
 
   static async open(name: string, options: StorageOptions): Promise<StoreStorage> {
-    if (options.backend === 'memory') return new StoreStorage(name, new MemoryBackend(name), null, null, options.onDataLoss, lockFor(name));
+    const timing = options.timing ?? null;
+    if (options.backend === 'memory') return new StoreStorage(name, new MemoryBackend(name), null, null, options.onDataLoss, lockFor(name), timing);
     const root = options.opfs ?? (await opfsRoot());
     const folder = root === undefined ? null : await OpfsCopy.open(root, name);
     const backend = await IndexedDBBackend.open(options.backend.indexedDB, name);
     const withCopy = options.mirror && folder !== null;
-    return new StoreStorage(name, backend, withCopy ? folder : null, withCopy ? null : folder, options.onDataLoss, lockFor(name));
+    return new StoreStorage(name, backend, withCopy ? folder : null, withCopy ? null : folder, options.onDataLoss, lockFor(name), timing);
   }
 
   /**
@@ -126,12 +133,18 @@ export class StoreStorage {
    * REQUIRES: the caller holds the lock (withLock).
    */
   async restoreNewest(restore: (source: RestoreSource) => Promise<Restored>): Promise<{ restored: Restored; loss: DataLossEvent | null }> {
+    const t0 = performance.now();
     await this.copy?.removeSwapFiles().catch((e: KeepstateError) => this.onCopyError(e));
     const copyVersion = this.copy === null ? 0 : await this.copy.headVersion();
     const known = Math.max(copyVersion, this.marker === null ? 0 : await this.marker.knownVersion());
+    const t1 = performance.now();
+    this.timing?.('restore.opfs-check', t1 - t0);
     const browserLoss = this.backend.browserDataLoss;
     const idbHead = await this.backend.headVersion();
+    const t2 = performance.now();
+    this.timing?.('restore.idb-head', t2 - t1);
     let restored = await restore(this.backend);
+    this.timing?.('restore.from-idb', performance.now() - t2);
     if (browserLoss === null && restored.version >= known) {
       if (this.copy !== null && copyVersion !== restored.version && restored.version > 0) await this.resyncCopy();
       return { restored, loss: null };
@@ -189,19 +202,24 @@ export class StoreStorage {
     checkHead: (head: Uint8Array | undefined) => KeepstateError | null,
   ): Promise<void> {
     const copy = this.copy;
+    const started = performance.now();
+    const timing = this.timing;
     if (copy === null) {
       await this.backend.writeCommit(records, durability, checkHead);
+      timing?.('commit.idb', performance.now() - started);
       if (this.marker !== null && !this.markerWritten) await this.writeMarker(records);
       return;
     }
     // Packs go to the copy while IndexedDB writes (their keys are unique to this
     // writer); whether the copy is in step is checked at the same time.
     const packs = copy.writePacks(records);
+    if (timing !== null) void packs.then(() => timing('commit.opfs-packs', performance.now() - started), () => undefined);
     const inStep = baseVersion === 0 || records.clearFirst ? Promise.resolve(true) : copy.hasHead(baseVersion);
     packs.catch(() => undefined);
     inStep.catch(() => undefined);
     try {
       await this.backend.writeCommit(records, durability, checkHead);
+      timing?.('commit.idb', performance.now() - started);
     } catch (e) {
       // Nothing may stay of a refused commit (a retry at the same version reuses its pack keys).
       await packs.then(() => copy.removePacks(records)).catch(() => undefined);
@@ -209,8 +227,11 @@ export class StoreStorage {
     }
     try {
       await packs;
+      const finishing = performance.now();
+      timing?.('commit.both-writes', finishing - started);
       if (await inStep) await copy.finishCommit(records, baseVersion);
       else await copy.replaceAll(await this.backend.readAll());
+      timing?.('commit.opfs-finish', performance.now() - finishing);
     } catch (e) {
       // IndexedDB has the commit (it stays acknowledged); the copy is rewritten whole at
       // the next commit, which finds it out of step.

@@ -435,7 +435,7 @@ export class Store implements ReadWrite {
     const m = this.engine.module;
     const handle = m._keepstate_store_new(this.settings.pageSize, this.settings.retain, this.writerId);
     try {
-      const report = await restoreInto(this.engine, handle, source, base, inPlace);
+      const report = await restoreInto(this.engine, handle, source, base, inPlace, this.backing.timing);
       return { handle, report, version: report.restored, failures: report.failures, discard: () => m._keepstate_store_destroy(handle) };
     } catch (e) {
       m._keepstate_store_destroy(handle);
@@ -626,13 +626,19 @@ export class Store implements ReadWrite {
   private async capture(): Promise<{ handle: number; records: CommitRecords }> {
     if (this.inFlight.size > 0) await this.holdCalls();
     const handle = this.handle;
+    const timing = this.backing.timing;
+    const t0 = performance.now();
     try {
       this.engine.check(this.engine.module._keepstate_store_capture(handle, Date.now()));
       this.pending.seal();
     } finally {
       this.releaseCalls();
     }
-    return { handle, records: readPlan(this.engine, handle) };
+    const t1 = performance.now();
+    const records = readPlan(this.engine, handle);
+    timing?.('commit.capture', t1 - t0);
+    timing?.('commit.copy-out', performance.now() - t1);
+    return { handle, records };
   }
 
   /** Writes a captured plan (the head check inside the backend's atomic write) and completes it. */

@@ -7,7 +7,7 @@
 import { WIRE } from './generated/abi.js';
 import { Engine } from './engine.js';
 import { ConflictError, KeepstateError, type VersionFailure } from './errors.js';
-import type { CommitRecords, PackRequest, RestoreSource } from './backend.js';
+import type { CommitRecords, PackRequest, RestoreSource, Timing } from './backend.js';
 
 /** What keepstate_store_open reports once it has restored (abi.h). */
 export interface OpenReport {
@@ -27,9 +27,23 @@ export interface OpenReport {
  * applied to base's own arena (keepstate_store_adopt_in_place). Resolves with
  * its report.
  */
-export async function restoreInto(engine: Engine, handle: number, source: RestoreSource, base = 0, inPlace = false): Promise<OpenReport> {
+export async function restoreInto(
+  engine: Engine,
+  handle: number,
+  source: RestoreSource,
+  base = 0,
+  inPlace = false,
+  timing: Timing | null = null,
+): Promise<OpenReport> {
   const m = engine.module;
   let report: OpenReport | undefined;
+  // With timing: what the engine's callbacks took, and the waits for storage between them.
+  let since = performance.now();
+  const waited = (phase: string) => {
+    const now = performance.now();
+    timing?.(phase, now - since);
+    since = now;
+  };
   // The engine answers {need, then?} until it has restored, then the report.
   const answer = (): PackRequest | null => {
     const out = JSON.parse(engine.outText()) as OpenReport | PackRequest;
@@ -39,18 +53,23 @@ export async function restoreInto(engine: Engine, handle: number, source: Restor
   };
   await source.readForRestore(
     (records) => {
+      waited('restore.read-records');
       for (const r of records) {
         const key = Engine.encode(r.key);
         const [kp, bp] = engine.stage(key, r.bytes);
         engine.check(m._keepstate_store_load_record(handle, r.kind, kp!, key.length, bp!, r.bytes.length));
       }
       engine.check(base === 0 ? m._keepstate_store_open(handle) : m._keepstate_store_open_from(handle, base, inPlace ? 1 : 0));
+      waited('restore.resolve-manifests');
       return answer();
     },
     (pack) => {
+      waited('restore.pack-wait');
       const bytes = pack ?? new Uint8Array(0);
       const [bp] = engine.stage(bytes);
+      waited('restore.pack-copy-in');
       engine.check(m._keepstate_store_open_pack(handle, bp!, bytes.length, pack ? 1 : 0));
+      waited('restore.pack-verify-copy');
       return answer();
     },
   );

@@ -35,6 +35,10 @@ export async function dumpRecords(factory, name) {
     out[kind] = new Map(keys.map((k, i) => [k, values[i]]));
   }
   db.close();
+  // Packs are stored as Blobs (idb.ts): their bytes, read after the transaction.
+  for (const map of Object.values(out)) {
+    for (const [k, v] of map) if (v instanceof Blob) map.set(k, new Uint8Array(await v.arrayBuffer()));
+  }
   return out;
 }
 
