@@ -44,6 +44,8 @@ const BROWSER = browserOption(argv);
 const TARGETS = { full: 2, small: 1.5, reopen: 1.5, reload: 1.5 };
 
 ROUTES.unshift(['/bench/', join(repo, 'bench/browser/pages')]);
+// KEEPSTATE_DIST=<dir>: serve another build of the package (development: before/after figures).
+if (process.env.KEEPSTATE_DIST) ROUTES.unshift(['/keepstate/', process.env.KEEPSTATE_DIST]);
 const log = (...a) => console.error(`[${new Date().toISOString().slice(11, 19)}]`, ...a);
 const load = () => os.loadavg().map((x) => x.toFixed(2)).join(' ');
 

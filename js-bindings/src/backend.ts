@@ -34,12 +34,38 @@ export interface StoredRecord {
   bytes: Uint8Array;
 }
 
+/** A record a commit writes: a pack may come as a Blob of its bytes (readPlan does that for
+ * IndexedDB, where both IndexedDB and the OPFS copy take the Blob, so its bytes are copied
+ * out of wasm memory once); every other kind is a Uint8Array. */
+export interface CommitRecord {
+  kind: RecordKind;
+  key: string;
+  bytes: Uint8Array | Blob;
+}
+
+/**
+ * Packs of at least this many bytes go to IndexedDB as Blobs (wire.ts readPlan, idb.ts). Smaller
+ * ones stay Uint8Arrays: Chromium keeps values under 64 KiB inside its LevelDB, where a
+ * Blob always becomes a file of its own (a small commit's pack would cost a file).
+ */
+export const BLOB_PACK_BYTES = 64 << 10;
+
+/** The size in bytes of a record a commit writes. */
+export function recordSize(record: CommitRecord): number {
+  return record.bytes instanceof Uint8Array ? record.bytes.length : record.bytes.size;
+}
+
+/** The head record a commit writes, or undefined (a head is never a Blob). */
+export function headOf(records: CommitRecords): Uint8Array | undefined {
+  return records.puts.find((r) => r.kind === RecordKind.Head)?.bytes as Uint8Array | undefined;
+}
+
 export interface CommitRecords {
   /** Remove every stored record first (a fresh version line replaces unreadable data). */
   clearFirst: boolean;
   /** The exact stored head record this commit is based on (null: none stored); the engine's head check compares against it. */
   expectedHead: Uint8Array | null;
-  puts: StoredRecord[];
+  puts: CommitRecord[];
   deletes: { kind: RecordKind; key: string }[];
 }
 

@@ -10,7 +10,8 @@
 // keys, then the packs the engine asks for — every pack of the version it
 // restores is requested at once (a Blob value is only a handle), and their
 // bytes are taken one after the other while the engine verifies (feedPacks).
-// Packs are stored as Blobs (written since issue 17): IndexedDB keeps a Blob's
+// Packs of 64 KiB or more (backend.ts BLOB_PACK_BYTES) are stored as Blobs
+// (written since issue 17): IndexedDB keeps a Blob's
 // bytes as they are, where a Uint8Array value is serialized (and, in Chromium,
 // compressed) on put() and deserialized on get(), which took about twice as
 // long for 8 MiB packs. Uint8Array packs written before still read. A commit is ONE
@@ -26,12 +27,14 @@
 import { HEAD_KEY, RECORD_KINDS } from './generated/abi.js';
 import { errorFromIndexedDB, type KeepstateError } from './errors.js';
 import {
+  BLOB_PACK_BYTES,
   RecordKind,
   feedPacks,
   headVersionOf,
   packBytes,
   valueBytes,
   type BrowserDataLoss,
+  type CommitRecord,
   type CommitRecords,
   type PackRequest,
   type StashedCommit,
@@ -66,11 +69,15 @@ function transactionDone(tx: IDBTransaction): Promise<void> {
   });
 }
 
-/** What a record is stored as: packs as a Blob of their bytes (module comment), the rest as they are. */
-function storedValue(record: StoredRecord): Uint8Array | Blob {
-  if (record.kind !== RecordKind.Pack || typeof Blob === 'undefined') return record.bytes;
+/** What a record is stored as: packs of BLOB_PACK_BYTES or more as a Blob of their bytes (module
+ * comment), the rest as they are. */
+function storedValue(record: CommitRecord): Uint8Array | Blob {
+  const { kind, bytes } = record;
+  if (kind !== RecordKind.Pack || typeof Blob === 'undefined' || !(bytes instanceof Uint8Array) || bytes.length < BLOB_PACK_BYTES) {
+    return bytes;
+  }
   // The Blob constructor copies the bytes (a view would do; these are a copy of wasm memory already).
-  return new Blob([record.bytes as Uint8Array<ArrayBuffer>]);
+  return new Blob([bytes as Uint8Array<ArrayBuffer>]);
 }
 
 function kindName(kind: number): string {

@@ -24,7 +24,7 @@ import { KeepstateError, QuotaError } from './errors.js';
 
 /** The part of FileSystemWritableFileStream the copy uses. */
 interface WritableLike {
-  write(data: Uint8Array): Promise<void>;
+  write(data: Uint8Array | Blob): Promise<void>;
   close(): Promise<void>;
   abort?(): Promise<void>;
 }
@@ -115,7 +115,7 @@ export class OpfsCopy implements RestoreSource {
     return new Uint8Array(await (await file.getFile()).arrayBuffer());
   }
 
-  private async write(name: string, bytes: Uint8Array): Promise<void> {
+  private async write(name: string, bytes: Uint8Array | Blob): Promise<void> {
     const file = await this.dir.getFileHandle(name, { create: true });
     const out = await file.createWritable();
     try {
@@ -256,11 +256,11 @@ export class OpfsCopy implements RestoreSource {
       // restore falls back to the version before.
       await Promise.all(
         records.puts.filter((r) => r.kind !== RecordKind.Pack).map((r) =>
-          this.write(r.kind === RecordKind.Head ? `h-${hex16(headVersionOf(r.bytes))}` : fileName(r), r.bytes),
+          this.write(r.kind === RecordKind.Head ? `h-${hex16(headVersionOf(r.bytes as Uint8Array))}` : fileName(r), r.bytes),
         ),
       );
       if (records.clearFirst) {
-        const keep = new Set(records.puts.map((r) => (r.kind === RecordKind.Head ? `h-${hex16(headVersionOf(r.bytes))}` : fileName(r))));
+        const keep = new Set(records.puts.map((r) => (r.kind === RecordKind.Head ? `h-${hex16(headVersionOf(r.bytes as Uint8Array))}` : fileName(r))));
         await this.removeAllBut(keep);
         return;
       }

@@ -20,7 +20,7 @@
 // browser has them, so tabs never interleave "IndexedDB, then the copy".
 import { ConflictError, DataLossError, KeepstateError, type VersionFailure } from './errors.js';
 import type { StashedCommitEvent } from './types.js';
-import { headVersionOf, RecordKind, type CommitRecords, type RestoreSource, type StorageBackend, type Timing } from './backend.js';
+import { headOf, headVersionOf, type CommitRecords, type RestoreSource, type StorageBackend, type Timing } from './backend.js';
 import { IndexedDBBackend, databaseName } from './idb.js';
 import { MemoryBackend } from './memory.js';
 import { OpfsCopy, opfsRoot, type MirrorDirectory } from './opfs.js';
@@ -110,7 +110,11 @@ export class StoreStorage {
     readonly timing: Timing | null = null,
   ) {
     if (timing !== null && backend instanceof IndexedDBBackend) backend.timing = timing;
+    this.packsAsBlobs = backend instanceof IndexedDBBackend && typeof Blob !== 'undefined';
   }
+
+  /** Commits hand packs over as Blobs (readPlan): IndexedDB stores them so (idb.ts), and the copy writes them. */
+  readonly packsAsBlobs: boolean;
 
   get lossProtection(): LossProtection {
     return this.copy !== null ? 'copy' : this.marker !== null ? 'marker' : 'none';
@@ -250,7 +254,7 @@ export class StoreStorage {
     let wrote = false;
     for (const stash of await this.backend.readStashes()) {
       const { records } = stash;
-      const ownHead = records.puts.find((r) => r.kind === RecordKind.Head)?.bytes ?? null;
+      const ownHead = headOf(records) ?? null;
       const version = headVersionOf(ownHead ?? undefined);
       const alreadyWritten = new KeepstateError('internal', 'the stashed commit is the stored head');
       const check = (head: Uint8Array | undefined) => {
@@ -303,10 +307,10 @@ export class StoreStorage {
   }
 
   private async writeMarker(records: CommitRecords): Promise<void> {
-    const head = records.puts.find((r) => r.kind === RecordKind.Head);
+    const head = headOf(records);
     if (head === undefined) return;
     try {
-      await this.marker!.writeMarker(head.bytes);
+      await this.marker!.writeMarker(head);
       this.markerWritten = true;
     } catch (e) {
       this.onCopyError(e as KeepstateError);

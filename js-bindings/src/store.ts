@@ -26,7 +26,7 @@ import { postTask } from './driver.js';
 import { Access } from './access.js';
 import { ClosedError, ConflictError, CorruptionError, InvalidArgumentError, KeepstateError, codeNumber, errorFromIndexedDB } from './errors.js';
 import type { StoreStorage, Restored, DataLossEvent, LossProtection } from './storage.js';
-import type { CommitRecords, RestoreSource } from './backend.js';
+import { recordSize, type CommitRecords, type RestoreSource } from './backend.js';
 import { PendingLog, type Replayer } from './pending.js';
 import { Watchers } from './watch.js';
 import { onLeavingPage } from './leaving.js';
@@ -635,7 +635,7 @@ export class Store implements ReadWrite {
       this.releaseCalls();
     }
     const t1 = performance.now();
-    const records = readPlan(this.engine, handle);
+    const records = readPlan(this.engine, handle, this.backing.packsAsBlobs);
     timing?.('commit.capture', t1 - t0);
     timing?.('commit.copy-out', performance.now() - t1);
     return { handle, records };
@@ -645,7 +645,7 @@ export class Store implements ReadWrite {
   private async write({ handle, records }: { handle: number; records: CommitRecords }, started: number): Promise<CommitResult> {
     const m = this.engine.module;
     try {
-      const bytesWritten = records.puts.reduce((n, r) => n + r.bytes.length, 0);
+      const bytesWritten = records.puts.reduce((n, r) => n + recordSize(r), 0);
       await this.backing.commit(records, this.version, this.settings.durability, (head) => checkHead(this.engine, handle, head));
       this.engine.check(m._keepstate_store_commit_done(handle, 0));
       this.pending.landed();

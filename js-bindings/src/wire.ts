@@ -7,7 +7,7 @@
 import { WIRE } from './generated/abi.js';
 import { Engine } from './engine.js';
 import { ConflictError, KeepstateError, type VersionFailure } from './errors.js';
-import type { CommitRecords, PackRequest, RestoreSource, Timing } from './backend.js';
+import { BLOB_PACK_BYTES, RecordKind, type CommitRecords, type PackRequest, type RestoreSource, type Timing } from './backend.js';
 
 /** What keepstate_store_open reports once it has restored (abi.h). */
 export interface OpenReport {
@@ -77,8 +77,13 @@ export async function restoreInto(
   return report;
 }
 
-/** Copies the plan in flight out of wasm memory: exactly the records' bytes (WIRE.PLAN_*). */
-export function readPlan(engine: Engine, handle: number): CommitRecords {
+/**
+ * Copies the plan in flight out of wasm memory: exactly the records' bytes (WIRE.PLAN_*);
+ * with `packsAsBlobs`, each pack of BLOB_PACK_BYTES or more as a Blob (the Blob constructor
+ * copies the bytes of the view it is given, once: IndexedDB and the OPFS copy both take it
+ * without copying again).
+ */
+export function readPlan(engine: Engine, handle: number, packsAsBlobs = false): CommitRecords {
   const m = engine.module;
   const ptr = m._keepstate_store_plan(handle);
   if (ptr === 0) throw new KeepstateError('internal', 'no commit plan in flight');
@@ -91,7 +96,11 @@ export function readPlan(engine: Engine, handle: number): CommitRecords {
   let w = WIRE.PLAN_HEADER_WORDS as number;
   for (let i = 0; i < u32(WIRE.PLAN_PUT_COUNT); ++i, w += WIRE.PLAN_PUT_WORDS) {
     const [kind, keyPtr, keyLen, bytesPtr, bytesLen] = [u32(w), u32(w + 1), u32(w + 2), u32(w + 3), u32(w + 4)];
-    records.puts.push({ kind, key: text(keyPtr, keyLen), bytes: heap.slice(bytesPtr, bytesPtr + bytesLen) });
+    const bytes =
+      packsAsBlobs && kind === RecordKind.Pack && bytesLen >= BLOB_PACK_BYTES
+        ? new Blob([heap.subarray(bytesPtr, bytesPtr + bytesLen) as Uint8Array<ArrayBuffer>])
+        : heap.slice(bytesPtr, bytesPtr + bytesLen);
+    records.puts.push({ kind, key: text(keyPtr, keyLen), bytes });
   }
   for (let i = 0; i < u32(WIRE.PLAN_DELETE_COUNT); ++i, w += WIRE.PLAN_DELETE_WORDS) {
     const [kind, keyPtr, keyLen] = [u32(w), u32(w + 1), u32(w + 2)];

@@ -145,7 +145,7 @@ export function memoryDirectory(state = {}) {
           return {
             async write(data) {
               if (state.failWrites) throw Object.assign(new Error('disk full'), { name: 'QuotaExceededError' });
-              parts.push(data.slice());
+              parts.push(data instanceof Blob ? new Uint8Array(await data.arrayBuffer()) : data.slice());
             },
             async close() {
               const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
