@@ -57,7 +57,10 @@ async function onePage(server, fn) {
     const ready = () => page.waitForFunction(() => document.documentElement.dataset.ready === 'true', null, { timeout: 60_000 });
     await page.goto(`${server.url}bench/`);
     await ready();
-    const run = (contender, op, args) => page.evaluate(([c, o, a]) => window.bench.run(c, o, a), [contender, op, args]);
+    const run = (contender, op, args) =>
+      page.evaluate(([c, o, a]) => window.bench.run(c, o, a), [contender, op, args]).catch((e) => {
+        throw new Error(`${contender}.${op}: ${e.message.split('\n')[0]}`);
+      });
     const reload = async () => {
       await page.reload();
       await ready();

@@ -50,6 +50,16 @@ export interface CommitRecord {
  */
 export const BLOB_PACK_BYTES = 64 << 10;
 
+/**
+ * A commit whose packs add up to more than this goes to IndexedDB as Uint8Arrays, as before
+ * issue 17. A Blob's bytes stay in the browser's blob storage until the Blob is collected,
+ * not when the transaction completes: in Chromium 156, right after a 256 MiB state's first
+ * commit (347 MiB of Blobs), a raw put of one 256 MiB value failed with "DataError: Failed to
+ * write blobs (InvalidBlob)" (twice; never with Uint8Array packs). Below this, at most this
+ * much waits for the collector per commit.
+ */
+export const BLOB_COMMIT_BYTES = 128 << 20;
+
 /** The size in bytes of a record a commit writes. */
 export function recordSize(record: CommitRecord): number {
   return record.bytes instanceof Uint8Array ? record.bytes.length : record.bytes.size;

@@ -10,8 +10,8 @@
 // keys, then the packs the engine asks for — every pack of the version it
 // restores is requested at once (a Blob value is only a handle), and their
 // bytes are taken one after the other while the engine verifies (feedPacks).
-// Packs of 64 KiB or more (backend.ts BLOB_PACK_BYTES) are stored as Blobs
-// (written since issue 17): IndexedDB keeps a Blob's
+// A commit's packs of 64 KiB or more are stored as Blobs (written since issue
+// 17; wire.ts readPlan decides, backend.ts BLOB_PACK_BYTES): IndexedDB keeps a Blob's
 // bytes as they are, where a Uint8Array value is serialized (and, in Chromium,
 // compressed) on put() and deserialized on get(), which took about twice as
 // long for 8 MiB packs. Uint8Array packs written before still read. A commit is ONE
@@ -27,14 +27,12 @@
 import { HEAD_KEY, RECORD_KINDS } from './generated/abi.js';
 import { errorFromIndexedDB, type KeepstateError } from './errors.js';
 import {
-  BLOB_PACK_BYTES,
   RecordKind,
   feedPacks,
   headVersionOf,
   packBytes,
   valueBytes,
   type BrowserDataLoss,
-  type CommitRecord,
   type CommitRecords,
   type PackRequest,
   type StashedCommit,
@@ -67,17 +65,6 @@ function transactionDone(tx: IDBTransaction): Promise<void> {
     tx.oncomplete = () => resolve();
     tx.onabort = () => reject(tx.error);
   });
-}
-
-/** What a record is stored as: packs of BLOB_PACK_BYTES or more as a Blob of their bytes (module
- * comment), the rest as they are. */
-function storedValue(record: CommitRecord): Uint8Array | Blob {
-  const { kind, bytes } = record;
-  if (kind !== RecordKind.Pack || typeof Blob === 'undefined' || !(bytes instanceof Uint8Array) || bytes.length < BLOB_PACK_BYTES) {
-    return bytes;
-  }
-  // The Blob constructor copies the bytes (a view would do; these are a copy of wasm memory already).
-  return new Blob([bytes as Uint8Array<ArrayBuffer>]);
 }
 
 function kindName(kind: number): string {
@@ -336,7 +323,7 @@ export class IndexedDBBackend implements StorageBackend {
             for (const name of RECORD_KINDS) tx.objectStore(name).clear();
             tx.objectStore(META).delete(DATA_LOSS_KEY);
           }
-          for (const r of records.puts) tx.objectStore(kindName(r.kind)).put(storedValue(r), r.key);
+          for (const r of records.puts) tx.objectStore(kindName(r.kind)).put(r.bytes, r.key);
           for (const d of records.deletes) tx.objectStore(kindName(d.kind)).delete(d.key);
           // put() serializes (structured clone) its value before it returns.
           putsEnded = performance.now();

@@ -7,7 +7,7 @@
 import { WIRE } from './generated/abi.js';
 import { Engine } from './engine.js';
 import { ConflictError, KeepstateError, type VersionFailure } from './errors.js';
-import { BLOB_PACK_BYTES, RecordKind, type CommitRecords, type PackRequest, type RestoreSource, type Timing } from './backend.js';
+import { BLOB_COMMIT_BYTES, BLOB_PACK_BYTES, RecordKind, type CommitRecords, type PackRequest, type RestoreSource, type Timing } from './backend.js';
 
 /** What keepstate_store_open reports once it has restored (abi.h). */
 export interface OpenReport {
@@ -81,7 +81,7 @@ export async function restoreInto(
  * Copies the plan in flight out of wasm memory: exactly the records' bytes (WIRE.PLAN_*);
  * with `packsAsBlobs`, each pack of BLOB_PACK_BYTES or more as a Blob (the Blob constructor
  * copies the bytes of the view it is given, once: IndexedDB and the OPFS copy both take it
- * without copying again).
+ * without copying again), unless the packs add up to more than BLOB_COMMIT_BYTES.
  */
 export function readPlan(engine: Engine, handle: number, packsAsBlobs = false): CommitRecords {
   const m = engine.module;
@@ -94,10 +94,15 @@ export function readPlan(engine: Engine, handle: number, packsAsBlobs = false): 
   const expectedHead = u32(WIRE.PLAN_HAS_EXPECTED_HEAD) === 0 ? null : heap.slice(u32(WIRE.PLAN_EXPECTED_HEAD_PTR), u32(WIRE.PLAN_EXPECTED_HEAD_PTR) + u32(WIRE.PLAN_EXPECTED_HEAD_LEN));
   const records: CommitRecords = { clearFirst: u32(WIRE.PLAN_CLEAR_FIRST) !== 0, expectedHead, puts: [], deletes: [] };
   let w = WIRE.PLAN_HEADER_WORDS as number;
+  let packBytes = 0;
+  for (let i = 0, at = w; i < u32(WIRE.PLAN_PUT_COUNT); ++i, at += WIRE.PLAN_PUT_WORDS) {
+    if (u32(at) === RecordKind.Pack) packBytes += u32(at + 4);
+  }
+  const blobs = packsAsBlobs && packBytes <= BLOB_COMMIT_BYTES;
   for (let i = 0; i < u32(WIRE.PLAN_PUT_COUNT); ++i, w += WIRE.PLAN_PUT_WORDS) {
     const [kind, keyPtr, keyLen, bytesPtr, bytesLen] = [u32(w), u32(w + 1), u32(w + 2), u32(w + 3), u32(w + 4)];
     const bytes =
-      packsAsBlobs && kind === RecordKind.Pack && bytesLen >= BLOB_PACK_BYTES
+      blobs && kind === RecordKind.Pack && bytesLen >= BLOB_PACK_BYTES
         ? new Blob([heap.subarray(bytesPtr, bytesPtr + bytesLen) as Uint8Array<ArrayBuffer>])
         : heap.slice(bytesPtr, bytesPtr + bytesLen);
     records.puts.push({ kind, key: text(keyPtr, keyLen), bytes });
