@@ -123,30 +123,41 @@ export async function packBytes(value: unknown): Promise<Uint8Array | undefined>
 /**
  * The pack half of readForRestore, shared by every backend: hands `records` to
  * `start`, then reads each pack the engine asks for with `readPack`, until the
- * engine is done. The engine names, with each pack it needs, the packs it will
- * need after it (`ahead`, or `then`): `readPack` is called at once for the
- * first `readAhead` of them (IndexedDB: all, so that every read is issued
- * while its transaction is active; a Blob it returns is only a handle), and
- * the bytes of the next one are taken (packBytes) while the engine verifies
- * this one, so at most two packs' bytes are held besides the engine's. A read
- * the engine stops naming (it fell back to another version) is dropped.
- * `readPack` must issue its read synchronously (an IndexedDB transaction stays
- * active only while requests are issued from its callbacks).
+ * engine is done. With each pack it needs, the engine names the packs it will
+ * need after it (`ahead`; `then` is the first). The next one is read at the
+ * same time, so storage reads it while the engine verifies this one; and once
+ * a read returns a Blob (IndexedDB stores large packs so: idb.ts), every pack
+ * named is requested at once, in that callback, while an IndexedDB
+ * transaction is still active (a Blob is only a handle; taking its bytes
+ * awaits outside IndexedDB). Bytes of at most two packs are held besides the
+ * engine's; while values arrive as bytes (older stores, OPFS, memory), at most
+ * two reads are in flight, as before. A read the engine stops naming (it fell
+ * back to another version) is dropped. `readPack` must issue its read
+ * synchronously.
  */
 export async function feedPacks(
   records: StoredRecord[],
   readPack: (key: string) => Promise<PackValue>,
   start: (records: StoredRecord[]) => PackRequest | null,
   next: (pack: Uint8Array | undefined) => PackRequest | null,
-  readAhead = 1,
 ): Promise<void> {
   const reads = new Map<string, Promise<PackValue>>();
   const bytes = new Map<string, Promise<Uint8Array | undefined>>();
-  const read = (key: string) => {
+  let named: string[] = [];
+  let all = false; // a Blob arrived: request every pack named
+  const read = (key: string): Promise<PackValue> => {
     let r = reads.get(key);
     if (r === undefined) {
       r = readPack(key);
-      r.catch(() => undefined); // a read nobody awaits any more must not go unhandled
+      r.then(
+        (value) => {
+          if (!all && typeof Blob !== 'undefined' && value instanceof Blob) {
+            all = true;
+            for (const k of named) void read(k);
+          }
+        },
+        () => undefined, // a read nobody awaits any more must not go unhandled
+      );
       reads.set(key, r);
     }
     return r;
@@ -163,18 +174,18 @@ export async function feedPacks(
   const aheadOf = (w: PackRequest) => w.ahead ?? (w.then === undefined ? [] : [w.then]);
   let wanted = start(records);
   while (wanted !== null) {
-    const ahead = aheadOf(wanted);
+    named = aheadOf(wanted);
     const value = bytesOf(wanted.need);
-    for (const key of ahead.slice(0, readAhead)) void read(key);
-    if (ahead.length > 0) void bytesOf(ahead[0]!);
+    if (all) for (const key of named) void read(key);
+    if (named.length > 0) void bytesOf(named[0]!);
     const got = await value;
     reads.delete(wanted.need);
     bytes.delete(wanted.need);
     wanted = next(got);
     if (wanted !== null && reads.size > 0) {
-      const named = new Set([wanted.need, ...aheadOf(wanted)]);
+      const still = new Set([wanted.need, ...aheadOf(wanted)]);
       for (const key of [...reads.keys()]) {
-        if (named.has(key)) continue;
+        if (still.has(key)) continue;
         reads.delete(key);
         bytes.delete(key);
       }

@@ -7,9 +7,10 @@
 // (`stash:<writer>`, backend.ts StashedCommit).
 //
 // Restore reads in ONE readonly transaction: head, manifests and the packs'
-// keys, then the packs the engine asks for — every pack of the version it
-// restores is requested at once (a Blob value is only a handle), and their
-// bytes are taken one after the other while the engine verifies (feedPacks).
+// keys, then the packs the engine asks for — once one arrives as a Blob, every
+// pack of the version it restores is requested at once (a Blob value is only a
+// handle), and their bytes are taken one after the other while the engine
+// verifies (backend.ts feedPacks).
 // A commit's packs of 64 KiB or more are stored as Blobs (written since issue
 // 17; wire.ts readPlan decides, backend.ts BLOB_PACK_BYTES): IndexedDB keeps a Blob's
 // bytes as they are, where a Uint8Array value is serialized (and, in Chromium,
@@ -222,7 +223,6 @@ export class IndexedDBBackend implements StorageBackend {
         (key) => request(this.packGet(packStore!, key)) as Promise<Uint8Array | Blob | undefined>,
         start,
         next,
-        Infinity, // every read issued while the transaction is active (see the module comment)
       );
       await done;
     } catch (e) {
