@@ -231,7 +231,7 @@ export class IndexedDBBackend implements StorageBackend {
   }
 
   /**
-   * A get of pack `key` in `tx`, or — once `tx` is no longer active (reading a Blob's bytes
+   * A get of pack `key` in the restore's transaction (`os`), or — once that is no longer active (reading a Blob's bytes
    * awaits outside IndexedDB) — in a readonly transaction of its own. That happens only for
    * packs the engine did not name up front: those of an older version it falls back to.
    * Under the store's lock (restoreNewest) no commit deletes them meanwhile; a catch-up

@@ -105,16 +105,38 @@ export class StoreStorage {
     /** Where the marker goes when there is no copy (the same folder), or null. */
     private readonly marker: OpfsCopy | null,
     private readonly onDataLoss: 'reject' | 'open',
-    readonly withLock: Lock,
+    lock: Lock,
     /** Where the phases of commits and restores go (OpenOptions.debugTimings), or null. */
     readonly timing: Timing | null = null,
   ) {
+    this.withLock = <T>(fn: () => Promise<T>) =>
+      new Promise<T>((resolve, reject) => {
+        lock(async () => {
+          await this.tidying; // where there are no Web Locks, the last commit's clean-up first
+          try {
+            resolve(await fn());
+          } catch (e) {
+            reject(e);
+          }
+          // The caller has its answer; the copy's stale files go before the lock is released,
+          // so no other tab's open or commit sees the folder half tidied.
+          await this.tidying;
+        }).catch(reject);
+      });
     if (timing !== null && backend instanceof IndexedDBBackend) backend.timing = timing;
     this.packsAsBlobs = backend instanceof IndexedDBBackend && typeof Blob !== 'undefined';
   }
 
   /** Commits hand packs over as Blobs (readPlan): IndexedDB stores them so (idb.ts), and the copy writes them. */
   readonly packsAsBlobs: boolean;
+  /**
+   * Runs `fn` under the store's Web Lock (where the browser has them): opens and commits of one
+   * store name never interleave across tabs. Resolves with fn's result as soon as it settles;
+   * the lock is held a little longer, until the copy's clean-up after a commit (`tidying`) is done.
+   */
+  readonly withLock: Lock;
+  /** The OPFS copy's removal of what the last commit made stale (OpfsCopy.tidyAfter); never rejects. */
+  private tidying: Promise<void> = Promise.resolve();
 
   get lossProtection(): LossProtection {
     return this.copy !== null ? 'copy' : this.marker !== null ? 'marker' : 'none';
@@ -233,8 +255,13 @@ export class StoreStorage {
       await packs;
       const finishing = performance.now();
       timing?.('commit.both-writes', finishing - started);
-      if (await inStep) await copy.finishCommit(records, baseVersion);
-      else await copy.replaceAll(await this.backend.readAll());
+      if (await inStep) {
+        await copy.finishCommit(records);
+        // The commit is acknowledged now; its stale files go while the lock is still held (withLock).
+        this.tidying = copy.tidyAfter(records, baseVersion).catch((e: KeepstateError) => this.onCopyError(e));
+      } else {
+        await copy.replaceAll(await this.backend.readAll());
+      }
       timing?.('commit.opfs-finish', performance.now() - finishing);
     } catch (e) {
       // IndexedDB has the commit (it stays acknowledged); the copy is rewritten whole at
