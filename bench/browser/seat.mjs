@@ -149,7 +149,10 @@ try {
   await server.close();
 }
 
-const mbs = (bytes, ms) => `${(bytes / 1e6 / (ms / 1000)).toFixed(0)} MB/s`;
+const mbs = (bytes, ms) => {
+  const x = bytes / 1e6 / (ms / 1000);
+  return `${x < 10 ? x.toFixed(1) : x.toFixed(0)} MB/s`;
+};
 const fmt = (ms) => (ms >= 100 ? ms.toFixed(0) : ms >= 10 ? ms.toFixed(1) : ms.toFixed(2));
 const ROWS = [
   ['full', 'full commit', 'one put of the state', (r) => r.bytes],
