@@ -160,17 +160,30 @@ export class StoreStorage {
    */
   async restoreNewest(restore: (source: RestoreSource) => Promise<Restored>): Promise<{ restored: Restored; loss: DataLossEvent | null }> {
     const t0 = performance.now();
-    await this.copy?.removeSwapFiles().catch((e: KeepstateError) => this.onCopyError(e));
-    const copyVersion = this.copy === null ? 0 : await this.copy.headVersion();
-    const known = Math.max(copyVersion, this.marker === null ? 0 : await this.marker.knownVersion());
-    const t1 = performance.now();
-    this.timing?.('restore.opfs-check', t1 - t0);
+    // What the copy (or the marker) knows is read while IndexedDB restores: they share nothing,
+    // and nothing writes the folder meanwhile (the caller holds the lock).
+    const copyState = (async () => {
+      await this.copy?.removeSwapFiles().catch((e: KeepstateError) => this.onCopyError(e));
+      const copyVersion = this.copy === null ? 0 : await this.copy.headVersion();
+      const known = Math.max(copyVersion, this.marker === null ? 0 : await this.marker.knownVersion());
+      this.timing?.('restore.opfs-check', performance.now() - t0);
+      return { copyVersion, known };
+    })();
+    copyState.catch(() => undefined); // awaited below, unless IndexedDB's restore throws first
     const browserLoss = this.backend.browserDataLoss;
     const idbHead = await this.backend.headVersion();
-    const t2 = performance.now();
-    this.timing?.('restore.idb-head', t2 - t1);
+    const t1 = performance.now();
+    this.timing?.('restore.idb-head', t1 - t0);
     let restored = await restore(this.backend);
-    this.timing?.('restore.from-idb', performance.now() - t2);
+    this.timing?.('restore.from-idb', performance.now() - t1);
+    let copyVersion: number;
+    let known: number;
+    try {
+      ({ copyVersion, known } = await copyState);
+    } catch (e) {
+      restored.discard();
+      throw e;
+    }
     if (browserLoss === null && restored.version >= known) {
       if (this.copy !== null && copyVersion !== restored.version && restored.version > 0) await this.resyncCopy();
       return { restored, loss: null };
