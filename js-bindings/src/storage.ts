@@ -159,6 +159,7 @@ export class StoreStorage {
    * REQUIRES: the caller holds the lock (withLock).
    */
   async restoreNewest(restore: (source: RestoreSource) => Promise<Restored>): Promise<{ restored: Restored; loss: DataLossEvent | null }> {
+    await this.tidying; // a stashed commit written just before, under the same lock
     const t0 = performance.now();
     // What the copy (or the marker) knows is read while IndexedDB restores: they share nothing,
     // and nothing writes the folder meanwhile (the caller holds the lock).
@@ -240,6 +241,7 @@ export class StoreStorage {
     durability: 'strict' | 'relaxed',
     checkHead: (head: Uint8Array | undefined) => KeepstateError | null,
   ): Promise<void> {
+    await this.tidying; // the commit before, when several run under one lock (writeStashes)
     const copy = this.copy;
     const started = performance.now();
     const timing = this.timing;
