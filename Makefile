@@ -85,6 +85,7 @@ bench-browser: build-wasm-release
 	node bench/browser/run.mjs $(BENCH_ARGS)
 	node bench/browser/tabs.mjs $(BENCH_ARGS)
 	node bench/browser/files.mjs
+	node bench/browser/seat.mjs $(BENCH_ARGS)
 
 # The ledger demo (e2e/demo.mjs): builds the wasm modules and the package,
 # serves e2e/app/ on 127.0.0.1, drives it in headless Chromium (create

@@ -125,9 +125,15 @@ std::string_view View(const std::uint8_t* p, std::uint32_t n) { return {reinterp
 
 // After open or a fed pack: ask JS for the next pack, or open the store and
 // write the report (see keepstate_store_open).
+// Packs a restore names to JS after the one it needs: all of them (a version
+// lists at most about PersisterOptions::max_packs), so that IndexedDB can issue
+// every read while its transaction is active (idb.ts); JS takes the bytes of
+// two at a time (backend.ts feedPacks).
+constexpr std::size_t kPacksReadAhead = 1024;
+
 std::int32_t ContinueOpen(OpenStore* s) {
   if (std::optional<PackId> id = s->session.needed()) {
-    wire::EncodePackRequest(*id, s->session.needed_after(), &g_out);
+    wire::EncodePackRequest(*id, s->session.needed_ahead(kPacksReadAhead), &g_out);
     return 0;
   }
   keepstate::persistence::OpenReport report;

@@ -56,12 +56,18 @@ void AppendJsonString(std::string_view s, std::string* out) {
 
 std::uint32_t Address(const void* p) { return static_cast<std::uint32_t>(reinterpret_cast<std::uintptr_t>(p)); }
 
-void EncodePackRequest(const persistence::PackId& need, std::optional<persistence::PackId> then, std::string* out) {
+void EncodePackRequest(const persistence::PackId& need, const std::vector<persistence::PackId>& ahead, std::string* out) {
   *out = "{\"need\":";
   AppendJsonString(persistence::PackKey(need), out);
-  if (then) {
+  if (!ahead.empty()) {
     *out += ",\"then\":";
-    AppendJsonString(persistence::PackKey(*then), out);
+    AppendJsonString(persistence::PackKey(ahead.front()), out);
+    *out += ",\"ahead\":[";
+    for (std::size_t i = 0; i < ahead.size(); ++i) {
+      if (i) *out += ",";
+      AppendJsonString(persistence::PackKey(ahead[i]), out);
+    }
+    *out += "]";
   }
   *out += "}";
 }

@@ -20,8 +20,10 @@ namespace keepstate::wire {
 // The address of `p` in linear memory, as JS sees it.
 std::uint32_t Address(const void* p);
 
-// {"need": "<pack key>", "then": "<pack key>"?}: the pack JS reads next.
-void EncodePackRequest(const persistence::PackId& need, std::optional<persistence::PackId> then, std::string* out);
+// {"need": "<pack key>", "then": "<pack key>"?, "ahead": ["<pack key>", ...]?}: the pack
+// JS reads next, and the ones needed after it, in order (then = ahead[0]), which JS reads
+// meanwhile.
+void EncodePackRequest(const persistence::PackId& need, const std::vector<persistence::PackId>& ahead, std::string* out);
 // {"restored": V, "fresh": bool, "inPlace": bool, "failures": [{version, code, message}]}
 // (inPlace: the state is staged, to be applied to the base, keepstate_store_adopt_in_place).
 void EncodeOpenReport(const persistence::OpenReport& report, std::string* out);

@@ -14,6 +14,13 @@
 
 import type { KeepstateError } from './errors.js';
 
+/**
+ * Receives how long one phase of a commit or a restore took (OpenOptions.debugTimings):
+ * `phase` is a stable name (docs in bench/browser/README.md, "Where the time goes"),
+ * `ms` its duration. Phases of one restore that repeat per pack are reported per pack.
+ */
+export type Timing = (phase: string, ms: number) => void;
+
 /** Record kinds, as persistence's RecordKind numbers them (format.h). */
 export const enum RecordKind {
   Head = 0,
@@ -39,19 +46,57 @@ export interface RestoreHint {
   manifestsFrom?: string;
 }
 
+/** A record a commit writes: a pack may come as a Blob of its bytes (readPlan does that for
+ * IndexedDB, where both IndexedDB and the OPFS copy take the Blob, so its bytes are copied
+ * out of wasm memory once); every other kind is a Uint8Array. */
+export interface CommitRecord {
+  kind: RecordKind;
+  key: string;
+  bytes: Uint8Array | Blob;
+}
+
+/**
+ * Packs of at least this many bytes go to IndexedDB as Blobs (wire.ts readPlan, idb.ts). Smaller
+ * ones stay Uint8Arrays: Chromium keeps values under 64 KiB inside its LevelDB, where a
+ * Blob always becomes a file of its own (a small commit's pack would cost a file).
+ */
+export const BLOB_PACK_BYTES = 64 << 10;
+
+/**
+ * A commit whose packs add up to more than this goes to IndexedDB as Uint8Arrays, as before
+ * issue 17. A Blob's bytes stay in the browser's blob storage until the Blob is collected,
+ * not when the transaction completes: in Chromium 156, right after a 256 MiB state's first
+ * commit (347 MiB of Blobs), a raw put of one 256 MiB value failed with "DataError: Failed to
+ * write blobs (InvalidBlob)" (twice; never with Uint8Array packs). Below this, at most this
+ * much waits for the collector per commit.
+ */
+export const BLOB_COMMIT_BYTES = 128 << 20;
+
+/** The size in bytes of a record a commit writes. */
+export function recordSize(record: CommitRecord): number {
+  return record.bytes instanceof Uint8Array ? record.bytes.length : record.bytes.size;
+}
+
+/** The head record a commit writes, or undefined (a head is never a Blob). */
+export function headOf(records: CommitRecords): Uint8Array | undefined {
+  return records.puts.find((r) => r.kind === RecordKind.Head)?.bytes as Uint8Array | undefined;
+}
+
 export interface CommitRecords {
   /** Remove every stored record first (a fresh version line replaces unreadable data). */
   clearFirst: boolean;
   /** The exact stored head record this commit is based on (null: none stored); the engine's head check compares against it. */
   expectedHead: Uint8Array | null;
-  puts: StoredRecord[];
+  puts: CommitRecord[];
   deletes: { kind: RecordKind; key: string }[];
 }
 
-/** What the engine asks for next during a restore: a pack, and the one after it. */
+/** What the engine asks for next during a restore: a pack, the one after it, and (`ahead`, from
+ * `then` on) the packs it will ask for after this one, in order, which a backend reads meanwhile. */
 export interface PackRequest {
   need: string;
   then?: string;
+  ahead?: string[];
 }
 
 /**
@@ -76,37 +121,88 @@ export interface RestoreSource {
   close(): void;
 }
 
+/** A stored pack as a backend read it: its bytes, a Blob of them (IndexedDB stores packs as
+ * Blobs, idb.ts), or undefined when it is missing. */
+export type PackValue = Uint8Array | Blob | undefined;
+
+/** The bytes of a pack value (a Blob is read; anything else that is not bytes reads as empty,
+ * which fails verification). */
+export async function packBytes(value: unknown): Promise<Uint8Array | undefined> {
+  if (value === undefined) return undefined;
+  if (typeof Blob !== 'undefined' && value instanceof Blob) return new Uint8Array(await value.arrayBuffer());
+  return valueBytes(value);
+}
+
 /**
  * The pack half of readForRestore, shared by every backend: hands `records` to
- * `start`, then reads each pack the engine asks for with `readPack` — and the
- * one it names next at the same time, so storage reads it while the engine
- * verifies this one — until the engine is done. At most two reads are in
- * flight. `readPack` must issue its read synchronously (an IndexedDB
- * transaction stays active only while requests are issued from its callbacks).
+ * `start`, then reads each pack the engine asks for with `readPack`, until the
+ * engine is done. With each pack it needs, the engine names the packs it will
+ * need after it (`ahead`; `then` is the first). The next one is read at the
+ * same time, so storage reads it while the engine verifies this one; and once
+ * a read returns a Blob (IndexedDB stores large packs so: idb.ts), every pack
+ * named is requested at once, in that callback, while an IndexedDB
+ * transaction is still active (a Blob is only a handle; taking its bytes
+ * awaits outside IndexedDB). Bytes of at most two packs are held besides the
+ * engine's; while values arrive as bytes (older stores, OPFS, memory), at most
+ * two reads are in flight, as before. A read the engine stops naming (it fell
+ * back to another version) is dropped. `readPack` must issue its read
+ * synchronously.
  */
 export async function feedPacks(
   records: StoredRecord[],
-  readPack: (key: string) => Promise<Uint8Array | undefined>,
+  readPack: (key: string) => Promise<PackValue>,
   start: (records: StoredRecord[]) => PackRequest | null,
   next: (pack: Uint8Array | undefined) => PackRequest | null,
 ): Promise<void> {
-  const reads = new Map<string, Promise<Uint8Array | undefined>>();
-  const read = (key: string) => {
+  const reads = new Map<string, Promise<PackValue>>();
+  const bytes = new Map<string, Promise<Uint8Array | undefined>>();
+  let named: string[] = [];
+  let all = false; // a Blob arrived: request every pack named
+  const read = (key: string): Promise<PackValue> => {
     let r = reads.get(key);
     if (r === undefined) {
       r = readPack(key);
-      r.catch(() => undefined); // a read nobody awaits any more must not go unhandled
+      r.then(
+        (value) => {
+          if (!all && typeof Blob !== 'undefined' && value instanceof Blob) {
+            all = true;
+            for (const k of named) void read(k);
+          }
+        },
+        () => undefined, // a read nobody awaits any more must not go unhandled
+      );
       reads.set(key, r);
     }
     return r;
   };
+  const bytesOf = (key: string) => {
+    let b = bytes.get(key);
+    if (b === undefined) {
+      b = read(key).then(packBytes);
+      b.catch(() => undefined);
+      bytes.set(key, b);
+    }
+    return b;
+  };
+  const aheadOf = (w: PackRequest) => w.ahead ?? (w.then === undefined ? [] : [w.then]);
   let wanted = start(records);
   while (wanted !== null) {
-    const value = read(wanted.need);
-    if (wanted.then !== undefined) void read(wanted.then);
-    const bytes = await value;
+    named = aheadOf(wanted);
+    const value = bytesOf(wanted.need);
+    if (all) for (const key of named) void read(key);
+    if (named.length > 0) void bytesOf(named[0]!);
+    const got = await value;
     reads.delete(wanted.need);
-    wanted = next(bytes);
+    bytes.delete(wanted.need);
+    wanted = next(got);
+    if (wanted !== null && reads.size > 0) {
+      const still = new Set([wanted.need, ...aheadOf(wanted)]);
+      for (const key of [...reads.keys()]) {
+        if (still.has(key)) continue;
+        reads.delete(key);
+        bytes.delete(key);
+      }
+    }
   }
 }
 

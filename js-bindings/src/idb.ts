@@ -7,7 +7,15 @@
 // (`stash:<writer>`, backend.ts StashedCommit).
 //
 // Restore reads in ONE readonly transaction: head, manifests and the packs'
-// keys, then only the packs the engine asks for, one at a time. A commit is ONE
+// keys, then the packs the engine asks for — once one arrives as a Blob, every
+// pack of the version it restores is requested at once (a Blob value is only a
+// handle), and their bytes are taken one after the other while the engine
+// verifies (backend.ts feedPacks).
+// A commit's packs of 64 KiB or more are stored as Blobs (written since issue
+// 17; wire.ts readPlan decides, backend.ts BLOB_PACK_BYTES): IndexedDB keeps a Blob's
+// bytes as they are, where a Uint8Array value is serialized (and, in Chromium,
+// compressed) on put() and deserialized on get(), which took about twice as
+// long for 8 MiB packs. Uint8Array packs written before still read. A commit is ONE
 // readwrite transaction: read the head, let the engine compare it with the
 // state's base (optimistic concurrency), then put and delete — all or
 // nothing; any failure aborts the transaction so nothing is written.
@@ -23,6 +31,7 @@ import {
   RecordKind,
   feedPacks,
   headVersionOf,
+  packBytes,
   valueBytes,
   type BrowserDataLoss,
   type CommitRecords,
@@ -31,6 +40,7 @@ import {
   type StashedCommit,
   type StorageBackend,
   type StoredRecord,
+  type Timing,
 } from './backend.js';
 
 /** The schema version of the IndexedDB database (object stores), not of the snapshot format.
@@ -79,6 +89,8 @@ function kindName(kind: number): string {
 
 export class IndexedDBBackend implements StorageBackend {
   readonly label = 'IndexedDB';
+  /** Where the phases of a commit's write go (OpenOptions.debugTimings), or null. */
+  timing: Timing | null = null;
   /** Other tabs' commits are announced on a BroadcastChannel named after the database. */
   private readonly channel: BroadcastChannel | undefined;
 
@@ -225,7 +237,7 @@ export class IndexedDBBackend implements StorageBackend {
       // transaction is still active.
       await feedPacks(
         [...heads, ...manifests, ...packs],
-        (key) => request(packStore!.get(key)).then((v: unknown) => (v === undefined ? undefined : valueBytes(v))),
+        (key) => request(this.packGet(packStore!, key)) as Promise<Uint8Array | Blob | undefined>,
         start,
         next,
       );
@@ -235,18 +247,40 @@ export class IndexedDBBackend implements StorageBackend {
     }
   }
 
+  /**
+   * A get of pack `key` in the restore's transaction (`os`), or — once that is no longer active (reading a Blob's bytes
+   * awaits outside IndexedDB) — in a readonly transaction of its own. That happens only for
+   * packs the engine did not name up front: those of an older version it falls back to.
+   * Under the store's lock (restoreNewest) no commit deletes them meanwhile; a catch-up
+   * without the lock that falls back discards what it read and restores again under the
+   * lock (Store.catchUp), so a pack deleted in between costs time, not a wrong state.
+   */
+  private packGet(os: IDBObjectStore, key: string): IDBRequest {
+    try {
+      return os.get(key);
+    } catch (e) {
+      if ((e as { name?: string }).name !== 'TransactionInactiveError') throw e;
+      return this.db.transaction(kindName(RecordKind.Pack), 'readonly').objectStore(kindName(RecordKind.Pack)).get(key);
+    }
+  }
+
   async readAll(): Promise<StoredRecord[]> {
     try {
       const tx = this.db.transaction([...RECORD_KINDS], 'readonly');
       const all = await Promise.all(
         RECORD_KINDS.map((name, kind) => {
           const os = tx.objectStore(name);
-          return Promise.all([request(os.getAllKeys()), request(os.getAll())]).then(([keys, values]) =>
-            keys.map((key, i) => ({ kind: kind as RecordKind, key: String(key), bytes: valueBytes(values[i]) })),
-          );
+          return Promise.all([request(os.getAllKeys()), request(os.getAll())]).then(([keys, values]) => ({ kind, keys, values }));
         }),
       );
-      return all.flat();
+      // Blobs are read after the transaction: its requests are all done.
+      const out: StoredRecord[] = [];
+      for (const { kind, keys, values } of all) {
+        for (let i = 0; i < keys.length; ++i) {
+          out.push({ kind: kind as RecordKind, key: String(keys[i]), bytes: (await packBytes(values[i])) ?? new Uint8Array(0) });
+        }
+      }
+      return out;
     } catch (e) {
       throw errorFromIndexedDB(e, 'reading every stored record');
     }
@@ -266,6 +300,7 @@ export class IndexedDBBackend implements StorageBackend {
   ): Promise<void> {
     return new Promise((resolve, reject) => {
       let failure: KeepstateError | null = null;
+      let putsEnded = 0;
       let tx: IDBTransaction;
       try {
         tx = this.db.transaction([...RECORD_KINDS, META], 'readwrite', { durability });
@@ -283,6 +318,7 @@ export class IndexedDBBackend implements StorageBackend {
       };
       tx.oncomplete = () => {
         if (failure !== null) return reject(failure);
+        this.timing?.('commit.idb-after-puts', performance.now() - putsEnded);
         if (records.clearFirst) this.lossMarker = null;
         resolve();
       };
@@ -298,6 +334,7 @@ export class IndexedDBBackend implements StorageBackend {
           abort(error);
           return;
         }
+        const putsStarted = performance.now();
         try {
           if (records.clearFirst) {
             for (const name of RECORD_KINDS) tx.objectStore(name).clear();
@@ -305,6 +342,9 @@ export class IndexedDBBackend implements StorageBackend {
           }
           for (const r of records.puts) tx.objectStore(kindName(r.kind)).put(r.bytes, r.key);
           for (const d of records.deletes) tx.objectStore(kindName(d.kind)).delete(d.key);
+          // put() serializes (structured clone) its value before it returns.
+          putsEnded = performance.now();
+          this.timing?.('commit.idb-put-calls', putsEnded - putsStarted);
         } catch (e) {
           abort(errorFromIndexedDB(e, 'writing the commit'));
         }

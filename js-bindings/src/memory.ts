@@ -5,7 +5,7 @@
 //
 // A commit is atomic: it runs synchronously (the head check included) in one
 // task, after the same await a real backend has.
-import { RecordKind, feedPacks, type CommitRecords, type PackRequest, type StashedCommit, type StorageBackend, type StoredRecord } from './backend.js';
+import { RecordKind, feedPacks, packBytes, type CommitRecords, type PackRequest, type StashedCommit, type StorageBackend, type StoredRecord } from './backend.js';
 import { headVersionOf } from './backend.js';
 import type { KeepstateError } from './errors.js';
 
@@ -60,11 +60,12 @@ export class MemoryBackend implements StorageBackend {
     checkHead: (head: Uint8Array | undefined) => KeepstateError | null,
   ): Promise<void> {
     await Promise.resolve();
+    // Copies: the caller's arrays must not alias what is stored (a Blob is read into one).
+    const puts = await Promise.all(records.puts.map(async (r) => ({ ...r, bytes: r.bytes instanceof Uint8Array ? r.bytes.slice() : (await packBytes(r.bytes))! })));
     const error = checkHead(this.shared.records.get(id(RecordKind.Head, 'head'))?.bytes);
     if (error !== null) throw error;
     if (records.clearFirst) this.shared.records.clear();
-    // Copies: the caller's arrays must not alias what is stored.
-    for (const r of records.puts) this.shared.records.set(id(r.kind, r.key), { ...r, bytes: r.bytes.slice() });
+    for (const r of puts) this.shared.records.set(id(r.kind, r.key), r);
     for (const d of records.deletes) this.shared.records.delete(id(d.kind, d.key));
   }
 

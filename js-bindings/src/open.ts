@@ -3,6 +3,7 @@
 import { loadEngine, type ModuleSource } from './engine.js';
 import { InvalidArgumentError } from './errors.js';
 import type { KeepstateModuleFactory } from './keepstate.js';
+import type { Timing } from './backend.js';
 import type { MirrorDirectory } from './opfs.js';
 import { StoreStorage } from './storage.js';
 import { Store } from './store.js';
@@ -58,6 +59,12 @@ export interface OpenOptions {
    * as it was. A stored version higher than this one rejects with KeepstateError 'unsupported'.
    */
   schema?: { version: number; migrate?: (tx: Transaction, fromVersion: number) => void };
+  /**
+   * For profiling: called with the milliseconds each phase of this store's commits and
+   * restores took (`'commit.capture'`, `'commit.idb'`, `'restore.pack-wait'`, ...; the list is
+   * in bench/browser/README.md, "Where the time goes"). Not a stable interface. Default none.
+   */
+  debugTimings?: Timing;
 }
 
 const DEFAULT_AUTOSAVE_MS = 1000;
@@ -68,7 +75,7 @@ export function validateOptions(name: unknown, options: OpenOptions): void {
     throw new InvalidArgumentError('openStore: name must be a non-empty string');
   }
   if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('openStore: options must be an object');
-  const { autosave, retain, durability, pageSize, storage, mirror, opfs, onDataLoss, onConflict, follow, schema, persist } = options;
+  const { autosave, retain, durability, pageSize, storage, mirror, opfs, onDataLoss, onConflict, follow, schema, persist, debugTimings } = options;
   const check = (ok: boolean, message: string) => {
     if (!ok) throw new InvalidArgumentError(`openStore: ${message}`);
   };
@@ -83,6 +90,7 @@ export function validateOptions(name: unknown, options: OpenOptions): void {
   check(onConflict === undefined || onConflict === 'rebase' || onConflict === 'reject', "onConflict must be 'rebase' or 'reject'");
   check(follow === undefined || typeof follow === 'boolean', 'follow must be a boolean');
   check(persist === undefined || typeof persist === 'boolean', 'persist must be a boolean');
+  check(debugTimings === undefined || typeof debugTimings === 'function', 'debugTimings must be a function');
   check(schema === undefined || (typeof schema === 'object' && schema !== null), 'schema must be { version, migrate? }');
   if (schema !== undefined) {
     check(Number.isSafeInteger(schema.version) && schema.version >= 1, 'schema.version must be an integer >= 1');
@@ -124,6 +132,7 @@ export async function openRestored(name: string, options: OpenOptions): Promise<
     mirror: options.mirror ?? true,
     opfs: options.opfs,
     onDataLoss: options.onDataLoss ?? 'reject',
+    ...(options.debugTimings === undefined ? {} : { timing: options.debugTimings }),
   });
   try {
     const store = new Store(engine, storage, name, {

@@ -24,7 +24,7 @@ import { KeepstateError, QuotaError } from './errors.js';
 
 /** The part of FileSystemWritableFileStream the copy uses. */
 interface WritableLike {
-  write(data: Uint8Array): Promise<void>;
+  write(data: Uint8Array | Blob): Promise<void>;
   close(): Promise<void>;
   abort?(): Promise<void>;
 }
@@ -115,7 +115,7 @@ export class OpfsCopy implements RestoreSource {
     return new Uint8Array(await (await file.getFile()).arrayBuffer());
   }
 
-  private async write(name: string, bytes: Uint8Array): Promise<void> {
+  private async write(name: string, bytes: Uint8Array | Blob): Promise<void> {
     const file = await this.dir.getFileHandle(name, { create: true });
     const out = await file.createWritable();
     try {
@@ -242,12 +242,11 @@ export class OpfsCopy implements RestoreSource {
   }
 
   /**
-   * Completes a commit IndexedDB has completed: its manifests, then its head
-   * (the version becomes restorable from here), then the deletes, older heads
-   * and — for a fresh line (clearFirst) — everything the commit did not write.
-   * REQUIRES: writePacks(records) resolved.
+   * Completes a commit IndexedDB has completed: its manifests and its head
+   * (the version becomes restorable from here). What it makes stale goes with
+   * tidyAfter. REQUIRES: writePacks(records) resolved.
    */
-  async finishCommit(records: CommitRecords, baseVersion: number): Promise<void> {
+  async finishCommit(records: CommitRecords): Promise<void> {
     try {
       const head = records.puts.find((r) => r.kind === RecordKind.Head);
       if (head === undefined) throw new KeepstateError('internal', 'a commit without a head record');
@@ -256,11 +255,24 @@ export class OpfsCopy implements RestoreSource {
       // restore falls back to the version before.
       await Promise.all(
         records.puts.filter((r) => r.kind !== RecordKind.Pack).map((r) =>
-          this.write(r.kind === RecordKind.Head ? `h-${hex16(headVersionOf(r.bytes))}` : fileName(r), r.bytes),
+          this.write(r.kind === RecordKind.Head ? `h-${hex16(headVersionOf(r.bytes as Uint8Array))}` : fileName(r), r.bytes),
         ),
       );
+    } catch (e) {
+      throw mirrorError(e, 'writing the OPFS copy');
+    }
+  }
+
+  /**
+   * Removes what a completed commit made stale: its deletes and the older head
+   * and — for a fresh line (clearFirst) — everything the commit did not write.
+   * Nothing here is needed for the commit to be restorable from the copy.
+   * REQUIRES: finishCommit(records) resolved.
+   */
+  async tidyAfter(records: CommitRecords, baseVersion: number): Promise<void> {
+    try {
       if (records.clearFirst) {
-        const keep = new Set(records.puts.map((r) => (r.kind === RecordKind.Head ? `h-${hex16(headVersionOf(r.bytes))}` : fileName(r))));
+        const keep = new Set(records.puts.map((r) => (r.kind === RecordKind.Head ? `h-${hex16(headVersionOf(r.bytes as Uint8Array))}` : fileName(r))));
         await this.removeAllBut(keep);
         return;
       }
@@ -268,7 +280,7 @@ export class OpfsCopy implements RestoreSource {
       if (baseVersion > 0) stale.push(`h-${hex16(baseVersion)}`);
       await Promise.all(stale.map((n) => this.remove(n)));
     } catch (e) {
-      throw mirrorError(e, 'writing the OPFS copy');
+      throw mirrorError(e, 'removing stale files of the OPFS copy');
     }
   }
 

@@ -20,7 +20,7 @@
 // browser has them, so tabs never interleave "IndexedDB, then the copy".
 import { ConflictError, DataLossError, KeepstateError, type VersionFailure } from './errors.js';
 import type { StashedCommitEvent } from './types.js';
-import { headVersionOf, RecordKind, type CommitRecords, type RestoreSource, type StorageBackend } from './backend.js';
+import { headOf, headVersionOf, type CommitRecords, type RestoreSource, type StorageBackend, type Timing } from './backend.js';
 import { IndexedDBBackend, databaseName } from './idb.js';
 import { MemoryBackend } from './memory.js';
 import { OpfsCopy, opfsRoot, type MirrorDirectory } from './opfs.js';
@@ -78,6 +78,8 @@ export interface StorageOptions {
   /** OPFS's root, or a stand-in; undefined: navigator.storage.getDirectory() where it exists. */
   opfs: MirrorDirectory | undefined;
   onDataLoss: 'reject' | 'open';
+  /** OpenOptions.debugTimings, or undefined. */
+  timing?: Timing;
 }
 
 type Lock = <T>(fn: () => Promise<T>) => Promise<T>;
@@ -103,20 +105,51 @@ export class StoreStorage {
     /** Where the marker goes when there is no copy (the same folder), or null. */
     private readonly marker: OpfsCopy | null,
     private readonly onDataLoss: 'reject' | 'open',
-    readonly withLock: Lock,
-  ) {}
+    lock: Lock,
+    /** Where the phases of commits and restores go (OpenOptions.debugTimings), or null. */
+    readonly timing: Timing | null = null,
+  ) {
+    this.withLock = <T>(fn: () => Promise<T>) =>
+      new Promise<T>((resolve, reject) => {
+        lock(async () => {
+          await this.tidying; // where there are no Web Locks, the last commit's clean-up first
+          try {
+            resolve(await fn());
+          } catch (e) {
+            reject(e);
+          }
+          // The caller has its answer; the copy's stale files go before the lock is released,
+          // so no other tab's open or commit sees the folder half tidied.
+          await this.tidying;
+        }).catch(reject);
+      });
+    if (timing !== null && backend instanceof IndexedDBBackend) backend.timing = timing;
+    this.packsAsBlobs = backend instanceof IndexedDBBackend && typeof Blob !== 'undefined';
+  }
+
+  /** Commits hand packs over as Blobs (readPlan): IndexedDB stores them so (idb.ts), and the copy writes them. */
+  readonly packsAsBlobs: boolean;
+  /**
+   * Runs `fn` under the store's Web Lock (where the browser has them): opens and commits of one
+   * store name never interleave across tabs. Resolves with fn's result as soon as it settles;
+   * the lock is held a little longer, until the copy's clean-up after a commit (`tidying`) is done.
+   */
+  readonly withLock: Lock;
+  /** The OPFS copy's removal of what the last commit made stale (OpfsCopy.tidyAfter); never rejects. */
+  private tidying: Promise<void> = Promise.resolve();
 
   get lossProtection(): LossProtection {
     return this.copy !== null ? 'copy' : this.marker !== null ? 'marker' : 'none';
   }
 
   static async open(name: string, options: StorageOptions): Promise<StoreStorage> {
-    if (options.backend === 'memory') return new StoreStorage(name, new MemoryBackend(name), null, null, options.onDataLoss, lockFor(name));
+    const timing = options.timing ?? null;
+    if (options.backend === 'memory') return new StoreStorage(name, new MemoryBackend(name), null, null, options.onDataLoss, lockFor(name), timing);
     const root = options.opfs ?? (await opfsRoot());
     const folder = root === undefined ? null : await OpfsCopy.open(root, name);
     const backend = await IndexedDBBackend.open(options.backend.indexedDB, name);
     const withCopy = options.mirror && folder !== null;
-    return new StoreStorage(name, backend, withCopy ? folder : null, withCopy ? null : folder, options.onDataLoss, lockFor(name));
+    return new StoreStorage(name, backend, withCopy ? folder : null, withCopy ? null : folder, options.onDataLoss, lockFor(name), timing);
   }
 
   /**
@@ -126,12 +159,32 @@ export class StoreStorage {
    * REQUIRES: the caller holds the lock (withLock).
    */
   async restoreNewest(restore: (source: RestoreSource) => Promise<Restored>): Promise<{ restored: Restored; loss: DataLossEvent | null }> {
-    await this.copy?.removeSwapFiles().catch((e: KeepstateError) => this.onCopyError(e));
-    const copyVersion = this.copy === null ? 0 : await this.copy.headVersion();
-    const known = Math.max(copyVersion, this.marker === null ? 0 : await this.marker.knownVersion());
+    await this.tidying; // a stashed commit written just before, under the same lock
+    const t0 = performance.now();
+    // What the copy (or the marker) knows is read while IndexedDB restores: they share nothing,
+    // and nothing writes the folder meanwhile (the caller holds the lock).
+    const copyState = (async () => {
+      await this.copy?.removeSwapFiles().catch((e: KeepstateError) => this.onCopyError(e));
+      const copyVersion = this.copy === null ? 0 : await this.copy.headVersion();
+      const known = Math.max(copyVersion, this.marker === null ? 0 : await this.marker.knownVersion());
+      this.timing?.('restore.opfs-check', performance.now() - t0);
+      return { copyVersion, known };
+    })();
+    copyState.catch(() => undefined); // awaited below, unless IndexedDB's restore throws first
     const browserLoss = this.backend.browserDataLoss;
     const idbHead = await this.backend.headVersion();
+    const t1 = performance.now();
+    this.timing?.('restore.idb-head', t1 - t0);
     let restored = await restore(this.backend);
+    this.timing?.('restore.from-idb', performance.now() - t1);
+    let copyVersion: number;
+    let known: number;
+    try {
+      ({ copyVersion, known } = await copyState);
+    } catch (e) {
+      restored.discard();
+      throw e;
+    }
     if (browserLoss === null && restored.version >= known) {
       if (this.copy !== null && copyVersion !== restored.version && restored.version > 0) await this.resyncCopy();
       return { restored, loss: null };
@@ -188,20 +241,26 @@ export class StoreStorage {
     durability: 'strict' | 'relaxed',
     checkHead: (head: Uint8Array | undefined) => KeepstateError | null,
   ): Promise<void> {
+    await this.tidying; // the commit before, when several run under one lock (writeStashes)
     const copy = this.copy;
+    const started = performance.now();
+    const timing = this.timing;
     if (copy === null) {
       await this.backend.writeCommit(records, durability, checkHead);
+      timing?.('commit.idb', performance.now() - started);
       if (this.marker !== null && !this.markerWritten) await this.writeMarker(records);
       return;
     }
     // Packs go to the copy while IndexedDB writes (their keys are unique to this
     // writer); whether the copy is in step is checked at the same time.
     const packs = copy.writePacks(records);
+    if (timing !== null) void packs.then(() => timing('commit.opfs-packs', performance.now() - started), () => undefined);
     const inStep = baseVersion === 0 || records.clearFirst ? Promise.resolve(true) : copy.hasHead(baseVersion);
     packs.catch(() => undefined);
     inStep.catch(() => undefined);
     try {
       await this.backend.writeCommit(records, durability, checkHead);
+      timing?.('commit.idb', performance.now() - started);
     } catch (e) {
       // Nothing may stay of a refused commit (a retry at the same version reuses its pack keys).
       await packs.then(() => copy.removePacks(records)).catch(() => undefined);
@@ -209,8 +268,16 @@ export class StoreStorage {
     }
     try {
       await packs;
-      if (await inStep) await copy.finishCommit(records, baseVersion);
-      else await copy.replaceAll(await this.backend.readAll());
+      const finishing = performance.now();
+      timing?.('commit.both-writes', finishing - started);
+      if (await inStep) {
+        await copy.finishCommit(records);
+        // The commit is acknowledged now; its stale files go while the lock is still held (withLock).
+        this.tidying = copy.tidyAfter(records, baseVersion).catch((e: KeepstateError) => this.onCopyError(e));
+      } else {
+        await copy.replaceAll(await this.backend.readAll());
+      }
+      timing?.('commit.opfs-finish', performance.now() - finishing);
     } catch (e) {
       // IndexedDB has the commit (it stays acknowledged); the copy is rewritten whole at
       // the next commit, which finds it out of step.
@@ -229,7 +296,7 @@ export class StoreStorage {
     let wrote = false;
     for (const stash of await this.backend.readStashes()) {
       const { records } = stash;
-      const ownHead = records.puts.find((r) => r.kind === RecordKind.Head)?.bytes ?? null;
+      const ownHead = headOf(records) ?? null;
       const version = headVersionOf(ownHead ?? undefined);
       const alreadyWritten = new KeepstateError('internal', 'the stashed commit is the stored head');
       const check = (head: Uint8Array | undefined) => {
@@ -282,10 +349,10 @@ export class StoreStorage {
   }
 
   private async writeMarker(records: CommitRecords): Promise<void> {
-    const head = records.puts.find((r) => r.kind === RecordKind.Head);
+    const head = headOf(records);
     if (head === undefined) return;
     try {
-      await this.marker!.writeMarker(head.bytes);
+      await this.marker!.writeMarker(head);
       this.markerWritten = true;
     } catch (e) {
       this.onCopyError(e as KeepstateError);

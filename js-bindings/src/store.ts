@@ -26,7 +26,7 @@ import { postTask } from './driver.js';
 import { Access, type AccessOwner } from './access.js';
 import { ClosedError, ConflictError, CorruptionError, InvalidArgumentError, KeepstateError, codeNumber, errorFromIndexedDB } from './errors.js';
 import type { StoreStorage, Restored, DataLossEvent, LossProtection } from './storage.js';
-import type { CommitRecords, RestoreHint, RestoreSource } from './backend.js';
+import { recordSize, type CommitRecords, type RestoreHint, type RestoreSource } from './backend.js';
 import { PendingLog, type Replayer } from './pending.js';
 import { Watchers } from './watch.js';
 import { onLeavingPage } from './leaving.js';
@@ -441,7 +441,7 @@ export class Store implements ReadWrite {
     const m = this.engine.module;
     const handle = m._keepstate_store_new(this.settings.pageSize, this.settings.retain, this.writerId);
     try {
-      const report = await restoreInto(this.engine, handle, source, base, inPlace, hint);
+      const report = await restoreInto(this.engine, handle, source, base, inPlace, this.backing.timing, hint);
       return { handle, report, version: report.restored, failures: report.failures, discard: () => m._keepstate_store_destroy(handle) };
     } catch (e) {
       m._keepstate_store_destroy(handle);
@@ -662,20 +662,26 @@ export class Store implements ReadWrite {
   private async capture(): Promise<{ handle: number; records: CommitRecords }> {
     if (this.inFlight.size > 0) await this.holdCalls();
     const handle = this.handle;
+    const timing = this.backing.timing;
+    const t0 = performance.now();
     try {
       this.engine.check(this.engine.module._keepstate_store_capture(handle, Date.now()));
       this.pending.seal();
     } finally {
       this.releaseCalls();
     }
-    return { handle, records: readPlan(this.engine, handle) };
+    const t1 = performance.now();
+    const records = readPlan(this.engine, handle, this.backing.packsAsBlobs);
+    timing?.('commit.capture', t1 - t0);
+    timing?.('commit.copy-out', performance.now() - t1);
+    return { handle, records };
   }
 
   /** Writes a captured plan (the head check inside the backend's atomic write) and completes it. */
   private async write({ handle, records }: { handle: number; records: CommitRecords }, started: number): Promise<CommitResult> {
     const m = this.engine.module;
     try {
-      const bytesWritten = records.puts.reduce((n, r) => n + r.bytes.length, 0);
+      const bytesWritten = records.puts.reduce((n, r) => n + recordSize(r), 0);
       await this.backing.commit(records, this.version, this.settings.durability, (head) => checkHead(this.engine, handle, head));
       this.engine.check(m._keepstate_store_commit_done(handle, 0));
       this.pending.landed();

@@ -7,7 +7,7 @@
 import { WIRE } from './generated/abi.js';
 import { Engine } from './engine.js';
 import { ConflictError, KeepstateError, type VersionFailure } from './errors.js';
-import type { CommitRecords, PackRequest, RestoreHint, RestoreSource } from './backend.js';
+import { BLOB_COMMIT_BYTES, BLOB_PACK_BYTES, RecordKind, type CommitRecords, type PackRequest, type RestoreHint, type RestoreSource, type Timing } from './backend.js';
 
 /** What keepstate_store_open reports once it has restored (abi.h). */
 export interface OpenReport {
@@ -27,9 +27,24 @@ export interface OpenReport {
  * applied to base's own arena (keepstate_store_adopt_in_place). Resolves with
  * its report.
  */
-export async function restoreInto(engine: Engine, handle: number, source: RestoreSource, base = 0, inPlace = false, hint?: RestoreHint): Promise<OpenReport> {
+export async function restoreInto(
+  engine: Engine,
+  handle: number,
+  source: RestoreSource,
+  base = 0,
+  inPlace = false,
+  timing: Timing | null = null,
+  hint?: RestoreHint,
+): Promise<OpenReport> {
   const m = engine.module;
   let report: OpenReport | undefined;
+  // With timing: what the engine's callbacks took, and the waits for storage between them.
+  let since = performance.now();
+  const waited = (phase: string) => {
+    const now = performance.now();
+    timing?.(phase, now - since);
+    since = now;
+  };
   // The engine answers {need, then?} until it has restored, then the report.
   const answer = (): PackRequest | null => {
     const out = JSON.parse(engine.outText()) as OpenReport | PackRequest;
@@ -39,6 +54,7 @@ export async function restoreInto(engine: Engine, handle: number, source: Restor
   };
   await source.readForRestore(
     (records) => {
+      waited('restore.read-records');
       for (const r of records) {
         const key = Engine.encode(r.key);
         const [kp, bp] = engine.stage(key, r.bytes);
@@ -49,12 +65,16 @@ export async function restoreInto(engine: Engine, handle: number, source: Restor
         );
       }
       engine.check(base === 0 ? m._keepstate_store_open(handle) : m._keepstate_store_open_from(handle, base, inPlace ? 1 : 0));
+      waited('restore.resolve-manifests');
       return answer();
     },
     (pack) => {
+      waited('restore.pack-wait');
       const bytes = pack ?? new Uint8Array(0);
       const [bp] = engine.stage(bytes);
+      waited('restore.pack-copy-in');
       engine.check(m._keepstate_store_open_pack(handle, bp!, bytes.length, pack ? 1 : 0));
+      waited('restore.pack-verify-copy');
       return answer();
     },
     hint,
@@ -63,8 +83,13 @@ export async function restoreInto(engine: Engine, handle: number, source: Restor
   return report;
 }
 
-/** Copies the plan in flight out of wasm memory: exactly the records' bytes (WIRE.PLAN_*). */
-export function readPlan(engine: Engine, handle: number): CommitRecords {
+/**
+ * Copies the plan in flight out of wasm memory: exactly the records' bytes (WIRE.PLAN_*);
+ * with `packsAsBlobs`, each pack of BLOB_PACK_BYTES or more as a Blob (the Blob constructor
+ * copies the bytes of the view it is given, once: IndexedDB and the OPFS copy both take it
+ * without copying again), unless the packs add up to more than BLOB_COMMIT_BYTES.
+ */
+export function readPlan(engine: Engine, handle: number, packsAsBlobs = false): CommitRecords {
   const m = engine.module;
   const ptr = m._keepstate_store_plan(handle);
   if (ptr === 0) throw new KeepstateError('internal', 'no commit plan in flight');
@@ -75,9 +100,18 @@ export function readPlan(engine: Engine, handle: number): CommitRecords {
   const expectedHead = u32(WIRE.PLAN_HAS_EXPECTED_HEAD) === 0 ? null : heap.slice(u32(WIRE.PLAN_EXPECTED_HEAD_PTR), u32(WIRE.PLAN_EXPECTED_HEAD_PTR) + u32(WIRE.PLAN_EXPECTED_HEAD_LEN));
   const records: CommitRecords = { clearFirst: u32(WIRE.PLAN_CLEAR_FIRST) !== 0, expectedHead, puts: [], deletes: [] };
   let w = WIRE.PLAN_HEADER_WORDS as number;
+  let packBytes = 0;
+  for (let i = 0, at = w; i < u32(WIRE.PLAN_PUT_COUNT); ++i, at += WIRE.PLAN_PUT_WORDS) {
+    if (u32(at) === RecordKind.Pack) packBytes += u32(at + 4);
+  }
+  const blobs = packsAsBlobs && packBytes <= BLOB_COMMIT_BYTES;
   for (let i = 0; i < u32(WIRE.PLAN_PUT_COUNT); ++i, w += WIRE.PLAN_PUT_WORDS) {
     const [kind, keyPtr, keyLen, bytesPtr, bytesLen] = [u32(w), u32(w + 1), u32(w + 2), u32(w + 3), u32(w + 4)];
-    records.puts.push({ kind, key: text(keyPtr, keyLen), bytes: heap.slice(bytesPtr, bytesPtr + bytesLen) });
+    const bytes =
+      blobs && kind === RecordKind.Pack && bytesLen >= BLOB_PACK_BYTES
+        ? new Blob([heap.subarray(bytesPtr, bytesPtr + bytesLen) as Uint8Array<ArrayBuffer>])
+        : heap.slice(bytesPtr, bytesPtr + bytesLen);
+    records.puts.push({ kind, key: text(keyPtr, keyLen), bytes });
   }
   for (let i = 0; i < u32(WIRE.PLAN_DELETE_COUNT); ++i, w += WIRE.PLAN_DELETE_WORDS) {
     const [kind, keyPtr, keyLen] = [u32(w), u32(w + 1), u32(w + 2)];

@@ -38,6 +38,10 @@ export async function dumpRecords(factory, name) {
     out[kind] = new Map(keys.map((k, i) => [k, values[i]]));
   }
   db.close();
+  // Packs are stored as Blobs (idb.ts): their bytes, read after the transaction.
+  for (const map of Object.values(out)) {
+    for (const [k, v] of map) if (v instanceof Blob) map.set(k, new Uint8Array(await v.arrayBuffer()));
+  }
   return out;
 }
 
@@ -144,7 +148,7 @@ export function memoryDirectory(state = {}) {
           return {
             async write(data) {
               if (state.failWrites) throw Object.assign(new Error('disk full'), { name: 'QuotaExceededError' });
-              parts.push(data.slice());
+              parts.push(data instanceof Blob ? new Uint8Array(await data.arrayBuffer()) : data.slice());
             },
             async close() {
               const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));

@@ -248,7 +248,7 @@ test('catching up reads only the packs of what changed, not the whole state', as
   const { get } = IDBObjectStore.prototype;
   IDBObjectStore.prototype.get = function (key) {
     const req = get.call(this, key);
-    if (this.name === 'packs') req.addEventListener('success', () => { read.bytes += req.result?.length ?? 0; });
+    if (this.name === 'packs') req.addEventListener('success', () => { read.bytes += req.result?.size ?? req.result?.length ?? 0; });
     return req;
   };
   try {

@@ -410,6 +410,17 @@ std::optional<PackId> RestoreSession::needed_after() const {
   return st.resolved.manifest.packs[k].id;
 }
 
+std::vector<PackId> RestoreSession::needed_ahead(std::size_t max) const {
+  const State& st = *state_;
+  std::vector<PackId> ahead;
+  if (!st.active()) return ahead;
+  for (std::size_t k = st.NextUsedPack(st.pack + 1); ahead.size() < max && k + 1 < st.start.size();
+       k = st.NextUsedPack(k + 1)) {
+    ahead.push_back(st.resolved.manifest.packs[k].id);
+  }
+  return ahead;
+}
+
 Status RestoreSession::Add(std::optional<std::span<const std::uint8_t>> bytes) {
   State& st = *state_;
   if (!st.active()) return Status::Internal("RestoreSession::Add without a needed pack");

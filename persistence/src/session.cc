@@ -74,6 +74,10 @@ std::optional<PackId> StoreSession::needed_after() const {
   return restoring_ ? restoring_->needed_after() : std::nullopt;
 }
 
+std::vector<PackId> StoreSession::needed_ahead(std::size_t max) const {
+  return restoring_ ? restoring_->needed_ahead(max) : std::vector<PackId>{};
+}
+
 void StoreSession::AddPack(std::optional<std::span<const std::uint8_t>> pack) {
   if (!needed()) return;
   // A verification failure moves the restore on; a stopping error comes back

@@ -348,8 +348,17 @@ TEST_CASE("a restore session fed pack by pack opens like Persister::Open", "[per
   RestoreSession session =
       RestoreSession::Begin(keys_only, Persister::RestoreOptionsFor(options)).value();
   std::size_t fed = 0;
+  // What the first request named ahead: every later pack of the candidate, in
+  // the order the session then asks for them (js-bindings reads them all at once).
+  std::vector<PackId> named_first = session.needed_ahead(1000);
+  std::vector<PackId> asked_after_first;
   while (std::optional<PackId> id = session.needed()) {
     const std::optional<PackId> after = session.needed_after();
+    const std::vector<PackId> ahead = session.needed_ahead(1000);
+    CHECK(ahead.size() <= f.newest_manifest.packs.size());
+    CHECK((ahead.empty() ? std::optional<PackId>() : std::optional<PackId>(ahead.front())) == after);
+    CHECK(session.needed_ahead(1).size() == std::min<std::size_t>(ahead.size(), 1));
+    if (fed > 0) asked_after_first.push_back(*id);
     const std::vector<std::uint8_t> bytes = *f.store.Get(RecordKind::kPack, PackKey(*id));
     REQUIRE(session.Add(std::span<const std::uint8_t>(bytes)).ok());
     ++fed;
@@ -357,6 +366,8 @@ TEST_CASE("a restore session fed pack by pack opens like Persister::Open", "[per
     // and the session moved on to an older version.
     if (!damage) CHECK(session.needed() == after);
   }
+  if (!damage) CHECK(asked_after_first == named_first);
+  CHECK(session.needed_ahead(1000).empty());
   CHECK(fed >= f.newest_manifest.packs.size() / 2);
   Persister::Opened o = Persister::OpenFrom(keys_only, options, std::move(session).Finish()).value();
   CHECK(o.restored_version == (damage ? f.n - 1 : f.n));

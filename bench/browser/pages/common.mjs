@@ -135,3 +135,61 @@ export function openDb(name, stores) {
 }
 
 export const now = () => performance.now();
+
+// --- seat.mjs: a user's state of 1 KiB records, random or compressible ------
+
+/**
+ * 8 MiB of text-like bytes: words drawn (seeded) from a small vocabulary, the
+ * kind of bytes a JSON-ish app state holds. Chromium compresses large
+ * IndexedDB values, so these store and read faster than random bytes.
+ */
+let textPool;
+export function compressiblePool() {
+  if (!textPool) {
+    const words = ['{"id":', '"name":', '"balance":', '"active":true,', '"tags":["a","b"],', 'account ', 'ledger ',
+      'transfer ', 'pending ', 'settled ', '0,', '1,', '42,', '1000,', '"memo":"', 'rent ', 'groceries ', 'salary ', '"},'];
+    const enc = new TextEncoder();
+    const bytes = words.map((w) => enc.encode(w));
+    textPool = new Uint8Array(8 << 20);
+    const next = rng(12345);
+    let at = 0;
+    while (at < textPool.length) {
+      const w = bytes[next() % bytes.length];
+      const n = Math.min(w.length, textPool.length - at);
+      textPool.set(w.subarray(0, n), at);
+      at += n;
+    }
+  }
+  return textPool;
+}
+
+/** The two kinds of state seat.mjs measures: 'random' (incompressible) and 'compressible'. */
+export const SEAT_KINDS = ['random', 'compressible'];
+
+/** Record `id`'s bytes at generation `gen`, of `kind`: a view (copy it if you keep it). */
+let seededRandom;
+function seededRandomPool() {
+  // Seeded (not crypto): the state must read back the same after a page reload.
+  if (!seededRandom) {
+    seededRandom = new Uint8Array(8 << 20);
+    const words = new Uint32Array(seededRandom.buffer);
+    const next = rng(2024);
+    for (let i = 0; i < words.length; ++i) words[i] = next();
+  }
+  return seededRandom;
+}
+
+export function seatRecord(id, gen, kind) {
+  const p = kind === 'random' ? seededRandomPool() : compressiblePool();
+  const slots = p.length / RECORD_BYTES;
+  const slot = (Math.imul(id, 2654435761) + Math.imul(gen, 40503)) >>> 0;
+  const at = (slot % slots) * RECORD_BYTES;
+  return p.subarray(at, at + RECORD_BYTES);
+}
+
+/** The state's bytes as one value: records `ids` (generation `gen` for those in `changed`, else 0), back to back. */
+export function seatBytes(ids, kind, gen = 0) {
+  const out = new Uint8Array(ids.length * RECORD_BYTES);
+  ids.forEach((id, i) => out.set(seatRecord(id, gen, kind), i * RECORD_BYTES));
+  return out;
+}

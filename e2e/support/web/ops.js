@@ -221,16 +221,19 @@ export const ops = {
       db.close();
     }
   },
-  /** Flips every byte at `offsets` (mod length) of record `key`; returns the record's length. */
+  /** Flips every byte at `offsets` (mod length) of record `key`, which stays a Blob if it is one
+   * (packs of 64 KiB or more are stored as Blobs); returns the record's length. */
   async idbFlipBytes(name, objectStore, key, offsets) {
     const db = await idbOpen(`keepstate:${name}`);
     try {
-      const tx = db.transaction(objectStore, 'readwrite', { durability: 'strict' });
-      const os = tx.objectStore(objectStore);
-      const value = await idbRequest(os.get(key));
-      const bytes = new Uint8Array(value.buffer ? value.buffer.slice(value.byteOffset, value.byteOffset + value.byteLength) : value);
+      const value = await idbRequest(db.transaction(objectStore).objectStore(objectStore).get(key));
+      const isBlob = value instanceof Blob;
+      const bytes = isBlob
+        ? new Uint8Array(await value.arrayBuffer())
+        : new Uint8Array(value.buffer ? value.buffer.slice(value.byteOffset, value.byteOffset + value.byteLength) : value);
       for (const o of offsets) bytes[o % bytes.length] ^= 0xff;
-      os.put(bytes, key);
+      const tx = db.transaction(objectStore, 'readwrite', { durability: 'strict' });
+      tx.objectStore(objectStore).put(isBlob ? new Blob([bytes]) : bytes, key);
       await new Promise((ok, fail) => {
         tx.oncomplete = ok;
         tx.onabort = () => fail(tx.error);

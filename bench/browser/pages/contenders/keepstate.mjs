@@ -16,7 +16,7 @@ import * as flatbuffers from 'flatbuffers';
 import { openStore } from 'keepstate';
 import { ledgerModule, accountKey, encodeTransferBatch, decodeTransferResult } from '/ledger/client.mjs';
 import { Account } from '/ledger/js/ledger.js';
-import { INITIAL_BALANCE, changedIds, done, now, openDb, recordBytes, recordKey, timePutGet, transfers } from '../common.mjs';
+import { INITIAL_BALANCE, changedIds, done, now, openDb, recordBytes, recordKey, seatRecord, timePutGet, transfers } from '../common.mjs';
 
 let store;
 // keepstate-nocopy.mjs imports this module as `keepstate.mjs?nocopy`: the same
@@ -117,6 +117,74 @@ async function readOwnRecords(dbName) {
   db.close();
   const values = lists.flat();
   return { ms, records: values.length, bytes: values.reduce((a, x) => a + (x.byteLength ?? x.length ?? 0), 0) };
+}
+
+// --- seat.mjs: a user's state, with the store's defaults ----------------------
+//
+// The store opens with its defaults (OPFS copy on, durability 'strict', the
+// default page size) except autosave, which is off so that every commit is
+// the timed one. debugTimings sums each phase of the timed operation.
+
+let seat;
+let phases = {};
+let seatMirror = true;
+const seatOptions = () => ({
+  autosave: false,
+  mirror: seatMirror,
+  debugTimings: (phase, ms) => {
+    phases[phase] = (phases[phase] ?? 0) + ms;
+  },
+});
+const takePhases = () => {
+  const p = phases;
+  phases = {};
+  return p;
+};
+
+/** A new store holding `records` records of `kind` (generation 0), committed once (that first commit is returned). */
+export async function seatSetup({ name, records, kind, mirror = true }) {
+  seatMirror = mirror;
+  seat = await openStore(name, seatOptions());
+  for (let id = 0; id < records; ++id) seat.put(recordKey(id), seatRecord(id, 0, kind));
+  takePhases();
+  const r = await seat.commit();
+  return { ms: r.ms, bytesWritten: r.bytesWritten, phases: takePhases() };
+}
+
+/** Rewrites records `ids` at generation `gen` (untimed), then times commit(). */
+export async function seatCommit({ ids, records, kind, gen }) {
+  const list = ids ?? Array.from({ length: records }, (_, i) => i);
+  for (const id of list) seat.put(recordKey(id), seatRecord(id, gen, kind));
+  takePhases();
+  const t0 = now();
+  const r = await seat.commit();
+  const ms = now() - t0;
+  return { ms, bytesWritten: r.bytesWritten, version: r.version, phases: takePhases() };
+}
+
+/**
+ * Closes the open store (untimed) if there is one, then times openStore until
+ * the first get is answered (`firstGetMs`) and until every record is
+ * readable (`ms`; the same moment today: openStore resolves after the whole
+ * restore). Checks one record's bytes: a figure of a wrong state is no figure.
+ */
+export async function seatReopen({ name, records, kind, gen, mirror = true }) {
+  seatMirror = mirror;
+  if (seat) await seat.close();
+  seat = undefined;
+  takePhases();
+  const t0 = now();
+  const s = await openStore(name, seatOptions());
+  const first = s.get(recordKey(0));
+  const firstGetMs = now() - t0;
+  const ms = now() - t0;
+  const want = seatRecord(0, gen, kind);
+  if (first === undefined || first.length !== want.length || first.some((b, i) => b !== want[i])) {
+    throw new Error(`seatReopen: record 0 is not generation ${gen} at version ${s.version}`);
+  }
+  if (s.get(recordKey(records - 1)) === undefined) throw new Error(`seatReopen: record ${records - 1} missing`);
+  seat = s;
+  return { ms, firstGetMs, version: s.version, phases: takePhases() };
 }
 
 // --- transactions: the ledger's transfer over 1M accounts -----------------

@@ -5,7 +5,7 @@
 // the changed 1 KiB records themselves (random, so incompressible), packed
 // back to back into those values; the values are built before the clock
 // starts, and the same keys are overwritten by every run.
-import { done, now, openDb, recordBytes, RECORD_BYTES } from '../common.mjs';
+import { done, now, openDb, recordBytes, seatBytes, RECORD_BYTES } from '../common.mjs';
 
 const DEFAULT_RECORD_MIB = 2;
 const dbs = new Map();
@@ -60,4 +60,39 @@ export async function restore({ name, bytes }) {
   if (total !== bytes) throw new Error(`raw restore: read ${total} bytes, expected ${bytes}`);
   d.close();
   return { ms, sinceNavigation: performance.now() };
+}
+
+// --- seat.mjs: the state's bytes as one IndexedDB value ----------------------
+
+/** Times one put (readwrite, durability 'strict') of records `ids` (or all `records`) at generation `gen`, as one value (built untimed). */
+export async function seatPut({ name, ids, records, kind, gen }) {
+  const db = await dbNamed(name);
+  const value = seatBytes(ids ?? Array.from({ length: records }, (_, i) => i), kind, gen);
+  const t0 = now();
+  const tx = db.transaction('data', 'readwrite', { durability: 'strict' });
+  tx.objectStore('data').put(value, ids ? 'change' : 'state');
+  await done(tx);
+  return { ms: now() - t0, bytesWritten: value.length };
+}
+
+/**
+ * Times opening the database and one get of the state's value, until one byte
+ * of every 4 KiB page of it has been read (a large value arrives lazily in
+ * Chromium: the get alone resolves before its bytes are there). `getMs`: the
+ * get alone.
+ */
+export async function seatGet({ name, records }) {
+  const cached = dbs.get(name);
+  if (cached) cached.close();
+  dbs.delete(name);
+  const t0 = now();
+  const d = await openDb(name, ['data']);
+  const value = await done(d.transaction('data', 'readonly').objectStore('data').get('state'));
+  const getMs = now() - t0;
+  let sum = 0;
+  for (let i = 0; i < value.length; i += 4096) sum += value[i];
+  const ms = now() - t0;
+  d.close();
+  if (value.length !== records * RECORD_BYTES) throw new Error(`seatGet: ${value.length} bytes, expected ${records * RECORD_BYTES}`);
+  return { ms, getMs, sum };
 }

@@ -205,6 +205,11 @@ class RestoreSession {
   // The pack the current candidate needs after that one, if any: an
   // asynchronous reader fetches it while the needed one is verified.
   std::optional<PackId> needed_after() const;
+  // Up to `max` packs the current candidate needs after the needed one, in
+  // the order it will ask for them (needed_after() first): a reader may fetch
+  // them all at once. A verification failure changes the candidate, and with
+  // it what is needed: whatever was fetched ahead may then go unused.
+  std::vector<PackId> needed_ahead(std::size_t max) const;
   // Feeds the needed pack: its bytes, or nullopt if it is not stored. A pack
   // that fails verification makes its version a failure and the session
   // moves on to the next candidate. Returns an error only when the restore

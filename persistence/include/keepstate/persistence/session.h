@@ -93,6 +93,8 @@ class StoreSession {
   // when FinishOpen can be called.
   std::optional<PackId> needed() const;
   std::optional<PackId> needed_after() const;
+  // Up to `max` packs needed after needed(), in order (RestoreSession::needed_ahead).
+  std::vector<PackId> needed_ahead(std::size_t max) const;
   // The needed pack's bytes, or nullopt if it is not stored. A pack that fails
   // verification moves on to the next candidate version.
   void AddPack(std::optional<std::span<const std::uint8_t>> pack);
