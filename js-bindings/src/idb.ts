@@ -50,6 +50,8 @@ const META = 'meta';
 /** Keys of stashed commits in `meta`: the prefix, then the writer id (backend.ts, StashedCommit). */
 const STASH_PREFIX = 'stash:';
 const DATA_LOSS_KEY = 'data-loss';
+/** The key of the probe whether Blob values can be stored (put and deleted in one transaction). */
+const BLOB_PROBE_KEY = 'blob-probe';
 
 export function databaseName(storeName: string): string {
   return `keepstate:${storeName}`;
@@ -103,6 +105,35 @@ export class IndexedDBBackend implements StorageBackend {
     if (typeof BroadcastChannel !== 'undefined') {
       this.channel = new BroadcastChannel(databaseName(storeName));
       (this.channel as unknown as { unref?(): void }).unref?.();
+    }
+    this.probeBlobs();
+  }
+
+  /**
+   * Whether this database stores Blob values: true once a probe put one (in `meta`, deleted in
+   * the same transaction). Some cannot: WebKit's ephemeral sessions (Safari's private
+   * browsing, WebKitWebDriver's automation) fail every such put with "Error preparing
+   * Blob/File data to be stored in object store". Until the probe answers, commits use bytes.
+   */
+  storesBlobs = false;
+
+  private probeBlobs(): void {
+    if (typeof Blob === 'undefined') return;
+    try {
+      const tx = this.db.transaction(META, 'readwrite', { durability: 'relaxed' });
+      const os = tx.objectStore(META);
+      const put = os.put(new Blob([new Uint8Array(1)]), BLOB_PROBE_KEY);
+      os.delete(BLOB_PROBE_KEY);
+      let stored = false;
+      put.onsuccess = () => {
+        stored = true;
+      };
+      // A failed put aborts the transaction (nothing is written); the answer stays false.
+      tx.oncomplete = () => {
+        this.storesBlobs = stored;
+      };
+    } catch {
+      // Stays false: bytes, as every backend can store.
     }
   }
 

@@ -124,11 +124,15 @@ export class StoreStorage {
         }).catch(reject);
       });
     if (timing !== null && backend instanceof IndexedDBBackend) backend.timing = timing;
-    this.packsAsBlobs = backend instanceof IndexedDBBackend && typeof Blob !== 'undefined';
   }
 
-  /** Commits hand packs over as Blobs (readPlan): IndexedDB stores them so (idb.ts), and the copy writes them. */
-  readonly packsAsBlobs: boolean;
+  /**
+   * Commits hand packs over as Blobs (readPlan): IndexedDB stores them so (idb.ts), and the copy
+   * writes them; only where the database was found to store Blobs (IndexedDBBackend.storesBlobs).
+   */
+  get packsAsBlobs(): boolean {
+    return this.backend instanceof IndexedDBBackend && this.backend.storesBlobs;
+  }
   /**
    * Runs `fn` under the store's Web Lock (where the browser has them): opens and commits of one
    * store name never interleave across tabs. Resolves with fn's result as soon as it settles;

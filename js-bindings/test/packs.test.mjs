@@ -175,3 +175,31 @@ test('a restore asks IndexedDB for every pack of the version before it takes the
   assert.deepEqual(gotBefore, [...packKeys].sort(), `${events}`);
   await t.close();
 });
+
+test('a database that cannot store Blobs (WebKit\'s ephemeral sessions) gets its packs as bytes, and every commit lands', async () => {
+  const { IDBObjectStore } = await import('fake-indexeddb');
+  const idb = freshIndexedDB();
+  const name = uniqueName();
+  const { put } = IDBObjectStore.prototype;
+  let refused = 0;
+  // As WebKit does: a put of a Blob fails ("Error preparing Blob/File data to be stored in object store").
+  IDBObjectStore.prototype.put = function (v, key) {
+    if (v instanceof Blob) {
+      ++refused;
+      throw new DOMException('Error preparing Blob/File data to be stored in object store', 'UnknownError');
+    }
+    return put.call(this, v, key);
+  };
+  try {
+    await twoVersions(idb, name);
+  } finally {
+    IDBObjectStore.prototype.put = put;
+  }
+  assert.ok(refused >= 1, 'the probe asked');
+  const kinds = [...(await rawPacks(idb, name)).values()].map((v) => (v instanceof Blob ? 'blob' : 'bytes'));
+  assert.ok(kinds.length > 0 && kinds.every((k) => k === 'bytes'), `${kinds}`);
+  const t = await open(name, idb);
+  assert.equal(t.version, 3);
+  checkState(t, 2);
+  await t.close();
+});
