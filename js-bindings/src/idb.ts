@@ -73,14 +73,15 @@ function transactionDone(tx: IDBTransaction): Promise<void> {
 
 /** Every manifest's key, and the bytes of those at or above `from` (RestoreHint). */
 async function manifestsFrom(os: IDBObjectStore, from: string): Promise<StoredRecord[]> {
-  const range = IDBKeyRange.lowerBound(from);
-  const [keys, readKeys, values] = await Promise.all([request(os.getAllKeys()), request(os.getAllKeys(range)), request(os.getAll(range))]);
-  const read = new Map(readKeys.map((key, i) => [String(key), valueBytes(values[i])]));
-  return keys.map((k) => {
-    const key = String(k);
-    const bytes = read.get(key);
-    return bytes === undefined ? { kind: RecordKind.Manifest, key, bytes: new Uint8Array(0), unread: true } : { kind: RecordKind.Manifest, key, bytes };
-  });
+  const [keys, values] = await Promise.all([request(os.getAllKeys()), request(os.getAll(IDBKeyRange.lowerBound(from)))]);
+  // Keys come in IndexedDB's order (string keys: by code unit, as JS compares them): the
+  // values are those of the keys from the first at or above `from` on.
+  const first = keys.length - values.length;
+  return keys.map((k, i) =>
+    i < first
+      ? { kind: RecordKind.Manifest, key: String(k), bytes: new Uint8Array(0), unread: true }
+      : { kind: RecordKind.Manifest, key: String(k), bytes: valueBytes(values[i - first]) },
+  );
 }
 
 function kindName(kind: number): string {

@@ -23,6 +23,20 @@ async function rawPacks(idb, name) {
   return new Map(keys.map((k, i) => [k, values[i]]));
 }
 
+/**
+ * Runs `fn` with methods replaced, each `[object, name, (original) => replacement]`;
+ * the originals are back afterwards, whatever happens.
+ */
+async function patched(replacements, fn) {
+  const originals = replacements.map(([object, name]) => [object, name, object[name]]);
+  for (const [object, name, replace] of replacements) object[name] = replace(object[name]);
+  try {
+    return await fn();
+  } finally {
+    for (const [object, name, original] of originals) object[name] = original;
+  }
+}
+
 async function twoVersions(idb, name) {
   const s = await open(name, idb);
   for (let i = 0; i < RECORDS; ++i) s.put(`v/${i}`, value(1, i));
@@ -102,33 +116,27 @@ test('a damaged pack stored as a Blob is found, and the version before it is res
   // As in a browser (fake-indexeddb is more lenient): once a Blob's bytes were awaited, the
   // restore's transaction is no longer active, so version 1's packs need one of their own.
   const { IDBObjectStore, IDBDatabase } = await import('fake-indexeddb');
-  const { get } = IDBObjectStore.prototype;
-  const { transaction } = IDBDatabase.prototype;
-  const blobRead = Blob.prototype.arrayBuffer;
   let blobsRead = false;
   let ownTransactions = 0;
-  IDBObjectStore.prototype.get = function (key) {
-    if (this.name === 'packs' && blobsRead && this.transaction.objectStoreNames.length > 1) {
-      throw new DOMException('The transaction is not active.', 'TransactionInactiveError');
-    }
-    return get.call(this, key);
-  };
-  IDBDatabase.prototype.transaction = function (names, ...rest) {
-    if (names === 'packs') ++ownTransactions;
-    return transaction.call(this, names, ...rest);
-  };
-  Blob.prototype.arrayBuffer = function () {
-    blobsRead = true;
-    return blobRead.call(this);
-  };
-  let t;
-  try {
-    t = await open(name, idb);
-  } finally {
-    IDBObjectStore.prototype.get = get;
-    IDBDatabase.prototype.transaction = transaction;
-    Blob.prototype.arrayBuffer = blobRead;
-  }
+  const t = await patched(
+    [
+      [IDBObjectStore.prototype, 'get', (get) => function (key) {
+        if (this.name === 'packs' && blobsRead && this.transaction.objectStoreNames.length > 1) {
+          throw new DOMException('The transaction is not active.', 'TransactionInactiveError');
+        }
+        return get.call(this, key);
+      }],
+      [IDBDatabase.prototype, 'transaction', (transaction) => function (names, ...rest) {
+        if (names === 'packs') ++ownTransactions;
+        return transaction.call(this, names, ...rest);
+      }],
+      [Blob.prototype, 'arrayBuffer', (arrayBuffer) => function () {
+        blobsRead = true;
+        return arrayBuffer.call(this);
+      }],
+    ],
+    () => open(name, idb),
+  );
   const event = await nextEvent(t, 'corruption');
   assert.equal(t.version, 1);
   checkState(t, 1);
@@ -150,23 +158,19 @@ test('a restore asks IndexedDB for every pack of the version before it takes the
   const packKeys = [...(await rawPacks(idb, name)).keys()];
   assert.ok(packKeys.length >= 2, `${packKeys.length} packs`);
   const events = [];
-  const { get } = IDBObjectStore.prototype;
-  const blobRead = Blob.prototype.arrayBuffer;
-  IDBObjectStore.prototype.get = function (key) {
-    if (this.name === 'packs') events.push(`get ${key}`);
-    return get.call(this, key);
-  };
-  Blob.prototype.arrayBuffer = function () {
-    events.push('bytes');
-    return blobRead.call(this);
-  };
-  let t;
-  try {
-    t = await open(name, idb);
-  } finally {
-    IDBObjectStore.prototype.get = get;
-    Blob.prototype.arrayBuffer = blobRead;
-  }
+  const t = await patched(
+    [
+      [IDBObjectStore.prototype, 'get', (get) => function (key) {
+        if (this.name === 'packs') events.push(`get ${key}`);
+        return get.call(this, key);
+      }],
+      [Blob.prototype, 'arrayBuffer', (arrayBuffer) => function () {
+        events.push('bytes');
+        return arrayBuffer.call(this);
+      }],
+    ],
+    () => open(name, idb),
+  );
   assert.equal(t.version, 1);
   assert.deepEqual(t.get('v/00007'), value(1, 7));
   const firstBytes = events.indexOf('bytes');
@@ -180,21 +184,18 @@ test('a database that cannot store Blobs (WebKit\'s ephemeral sessions) gets its
   const { IDBObjectStore } = await import('fake-indexeddb');
   const idb = freshIndexedDB();
   const name = uniqueName();
-  const { put } = IDBObjectStore.prototype;
   let refused = 0;
   // As WebKit does: a put of a Blob fails ("Error preparing Blob/File data to be stored in object store").
-  IDBObjectStore.prototype.put = function (v, key) {
-    if (v instanceof Blob) {
-      ++refused;
-      throw new DOMException('Error preparing Blob/File data to be stored in object store', 'UnknownError');
-    }
-    return put.call(this, v, key);
-  };
-  try {
-    await twoVersions(idb, name);
-  } finally {
-    IDBObjectStore.prototype.put = put;
-  }
+  await patched(
+    [[IDBObjectStore.prototype, 'put', (put) => function (v, key) {
+      if (v instanceof Blob) {
+        ++refused;
+        throw new DOMException('Error preparing Blob/File data to be stored in object store', 'UnknownError');
+      }
+      return put.call(this, v, key);
+    }]],
+    () => twoVersions(idb, name),
+  );
   assert.ok(refused >= 1, 'the probe asked');
   const kinds = [...(await rawPacks(idb, name)).values()].map((v) => (v instanceof Blob ? 'blob' : 'bytes'));
   assert.ok(kinds.length > 0 && kinds.every((k) => k === 'bytes'), `${kinds}`);

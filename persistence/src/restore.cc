@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <span>
 #include <string>
 
 namespace keepstate::persistence {
@@ -56,22 +57,27 @@ Result<ResolvedManifest> ResolveManifest(RecordStore& store, std::uint64_t versi
       check = *want_check;
     }
     if (found == nullptr) {
-      Result<std::vector<std::uint8_t>> record = store.Get(RecordKind::kManifest, key);
-      if (!record.ok()) {
-        if (record.status().IsNotFound()) return Status::Corruption(where + "missing");
-        return Prefix(record.status(), where);
+      // The store's own bytes where it lends them (a 256 MiB state's full manifest is 1.5 MiB).
+      std::vector<std::uint8_t> copy;
+      std::optional<std::span<const std::uint8_t>> record = store.View(RecordKind::kManifest, key);
+      if (!record) {
+        Result<std::vector<std::uint8_t>> got = store.Get(RecordKind::kManifest, key);
+        if (!got.ok()) {
+          if (got.status().IsNotFound()) return Status::Corruption(where + "missing");
+          return Prefix(got.status(), where);
+        }
+        copy = std::move(got).value();
+        record = std::span<const std::uint8_t>(copy);
       }
+      // The record's trailer names its checksum: a record decoded before is not decoded again.
       const bool sized = record->size() >= sizeof(ManifestEnvelope) + kManifestTrailerSize;
-      if (cache != nullptr && sized) {
-        // The record's trailer names its checksum: a record decoded before is not decoded again.
-        found = cache->Find(want, ManifestRecordChecksum(*record).low);
-      }
+      if (sized) check = ManifestRecordChecksum(*record).low;
+      if (cache != nullptr && sized) found = cache->Find(want, check);
       if (found == nullptr) {
-        Result<Manifest> decoded = DecodeManifest(*record);
+        Result<Manifest> decoded = DecodeManifest(*record);  // checks the size first
         if (!decoded.ok()) return Prefix(decoded.status(), where);
         found = std::make_shared<const Manifest>(std::move(decoded).value());
       }
-      check = ManifestRecordChecksum(*record).low;
       if (cache != nullptr) cache->Add(want, check, found);
     }
     const Manifest& m = *found;

@@ -266,6 +266,13 @@ Opened FirstVersion(MemoryRecordStore& store, Workload& w, std::uint32_t pages) 
   return a;
 }
 
+// The RestoreBase of follower `b` (its ManifestCache included).
+RestoreBase BaseOf(Opened& b, bool stage_only) {
+  return RestoreBase{&b.arena,
+                     [&b](std::uint32_t page, const Hash128& hash) { return b.session.persister().Holds(b.arena, page, hash); },
+                     stage_only, &b.session.manifests()};
+}
+
 TEST_CASE("session: a catch-up taking unchanged pages from the state in memory equals a full open, reading only changed packs",
           "[persistence]") {
   for (std::uint64_t seed = 1; seed <= 6; ++seed) {
@@ -286,9 +293,7 @@ TEST_CASE("session: a catch-up taking unchanged pages from the state in memory e
       w.Step(a.arena, 0.01);
       REQUIRE(a.session.Commit(a.arena, store, i).ok());
     }
-    RestoreBase base{&b.arena, [&](std::uint32_t page, const Hash128& hash) {
-                       return b.session.persister().Holds(b.arena, page, hash);
-                     }};
+    RestoreBase base = BaseOf(b, /*stage_only=*/false);
     int based_reads = 0, full_reads = 0;
     Opened caught = OpenFed(store, Options(2), &base, &based_reads);
     Opened full = OpenFed(store, Options(3), nullptr, &full_reads);
@@ -325,9 +330,7 @@ TEST_CASE("session: a catch-up in place stages only the changed pages, and apply
       w.Step(a.arena, seed % 2 == 0 ? 0.005 : 0.2);
       REQUIRE(a.session.Commit(a.arena, store, i).ok());
     }
-    RestoreBase base{&b.arena,
-                     [&](std::uint32_t page, const Hash128& hash) { return b.session.persister().Holds(b.arena, page, hash); },
-                     /*stage_only=*/true};
+    RestoreBase base = BaseOf(b, /*stage_only=*/true);
     Opened caught = OpenFed(store, Options(2), &base);
     REQUIRE(caught.report.read_pages.has_value());
     CHECK(caught.arena.page_count() == 1);  // a placeholder
@@ -345,13 +348,6 @@ TEST_CASE("session: a catch-up in place stages only the changed pages, and apply
     Opened after = OpenFed(store, Options(4));
     CHECK(std::memcmp(b.arena.bytes().data(), after.arena.bytes().data(), after.arena.size_bytes()) == 0);
   }
-}
-
-// The RestoreBase of follower `b` (its ManifestCache included).
-RestoreBase BaseOf(Opened& b, bool stage_only) {
-  return RestoreBase{&b.arena,
-                     [&b](std::uint32_t page, const Hash128& hash) { return b.session.persister().Holds(b.arena, page, hash); },
-                     stage_only, &b.session.manifests()};
 }
 
 TEST_CASE("session: a catch-up leaves unread the manifests its base holds decoded, and equals a full open",
