@@ -79,6 +79,9 @@
   X(keepstate_store_plan, u32, "store")                                                    \
   X(keepstate_store_check_head, status, "store head head_len present actual_out")         \
   X(keepstate_store_commit_done, status, "store code")                                     \
+  /* The head rule alone (CheckStoredHead), for heads written outside a commit. */          \
+  X(keepstate_check_stored_head, status,                                                   \
+    "expected expected_len expected_present stored stored_len stored_present actual_out")  \
   /* The scheduler driver. */                                                               \
   X(keepstate_scheduler, u32, "")                                                          \
   X(keepstate_scheduler_run_for, void, "scheduler budget_ms out")                          \

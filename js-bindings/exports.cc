@@ -699,6 +699,26 @@ EMSCRIPTEN_KEEPALIVE std::int32_t keepstate_store_check_head(std::uint32_t handl
   });
 }
 
+// The head rule (CheckStoredHead) for a write that is not this store's commit
+// (a stashed commit, a rewrite from the copy): ok if the stored head is exactly
+// `expected` (absent counts). Writes the stored head's version to *actual_out
+// (0: none, -1: it does not decode). Errors: conflict, unsupported (a newer head).
+EMSCRIPTEN_KEEPALIVE std::int32_t keepstate_check_stored_head(const std::uint8_t* expected, std::uint32_t expected_len,
+                                                              std::int32_t expected_present, const std::uint8_t* stored,
+                                                              std::uint32_t stored_len, std::int32_t stored_present,
+                                                              double* actual_out) {
+  keepstate::persistence::WriteBatch batch;
+  if (expected_present) batch.expected_head = std::span<const std::uint8_t>(expected, expected_len);
+  std::optional<std::span<const std::uint8_t>> head;
+  if (stored_present) head = std::span<const std::uint8_t>(stored, stored_len);
+  *actual_out = 0;
+  if (head) {
+    Result<keepstate::persistence::Head> h = keepstate::persistence::DecodeHead(*head);
+    *actual_out = h.ok() ? static_cast<double>(h->version) : -1;
+  }
+  return Done(keepstate::persistence::CheckStoredHead(batch, head));
+}
+
 // Step 3: code 0 = the write completed (the plan's version is now
 // committed), otherwise it failed and the captured pages are dirty again.
 // Errors: closed (no commit in flight), invalid-argument (handle).

@@ -4,10 +4,10 @@
 // Node, fake-indexeddb; the module's exports are wrapped with counters.
 import { IDBFactory } from 'fake-indexeddb';
 import { openStore } from '../js-bindings/dist/node.js'; // the package's Node entry
-import { loadEngine } from '../js-bindings/dist/engine.js';
+import { loadWasm } from '../js-bindings/dist/wasm.js';
 
-const engine = await loadEngine();
-const m = engine.module;
+const wasm = await loadWasm();
+const m = wasm.module;
 const counts = new Map();
 let counting = false;
 for (const name of Object.keys(m)) {

@@ -25,10 +25,25 @@ export type {
   ReadWrite,
   Transaction,
 } from './types.js';
-export type { ModuleSource } from './engine.js';
+export type { ModuleSource } from './wasm.js';
 export type { KeepstateModuleFactory } from './keepstate.js';
-export type { MirrorDirectory } from './opfs.js';
-export type { DataLossReason, LossProtection } from './storage.js';
+export type { CopyDirectory, MirrorDirectory } from './storage/opfs.js';
+export type { DataLossReason, LossProtection } from './types.js';
+export type {
+  StorageBackend,
+  BackendCapabilities,
+  BlobPolicy,
+  BrowserDataLoss,
+  CommitRecord,
+  CommitRecords,
+  PackRequest,
+  RestoreHint,
+  RestoreSource,
+  StashedCommit,
+  StoredRecord,
+  Timing,
+} from './storage/backend.js';
+export { RecordKind } from './storage/backend.js';
 export {
   KeepstateError,
   ConflictError,

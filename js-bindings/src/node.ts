@@ -8,7 +8,7 @@
 //  - the .wasm: Node's fetch cannot load a file: URL, so it is read with fs.
 // Importing this module installs both (a side effect: package.json lists it
 // under sideEffects), before any store can open; the API is index.js's.
-import { setPlatform } from './engine.js';
+import { setPlatform } from './wasm.js';
 
 type Glue = typeof import('./keepstate.js');
 // The typings of both glue files are keepstate.d.ts; `as string` keeps tsc

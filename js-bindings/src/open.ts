@@ -1,13 +1,26 @@
-// openStore: validates the options, loads the engine, picks the storage
-// backend (IndexedDB, or memory) and the OPFS copy, and restores the store.
-import { loadEngine, type ModuleSource } from './engine.js';
+// openStore: validates the options, loads the module, chooses the storage
+// backend (IndexedDB, memory, or the app's own), the guard around it (the
+// OPFS copy or marker, storage/guarded.ts), the lock and the commit notices,
+// and restores the store.
+import { loadWasm, type ModuleSource } from './wasm.js';
 import { InvalidArgumentError } from './errors.js';
 import type { KeepstateModuleFactory } from './keepstate.js';
-import type { Timing } from './backend.js';
-import type { MirrorDirectory } from './opfs.js';
-import { StoreStorage } from './storage.js';
-import { Store } from './store.js';
+import { StoreEmitter } from './events.js';
+import { Lifecycle } from './lifecycle.js';
+import { migrateTo, schemaTarget } from './migrations.js';
+import { BroadcastNotices } from './notices/broadcast.js';
+import { MemoryNotices, type CommitNotices } from './notices/notices.js';
+import { headRule } from './replica.js';
+import type { StorageBackend, Timing } from './storage/backend.js';
+import { GuardedBackend } from './storage/guarded.js';
+import { IndexedDBBackend } from './storage/idb.js';
+import { storeLock } from './storage/lock.js';
+import { MemoryBackend } from './storage/memory.js';
+import { OpfsCopy, opfsRoot, type CopyDirectory } from './storage/opfs.js';
+import { Store, type StoreParts } from './store.js';
 import type { Transaction } from './types.js';
+import type { Wasm } from './wasm.js';
+import { Writer } from './writer.js';
 
 export interface OpenOptions {
   /** Commit automatically this many ms after the first uncommitted change; false: never. Default 1000. */
@@ -18,8 +31,12 @@ export interface OpenOptions {
   durability?: 'strict' | 'relaxed';
   /** Page size in bytes (power of two, 4096–65536); only used when the store is new. Default 4096. */
   pageSize?: number;
-  /** Where the store's versions live: 'indexeddb' (default), or 'memory' (this realm only: tests, state that need not persist). */
-  storage?: 'indexeddb' | 'memory';
+  /**
+   * Where the store's versions live: 'indexeddb' (default), 'memory' (this realm only: tests,
+   * state that need not persist), or a StorageBackend object of the app's own (docs/api.md,
+   * "Your own storage"), for this store only.
+   */
+  storage?: 'indexeddb' | 'memory' | StorageBackend;
   /** The IndexedDB factory. Default globalThis.indexedDB (Node tests inject fake-indexeddb). */
   indexedDB?: IDBFactory;
   /** A custom wasm module (your C++ linked with keepstate_add_wasm_module). Default: the package's own. */
@@ -29,9 +46,11 @@ export interface OpenOptions {
    * whose IndexedDB the browser lost is restored (docs/crash-safety.md). Default true where
    * OPFS can write files (there is no copy elsewhere).
    */
+  copy?: boolean;
+  /** @deprecated The former name of `copy`. */
   mirror?: boolean;
   /** The OPFS directory for the copy and the marker. Default navigator.storage.getDirectory() (tests inject one). */
-  opfs?: MirrorDirectory;
+  opfs?: CopyDirectory;
   /**
    * When stored data is known to be gone and no copy has it: 'reject' (default) rejects
    * openStore with DataLossError; 'open' opens what is left and emits 'data-loss'.
@@ -69,13 +88,23 @@ export interface OpenOptions {
 
 const DEFAULT_AUTOSAVE_MS = 1000;
 
+/** Whether `value` has what a StorageBackend must have (storage/backend.ts). */
+function isBackend(value: unknown): value is StorageBackend {
+  if (typeof value !== 'object' || value === null) return false;
+  const b = value as Record<string, unknown>;
+  return (
+    typeof b.label === 'string' &&
+    ['readHead', 'readForRestore', 'readAll', 'writeCommit', 'close'].every((m) => typeof b[m] === 'function')
+  );
+}
+
 /** @internal */
 export function validateOptions(name: unknown, options: OpenOptions): void {
   if (typeof name !== 'string' || name.length === 0) {
     throw new InvalidArgumentError('openStore: name must be a non-empty string');
   }
   if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('openStore: options must be an object');
-  const { autosave, retain, durability, pageSize, storage, mirror, opfs, onDataLoss, onConflict, follow, schema, persist, debugTimings } = options;
+  const { autosave, retain, durability, pageSize, storage, copy, mirror, opfs, onDataLoss, onConflict, follow, schema, persist, debugTimings } = options;
   const check = (ok: boolean, message: string) => {
     if (!ok) throw new InvalidArgumentError(`openStore: ${message}`);
   };
@@ -83,8 +112,13 @@ export function validateOptions(name: unknown, options: OpenOptions): void {
   check(retain === undefined || (Number.isInteger(retain) && retain >= 1 && retain <= 1000), 'retain must be an integer in [1, 1000]');
   check(durability === undefined || durability === 'strict' || durability === 'relaxed', "durability must be 'strict' or 'relaxed'");
   check(pageSize === undefined || (Number.isInteger(pageSize) && pageSize > 0 && pageSize < 2 ** 32), 'pageSize must be a positive integer');
-  check(storage === undefined || storage === 'indexeddb' || storage === 'memory', "storage must be 'indexeddb' or 'memory'");
+  check(
+    storage === undefined || storage === 'indexeddb' || storage === 'memory' || isBackend(storage),
+    "storage must be 'indexeddb', 'memory' or a StorageBackend (label, readHead, readForRestore, readAll, writeCommit, close)",
+  );
+  check(copy === undefined || typeof copy === 'boolean', 'copy must be a boolean');
   check(mirror === undefined || typeof mirror === 'boolean', 'mirror must be a boolean');
+  check(copy === undefined || mirror === undefined || copy === mirror, 'copy and its former name mirror disagree');
   check(opfs === undefined || (typeof opfs === 'object' && opfs !== null && typeof opfs.getFileHandle === 'function'), 'opfs must be a directory handle');
   check(onDataLoss === undefined || onDataLoss === 'reject' || onDataLoss === 'open', "onDataLoss must be 'reject' or 'open'");
   check(onConflict === undefined || onConflict === 'rebase' || onConflict === 'reject', "onConflict must be 'rebase' or 'reject'");
@@ -101,60 +135,80 @@ export function validateOptions(name: unknown, options: OpenOptions): void {
 /** Opens (creating if needed) the store `name` and restores its newest verified version. */
 export async function openStore(name: string, options: OpenOptions = {}): Promise<Store> {
   validateOptions(name, options);
-  const store = await openRestored(name, options);
+  const parts = await openParts(name, options);
   try {
-    await store.migrateTo(schemaTarget(store, options), options.schema?.migrate);
+    await migrateTo(parts.writer, schemaTarget(parts.writer, options.schema?.version), options.schema?.migrate);
   } catch (e) {
-    store.discard();
+    parts.writer.discard();
     throw e;
   }
-  return store;
-}
-
-/** @internal The schema version code with these options writes: theirs, or the module's newest C++ migration. */
-export function schemaTarget(store: Store, options: OpenOptions): number {
-  return Math.max(options.schema?.version ?? 0, store.engineMigrationsNewest());
+  return new Store(parts);
 }
 
 /** @internal openStore up to the restore (no migration): importStore migrates what it imported. REQUIRES: valid options. */
-export async function openRestored(name: string, options: OpenOptions): Promise<Store> {
-  let backend: { indexedDB: IDBFactory } | 'memory' = 'memory';
-  if (options.storage !== 'memory') {
-    const indexedDB = options.indexedDB ?? (globalThis as { indexedDB?: IDBFactory }).indexedDB;
-    if (indexedDB === undefined) {
-      throw new InvalidArgumentError("openStore: no IndexedDB here; pass options.indexedDB, or storage: 'memory'");
-    }
-    backend = { indexedDB };
+export async function openParts(name: string, options: OpenOptions): Promise<StoreParts> {
+  const indexedDB = options.indexedDB ?? (globalThis as { indexedDB?: IDBFactory }).indexedDB;
+  if (options.storage === undefined || options.storage === 'indexeddb') {
+    if (indexedDB === undefined) throw new InvalidArgumentError("openStore: no IndexedDB here; pass options.indexedDB, or storage: 'memory'");
   }
-  const engine = await loadEngine(options.module);
-  const storage = await StoreStorage.open(name, {
-    backend,
-    mirror: options.mirror ?? true,
-    opfs: options.opfs,
-    onDataLoss: options.onDataLoss ?? 'reject',
-    ...(options.debugTimings === undefined ? {} : { timing: options.debugTimings }),
-  });
+  const wasm = await loadWasm(options.module);
+  const { backend, notices } = await openStorage(name, options, wasm, indexedDB);
+  const life = new Lifecycle(name);
+  const events = new StoreEmitter();
+  let writer: Writer;
   try {
-    const store = new Store(engine, storage, name, {
-      autosaveMs: options.autosave === false ? 0 : options.autosave ?? DEFAULT_AUTOSAVE_MS,
-      retain: options.retain ?? 0,
-      pageSize: options.pageSize ?? 0,
-      durability: options.durability ?? 'strict',
-      onConflict: options.onConflict ?? 'rebase',
-      follow: options.follow ?? true,
-    });
-    try {
-      if (options.persist === true) requestPersistence();
-      await store.restore();
-    } catch (e) {
-      store.discard();
-      throw e;
-    }
-    return store;
+    writer = new Writer(
+      wasm,
+      name,
+      { backend, lock: storeLock(name, () => backend.settled()), notices },
+      {
+        autosaveMs: options.autosave === false ? 0 : options.autosave ?? DEFAULT_AUTOSAVE_MS,
+        retain: options.retain ?? 0,
+        pageSize: options.pageSize ?? 0,
+        durability: options.durability ?? 'strict',
+        onConflict: options.onConflict ?? 'rebase',
+        follow: options.follow ?? true,
+      },
+      events,
+      life,
+    );
   } catch (e) {
-    storage.close();
+    notices.close();
+    backend.close();
     throw e;
   }
+  try {
+    if (options.persist === true) requestPersistence();
+    await writer.restore();
+  } catch (e) {
+    writer.discard();
+    throw e;
+  }
+  return { writer, events, life };
+}
+
+/**
+ * The store's backend, guarded by the OPFS copy (or a marker) where OPFS can write files and
+ * the storage persists, and its commit notices: a BroadcastChannel where the realm has one,
+ * else (and for storage 'memory') between the stores of this realm.
+ */
+async function openStorage(
+  name: string,
+  options: OpenOptions,
+  wasm: Wasm,
+  indexedDB: IDBFactory | undefined,
+): Promise<{ backend: GuardedBackend; notices: CommitNotices }> {
+  const timing = options.debugTimings ?? null;
+  const guard = { onDataLoss: options.onDataLoss ?? 'reject', headRule: headRule(wasm), timing } as const;
+  if (options.storage === 'memory') {
+    return { backend: new GuardedBackend(new MemoryBackend(name), name, { ...guard, copy: null, marker: null }), notices: new MemoryNotices(name) };
+  }
+  const root = options.opfs ?? (await opfsRoot());
+  const folder = root === undefined ? null : await OpfsCopy.open(root, name);
+  const authority = typeof options.storage === 'object' ? options.storage : await IndexedDBBackend.open(indexedDB!, name, timing);
+  const withCopy = (options.copy ?? options.mirror ?? true) && folder !== null;
+  const backend = new GuardedBackend(authority, name, { ...guard, copy: withCopy ? folder : null, marker: withCopy ? null : folder });
+  return { backend, notices: BroadcastNotices.available() ? new BroadcastNotices(name) : new MemoryNotices(name) };
 }
 
 /**

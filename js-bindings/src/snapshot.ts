@@ -3,15 +3,14 @@
 // read by importStore(), verified whole before anything is written.
 //
 // Memory: import feeds the file in chunks, each page verified as it lands in
-// the engine, and nothing is adopted until the whole file verified (export
-// is wire.ts's exportSnapshot: this module imports open.ts, which imports the
-// Store, so the Store cannot import it).
-import { loadEngine } from './engine.js';
+// the module, and nothing is adopted until the whole file verified (export
+// is Replica.exportFile).
+import { loadWasm } from './wasm.js';
 import { InvalidArgumentError, KeepstateError } from './errors.js';
-import { openRestored, schemaTarget, validateOptions, type OpenOptions } from './open.js';
-import type { Store } from './store.js';
-
-import { SNAPSHOT_CHUNK_BYTES as CHUNK_BYTES } from './wire.js';
+import { migrateTo, schemaTarget } from './migrations.js';
+import { openParts, validateOptions, type OpenOptions } from './open.js';
+import { SNAPSHOT_CHUNK_BYTES as CHUNK_BYTES } from './replica.js';
+import { Store } from './store.js';
 
 /** What a snapshot file says about itself (importStore reads it before writing anything). */
 export interface SnapshotInfo {
@@ -77,35 +76,39 @@ export async function importStore(name: string, source: Source, options: ImportO
   const { replace = false, ...open } = options;
   if (typeof replace !== 'boolean') throw new InvalidArgumentError('importStore: replace must be a boolean');
   const { size, chunks } = chunksOf(source);
-  const engine = await loadEngine(options.module);
-  const m = engine.module;
+  const wasm = await loadWasm(options.module);
+  const m = wasm.module;
   const id = m._keepstate_import_begin(size ?? -1);
   let adopted = false;
   try {
     for await (const chunk of chunks) {
-      const [p] = engine.stage(chunk);
-      engine.check(m._keepstate_import_add(id, p!, chunk.length));
+      const [p] = wasm.stage(chunk);
+      wasm.check(m._keepstate_import_add(id, p!, chunk.length));
     }
-    engine.check(m._keepstate_import_finish(id));
-    const info = JSON.parse(engine.outText()) as SnapshotInfo;
-    const store = await openRestored(name, { ...open, pageSize: info.pageSize });
+    wasm.check(m._keepstate_import_finish(id));
+    const info = JSON.parse(wasm.outText()) as SnapshotInfo;
+    const parts = await openParts(name, { ...open, pageSize: info.pageSize });
+    const { writer } = parts;
     try {
-      if (!replace && (store.version > 0 || store.scan({ limit: 1 }).length > 0)) {
+      if (!replace && (writer.version > 0 || writer.direct.scan({ limit: 1 }).length > 0)) {
         throw new InvalidArgumentError(
-          `importStore: store "${name}" has data (version ${store.version}); pass { replace: true } to replace it`,
+          `importStore: store "${name}" has data (version ${writer.version}); pass { replace: true } to replace it`,
         );
       }
-      const target = schemaTarget(store, open);
+      const target = schemaTarget(writer, open.schema?.version);
       if (info.schemaVersion > target) {
         throw new KeepstateError('unsupported', `importStore: the file has schema version ${info.schemaVersion}, newer than this code's ${target}`);
       }
       adopted = true;
-      await store.adoptImport(id, target, open.schema?.migrate);
+      await writer.adoptImport(id);
+      // The import is not committed yet: a migration that throws leaves the stored data as it was.
+      await migrateTo(writer, target, open.schema?.migrate, false);
+      await writer.commit();
     } catch (e) {
-      store.discard();
+      writer.discard();
       throw e;
     }
-    return store;
+    return new Store(parts);
   } finally {
     if (!adopted) m._keepstate_import_discard(id);
   }

@@ -1,9 +1,43 @@
 // The public shapes of a store's API: scan options, commit results, events,
 // and the read/write methods a Store and a transaction's `tx` share.
 import type { ConflictError, CorruptionError, KeepstateError, VersionFailure } from './errors.js';
-import type { DataLossEvent } from './storage.js';
 
-export type { DataLossEvent } from './storage.js';
+/** Why a store's stored data was found missing. */
+export type DataLossReason =
+  /** The browser reported it had to delete IndexedDB (Chromium: `dataLoss` on the upgrade). */
+  | 'browser-reported'
+  /** The storage holds an older version (or nothing) than the OPFS copy or marker knows existed. */
+  | 'missing'
+  /** The storage's newer versions failed verification; the copy held them intact. */
+  | 'corrupt';
+
+export interface DataLossEvent {
+  reason: DataLossReason;
+  /** What the browser said (`dataLossMessage`), '' if nothing. */
+  browserMessage: string;
+  /** The newest version known to have existed. */
+  lastKnownVersion: number;
+  /** The version the store opened at. */
+  restoredVersion: number;
+  /** true: restored from the OPFS copy and written back to the storage, nothing lost; false: opened
+   * without the lost data because the app asked for it (`onDataLoss: 'open'`). */
+  recovered: boolean;
+  /** Why the storage's own versions did not restore (reason 'corrupt'), newest first. */
+  failures: VersionFailure[];
+}
+
+/**
+ * What guards a store's acknowledged commits beyond its storage (Store.lossProtection):
+ * the OPFS copy, only the marker, or nothing.
+ */
+export type LossProtection =
+  /** Every commit is also in the OPFS copy: a lost or damaged IndexedDB is restored from it. */
+  | 'copy'
+  /** The copy is off (`copy: false`); an OPFS marker still turns a lost IndexedDB into DataLossError. */
+  | 'marker'
+  /** No OPFS here (WebKitGTK, a realm that refuses it) or `storage: 'memory'`: a lost IndexedDB is
+   * noticed only when the browser reports it; otherwise the store opens as it finds it. */
+  | 'none';
 
 export interface ScanOptions {
   /** Only keys starting with this prefix. */

@@ -1,14 +1,14 @@
 // Watchers: who listens to which keys of a store (Store.watch), and the
 // delivery of changed keys to them.
 //
-// The engine records the keys of local writes (keepstate_store_watch); the
+// The module records the keys of local writes (keepstate_store_watch); the
 // store takes them when the code that wrote returns (a microtask) and hands
 // them here with their values at that moment, so a listener sees each key
 // once per synchronous run of writes, with its newest value. A catch-up, a rebase and a reload hand over the exact difference of
 // the states before and after (keepstate_store_diff). Ranges are matched on
-// the keys' UTF-8 bytes, the order the engine keeps keys in.
+// the keys' UTF-8 bytes, the order the engine keeps keys in (engine/).
 import { WIRE } from './generated/abi.js';
-import { Engine } from './engine.js';
+import { Wasm } from './wasm.js';
 import { InvalidArgumentError } from './errors.js';
 import type { WatchChange, WatchEvent, WatchRange, WatchSource } from './types.js';
 import type { RawChange } from './wire.js';
@@ -52,18 +52,18 @@ function boundsOf(range: WatchRange): Bounds {
     if (fields.length !== 1) throw new InvalidArgumentError('watch: a range { key } or { prefix } takes no other field');
   }
   if (r.key !== undefined) {
-    const key = Engine.encode(r.key as string);
+    const key = Wasm.encode(r.key as string);
     const end = new Uint8Array(key.length + 1);
     end.set(key);
     return { start: key, end }; // [key, key + "\0"): exactly the key
   }
   if (r.prefix !== undefined) {
-    const prefix = Engine.encode(r.prefix as string);
+    const prefix = Wasm.encode(r.prefix as string);
     return { start: prefix, end: prefixEnd(prefix) };
   }
   return {
-    start: r.start === undefined ? new Uint8Array(0) : Engine.encode(r.start as string),
-    end: r.end === undefined ? undefined : Engine.encode(r.end as string),
+    start: r.start === undefined ? new Uint8Array(0) : Wasm.encode(r.start as string),
+    end: r.end === undefined ? undefined : Wasm.encode(r.end as string),
   };
 }
 
@@ -72,7 +72,7 @@ const matches = (w: Bounds, key: Uint8Array) => compareBytes(key, w.start) >= 0 
 export class Watchers {
   private readonly watchers = new Set<Watcher>();
 
-  /** Adds a listener; the caller passes encodeRanges() to the engine afterwards (and after the remover runs). */
+  /** Adds a listener; the caller passes encodeRanges() to the replica afterwards (and after the remover runs). */
   add(range: WatchRange, listener: (event: WatchEvent) => void): () => void {
     if (typeof listener !== 'function') throw new InvalidArgumentError('watch: listener must be a function');
     const watcher: Watcher = { ...boundsOf(range), listener };
@@ -86,7 +86,7 @@ export class Watchers {
     return this.watchers.size;
   }
 
-  /** Every watcher's range, for the engine to record only writes in them (WIRE.WATCH_*; none: recording off). */
+  /** Every watcher's range, for the replica to record only writes in them (WIRE.WATCH_*; none: recording off). */
   encodeRanges(): Uint8Array {
     const all = [...this.watchers];
     const size = 4 + all.reduce((n, w) => n + 8 + w.start.length + (w.end?.length ?? 0), 0);

@@ -19,8 +19,8 @@
 //  - The copy follows IndexedDB, which decides versions: nothing is written
 //    here for a commit before IndexedDB completed it (packs excepted: their
 //    keys are unique, an orphan is harmless and removed by a later commit).
-import { RecordKind, feedPacks, headVersionOf, type CommitRecords, type PackRequest, type RestoreSource, type StoredRecord } from './backend.js';
-import { KeepstateError, QuotaError } from './errors.js';
+import { RecordKind, feedPacks, headVersionOf, manifestKey, manifestKeyVersion, type CommitRecords, type PackRequest, type RestoreSource, type StoredRecord } from './backend.js';
+import { KeepstateError, QuotaError } from '../errors.js';
 
 /** The part of FileSystemWritableFileStream the copy uses. */
 interface WritableLike {
@@ -36,18 +36,20 @@ interface FileLike {
 }
 
 /** The part of FileSystemDirectoryHandle the copy uses (OPFS's root, or a test's fake). */
-export interface MirrorDirectory {
-  getDirectoryHandle(name: string, options?: { create?: boolean }): Promise<MirrorDirectory>;
+export interface CopyDirectory {
+  getDirectoryHandle(name: string, options?: { create?: boolean }): Promise<CopyDirectory>;
   getFileHandle(name: string, options?: { create?: boolean }): Promise<FileLike>;
   removeEntry(name: string, options?: { recursive?: boolean }): Promise<void>;
   keys(): AsyncIterable<string>;
 }
 
+/** @deprecated The former name of CopyDirectory. */
+export type MirrorDirectory = CopyDirectory;
+
 const PREFIX: Record<RecordKind, string> = { [RecordKind.Head]: 'h-', [RecordKind.Manifest]: 'm-', [RecordKind.Pack]: 'p-' };
 
-function hex16(version: number): string {
-  return version.toString(16).padStart(16, '0');
-}
+/** Head files and markers are named by version as manifests are keyed (backend.ts manifestKey). */
+const hex16 = manifestKey;
 
 /** The kind and key of a file name, or null for a file that is not a record (a browser's swap file). */
 function parseName(name: string): { kind: RecordKind; key: string } | null {
@@ -61,7 +63,7 @@ function fileName(record: { kind: RecordKind; key: string }): string {
   return PREFIX[record.kind] + record.key;
 }
 
-function mirrorError(e: unknown, what: string): KeepstateError {
+function copyError(e: unknown, what: string): KeepstateError {
   if (e instanceof KeepstateError) return e;
   const name = typeof e === 'object' && e !== null && 'name' in e ? String(e.name) : '';
   const message = e instanceof Error ? e.message : String(e);
@@ -70,14 +72,14 @@ function mirrorError(e: unknown, what: string): KeepstateError {
 }
 
 /** OPFS's root directory where this realm has a usable one (writable files), else undefined. */
-export async function opfsRoot(): Promise<MirrorDirectory | undefined> {
+export async function opfsRoot(): Promise<CopyDirectory | undefined> {
   const storage = (globalThis as { navigator?: { storage?: { getDirectory?: () => Promise<unknown> } } }).navigator?.storage;
   const handle = (globalThis as { FileSystemFileHandle?: { prototype: object } }).FileSystemFileHandle;
   if (typeof storage?.getDirectory !== 'function' || handle === undefined || !('createWritable' in handle.prototype)) {
     return undefined;
   }
   try {
-    return (await storage.getDirectory()) as MirrorDirectory;
+    return (await storage.getDirectory()) as CopyDirectory;
   } catch {
     return undefined; // e.g. a private window that refuses OPFS
   }
@@ -86,15 +88,15 @@ export async function opfsRoot(): Promise<MirrorDirectory | undefined> {
 export class OpfsCopy implements RestoreSource {
   readonly label = 'the OPFS copy';
 
-  private constructor(private readonly dir: MirrorDirectory) {}
+  private constructor(private readonly dir: CopyDirectory) {}
 
   /** The copy of store `storeName` under `root` (created empty if missing). */
-  static async open(root: MirrorDirectory, storeName: string): Promise<OpfsCopy> {
+  static async open(root: CopyDirectory, storeName: string): Promise<OpfsCopy> {
     try {
       const top = await root.getDirectoryHandle('keepstate', { create: true });
       return new OpfsCopy(await top.getDirectoryHandle(encodeURIComponent(storeName), { create: true }));
     } catch (e) {
-      throw mirrorError(e, `opening the OPFS copy of store "${storeName}"`);
+      throw copyError(e, `opening the OPFS copy of store "${storeName}"`);
     }
   }
 
@@ -140,7 +142,8 @@ export class OpfsCopy implements RestoreSource {
     const out: number[] = [];
     for (const n of names) {
       const r = parseName(n);
-      if (r?.kind === RecordKind.Head && /^[0-9a-f]{16}$/.test(r.key)) out.push(parseInt(r.key, 16));
+      const version = r?.kind === RecordKind.Head ? manifestKeyVersion(r.key) : undefined;
+      if (version !== undefined) out.push(version);
     }
     return out.sort((a, b) => b - a);
   }
@@ -159,12 +162,16 @@ export class OpfsCopy implements RestoreSource {
     return null;
   }
 
-  async headVersion(): Promise<number> {
+  async readHead(): Promise<Uint8Array | undefined> {
     try {
-      return (await this.newestHead(await this.names()))?.version ?? 0;
+      return (await this.newestHead(await this.names()))?.bytes;
     } catch (e) {
-      throw mirrorError(e, 'listing the OPFS copy');
+      throw copyError(e, 'listing the OPFS copy');
     }
+  }
+
+  async headVersion(): Promise<number> {
+    return headVersionOf(await this.readHead());
   }
 
   /** Whether the head of `version` is here (the copy is in step with a commit based on it). */
@@ -172,7 +179,7 @@ export class OpfsCopy implements RestoreSource {
     try {
       return (await this.read(`h-${hex16(version)}`)) !== undefined;
     } catch (e) {
-      throw mirrorError(e, 'reading the OPFS copy');
+      throw copyError(e, 'reading the OPFS copy');
     }
   }
 
@@ -191,7 +198,7 @@ export class OpfsCopy implements RestoreSource {
       const parsed = names
         .map(parseName)
         .filter((r): r is { kind: RecordKind; key: string } => r !== null)
-        .filter((r) => r.kind !== RecordKind.Manifest || !/^[0-9a-f]{16}$/.test(r.key) || parseInt(r.key, 16) <= newest);
+        .filter((r) => r.kind !== RecordKind.Manifest || (manifestKeyVersion(r.key) ?? 0) <= newest);
       const manifests = await Promise.all(
         parsed.filter((r) => r.kind === RecordKind.Manifest).map(async (r) => ({ ...r, bytes: (await this.read(fileName(r))) ?? new Uint8Array(0) })),
       );
@@ -199,7 +206,7 @@ export class OpfsCopy implements RestoreSource {
       for (const r of parsed) if (r.kind === RecordKind.Pack) records.push({ ...r, bytes: new Uint8Array(0) });
       await feedPacks(records, (key) => this.read(PREFIX[RecordKind.Pack] + key), start, next);
     } catch (e) {
-      throw mirrorError(e, 'reading the OPFS copy');
+      throw copyError(e, 'reading the OPFS copy');
     }
   }
 
@@ -212,14 +219,14 @@ export class OpfsCopy implements RestoreSource {
       for (const n of names) {
         const r = parseName(n);
         if (r === null || r.kind === RecordKind.Head) continue;
-        if (r.kind === RecordKind.Manifest && /^[0-9a-f]{16}$/.test(r.key) && parseInt(r.key, 16) > newest) continue;
+        if (r.kind === RecordKind.Manifest && (manifestKeyVersion(r.key) ?? 0) > newest) continue;
         const bytes = await this.read(n);
         if (bytes !== undefined) out.push({ ...r, bytes });
       }
       if (head !== null) out.push({ kind: RecordKind.Head, key: 'head', bytes: head.bytes });
       return out;
     } catch (e) {
-      throw mirrorError(e, 'reading the OPFS copy');
+      throw copyError(e, 'reading the OPFS copy');
     }
   }
 
@@ -228,7 +235,7 @@ export class OpfsCopy implements RestoreSource {
     try {
       await Promise.all(records.puts.filter((r) => r.kind === RecordKind.Pack).map((r) => this.write(fileName(r), r.bytes)));
     } catch (e) {
-      throw mirrorError(e, 'writing packs to the OPFS copy');
+      throw copyError(e, 'writing packs to the OPFS copy');
     }
   }
 
@@ -237,7 +244,7 @@ export class OpfsCopy implements RestoreSource {
     try {
       await Promise.all(records.puts.filter((r) => r.kind === RecordKind.Pack).map((r) => this.remove(fileName(r))));
     } catch (e) {
-      throw mirrorError(e, 'removing packs from the OPFS copy');
+      throw copyError(e, 'removing packs from the OPFS copy');
     }
   }
 
@@ -259,7 +266,7 @@ export class OpfsCopy implements RestoreSource {
         ),
       );
     } catch (e) {
-      throw mirrorError(e, 'writing the OPFS copy');
+      throw copyError(e, 'writing the OPFS copy');
     }
   }
 
@@ -280,7 +287,7 @@ export class OpfsCopy implements RestoreSource {
       if (baseVersion > 0) stale.push(`h-${hex16(baseVersion)}`);
       await Promise.all(stale.map((n) => this.remove(n)));
     } catch (e) {
-      throw mirrorError(e, 'removing stale files of the OPFS copy');
+      throw copyError(e, 'removing stale files of the OPFS copy');
     }
   }
 
@@ -293,7 +300,7 @@ export class OpfsCopy implements RestoreSource {
     try {
       await Promise.all((await this.names()).filter((n) => n.endsWith('.crswap')).map((n) => this.remove(n)));
     } catch (e) {
-      throw mirrorError(e, 'cleaning the OPFS copy');
+      throw copyError(e, 'cleaning the OPFS copy');
     }
   }
 
@@ -331,7 +338,7 @@ export class OpfsCopy implements RestoreSource {
       }
       await this.removeAllBut(keep);
     } catch (e) {
-      throw mirrorError(e, 'rewriting the OPFS copy');
+      throw copyError(e, 'rewriting the OPFS copy');
     }
   }
 
@@ -347,7 +354,7 @@ export class OpfsCopy implements RestoreSource {
       const names = await this.names();
       await Promise.all(names.filter((n) => n.startsWith('x-') && n !== name).map((n) => this.remove(n)));
     } catch (e) {
-      throw mirrorError(e, 'writing the store marker to OPFS');
+      throw copyError(e, 'writing the store marker to OPFS');
     }
   }
 
@@ -355,10 +362,10 @@ export class OpfsCopy implements RestoreSource {
   async knownVersion(): Promise<number> {
     try {
       const names = await this.names();
-      const markers = names.filter((n) => /^x-[0-9a-f]{16}$/.test(n)).map((n) => parseInt(n.slice(2), 16));
+      const markers = names.map((n) => (n.startsWith('x-') ? manifestKeyVersion(n.slice(2)) : undefined)).filter((v): v is number => v !== undefined);
       return Math.max(0, (await this.newestHead(names))?.version ?? 0, ...markers);
     } catch (e) {
-      throw mirrorError(e, 'listing the OPFS copy');
+      throw copyError(e, 'listing the OPFS copy');
     }
   }
 
@@ -367,7 +374,7 @@ export class OpfsCopy implements RestoreSource {
     try {
       await Promise.all((await this.names()).map((n) => this.remove(n)));
     } catch (e) {
-      throw mirrorError(e, 'clearing the OPFS copy');
+      throw copyError(e, 'clearing the OPFS copy');
     }
   }
 

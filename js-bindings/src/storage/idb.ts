@@ -12,7 +12,7 @@
 // handle), and their bytes are taken one after the other while the engine
 // verifies (backend.ts feedPacks).
 // A commit's packs of 64 KiB or more are stored as Blobs (written since issue
-// 17; wire.ts readPlan decides, backend.ts BLOB_PACK_BYTES): IndexedDB keeps a Blob's
+// 17; BLOB_PACKS below says which): IndexedDB keeps a Blob's
 // bytes as they are, where a Uint8Array value is serialized (and, in Chromium,
 // compressed) on put() and deserialized on get(), which took about twice as
 // long for 8 MiB packs. Uint8Array packs written before still read. A commit is ONE
@@ -25,14 +25,15 @@
 // in the next `upgradeneeded` (`event.dataLoss`). That event recreates the
 // database, so the marker is written in the same upgrade transaction: every
 // later open still sees the loss until a recovery or the app clears it.
-import { HEAD_KEY, RECORD_KINDS } from './generated/abi.js';
-import { errorFromIndexedDB, type KeepstateError } from './errors.js';
+import { HEAD_KEY, RECORD_KINDS } from '../generated/abi.js';
+import { errorFromIndexedDB, type KeepstateError } from '../errors.js';
 import {
   RecordKind,
   feedPacks,
-  headVersionOf,
   packBytes,
   valueBytes,
+  type BackendCapabilities,
+  type BlobPolicy,
   type BrowserDataLoss,
   type CommitRecords,
   type PackRequest,
@@ -52,6 +53,20 @@ const STASH_PREFIX = 'stash:';
 const DATA_LOSS_KEY = 'data-loss';
 /** The key of the probe whether Blob values can be stored (put and deleted in one transaction). */
 const BLOB_PROBE_KEY = 'blob-probe';
+
+/**
+ * The packs this backend takes as Blobs, once the probe found it stores them.
+ * minBytes: smaller packs stay Uint8Arrays, since Chromium keeps values under 64 KiB inside
+ * its LevelDB, where a Blob always becomes a file of its own (a small commit's pack would
+ * cost a file).
+ * maxCommitBytes: a commit whose packs add up to more goes as Uint8Arrays, as before issue
+ * 17. A Blob's bytes stay in the browser's blob storage until the Blob is collected, not when
+ * the transaction completes: in Chromium 156, right after a 256 MiB state's first commit
+ * (347 MiB of Blobs), a raw put of one 256 MiB value failed with "DataError: Failed to write
+ * blobs (InvalidBlob)" (twice; never with Uint8Array packs). Below this, at most this much
+ * waits for the collector per commit.
+ */
+const BLOB_PACKS: BlobPolicy = { minBytes: 64 << 10, maxCommitBytes: 128 << 20 };
 
 export function databaseName(storeName: string): string {
   return `keepstate:${storeName}`;
@@ -92,22 +107,19 @@ function kindName(kind: number): string {
 
 export class IndexedDBBackend implements StorageBackend {
   readonly label = 'IndexedDB';
-  /** Where the phases of a commit's write go (OpenOptions.debugTimings), or null. */
-  timing: Timing | null = null;
-  /** Other tabs' commits are announced on a BroadcastChannel named after the database. */
-  private readonly channel: BroadcastChannel | undefined;
 
   private constructor(
     private readonly db: IDBDatabase,
-    storeName: string,
     /** The marker of a loss the browser reported (now or at an earlier open), or null. */
     private lossMarker: BrowserDataLoss | null,
+    /** Where the phases of a commit's write go (OpenOptions.debugTimings), or null. */
+    private readonly timing: Timing | null,
   ) {
-    if (typeof BroadcastChannel !== 'undefined') {
-      this.channel = new BroadcastChannel(databaseName(storeName));
-      (this.channel as unknown as { unref?(): void }).unref?.();
-    }
     this.probeBlobs();
+  }
+
+  get capabilities(): BackendCapabilities {
+    return { blobPacks: this.storesBlobs ? BLOB_PACKS : null };
   }
 
   /**
@@ -116,7 +128,7 @@ export class IndexedDBBackend implements StorageBackend {
    * browsing, WebKitWebDriver's automation) fail every such put with "Error preparing
    * Blob/File data to be stored in object store". Until the probe answers, commits use bytes.
    */
-  storesBlobs = false;
+  private storesBlobs = false;
 
   private probeBlobs(): void {
     if (typeof Blob === 'undefined') return;
@@ -138,22 +150,7 @@ export class IndexedDBBackend implements StorageBackend {
     }
   }
 
-  announce(version: number, writer: number): void {
-    this.channel?.postMessage({ version, writer });
-  }
-
-  onRemoteCommit(fn: (version: number, writer: number) => void): () => void {
-    const channel = this.channel;
-    if (channel === undefined) return () => undefined;
-    const listener = (event: MessageEvent) => {
-      const { version, writer } = (event.data ?? {}) as { version?: unknown; writer?: unknown };
-      if (typeof version === 'number' && typeof writer === 'number') fn(version, writer);
-    };
-    channel.addEventListener('message', listener);
-    return () => channel.removeEventListener('message', listener);
-  }
-
-  static async open(factory: IDBFactory, storeName: string): Promise<IndexedDBBackend> {
+  static async open(factory: IDBFactory, storeName: string, timing: Timing | null = null): Promise<IndexedDBBackend> {
     try {
       const req = factory.open(databaseName(storeName), DATABASE_VERSION);
       req.onupgradeneeded = (event) => {
@@ -173,7 +170,7 @@ export class IndexedDBBackend implements StorageBackend {
       const marker = (await request(db.transaction(META, 'readonly').objectStore(META).get(DATA_LOSS_KEY))) as
         | BrowserDataLoss
         | undefined;
-      return new IndexedDBBackend(db, storeName, marker ?? null);
+      return new IndexedDBBackend(db, marker ?? null, timing);
     } catch (e) {
       throw errorFromIndexedDB(e, `opening the database of store "${storeName}"`);
     }
@@ -226,19 +223,19 @@ export class IndexedDBBackend implements StorageBackend {
     }
   }
 
-  async headVersion(): Promise<number> {
+  async readHead(): Promise<Uint8Array | undefined> {
     try {
       const stored: unknown = await request(this.db.transaction(RECORD_KINDS[0], 'readonly').objectStore(RECORD_KINDS[0]).get(HEAD_KEY));
-      return headVersionOf(stored === undefined ? undefined : valueBytes(stored));
+      return stored === undefined ? undefined : valueBytes(stored);
     } catch (e) {
       throw errorFromIndexedDB(e, 'reading the stored head');
     }
   }
 
   /**
-   * Reads what a restore needs in ONE readonly transaction (RestoreSource). At
-   * most two packs are in flight, and the engine stages one, never the whole
-   * database.
+   * Reads what a restore needs in ONE readonly transaction (RestoreSource); the packs as
+   * feedPacks says (backend.ts): every pack named at once once one arrives as a Blob, else
+   * at most two in flight. The engine stages one, never the whole database.
    */
   async readForRestore(
     start: (records: StoredRecord[]) => PackRequest | null,
@@ -385,7 +382,6 @@ export class IndexedDBBackend implements StorageBackend {
   }
 
   close(): void {
-    this.channel?.close();
     this.db.close();
   }
 }

@@ -1,18 +1,17 @@
 // The in-memory backend: a store's records in a Map of this realm, shared by
 // every store opened with the same name here (so two stores of one name
-// conflict and hear each other's commits as two tabs would). For Node tests
-// and state that need not outlive the page: `openStore(name, { storage: 'memory' })`.
+// conflict as two tabs would; they hear each other's commits through
+// notices/memory.ts). For Node tests and state that need not outlive the
+// page: `openStore(name, { storage: 'memory' })`.
 //
 // A commit is atomic: it runs synchronously (the head check included) in one
 // task, after the same await a real backend has.
 import { RecordKind, feedPacks, packBytes, type CommitRecords, type PackRequest, type StashedCommit, type StorageBackend, type StoredRecord } from './backend.js';
-import { headVersionOf } from './backend.js';
-import type { KeepstateError } from './errors.js';
+import type { KeepstateError } from '../errors.js';
 
 interface Shared {
   records: Map<string, StoredRecord>; // by `${kind}/${key}`
   stashes: Map<number, StashedCommit>; // by writer
-  listeners: Set<(version: number, writer: number) => void>;
 }
 
 const realm = new Map<string, Shared>();
@@ -21,13 +20,11 @@ const id = (kind: RecordKind, key: string) => `${kind}/${key}`;
 
 export class MemoryBackend implements StorageBackend {
   readonly label = 'memory';
-  readonly browserDataLoss = null;
   private readonly shared: Shared;
-  private readonly mine = new Set<(version: number, writer: number) => void>();
 
   constructor(storeName: string) {
     let shared = realm.get(storeName);
-    if (shared === undefined) realm.set(storeName, (shared = { records: new Map(), stashes: new Map(), listeners: new Set() }));
+    if (shared === undefined) realm.set(storeName, (shared = { records: new Map(), stashes: new Map() }));
     this.shared = shared;
   }
 
@@ -36,8 +33,8 @@ export class MemoryBackend implements StorageBackend {
     realm.clear();
   }
 
-  async headVersion(): Promise<number> {
-    return headVersionOf(this.shared.records.get(id(RecordKind.Head, 'head'))?.bytes);
+  async readHead(): Promise<Uint8Array | undefined> {
+    return this.shared.records.get(id(RecordKind.Head, 'head'))?.bytes.slice();
   }
 
   async readForRestore(
@@ -69,8 +66,6 @@ export class MemoryBackend implements StorageBackend {
     for (const d of records.deletes) this.shared.records.delete(id(d.kind, d.key));
   }
 
-  async clearDataLoss(): Promise<void> {}
-
   stashCommit(stash: StashedCommit): void {
     this.shared.stashes.set(stash.writer, structuredClone(stash));
   }
@@ -83,21 +78,5 @@ export class MemoryBackend implements StorageBackend {
     this.shared.stashes.delete(writer);
   }
 
-  announce(version: number, writer: number): void {
-    for (const fn of this.shared.listeners) if (!this.mine.has(fn)) queueMicrotask(() => fn(version, writer));
-  }
-
-  onRemoteCommit(fn: (version: number, writer: number) => void): () => void {
-    this.shared.listeners.add(fn);
-    this.mine.add(fn);
-    return () => {
-      this.shared.listeners.delete(fn);
-      this.mine.delete(fn);
-    };
-  }
-
-  close(): void {
-    for (const fn of this.mine) this.shared.listeners.delete(fn);
-    this.mine.clear();
-  }
+  close(): void {}
 }

@@ -7,12 +7,21 @@
 // byte on restore).
 //
 // A StorageBackend is where a store's versions are decided: IndexedDB
-// (idb.ts) in browsers, or memory (memory.ts: Node tests, ephemeral stores).
-// Its commit write is atomic and runs the engine's head check inside it. The
-// OPFS copy (opfs.ts) is a second failure domain that follows the backend
-// (storage.ts decides when it is used); it is only a RestoreSource.
+// (idb.ts) in browsers, memory (memory.ts: Node tests, ephemeral stores), or
+// the app's own. Its commit write is atomic and runs the engine's head check
+// inside it. The OPFS copy (opfs.ts) is a second failure domain; guarded.ts
+// is the backend that wraps an authority and that copy and holds the rules
+// between them. Nothing here imports the store, the writer or the module:
+// the head rule comes in as a function (checkHead).
 
-import type { KeepstateError } from './errors.js';
+import type { KeepstateError } from '../errors.js';
+
+/**
+ * The one head rule (persistence's CheckStoredHead, through the module): null when the stored
+ * head is exactly `expected` (both absent counts), else the error to abort with. Backends
+ * that must check a head get it passed in; none compares head bytes or versions itself.
+ */
+export type HeadRule = (expected: Uint8Array | null, stored: Uint8Array | undefined) => KeepstateError | null;
 
 /**
  * Receives how long one phase of a commit or a restore took (OpenOptions.debugTimings):
@@ -22,7 +31,7 @@ import type { KeepstateError } from './errors.js';
 export type Timing = (phase: string, ms: number) => void;
 
 /** Record kinds, as persistence's RecordKind numbers them (format.h). */
-export const enum RecordKind {
+export enum RecordKind {
   Head = 0,
   Manifest = 1,
   Pack = 2,
@@ -46,31 +55,14 @@ export interface RestoreHint {
   manifestsFrom?: string;
 }
 
-/** A record a commit writes: a pack may come as a Blob of its bytes (readPlan does that for
- * IndexedDB, where both IndexedDB and the OPFS copy take the Blob, so its bytes are copied
- * out of wasm memory once); every other kind is a Uint8Array. */
+/** A record a commit writes: a pack may come as a Blob of its bytes (where the backend's
+ * BlobPolicy says: both it and the OPFS copy take the Blob, so its bytes are copied out of
+ * wasm memory once); every other kind is a Uint8Array. */
 export interface CommitRecord {
   kind: RecordKind;
   key: string;
   bytes: Uint8Array | Blob;
 }
-
-/**
- * Packs of at least this many bytes go to IndexedDB as Blobs (wire.ts readPlan, idb.ts). Smaller
- * ones stay Uint8Arrays: Chromium keeps values under 64 KiB inside its LevelDB, where a
- * Blob always becomes a file of its own (a small commit's pack would cost a file).
- */
-export const BLOB_PACK_BYTES = 64 << 10;
-
-/**
- * A commit whose packs add up to more than this goes to IndexedDB as Uint8Arrays, as before
- * issue 17. A Blob's bytes stay in the browser's blob storage until the Blob is collected,
- * not when the transaction completes: in Chromium 156, right after a 256 MiB state's first
- * commit (347 MiB of Blobs), a raw put of one 256 MiB value failed with "DataError: Failed to
- * write blobs (InvalidBlob)" (twice; never with Uint8Array packs). Below this, at most this
- * much waits for the collector per commit.
- */
-export const BLOB_COMMIT_BYTES = 128 << 20;
 
 /** The size in bytes of a record a commit writes. */
 export function recordSize(record: CommitRecord): number {
@@ -109,8 +101,8 @@ export interface PackRequest {
 export interface RestoreSource {
   /** For messages: "IndexedDB", "the OPFS copy". */
   readonly label: string;
-  /** The version the stored head claims (0: no head). Not verified: restore verifies. */
-  headVersion(): Promise<number>;
+  /** The stored head record (undefined: none). Not verified: restore verifies. */
+  readHead(): Promise<Uint8Array | undefined>;
   readForRestore(
     start: (records: StoredRecord[]) => PackRequest | null,
     next: (pack: Uint8Array | undefined) => PackRequest | null,
@@ -231,8 +223,34 @@ export interface StashedCommit {
   at: number;
 }
 
-/** The storage contract of a Store (docs/architecture.md draws the layers). */
+/**
+ * Which packs of a commit a backend takes as Blobs (wire.ts decodePlan makes them straight
+ * from wasm memory, so their bytes are copied out once): each pack of at least `minBytes`,
+ * unless the commit's packs add up to more than `maxCommitBytes`.
+ */
+export interface BlobPolicy {
+  readonly minBytes: number;
+  readonly maxCommitBytes: number;
+}
+
+/** What a backend can do, declared instead of tested for (`instanceof`). Read at each commit. */
+export interface BackendCapabilities {
+  /** Packs it takes as Blobs (IndexedDB, where it was found to store them: idb.ts), or null: bytes only. */
+  readonly blobPacks: BlobPolicy | null;
+}
+
+/**
+ * The storage contract of a store (docs/api.md, "Your own storage"): where its versions are
+ * decided. IndexedDB (idb.ts), memory (memory.ts), or an object the app passes as
+ * `openStore(name, { storage: backend })`. Only the RestoreSource reads and `writeCommit`
+ * are required; the rest have defaults (BackendWrapper):
+ *  - no capabilities: records are always Uint8Arrays;
+ *  - no `browserDataLoss`: the storage never reports a loss of its own;
+ *  - no stash methods: a page unloaded with uncommitted work stashes nothing (its last
+ *    autosave, run when the page was hidden, is what survives).
+ */
 export interface StorageBackend extends RestoreSource {
+  readonly capabilities?: BackendCapabilities;
   /**
    * One atomic write: reads the stored head, hands it to `checkHead` (the
    * engine's rule: an error aborts and nothing is written), then clears (if
@@ -245,20 +263,70 @@ export interface StorageBackend extends RestoreSource {
     checkHead: (head: Uint8Array | undefined) => KeepstateError | null,
   ): Promise<void>;
   /** A loss the storage itself reported and nobody has resolved yet, or null. */
-  readonly browserDataLoss: BrowserDataLoss | null;
+  readonly browserDataLoss?: BrowserDataLoss | null;
   /** Forgets that report (after a recovery, or when the app accepted the loss). */
-  clearDataLoss(): Promise<void>;
+  clearDataLoss?(): Promise<void>;
   /** Keeps `stash` for the next open. Its write is issued before this returns: a page being
    * unloaded has no later task (IndexedDB completes a transaction issued in `pagehide`). */
-  stashCommit(stash: StashedCommit): void;
+  stashCommit?(stash: StashedCommit): void;
   /** Every stashed commit, oldest first. */
-  readStashes(): Promise<StashedCommit[]>;
+  readStashes?(): Promise<StashedCommit[]>;
   /** Removes the stash of `writer` (it was written, or could not be). */
-  deleteStash(writer: number): Promise<void>;
-  /** Tells other writers of the same store (other tabs) that `version` was committed. */
-  announce(version: number, writer: number): void;
-  /** Calls `fn` when another writer announces a commit; returns the unsubscribe function. */
-  onRemoteCommit(fn: (version: number, writer: number) => void): () => void;
+  deleteStash?(writer: number): Promise<void>;
+}
+
+/**
+ * A backend that forwards every call to the one below it (`down`) and gives the contract's
+ * defaults where `down` leaves a member out; a subclass overrides only what it changes
+ * (LevelDB's EnvWrapper). Every backend a store uses is seen through one.
+ */
+export class BackendWrapper implements Required<Omit<StorageBackend, 'browserDataLoss'>> {
+  constructor(protected readonly down: StorageBackend) {}
+
+  get label(): string {
+    return this.down.label;
+  }
+  get capabilities(): BackendCapabilities {
+    return this.down.capabilities ?? { blobPacks: null };
+  }
+  get browserDataLoss(): BrowserDataLoss | null {
+    return this.down.browserDataLoss ?? null;
+  }
+  readHead(): Promise<Uint8Array | undefined> {
+    return this.down.readHead();
+  }
+  readForRestore(
+    start: (records: StoredRecord[]) => PackRequest | null,
+    next: (pack: Uint8Array | undefined) => PackRequest | null,
+    hint?: RestoreHint,
+  ): Promise<void> {
+    return this.down.readForRestore(start, next, hint);
+  }
+  readAll(): Promise<StoredRecord[]> {
+    return this.down.readAll();
+  }
+  writeCommit(
+    records: CommitRecords,
+    durability: 'strict' | 'relaxed',
+    checkHead: (head: Uint8Array | undefined) => KeepstateError | null,
+  ): Promise<void> {
+    return this.down.writeCommit(records, durability, checkHead);
+  }
+  async clearDataLoss(): Promise<void> {
+    await this.down.clearDataLoss?.();
+  }
+  stashCommit(stash: StashedCommit): void {
+    this.down.stashCommit?.(stash);
+  }
+  async readStashes(): Promise<StashedCommit[]> {
+    return (await this.down.readStashes?.()) ?? [];
+  }
+  async deleteStash(writer: number): Promise<void> {
+    await this.down.deleteStash?.(writer);
+  }
+  close(): void {
+    this.down.close();
+  }
 }
 
 const HEAD_MAGIC = 0x4448534b; // "KSHD", docs/snapshot-format.md "Head record"
@@ -271,6 +339,18 @@ export function headVersionOf(bytes: Uint8Array | undefined): number {
   if (view.getUint32(0, true) !== HEAD_MAGIC) return 0;
   return Number(view.getBigUint64(8, true));
 }
+
+/** The key of version `version`'s manifest (persistence's ManifestKey). */
+export function manifestKey(version: number): string {
+  return version.toString(16).padStart(MANIFEST_KEY_DIGITS, '0');
+}
+
+/** The version a manifest key names (persistence's ParseManifestKey), undefined if it is not one. */
+export function manifestKeyVersion(key: string): number | undefined {
+  if (key.length !== MANIFEST_KEY_DIGITS || !/^[0-9a-f]+$/.test(key)) return undefined;
+  return parseInt(key, 16);
+}
+const MANIFEST_KEY_DIGITS = 16;
 
 /** Bytes of a stored value; anything else (tampered data) reads as empty, which fails verification. */
 export function valueBytes(value: unknown): Uint8Array {

@@ -1,5 +1,8 @@
-// Engine: one instantiated wasm module and everything shared by the stores
-// that live in it (the scheduler and its MessageChannel driver).
+// Wasm: one instantiated keepstate module and everything shared by the
+// replicas that live in it: the scheduler and its MessageChannel driver,
+// mutator calls in flight, the scratch buffer, the error and output buffers.
+// replica.ts is the only caller of the per-store exports; this file makes the
+// module-wide calls.
 //
 // Memory: the module is built with memory growth, so any call may replace
 // the heap's ArrayBuffer. Nothing here keeps a view across a call: every
@@ -28,11 +31,11 @@ export interface PendingCall {
   reject(error: KeepstateError): void;
 }
 
-export class Engine {
+export class Wasm {
   readonly module: KeepstateModule;
   readonly scheduler: number;
   readonly driver: SchedulerDriver;
-  /** Open stores, counted: an engine with none lets a Node process exit. */
+  /** Open stores, counted: a module with none lets a Node process exit. */
   openStores = 0;
   /** Mutator calls in flight, by call id (keepstate_call). */
   readonly calls = new Map<number, PendingCall>();
@@ -77,12 +80,17 @@ export class Engine {
     }
   }
 
-  /** Throws the typed error for a non-zero status (the message comes from the engine). */
+  /** The newest schema version the module's C++ migrations reach (0: none). */
+  migrationsNewest(): number {
+    return this.module._keepstate_migrations_newest();
+  }
+
+  /** Throws the typed error for a non-zero status (the message comes from the module). */
   check(status: number): void {
     if (status !== 0) throw this.error(status);
   }
 
-  /** The typed error for a status, with the engine's last error message. */
+  /** The typed error for a status, with the module's last error message. */
   error(status: number): KeepstateError {
     const m = this.module;
     const ptr = m._keepstate_error_ptr();
@@ -106,7 +114,7 @@ export class Engine {
   /**
    * The scratch buffer's address, with room for at least `size` bytes (it grows, never
    * shrinks). Everything staged goes through here, so `scratchAt` and `scratchSize` are
-   * the engine's g_scratch. QuotaError if memory cannot grow.
+   * the module's g_scratch. QuotaError if memory cannot grow.
    */
   private reserve(size: number): number {
     if (size > this.scratchSize) {
@@ -159,7 +167,7 @@ export class Engine {
 
   /**
    * Stages `value` at scratch + `offset`, right after a key staged with room for it
-   * (Engine.room); returns its length in bytes.
+   * (Wasm.room); returns its length in bytes.
    */
   stageValue(offset: number, value: Uint8Array | string): number {
     const heap = this.module.HEAPU8;
@@ -184,7 +192,7 @@ export class Engine {
   }
 }
 
-const engines = new Map<KeepstateModuleFactory, Promise<Engine>>();
+const instances = new Map<KeepstateModuleFactory, Promise<Wasm>>();
 
 /**
  * What differs between the package's two entries. index.ts (pages, workers,
@@ -207,7 +215,7 @@ export function setPlatform(p: Platform): void {
   platform = p;
 }
 
-async function instantiate(source: ModuleSource): Promise<Engine> {
+async function instantiate(source: ModuleSource): Promise<Wasm> {
   const url = source.wasmUrl === undefined ? undefined : new URL(source.wasmUrl);
   let module: KeepstateModule;
   if (url !== undefined && platform.readWasm !== undefined) {
@@ -218,11 +226,11 @@ async function instantiate(source: ModuleSource): Promise<Engine> {
   } else {
     module = await source.factory();
   }
-  return new Engine(module);
+  return new Wasm(module);
 }
 
-/** The engine of a module source, instantiated once per factory in this realm. */
-export function loadEngine(source?: ModuleSource | KeepstateModuleFactory): Promise<Engine> {
+/** The module of a module source, instantiated once per factory in this realm. */
+export function loadWasm(source?: ModuleSource | KeepstateModuleFactory): Promise<Wasm> {
   let resolved: Promise<ModuleSource>;
   if (source === undefined) {
     // Written out here (not in the glue) so that bundlers see the .wasm and
@@ -237,12 +245,12 @@ export function loadEngine(source?: ModuleSource | KeepstateModuleFactory): Prom
     resolved = Promise.resolve(source);
   }
   return resolved.then((s) => {
-    let engine = engines.get(s.factory);
-    if (engine === undefined) {
-      engine = instantiate(s);
-      engines.set(s.factory, engine);
-      engine.catch(() => engines.delete(s.factory));
+    let wasm = instances.get(s.factory);
+    if (wasm === undefined) {
+      wasm = instantiate(s);
+      instances.set(s.factory, wasm);
+      wasm.catch(() => instances.delete(s.factory));
     }
-    return engine;
+    return wasm;
   });
 }
