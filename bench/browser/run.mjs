@@ -230,7 +230,7 @@ const CHANGES = [
 ];
 const COMMIT_CONTENDERS = [
   ['keepstate', 'keepstate commit()'],
-  ['keepstate-nocopy', 'keepstate commit(), mirror: false (no OPFS copy)'],
+  ['keepstate-nocopy', 'keepstate commit(), copy: false (no OPFS copy)'],
   ['raw', 'raw IndexedDB put of the changed bytes (limit)'],
   ['idbfs', 'IDBFS FS.syncfs (state as one file)'],
   ['wa-sqlite', 'wa-sqlite COMMIT (IDBBatchAtomicVFS)'],
@@ -478,7 +478,7 @@ What each column writes to IndexedDB (one readwrite transaction each, durability
         c.idbfs && !c.idbfs.error ? `${fmtMs(c.idbfs)} (${fmtX(c.idbfs.median / ks)})` : fmtMs(c.idbfs)];
     });
     out.push(table('Restore after a page reload until the state is verified and usable (median ms; in brackets: time / keepstate time)',
-      ['state', 'keepstate openStore (instantiate + restore + verify)', 'mirror: false (no OPFS copy)', 'of which: reload() alone', 'IndexedDB read of keepstate\'s own records', 'keepstate stored bytes / records', 'keepstate after the 20 commit runs', 'raw IndexedDB read (limit)', 'IDBFS syncfs(true) + read'], rows));
+      ['state', 'keepstate openStore (instantiate + restore + verify)', 'copy: false (no OPFS copy)', 'of which: reload() alone', 'IndexedDB read of keepstate\'s own records', 'keepstate stored bytes / records', 'keepstate after the 20 commit runs', 'raw IndexedDB read (limit)', 'IDBFS syncfs(true) + read'], rows));
     for (const mib of SIZES_MIB) {
       const c = restore[mib] ?? {};
       if (c.keepstate && !c.keepstate.error && c.raw && !c.raw.error) {

@@ -7,7 +7,7 @@
 // 'strict'), autosave off so that each commit is the timed one.
 //
 //   node bench/browser/seat.mjs [--quick] [--browser chromium|firefox] [--runs N] [--sizes 16,64] [--kinds random,compressible]
-//                               [--mirror false]   (development: keepstate without its OPFS copy, for attribution)
+//                               [--copy false]   (development: keepstate without its OPFS copy, for attribution)
 //   make bench-browser (runs it after run.mjs)
 //
 // The state is N MiB of 1 KiB records, random or compressible (Chromium
@@ -37,9 +37,9 @@ const RUNS = Number(opt('--runs') ?? 3);
 const SIZES_MIB = opt('--sizes')?.split(',').map(Number) ?? (quick ? [16, 64] : [16, 64, 256]);
 const KINDS = opt('--kinds')?.split(',') ?? ['random', 'compressible'];
 const SMALL_RECORDS = 10;
-// --mirror false: keepstate without its OPFS copy (attribution only; the targets are for the defaults).
-const MIRROR = opt('--mirror') !== 'false';
-const PARTIAL = ['--runs', '--sizes', '--kinds', '--mirror'].some((o) => argv.includes(o));
+// --copy false: keepstate without its OPFS copy (attribution only; the targets are for the defaults).
+const COPY = opt('--copy') !== 'false';
+const PARTIAL = ['--runs', '--sizes', '--kinds', '--copy'].some((o) => argv.includes(o));
 const BROWSER = browserOption(argv);
 const TARGETS = { full: 2, small: 1.5, reopen: 1.5, reload: 1.5 };
 
@@ -83,7 +83,7 @@ async function measureState(server, kind, mib) {
   const name = `seat-${kind}-${mib}`;
   return onePage(server, async (run, reload) => {
     const rows = { full: { ks: [], raw: [] }, small: { ks: [], raw: [] }, reopen: { ks: [], raw: [] }, reload: { ks: [], raw: [] } };
-    const setup = await run('keepstate', 'seatSetup', { name, records, kind, mirror: MIRROR });
+    const setup = await run('keepstate', 'seatSetup', { name, records, kind, copy: COPY });
     await run('raw', 'seatPut', { name, records, kind, gen: 0 });
     log(`${kind} ${mib} MiB: first commit ${setup.ms.toFixed(0)} ms, ${(setup.bytesWritten / 2 ** 20).toFixed(1)} MiB written`);
     let gen0 = 0; // record 0's generation, which seatReopen checks
@@ -101,12 +101,12 @@ async function measureState(server, kind, mib) {
       if (ids.includes(0)) gen0 = gen;
     }
     for (let r = 0; r < RUNS; ++r) {
-      rows.reopen.ks.push(await run('keepstate', 'seatReopen', { name, records, kind, gen: gen0, mirror: MIRROR }));
+      rows.reopen.ks.push(await run('keepstate', 'seatReopen', { name, records, kind, gen: gen0, copy: COPY }));
       rows.reopen.raw.push(await run('raw', 'seatGet', { name, records }));
     }
     for (let r = 0; r < RUNS; ++r) {
       await reload();
-      rows.reload.ks.push(await run('keepstate', 'seatReopen', { name, records, kind, gen: gen0, mirror: MIRROR }));
+      rows.reload.ks.push(await run('keepstate', 'seatReopen', { name, records, kind, gen: gen0, copy: COPY }));
       await reload();
       rows.reload.raw.push(await run('raw', 'seatGet', { name, records }));
     }
@@ -161,7 +161,7 @@ const ROWS = [
   ['reload', 'restore after a page reload (module load included)', 'open + get + touch every page', (r) => r.bytes],
 ];
 const targets = [];
-console.log(`\nFrom a user's seat (headless ${browserVersion}, on-disk profile, ${MIRROR ? 'store defaults incl. the OPFS copy' : 'mirror: false (no OPFS copy: attribution, not the targets)'}; ` +
+console.log(`\nFrom a user's seat (headless ${browserVersion}, on-disk profile, ${COPY ? 'store defaults incl. the OPFS copy' : 'copy: false (no OPFS copy: attribution, not the targets)'}; ` +
   `${RUNS} runs, medians; load ${loadStart} at start, ${load()} at end; node bench/browser/seat.mjs ${argv.join(' ')})`);
 console.log('| state | what | keepstate | limit (raw IndexedDB, one value) | ratio | target | result |');
 console.log('| --- | --- | --- | --- | --- | --- | --- |');

@@ -19,10 +19,10 @@ async function session(profile: string, origin: string): Promise<{ browser: Cras
 
 const BROWSER_SAID = /corrupt|checksum mismatch|bad record length/;
 
-for (const mirror of [true, false]) {
-  test(`a torn LevelDB log makes Chromium delete IndexedDB: ${mirror ? 'every acknowledged commit comes back from the OPFS copy' : 'without the copy, DataLossError'}`, async ({ server, profile }) => {
+for (const copy of [true, false]) {
+  test(`a torn LevelDB log makes Chromium delete IndexedDB: ${copy ? 'every acknowledged commit comes back from the OPFS copy' : 'without the copy, DataLossError'}`, async ({ server, profile }) => {
     test.setTimeout(120_000);
-    const options = { autosave: false, mirror };
+    const options = { autosave: false, copy };
 
     // Session 1: two commits, a clean exit.
     let { browser, ks } = await session(profile, server.origin);
@@ -54,7 +54,7 @@ for (const mirror of [true, false]) {
     // Session 3: Chromium finds the log corrupt and deletes the origin's IndexedDB.
     ({ browser, ks } = await session(profile, server.origin));
     const where = `torn ${torn.log} at ${torn.sizeBefore} bytes`;
-    if (mirror) {
+    if (copy) {
       expect(await ks.call('open', 'torn', options), where).toEqual({ version: acked, dirty: false });
       const event = await ks.call('waitForEvent', 'torn', 'data-loss');
       expect(event, where).toMatchObject({ reason: 'browser-reported', recovered: true, restoredVersion: acked, lastKnownVersion: acked });
@@ -67,7 +67,7 @@ for (const mirror of [true, false]) {
       await ks.call('close', 'torn');
       await browser.kill('close-no-wait');
       ({ browser, ks } = await session(profile, server.origin));
-      expect(await ks.call('open', 'torn', { autosave: false, mirror: false })).toEqual({ version: acked + 1, dirty: false });
+      expect(await ks.call('open', 'torn', { autosave: false, copy: false })).toEqual({ version: acked + 1, dirty: false });
       expect(await ks.call('get', 'torn', 'after')).toBe('yes');
       expect(await ks.call('events', 'torn')).toEqual([]);
     } else {

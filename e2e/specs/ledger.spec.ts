@@ -11,7 +11,7 @@ import { test, expect, LEDGER_URL } from '../support/fixtures';
 test('corruption (C++ ledger): fallback to the previous version, event names the version, audit passes', async ({ launch, harness, profile }) => {
   const ks = await harness(await launch(profile), 'page');
   await ks.call('initLedger', LEDGER_URL);
-  await ks.call('open', 'bank', { autosave: false, mirror: false, module: 'ledger' });
+  await ks.call('open', 'bank', { autosave: false, copy: false, module: 'ledger' });
   await ks.call('cppCreate', 'bank', 2000, 500, 11);
   expect((await ks.call('commit', 'bank')).version).toBe(1);
   await ks.call('cppTransfers', 'bank', 5000);
@@ -27,7 +27,7 @@ test('corruption (C++ ledger): fallback to the previous version, event names the
   expect(newest.length).toBeGreaterThan(0);
   for (const key of newest) await ks.call('idbFlipBytes', 'bank', 'packs', key, [33, 4096 * 2 + 7]);
 
-  expect(await ks.call('open', 'bank', { autosave: false, mirror: false, module: 'ledger' })).toEqual({ version: 2, dirty: false });
+  expect(await ks.call('open', 'bank', { autosave: false, copy: false, module: 'ledger' })).toEqual({ version: 2, dirty: false });
   const event = await ks.call('waitForEvent', 'bank', 'corruption');
   expect(event).toMatchObject({ restoredVersion: 2, fresh: false, error: { code: 'corruption' } });
   expect(event.failures[0]).toMatchObject({ version: 3, code: 'corruption' });

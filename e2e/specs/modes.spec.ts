@@ -166,7 +166,7 @@ for (const mode of MODES) {
 
     test('corruption (no OPFS copy): a damaged pack of the newest version falls back to the previous one, says so, and the ledger audits', async ({ openBrowser, harness, profile }) => {
       const ks = await harness(await openBrowser(profile), mode);
-      await ks.call('open', 'ledger', { autosave: false, mirror: false });
+      await ks.call('open', 'ledger', { autosave: false, copy: false });
       await ks.call('createLedger', 'ledger', 300, 1000, 7);
       expect((await ks.call('commit', 'ledger')).version).toBe(1);
       await ks.call('transfers', 'ledger', 400);
@@ -183,7 +183,7 @@ for (const mode of MODES) {
       expect(newest.length).toBeGreaterThan(0);
       for (const key of newest) expect(await ks.call('idbFlipBytes', 'ledger', 'packs', key, [17, 4096 + 99])).toBeGreaterThan(4096);
 
-      expect(await ks.call('open', 'ledger', { autosave: false, mirror: false })).toEqual({ version: 2, dirty: false });
+      expect(await ks.call('open', 'ledger', { autosave: false, copy: false })).toEqual({ version: 2, dirty: false });
       const event = await ks.call('waitForEvent', 'ledger', 'corruption');
       expect(event).toMatchObject({ restoredVersion: 2, fresh: false, error: { name: 'CorruptionError', code: 'corruption' } });
       expect(event.failures[0]).toMatchObject({ version: 3, code: 'corruption' });
@@ -197,7 +197,7 @@ for (const mode of MODES) {
       await ks.call('transfers', 'ledger', 10);
       expect((await ks.call('commit', 'ledger')).version).toBe(4);
       await ks.reload();
-      expect(await ks.call('open', 'ledger', { autosave: false, mirror: false })).toEqual({ version: 4, dirty: false });
+      expect(await ks.call('open', 'ledger', { autosave: false, copy: false })).toEqual({ version: 4, dirty: false });
       expect(await ks.call('audit', 'ledger')).toMatchObject({ ok: true, seq: 410 });
       expect(await ks.call('events', 'ledger')).toEqual([]);
     });
@@ -231,7 +231,7 @@ for (const mode of MODES) {
       expect(await ks.call('audit', 'ledger')).toMatchObject({ ok: true, seq: 800 });
       await ks.call('close', 'ledger');
       // IndexedDB was rewritten from the copy: without the copy it opens at 3 as well, silently.
-      expect(await ks.call('open', 'ledger', { autosave: false, mirror: false })).toEqual({ version: 3, dirty: false });
+      expect(await ks.call('open', 'ledger', { autosave: false, copy: false })).toEqual({ version: 3, dirty: false });
       expect(await ks.call('dump', 'ledger')).toEqual(atThree);
       expect(await ks.call('events', 'ledger')).toEqual([]);
     });
@@ -253,18 +253,18 @@ for (const mode of MODES) {
       await ks.call('close', 'gone');
 
       // Without the copy, the marker file still knows version 2 existed.
-      await ks.call('open', 'bare', { autosave: false, mirror: false });
+      await ks.call('open', 'bare', { autosave: false, copy: false });
       await ks.call('putAll', 'bare', { a: '1' });
       expect((await ks.call('commit', 'bare')).version).toBe(1);
       await ks.call('close', 'bare');
       expect(await ks.call('opfsFiles', 'bare')).toEqual([`x-${(1).toString(16).padStart(16, '0')}`]);
       await ks.call('deleteDatabase', 'keepstate:bare');
-      const error = await ks.fail('open', 'bare', { autosave: false, mirror: false });
+      const error = await ks.fail('open', 'bare', { autosave: false, copy: false });
       expect(error).toMatchObject({ name: 'DataLossError', code: 'data-loss', lastKnownVersion: 1, storedVersion: 0 });
       expect(error.instanceOf).toContain('DataLossError');
       // Still refused at the next open; opened empty only when the app says so.
-      expect(await ks.fail('open', 'bare', { autosave: false, mirror: false })).toMatchObject({ code: 'data-loss' });
-      expect(await ks.call('open', 'bare', { autosave: false, mirror: false, onDataLoss: 'open' })).toEqual({ version: 0, dirty: false });
+      expect(await ks.fail('open', 'bare', { autosave: false, copy: false })).toMatchObject({ code: 'data-loss' });
+      expect(await ks.call('open', 'bare', { autosave: false, copy: false, onDataLoss: 'open' })).toEqual({ version: 0, dirty: false });
       expect(await ks.call('waitForEvent', 'bare', 'data-loss')).toMatchObject({ reason: 'missing', recovered: false, lastKnownVersion: 1 });
     });
 
@@ -274,7 +274,7 @@ for (const mode of MODES) {
       // WebKitGTK has no OPFS; Chromium and Firefox have it in pages and workers.
       expect(features.opfs).toBe(engine !== 'webkit');
       await ks.call('open', 'guard', { autosave: false });
-      await ks.call('open', 'bare', { autosave: false, mirror: false });
+      await ks.call('open', 'bare', { autosave: false, copy: false });
       expect(await ks.call('lossProtection', 'guard')).toBe(features.opfs ? 'copy' : 'none');
       expect(await ks.call('lossProtection', 'bare')).toBe(features.opfs ? 'marker' : 'none');
       for (const name of ['guard', 'bare']) {

@@ -352,6 +352,7 @@ export class Writer {
 
   /** Writes a captured plan (the head check inside the backend's atomic write) and completes it. */
   private async write({ replica, records }: { replica: Replica; records: CommitRecords }, started: number): Promise<CommitResult> {
+    this.lock.assertHeld();
     try {
       const bytesWritten = records.puts.reduce((n, r) => n + recordSize(r), 0);
       await this.backend.writeCommit(records, this.settings.durability, (head) => replica.checkHead(head));
@@ -404,6 +405,7 @@ export class Writer {
    * one. REQUIRES: this runs in the queue, and the lock is held if `locked`.
    */
   private async catchUp(conflict: boolean, locked = true): Promise<boolean> {
+    if (locked) this.lock.assertHeld();
     // Only the pages that changed since this state's version are read (the rest come from it);
     // a store with nothing of its own pending takes them in place, copying nothing else.
     const inPlace = !conflict && !this.dirty && this.pending.length === 0;
@@ -594,6 +596,7 @@ export class Writer {
    * resolves whether one was written. REQUIRES: the lock is held.
    */
   private async writeStashes(events: StashedCommitEvent[]): Promise<boolean> {
+    this.lock.assertHeld();
     const rule = headRule(this.wasm);
     let wrote = false;
     for (const stash of await this.backend.readStashes()) {

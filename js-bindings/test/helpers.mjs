@@ -119,7 +119,7 @@ export function nextEvent(store, event, ms = 5000) {
 }
 
 /**
- * An in-memory stand-in for an OPFS directory (what openStore's `mirror` takes):
+ * An in-memory stand-in for an OPFS directory (what openStore's `opfs` takes):
  * `files` maps a path ('keepstate/<name>/h-...') to its bytes. A write becomes
  * visible only at close(), as OPFS's swap-file writes do. `state.failWrites`
  * makes every write reject (a full disk).

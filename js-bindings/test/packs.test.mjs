@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { openStore } from '../dist/node.js';
 import { freshIndexedDB, nextEvent, rawDatabase, tamper, uniqueName } from './helpers.mjs';
 
-const open = (name, indexedDB, options = {}) => openStore(name, { indexedDB, autosave: false, mirror: false, ...options });
+const open = (name, indexedDB, options = {}) => openStore(name, { indexedDB, autosave: false, copy: false, ...options });
 
 /** Values of ~2 MiB of 4 KiB records: one version is a few packs of 8 MiB at most. */
 const value = (round, i) => new Uint8Array(4096).fill((round * 31 + i) & 255);

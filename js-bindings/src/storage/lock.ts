@@ -7,7 +7,14 @@
 // backend's background clean-up of the last commit is done (`settled`,
 // guarded.ts), so no other tab's open or commit sees it half done. The
 // caller has its answer as soon as the work settles.
-export type Lock = <T>(fn: () => Promise<T>) => Promise<T>;
+import { KeepstateError } from '../errors.js';
+
+export interface Lock {
+  /** Runs `fn` holding the lock; resolves with its result as soon as it settles. */
+  <T>(fn: () => Promise<T>): Promise<T>;
+  /** Throws unless some work holds this lock now (a REQUIRES check: LevelDB's AssertHeld). */
+  assertHeld(): void;
+}
 
 interface WebLocks {
   request(name: string, fn: () => Promise<unknown>): Promise<unknown>;
@@ -22,16 +29,27 @@ export function lockName(storeName: string): string {
 export function storeLock(storeName: string, settled: () => Promise<void>): Lock {
   const locks = (globalThis as { navigator?: { locks?: WebLocks } }).navigator?.locks;
   const request = locks === undefined ? (fn: () => Promise<unknown>) => fn() : (fn: () => Promise<unknown>) => locks.request(lockName(storeName), fn);
-  return <T>(fn: () => Promise<T>) =>
+  let held = 0;
+  const lock = <T>(fn: () => Promise<T>) =>
     new Promise<T>((resolve, reject) => {
       request(async () => {
-        await settled(); // where there are no Web Locks, the last commit's clean-up first
+        ++held;
         try {
-          resolve(await fn());
-        } catch (e) {
-          reject(e);
+          await settled(); // where there are no Web Locks, the last commit's clean-up first
+          try {
+            resolve(await fn());
+          } catch (e) {
+            reject(e);
+          }
+          await settled();
+        } finally {
+          --held;
         }
-        await settled();
       }).catch(reject);
     });
+  return Object.assign(lock, {
+    assertHeld(): void {
+      if (held === 0) throw new KeepstateError('internal', `store "${storeName}": its lock is not held`);
+    },
+  });
 }

@@ -1,3 +1,3 @@
-// keepstate with `mirror: false`: IndexedDB only, no OPFS copy (keepstate.mjs
+// keepstate with `copy: false`: IndexedDB only, no OPFS copy (keepstate.mjs
 // reads the query string of its own URL).
 export * from './keepstate.mjs?nocopy';

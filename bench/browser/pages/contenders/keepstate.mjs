@@ -21,7 +21,7 @@ import { INITIAL_BALANCE, changedIds, done, now, openDb, recordBytes, recordKey,
 let store;
 // keepstate-nocopy.mjs imports this module as `keepstate.mjs?nocopy`: the same
 // contender with the OPFS copy off, to show what the copy costs.
-const STORE_OPTIONS = { autosave: false, mirror: !import.meta.url.endsWith('?nocopy') };
+const STORE_OPTIONS = { autosave: false, copy: !import.meta.url.endsWith('?nocopy') };
 
 // Records put while `capture` is an array: [{ store, key, value }].
 let capture = null;
@@ -127,10 +127,10 @@ async function readOwnRecords(dbName) {
 
 let seat;
 let phases = {};
-let seatMirror = true;
+let seatCopy = true;
 const seatOptions = () => ({
   autosave: false,
-  mirror: seatMirror,
+  copy: seatCopy,
   debugTimings: (phase, ms) => {
     phases[phase] = (phases[phase] ?? 0) + ms;
   },
@@ -142,8 +142,8 @@ const takePhases = () => {
 };
 
 /** A new store holding `records` records of `kind` (generation 0), committed once (that first commit is returned). */
-export async function seatSetup({ name, records, kind, mirror = true }) {
-  seatMirror = mirror;
+export async function seatSetup({ name, records, kind, copy = true }) {
+  seatCopy = copy;
   seat = await openStore(name, seatOptions());
   for (let id = 0; id < records; ++id) seat.put(recordKey(id), seatRecord(id, 0, kind));
   takePhases();
@@ -168,8 +168,8 @@ export async function seatCommit({ ids, records, kind, gen }) {
  * readable (`ms`; the same moment today: openStore resolves after the whole
  * restore). Checks one record's bytes: a figure of a wrong state is no figure.
  */
-export async function seatReopen({ name, records, kind, gen, mirror = true }) {
-  seatMirror = mirror;
+export async function seatReopen({ name, records, kind, gen, copy = true }) {
+  seatCopy = copy;
   if (seat) await seat.close();
   seat = undefined;
   takePhases();

@@ -1,4 +1,4 @@
-// The second copy and data-loss detection (storage.ts, opfs.ts): a store whose
+// The second copy and data-loss detection (storage/guarded.ts, storage/opfs.ts): a store whose
 // IndexedDB the browser lost, or that was deleted behind its back, comes back
 // from the OPFS copy (here an in-memory directory) or is reported loudly —
 // never opened as if new.
@@ -11,11 +11,11 @@ import {
 } from './helpers.mjs';
 
 const open = (name, indexedDB, opfs, options = {}) =>
-  openStore(name, { indexedDB, autosave: false, ...(opfs ? { opfs } : { mirror: false }), ...options });
+  openStore(name, { indexedDB, autosave: false, ...(opfs ? { opfs } : { copy: false }), ...options });
 
 /** A store with `commits` commits of key `k` = `v<i>` plus a 20 KiB value; returns what it holds. */
-async function committed(name, idb, mirror, commits = 3) {
-  const s = await open(name, idb, mirror);
+async function committed(name, idb, dir, commits = 3) {
+  const s = await open(name, idb, dir);
   for (let i = 1; i <= commits; ++i) {
     s.put('k', `v${i}`);
     s.put(`big${i % 2}`, 'x'.repeat(20_000) + i);
@@ -175,7 +175,7 @@ test('with the copy off, the marker still turns a deleted database into DataLoss
   const idb = freshIndexedDB();
   const name = uniqueName();
   await committed(name, idb, false, 2); // no directory: nothing but IndexedDB
-  const s = await open(name, idb, dir, { mirror: false }); // the copy off, the marker in `dir`
+  const s = await open(name, idb, dir, { copy: false }); // the copy off, the marker in `dir`
   assert.equal(s.version, 2);
   s.put('k', 'v3');
   await s.commit();
@@ -183,7 +183,7 @@ test('with the copy off, the marker still turns a deleted database into DataLoss
   assert.deepEqual(copyFiles(state, name), ['x-0000000000000003'], 'a marker, no copy');
   await deleteDatabase(idb, name);
 
-  const error = await open(name, idb, dir, { mirror: false }).catch((e) => e);
+  const error = await open(name, idb, dir, { copy: false }).catch((e) => e);
   assert.ok(error instanceof DataLossError, String(error));
   assert.equal(error.lastKnownVersion, 3);
   assert.equal(error.storedVersion, 0);
@@ -267,8 +267,10 @@ test('a commit IndexedDB refuses (conflict) leaves nothing in the copy', async (
   await b.close();
 });
 
-test('openStore rejects a bad mirror or onDataLoss option', async () => {
+test('openStore rejects a bad copy (or its former name mirror) or onDataLoss option', async () => {
+  await assert.rejects(openStore('x', { indexedDB: freshIndexedDB(), copy: 'yes' }), { code: 'invalid-argument' });
   await assert.rejects(openStore('x', { indexedDB: freshIndexedDB(), mirror: 'yes' }), { code: 'invalid-argument' });
+  await assert.rejects(openStore('x', { indexedDB: freshIndexedDB(), copy: true, mirror: false }), { code: 'invalid-argument' });
   await assert.rejects(openStore('x', { indexedDB: freshIndexedDB(), opfs: {} }), { code: 'invalid-argument' });
   await assert.rejects(openStore('x', { indexedDB: freshIndexedDB(), onDataLoss: 'ignore' }), { code: 'invalid-argument' });
 });
@@ -277,13 +279,13 @@ test("where there is no OPFS (WebKitGTK; Node here) a store opens, commits and r
   assert.equal(typeof globalThis.navigator?.storage?.getDirectory, 'undefined', 'this test needs a realm without OPFS');
   const idb = freshIndexedDB();
   const name = uniqueName();
-  for (const mirror of [true, false]) {
-    const s = await openStore(`${name}-${mirror}`, { indexedDB: idb, autosave: false, mirror });
+  for (const copy of [true, false]) {
+    const s = await openStore(`${name}-${copy}`, { indexedDB: idb, autosave: false, copy });
     assert.equal(s.lossProtection, 'none');
     s.put('k', 'v');
     assert.equal((await s.commit()).version, 1);
     await s.close();
-    const again = await openStore(`${name}-${mirror}`, { indexedDB: idb, autosave: false, mirror });
+    const again = await openStore(`${name}-${copy}`, { indexedDB: idb, autosave: false, copy });
     assert.equal(again.version, 1);
     assert.equal(again.getText('k'), 'v');
     await again.close();
@@ -297,6 +299,7 @@ test("where there is no OPFS (WebKitGTK; Node here) a store opens, commits and r
   const withCopy = await open(uniqueName(), idb, memoryDirectory({}));
   assert.equal(withCopy.lossProtection, 'copy');
   await withCopy.close();
+  // `mirror` is copy's former name, still accepted.
   const withMarker = await open(uniqueName(), idb, memoryDirectory({}), { mirror: false });
   assert.equal(withMarker.lossProtection, 'marker');
   await withMarker.close();
