@@ -112,6 +112,10 @@
   X(CHANGE_DELETED, 4294967295, "value len of a key that no longer exists (no value bytes)") \
   /* keepstate_store_watch: u32 count, then per range u32 start len, start, u32 end len, end. */ \
   X(WATCH_UNBOUNDED, 4294967295, "end len of a range with no end (no end bytes)")            \
+  /* Limits JS checks before it copies anything into wasm memory (engine/btree.h). */       \
+  X(MAX_KEY_BYTES, 1024, "the longest key, in UTF-8 bytes (engine::kMaxKeySize)")            \
+  X(MAX_VALUE_BYTES, 16777216, "the longest value, in bytes (engine::kMaxValueSize)")        \
+  X(MAX_ARGS_BYTES, 16777216, "the longest mutator args, in bytes")                          \
   /* keepstate_scheduler_run_for: a KeepstateRunResult (scheduler/c_api.h). */               \
   X(RUN_RESULT_BYTES, 16, "size of the result")                                              \
   X(RUN_HAS_READY_WORK, 0, "offset of has_ready_work (u32)")                                 \

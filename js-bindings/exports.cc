@@ -15,6 +15,7 @@
 #include <emscripten/emscripten.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -73,7 +74,10 @@ struct OpenStore {
 
 std::string g_error;
 std::string g_out;
-std::vector<std::uint8_t> g_scratch;
+// The scratch buffer (keepstate_scratch): malloc'd, so a failed allocation is
+// a null answer to JS, never an abort.
+std::uint8_t* g_scratch = nullptr;
+std::size_t g_scratch_size = 0;
 std::map<std::uint32_t, std::unique_ptr<OpenStore>> g_stores;
 std::uint32_t g_next_handle = 1;
 // Snapshot files being imported: read and verified, then verified whole, then adopted.
@@ -189,10 +193,19 @@ EMSCRIPTEN_KEEPALIVE std::uint32_t keepstate_error_len() { return static_cast<st
 EMSCRIPTEN_KEEPALIVE std::uint32_t keepstate_out_ptr() { return Address(g_out.data()); }
 EMSCRIPTEN_KEEPALIVE std::uint32_t keepstate_out_len() { return static_cast<std::uint32_t>(g_out.size()); }
 
-// Returns 0 if memory cannot grow.
+// A buffer of at least `size` bytes (its old contents are not kept). A buffer
+// over 1 MiB asked for a quarter of its size or less is given back and made
+// anew, so one big value does not keep its memory. Returns 0 if memory cannot
+// grow (the old buffer is gone then too).
 EMSCRIPTEN_KEEPALIVE std::uint32_t keepstate_scratch(std::uint32_t size) {
-  if (g_scratch.size() < size) g_scratch = {}, g_scratch.resize(std::max<std::size_t>(size, 4096));  // old one freed first
-  return Address(g_scratch.data());
+  constexpr std::size_t kKeepBelow = 1u << 20;
+  const bool shrink = g_scratch_size > kKeepBelow && size <= g_scratch_size / 4;
+  if (g_scratch != nullptr && size <= g_scratch_size && !shrink) return Address(g_scratch);
+  std::free(g_scratch);  // old one freed first
+  const std::size_t want = std::max<std::size_t>(size, 4096);
+  g_scratch = static_cast<std::uint8_t*>(std::malloc(want));
+  g_scratch_size = g_scratch == nullptr ? 0 : want;
+  return Address(g_scratch);
 }
 
 // A new, not yet opened store. page_size and retain: 0 for the defaults

@@ -26,6 +26,9 @@ static_assert(kPLAN_PUT_COUNT == 0 && kPLAN_DELETE_COUNT == 1 && kPLAN_CLEAR_FIR
 static_assert(kPLAN_PUT_WORDS == 5 && kPLAN_DELETE_WORDS == 3);
 static_assert(kSCAN_ENTRY_HEADER_BYTES == 8);
 static_assert(kCHANGE_DELETED > keepstate::engine::kMaxValueSize, "no value can be that long");
+static_assert(kMAX_KEY_BYTES == keepstate::engine::kMaxKeySize && kMAX_VALUE_BYTES == keepstate::engine::kMaxValueSize &&
+                  kMAX_ARGS_BYTES == kMAX_VALUE_BYTES,
+              "JS checks the engine's own limits; mutator args are bounded as values are");
 
 void AppendU32(std::uint32_t v, std::string* out) {
   char b[4];

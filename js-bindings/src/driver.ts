@@ -12,6 +12,7 @@
 // armed at a time. In Node the port is unref'd between slices and a timer is
 // unref'd when `keepAlive()` says nothing needs the process, so an idle engine
 // never keeps it alive.
+import { QuotaError } from './errors.js';
 import { WIRE } from './generated/abi.js';
 import type { KeepstateModule } from './keepstate.js';
 
@@ -37,6 +38,7 @@ export class SchedulerDriver {
     private readonly keepAlive: () => boolean,
   ) {
     this.result = module._malloc(WIRE.RUN_RESULT_BYTES);
+    if (this.result === 0) throw new QuotaError(`cannot allocate ${WIRE.RUN_RESULT_BYTES} bytes in wasm memory`);
     this.channel.port1.onmessage = () => this.slice();
     (this.channel.port1 as unknown as NodeRef).unref?.();
   }

@@ -98,17 +98,38 @@ function isBackend(value: unknown): value is StorageBackend {
   );
 }
 
-/** @internal */
-export function validateOptions(name: unknown, options: OpenOptions): void {
+/** Every option openStore takes: one it does not know is a mistake (a misspelling) and refused. */
+const OPTION_NAMES: ReadonlySet<string> = new Set([
+  'autosave', 'retain', 'durability', 'pageSize', 'storage', 'indexedDB', 'module', 'copy', 'mirror', 'opfs',
+  'onDataLoss', 'onConflict', 'persist', 'follow', 'schema', 'debugTimings',
+] satisfies Array<keyof OpenOptions>);
+
+/** The longest autosave delay setTimeout keeps (a longer one fires at once). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** @internal `extra`: options of the caller's own (importStore's `replace`). */
+export function validateOptions(name: unknown, options: OpenOptions, what = 'openStore', extra: readonly string[] = []): void {
   if (typeof name !== 'string' || name.length === 0) {
-    throw new InvalidArgumentError('openStore: name must be a non-empty string');
+    throw new InvalidArgumentError(`${what}: name must be a non-empty string`);
   }
-  if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('openStore: options must be an object');
+  // The name names an OPFS folder (encodeURIComponent keeps these as they are) and a database.
+  if (name === '.' || name === '..') throw new InvalidArgumentError(`${what}: "${name}" is not a store name`);
+  if (name.length > 1024) throw new InvalidArgumentError(`${what}: name is longer than 1024 characters`);
+  if (typeof options !== 'object' || options === null) throw new InvalidArgumentError(`${what}: options must be an object`);
+  for (const key of Object.keys(options)) {
+    if (!OPTION_NAMES.has(key) && !extra.includes(key)) {
+      const near = [...OPTION_NAMES, ...extra].find((k) => k.toLowerCase() === key.toLowerCase());
+      throw new InvalidArgumentError(`${what}: unknown option "${key}"${near === undefined ? '' : ` (did you mean "${near}"?)`}`);
+    }
+  }
   const { autosave, retain, durability, pageSize, storage, copy, mirror, opfs, onDataLoss, onConflict, follow, schema, persist, debugTimings } = options;
   const check = (ok: boolean, message: string) => {
-    if (!ok) throw new InvalidArgumentError(`openStore: ${message}`);
+    if (!ok) throw new InvalidArgumentError(`${what}: ${message}`);
   };
-  check(autosave === undefined || autosave === false || (typeof autosave === 'number' && autosave >= 0), 'autosave must be a number of ms >= 0 or false');
+  check(
+    autosave === undefined || autosave === false || (typeof autosave === 'number' && autosave >= 0 && autosave <= MAX_TIMER_MS),
+    `autosave must be a number of ms in [0, ${MAX_TIMER_MS}], or false (never)`,
+  );
   check(retain === undefined || (Number.isInteger(retain) && retain >= 1 && retain <= 1000), 'retain must be an integer in [1, 1000]');
   check(durability === undefined || durability === 'strict' || durability === 'relaxed', "durability must be 'strict' or 'relaxed'");
   check(pageSize === undefined || (Number.isInteger(pageSize) && pageSize > 0 && pageSize < 2 ** 32), 'pageSize must be a positive integer');

@@ -12,7 +12,7 @@
 // A Replica is created empty, restored once (restore), used, and destroyed;
 // a catch-up makes a new one from an open one (restore with `base`).
 import { Wasm } from './wasm.js';
-import { ConflictError, KeepstateError, codeNumber, type VersionFailure } from './errors.js';
+import { ConflictError, KeepstateError, QuotaError, codeNumber, type VersionFailure } from './errors.js';
 import { type BlobPolicy, type CommitRecords, type HeadRule, type PackRequest, type RestoreHint, type RestoreSource, type Timing } from './storage/backend.js';
 import { decodePlan, readChanges, readScan, type RawChange } from './wire.js';
 import type { ScanOptions } from './types.js';
@@ -126,6 +126,7 @@ export class Replica {
       },
       from.hint,
     );
+    w.trimScratch();
     if (report === undefined) throw new KeepstateError('internal', `restore from ${source.label} ended without a report`);
     return report;
   }
@@ -169,6 +170,7 @@ export class Replica {
     const keyLen = w.stageKey(key, Wasm.room(value));
     const valueLen = w.stageValue(keyLen, value);
     w.check(w.module._keepstate_store_put(this.handle, inTxn, w.scratch, keyLen, w.scratch + keyLen, valueLen));
+    w.trimScratch();
   }
   scan(inTxn: 0 | 1, { prefix, start, end, limit, reverse }: ScanOptions): Array<[string, Uint8Array]> {
     const w = this.wasm;
@@ -229,7 +231,9 @@ export class Replica {
     // 4 bytes for the call id the module writes back, then the name and the args.
     const [idPtr, namePtr, argsPtr] = w.stage(new Uint8Array(4), n, args);
     w.check(w.module._keepstate_call(this.handle, namePtr!, n.length, argsPtr!, args.length, idPtr!));
-    return new DataView(w.module.HEAPU8.buffer).getUint32(idPtr!, true);
+    const id = new DataView(w.module.HEAPU8.buffer).getUint32(idPtr!, true);
+    w.trimScratch();
+    return id;
   }
 
   // --- Changes (watch) ---------------------------------------------------------
@@ -303,6 +307,10 @@ export class Replica {
     const [sizePtr] = w.stage(new Uint8Array(8));
     w.check(m._keepstate_export_begin(this.handle, Date.now(), sizePtr!));
     const buffer = m._malloc(SNAPSHOT_CHUNK_BYTES + 4);
+    if (buffer === 0) {
+      m._keepstate_export_end(this.handle);
+      throw new QuotaError(`cannot allocate the export's ${SNAPSHOT_CHUNK_BYTES} byte buffer in wasm memory`);
+    }
     try {
       const countPtr = buffer + SNAPSHOT_CHUNK_BYTES;
       let blob = new Blob([], { type: 'application/octet-stream' });

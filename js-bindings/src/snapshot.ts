@@ -72,7 +72,7 @@ function chunksOf(source: Source): { size: number | undefined; chunks: AsyncIter
  * commit), plus `replace`.
  */
 export async function importStore(name: string, source: Source, options: ImportOptions = {}): Promise<Store> {
-  validateOptions(name, options);
+  validateOptions(name, options, 'importStore', ['replace']);
   const { replace = false, ...open } = options;
   if (typeof replace !== 'boolean') throw new InvalidArgumentError('importStore: replace must be a boolean');
   const { size, chunks } = chunksOf(source);

@@ -23,6 +23,11 @@ export interface ModuleSource {
 }
 
 const encoder = new TextEncoder();
+
+/** The most bytes staged at once: more than any one key, value, args or record (keepstate_scratch takes a u32). */
+const MAX_STAGED_BYTES = 2 ** 31 - 1;
+/** A scratch buffer up to this size is kept between calls; a larger one is given back (trimScratch). */
+const SCRATCH_KEPT_BYTES = 1 << 20;
 const decoder = new TextDecoder();
 
 /** A mutator call in flight (Store.call), settled when its fiber finishes. */
@@ -49,6 +54,7 @@ export class Wasm {
     this.module = module;
     this.scheduler = module._keepstate_scheduler();
     this.callId = module._malloc(4);
+    if (this.callId === 0) throw new QuotaError('cannot allocate 4 bytes in wasm memory');
     this.driver = new SchedulerDriver(module, this.scheduler, () => this.afterSlice(), () => this.openStores > 0);
   }
 
@@ -117,6 +123,8 @@ export class Wasm {
    * the module's g_scratch. QuotaError if memory cannot grow.
    */
   private reserve(size: number): number {
+    // keepstate_scratch takes a u32: a larger size would wrap (Access checks lengths first).
+    if (size > MAX_STAGED_BYTES) throw new QuotaError(`cannot stage ${size} bytes in wasm memory (at most ${MAX_STAGED_BYTES})`);
     if (size > this.scratchSize) {
       const base = this.module._keepstate_scratch(size);
       if (base === 0) throw new QuotaError(`cannot allocate ${size} bytes in wasm memory`);
@@ -124,6 +132,14 @@ export class Wasm {
       this.scratchSize = Math.max(size, 4096); // what keepstate_scratch allocates
     }
     return this.scratchAt;
+  }
+
+  /** Gives a scratch buffer grown past 1 MiB back to the module (after the call that used it). */
+  trimScratch(): void {
+    if (this.scratchSize <= SCRATCH_KEPT_BYTES) return;
+    const base = this.module._keepstate_scratch(4096);
+    this.scratchAt = base;
+    this.scratchSize = base === 0 ? 0 : 4096;
   }
 
   /** Where stageKey put the key (and stageValue the value after it). */

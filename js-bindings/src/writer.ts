@@ -23,6 +23,7 @@
 //    a loop.
 //  - The phase (lifecycle.ts) says what is allowed; every entry point checks it.
 import { Access, type AccessOwner } from './access.js';
+import { WIRE } from './generated/abi.js';
 import { runCallNow } from './calls.js';
 import { ClosedError, ConflictError, CorruptionError, InvalidArgumentError, KeepstateError, codeNumber, errorFromIndexedDB } from './errors.js';
 import type { StoreEmitter } from './events.js';
@@ -37,6 +38,8 @@ import type { Lock } from './storage/lock.js';
 import type { CommitResult, DataLossEvent, StashedCommitEvent, Transaction, WatchEvent, WatchRange, WatchSource } from './types.js';
 import type { Wasm } from './wasm.js';
 import { Watchers } from './watch.js';
+import type { RawChange } from './wire.js';
+import { postTask } from './driver.js';
 
 /** What openStore resolved from the options. */
 export interface WriterSettings {
@@ -91,10 +94,16 @@ export class Writer {
   private readonly txOwner: AccessOwner;
   private readonly watchers = new Watchers();
   private flushPosted = false;
+  /** Watchers are being told of changes: writes they make are told on a later task, not in a loop of microtasks. */
+  private delivering = false;
   /** A catch-up with other tabs' commits is queued. */
   private followQueued = false;
   /** The newest version another writer of this store announced. */
   private heardVersion = 0;
+  /** close() in progress (its promise), or null. */
+  private closing: Promise<void> | null = null;
+  /** Autosave commits that failed in a row (the next one waits longer: armAutosave). */
+  private autosaveFailures = 0;
   private readonly stopHearing: () => void;
   private readonly stopSlices: () => void;
   private readonly stopLeaving: () => void;
@@ -108,13 +117,17 @@ export class Writer {
     private readonly life: Lifecycle,
   ) {
     ({ backend: this.backend, lock: this.lock, notices: this.notices } = storage);
-    this.direct = new Access(this.accessOwner(() => life.assertUsable(), () => this.pending.beforeWrite(), (key, value) => {
+    const directWrite = () => {
+      if (this.inTransaction) throw new KeepstateError('busy', 'inside transaction(fn), write with tx.put / tx.delete (the store\'s own writes wait until fn returns)');
+      this.pending.beforeWrite();
+    };
+    this.direct = new Access(this.accessOwner(() => life.assertUsable(), directWrite, (key, value) => {
       // While a mutator call is in flight it may write the same keys: the log keeps a copy.
       this.pending.write(key, value ?? null, this.inFlight.size === 0);
       this.wroteLocally();
     }), 0);
     this.txOwner = this.accessOwner(() => undefined, (key) => this.pending.beforeTransactionWrite(key), () => undefined);
-    this.backend.onCopyError = (error) => events.emitSoon('error', error);
+    this.backend.onCopyError = (error) => this.background(Promise.reject(error));
     this.stopHearing = this.notices.listen((version, writer) => {
       if (!life.usable || writer === this.writerId) return;
       this.heardVersion = Math.max(this.heardVersion, version);
@@ -162,7 +175,9 @@ export class Writer {
   call(name: string, args: Uint8Array): Promise<Uint8Array> {
     this.life.assertUsable();
     if (typeof name !== 'string' || name.length === 0) throw new InvalidArgumentError('call: name must be a non-empty string');
+    if (name.length > 256) throw new InvalidArgumentError(`call: name is longer than 256 characters`);
     if (!(args instanceof Uint8Array)) throw new InvalidArgumentError('call: args must be a Uint8Array');
+    if (args.length > WIRE.MAX_ARGS_BYTES) throw new InvalidArgumentError(`call: args are ${args.length} bytes, more than ${WIRE.MAX_ARGS_BYTES}`);
     const start = () => {
       this.pending.materialize(); // the mutator writes keys the log cannot see
       const id = this.replica.startCall(name, args);
@@ -217,7 +232,11 @@ export class Writer {
     let result: T;
     try {
       result = fn(tx);
-      if (isThenable(result)) throw new InvalidArgumentError('transaction(fn): fn must be synchronous (it returned a promise)');
+      if (isThenable(result)) {
+        // Its rejection (the rest of fn, failing on the ended tx) is this error's, not unhandled.
+        (result as unknown as PromiseLike<unknown>).then(undefined, () => undefined);
+        throw new InvalidArgumentError('transaction(fn): fn must be synchronous (it returned a promise); nothing was applied');
+      }
     } catch (e) {
       this.endTransaction(tx, false);
       throw e;
@@ -263,16 +282,29 @@ export class Writer {
   private flushSoon(): void {
     if (this.flushPosted) return;
     this.flushPosted = true;
-    queueMicrotask(() => {
+    const flush = () => {
       this.flushPosted = false;
       this.flushLocal();
-    });
+    };
+    // A listener writing into its own range must not starve the page: its writes go a task later.
+    if (this.delivering) postTask(flush);
+    else queueMicrotask(flush);
   }
 
   /** Hands the keys local writes changed (since the last time) to the watchers. */
   private flushLocal(): void {
     if (!this.life.usable || this.current === null || this.watchers.size === 0) return;
-    this.watchers.deliver(this.current.takeChanges(), this.version, 'local');
+    this.deliver(this.current.takeChanges(), 'local');
+  }
+
+  /** Hands `changes` to the watchers, noting that they are being told (flushSoon). */
+  private deliver(changes: RawChange[], source: WatchSource): void {
+    this.delivering = true;
+    try {
+      this.watchers.deliver(changes, this.version, source);
+    } finally {
+      this.delivering = false;
+    }
   }
 
   /** Tells the replica which keys' writes to record: those in some watcher's range. */
@@ -505,7 +537,7 @@ export class Writer {
     if (this.watchers.size > 0) {
       const changes = this.replica.changesSince(old);
       this.watchRanges();
-      this.watchers.deliver(changes, this.version, source);
+      this.deliver(changes, source);
     }
     old.destroy();
   }
@@ -538,18 +570,33 @@ export class Writer {
 
   // --- Autosave, leaving the page, stashes -----------------------------------------------
 
-  /** A write landed: commit `autosaveMs` later, unless a commit is already due. */
+  /**
+   * A write landed (or an autosave failed): commit `autosaveMs` later, unless a commit is
+   * already due. After failures in a row the delay doubles, up to a minute, while the
+   * state stays dirty: a full disk is retried without a loop; a conflict the app chose to
+   * see ('reject') is not retried (it would conflict again).
+   */
   private armAutosave(): void {
     if (this.settings.autosaveMs <= 0 || this.autosaveTimer !== undefined || !this.life.usable) return;
+    const delay = Math.min(this.settings.autosaveMs * 2 ** this.autosaveFailures, Math.max(this.settings.autosaveMs, AUTOSAVE_MAX_BACKOFF_MS));
     this.autosaveTimer = setTimeout(() => {
       this.autosaveTimer = undefined;
       if (!this.life.usable || !this.dirty) return;
-      this.background(
-        this.enqueue(() => this.commitNow()).then(() => {
+      const commit = this.enqueue(() => this.commitNow()).then(
+        () => {
+          this.autosaveFailures = 0;
           if (this.dirty) this.armAutosave();
-        }),
+        },
+        (e: unknown) => {
+          if (!(e instanceof ConflictError)) {
+            ++this.autosaveFailures;
+            if (this.dirty) this.armAutosave();
+          }
+          throw e;
+        },
       );
-    }, this.settings.autosaveMs);
+      this.background(commit);
+    }, delay);
   }
 
   /** In a page, with autosave: commits pending work when the page is hidden, stashes it when
@@ -660,9 +707,11 @@ export class Writer {
 
   /** Store.close: lets calls in flight finish, commits pending changes, then closes. */
   close(): Promise<void> {
-    if (!this.life.usable) return Promise.reject(new ClosedError(`store "${this.name}" is closed`));
+    // Idempotent: a second call gets the first one's outcome; after it closed, it resolves.
+    if (this.closing !== null) return this.closing;
+    if (this.life.phase === 'closed') return Promise.resolve();
     this.life.to('closing');
-    return this.enqueue(async () => {
+    const closing = this.enqueue(async () => {
       try {
         // Calls already started finish first, so their effects are in the final commit.
         await Promise.allSettled([...this.inFlight]);
@@ -673,6 +722,12 @@ export class Writer {
       }
       this.release();
     });
+    this.closing = closing;
+    const done = () => {
+      this.closing = null;
+    };
+    closing.then(done, done);
+    return closing;
   }
 
   /** Closes without committing (openStore gave up on this store). */
@@ -711,13 +766,31 @@ export class Writer {
     return run;
   }
 
-  /** Work nobody awaits (autosave, follow, a commit as the page is hidden): its failure is an
-   * 'error' event; a commit's conflict is not (the commit reports it as 'conflict'). */
+  /**
+   * Work nobody awaits (autosave, follow, a commit as the page is hidden): every failure
+   * reaches the app as an 'error' event, a KeepstateError (anything else is wrapped as
+   * 'internal', with the original as its cause) — except a commit's conflict, which the
+   * commit reports as 'conflict'. With no 'error' listener, the realm's error reporting
+   * (reportError: the page's `error` event and console) gets it instead.
+   */
   private background(work: Promise<unknown>, conflicts: 'reported' | 'emit' = 'reported'): void {
     work.catch((e: unknown) => {
-      if (e instanceof KeepstateError && (conflicts === 'emit' || !(e instanceof ConflictError))) this.events.emit('error', e);
+      if (e instanceof ConflictError && conflicts === 'reported') return;
+      const error = e instanceof KeepstateError ? e : new KeepstateError('internal', `store "${this.name}": ${String((e as Error)?.message ?? e)}`, { cause: e });
+      if (this.events.heard('error')) this.events.emit('error', error);
+      else reportUnheard(error);
     });
   }
+}
+
+/** The longest an autosave waits after failures in a row (armAutosave). */
+const AUTOSAVE_MAX_BACKOFF_MS = 60_000;
+
+/** An error nobody listens for: the realm's reportError (a page's `error` event), else the console. */
+function reportUnheard(error: KeepstateError): void {
+  const report = (globalThis as { reportError?: (e: unknown) => void }).reportError;
+  if (typeof report === 'function') report(error);
+  else console.error(error);
 }
 
 function isThenable(value: unknown): boolean {

@@ -11,7 +11,7 @@ import { uniqueName } from './helpers.mjs';
 const open = () => openStore(uniqueName('access'), { storage: 'memory', autosave: false, follow: false });
 const utf8 = (s) => new TextEncoder().encode(s);
 
-test('non-ASCII keys are their UTF-8 bytes: round trip, order, and what TextEncoder makes of lone surrogates', async () => {
+test('non-ASCII keys are their UTF-8 bytes: round trip, order; a lone surrogate is refused, never aliased', async () => {
   const s = await open();
   const keys = ['plain', 'é', 'aé', 'abcé中', '中文', '😀 emoji', 'ascii then 😀', '\u007f', '\u0080', 'ü'.repeat(300)];
   keys.forEach((k, i) => s.put(k, `v${i}`));
@@ -19,10 +19,17 @@ test('non-ASCII keys are their UTF-8 bytes: round trip, order, and what TextEnco
   // Scan order is the order of the keys' UTF-8 bytes, and scan decodes them back.
   const byBytes = [...keys].sort((a, b) => Buffer.compare(Buffer.from(utf8(a)), Buffer.from(utf8(b))));
   assert.deepEqual(s.scan().map(([k]) => k), byBytes);
-  // A lone surrogate encodes as U+FFFD, as TextEncoder has it: the same key.
-  s.put('x\uD800', 'lone');
-  assert.equal(s.getText('x\uFFFD'), 'lone');
-  assert.equal(s.has('x\uDC00'), true);
+  // A lone surrogate has no UTF-8 form: TextEncoder would make it U+FFFD, and two keys would
+  // alias. It is refused, in keys, values and scan bounds, and nothing is written.
+  s.put('x\uFFFD', 'replacement character');
+  for (const bad of ['x\uD800', 'x\uDC00', '\uDC00\uD800']) {
+    assert.throws(() => s.put(bad, 'lone'), (e) => e instanceof InvalidArgumentError && /lone surrogate/.test(e.message), bad);
+    assert.throws(() => s.has(bad), InvalidArgumentError);
+    assert.throws(() => s.put('ok', bad), InvalidArgumentError);
+    assert.throws(() => s.scan({ prefix: bad }), InvalidArgumentError);
+  }
+  assert.equal(s.getText('x\uFFFD'), 'replacement character');
+  assert.equal(s.has('ok'), false);
   s.transaction((tx) => {
     tx.put('tx-é', 'in a transaction');
     assert.equal(tx.getText('tx-é'), 'in a transaction');
