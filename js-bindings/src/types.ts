@@ -59,6 +59,12 @@ export interface CommitResult {
   bytesWritten: number;
   /** Milliseconds from the request until the commit is durable (IndexedDB and, if on, the OPFS copy). */
   ms: number;
+  /**
+   * What guards this version beyond IndexedDB now (Store.lossProtection): 'copy' when the OPFS
+   * copy holds it; 'marker' when the copy could not take it (an 'error' event said why) and
+   * only a record of its version is there, so its loss would be reported, not recovered.
+   */
+  lossProtection: LossProtection;
 }
 
 export interface CorruptionEvent {

@@ -336,7 +336,7 @@ export class Writer {
   private async commitNow(): Promise<CommitResult> {
     const started = performance.now();
     this.life.assertCanCommit();
-    if (!this.dirty) return { version: this.version, bytesWritten: 0, ms: performance.now() - started };
+    if (!this.dirty) return this.nothingToCommit(started);
     // The commit holds the state of the moment it was requested (a call then in flight is let
     // finish first), unless another writer announced a newer version: then it rebases first,
     // under the lock, and captures after that.
@@ -346,7 +346,7 @@ export class Writer {
       if (rebaseFirst) await this.catchUp(false);
       for (;;) {
         if (captured === null) {
-          if (!this.dirty) return { version: this.version, bytesWritten: 0, ms: performance.now() - started };
+          if (!this.dirty) return this.nothingToCommit(started);
           captured = await this.capture();
         }
         try {
@@ -361,6 +361,10 @@ export class Writer {
         }
       }
     });
+  }
+
+  private nothingToCommit(started: number): CommitResult {
+    return { version: this.version, bytesWritten: 0, ms: performance.now() - started, lossProtection: this.backend.lossProtection };
   }
 
   /** Captures the dirty pages into the commit plan, at a moment no call is half done (see the invariants). */
@@ -390,7 +394,7 @@ export class Writer {
       await this.backend.writeCommit(records, this.settings.durability, (head) => replica.checkHead(head));
       replica.commitDone(0);
       this.pending.landed();
-      const result = { version: this.version, bytesWritten, ms: performance.now() - started };
+      const result = { version: this.version, bytesWritten, ms: performance.now() - started, lossProtection: this.backend.lossProtection };
       this.notices.announce(result.version, this.writerId);
       this.events.emit('commit', result);
       return result;

@@ -249,6 +249,65 @@ test('a copy that cannot be written: the commit stands in IndexedDB, an error ev
   await t.close();
 });
 
+test('a commit the copy missed is never reported as recovered: IndexedDB lost after it is a DataLossError naming it', async () => {
+  const state = {};
+  const dir = memoryDirectory(state);
+  const idb = freshIndexedDB();
+  const name = uniqueName();
+  const s = await open(name, idb, dir);
+  s.put('k', 'v1');
+  assert.equal((await s.commit()).lossProtection, 'copy');
+  // The copy cannot take version 2's records; a marker of the version still fits.
+  state.failWrite = (path) => !path.includes('/x-');
+  const errorEvent = nextEvent(s, 'error');
+  s.put('k', 'v2');
+  const second = await s.commit();
+  assert.equal(second.version, 2);
+  assert.equal(second.lossProtection, 'marker', 'the commit says the copy does not hold it');
+  assert.equal(s.lossProtection, 'marker');
+  assert.match((await errorEvent).message, /version 2 is committed in IndexedDB only/);
+  await s.close();
+  state.failWrite = undefined;
+  // IndexedDB is lost: the copy has version 1 only, and version 2 is known to have existed.
+  await deleteDatabase(idb, name);
+  const error = await open(name, idb, dir).catch((e) => e);
+  assert.ok(error instanceof DataLossError, String(error));
+  assert.equal(error.lastKnownVersion, 2);
+  // Opening what is left says so: restored from the copy, not recovered.
+  const lossEvent = { value: null };
+  const t = await openStore(name, { indexedDB: idb, opfs: dir, autosave: false, onDataLoss: 'open' });
+  t.on('data-loss', (e) => (lossEvent.value = e));
+  await new Promise((r) => setTimeout(r, 20));
+  assert.equal(t.version, 1);
+  assert.equal(t.getText('k'), 'v1');
+  assert.deepEqual([lossEvent.value?.recovered, lossEvent.value?.lastKnownVersion, lossEvent.value?.restoredVersion], [false, 2, 1]);
+  t.put('k', 'v3');
+  assert.equal((await t.commit()).lossProtection, 'copy', 'the copy is back in step');
+  await t.close();
+});
+
+test('after a missed commit, the next commit the copy takes puts it back in step', async () => {
+  const state = {};
+  const dir = memoryDirectory(state);
+  const idb = freshIndexedDB();
+  const name = uniqueName();
+  const s = await open(name, idb, dir);
+  s.put('k', 'v1');
+  await s.commit();
+  state.failWrites = true;
+  s.on('error', () => undefined);
+  s.put('k', 'v2');
+  assert.equal((await s.commit()).lossProtection, 'none', 'not even a marker could be written');
+  state.failWrites = false;
+  s.put('k', 'v3');
+  assert.equal((await s.commit()).lossProtection, 'copy');
+  await s.close();
+  await deleteDatabase(idb, name);
+  const t = await open(name, idb, dir);
+  assert.equal(t.getText('k'), 'v3', 'restored from the copy, which caught up');
+  await t.close();
+});
+
 test('a commit IndexedDB refuses (conflict) leaves nothing in the copy', async () => {
   const state = {};
   const dir = memoryDirectory(state);

@@ -122,7 +122,8 @@ export function nextEvent(store, event, ms = 5000) {
  * An in-memory stand-in for an OPFS directory (what openStore's `opfs` takes):
  * `files` maps a path ('keepstate/<name>/h-...') to its bytes. A write becomes
  * visible only at close(), as OPFS's swap-file writes do. `state.failWrites`
- * makes every write reject (a full disk).
+ * makes every write reject (a full disk); `state.failWrite(path)`, those it
+ * returns true for.
  */
 export function memoryDirectory(state = {}) {
   const files = (state.files ??= new Map());
@@ -147,7 +148,7 @@ export function memoryDirectory(state = {}) {
           const parts = [];
           return {
             async write(data) {
-              if (state.failWrites) throw Object.assign(new Error('disk full'), { name: 'QuotaExceededError' });
+              if (state.failWrites || state.failWrite?.(key)) throw Object.assign(new Error('disk full'), { name: 'QuotaExceededError' });
               parts.push(data instanceof Blob ? new Uint8Array(await data.arrayBuffer()) : data.slice());
             },
             async close() {

@@ -27,7 +27,7 @@
 // (lock.ts), so tabs never interleave "the authority, then the copy"; the
 // lock is released only after `settled()` (the copy's clean-up of the last
 // commit, which runs after that commit resolved).
-import { ConflictError, DataLossError, type KeepstateError, type VersionFailure } from '../errors.js';
+import { ConflictError, DataLossError, KeepstateError, type VersionFailure } from '../errors.js';
 import type { DataLossEvent, DataLossReason, LossProtection } from '../types.js';
 import { BackendWrapper, headOf, headVersionOf, type CommitRecords, type HeadRule, type RestoreSource, type StorageBackend, type Timing } from './backend.js';
 import type { OpfsCopy } from './opfs.js';
@@ -60,6 +60,10 @@ export class GuardedBackend extends BackendWrapper {
   private readonly copy: OpfsCopy | null;
   private readonly marker: OpfsCopy | null;
   private markerWritten = false;
+  /** The copy missed a commit (it failed): what guards the authority's newest commits until
+   * the copy catches up at the next commit it takes ('marker' if the missed version was
+   * recorded in the copy's folder, else 'none'); null: the copy is in step. */
+  private degraded: LossProtection | null = null;
   /** The copy's removal of what the last commit made stale (OpfsCopy.tidyAfter); never rejects. */
   private tidying: Promise<void> = Promise.resolve();
 
@@ -79,7 +83,8 @@ export class GuardedBackend extends BackendWrapper {
   }
 
   get lossProtection(): LossProtection {
-    return this.copy !== null ? 'copy' : this.marker !== null ? 'marker' : 'none';
+    if (this.copy !== null) return this.degraded ?? 'copy';
+    return this.marker !== null ? 'marker' : 'none';
   }
 
   /** Resolves once the copy's clean-up after the last commit is done (the lock waits for it). */
@@ -101,7 +106,8 @@ export class GuardedBackend extends BackendWrapper {
     const copyState = (async () => {
       await this.copy?.removeSwapFiles().catch((e: KeepstateError) => this.onCopyError(e));
       const copyVersion = this.copy === null ? 0 : await this.copy.headVersion();
-      const known = Math.max(copyVersion, this.marker === null ? 0 : await this.marker.knownVersion());
+      // A commit the copy missed left a marker of its version in the copy's folder (writeCommit).
+      const known = Math.max(copyVersion, await (this.copy ?? this.marker)?.knownVersion() ?? 0);
       timing?.('restore.opfs-check', performance.now() - t0);
       return { copyVersion, known };
     })();
@@ -136,13 +142,23 @@ export class GuardedBackend extends BackendWrapper {
     };
     if (this.copy !== null && copyVersion > restored.version) {
       const fromCopy = await restore(this.copy).catch(() => null);
-      if (fromCopy !== null && fromCopy.version > restored.version) {
+      // Recovered only if the copy has every version known to have existed: a commit the copy
+      // missed (its marker says so) is lost, and that is a loss, not a recovery.
+      if (fromCopy !== null && fromCopy.version >= known && fromCopy.version > restored.version) {
         await this.rewriteAuthority(authorityHead);
         restored.discard();
         restored = fromCopy;
         return { restored, loss: { ...event, restoredVersion: restored.version, recovered: true } };
       }
-      fromCopy?.discard();
+      if (fromCopy !== null && fromCopy.version > restored.version && this.options.onDataLoss === 'open') {
+        // The app accepts the loss: the newest the copy has beats what the authority kept.
+        await this.rewriteAuthority(authorityHead);
+        restored.discard();
+        restored = fromCopy;
+        event.restoredVersion = restored.version;
+      } else {
+        fromCopy?.discard();
+      }
     }
     if (this.options.onDataLoss === 'reject') {
       restored.discard();
@@ -213,10 +229,23 @@ export class GuardedBackend extends BackendWrapper {
         await copy.replaceAll(await this.down.readAll());
       }
       timing?.('commit.opfs-finish', performance.now() - finishing);
+      this.degraded = null;
     } catch (e) {
-      // The authority has the commit (it stays acknowledged); the copy is rewritten whole at
-      // the next commit, which finds it out of step.
-      this.onCopyError(e as KeepstateError);
+      // The authority has the commit (it stays acknowledged, as the authority's alone); the
+      // copy is rewritten whole at the next commit, which finds it out of step. Until then its
+      // folder records that this version existed (a marker), so a later loss of the authority
+      // is reported as a loss of it, never as a recovery to the version before.
+      const version = headVersionOf(headOf(records));
+      this.degraded = (await copy.writeMarker(headOf(records)!).then(() => true, () => false)) ? 'marker' : 'none';
+      const cause = e as KeepstateError;
+      this.onCopyError(
+        new KeepstateError(
+          cause.code === 'quota' ? 'quota' : 'internal',
+          `store "${this.name}": version ${version} is committed in ${this.label} only: the OPFS copy could not take it ` +
+            `(${cause.message}); lossProtection is '${this.degraded}' until a commit the copy takes`,
+          { cause },
+        ),
+      );
     }
   }
 
