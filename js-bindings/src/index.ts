@@ -15,6 +15,7 @@ export type {
   RebaseEvent,
   RebaseDrop,
   StashedCommitEvent,
+  SchemaNewerEvent,
   StorageHealth,
   WatchRange,
   WatchEvent,

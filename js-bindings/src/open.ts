@@ -158,7 +158,9 @@ export async function openStore(name: string, options: OpenOptions = {}): Promis
   validateOptions(name, options);
   const parts = await openParts(name, options);
   try {
-    await migrateTo(parts.writer, schemaTarget(parts.writer, options.schema?.version), options.schema?.migrate);
+    const target = schemaTarget(parts.writer, options.schema?.version);
+    await migrateTo(parts.writer, target, options.schema?.migrate);
+    parts.writer.setCodeSchema(target);
   } catch (e) {
     parts.writer.discard();
     throw e;

@@ -104,6 +104,7 @@ export async function importStore(name: string, source: Source, options: ImportO
       // The import is not committed yet: a migration that throws leaves the stored data as it was.
       await migrateTo(writer, target, open.schema?.migrate, false);
       await writer.commit();
+      writer.setCodeSchema(target);
     } catch (e) {
       writer.discard();
       throw e;

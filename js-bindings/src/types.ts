@@ -136,6 +136,14 @@ export interface StashedCommitEvent {
   error?: ConflictError;
 }
 
+/** Another tab (or an import) brought the stored data to a schema version newer than this code's. */
+export interface SchemaNewerEvent {
+  /** The schema version of the state now. */
+  storedVersion: number;
+  /** The newest this code writes (OpenOptions.schema.version, or the module's C++ migrations). */
+  codeVersion: number;
+}
+
 export interface StoreEvents {
   commit: CommitResult;
   conflict: ConflictError;
@@ -144,6 +152,7 @@ export interface StoreEvents {
   'remote-commit': RemoteCommitEvent;
   rebase: RebaseEvent;
   'stashed-commit': StashedCommitEvent;
+  'schema-newer': SchemaNewerEvent;
   error: KeepstateError;
 }
 
@@ -159,7 +168,7 @@ export interface StorageHealth {
 }
 
 /** The names of StoreEvents, for validating `on`. */
-export const STORE_EVENTS: readonly StoreEventName[] = ['commit', 'conflict', 'corruption', 'data-loss', 'remote-commit', 'rebase', 'stashed-commit', 'error'];
+export const STORE_EVENTS: readonly StoreEventName[] = ['commit', 'conflict', 'corruption', 'data-loss', 'remote-commit', 'rebase', 'stashed-commit', 'schema-newer', 'error'];
 
 /** Reads and writes; both the Store and a transaction's `tx` have them. */
 export interface ReadWrite {

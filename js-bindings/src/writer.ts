@@ -100,6 +100,10 @@ export class Writer {
   private followQueued = false;
   /** The newest version another writer of this store announced. */
   private heardVersion = 0;
+  /** The newest schema version this code writes (set by openStore once migrated); null: not yet known. */
+  private codeSchema: number | null = null;
+  /** The state's schema is newer than the code's: commits are refused (see checkSchema). */
+  private outdated = false;
   /** close() in progress (its promise), or null. */
   private closing: Promise<void> | null = null;
   /** Autosave commits that failed in a row (the next one waits longer: armAutosave). */
@@ -243,6 +247,25 @@ export class Writer {
     }
     this.wasm.check(this.endTransaction(tx, true));
     return result;
+  }
+
+  /**
+   * From now on, a state whose schema version is above `version` (another tab migrated it,
+   * and this one followed) is not written over: commits reject with 'unsupported', and a
+   * 'schema-newer' event tells the app (which should ask the user to reload).
+   */
+  setCodeSchema(version: number): void {
+    this.codeSchema = version;
+    this.checkSchema();
+  }
+
+  /** Notes (once, with an event) that the state's schema is newer than the code's. */
+  private checkSchema(): void {
+    if (this.codeSchema === null || this.outdated || this.current === null) return;
+    const stored = this.current.schemaVersion();
+    if (stored <= this.codeSchema) return;
+    this.outdated = true;
+    this.events.emitSoon('schema-newer', { storedVersion: stored, codeVersion: this.codeSchema });
   }
 
   /** The pending log must see what C++ code is about to write (migrations, mutators). */
@@ -389,6 +412,15 @@ export class Writer {
   /** Writes a captured plan (the head check inside the backend's atomic write) and completes it. */
   private async write({ replica, records }: { replica: Replica; records: CommitRecords }, started: number): Promise<CommitResult> {
     this.lock.assertHeld();
+    if (this.outdated) {
+      replica.abandonCommit(codeNumber('unsupported'));
+      this.pending.unsealed();
+      throw new KeepstateError(
+        'unsupported',
+        `store "${this.name}": the stored data has schema version ${this.replica.schemaVersion()}, newer than this code's ${this.codeSchema}: ` +
+          'another tab migrated it; this one writes nothing over it (reload the page to run the newer code)',
+      );
+    }
     try {
       const bytesWritten = records.puts.reduce((n, r) => n + recordSize(r), 0);
       await this.backend.writeCommit(records, this.settings.durability, (head) => replica.checkHead(head));
@@ -430,6 +462,7 @@ export class Writer {
     const old = this.swapIn(restored as Adopted, loss);
     this.pending.clear();
     this.finishSwap(old, 'reload');
+    this.checkSchema();
     if (this.life.phase === 'opening') this.life.to('open');
   }
 
@@ -479,6 +512,7 @@ export class Writer {
       const old = this.swapIn(adopted, loss);
       const { replayed, dropped } = await this.pending.replay(this.replayer());
       this.finishSwap(old, work > 0 ? 'rebase' : 'remote');
+      this.checkSchema();
       const ms = performance.now() - started;
       if (work > 0) this.events.emit('rebase', { fromVersion, ontoVersion: adopted.version, replayed, dropped, ms });
     } finally {
@@ -719,7 +753,8 @@ export class Writer {
       try {
         // Calls already started finish first, so their effects are in the final commit.
         await Promise.allSettled([...this.inFlight]);
-        if (this.dirty) await this.commitNow();
+        // An outdated store's writes can never be written (checkSchema): it closes without them.
+        if (this.dirty && !this.outdated) await this.commitNow();
       } catch (e) {
         this.life.reopen();
         throw e;

@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { openStore, InvalidArgumentError, KeepstateError } from '../dist/node.js';
-import { freshIndexedDB, dumpRecords, uniqueName } from './helpers.mjs';
+import { freshIndexedDB, dumpRecords, nextEvent, uniqueName } from './helpers.mjs';
 
 const open = (name, indexedDB, options = {}) => openStore(name, { indexedDB, autosave: false, ...options });
 
@@ -84,4 +84,28 @@ test('bad schema options are InvalidArgumentError', async () => {
   for (const schema of [null, 1, { version: 0 }, { version: 1.5 }, { version: '2' }, { version: 1, migrate: 'x' }]) {
     await assert.rejects(openStore(uniqueName(), { storage: 'memory', schema }), InvalidArgumentError, JSON.stringify(schema));
   }
+});
+
+test('a tab on older code that follows another tab\'s migration stops writing: commits are unsupported, an event says why', async () => {
+  const idb = freshIndexedDB();
+  const name = uniqueName();
+  const old = await open(name, idb, { schema: { version: 1 } });
+  old.putJSON('todo/1', { title: 'old shape' });
+  await old.commit();
+  const newer = nextEvent(old, 'schema-newer');
+  const followed = nextEvent(old, 'remote-commit');
+  const next = await open(name, idb, {
+    schema: { version: 2, migrate: (tx) => tx.putJSON('todo/1', { text: tx.getJSON('todo/1').title }) },
+  });
+  await followed;
+  assert.deepEqual(await newer, { storedVersion: 2, codeVersion: 1 });
+  assert.equal(old.schemaVersion, 2);
+  old.putJSON('todo/2', { title: 'old shape again' });
+  await assert.rejects(old.commit(), (e) => e instanceof KeepstateError && e.code === 'unsupported' && /another tab migrated it/.test(e.message));
+  assert.equal(old.dirty, true, 'the old-shape write stays local');
+  await old.close(); // closes without its old-shape writes: they can never be written
+  const check = await open(name, idb, { schema: { version: 2 } });
+  assert.deepEqual(check.getJSON('todo/1'), { text: 'old shape' });
+  assert.equal(check.has('todo/2'), false, 'nothing of the old code reached the stored data');
+  await Promise.all([next.close(), check.close()]);
 });
