@@ -4,6 +4,8 @@
 export { openStore } from './open.js';
 export type { OpenOptions } from './open.js';
 export { importStore } from './snapshot.js';
+export { deleteStore } from './delete.js';
+export type { DeleteOptions } from './delete.js';
 export type { ImportOptions, SnapshotInfo } from './snapshot.js';
 export { Store } from './store.js';
 export type {

@@ -5,9 +5,9 @@
 //   opening ──openStore gave up (Store.discard)──────────────────────────▶ closed
 //   open    ──close() began (Store.close)────────────────────────────────▶ closing
 //   open    ──the page was unloaded, its work stashed (Writer.stashNow)──▶ left
-//   open    ──discard()──────────────────────────────────────────────────▶ closed
+//   open    ──discard(), or deleteStore heard from elsewhere─────────────▶ closed
 //   left    ──close() began──────────────────────────────────────────────▶ closing
-//   left    ──discard()──────────────────────────────────────────────────▶ closed
+//   left    ──discard(), or deleteStore heard from elsewhere─────────────▶ closed
 //   closing ──the final commit failed: close() rejects, nothing closed──▶ open | left
 //   closing ──calls settled, the final commit landed, all released──────▶ closed
 //
@@ -26,6 +26,7 @@ const NEXT: Readonly<Record<Phase, readonly Phase[]>> = {
   opening: ['open', 'closed'],
   open: ['closing', 'left', 'closed'],
   left: ['closing', 'closed'],
+  // closing → closed also when deleteStore is heard while a close waits its turn.
   closing: ['open', 'left', 'closed'],
   closed: [],
 };
@@ -41,8 +42,12 @@ export class Lifecycle {
     return this.current;
   }
 
+  /** Why it closed: close() (or discard), or deleteStore in another tab. */
+  private closedBy: 'closed' | 'deleted' = 'closed';
+
   /** Moves to `next`. Invariant: only the transitions listed in the file comment happen. */
-  to(next: Phase): void {
+  to(next: Phase, why: 'closed' | 'deleted' = 'closed'): void {
+    if (next === 'closed') this.closedBy = why;
     if (!NEXT[this.current].includes(next)) {
       throw new KeepstateError('internal', `store "${this.storeName}": no transition from ${this.current} to ${next}`);
     }
@@ -62,7 +67,9 @@ export class Lifecycle {
 
   /** Throws ClosedError unless reads and writes are allowed. */
   assertUsable(): void {
-    if (!this.usable) throw new ClosedError(`store "${this.storeName}" is closed`);
+    if (!this.usable) {
+      throw new ClosedError(this.closedBy === 'deleted' ? `store "${this.storeName}" was deleted (deleteStore)` : `store "${this.storeName}" is closed`);
+    }
   }
 
   /** Throws ClosedError unless a commit is allowed (not left, closing or closed). */

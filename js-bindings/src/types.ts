@@ -153,6 +153,8 @@ export interface StoreEvents {
   rebase: RebaseEvent;
   'stashed-commit': StashedCommitEvent;
   'schema-newer': SchemaNewerEvent;
+  /** deleteStore(name) ran elsewhere (another tab, or this realm): the store is closed, and its uncommitted work gone. */
+  deleted: { name: string };
   error: KeepstateError;
 }
 
@@ -168,7 +170,7 @@ export interface StorageHealth {
 }
 
 /** The names of StoreEvents, for validating `on`. */
-export const STORE_EVENTS: readonly StoreEventName[] = ['commit', 'conflict', 'corruption', 'data-loss', 'remote-commit', 'rebase', 'stashed-commit', 'schema-newer', 'error'];
+export const STORE_EVENTS: readonly StoreEventName[] = ['commit', 'conflict', 'corruption', 'data-loss', 'remote-commit', 'rebase', 'stashed-commit', 'schema-newer', 'deleted', 'error'];
 
 /** Reads and writes; both the Store and a transaction's `tx` have them. */
 export interface ReadWrite {

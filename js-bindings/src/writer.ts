@@ -132,8 +132,10 @@ export class Writer {
     }), 0);
     this.txOwner = this.accessOwner(() => undefined, (key) => this.pending.beforeTransactionWrite(key), () => undefined);
     this.backend.onCopyError = (error) => this.background(Promise.reject(error));
-    this.stopHearing = this.notices.listen((version, writer) => {
-      if (!life.usable || writer === this.writerId) return;
+    this.stopHearing = this.notices.listen((notice) => {
+      if (!life.usable || notice.writer === this.writerId) return;
+      if (notice.kind === 'deleted') return this.deleted();
+      const { version } = notice;
       this.heardVersion = Math.max(this.heardVersion, version);
       events.emit('remote-commit', { version });
       if (this.settings.follow && version > this.version) this.follow();
@@ -427,7 +429,7 @@ export class Writer {
       replica.commitDone(0);
       this.pending.landed();
       const result = { version: this.version, bytesWritten, ms: performance.now() - started, lossProtection: this.backend.lossProtection };
-      this.notices.announce(result.version, this.writerId);
+      this.notices.announce({ kind: 'commit', version: result.version, writer: this.writerId });
       this.events.emit('commit', result);
       return result;
     } catch (e) {
@@ -703,7 +705,7 @@ export class Writer {
       try {
         await this.backend.writeCommit(records, this.settings.durability, check);
         wrote = true;
-        this.notices.announce(version, stash.writer);
+        this.notices.announce({ kind: 'commit', version, writer: stash.writer });
         events.push({ outcome: 'committed', version, capturedAt: stash.at });
       } catch (e) {
         if (e === alreadyWritten) events.push({ outcome: 'committed', version, capturedAt: stash.at });
@@ -775,9 +777,15 @@ export class Writer {
     this.release();
   }
 
+  /** Another tab deleted the store (deleteStore): closed at once, its uncommitted work with it. */
+  private deleted(): void {
+    this.release('deleted');
+    this.events.emitSoon('deleted', { name: this.name });
+  }
+
   /** Lets go of everything: the replica, timers, listeners, storage. */
-  private release(): void {
-    this.life.to('closed');
+  private release(why: 'closed' | 'deleted' = 'closed'): void {
+    this.life.to('closed', why);
     this.closedVersion = this.version;
     clearTimeout(this.autosaveTimer);
     this.stopSlices();

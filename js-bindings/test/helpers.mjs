@@ -162,7 +162,13 @@ export function memoryDirectory(state = {}) {
         },
       };
     },
-    async removeEntry(name) {
+    async removeEntry(name, { recursive = false } = {}) {
+      const inside = [...files.keys()].filter((k) => k.startsWith(`${path}${name}/`));
+      if (inside.length > 0) {
+        if (!recursive) throw Object.assign(new Error(`${path}${name} is not empty`), { name: 'InvalidModificationError' });
+        for (const k of inside) files.delete(k);
+        return;
+      }
       if (!files.delete(path + name)) throw notFound(path + name);
     },
     async *keys() {

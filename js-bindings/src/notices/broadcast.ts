@@ -1,7 +1,7 @@
 // Commit notices over a BroadcastChannel named after the store
 // (`keepstate:<name>`): every tab and Worker of the origin that opened the
 // store hears them (notices.ts).
-import type { CommitNotices, NoticeListener } from './notices.js';
+import { asNotice, type CommitNotices, type Notice, type NoticeListener } from './notices.js';
 
 export class BroadcastNotices implements CommitNotices {
   private readonly channel: BroadcastChannel;
@@ -17,14 +17,14 @@ export class BroadcastNotices implements CommitNotices {
     return typeof BroadcastChannel !== 'undefined';
   }
 
-  announce(version: number, writer: number): void {
-    this.channel.postMessage({ version, writer });
+  announce(notice: Notice): void {
+    this.channel.postMessage(notice);
   }
 
   listen(fn: NoticeListener): () => void {
     const listener = (event: MessageEvent) => {
-      const { version, writer } = (event.data ?? {}) as { version?: unknown; writer?: unknown };
-      if (typeof version === 'number' && typeof writer === 'number') fn(version, writer);
+      const notice = asNotice(event.data);
+      if (notice !== null) fn(notice);
     };
     this.channel.addEventListener('message', listener);
     return () => this.channel.removeEventListener('message', listener);

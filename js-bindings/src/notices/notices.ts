@@ -7,15 +7,27 @@
 // Implementations: BroadcastChannel (broadcast.ts) between the tabs and
 // Workers of an origin; memory (here) between stores of one realm.
 
-/** Hears that `writer` committed `version`. */
-export type NoticeListener = (version: number, writer: number) => void;
+/** What a notice says: `writer` committed `version`, or deleted the store (deleteStore). */
+export type Notice = { kind: 'commit'; version: number; writer: number } | { kind: 'deleted'; writer: number };
+
+/** Hears one notice. */
+export type NoticeListener = (notice: Notice) => void;
 
 export interface CommitNotices {
-  /** Tells the other writers of the store that `writer` committed `version`. */
-  announce(version: number, writer: number): void;
+  /** Tells the other writers of the store. */
+  announce(notice: Notice): void;
   /** Calls `fn` for every notice of another writer; returns the unsubscribe function. */
   listen(fn: NoticeListener): () => void;
   close(): void;
+}
+
+/** A notice as it arrived from elsewhere (a message), if it is one. */
+export function asNotice(data: unknown): Notice | null {
+  const { kind, version, writer } = (data ?? {}) as { kind?: unknown; version?: unknown; writer?: unknown };
+  if (typeof writer !== 'number') return null;
+  if (kind === 'deleted') return { kind, writer };
+  if ((kind === 'commit' || kind === undefined) && typeof version === 'number') return { kind: 'commit', version, writer };
+  return null;
 }
 
 const realm = new Map<string, Set<MemoryNotices>>();
@@ -32,10 +44,10 @@ export class MemoryNotices implements CommitNotices {
     peers.add(this);
   }
 
-  announce(version: number, writer: number): void {
+  announce(notice: Notice): void {
     for (const peer of this.peers) {
       if (peer === this) continue;
-      for (const fn of peer.listeners) queueMicrotask(() => fn(version, writer));
+      for (const fn of peer.listeners) queueMicrotask(() => fn(notice));
     }
   }
 

@@ -14,7 +14,7 @@
 // between them. Nothing here imports the store, the writer or the module:
 // the head rule comes in as a function (checkHead).
 
-import type { KeepstateError } from '../errors.js';
+import { KeepstateError } from '../errors.js';
 
 /**
  * The one head rule (persistence's CheckStoredHead, through the module): null when the stored
@@ -273,6 +273,8 @@ export interface StorageBackend extends RestoreSource {
   readStashes?(): Promise<StashedCommit[]>;
   /** Removes the stash of `writer` (it was written, or could not be). */
   deleteStash?(writer: number): Promise<void>;
+  /** Removes every record of the store, for good (deleteStore). Without it, deleteStore refuses this backend. */
+  destroy?(): Promise<void>;
 }
 
 /**
@@ -323,6 +325,10 @@ export class BackendWrapper implements Required<Omit<StorageBackend, 'browserDat
   }
   async deleteStash(writer: number): Promise<void> {
     await this.down.deleteStash?.(writer);
+  }
+  async destroy(): Promise<void> {
+    if (this.down.destroy === undefined) throw new KeepstateError('invalid-argument', `${this.label} cannot be destroyed (it has no destroy())`);
+    await this.down.destroy();
   }
   close(): void {
     this.down.close();

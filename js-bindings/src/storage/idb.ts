@@ -176,6 +176,18 @@ export class IndexedDBBackend implements StorageBackend {
     }
   }
 
+  /**
+   * Deletes store `storeName`'s database (deleteStore). Open connections close themselves
+   * (onversionchange), so the deletion is not blocked for long; resolves once it is done.
+   */
+  static async deleteDatabase(factory: IDBFactory, storeName: string): Promise<void> {
+    try {
+      await request(factory.deleteDatabase(databaseName(storeName)));
+    } catch (e) {
+      throw errorFromIndexedDB(e, `deleting the database of store "${storeName}"`);
+    }
+  }
+
   /** A loss the browser reported for this database and nobody has resolved yet. */
   get browserDataLoss(): BrowserDataLoss | null {
     return this.lossMarker;

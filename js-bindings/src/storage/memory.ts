@@ -28,6 +28,11 @@ export class MemoryBackend implements StorageBackend {
     this.shared = shared;
   }
 
+  /** Forgets the in-memory store `storeName` (deleteStore). */
+  static delete(storeName: string): void {
+    realm.delete(storeName);
+  }
+
   /** Forgets every in-memory store of this realm (tests). */
   static clearAll(): void {
     realm.clear();

@@ -100,6 +100,17 @@ export class OpfsCopy implements RestoreSource {
     }
   }
 
+  /** Removes store `storeName`'s folder (its copy and markers) under `root`, if there is one. */
+  static async removeStore(root: CopyDirectory, storeName: string): Promise<void> {
+    try {
+      const top = await root.getDirectoryHandle('keepstate', { create: true });
+      await top.removeEntry(encodeURIComponent(storeName), { recursive: true });
+    } catch (e) {
+      if ((e as { name?: string }).name === 'NotFoundError') return;
+      throw copyError(e, `removing the OPFS copy of store "${storeName}"`);
+    }
+  }
+
   private async names(): Promise<string[]> {
     const out: string[] = [];
     for await (const name of this.dir.keys()) out.push(name);
