@@ -116,6 +116,8 @@
   X(MAX_KEY_BYTES, 1024, "the longest key, in UTF-8 bytes (engine::kMaxKeySize)")            \
   X(MAX_VALUE_BYTES, 16777216, "the longest value, in bytes (engine::kMaxValueSize)")        \
   X(MAX_ARGS_BYTES, 16777216, "the longest mutator args, in bytes")                          \
+  X(MIN_PAGE_SIZE, 4096, "the smallest page size (engine::kMinPageSize); page sizes are powers of two") \
+  X(MAX_PAGE_SIZE, 65536, "the largest page size (engine::kMaxPageSize)")                   \
   /* keepstate_scheduler_run_for: a KeepstateRunResult (scheduler/c_api.h). */               \
   X(RUN_RESULT_BYTES, 16, "size of the result")                                              \
   X(RUN_HAS_READY_WORK, 0, "offset of has_ready_work (u32)")                                 \

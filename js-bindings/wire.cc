@@ -29,6 +29,7 @@ static_assert(kCHANGE_DELETED > keepstate::engine::kMaxValueSize, "no value can 
 static_assert(kMAX_KEY_BYTES == keepstate::engine::kMaxKeySize && kMAX_VALUE_BYTES == keepstate::engine::kMaxValueSize &&
                   kMAX_ARGS_BYTES == kMAX_VALUE_BYTES,
               "JS checks the engine's own limits; mutator args are bounded as values are");
+static_assert(kMIN_PAGE_SIZE == keepstate::engine::kMinPageSize && kMAX_PAGE_SIZE == keepstate::engine::kMaxPageSize);
 
 void AppendU32(std::uint32_t v, std::string* out) {
   char b[4];

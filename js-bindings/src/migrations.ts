@@ -5,13 +5,14 @@
 // above the code's is refused: old code never writes over newer data.
 import { InvalidArgumentError, KeepstateError } from './errors.js';
 import type { Transaction } from './types.js';
+import type { Wasm } from './wasm.js';
 import type { Writer } from './writer.js';
 
 export type Migrate = (tx: Transaction, fromVersion: number) => void;
 
 /** The schema version code with `schemaVersion` writes: that one, or the module's newest C++ migration. */
-export function schemaTarget(writer: Writer, schemaVersion: number | undefined): number {
-  return Math.max(schemaVersion ?? 0, writer.wasm.migrationsNewest());
+export function schemaTarget(wasm: Wasm, schemaVersion: number | undefined): number {
+  return Math.max(schemaVersion ?? 0, wasm.migrationsNewest());
 }
 
 /**

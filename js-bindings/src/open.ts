@@ -4,6 +4,7 @@
 // and restores the store.
 import { loadWasm, type ModuleSource } from './wasm.js';
 import { InvalidArgumentError } from './errors.js';
+import { WIRE } from './generated/abi.js';
 import type { KeepstateModuleFactory } from './keepstate.js';
 import { StoreEmitter } from './events.js';
 import { Lifecycle } from './lifecycle.js';
@@ -132,7 +133,10 @@ export function validateOptions(name: unknown, options: OpenOptions, what = 'ope
   );
   check(retain === undefined || (Number.isInteger(retain) && retain >= 1 && retain <= 1000), 'retain must be an integer in [1, 1000]');
   check(durability === undefined || durability === 'strict' || durability === 'relaxed', "durability must be 'strict' or 'relaxed'");
-  check(pageSize === undefined || (Number.isInteger(pageSize) && pageSize > 0 && pageSize < 2 ** 32), 'pageSize must be a positive integer');
+  check(
+    pageSize === undefined || (Number.isInteger(pageSize) && pageSize >= WIRE.MIN_PAGE_SIZE && pageSize <= WIRE.MAX_PAGE_SIZE && (pageSize & (pageSize - 1)) === 0),
+    `pageSize must be a power of two in [${WIRE.MIN_PAGE_SIZE}, ${WIRE.MAX_PAGE_SIZE}]`,
+  );
   check(
     storage === undefined || storage === 'indexeddb' || storage === 'memory' || isBackend(storage),
     "storage must be 'indexeddb', 'memory' or a StorageBackend (label, readHead, readForRestore, readAll, writeCommit, close)",
@@ -158,24 +162,30 @@ export async function openStore(name: string, options: OpenOptions = {}): Promis
   validateOptions(name, options);
   const parts = await openParts(name, options);
   try {
-    const target = schemaTarget(parts.writer, options.schema?.version);
+    const target = schemaTarget(parts.writer.wasm, options.schema?.version);
     await migrateTo(parts.writer, target, options.schema?.migrate);
     parts.writer.setCodeSchema(target);
   } catch (e) {
-    parts.writer.discard();
+    await parts.discard();
     throw e;
   }
   return new Store(parts);
 }
 
+/** @internal What openParts made: the store's parts, and how to give up on them. */
+export interface OpenedParts extends StoreParts {
+  /** Closes without committing, and removes what this open created if nothing was stored (a refused open keeps nothing). */
+  discard(): Promise<void>;
+}
+
 /** @internal openStore up to the restore (no migration): importStore migrates what it imported. REQUIRES: valid options. */
-export async function openParts(name: string, options: OpenOptions): Promise<StoreParts> {
+export async function openParts(name: string, options: OpenOptions): Promise<OpenedParts> {
   const indexedDB = options.indexedDB ?? (globalThis as { indexedDB?: IDBFactory }).indexedDB;
   if (options.storage === undefined || options.storage === 'indexeddb') {
     if (indexedDB === undefined) throw new InvalidArgumentError("openStore: no IndexedDB here; pass options.indexedDB, or storage: 'memory'");
   }
   const wasm = await loadWasm(options.module);
-  const { backend, notices } = await openStorage(name, options, wasm, indexedDB);
+  const { backend, notices, undo } = await openStorage(name, options, wasm, indexedDB);
   const life = new Lifecycle(name);
   const events = new StoreEmitter();
   let writer: Writer;
@@ -196,18 +206,21 @@ export async function openParts(name: string, options: OpenOptions): Promise<Sto
       life,
     );
   } catch (e) {
-    notices.close();
-    backend.close();
+    await undo(() => {
+      notices.close();
+      backend.close();
+    });
     throw e;
   }
+  const discard = () => undo(() => writer.discard());
   try {
     if (options.persist === true) requestPersistence();
     await writer.restore();
   } catch (e) {
-    writer.discard();
+    await discard();
     throw e;
   }
-  return { writer, events, life };
+  return { writer, events, life, discard };
 }
 
 /**
@@ -220,18 +233,38 @@ async function openStorage(
   options: OpenOptions,
   wasm: Wasm,
   indexedDB: IDBFactory | undefined,
-): Promise<{ backend: GuardedBackend; notices: CommitNotices }> {
+): Promise<{ backend: GuardedBackend; notices: CommitNotices; undo: (close: () => void) => Promise<void> }> {
   const timing = options.debugTimings ?? null;
   const guard = { onDataLoss: options.onDataLoss ?? 'reject', headRule: headRule(wasm), timing } as const;
   if (options.storage === 'memory') {
-    return { backend: new GuardedBackend(new MemoryBackend(name), name, { ...guard, copy: null, marker: null }), notices: new MemoryNotices(name) };
+    const backend = new GuardedBackend(new MemoryBackend(name), name, { ...guard, copy: null, marker: null });
+    return { backend, notices: new MemoryNotices(name), undo: async (close) => close() };
   }
   const root = options.opfs ?? (await opfsRoot());
   const folder = root === undefined ? null : await OpfsCopy.open(root, name);
-  const authority = typeof options.storage === 'object' ? options.storage : await IndexedDBBackend.open(indexedDB!, name, timing);
+  let authority: StorageBackend;
+  try {
+    authority = typeof options.storage === 'object' ? options.storage : await IndexedDBBackend.open(indexedDB!, name, timing);
+  } catch (e) {
+    if (folder?.created) await OpfsCopy.removeStore(root!, name).catch(() => undefined);
+    throw e;
+  }
   const withCopy = (options.copy ?? options.mirror ?? true) && folder !== null;
   const backend = new GuardedBackend(authority, name, { ...guard, copy: withCopy ? folder : null, marker: withCopy ? null : folder });
-  return { backend, notices: BroadcastNotices.available() ? new BroadcastNotices(name) : new MemoryNotices(name) };
+  // Closes (`close`), and removes what this open created if the open was refused before
+  // anything was stored — under the store's lock, so no other tab's commit lands in between.
+  const undo = async (close: () => void) => {
+    const createdDatabase = authority instanceof IndexedDBBackend && authority.created;
+    if (!createdDatabase && !folder?.created) return close();
+    await storeLock(name, () => Promise.resolve())(async () => {
+      const head = await authority.readHead().then((h) => (h === undefined ? 'none' : 'some'), () => 'unknown');
+      close();
+      if (head !== 'none') return;
+      if (folder?.created) await OpfsCopy.removeStore(root!, name).catch(() => undefined);
+      if (createdDatabase) await IndexedDBBackend.deleteDatabase(indexedDB!, name).catch(() => undefined);
+    });
+  };
+  return { backend, notices: BroadcastNotices.available() ? new BroadcastNotices(name) : new MemoryNotices(name), undo };
 }
 
 /**

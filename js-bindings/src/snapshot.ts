@@ -27,12 +27,26 @@ export interface SnapshotInfo {
 export interface ImportOptions extends OpenOptions {
   /** Replace a store that already has data (default false: refused with InvalidArgumentError). */
   replace?: boolean;
+  /** Stops the import: it rejects with the signal's reason, and nothing is kept (memory included). */
+  signal?: AbortSignal;
 }
 
 type Source = Blob | ArrayBuffer | Uint8Array | Response;
 
+/**
+ * The size a Response says its body has (Content-Length), if it says so of the bytes it
+ * delivers: a compressed body's length is not the file's.
+ */
+function responseSize(response: Response): number | undefined {
+  const length = response.headers.get('content-length');
+  const encoding = response.headers.get('content-encoding');
+  if (length === null || (encoding !== null && encoding !== 'identity')) return undefined;
+  const n = Number(length);
+  return Number.isSafeInteger(n) && n >= 0 ? n : undefined;
+}
+
 /** The source's bytes, in chunks, and its size if it is known. */
-function chunksOf(source: Source): { size: number | undefined; chunks: AsyncIterable<Uint8Array> } {
+function chunksOf(source: Source, signal: AbortSignal | undefined): { size: number | undefined; chunks: AsyncIterable<Uint8Array> } {
   if (source instanceof Uint8Array || source instanceof ArrayBuffer) {
     const bytes = source instanceof Uint8Array ? source : new Uint8Array(source);
     return {
@@ -45,19 +59,28 @@ function chunksOf(source: Source): { size: number | undefined; chunks: AsyncIter
   const isBlob = typeof Blob !== 'undefined' && source instanceof Blob;
   const isResponse = typeof Response !== 'undefined' && source instanceof Response;
   if (!isBlob && !isResponse) throw new InvalidArgumentError('importStore: source must be a Blob, an ArrayBuffer, a Uint8Array or a Response');
+  if (isResponse && !(source as Response).ok) {
+    const r = source as Response;
+    throw new InvalidArgumentError(`importStore: the Response is ${r.status} ${r.statusText}${r.url ? ` (${r.url})` : ''}, not a snapshot file`);
+  }
   const stream = isBlob ? (source as Blob).stream() : (source as Response).body;
   if (stream === null) throw new InvalidArgumentError('importStore: the Response has no body');
   return {
-    size: isBlob ? (source as Blob).size : undefined,
+    size: isBlob ? (source as Blob).size : responseSize(source as Response),
     chunks: (async function* () {
       const reader = stream.getReader();
+      // An abort cancels the read in flight (a stalled download included).
+      const cancel = () => void reader.cancel(signal?.reason).catch(() => undefined);
+      signal?.addEventListener('abort', cancel);
       try {
         for (;;) {
           const { done, value } = await reader.read();
+          signal?.throwIfAborted();
           if (done) return;
           for (let at = 0; at < value.length; at += CHUNK_BYTES) yield value.subarray(at, Math.min(value.length, at + CHUNK_BYTES));
         }
       } finally {
+        signal?.removeEventListener('abort', cancel);
         reader.releaseLock();
       }
     })(),
@@ -72,21 +95,32 @@ function chunksOf(source: Source): { size: number | undefined; chunks: AsyncIter
  * commit), plus `replace`.
  */
 export async function importStore(name: string, source: Source, options: ImportOptions = {}): Promise<Store> {
-  validateOptions(name, options, 'importStore', ['replace']);
-  const { replace = false, ...open } = options;
+  validateOptions(name, options, 'importStore', ['replace', 'signal']);
+  const { replace = false, signal, ...open } = options;
   if (typeof replace !== 'boolean') throw new InvalidArgumentError('importStore: replace must be a boolean');
-  const { size, chunks } = chunksOf(source);
+  if (signal !== undefined && !(typeof signal === 'object' && signal !== null && typeof signal.throwIfAborted === 'function')) {
+    throw new InvalidArgumentError('importStore: signal must be an AbortSignal');
+  }
+  signal?.throwIfAborted();
+  const { size, chunks } = chunksOf(source, signal);
   const wasm = await loadWasm(options.module);
   const m = wasm.module;
   const id = m._keepstate_import_begin(size ?? -1);
   let adopted = false;
   try {
     for await (const chunk of chunks) {
+      signal?.throwIfAborted();
       const [p] = wasm.stage(chunk);
       wasm.check(m._keepstate_import_add(id, p!, chunk.length));
     }
+    signal?.throwIfAborted();
     wasm.check(m._keepstate_import_finish(id));
     const info = JSON.parse(wasm.outText()) as SnapshotInfo;
+    // Refused before anything is opened: nothing is created for a file this code cannot take.
+    const target = schemaTarget(wasm, open.schema?.version);
+    if (info.schemaVersion > target) {
+      throw new KeepstateError('unsupported', `importStore: the file has schema version ${info.schemaVersion}, newer than this code's ${target}`);
+    }
     const parts = await openParts(name, { ...open, pageSize: info.pageSize });
     const { writer } = parts;
     try {
@@ -95,22 +129,19 @@ export async function importStore(name: string, source: Source, options: ImportO
           `importStore: store "${name}" has data (version ${writer.version}); pass { replace: true } to replace it`,
         );
       }
-      const target = schemaTarget(writer, open.schema?.version);
-      if (info.schemaVersion > target) {
-        throw new KeepstateError('unsupported', `importStore: the file has schema version ${info.schemaVersion}, newer than this code's ${target}`);
-      }
-      adopted = true;
       await writer.adoptImport(id);
+      adopted = true; // the import is the replica's now (a refused adoption leaves it to discard below)
       // The import is not committed yet: a migration that throws leaves the stored data as it was.
       await migrateTo(writer, target, open.schema?.migrate, false);
       await writer.commit();
       writer.setCodeSchema(target);
     } catch (e) {
-      writer.discard();
+      await parts.discard();
       throw e;
     }
     return new Store(parts);
   } finally {
     if (!adopted) m._keepstate_import_discard(id);
+    wasm.trimScratch();
   }
 }

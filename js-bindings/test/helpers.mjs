@@ -127,10 +127,16 @@ export function nextEvent(store, event, ms = 5000) {
  */
 export function memoryDirectory(state = {}) {
   const files = (state.files ??= new Map());
+  const dirs = (state.dirs ??= new Set()); // folders made empty (a folder with files exists anyway)
   const notFound = (what) => Object.assign(new Error(`${what} not found`), { name: 'NotFoundError' });
   const dir = (path) => ({
-    async getDirectoryHandle(name) {
-      return dir(`${path}${name}/`);
+    async getDirectoryHandle(name, { create = false } = {}) {
+      const key = `${path}${name}/`;
+      if (!dirs.has(key) && ![...files.keys()].some((k) => k.startsWith(key))) {
+        if (!create) throw notFound(key);
+        dirs.add(key);
+      }
+      return dir(key);
     },
     async getFileHandle(name, { create = false } = {}) {
       const key = path + name;
@@ -163,10 +169,12 @@ export function memoryDirectory(state = {}) {
       };
     },
     async removeEntry(name, { recursive = false } = {}) {
-      const inside = [...files.keys()].filter((k) => k.startsWith(`${path}${name}/`));
-      if (inside.length > 0) {
-        if (!recursive) throw Object.assign(new Error(`${path}${name} is not empty`), { name: 'InvalidModificationError' });
+      const folder = `${path}${name}/`;
+      const inside = [...files.keys()].filter((k) => k.startsWith(folder));
+      if (inside.length > 0 || dirs.has(folder)) {
+        if (inside.length > 0 && !recursive) throw Object.assign(new Error(`${path}${name} is not empty`), { name: 'InvalidModificationError' });
         for (const k of inside) files.delete(k);
+        for (const d of [...dirs]) if (d.startsWith(folder)) dirs.delete(d);
         return;
       }
       if (!files.delete(path + name)) throw notFound(path + name);

@@ -116,3 +116,65 @@ test('import and schema versions: a newer file is refused, an older one is migra
   assert.deepEqual([empty.version, empty.scan().length], [0, 0]);
   await empty.close();
 });
+
+test('importing from a Response: a 404 says so; Content-Length refuses a truncated file at its header; an abort stops it', async () => {
+  const idb = freshIndexedDB();
+  const source = await sampleStore(idb, uniqueName('src'));
+  const file = new Uint8Array(await (await source.export()).arrayBuffer());
+  await source.close();
+  await assert.rejects(
+    importStore(uniqueName('dst'), new Response('no such file', { status: 404, statusText: 'Not Found' }), { indexedDB: idb, schema: { version: 1 } }),
+    (e) => e instanceof InvalidArgumentError && /404 Not Found/.test(e.message),
+  );
+  // A file cut short, whose header claims more: refused at the first chunk, the rest never read.
+  let pulls = 0;
+  const part = file.subarray(0, file.length - 4096);
+  const body = new ReadableStream({
+    pull(controller) {
+      ++pulls;
+      if (pulls === 1) controller.enqueue(part.slice(0, 1000));
+      else if (pulls === 2) controller.enqueue(part.slice(1000));
+      else controller.close();
+    },
+  }, { highWaterMark: 0 });
+  const truncated = new Response(body, { headers: { 'content-length': String(part.length) } });
+  const name = uniqueName('dst');
+  await assert.rejects(importStore(name, truncated, { indexedDB: idb, schema: { version: 1 } }), (e) => e instanceof CorruptionError && /truncated/.test(e.message));
+  assert.equal(pulls, 1, 'the header alone was enough to refuse it');
+  assert.ok(!(await databases(idb)).includes(`keepstate:${name}`), 'a refused import creates nothing');
+  // An abort: the import rejects with the signal's reason and keeps nothing.
+  const controller = new AbortController();
+  const stalled = new Response(new ReadableStream({
+    start(c) {
+      c.enqueue(file.subarray(0, 4096));
+      controller.abort(new Error('the user gave up'));
+    },
+  }));
+  const aborted = uniqueName('dst');
+  await assert.rejects(importStore(aborted, stalled, { indexedDB: idb, schema: { version: 1 }, signal: controller.signal }), /the user gave up/);
+  assert.ok(!(await databases(idb)).includes(`keepstate:${aborted}`));
+});
+
+test('a refused import or open keeps nothing: another page size, a newer schema, a bad page size', async () => {
+  const idb = freshIndexedDB();
+  const source = await sampleStore(idb, uniqueName('src'));
+  const file = await source.export();
+  await source.close();
+  // The target exists with another page size: refused, and the import's memory given back.
+  const other = uniqueName('dst');
+  const t = await open(other, idb, { pageSize: 8192 });
+  t.put('mine', 'x');
+  await t.commit();
+  await t.close();
+  await assert.rejects(importStore(other, file, { indexedDB: idb, replace: true, schema: { version: 1 } }), /page size/);
+  const still = await open(other, idb);
+  assert.equal(still.getText('mine'), 'x', 'the store is as it was');
+  await still.close();
+  // A file with a newer schema than the code's, and an invalid page size: nothing is created.
+  const newer = uniqueName('dst');
+  await assert.rejects(importStore(newer, file, { indexedDB: idb }), (e) => e instanceof KeepstateError && e.code === 'unsupported');
+  assert.ok(!(await databases(idb)).includes(`keepstate:${newer}`));
+  const bad = uniqueName('bad');
+  await assert.rejects(openStore(bad, { indexedDB: idb, pageSize: 1000 }), /pageSize must be a power of two/);
+  assert.ok(!(await databases(idb)).includes(`keepstate:${bad}`));
+});

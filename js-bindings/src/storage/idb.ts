@@ -114,6 +114,8 @@ export class IndexedDBBackend implements StorageBackend {
     private lossMarker: BrowserDataLoss | null,
     /** Where the phases of a commit's write go (OpenOptions.debugTimings), or null. */
     private readonly timing: Timing | null,
+    /** This open created the database (it did not exist). */
+    readonly created: boolean,
   ) {
     this.probeBlobs();
   }
@@ -153,8 +155,10 @@ export class IndexedDBBackend implements StorageBackend {
   static async open(factory: IDBFactory, storeName: string, timing: Timing | null = null): Promise<IndexedDBBackend> {
     try {
       const req = factory.open(databaseName(storeName), DATABASE_VERSION);
+      let created = false;
       req.onupgradeneeded = (event) => {
         const db = req.result;
+        created = event.oldVersion === 0;
         for (const kind of [...RECORD_KINDS, META]) {
           if (!db.objectStoreNames.contains(kind)) db.createObjectStore(kind);
         }
@@ -170,7 +174,7 @@ export class IndexedDBBackend implements StorageBackend {
       const marker = (await request(db.transaction(META, 'readonly').objectStore(META).get(DATA_LOSS_KEY))) as
         | BrowserDataLoss
         | undefined;
-      return new IndexedDBBackend(db, marker ?? null, timing);
+      return new IndexedDBBackend(db, marker ?? null, timing, created && marker === undefined);
     } catch (e) {
       throw errorFromIndexedDB(e, `opening the database of store "${storeName}"`);
     }

@@ -88,13 +88,22 @@ export async function opfsRoot(): Promise<CopyDirectory | undefined> {
 export class OpfsCopy implements RestoreSource {
   readonly label = 'the OPFS copy';
 
-  private constructor(private readonly dir: CopyDirectory) {}
+  private constructor(
+    private readonly dir: CopyDirectory,
+    /** This open created the folder (it did not exist). */
+    readonly created: boolean,
+  ) {}
 
   /** The copy of store `storeName` under `root` (created empty if missing). */
   static async open(root: CopyDirectory, storeName: string): Promise<OpfsCopy> {
     try {
       const top = await root.getDirectoryHandle('keepstate', { create: true });
-      return new OpfsCopy(await top.getDirectoryHandle(encodeURIComponent(storeName), { create: true }));
+      const name = encodeURIComponent(storeName);
+      const existing = await top.getDirectoryHandle(name).catch((e: { name?: string }) => {
+        if (e?.name === 'NotFoundError') return null;
+        throw e;
+      });
+      return new OpfsCopy(existing ?? (await top.getDirectoryHandle(name, { create: true })), existing === null);
     } catch (e) {
       throw copyError(e, `opening the OPFS copy of store "${storeName}"`);
     }
