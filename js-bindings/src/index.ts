@@ -3,9 +3,11 @@
 // optimistic concurrency between tabs. See docs/api.md.
 export { openStore } from './open.js';
 export type { OpenOptions } from './open.js';
-export { importStore } from './snapshot.js';
-export type { ImportOptions, SnapshotInfo } from './snapshot.js';
+export { importStore, inspectSnapshot } from './snapshot.js';
+export type { ImportOptions, SnapshotInfo, SnapshotSource } from './snapshot.js';
 export { Store } from './store.js';
+export { storeStatus, watchStatus } from './status.js';
+export type { StoreStatus } from './status.js';
 export type {
   ScanOptions,
   CommitResult,
@@ -24,7 +26,10 @@ export type {
   StoreEventName,
   ReadWrite,
   Transaction,
+  Synchronous,
+  JSONInput,
 } from './types.js';
+export type { Timing } from './backend.js';
 export type { ModuleSource } from './engine.js';
 export type { KeepstateModuleFactory } from './keepstate.js';
 export type { MirrorDirectory } from './opfs.js';

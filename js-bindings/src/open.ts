@@ -7,7 +7,7 @@ import type { Timing } from './backend.js';
 import type { MirrorDirectory } from './opfs.js';
 import { StoreStorage } from './storage.js';
 import { Store } from './store.js';
-import type { Transaction } from './types.js';
+import type { Synchronous, Transaction } from './types.js';
 
 export interface OpenOptions {
   /** Commit automatically this many ms after the first uncommitted change; false: never. Default 1000. */
@@ -58,7 +58,7 @@ export interface OpenOptions {
    * that is committed. If it throws, openStore rejects with its error and the stored data stays
    * as it was. A stored version higher than this one rejects with KeepstateError 'unsupported'.
    */
-  schema?: { version: number; migrate?: (tx: Transaction, fromVersion: number) => void };
+  schema?: { version: number; migrate?: (tx: Transaction, fromVersion: number) => Synchronous };
   /**
    * For profiling: called with the milliseconds each phase of this store's commits and
    * restores took (`'commit.capture'`, `'commit.idb'`, `'restore.pack-wait'`, ...; the list is
@@ -135,7 +135,7 @@ export async function openRestored(name: string, options: OpenOptions): Promise<
     ...(options.debugTimings === undefined ? {} : { timing: options.debugTimings }),
   });
   try {
-    const store = new Store(engine, storage, name, {
+    const store = Store.create(engine, storage, name, {
       autosaveMs: options.autosave === false ? 0 : options.autosave ?? DEFAULT_AUTOSAVE_MS,
       retain: options.retain ?? 0,
       pageSize: options.pageSize ?? 0,

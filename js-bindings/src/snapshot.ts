@@ -6,7 +6,7 @@
 // the engine, and nothing is adopted until the whole file verified (export
 // is wire.ts's exportSnapshot: this module imports open.ts, which imports the
 // Store, so the Store cannot import it).
-import { loadEngine } from './engine.js';
+import { loadEngine, type Engine, type ModuleSource } from './engine.js';
 import { InvalidArgumentError, KeepstateError } from './errors.js';
 import { openRestored, schemaTarget, validateOptions, type OpenOptions } from './open.js';
 import type { Store } from './store.js';
@@ -30,7 +30,9 @@ export interface ImportOptions extends OpenOptions {
   replace?: boolean;
 }
 
-type Source = Blob | ArrayBuffer | Uint8Array | Response;
+/** Where a snapshot file's bytes come from: what export() resolved with, a file input's File, a fetch() Response, or the bytes. */
+export type SnapshotSource = Blob | ArrayBuffer | Uint8Array | Response;
+type Source = SnapshotSource;
 
 /** The source's bytes, in chunks, and its size if it is known. */
 function chunksOf(source: Source): { size: number | undefined; chunks: AsyncIterable<Uint8Array> } {
@@ -45,9 +47,9 @@ function chunksOf(source: Source): { size: number | undefined; chunks: AsyncIter
   }
   const isBlob = typeof Blob !== 'undefined' && source instanceof Blob;
   const isResponse = typeof Response !== 'undefined' && source instanceof Response;
-  if (!isBlob && !isResponse) throw new InvalidArgumentError('importStore: source must be a Blob, an ArrayBuffer, a Uint8Array or a Response');
+  if (!isBlob && !isResponse) throw new InvalidArgumentError('snapshot source must be a Blob, an ArrayBuffer, a Uint8Array or a Response');
   const stream = isBlob ? (source as Blob).stream() : (source as Response).body;
-  if (stream === null) throw new InvalidArgumentError('importStore: the Response has no body');
+  if (stream === null) throw new InvalidArgumentError('snapshot source: the Response has no body');
   return {
     size: isBlob ? (source as Blob).size : undefined,
     chunks: (async function* () {
@@ -65,6 +67,38 @@ function chunksOf(source: Source): { size: number | undefined; chunks: AsyncIter
   };
 }
 
+/** Feeds a source's chunks to a new import in `engine` and verifies it whole; returns the id of that import and what the file says. */
+async function verifyImport(engine: Engine, { size, chunks }: ReturnType<typeof chunksOf>): Promise<{ id: number; info: SnapshotInfo }> {
+  const m = engine.module;
+  const id = m._keepstate_import_begin(size ?? -1);
+  try {
+    for await (const chunk of chunks) {
+      const [p] = engine.stage(chunk);
+      engine.check(m._keepstate_import_add(id, p!, chunk.length));
+    }
+    engine.check(m._keepstate_import_finish(id));
+    return { id, info: JSON.parse(engine.outText()) as SnapshotInfo };
+  } catch (e) {
+    m._keepstate_import_discard(id);
+    throw e;
+  }
+}
+
+/**
+ * What the snapshot file `source` holds — schema version, entries, the version it was exported
+ * from, when, its page size and count (SnapshotInfo) — after verifying all of it as
+ * importStore() would (a damaged, truncated or foreign file rejects with CorruptionError).
+ * Nothing is written anywhere: read a backup's SnapshotInfo before deciding to import it.
+ * `options.module`: the wasm module to verify with (openStore's option), if not the package's.
+ */
+export async function inspectSnapshot(source: SnapshotSource, options: { module?: ModuleSource } = {}): Promise<SnapshotInfo> {
+  const feed = chunksOf(source);
+  const engine = await loadEngine(options.module);
+  const { id, info } = await verifyImport(engine, feed);
+  engine.module._keepstate_import_discard(id);
+  return info;
+}
+
 /**
  * Creates (or, with `replace`, replaces) the store `name` from a snapshot file: verifies the
  * whole file first (a damaged, truncated or foreign file rejects with CorruptionError and
@@ -72,22 +106,16 @@ function chunksOf(source: Source): { size: number | undefined; chunks: AsyncIter
  * `options` are openStore's (a schema migration runs on the imported state before that
  * commit), plus `replace`.
  */
-export async function importStore(name: string, source: Source, options: ImportOptions = {}): Promise<Store> {
+export async function importStore(name: string, source: SnapshotSource, options: ImportOptions = {}): Promise<Store> {
   validateOptions(name, options);
   const { replace = false, ...open } = options;
   if (typeof replace !== 'boolean') throw new InvalidArgumentError('importStore: replace must be a boolean');
-  const { size, chunks } = chunksOf(source);
+  const feed = chunksOf(source);
   const engine = await loadEngine(options.module);
   const m = engine.module;
-  const id = m._keepstate_import_begin(size ?? -1);
+  const { id, info } = await verifyImport(engine, feed);
   let adopted = false;
   try {
-    for await (const chunk of chunks) {
-      const [p] = engine.stage(chunk);
-      engine.check(m._keepstate_import_add(id, p!, chunk.length));
-    }
-    engine.check(m._keepstate_import_finish(id));
-    const info = JSON.parse(engine.outText()) as SnapshotInfo;
     const store = await openRestored(name, { ...open, pageSize: info.pageSize });
     try {
       if (!replace && (store.version > 0 || store.scan({ limit: 1 }).length > 0)) {

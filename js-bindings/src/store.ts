@@ -32,15 +32,18 @@ import { Watchers } from './watch.js';
 import { onLeavingPage } from './leaving.js';
 import { runCallNow, startCall } from './calls.js';
 import { checkHead, exportSnapshot, readChanges, readPlan, restoreInto, type OpenReport } from './wire.js';
+import { StatusNotifier } from './status.js';
 import {
   STORE_EVENTS,
   type CommitResult,
+  type JSONInput,
   type ReadWrite,
   type ScanOptions,
   type StashedCommitEvent,
   type StorageHealth,
   type StoreEventName,
   type StoreEvents,
+  type Synchronous,
   type Transaction,
   type WatchEvent,
   type WatchRange,
@@ -109,9 +112,15 @@ export class Store implements ReadWrite {
   private leaving = false;
   private readonly stopSlices: () => void;
   private readonly stopLeaving: () => void;
+  /** @internal Who listens to version, dirty and closed (status.ts: storeStatus, watchStatus, useStoreStatus). */
+  readonly statusNotifier = new StatusNotifier();
 
-  /** @internal Use openStore(). */
-  constructor(engine: Engine, storage: StoreStorage, name: string, settings: StoreSettings) {
+  /** @internal openStore() and importStore() make stores (the constructor is private, so `new Store()` does not type-check). */
+  static create(engine: Engine, storage: StoreStorage, name: string, settings: StoreSettings): Store {
+    return new Store(engine, storage, name, settings);
+  }
+
+  private constructor(engine: Engine, storage: StoreStorage, name: string, settings: StoreSettings) {
     this.engine = engine;
     this.backing = storage;
     this.name = name;
@@ -133,6 +142,7 @@ export class Store implements ReadWrite {
     // A mutator's transactions land while fibers run: their keys are taken after the slice.
     this.stopSlices = engine.onSlice(() => {
       if (this.watchers.size > 0 && !this.closed) this.flushSoon();
+      this.statusNotifier.changed(); // a mutator's writes dirty the state
     });
     this.stopLeaving = this.commitWhenLeaving();
     ++engine.openStores;
@@ -179,7 +189,7 @@ export class Store implements ReadWrite {
   put(key: string, value: Uint8Array | string): void {
     this.direct.put(key, value);
   }
-  putJSON(key: string, value: unknown): void {
+  putJSON(key: string, value: JSONInput): void {
     this.direct.putJSON(key, value);
   }
   delete(key: string): boolean {
@@ -195,7 +205,7 @@ export class Store implements ReadWrite {
    * should depend only on what it reads through `tx`: a rebase runs it again on
    * a newer state (docs/tabs.md).
    */
-  transaction<T>(fn: (tx: Transaction) => T): T {
+  transaction<T extends Synchronous>(fn: (tx: Transaction) => T): T {
     this.assertUsable();
     const result = this.runTransaction(fn);
     this.pending.transaction(fn);
@@ -329,6 +339,7 @@ export class Store implements ReadWrite {
       --this.engine.openStores;
       this.stopHearing();
       this.backing.close();
+      this.statusNotifier.close();
     });
   }
 
@@ -417,6 +428,7 @@ export class Store implements ReadWrite {
     this.handle = 0;
     --this.engine.openStores;
     this.backing.close();
+    this.statusNotifier.close();
   }
 
   /** @internal Restores the newest verified version (storage.ts decides from which copy); drops pending work. */
@@ -469,6 +481,7 @@ export class Store implements ReadWrite {
   /** Tells the watchers what differs from the previous state, then releases it. */
   private finishSwap(old: number, source: WatchSource): void {
     const m = this.engine.module;
+    this.statusNotifier.changed(); // a catch-up, rebase or reload: a new version, maybe clean
     if (old === 0) return;
     if (this.watchers.size > 0) {
       this.engine.check(m._keepstate_store_diff(old, this.handle));
@@ -688,6 +701,7 @@ export class Store implements ReadWrite {
       const result = { version: this.version, bytesWritten, ms: performance.now() - started };
       this.backing.backend.announce(result.version, this.writerId);
       this.emit('commit', result);
+      this.statusNotifier.changed();
       return result;
     } catch (e) {
       const error = errorFromIndexedDB(e, `commit of store "${this.name}"`);
@@ -707,6 +721,7 @@ export class Store implements ReadWrite {
   /** A local write landed: autosave, and the watchers hear of it after this task. */
   private wroteLocally(): void {
     this.armAutosave();
+    this.statusNotifier.changed();
     if (this.watchers.size > 0) this.flushSoon();
   }
 
