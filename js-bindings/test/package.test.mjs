@@ -1,7 +1,7 @@
 // The published artifact: `npm pack` the package, install the tarball into an
 // empty folder, and use it from a plain ESM import in Node 20 with an
 // injected IndexedDB (fake-indexeddb). The README's quick start
-// (examples/quickstart.mjs) runs there too, unchanged.
+// (examples/quickstart.ts) runs there too, its types stripped.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -55,8 +55,12 @@ test('the npm pack tarball installs into an empty folder and works from Node', a
   }
   assert.match(await readFile(join(app, 'node_modules/keepstate/LICENSE'), 'utf8'), /^MIT License/);
 
-  // The README's quick start, verbatim.
-  await copyFile(join(repo, 'examples/quickstart.mjs'), join(app, 'quickstart.mjs'));
+  // The README's quick start, verbatim, its types stripped (TypeScript's transpileModule).
+  const { default: ts } = await import('typescript');
+  const quickstart = ts.transpileModule(await readFile(join(repo, 'examples/quickstart.ts'), 'utf8'), {
+    compilerOptions: { target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.ESNext },
+  }).outputText;
+  await writeFile(join(app, 'quickstart.mjs'), quickstart);
   const quick = await run(process.execPath, ['--import', injectIndexedDB, 'quickstart.mjs'], { cwd: app });
   assert.equal(quick.stdout.trim(), '1 true');
   assert.equal(quick.stderr, '');
