@@ -5,6 +5,7 @@ export { openStore } from './open.js';
 export type { OpenOptions } from './open.js';
 export { importStore, inspectSnapshot } from './snapshot.js';
 export type { ImportOptions, SnapshotInfo, SnapshotSource } from './snapshot.js';
+export type { Progress, ProgressListener } from './progress.js';
 export { Store } from './store.js';
 export { storeStatus, watchStatus } from './status.js';
 export type { StoreStatus } from './status.js';

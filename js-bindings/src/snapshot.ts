@@ -12,6 +12,7 @@ import { openRestored, schemaTarget, validateOptions, type OpenOptions } from '.
 import type { Store } from './store.js';
 
 import { SNAPSHOT_CHUNK_BYTES as CHUNK_BYTES } from './wire.js';
+import { reportProgress, type ProgressListener } from './progress.js';
 
 /** What a snapshot file says about itself (importStore reads it before writing anything). */
 export interface SnapshotInfo {
@@ -26,6 +27,8 @@ export interface SnapshotInfo {
 }
 
 export interface ImportOptions extends OpenOptions {
+  /** Called with the bytes of the file read and verified so far, of its size (Progress). */
+  onProgress?: ProgressListener;
   /** Replace a store that already has data (default false: refused with InvalidArgumentError). */
   replace?: boolean;
 }
@@ -68,13 +71,21 @@ function chunksOf(source: Source): { size: number | undefined; chunks: AsyncIter
 }
 
 /** Feeds a source's chunks to a new import in `engine` and verifies it whole; returns the id of that import and what the file says. */
-async function verifyImport(engine: Engine, { size, chunks }: ReturnType<typeof chunksOf>): Promise<{ id: number; info: SnapshotInfo }> {
+async function verifyImport(
+  engine: Engine,
+  { size, chunks }: ReturnType<typeof chunksOf>,
+  onProgress: ProgressListener | undefined,
+): Promise<{ id: number; info: SnapshotInfo }> {
   const m = engine.module;
   const id = m._keepstate_import_begin(size ?? -1);
   try {
+    let done = 0;
+    reportProgress(onProgress, 0, size);
     for await (const chunk of chunks) {
       const [p] = engine.stage(chunk);
       engine.check(m._keepstate_import_add(id, p!, chunk.length));
+      done += chunk.length;
+      reportProgress(onProgress, done, size);
     }
     engine.check(m._keepstate_import_finish(id));
     return { id, info: JSON.parse(engine.outText()) as SnapshotInfo };
@@ -91,10 +102,16 @@ async function verifyImport(engine: Engine, { size, chunks }: ReturnType<typeof 
  * Nothing is written anywhere: read a backup's SnapshotInfo before deciding to import it.
  * `options.module`: the wasm module to verify with (openStore's option), if not the package's.
  */
-export async function inspectSnapshot(source: SnapshotSource, options: { module?: ModuleSource } = {}): Promise<SnapshotInfo> {
+export async function inspectSnapshot(
+  source: SnapshotSource,
+  options: { module?: ModuleSource; onProgress?: ProgressListener } = {},
+): Promise<SnapshotInfo> {
+  if (options.onProgress !== undefined && typeof options.onProgress !== 'function') {
+    throw new InvalidArgumentError('inspectSnapshot: onProgress must be a function');
+  }
   const feed = chunksOf(source);
   const engine = await loadEngine(options.module);
-  const { id, info } = await verifyImport(engine, feed);
+  const { id, info } = await verifyImport(engine, feed, options.onProgress);
   engine.module._keepstate_import_discard(id);
   return info;
 }
@@ -108,12 +125,13 @@ export async function inspectSnapshot(source: SnapshotSource, options: { module?
  */
 export async function importStore(name: string, source: SnapshotSource, options: ImportOptions = {}): Promise<Store> {
   validateOptions(name, options);
-  const { replace = false, ...open } = options;
+  const { replace = false, onProgress, ...open } = options;
   if (typeof replace !== 'boolean') throw new InvalidArgumentError('importStore: replace must be a boolean');
+  if (onProgress !== undefined && typeof onProgress !== 'function') throw new InvalidArgumentError('importStore: onProgress must be a function');
   const feed = chunksOf(source);
   const engine = await loadEngine(options.module);
   const m = engine.module;
-  const { id, info } = await verifyImport(engine, feed);
+  const { id, info } = await verifyImport(engine, feed, onProgress);
   let adopted = false;
   try {
     const store = await openRestored(name, { ...open, pageSize: info.pageSize });
