@@ -10,6 +10,7 @@
 // repaints the page when they arrive, so both show the same totals live.
 import { openStore } from 'keepstate';
 import { ledgerModule, Ledger, LEDGER_KEY, encodeTransferBatch, decodeTransferResult } from '/ledger/client.mjs';
+import { LiveChart } from './chart.mjs';
 
 const params = new URLSearchParams(location.search);
 const storeName = params.get('store') ?? 'demo-ledger';
@@ -46,10 +47,12 @@ const openStarted = performance.now();
 const store = await openStore(storeName, { module: ledgerModule, durability: 'strict', autosave });
 const openMs = performance.now() - openStarted;
 const ledger = new Ledger(store);
+const chart = new LiveChart($('chart'));
 
 let lastCommit;
 let lastAudit;
 let tps = 0;
+store.on('commit', (c) => chart.commit(c.ms));
 store.on('commit', (c) => logEvent('commit', `version ${c.version}, ${(c.bytesWritten / 1048576).toFixed(2)} MB in ${c.ms.toFixed(0)} ms`));
 store.on('conflict', (e) => logEvent('conflict', e.message, true));
 store.on('corruption', (e) => logEvent('corruption', e.error.message, true));
@@ -80,6 +83,7 @@ function render() {
     : '–';
   $('opened').textContent = `${openMs.toFixed(0)} ms`;
   $('remote').textContent = fmt(remoteUpdates);
+  chart.draw();
   if (lastAudit) {
     $('audit').textContent = lastAudit.ok ? 'ok' : 'FAILED';
     $('audit').className = lastAudit.ok ? 'ok' : 'bad';
@@ -100,6 +104,8 @@ const demo = {
   store,
   ledger,
   events,
+  /** The live chart: `rates` ([s, transfers/s] per call) and `commits` ([s, ms] per commit). */
+  chart,
   /** Milliseconds openStore took (module instantiation + restore of the committed state). */
   openMs,
   get version() {
@@ -126,8 +132,12 @@ const demo = {
       render();
     }
   },
-  /** n random transfers among all accounts, in calls of `batch` transfers (each one transaction). */
-  async transfers(n, { batch = 25_000, maxAmount = 100 } = {}) {
+  /**
+   * n random transfers among all accounts, in calls of `batch` transfers (each one transaction).
+   * `commitEvery`: also start a commit after every that many calls, without waiting for it
+   * (the calls go on while it writes; the chart shows its latency). Default 0: none.
+   */
+  async transfers(n, { batch = 25_000, maxAmount = 100, commitEvery = 0 } = {}) {
     const accounts = ledger.totals().accounts;
     if (accounts < 2) throw new Error('create accounts first');
     setBusy(true, `running ${fmt(n)} transfers…`);
@@ -144,11 +154,16 @@ const demo = {
           to[i] = next() % accounts;
           amount[i] = 1 + (next() % maxAmount);
         }
+        const callStarted = performance.now();
         const r = await store.call('transfer_batch', encodeTransferBatch(from, to, amount, 0, k));
+        chart.rate(k, performance.now() - callStarted);
         const { applied: a, rejected: j } = decodeTransferResult(r);
         applied += a;
         rejected += j;
         done += k;
+        if (commitEvery > 0 && (done / batch) % commitEvery === 0 && done < n) {
+          store.commit().then((c) => (lastCommit = c), showError);
+        }
         tps = done / ((performance.now() - started) / 1000);
         // Render about 10 times a second, and yield to the event loop after
         // every call: Chromium paints between tasks when a frame is due (52
@@ -193,7 +208,8 @@ const demo = {
 };
 
 $('create').onclick = () => demo.createAccounts(Number($('n-accounts').value)).catch(showError);
-$('burst').onclick = () => demo.transfers(Number($('n-transfers').value)).catch(showError);
+$('burst').onclick = () =>
+  demo.transfers(Number($('n-transfers').value), { commitEvery: $('commit-during').checked ? 4 : 0 }).catch(showError);
 $('commit').onclick = () => demo.commit().catch(showError);
 $('audit-btn').onclick = () => demo.audit().catch(showError);
 $('reload').onclick = () => demo.reload().catch(showError);

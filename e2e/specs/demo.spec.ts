@@ -77,3 +77,40 @@ test('the demo page in two tabs: each tab\'s transfers and the other\'s appear l
     await server.close();
   }
 });
+
+test('the demo page charts transfers per second and commit latency live, during a burst that commits as it runs', async ({ launch, profile }, testInfo) => {
+  const { startServer } = await import('../server.mjs');
+  const server = await startServer({ port: 0 });
+  try {
+    const context = await launch(profile);
+    const page = await context.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(String(e)));
+    await page.goto(server.url);
+    await page.waitForFunction(() => document.documentElement.dataset.ready === 'true');
+    await page.evaluate(() => (window as any).demo.createAccounts(2_000));
+    // The chart's line while the burst is still running: the page redraws it as calls return.
+    const burst = page.evaluate(() => (window as any).demo.transfers(200_000, { batch: 5_000, commitEvery: 10 }));
+    await page.waitForFunction(() => {
+      const line = document.querySelector('#chart polyline');
+      return line !== null && Number(line.getAttribute('data-samples')) >= 5 && (window as any).demo.chart.rates.length < 40;
+    });
+    const run = await burst;
+    expect(run.applied + run.rejected).toBe(200_000);
+    await page.evaluate(() => (window as any).demo.commit());
+    const chart = await page.evaluate(() => ({
+      rates: (window as any).demo.chart.rates as Array<[number, number]>,
+      commits: (window as any).demo.chart.commits as Array<[number, number]>,
+    }));
+    // One sample per call, each a positive rate; one dot per commit (3 during the burst, 1 after).
+    expect(chart.rates).toHaveLength(40);
+    expect(chart.rates.every(([, v]) => v > 0)).toBe(true);
+    expect(chart.commits.length).toBeGreaterThanOrEqual(4);
+    await expect(page.locator('#chart polyline')).toHaveAttribute('data-samples', '40');
+    await expect(page.locator('#chart circle')).toHaveCount(chart.commits.length);
+    expect(errors).toEqual([]);
+    await testInfo.attach('demo-chart', { body: await page.locator('.chart').screenshot(), contentType: 'image/png' });
+  } finally {
+    await server.close();
+  }
+});

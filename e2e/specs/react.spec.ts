@@ -1,7 +1,9 @@
 // keepstate/react in a real browser: the example todo app (examples/todo-react,
-// useJSON per row and useScan for the list) built with Vite from the packed
-// tarball, run in Chromium: todos survive a reload, and two tabs follow each
-// other's changes without reloading.
+// useJSON per row, useScanJSON for the list, useStoreStatus for "saved,
+// version N") built with Vite from the packed tarball, run in Chromium: todos
+// survive a reload, two tabs follow each other's changes without reloading,
+// the status line follows commits (its own and the other tab's), and the page
+// keeps rendering after the store is closed.
 import { execFile } from 'node:child_process';
 import { cp, mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
@@ -82,4 +84,53 @@ test('the React todo app in two tabs: each shows the other\'s changes without re
   for (const p of [a, b]) await saved(p);
   await expect(a.locator('#status')).toContainText('1 open of 2');
   await expect(b.locator('#status')).toContainText('1 open of 2');
+});
+
+const storeVersion = (page: Page) => page.evaluate(() => (window as any).todos.store.version as number);
+
+test('the React todo app: useStoreStatus shows "saved, version N" as commits land, here and in another tab', async ({ launch, profile }) => {
+  const context = await launch(profile);
+  const [a, b] = [await context.newPage(), await context.newPage()];
+  await openApp(a);
+  await openApp(b);
+  const start = await storeVersion(a);
+  await expect(a.locator('#saved')).toHaveText(`saved, version ${start}`);
+  await add(a, 'one');
+  await add(a, 'two');
+  await saved(a);
+  const after = await storeVersion(a);
+  expect(after).toBeGreaterThan(start);
+  await expect(a.locator('#saved')).toHaveText(`saved, version ${after}`);
+  // The other tab re-renders its status when it follows the commit, with no write of its own.
+  await expect(b.locator('#saved')).toHaveText(`saved, version ${after}`, { timeout: 10_000 });
+  // Unsaved work shows as such until autosave commits it.
+  await a.evaluate(() => {
+    const { store } = (window as any).todos;
+    store.putJSON('todo/zz-pending', { title: 'pending', done: false });
+  });
+  await expect(a.locator('#saved')).toHaveText(/saving…|saved, version/);
+  await saved(a);
+  await expect(a.locator('#saved')).toHaveText(`saved, version ${await storeVersion(a)}`);
+});
+
+test('the React todo app keeps rendering after store.close(): the hooks keep their last values', async ({ launch, profile }) => {
+  const context = await launch(profile);
+  const page = await context.newPage();
+  const errors: string[] = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
+  await openApp(page);
+  await add(page, 'kept');
+  await saved(page);
+  const version = await storeVersion(page);
+  await page.evaluate(() => (window as any).todos.store.close());
+  // Typing re-renders App and every hook in it against the closed store.
+  await page.getByLabel('new todo').fill('typed after close');
+  await expect(page.getByLabel('new todo')).toHaveValue('typed after close');
+  expect(await titles(page)).toContain('kept');
+  await expect(page.locator('#saved')).toHaveText(`saved, version ${version}`);
+  // Hooks mounted on the closed store (a fresh App) render too: nothing to list, the status closed.
+  await page.evaluate(() => (window as any).todos.remount());
+  await expect(page.locator('#status')).toHaveText('0 open of 0');
+  await expect(page.locator('#saved')).toHaveText(`saved, version ${version}`);
+  expect(errors).toEqual([]);
 });

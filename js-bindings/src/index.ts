@@ -3,11 +3,14 @@
 // optimistic concurrency between tabs. See docs/api.md.
 export { openStore } from './open.js';
 export type { OpenOptions } from './open.js';
-export { importStore } from './snapshot.js';
+export { importStore, inspectSnapshot } from './snapshot.js';
+export type { ImportOptions, SnapshotInfo, SnapshotSource } from './snapshot.js';
+export type { Progress, ProgressListener } from './progress.js';
 export { deleteStore } from './delete.js';
 export type { DeleteOptions } from './delete.js';
-export type { ImportOptions, SnapshotInfo } from './snapshot.js';
 export { Store } from './store.js';
+export { storeStatus, watchStatus } from './status.js';
+export type { StoreStatus } from './status.js';
 export type {
   ScanOptions,
   CommitResult,
@@ -27,6 +30,8 @@ export type {
   StoreEventName,
   ReadWrite,
   Transaction,
+  Synchronous,
+  JSONInput,
 } from './types.js';
 export type { ModuleSource } from './wasm.js';
 export type { KeepstateModuleFactory } from './keepstate.js';

@@ -19,7 +19,7 @@ import { storeLock } from './storage/lock.js';
 import { MemoryBackend } from './storage/memory.js';
 import { OpfsCopy, opfsRoot, type CopyDirectory } from './storage/opfs.js';
 import { Store, type StoreParts } from './store.js';
-import type { Transaction } from './types.js';
+import type { Synchronous, Transaction } from './types.js';
 import type { Wasm } from './wasm.js';
 import { Writer } from './writer.js';
 
@@ -78,7 +78,7 @@ export interface OpenOptions {
    * that is committed. If it throws, openStore rejects with its error and the stored data stays
    * as it was. A stored version higher than this one rejects with KeepstateError 'unsupported'.
    */
-  schema?: { version: number; migrate?: (tx: Transaction, fromVersion: number) => void };
+  schema?: { version: number; migrate?: (tx: Transaction, fromVersion: number) => Synchronous };
   /**
    * For profiling: called with the milliseconds each phase of this store's commits and
    * restores took (`'commit.capture'`, `'commit.idb'`, `'restore.pack-wait'`, ...; the list is
@@ -169,7 +169,7 @@ export async function openStore(name: string, options: OpenOptions = {}): Promis
     await parts.discard();
     throw e;
   }
-  return new Store(parts);
+  return Store.create(parts);
 }
 
 /** @internal What openParts made: the store's parts, and how to give up on them. */

@@ -10,7 +10,9 @@ import { InvalidArgumentError, KeepstateError } from './errors.js';
 import { migrateTo, schemaTarget } from './migrations.js';
 import { openParts, validateOptions, type OpenOptions } from './open.js';
 import { SNAPSHOT_CHUNK_BYTES as CHUNK_BYTES } from './replica.js';
+import { reportProgress, type ProgressListener } from './progress.js';
 import { Store } from './store.js';
+import type { ModuleSource, Wasm } from './wasm.js';
 
 /** What a snapshot file says about itself (importStore reads it before writing anything). */
 export interface SnapshotInfo {
@@ -29,9 +31,13 @@ export interface ImportOptions extends OpenOptions {
   replace?: boolean;
   /** Stops the import: it rejects with the signal's reason, and nothing is kept (memory included). */
   signal?: AbortSignal;
+  /** Called with the bytes of the file read and verified so far, of its size (Progress). */
+  onProgress?: ProgressListener;
 }
 
-type Source = Blob | ArrayBuffer | Uint8Array | Response;
+/** Where a snapshot file's bytes come from: what export() resolved with, a file input's File, a fetch() Response, or the bytes. */
+export type SnapshotSource = Blob | ArrayBuffer | Uint8Array | Response;
+type Source = SnapshotSource;
 
 /**
  * The size a Response says its body has (Content-Length), if it says so of the bytes it
@@ -58,13 +64,13 @@ function chunksOf(source: Source, signal: AbortSignal | undefined): { size: numb
   }
   const isBlob = typeof Blob !== 'undefined' && source instanceof Blob;
   const isResponse = typeof Response !== 'undefined' && source instanceof Response;
-  if (!isBlob && !isResponse) throw new InvalidArgumentError('importStore: source must be a Blob, an ArrayBuffer, a Uint8Array or a Response');
+  if (!isBlob && !isResponse) throw new InvalidArgumentError('snapshot source must be a Blob, an ArrayBuffer, a Uint8Array or a Response');
   if (isResponse && !(source as Response).ok) {
     const r = source as Response;
-    throw new InvalidArgumentError(`importStore: the Response is ${r.status} ${r.statusText}${r.url ? ` (${r.url})` : ''}, not a snapshot file`);
+    throw new InvalidArgumentError(`snapshot source: the Response is ${r.status} ${r.statusText}${r.url ? ` (${r.url})` : ''}, not a snapshot file`);
   }
   const stream = isBlob ? (source as Blob).stream() : (source as Response).body;
-  if (stream === null) throw new InvalidArgumentError('importStore: the Response has no body');
+  if (stream === null) throw new InvalidArgumentError('snapshot source: the Response has no body');
   return {
     size: isBlob ? (source as Blob).size : responseSize(source as Response),
     chunks: (async function* () {
@@ -87,35 +93,87 @@ function chunksOf(source: Source, signal: AbortSignal | undefined): { size: numb
   };
 }
 
+/** The signal option, checked. */
+function checkSignal(signal: unknown, what: string): AbortSignal | undefined {
+  if (signal !== undefined && !(typeof signal === 'object' && signal !== null && typeof (signal as AbortSignal).throwIfAborted === 'function')) {
+    throw new InvalidArgumentError(`${what}: signal must be an AbortSignal`);
+  }
+  (signal as AbortSignal | undefined)?.throwIfAborted();
+  return signal as AbortSignal | undefined;
+}
+
+/**
+ * Feeds `source` to a new import in `wasm` and verifies it whole (each page as it arrives);
+ * returns the id of that import and what the file says. A failure or an abort discards it.
+ */
+async function verifyImport(
+  wasm: Wasm,
+  source: Source,
+  signal: AbortSignal | undefined,
+  onProgress: ProgressListener | undefined,
+): Promise<{ id: number; info: SnapshotInfo }> {
+  const { size, chunks } = chunksOf(source, signal);
+  const m = wasm.module;
+  const id = m._keepstate_import_begin(size ?? -1);
+  try {
+    let done = 0;
+    reportProgress(onProgress, 0, size);
+    for await (const chunk of chunks) {
+      signal?.throwIfAborted();
+      const [p] = wasm.stage(chunk);
+      wasm.check(m._keepstate_import_add(id, p!, chunk.length));
+      done += chunk.length;
+      reportProgress(onProgress, done, size);
+    }
+    signal?.throwIfAborted();
+    wasm.check(m._keepstate_import_finish(id));
+    return { id, info: JSON.parse(wasm.outText()) as SnapshotInfo };
+  } catch (e) {
+    m._keepstate_import_discard(id);
+    throw e;
+  } finally {
+    wasm.trimScratch();
+  }
+}
+
+/**
+ * What the snapshot file `source` holds — schema version, entries, the version it was exported
+ * from, when, its page size and count (SnapshotInfo) — after verifying all of it as
+ * importStore() would (a damaged, truncated or foreign file rejects with CorruptionError).
+ * Nothing is written anywhere: read a backup's SnapshotInfo before deciding to import it.
+ * `options.module`: the wasm module to verify with (openStore's option), if not the package's.
+ */
+export async function inspectSnapshot(
+  source: SnapshotSource,
+  options: { module?: ModuleSource; onProgress?: ProgressListener; signal?: AbortSignal } = {},
+): Promise<SnapshotInfo> {
+  if (options.onProgress !== undefined && typeof options.onProgress !== 'function') {
+    throw new InvalidArgumentError('inspectSnapshot: onProgress must be a function');
+  }
+  const signal = checkSignal(options.signal, 'inspectSnapshot');
+  const wasm = await loadWasm(options.module);
+  const { id, info } = await verifyImport(wasm, source, signal, options.onProgress);
+  wasm.module._keepstate_import_discard(id);
+  return info;
+}
+
 /**
  * Creates (or, with `replace`, replaces) the store `name` from a snapshot file: verifies the
  * whole file first (a damaged, truncated or foreign file rejects with CorruptionError and
  * writes nothing), then commits it as one new version and resolves with the open store.
  * `options` are openStore's (a schema migration runs on the imported state before that
- * commit), plus `replace`.
+ * commit), plus `replace`, `signal` and `onProgress`.
  */
-export async function importStore(name: string, source: Source, options: ImportOptions = {}): Promise<Store> {
-  validateOptions(name, options, 'importStore', ['replace', 'signal']);
-  const { replace = false, signal, ...open } = options;
+export async function importStore(name: string, source: SnapshotSource, options: ImportOptions = {}): Promise<Store> {
+  validateOptions(name, options, 'importStore', ['replace', 'signal', 'onProgress']);
+  const { replace = false, signal: given, onProgress, ...open } = options;
   if (typeof replace !== 'boolean') throw new InvalidArgumentError('importStore: replace must be a boolean');
-  if (signal !== undefined && !(typeof signal === 'object' && signal !== null && typeof signal.throwIfAborted === 'function')) {
-    throw new InvalidArgumentError('importStore: signal must be an AbortSignal');
-  }
-  signal?.throwIfAborted();
-  const { size, chunks } = chunksOf(source, signal);
+  if (onProgress !== undefined && typeof onProgress !== 'function') throw new InvalidArgumentError('importStore: onProgress must be a function');
+  const signal = checkSignal(given, 'importStore');
   const wasm = await loadWasm(options.module);
-  const m = wasm.module;
-  const id = m._keepstate_import_begin(size ?? -1);
+  const { id, info } = await verifyImport(wasm, source, signal, onProgress);
   let adopted = false;
   try {
-    for await (const chunk of chunks) {
-      signal?.throwIfAborted();
-      const [p] = wasm.stage(chunk);
-      wasm.check(m._keepstate_import_add(id, p!, chunk.length));
-    }
-    signal?.throwIfAborted();
-    wasm.check(m._keepstate_import_finish(id));
-    const info = JSON.parse(wasm.outText()) as SnapshotInfo;
     // Refused before anything is opened: nothing is created for a file this code cannot take.
     const target = schemaTarget(wasm, open.schema?.version);
     if (info.schemaVersion > target) {
@@ -139,9 +197,8 @@ export async function importStore(name: string, source: Source, options: ImportO
       await parts.discard();
       throw e;
     }
-    return new Store(parts);
+    return Store.create(parts);
   } finally {
-    if (!adopted) m._keepstate_import_discard(id);
-    wasm.trimScratch();
+    if (!adopted) wasm.module._keepstate_import_discard(id);
   }
 }

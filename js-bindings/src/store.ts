@@ -10,14 +10,17 @@
 import type { StoreEmitter, Handler } from './events.js';
 import { InvalidArgumentError } from './errors.js';
 import type { Lifecycle } from './lifecycle.js';
+import type { StatusNotifier } from './status.js';
 import type { Writer } from './writer.js';
 import type {
   CommitResult,
+  JSONInput,
   LossProtection,
   ReadWrite,
   ScanOptions,
   StorageHealth,
   StoreEventName,
+  Synchronous,
   Transaction,
   WatchEvent,
   WatchRange,
@@ -40,8 +43,12 @@ export class Store implements ReadWrite {
   readonly #events: StoreEmitter;
   readonly #life: Lifecycle;
 
-  /** @internal Use openStore(). */
-  constructor(parts: StoreParts) {
+  /** @internal openStore() and importStore() make stores. */
+  static create(parts: StoreParts): Store {
+    return new Store(parts);
+  }
+
+  private constructor(parts: StoreParts) {
     if (typeof parts !== 'object' || parts === null || parts.writer === undefined) {
       throw new InvalidArgumentError('new Store() is not supported: use openStore(name, options)');
     }
@@ -70,6 +77,11 @@ export class Store implements ReadWrite {
     return this.#writer.lossProtection;
   }
 
+  /** @internal Who hears of status changes (status.ts). */
+  get statusNotifier(): StatusNotifier {
+    return this.#writer.status;
+  }
+
   /** Whether there are changes not yet committed. */
   get dirty(): boolean {
     return this.#writer.dirty;
@@ -92,7 +104,7 @@ export class Store implements ReadWrite {
   put(key: string, value: Uint8Array | string): void {
     this.#writer.direct.put(key, value);
   }
-  putJSON(key: string, value: unknown): void {
+  putJSON(key: string, value: JSONInput): void {
     this.#writer.direct.putJSON(key, value);
   }
   delete(key: string): boolean {
@@ -108,7 +120,7 @@ export class Store implements ReadWrite {
    * should depend only on what it reads through `tx`: a rebase runs it again on
    * a newer state (docs/tabs.md).
    */
-  transaction<T>(fn: (tx: Transaction) => T): T {
+  transaction<T extends Synchronous>(fn: (tx: Transaction) => T): T {
     return this.#writer.transaction(fn);
   }
 

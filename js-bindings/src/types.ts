@@ -172,6 +172,26 @@ export interface StorageHealth {
 /** The names of StoreEvents, for validating `on`. */
 export const STORE_EVENTS: readonly StoreEventName[] = ['commit', 'conflict', 'corruption', 'data-loss', 'remote-commit', 'rebase', 'stashed-commit', 'schema-newer', 'deleted', 'error'];
 
+/**
+ * What a callback that keepstate runs synchronously (transaction's fn, schema.migrate) may
+ * return: anything but a promise or another thenable. keepstate refuses one at runtime
+ * (InvalidArgumentError); this type refuses it when the code is compiled, so
+ * `transaction(async (tx) => ...)` does not type-check.
+ */
+export type Synchronous =
+  | void
+  | null
+  | undefined
+  | string
+  | number
+  | boolean
+  | bigint
+  | symbol
+  | { readonly then?: never; readonly [key: string]: any };
+
+/** A value putJSON stores: anything JSON.stringify turns into JSON text (undefined does not). */
+export type JSONInput = {} | null;
+
 /** Reads and writes; both the Store and a transaction's `tx` have them. */
 export interface ReadWrite {
   get(key: string): Uint8Array | undefined;
@@ -179,7 +199,8 @@ export interface ReadWrite {
   getJSON<T = unknown>(key: string): T | undefined;
   has(key: string): boolean;
   put(key: string, value: Uint8Array | string): void;
-  putJSON(key: string, value: unknown): void;
+  /** Stores JSON.stringify(value). `undefined` (which has no JSON form) is refused: delete the key instead. */
+  putJSON(key: string, value: JSONInput): void;
   delete(key: string): boolean;
   scan(options?: ScanOptions): Array<[string, Uint8Array]>;
 }

@@ -37,6 +37,7 @@ import type { GuardedBackend, Restored } from './storage/guarded.js';
 import type { Lock } from './storage/lock.js';
 import type { CommitResult, DataLossEvent, StashedCommitEvent, Transaction, WatchEvent, WatchRange, WatchSource } from './types.js';
 import type { Wasm } from './wasm.js';
+import { StatusNotifier } from './status.js';
 import { Watchers } from './watch.js';
 import type { RawChange } from './wire.js';
 import { postTask } from './driver.js';
@@ -73,6 +74,8 @@ function randomWriterId(): number {
 export class Writer {
   /** Reads and writes straight on the store (a transaction's `tx` is another Access). */
   readonly direct: Access;
+  /** Who hears that the store's status (version, dirty, closed) may have changed (status.ts). */
+  readonly status = new StatusNotifier();
   private readonly writerId = randomWriterId();
   private readonly backend: GuardedBackend;
   private readonly lock: Lock;
@@ -142,7 +145,9 @@ export class Writer {
     });
     // A mutator's transactions land while fibers run: their keys are taken after the slice.
     this.stopSlices = wasm.onSlice(() => {
-      if (this.watchers.size > 0 && life.usable) this.flushSoon();
+      if (!life.usable) return;
+      this.status.changed(); // a mutator's writes dirty the state
+      if (this.watchers.size > 0) this.flushSoon();
     });
     this.stopLeaving = this.commitWhenLeaving();
     ++wasm.openStores;
@@ -297,6 +302,7 @@ export class Writer {
 
   /** A local write landed: autosave, and the watchers hear of it after this task. */
   private wroteLocally(): void {
+    this.status.changed();
     this.armAutosave();
     if (this.watchers.size > 0) this.flushSoon();
   }
@@ -431,6 +437,7 @@ export class Writer {
       const result = { version: this.version, bytesWritten, ms: performance.now() - started, lossProtection: this.backend.lossProtection };
       this.notices.announce({ kind: 'commit', version: result.version, writer: this.writerId });
       this.events.emit('commit', result);
+      this.status.changed();
       return result;
     } catch (e) {
       const error = errorFromIndexedDB(e, `commit of store "${this.name}"`);
@@ -573,6 +580,7 @@ export class Writer {
 
   /** Tells the watchers what differs from the previous state, then releases it. */
   private finishSwap(old: Replica | null, source: WatchSource): void {
+    this.status.changed(); // a catch-up, rebase or reload: a new version, maybe clean
     if (old === null) return;
     if (this.watchers.size > 0) {
       const changes = this.replica.changesSince(old);
@@ -797,6 +805,7 @@ export class Writer {
     --this.wasm.openStores;
     this.notices.close();
     this.backend.close();
+    this.status.close();
   }
 
   // --- Order and failures of background work ---------------------------------------------------

@@ -1,6 +1,6 @@
 // docs/api.md is the API reference: every name the package exports, every
 // public Store member and every option must be documented there, and its
-// quick start must be examples/quickstart.mjs verbatim (as must README.md's,
+// quick start must be examples/quickstart.ts verbatim (as must README.md's,
 // once the README quotes it).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -38,11 +38,11 @@ test('docs/api.md documents every export, Store member and option of the .d.ts',
   assert.ok(members.includes('transaction') && !members.includes('restore'), members.join());
 });
 
-test('the quick start in the docs is examples/quickstart.mjs verbatim', async () => {
-  const example = (await read('examples/quickstart.mjs')).trim();
+test('the quick start in the docs is examples/quickstart.ts verbatim', async () => {
+  const example = (await read('examples/quickstart.ts')).trim();
   assert.ok(example.split('\n').length <= 12);
   assert.ok((await read('docs/api.md')).includes(example));
   if (existsSync(new URL('README.md', root))) {
-    assert.ok((await read('README.md')).includes(example), 'README.md quotes examples/quickstart.mjs');
+    assert.ok((await read('README.md')).includes(example), 'README.md quotes examples/quickstart.ts');
   }
 });

@@ -1,7 +1,5 @@
 import { useState } from 'react';
-import { useJSON, useScan } from 'keepstate/react';
-
-const decoder = new TextDecoder();
+import { useJSON, useScanJSON, useStoreStatus } from 'keepstate/react';
 
 function Todo({ store, id }) {
   const todo = useJSON(store, `todo/${id}`);
@@ -18,8 +16,9 @@ function Todo({ store, id }) {
 
 export function App({ store }) {
   const [title, setTitle] = useState('');
-  const todos = useScan(store, { prefix: 'todo/' });
-  const open = todos.filter(([, v]) => !JSON.parse(decoder.decode(v)).done).length;
+  const todos = useScanJSON(store, { prefix: 'todo/' });
+  const { version, dirty } = useStoreStatus(store);
+  const open = todos.filter(([, todo]) => !todo.done).length;
   const add = (e) => {
     e.preventDefault();
     if (title.trim() === '') return;
@@ -41,8 +40,9 @@ export function App({ store }) {
         ))}
       </ul>
       <p id="status">
-        {open} open of {todos.length}, stored version {store.version}
+        {open} open of {todos.length}
       </p>
+      <p id="saved">{dirty ? 'saving…' : `saved, version ${version}`}</p>
     </main>
   );
 }
