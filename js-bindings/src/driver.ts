@@ -28,6 +28,7 @@ export class SchedulerDriver {
   private readonly channel = new MessageChannel();
   private posted = false;
   private timer: ReturnType<typeof setTimeout> | undefined;
+  private stopped = false;
   private timerDue = Infinity;
   private readonly result: number; // a KeepstateRunResult (WIRE.RUN_*)
 
@@ -45,7 +46,7 @@ export class SchedulerDriver {
 
   /** Schedules a slice soon (idempotent while one is posted). */
   wake(): void {
-    if (this.posted) return;
+    if (this.posted || this.stopped) return;
     this.posted = true;
     (this.channel.port1 as unknown as NodeRef).ref?.();
     this.channel.port2.postMessage(0);
@@ -63,8 +64,21 @@ export class SchedulerDriver {
 
   private slice(): void {
     this.posted = false;
+    if (this.stopped) return;
     (this.channel.port1 as unknown as NodeRef).unref?.();
-    this.afterRun(this.run());
+    try {
+      this.afterRun(this.run());
+    } catch (e) {
+      // The module aborted while fibers ran: the Wasm retired it and told every store.
+      if (!this.stopped) throw e;
+    }
+  }
+
+  /** The module aborted: nothing is run again. */
+  stop(): void {
+    this.stopped = true;
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.channel.port1.close();
   }
 
   private run(): { ready: boolean; hasTimer: boolean; delay: number } {

@@ -5,9 +5,9 @@
 //   opening ──openStore gave up (Store.discard)──────────────────────────▶ closed
 //   open    ──close() began (Store.close)────────────────────────────────▶ closing
 //   open    ──the page was unloaded, its work stashed (Writer.stashNow)──▶ left
-//   open    ──discard(), or deleteStore heard from elsewhere─────────────▶ closed
+//   open    ──discard(), deleteStore heard from elsewhere, the module aborted─▶ closed
 //   left    ──close() began──────────────────────────────────────────────▶ closing
-//   left    ──discard(), or deleteStore heard from elsewhere─────────────▶ closed
+//   left    ──discard(), deleteStore heard from elsewhere, the module aborted─▶ closed
 //   closing ──the final commit failed: close() rejects, nothing closed──▶ open | left
 //   closing ──calls settled, the final commit landed, all released──────▶ closed
 //
@@ -42,12 +42,16 @@ export class Lifecycle {
     return this.current;
   }
 
-  /** Why it closed: close() (or discard), or deleteStore in another tab. */
-  private closedBy: 'closed' | 'deleted' = 'closed';
+  /** Why it closed: close() (or discard), deleteStore elsewhere, or its wasm module aborted (and how). */
+  private closedBy: 'closed' | 'deleted' | 'aborted' = 'closed';
+  private closedDetail = '';
 
   /** Moves to `next`. Invariant: only the transitions listed in the file comment happen. */
-  to(next: Phase, why: 'closed' | 'deleted' = 'closed'): void {
-    if (next === 'closed') this.closedBy = why;
+  to(next: Phase, why: 'closed' | 'deleted' | 'aborted' = 'closed', detail = ''): void {
+    if (next === 'closed') {
+      this.closedBy = why;
+      this.closedDetail = detail;
+    }
     if (!NEXT[this.current].includes(next)) {
       throw new KeepstateError('internal', `store "${this.storeName}": no transition from ${this.current} to ${next}`);
     }
@@ -68,7 +72,8 @@ export class Lifecycle {
   /** Throws ClosedError unless reads and writes are allowed. */
   assertUsable(): void {
     if (!this.usable) {
-      throw new ClosedError(this.closedBy === 'deleted' ? `store "${this.storeName}" was deleted (deleteStore)` : `store "${this.storeName}" is closed`);
+      const why = { closed: 'is closed', deleted: 'was deleted (deleteStore)', aborted: `is closed: ${this.closedDetail}` }[this.closedBy];
+      throw new ClosedError(`store "${this.storeName}" ${why}`);
     }
   }
 

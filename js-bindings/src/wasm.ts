@@ -11,7 +11,7 @@
 // The scratch buffer's address is kept (an address, not a view, survives
 // growth): only keepstate_scratch moves the buffer, and only reserve() calls it.
 import type { KeepstateModule, KeepstateModuleFactory } from './keepstate.js';
-import { errorFromStatus, QuotaError, type KeepstateError } from './errors.js';
+import { errorFromStatus, KeepstateError, QuotaError } from './errors.js';
 import { SchedulerDriver } from './driver.js';
 
 /** Where a wasm module comes from: a factory (the default export of an Emscripten glue
@@ -20,6 +20,37 @@ export interface ModuleSource {
   factory: KeepstateModuleFactory;
   /** The .wasm file. Needed in Node (read with fs); in a page or worker the glue finds it itself. */
   wasmUrl?: URL | string;
+}
+
+/**
+ * Wraps every export of `module` so that a trap (WebAssembly.RuntimeError: an abort, an
+ * out-of-bounds access) retires the module: `onTrap` returns the typed error thrown instead,
+ * and every later call throws it at once. Emscripten's export stubs replace themselves with
+ * the raw export on their first call: the wrapper takes the raw one then and stays in place.
+ */
+function guardExports(module: KeepstateModule, onTrap: (trap: unknown) => KeepstateError): void {
+  const exports = module as unknown as Record<string, unknown>;
+  let retired: KeepstateError | null = null;
+  for (const name of Object.keys(exports)) {
+    if (!name.startsWith('_keepstate_') && name !== '_malloc' && name !== '_free') continue;
+    const stub = exports[name];
+    if (typeof stub !== 'function') continue;
+    let raw: ((...args: unknown[]) => unknown) | null = null;
+    const guarded = (...args: unknown[]): unknown => {
+      if (retired !== null) throw retired;
+      try {
+        if (raw !== null) return raw(...args);
+        const result = (stub as (...a: unknown[]) => unknown)(...args);
+        raw = exports[name] !== guarded ? (exports[name] as (...a: unknown[]) => unknown) : (stub as (...a: unknown[]) => unknown);
+        exports[name] = guarded;
+        return result;
+      } catch (e) {
+        if (e instanceof WebAssembly.RuntimeError) throw (retired = onTrap(e));
+        throw e;
+      }
+    };
+    exports[name] = guarded;
+  }
 }
 
 const encoder = new TextEncoder();
@@ -50,12 +81,45 @@ export class Wasm {
   private scratchAt = 0;
   private scratchSize = 0;
 
-  constructor(module: KeepstateModule) {
+  /** The module aborted (a trap: out of memory inside C++, a bug): the error every later call gets; null: usable. */
+  retired: KeepstateError | null = null;
+  private readonly retireListeners = new Set<(error: KeepstateError) => void>();
+
+  constructor(module: KeepstateModule, forget: () => void = () => undefined) {
     this.module = module;
+    guardExports(module, (e) => this.retire(e, forget));
     this.scheduler = module._keepstate_scheduler();
     this.callId = module._malloc(4);
     if (this.callId === 0) throw new QuotaError('cannot allocate 4 bytes in wasm memory');
     this.driver = new SchedulerDriver(module, this.scheduler, () => this.afterSlice(), () => this.openStores > 0);
+  }
+
+  /** Calls `fn` once if the module aborts (retire); returns the unsubscribe function. */
+  onRetire(fn: (error: KeepstateError) => void): () => void {
+    this.retireListeners.add(fn);
+    return () => {
+      this.retireListeners.delete(fn);
+    };
+  }
+
+  /**
+   * A call trapped: the module's memory may be half updated (an allocation failed in the
+   * middle of a change), so it is never called again. Every store on it is closed (they
+   * listen: onRetire), calls in flight reject, and the next loadWasm() of this source
+   * instantiates a new module, from which openStore restores what was committed.
+   */
+  private retire(trap: unknown, forget: () => void): KeepstateError {
+    if (this.retired !== null) return this.retired;
+    const what = trap instanceof Error ? trap.message : String(trap);
+    const message = `the wasm module aborted (${what}): every store on it is closed; openStore again restores what was committed`;
+    this.retired = /memory|OOM|enlarge|alloc/i.test(what) ? new QuotaError(message, { cause: trap }) : new KeepstateError('internal', message, { cause: trap });
+    forget();
+    this.driver?.stop();
+    for (const call of this.calls.values()) call.reject(this.retired);
+    this.calls.clear();
+    for (const fn of [...this.retireListeners]) fn(this.retired);
+    this.retireListeners.clear();
+    return this.retired;
   }
 
   /** Calls `fn` after every run of fibers (a store with watchers takes its changes then); returns the unsubscribe function. */
@@ -242,7 +306,7 @@ async function instantiate(source: ModuleSource): Promise<Wasm> {
   } else {
     module = await source.factory();
   }
-  return new Wasm(module);
+  return new Wasm(module, () => instances.delete(source.factory));
 }
 
 /** The module of a module source, instantiated once per factory in this realm. */

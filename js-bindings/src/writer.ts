@@ -114,6 +114,7 @@ export class Writer {
   private readonly stopHearing: () => void;
   private readonly stopSlices: () => void;
   private readonly stopLeaving: () => void;
+  private readonly stopRetire: () => void;
 
   constructor(
     readonly wasm: Wasm,
@@ -150,6 +151,12 @@ export class Writer {
       if (this.watchers.size > 0) this.flushSoon();
     });
     this.stopLeaving = this.commitWhenLeaving();
+    // The module aborted: this store is closed, with the reason; what was committed reopens.
+    this.stopRetire = wasm.onRetire((error) => {
+      if (this.life.phase === 'closed') return;
+      this.release('aborted', error.message);
+      this.events.emitSoon('error', error);
+    });
     ++wasm.openStores;
   }
 
@@ -792,15 +799,16 @@ export class Writer {
   }
 
   /** Lets go of everything: the replica, timers, listeners, storage. */
-  private release(why: 'closed' | 'deleted' = 'closed'): void {
-    this.life.to('closed', why);
+  private release(why: 'closed' | 'deleted' | 'aborted' = 'closed', detail = ''): void {
+    this.life.to('closed', why, detail);
     this.closedVersion = this.version;
     clearTimeout(this.autosaveTimer);
     this.stopSlices();
     this.stopLeaving();
     this.stopHearing();
+    this.stopRetire();
     this.releaseCalls();
-    this.current?.destroy();
+    if (this.wasm.retired === null) this.current?.destroy(); // an aborted module is never called again
     this.current = null;
     --this.wasm.openStores;
     this.notices.close();
