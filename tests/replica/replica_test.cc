@@ -132,6 +132,14 @@ struct Writer {
   int count = 0;
 };
 
+// A store with a writer of `keys` keys at version 1, and a follower opened on it.
+struct Follower {
+  Follower(int keys, std::uint64_t seed) : w(records, keys, seed) { REQUIRE(b.Restore(records).ok()); }
+  MemoryRecordStore records;
+  Writer w;
+  Replica b{Options(2)};
+};
+
 TEST_CASE("replica: commits reopen with the same entries and bytes, fed one pack at a time or read at once", "[replica]") {
   MemoryRecordStore records;
   Writer w(records, 3000, 1);
@@ -242,10 +250,8 @@ TEST_CASE("replica: a catch-up taking unchanged pages from an open replica equal
           "[replica]") {
   for (std::uint64_t seed = 1; seed <= 3; ++seed) {
     INFO("seed " << seed);
-    MemoryRecordStore records;
-    Writer w(records, 6000, seed);
-    Replica b(Options(2));
-    REQUIRE(b.Restore(records).ok());
+    Follower f(6000, seed);
+    auto& [records, w, b] = f;
     // The follower has local work of its own...
     for (int i = 0; i < 20; ++i) REQUIRE(b.Put(false, "local" + std::to_string(i), "x").ok());
     // ...while the writer commits a few small changes.
@@ -285,10 +291,8 @@ TEST_CASE("replica: a catch-up in place stages only the changed pages, and adopt
           "[replica]") {
   for (std::uint64_t seed = 1; seed <= 3; ++seed) {
     INFO("seed " << seed);
-    MemoryRecordStore records;
-    Writer w(records, 20000, seed);
-    Replica b(Options(2));  // a follower with no work of its own, watching some keys
-    REQUIRE(b.Restore(records).ok());
+    Follower f(20000, seed);  // a follower with no work of its own, watching some keys
+    auto& [records, w, b] = f;
     REQUIRE(b.Watch({engine::KeyRange{"k000", "k002", true}}).ok());
     for (int i = 0; i < 2 + static_cast<int>(seed % 2); ++i) w.Step(seed == 2 ? 200 : 4);
     REQUIRE(w.r->Put(false, Key(5), "watched").ok());
@@ -325,10 +329,8 @@ TEST_CASE("replica: a catch-up in place stages only the changed pages, and adopt
 }
 
 TEST_CASE("replica: an in-place catch-up whose base changed meanwhile is refused, and nothing changes", "[replica]") {
-  MemoryRecordStore records;
-  Writer w(records, 2000, 4);
-  Replica b(Options(2));
-  REQUIRE(b.Restore(records).ok());
+  Follower f(2000, 4);
+  auto& [records, w, b] = f;
   w.Step(5);
   Replica caught(Options(2)), stranger(Options(5));
   REQUIRE(OpenFed(caught, records, &b, /*in_place=*/true).ok());
