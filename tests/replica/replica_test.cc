@@ -280,6 +280,11 @@ TEST_CASE("replica: a catch-up taking unchanged pages from an open replica equal
     REQUIRE(full.DiffFrom(b.id(), &b, Collect(&compared)).ok());  // the same, by comparing every page
     CHECK(diff == compared);
     CHECK(diff.size() >= 20);
+    // Pending work replayed on top (a rebase) is in the diff too, though those pages were not read.
+    for (int i = 0; i < 5; ++i) REQUIRE(caught.Put(false, Key(i * 1000 + 7), "replayed").ok());
+    Changes replayed;
+    REQUIRE(caught.DiffFrom(b.id(), &b, Collect(&replayed)).ok());
+    for (int i = 0; i < 5; ++i) CHECK(replayed[Key(i * 1000 + 7)] == std::optional<std::string>("replayed"));
     // The caught-up replica commits on top of the newest version.
     REQUIRE(caught.Put(false, "after", "1").ok());
     REQUIRE(caught.Commit(records, 100).ok());
@@ -337,11 +342,15 @@ TEST_CASE("replica: an in-place catch-up whose base changed meanwhile is refused
   REQUIRE(stranger.Restore(records).ok());
   CHECK(caught.AdoptInPlace(stranger).code() == Code::kInvalidArgument);  // not its base
   REQUIRE(b.Put(false, "local", "1").ok());
+  REQUIRE(b.Capture(9).ok());  // a commit in flight: its pages are clean, the state is not
   const std::vector<std::uint8_t> before = Bytes(b);
+  CHECK(caught.AdoptInPlace(b).code() == Code::kBusy);
+  REQUIRE(b.CommitDone(Status::Conflict("lost")).ok());  // its pages are dirty again
   CHECK(caught.AdoptInPlace(b).code() == Code::kBusy);
   CHECK(b.open());
   CHECK(Bytes(b) == before);
   CHECK_FALSE(caught.open());
+  CHECK(b.dirty());
   // Opened again without in_place, it copies what it can.
   Replica again(Options(2));
   REQUIRE(OpenFed(again, records, &b, /*in_place=*/false).ok());
