@@ -79,9 +79,11 @@
   X(keepstate_store_plan, u32, "store")                                                    \
   X(keepstate_store_check_head, status, "store head head_len present actual_out")         \
   X(keepstate_store_commit_done, status, "store code")                                     \
-  /* The head rule alone (CheckStoredHead), for heads written outside a commit. */          \
+  /* The head check for writes no store captured (stashes, the copy's rewrite), and the */ \
+  /* version a head record claims (layout HEAD_*). */                                      \
   X(keepstate_check_stored_head, status,                                                   \
     "expected expected_len expected_present stored stored_len stored_present actual_out")  \
+  X(keepstate_head_version, f64, "bytes bytes_len")                                        \
   /* The scheduler driver. */                                                               \
   X(keepstate_scheduler, u32, "")                                                          \
   X(keepstate_scheduler_run_for, void, "scheduler budget_ms out")                          \
@@ -122,4 +124,17 @@
   X(RUN_RESULT_BYTES, 16, "size of the result")                                              \
   X(RUN_HAS_READY_WORK, 0, "offset of has_ready_work (u32)")                                 \
   X(RUN_HAS_TIMER, 4, "offset of has_timer (u32)")                                           \
-  X(RUN_TIMER_DELAY_MS, 8, "offset of next_timer_delay_ms (f64)")
+  X(RUN_TIMER_DELAY_MS, 8, "offset of next_timer_delay_ms (f64)")                          \
+  /* The head record (docs/snapshot-format.md "Head record"; keepstate_head_version reads */ \
+  /* it, keepstate_check_stored_head compares two): little-endian fields at these offsets. */ \
+  X(HEAD_RECORD_BYTES, 48, "size of a head record")                                          \
+  X(HEAD_MAGIC, 1145590603, "u32 at HEAD_MAGIC_OFFSET: 0x4448534B, KSHD little-endian")     \
+  X(HEAD_MAGIC_OFFSET, 0, "offset of the magic (u32)")                                       \
+  X(HEAD_FORMAT_VERSION_OFFSET, 4, "offset of the writer's format version (u32)")            \
+  X(HEAD_VERSION_OFFSET, 8, "offset of the current version (u64)")                           \
+  X(HEAD_BASE_VERSION_OFFSET, 16, "offset of the version it replaced (u64, 0: none)")        \
+  X(HEAD_WRITER_ID_OFFSET, 24, "offset of the committing writer's id (u64)")                 \
+  X(HEAD_MANIFEST_CHECK_OFFSET, 32, "offset of the manifest record's checksum, low 64 bits (u64)") \
+  X(HEAD_CHECKSUM_OFFSET, 40, "offset of the XXH3-64 of the bytes before it (u64)")          \
+  /* Manifest keys (object store "manifests"): the version in lowercase hex, zero-padded. */ \
+  X(MANIFEST_KEY_HEX_DIGITS, 16, "length of a manifest key: hex digits of the version")

@@ -30,6 +30,17 @@ static_assert(kMAX_KEY_BYTES == keepstate::engine::kMaxKeySize && kMAX_VALUE_BYT
                   kMAX_ARGS_BYTES == kMAX_VALUE_BYTES,
               "JS checks the engine's own limits; mutator args are bounded as values are");
 static_assert(kMIN_PAGE_SIZE == keepstate::engine::kMinPageSize && kMAX_PAGE_SIZE == keepstate::engine::kMaxPageSize);
+// The head record and manifest keys are persistence's format (format.h).
+static_assert(kHEAD_RECORD_BYTES == sizeof(persistence::HeadLayout));
+static_assert(kHEAD_MAGIC == persistence::kHeadMagic);
+static_assert(kHEAD_MAGIC_OFFSET == offsetof(persistence::HeadLayout, magic));
+static_assert(kHEAD_FORMAT_VERSION_OFFSET == offsetof(persistence::HeadLayout, format_version));
+static_assert(kHEAD_VERSION_OFFSET == offsetof(persistence::HeadLayout, version));
+static_assert(kHEAD_BASE_VERSION_OFFSET == offsetof(persistence::HeadLayout, base_version));
+static_assert(kHEAD_WRITER_ID_OFFSET == offsetof(persistence::HeadLayout, writer_id));
+static_assert(kHEAD_MANIFEST_CHECK_OFFSET == offsetof(persistence::HeadLayout, manifest_check));
+static_assert(kHEAD_CHECKSUM_OFFSET == offsetof(persistence::HeadLayout, checksum));
+static_assert(kMANIFEST_KEY_HEX_DIGITS == persistence::kManifestKeyDigits);
 
 void AppendU32(std::uint32_t v, std::string* out) {
   char b[4];
@@ -89,6 +100,20 @@ void EncodeOpenReport(const persistence::OpenReport& report, std::string* out) {
     *out += "}";
   }
   *out += "]}";
+}
+
+void EncodeOpenProgress(const replica::OpenProgress& progress, std::string* out) {
+  if (progress.need) {
+    EncodePackRequest(*progress.need, progress.ahead, out);
+  } else {
+    EncodeOpenReport(progress.report, out);
+  }
+}
+
+void EncodeImportInfo(const persistence::SnapshotFileInfo& i, std::string* out) {
+  *out = "{\"pageSize\":" + std::to_string(i.page_size) + ",\"pageCount\":" + std::to_string(i.page_count) +
+         ",\"schemaVersion\":" + std::to_string(i.user_version) + ",\"entries\":" + std::to_string(i.entry_count) +
+         ",\"storeVersion\":" + std::to_string(i.store_version) + ",\"createdAt\":" + std::to_string(i.created_unix_ms) + "}";
 }
 
 void EncodePlan(const persistence::WriteBatch& batch, std::string* out) {

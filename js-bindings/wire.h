@@ -1,5 +1,6 @@
 // Wire encoding of the C ABI: what exports.cc writes into the output buffer
-// for JS (the open protocol's JSON, the commit plan, scan entries) and how it
+// for JS (the open protocol's JSON, an import's description, the commit plan,
+// scan entries) and how it
 // reads the ABI's scan arguments, laid out as abi.h's KEEPSTATE_WIRE_LAYOUTS
 // say (the TypeScript side reads them through the generated WIRE).
 #pragma once
@@ -14,6 +15,8 @@
 #include "keepstate/persistence/format.h"
 #include "keepstate/persistence/record_store.h"
 #include "keepstate/persistence/session.h"
+#include "keepstate/persistence/snapshot_file.h"
+#include "keepstate/replica/replica.h"
 
 namespace keepstate::wire {
 
@@ -27,8 +30,13 @@ void EncodePackRequest(const persistence::PackId& need, const std::vector<persis
 // {"restored": V, "fresh": bool, "inPlace": bool, "failures": [{version, code, message}]}
 // (inPlace: the state is staged, to be applied to the base, keepstate_store_adopt_in_place).
 void EncodeOpenReport(const persistence::OpenReport& report, std::string* out);
+// An open's progress: the pack request while it needs one, else the open report.
+void EncodeOpenProgress(const replica::OpenProgress& progress, std::string* out);
 // The batch as PLAN_* u32 words; its pointers stay valid while the batch's plan lives.
 void EncodePlan(const persistence::WriteBatch& batch, std::string* out);
+// A verified snapshot file (keepstate_import_finish): {"pageSize": N, "pageCount": N,
+// "schemaVersion": N, "entries": N, "storeVersion": N, "createdAt": N}.
+void EncodeImportInfo(const persistence::SnapshotFileInfo& info, std::string* out);
 
 // Scan results: Begin, then one Append per entry, then Finish (SCAN_*).
 void BeginScan(std::string* out);
@@ -37,6 +45,27 @@ void FinishScan(std::uint32_t count, std::string* out);
 // Change lists (keepstate_store_take_changes, keepstate_store_diff): the scan
 // layout, a key that no longer exists with value length CHANGE_DELETED.
 void AppendChange(std::string_view key, std::optional<std::string_view> value, std::string* out);
+
+// A scan result or change list written into *out: begun when constructed,
+// one Entry or Change per item, then Finish (which writes the count).
+class ScanWriter {
+ public:
+  explicit ScanWriter(std::string* out) : out_(out) { BeginScan(out); }
+  bool Entry(std::string_view key, std::string_view value) {
+    AppendScanEntry(key, value, out_);
+    ++count_;
+    return true;
+  }
+  void Change(std::string_view key, std::optional<std::string_view> value) {
+    AppendChange(key, value, out_);
+    ++count_;
+  }
+  void Finish() { FinishScan(count_, out_); }
+
+ private:
+  std::string* out_;
+  std::uint32_t count_ = 0;
+};
 
 // The ranges of keepstate_store_watch (WATCH_*). InvalidArgument if the
 // bytes do not hold exactly such a list.

@@ -92,6 +92,9 @@ int main(int argc, char** argv) {
   KEEPSTATE_WIRE_LAYOUTS(KEEPSTATE_X)
 #undef KEEPSTATE_X
   ts += "} as const;\n";
+  ts += "\n/** A manifest key: the version as WIRE.MANIFEST_KEY_HEX_DIGITS lowercase hex digits. */\n"
+        "export const MANIFEST_KEY_PATTERN = /^[0-9a-f]{" +
+        std::to_string(keepstate::persistence::kManifestKeyDigits) + "}$/;\n";
   exported += "]\n";
   if (!Write(argv[1], ts) || !Write(argv[2], exported)) {
     std::perror("gen_abi");

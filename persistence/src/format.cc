@@ -104,8 +104,8 @@ bool IsValidPageSize(std::uint64_t s) {
 
 std::string ManifestKey(std::uint64_t version) {
   std::string s;
-  s.reserve(16);
-  AppendHex(s, version, 16);
+  s.reserve(kManifestKeyDigits);
+  AppendHex(s, version, kManifestKeyDigits);
   return s;
 }
 
@@ -122,7 +122,7 @@ std::string PackKey(const PackId& id) {
 
 Result<std::uint64_t> ParseManifestKey(std::string_view key) {
   std::uint64_t v;
-  if (key.size() != 16 || !ParseHex(key, v)) {
+  if (key.size() != kManifestKeyDigits || !ParseHex(key, v)) {
     return Status::InvalidArgument("malformed manifest key '" + std::string(key) + "'");
   }
   return v;

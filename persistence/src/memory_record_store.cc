@@ -1,4 +1,4 @@
-// MemoryRecordStore and CheckStoredHead: see record_store.h.
+// MemoryRecordStore: see record_store.h (the head check it runs: head_check.h).
 //
 // Invariant: Apply() validates everything that can fail (head check,
 // injected failure, record kinds) before its first mutation, so a failed
@@ -82,25 +82,6 @@ Status MemoryRecordStore::Apply(const WriteBatch& batch) {
     unread_.erase(k);
   }
   return Status::Ok();
-}
-
-Status CheckStoredHead(const WriteBatch& batch, std::optional<std::span<const std::uint8_t>> stored) {
-  const auto& expected = batch.expected_head;
-  const bool same = stored ? expected && std::equal(stored->begin(), stored->end(), expected->begin(), expected->end())
-                           : !expected;
-  if (same) return Status::Ok();
-  auto describe = [](std::optional<std::span<const std::uint8_t>> head) -> Result<std::string> {
-    if (!head) return std::string("no head");
-    Result<Head> h = DecodeHead(*head);
-    if (h.ok()) return "version " + std::to_string(h->version);
-    if (h.status().code() == Code::kUnsupported) return h.status();
-    return std::string("an unreadable head");
-  };
-  Result<std::string> now = describe(stored);
-  if (!now.ok()) return Status(now.status().code(), "stored " + now.status().message());
-  Result<std::string> was = describe(expected);
-  return Status::Conflict("another writer committed: the stored head is at " + *now + ", this state is based on " +
-                          (was.ok() ? *was : std::string("an unreadable head")));
 }
 
 std::vector<std::uint8_t>* MemoryRecordStore::Mutable(RecordKind kind, const std::string& key) {

@@ -169,11 +169,7 @@ WriteBatch StoreSession::batch() const { return plan_->batch(); }
 
 Status StoreSession::CheckHead(std::optional<std::span<const std::uint8_t>> stored, double* stored_version) const {
   if (!plan_) return Status::Closed("no commit is in flight");
-  *stored_version = 0;
-  if (stored) {
-    Result<Head> h = DecodeHead(*stored);
-    *stored_version = h.ok() ? static_cast<double>(h->version) : -1;
-  }
+  *stored_version = StoredHeadVersion(stored);
   return CheckStoredHead(batch(), stored);
 }
 

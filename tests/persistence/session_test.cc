@@ -4,7 +4,6 @@
 #include <catch2/catch.hpp>
 
 #include <cstring>
-#include <random>
 #include <string>
 #include <vector>
 
@@ -39,36 +38,20 @@ Opened Open(MemoryRecordStore& store, PersisterOptions options) {
   return {std::move(session), std::move(*arena), std::move(report)};
 }
 
-// How OpenFed feeds the manifests: those with keys below `unread_below` are
-// loaded unread (a catch-up's RestoreHint), and `unread` counts them.
-struct Feed {
-  std::string unread_below;
-  int unread = 0;
-  Status finished;  // FinishOpen's error, if the caller expects one (then the Opened is empty)
-  bool may_fail = false;
-};
-
-// The same open, fed one record and one pack at a time as the browser does;
-// with `base`, pages it holds are taken from it. `packs_read` counts the packs asked for.
-Opened OpenFed(MemoryRecordStore& store, PersisterOptions options, const RestoreBase* base = nullptr,
-               int* packs_read = nullptr, Feed* feed = nullptr) {
+// The same open, fed one record and one pack at a time as the browser does
+// (catch-ups from an open state: tests/replica).
+Opened OpenFed(MemoryRecordStore& store, PersisterOptions options) {
   StoreSession session(options);
   for (RecordKind kind : {RecordKind::kHead, RecordKind::kManifest, RecordKind::kPack}) {
     const std::vector<std::string> keys = store.List(kind).value();
     for (const std::string& key : keys) {
-      if (kind == RecordKind::kManifest && feed != nullptr && key < feed->unread_below) {
-        ++feed->unread;
-        REQUIRE(session.LoadUnread(kind, key).ok());
-        continue;
-      }
       const std::vector<std::uint8_t> bytes =
           kind == RecordKind::kPack ? std::vector<std::uint8_t>{} : store.Get(kind, key).value();
       REQUIRE(session.Load(kind, key, bytes).ok());
     }
   }
-  REQUIRE(session.BeginOpen(base).ok());
+  REQUIRE(session.BeginOpen().ok());
   while (std::optional<PackId> id = session.needed()) {
-    if (packs_read != nullptr) ++*packs_read;
     Result<std::vector<std::uint8_t>> pack = store.Get(RecordKind::kPack, PackKey(*id));
     if (pack.ok()) {
       session.AddPack(std::span<const std::uint8_t>(*pack));
@@ -78,10 +61,6 @@ Opened OpenFed(MemoryRecordStore& store, PersisterOptions options, const Restore
   }
   OpenReport report;
   Result<engine::Arena> arena = session.FinishOpen(&report);
-  if (feed != nullptr && feed->may_fail && !arena.ok()) {
-    feed->finished = arena.status();
-    return {std::move(session), engine::Arena::Create(options.page_size).value(), {}};
-  }
   REQUIRE(arena.ok());
   return {std::move(session), std::move(*arena), std::move(report)};
 }
@@ -256,180 +235,6 @@ TEST_CASE("session: loading after the open began, or opening twice, is refused",
   CHECK(t.CheckHead(std::nullopt, &v).code() == Code::kClosed);
   engine::Arena arena = engine::Arena::Create(4096).value();
   CHECK(t.Capture(arena, 0).code() == Code::kClosed);
-}
-
-// A writer with `pages` pages of `w`'s data committed as version 1 (a follower then opens it).
-Opened FirstVersion(MemoryRecordStore& store, Workload& w, std::uint32_t pages) {
-  Opened a = Open(store, Options(1));
-  w.Fill(a.arena, pages);
-  REQUIRE(a.session.Commit(a.arena, store, 1).ok());
-  return a;
-}
-
-// The RestoreBase of follower `b` (its ManifestCache included).
-RestoreBase BaseOf(Opened& b, bool stage_only) {
-  return RestoreBase{&b.arena,
-                     [&b](std::uint32_t page, const Hash128& hash) { return b.session.persister().Holds(b.arena, page, hash); },
-                     stage_only, &b.session.manifests()};
-}
-
-TEST_CASE("session: a catch-up taking unchanged pages from the state in memory equals a full open, reading only changed packs",
-          "[persistence]") {
-  for (std::uint64_t seed = 1; seed <= 6; ++seed) {
-    INFO("seed " << seed);
-    MemoryRecordStore store;
-    Workload w(seed);
-    Opened a = FirstVersion(store, w, 3000);
-    Opened b = OpenFed(store, Options(2));
-    // The follower has local work of its own (dirty pages, maybe new ones)...
-    std::mt19937_64 rng(seed + 100);
-    const std::uint32_t local_writes = seed % 2 == 0 ? 20 : 600;
-    for (std::uint32_t i = 0; i < local_writes; ++i) {
-      b.arena.Write(1 + static_cast<engine::PageId>(rng() % (b.arena.page_count() - 1)))[64] ^= 0x5a;
-    }
-    for (int i = 0; i < 3; ++i) b.arena.Write(b.arena.Allocate().value())[8] = 1;  // pages the writer never had
-    // ...while the writer commits a few small changes.
-    for (int i = 2; i <= 4; ++i) {
-      w.Step(a.arena, 0.01);
-      REQUIRE(a.session.Commit(a.arena, store, i).ok());
-    }
-    RestoreBase base = BaseOf(b, /*stage_only=*/false);
-    int based_reads = 0, full_reads = 0;
-    Opened caught = OpenFed(store, Options(2), &base, &based_reads);
-    Opened full = OpenFed(store, Options(3), nullptr, &full_reads);
-    CHECK(caught.report.restored_version == 4);
-    REQUIRE(caught.arena.page_count() == full.arena.page_count());
-    CHECK(std::memcmp(caught.arena.bytes().data(), full.arena.bytes().data(), full.arena.size_bytes()) == 0);
-    CHECK(caught.arena.DirtyPages().empty());
-    REQUIRE(caught.report.read_pages.has_value());
-    CHECK_FALSE(full.report.read_pages.has_value());
-    // Only pages that changed (in the store or locally) were read.
-    for (std::uint32_t page : *caught.report.read_pages) {
-      const bool differs = page >= b.arena.page_count() || b.arena.dirty().Test(page) ||
-                           std::memcmp(b.arena.Read(page), full.arena.Read(page), full.arena.page_size()) != 0;
-      CHECK(differs);
-    }
-    CHECK(caught.report.read_pages->size() < full.arena.page_count() / 2);
-    CHECK(based_reads <= full_reads);
-    // The caught-up session commits on top of the newest version.
-    caught.arena.Write(1)[100] ^= 1;
-    REQUIRE(caught.session.Commit(caught.arena, store, 5).ok());
-    CHECK(caught.session.version() == 5);
-  }
-}
-
-TEST_CASE("session: a catch-up in place stages only the changed pages, and applying them gives the full open's bytes",
-          "[persistence]") {
-  for (std::uint64_t seed = 1; seed <= 6; ++seed) {
-    INFO("seed " << seed);
-    MemoryRecordStore store;
-    Workload w(seed);
-    Opened a = FirstVersion(store, w, 2000);
-    Opened b = OpenFed(store, Options(2));  // a follower with no work of its own
-    for (int i = 2; i <= 3 + static_cast<int>(seed % 3); ++i) {
-      w.Step(a.arena, seed % 2 == 0 ? 0.005 : 0.2);
-      REQUIRE(a.session.Commit(a.arena, store, i).ok());
-    }
-    RestoreBase base = BaseOf(b, /*stage_only=*/true);
-    Opened caught = OpenFed(store, Options(2), &base);
-    REQUIRE(caught.report.read_pages.has_value());
-    CHECK(caught.arena.page_count() == 1);  // a placeholder
-    REQUIRE(caught.report.staged.size() == caught.report.read_pages->size() * std::size_t{b.arena.page_size()});
-    if (seed % 2 == 0) CHECK(caught.report.read_pages->size() < caught.report.page_count / 10);  // small changes
-    CHECK(caught.report.read_pages->size() < caught.report.page_count);
-    REQUIRE(b.arena.ApplyPages(caught.report.page_count, *caught.report.read_pages, caught.report.staged.data()).ok());
-    Opened full = OpenFed(store, Options(3));
-    REQUIRE(b.arena.page_count() == full.arena.page_count());
-    CHECK(std::memcmp(b.arena.bytes().data(), full.arena.bytes().data(), full.arena.size_bytes()) == 0);
-    CHECK(b.arena.DirtyPages().empty());
-    // The caught-up session commits from the arena it was applied to.
-    b.arena.Write(1)[100] ^= 1;
-    REQUIRE(caught.session.Commit(b.arena, store, 100).ok());
-    Opened after = OpenFed(store, Options(4));
-    CHECK(std::memcmp(b.arena.bytes().data(), after.arena.bytes().data(), after.arena.size_bytes()) == 0);
-  }
-}
-
-TEST_CASE("session: a catch-up leaves unread the manifests its base holds decoded, and equals a full open",
-          "[persistence]") {
-  for (std::uint64_t seed = 1; seed <= 4; ++seed) {
-    INFO("seed " << seed);
-    MemoryRecordStore store;
-    Workload w(seed);
-    Opened a = FirstVersion(store, w, 2500);  // version 1: a full manifest
-    std::uint64_t version = 1;
-    auto commit = [&](double fraction) {
-      w.Step(a.arena, fraction);
-      REQUIRE(a.session.Commit(a.arena, store, ++version).ok());
-    };
-    for (int i = 0; i < 3; ++i) commit(0.01);
-    Opened b = OpenFed(store, Options(2));
-    CHECK(b.session.manifests().size() >= 2);  // its chain: the full manifest and a delta
-    for (int round = 0; round < 4; ++round) {
-      for (int i = 0; i < 1 + static_cast<int>((seed + round) % 3); ++i) commit(round == 2 ? 0.6 : 0.01);
-      const std::string from = ManifestKey(b.session.ReadManifestsFrom());
-      // Every retained version's own manifest is read; only chain links below them are left unread.
-      for (std::uint64_t v : b.session.persister().RetainedVersions()) CHECK(ManifestKey(v) >= from);
-      Feed feed{from, 0, Status::Ok(), false};
-      RestoreBase base = BaseOf(b, round % 2 == 0);
-      Opened caught = OpenFed(store, Options(2), &base, nullptr, &feed);
-      if (round == 0) CHECK(feed.unread >= 1);  // the full manifest of version 1
-      Opened full = OpenFed(store, Options(3));
-      CHECK(caught.report.restored_version == version);
-      if (caught.report.in_place) {
-        REQUIRE(b.arena.ApplyPages(caught.report.page_count, *caught.report.read_pages, caught.report.staged.data()).ok());
-        caught.arena = std::move(b.arena);
-      }
-      REQUIRE(caught.arena.page_count() == full.arena.page_count());
-      CHECK(std::memcmp(caught.arena.bytes().data(), full.arena.bytes().data(), full.arena.size_bytes()) == 0);
-      // It retains what a full open retains, and its own commits keep every retained version restorable.
-      CHECK(caught.session.persister().RetainedVersions() == full.session.persister().RetainedVersions());
-      CHECK(caught.session.persister().RetainedManifests() == full.session.persister().RetainedManifests());
-      b = std::move(caught);
-      if (round == 1) {
-        b.arena.Write(1)[200] ^= 1;  // the follower commits too: its own manifest is not cached, so it is read
-        REQUIRE(b.session.Commit(b.arena, store, ++version).ok());
-        a = OpenFed(store, Options(1));
-        for (std::uint64_t v : b.session.persister().RetainedVersions()) {
-          CHECK(RestoreVersion(store, v, Persister::RestoreOptionsFor(Options(1))).ok());
-        }
-      }
-    }
-  }
-}
-
-TEST_CASE("session: a catch-up whose unread manifest was rewritten under the same key reads again, never adopts",
-          "[persistence]") {
-  MemoryRecordStore store;
-  Workload w(7);
-  Opened a = FirstVersion(store, w, 1500);
-  for (std::uint64_t v = 2; v <= 3; ++v) {
-    w.Step(a.arena, 0.01);
-    REQUIRE(a.session.Commit(a.arena, store, v).ok());
-  }
-  Opened b = OpenFed(store, Options(2));
-  const std::string from = ManifestKey(b.session.ReadManifestsFrom());
-  REQUIRE(from > ManifestKey(1));  // version 1's full manifest would be left unread
-  // Another line of the store (a fresh line after a loss, say) replaces every record: its
-  // version 1 is another full manifest under the same key, and its head is newer than b.
-  MemoryRecordStore other;
-  Workload w2(8);
-  Opened c = FirstVersion(other, w2, 1500);
-  for (std::uint64_t v = 2; v <= 5; ++v) {
-    w2.Step(c.arena, 0.01);
-    REQUIRE(c.session.Commit(c.arena, other, v).ok());
-  }
-  store = std::move(other);
-  Feed feed{from, 0, Status::Ok(), /*may_fail=*/true};
-  RestoreBase base = BaseOf(b, false);
-  OpenFed(store, Options(2), &base, nullptr, &feed);
-  CHECK(feed.unread >= 1);
-  CHECK(feed.finished.code() == Code::kNotFound);  // the caller reads every manifest and opens again
-  Opened again = OpenFed(store, Options(2), &base);
-  Opened full = OpenFed(store, Options(3));
-  CHECK(again.report.restored_version == 5);
-  CHECK(again.report.failures.empty());
-  CHECK(std::memcmp(again.arena.bytes().data(), full.arena.bytes().data(), full.arena.size_bytes()) == 0);
 }
 
 TEST_CASE("memory record store: an unread record is listed, reads as not found, and says it was asked for",

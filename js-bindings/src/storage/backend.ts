@@ -15,6 +15,7 @@
 // the head rule comes in as a function (checkHead).
 
 import { KeepstateError } from '../errors.js';
+import { MANIFEST_KEY_PATTERN, WIRE } from '../generated/abi.js';
 
 /**
  * The one head rule (persistence's CheckStoredHead, through the module): null when the stored
@@ -335,28 +336,27 @@ export class BackendWrapper implements Required<Omit<StorageBackend, 'browserDat
   }
 }
 
-const HEAD_MAGIC = 0x4448534b; // "KSHD", docs/snapshot-format.md "Head record"
-export const HEAD_RECORD_BYTES = 48;
+/** The size of a head record (WIRE.HEAD_*, generated from persistence's format). */
+export const HEAD_RECORD_BYTES = WIRE.HEAD_RECORD_BYTES as number;
 
-/** The version a head record claims (docs/snapshot-format.md), 0 if it is not a head record. */
+/** The version a head record claims (docs/snapshot-format.md), 0 if it is not a head record.
+ * Not verified (restore verifies); the layout is abi.h's HEAD_*. */
 export function headVersionOf(bytes: Uint8Array | undefined): number {
   if (bytes === undefined || bytes.length !== HEAD_RECORD_BYTES) return 0;
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  if (view.getUint32(0, true) !== HEAD_MAGIC) return 0;
-  return Number(view.getBigUint64(8, true));
+  if (view.getUint32(WIRE.HEAD_MAGIC_OFFSET, true) !== WIRE.HEAD_MAGIC) return 0;
+  return Number(view.getBigUint64(WIRE.HEAD_VERSION_OFFSET, true));
 }
 
-/** The key of version `version`'s manifest (persistence's ManifestKey). */
+/** The key of version `version`'s manifest (persistence's ManifestKey; WIRE.MANIFEST_KEY_HEX_DIGITS). */
 export function manifestKey(version: number): string {
-  return version.toString(16).padStart(MANIFEST_KEY_DIGITS, '0');
+  return version.toString(16).padStart(WIRE.MANIFEST_KEY_HEX_DIGITS, '0');
 }
 
 /** The version a manifest key names (persistence's ParseManifestKey), undefined if it is not one. */
 export function manifestKeyVersion(key: string): number | undefined {
-  if (key.length !== MANIFEST_KEY_DIGITS || !/^[0-9a-f]+$/.test(key)) return undefined;
-  return parseInt(key, 16);
+  return MANIFEST_KEY_PATTERN.test(key) ? parseInt(key, 16) : undefined;
 }
-const MANIFEST_KEY_DIGITS = 16;
 
 /** Bytes of a stored value; anything else (tampered data) reads as empty, which fails verification. */
 export function valueBytes(value: unknown): Uint8Array {

@@ -107,7 +107,9 @@ struct PackId {
   friend auto operator<=>(const PackId&, const PackId&) = default;
 };
 
-// "000000000000002a" (16 lowercase hex digits: lexicographic = numeric).
+// A manifest key's length: the version in lowercase hex, zero-padded.
+inline constexpr std::uint32_t kManifestKeyDigits = 16;
+// "000000000000002a" (kManifestKeyDigits lowercase hex digits: lexicographic = numeric).
 std::string ManifestKey(std::uint64_t version);
 // "000000000000002a-00000000deadbeef-00000000"
 std::string PackKey(const PackId& id);

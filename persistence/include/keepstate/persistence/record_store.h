@@ -5,7 +5,7 @@
 // The interface is shaped after one IndexedDB database with three object
 // stores (head, manifests, packs; see RecordKind): Apply() is exactly one
 // `readwrite` transaction that reads the head, checks it with
-// CheckStoredHead (the one concurrency rule), then clears (a fresh line),
+// CheckStoredHead (head_check.h: the one concurrency rule), then clears (a fresh line),
 // puts and deletes — all or nothing. Get/List are reads in `readonly`
 // transactions. In the browser, js-bindings/src/idb.ts is that transaction:
 // it reads the stored head and asks the engine's StoreSession::CheckHead
@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "keepstate/persistence/format.h"
+#include "keepstate/persistence/head_check.h"  // CheckStoredHead, the rule every Apply runs
 #include "keepstate/status.h"
 
 namespace keepstate::persistence {
@@ -53,14 +54,6 @@ struct WriteBatch {
   std::span<const Record> puts;
   std::span<const RecordKey> deletes;
 };
-
-// THE optimistic-concurrency rule, run inside the atomic write by whoever
-// holds the stored head (`stored`; nullopt: none stored): the batch lands only
-// if the stored head is byte for byte the one it expects, so a head rewritten
-// at the same version by another writer is a conflict too.
-// Errors: Conflict (saying which version is stored and which was expected),
-// Unsupported (the stored head has a newer format: never overwritten).
-Status CheckStoredHead(const WriteBatch& batch, std::optional<std::span<const std::uint8_t>> stored);
 
 class RecordStore {
  public:

@@ -8,7 +8,7 @@
 //   commit    capture the dirty pages into a plan and a WriteBatch that
 //             carries what the head check needs (the exact head this state
 //             is based on, and clear-first for a fresh line); the check
-//             itself is CheckStoredHead (record_store.h), run inside the
+//             itself is CheckStoredHead (head_check.h), run inside the
 //             atomic write by whoever holds the stored head — the in-memory
 //             store, the fuzzer, and the browser's IndexedDB transaction
 //             (through CheckHead) alike;
