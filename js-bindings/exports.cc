@@ -137,7 +137,7 @@ constexpr std::size_t kPacksReadAhead = 1024;
 
 std::int32_t ContinueOpen(OpenStore* s) {
   if (std::optional<PackId> id = s->session.needed()) {
-    wire::EncodePackRequest(*id, s->session.needed_ahead(kPacksReadAhead), &g_out);
+    wire::EncodePackRequest(*id, s->session.needed_ahead(kPacksReadAhead), s->session.needed_bytes(), &g_out);
     return 0;
   }
   keepstate::persistence::OpenReport report;

@@ -60,7 +60,8 @@ void AppendJsonString(std::string_view s, std::string* out) {
 
 std::uint32_t Address(const void* p) { return static_cast<std::uint32_t>(reinterpret_cast<std::uintptr_t>(p)); }
 
-void EncodePackRequest(const persistence::PackId& need, const std::vector<persistence::PackId>& ahead, std::string* out) {
+void EncodePackRequest(const persistence::PackId& need, const std::vector<persistence::PackId>& ahead,
+                       std::uint64_t bytes, std::string* out) {
   *out = "{\"need\":";
   AppendJsonString(persistence::PackKey(need), out);
   if (!ahead.empty()) {
@@ -73,7 +74,7 @@ void EncodePackRequest(const persistence::PackId& need, const std::vector<persis
     }
     *out += "]";
   }
-  *out += "}";
+  *out += ",\"bytes\":" + std::to_string(bytes) + "}";
 }
 
 void EncodeOpenReport(const persistence::OpenReport& report, std::string* out) {
