@@ -71,7 +71,8 @@ void AppendJsonString(std::string_view s, std::string* out) {
 
 std::uint32_t Address(const void* p) { return static_cast<std::uint32_t>(reinterpret_cast<std::uintptr_t>(p)); }
 
-void EncodePackRequest(const persistence::PackId& need, const std::vector<persistence::PackId>& ahead, std::string* out) {
+void EncodePackRequest(const persistence::PackId& need, const std::vector<persistence::PackId>& ahead,
+                       std::uint64_t bytes, std::string* out) {
   *out = "{\"need\":";
   AppendJsonString(persistence::PackKey(need), out);
   if (!ahead.empty()) {
@@ -84,7 +85,7 @@ void EncodePackRequest(const persistence::PackId& need, const std::vector<persis
     }
     *out += "]";
   }
-  *out += "}";
+  *out += ",\"bytes\":" + std::to_string(bytes) + "}";
 }
 
 void EncodeOpenReport(const persistence::OpenReport& report, std::string* out) {
@@ -104,7 +105,7 @@ void EncodeOpenReport(const persistence::OpenReport& report, std::string* out) {
 
 void EncodeOpenProgress(const replica::OpenProgress& progress, std::string* out) {
   if (progress.need) {
-    EncodePackRequest(*progress.need, progress.ahead, out);
+    EncodePackRequest(*progress.need, progress.ahead, progress.bytes, out);
   } else {
     EncodeOpenReport(progress.report, out);
   }

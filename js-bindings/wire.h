@@ -23,10 +23,12 @@ namespace keepstate::wire {
 // The address of `p` in linear memory, as JS sees it.
 std::uint32_t Address(const void* p);
 
-// {"need": "<pack key>", "then": "<pack key>"?, "ahead": ["<pack key>", ...]?}: the pack
-// JS reads next, and the ones needed after it, in order (then = ahead[0]), which JS reads
-// meanwhile.
-void EncodePackRequest(const persistence::PackId& need, const std::vector<persistence::PackId>& ahead, std::string* out);
+// {"need": "<pack key>", "then": "<pack key>"?, "ahead": ["<pack key>", ...]?, "bytes": N}:
+// the pack JS reads next, and the ones needed after it, in order (then = ahead[0]), which JS
+// reads meanwhile; `bytes`: the sizes of `need` and every later pack (the manifest's), for
+// the open's progress.
+void EncodePackRequest(const persistence::PackId& need, const std::vector<persistence::PackId>& ahead,
+                       std::uint64_t bytes, std::string* out);
 // {"restored": V, "fresh": bool, "inPlace": bool, "failures": [{version, code, message}]}
 // (inPlace: the state is staged, to be applied to the base, keepstate_store_adopt_in_place).
 void EncodeOpenReport(const persistence::OpenReport& report, std::string* out);

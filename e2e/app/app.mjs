@@ -43,8 +43,21 @@ function next() {
   return (seed >>>= 0);
 }
 
+// Progress of long work (openStore's restore, export) in the bar: bytes done of the total.
+const MB = (n) => `${(n / 1048576).toFixed(1)} MB`;
+function showProgress(what, reports) {
+  return (p) => {
+    reports.push(p);
+    $('progress-label').textContent = what;
+    const bar = $('progress');
+    if (p.total === undefined) bar.removeAttribute('value'); // indeterminate until the total is known
+    else bar.value = p.total === 0 ? 1 : p.done / p.total;
+    $('progress-text').textContent = p.total === undefined ? `${MB(p.done)} read` : `${MB(p.done)} of ${MB(p.total)}`;
+  };
+}
+const openProgress = [];
 const openStarted = performance.now();
-const store = await openStore(storeName, { module: ledgerModule, durability: 'strict', autosave });
+const store = await openStore(storeName, { module: ledgerModule, durability: 'strict', autosave, onProgress: showProgress('opening', openProgress) });
 const openMs = performance.now() - openStarted;
 const ledger = new Ledger(store);
 const chart = new LiveChart($('chart'));
@@ -108,6 +121,10 @@ const demo = {
   chart,
   /** Milliseconds openStore took (module instantiation + restore of the committed state). */
   openMs,
+  /** What openStore's onProgress reported ({ done, total } bytes), in order; the bar showed each. */
+  openProgress,
+  /** The progress reports of the last export(). */
+  exportProgress: [],
   get version() {
     return store.version;
   },
@@ -197,6 +214,25 @@ const demo = {
     render();
     return lastAudit;
   },
+  /** Writes a snapshot file of the committed state (committing first), with its progress in the bar; resolves with its size and duration. */
+  async export() {
+    const started = performance.now();
+    setBusy(true, 'exporting…');
+    try {
+      demo.exportProgress = [];
+      const blob = await store.export({ onProgress: showProgress('export', demo.exportProgress) });
+      const link = $('export-link');
+      if (link.href) URL.revokeObjectURL(link.href);
+      link.href = URL.createObjectURL(blob);
+      link.download = `${storeName}-v${store.version}.ksnap`;
+      link.textContent = `download ${link.download} (${MB(blob.size)})`;
+      link.hidden = false;
+      return { bytes: blob.size, ms: performance.now() - started, version: store.version };
+    } finally {
+      setBusy(false);
+      render();
+    }
+  },
   /** Drops uncommitted changes and restores the committed version; resolves with its duration. */
   async reload() {
     const started = performance.now();
@@ -213,6 +249,7 @@ $('burst').onclick = () =>
 $('commit').onclick = () => demo.commit().catch(showError);
 $('audit-btn').onclick = () => demo.audit().catch(showError);
 $('reload').onclick = () => demo.reload().catch(showError);
+$('export').onclick = () => demo.export().catch(showError);
 function showError(e) {
   logEvent('error', `${e.code ?? e.name}: ${e.message}`, true);
 }

@@ -32,6 +32,24 @@ test('the demo page runs transfers, commits, and shows the restored state after 
     expect(await page.evaluate(() => (window as any).demo.version)).toBe(1);
     expect(await page.evaluate(() => (window as any).demo.totals())).toEqual(before);
     expect((await page.evaluate(() => (window as any).demo.audit())).ok).toBe(true);
+
+    // The open's progress: bytes of the restore read, of a total known from the manifests on,
+    // ending full; the page's bar shows it.
+    const opened: Array<{ done: number; total?: number }> = await page.evaluate(() => (window as any).demo.openProgress);
+    expect(opened.length).toBeGreaterThanOrEqual(3);
+    expect(opened[0]).toEqual({ done: 0 });
+    const end = opened.at(-1)!;
+    expect(end.total).toBe(end.done);
+    expect(end.done).toBeGreaterThan(100_000);
+    await expect(page.locator('#progress')).toHaveJSProperty('value', 1);
+    await expect(page.locator('#progress-label')).toHaveText('opening');
+    // An export reports bytes written of the file's size, and its link offers the file.
+    const exported = await page.evaluate(() => (window as any).demo.export());
+    const reports: Array<{ done: number; total: number }> = await page.evaluate(() => (window as any).demo.exportProgress);
+    expect(reports[0]).toEqual({ done: 0, total: exported.bytes });
+    expect(reports.at(-1)).toEqual({ done: exported.bytes, total: exported.bytes });
+    await expect(page.locator('#progress-label')).toHaveText('export');
+    await expect(page.locator('#export-link')).toContainText(`demo-ledger-v${exported.version}.ksnap`);
     expect(errors).toEqual([]);
 
     await testInfo.attach('demo-page', { body: await page.screenshot({ fullPage: true }), contentType: 'image/png' });

@@ -14,6 +14,7 @@ export type { StoreStatus } from './status.js';
 export type {
   ScanOptions,
   CommitResult,
+  ExportOptions,
   CorruptionEvent,
   DataLossEvent,
   RemoteCommitEvent,
@@ -33,6 +34,7 @@ export type {
   Synchronous,
   JSONInput,
 } from './types.js';
+export { preload } from './wasm.js';
 export type { ModuleSource } from './wasm.js';
 export type { KeepstateModuleFactory } from './keepstate.js';
 export type { CopyDirectory, MirrorDirectory } from './storage/opfs.js';

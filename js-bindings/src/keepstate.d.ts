@@ -7,6 +7,11 @@ export interface KeepstateModuleOptions {
   wasmBinary?: ArrayBuffer | Uint8Array;
   /** Where the glue finds the .wasm (a page or a worker). */
   locateFile?: (path: string, scriptDirectory: string) => string;
+  /** Instantiates the module itself (Emscripten's hook): calls `receive` later and returns {}. */
+  instantiateWasm?: (
+    imports: WebAssembly.Imports,
+    receive: (instance: WebAssembly.Instance, module: WebAssembly.Module) => void,
+  ) => object;
 }
 
 /** An instantiated module: the C ABI plus the heap view (re-read it after every call). */

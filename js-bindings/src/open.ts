@@ -20,6 +20,7 @@ import { MemoryBackend } from './storage/memory.js';
 import { OpfsCopy, opfsRoot, type CopyDirectory } from './storage/opfs.js';
 import { Store, type StoreParts } from './store.js';
 import type { Synchronous, Transaction } from './types.js';
+import type { ProgressListener } from './progress.js';
 import type { Wasm } from './wasm.js';
 import { Writer } from './writer.js';
 
@@ -85,6 +86,14 @@ export interface OpenOptions {
    * in bench/browser/README.md, "Where the time goes"). Not a stable interface. Default none.
    */
   debugTimings?: Timing;
+  /**
+   * Called as the restore reads the stored state: bytes of records read (head, manifests,
+   * then each pack, as it is verified and copied in) of the total the restore will read
+   * (the packs' sizes, as the newest manifest records them; undefined until the manifests are
+   * read). Ends with done === total. The total grows if a version fails verification and an
+   * older one is read instead. A new store reports { done: 0, total: 0 }.
+   */
+  onProgress?: ProgressListener;
 }
 
 const DEFAULT_AUTOSAVE_MS = 1000;
@@ -102,7 +111,7 @@ function isBackend(value: unknown): value is StorageBackend {
 /** Every option openStore takes: one it does not know is a mistake (a misspelling) and refused. */
 const OPTION_NAMES: ReadonlySet<string> = new Set([
   'autosave', 'retain', 'durability', 'pageSize', 'storage', 'indexedDB', 'module', 'copy', 'mirror', 'opfs',
-  'onDataLoss', 'onConflict', 'persist', 'follow', 'schema', 'debugTimings',
+  'onDataLoss', 'onConflict', 'persist', 'follow', 'schema', 'debugTimings', 'onProgress',
 ] satisfies Array<keyof OpenOptions>);
 
 /** The longest autosave delay setTimeout keeps (a longer one fires at once). */
@@ -123,7 +132,7 @@ export function validateOptions(name: unknown, options: OpenOptions, what = 'ope
       throw new InvalidArgumentError(`${what}: unknown option "${key}"${near === undefined ? '' : ` (did you mean "${near}"?)`}`);
     }
   }
-  const { autosave, retain, durability, pageSize, storage, copy, mirror, opfs, onDataLoss, onConflict, follow, schema, persist, debugTimings } = options;
+  const { autosave, retain, durability, pageSize, storage, copy, mirror, opfs, onDataLoss, onConflict, follow, schema, persist, debugTimings, onProgress } = options;
   const check = (ok: boolean, message: string) => {
     if (!ok) throw new InvalidArgumentError(`${what}: ${message}`);
   };
@@ -150,6 +159,7 @@ export function validateOptions(name: unknown, options: OpenOptions, what = 'ope
   check(follow === undefined || typeof follow === 'boolean', 'follow must be a boolean');
   check(persist === undefined || typeof persist === 'boolean', 'persist must be a boolean');
   check(debugTimings === undefined || typeof debugTimings === 'function', 'debugTimings must be a function');
+  check(onProgress === undefined || typeof onProgress === 'function', 'onProgress must be a function');
   check(schema === undefined || (typeof schema === 'object' && schema !== null), 'schema must be { version, migrate? }');
   if (schema !== undefined) {
     check(Number.isSafeInteger(schema.version) && schema.version >= 1, 'schema.version must be an integer >= 1');
@@ -215,7 +225,7 @@ export async function openParts(name: string, options: OpenOptions): Promise<Ope
   const discard = () => undo(() => writer.discard());
   try {
     if (options.persist === true) requestPersistence();
-    await writer.restore();
+    await writer.restore(options.onProgress);
   } catch (e) {
     await discard();
     throw e;

@@ -15,6 +15,7 @@ import { Wasm } from './wasm.js';
 import { ConflictError, KeepstateError, QuotaError, codeNumber, type VersionFailure } from './errors.js';
 import { type BlobPolicy, type CommitRecords, type HeadRule, type PackRequest, type RestoreHint, type RestoreSource, type Timing } from './storage/backend.js';
 import { decodePlan, readChanges, readScan, type RawChange } from './wire.js';
+import { reportProgress, type ProgressListener } from './progress.js';
 import type { ScanOptions } from './types.js';
 
 const NOT_FOUND = codeNumber('not-found');
@@ -45,6 +46,9 @@ export interface RestoreFrom {
   inPlace?: boolean;
   hint?: RestoreHint;
   timing?: Timing | null;
+  /** Told the bytes of each batch of records read (the head and manifests, then each pack) and
+   * the bytes of packs still to read (ReadProgress.read). */
+  onRead?: (bytes: number, left: number | undefined) => void;
 }
 
 export class Replica {
@@ -92,9 +96,13 @@ export class Replica {
       since = now;
     };
     // The module answers {need, then?, ahead?} until it has restored, then the report.
-    const answer = (): PackRequest | null => {
+    const answer = (read: number): PackRequest | null => {
       const out = JSON.parse(w.outText()) as OpenReport | PackRequest;
-      if ('need' in out) return out;
+      if ('need' in out) {
+        from.onRead?.(read, out.bytes);
+        return out;
+      }
+      from.onRead?.(read, 0);
       report = out;
       return null;
     };
@@ -113,7 +121,7 @@ export class Replica {
         const base = from.base;
         w.check(base === undefined ? m._keepstate_store_open(this.handle) : m._keepstate_store_open_from(this.handle, base.handle, from.inPlace ? 1 : 0));
         waited('restore.resolve-manifests');
-        return answer();
+        return answer(records.reduce((n, r) => n + r.bytes.length, 0));
       },
       (pack) => {
         waited('restore.pack-wait');
@@ -122,7 +130,7 @@ export class Replica {
         waited('restore.pack-copy-in');
         w.check(m._keepstate_store_open_pack(this.handle, bp!, bytes.length, pack ? 1 : 0));
         waited('restore.pack-verify-copy');
-        return answer();
+        return answer(bytes.length);
       },
       from.hint,
     );
@@ -299,13 +307,15 @@ export class Replica {
   /**
    * The snapshot file of this replica, which must be clean: read out of the module in chunks
    * into a Blob that grows by reference (new Blob([blob, chunk])), so the state is never
-   * held twice.
+   * held twice. `onProgress` hears the bytes written of the file's size after each chunk,
+   * within this one synchronous call (no write may land between chunks).
    */
-  exportFile(): Blob {
+  exportFile(onProgress?: ProgressListener): Blob {
     const w = this.wasm;
     const m = w.module;
     const [sizePtr] = w.stage(new Uint8Array(8));
     w.check(m._keepstate_export_begin(this.handle, Date.now(), sizePtr!));
+    const size = new DataView(m.HEAPU8.buffer).getFloat64(sizePtr!, true);
     const buffer = m._malloc(SNAPSHOT_CHUNK_BYTES + 4);
     if (buffer === 0) {
       m._keepstate_export_end(this.handle);
@@ -314,6 +324,7 @@ export class Replica {
     try {
       const countPtr = buffer + SNAPSHOT_CHUNK_BYTES;
       let blob = new Blob([], { type: 'application/octet-stream' });
+      reportProgress(onProgress, 0, size);
       for (;;) {
         w.check(m._keepstate_export_read(this.handle, buffer, SNAPSHOT_CHUNK_BYTES, countPtr));
         const n = new DataView(m.HEAPU8.buffer).getUint32(countPtr, true);
@@ -321,6 +332,7 @@ export class Replica {
         // The Blob constructor copies the bytes of its parts: a view of wasm memory is enough
         // (wasm memory is not shared: no threads, so the view is of an ArrayBuffer).
         blob = new Blob([blob, m.HEAPU8.subarray(buffer, buffer + n) as Uint8Array<ArrayBuffer>], { type: 'application/octet-stream' });
+        reportProgress(onProgress, blob.size, size);
       }
     } finally {
       m._free(buffer);

@@ -14,6 +14,7 @@ import type { StatusNotifier } from './status.js';
 import type { Writer } from './writer.js';
 import type {
   CommitResult,
+  ExportOptions,
   JSONInput,
   LossProtection,
   ReadWrite,
@@ -168,8 +169,13 @@ export class Store implements ReadWrite {
    * `store.version`. The file is read out of the module in chunks into a Blob that grows
    * by reference, so no second copy of the state is held. importStore() reads it back.
    */
-  export(): Promise<Blob> {
-    return this.#writer.exportFile();
+  export(options: ExportOptions = {}): Promise<Blob> {
+    if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('export: options must be an object');
+    const { onProgress, ...rest } = options;
+    const unknown = Object.keys(rest)[0];
+    if (unknown !== undefined) throw new InvalidArgumentError(`export: unknown option "${unknown}"`);
+    if (onProgress !== undefined && typeof onProgress !== 'function') throw new InvalidArgumentError('export: onProgress must be a function');
+    return this.#writer.exportFile(onProgress);
   }
 
   /** What the browser keeps of this origin's storage: persisted or not, usage and quota (lossProtection says what guards it). */

@@ -1,6 +1,7 @@
 // The public shapes of a store's API: scan options, commit results, events,
 // and the read/write methods a Store and a transaction's `tx` share.
 import type { ConflictError, CorruptionError, KeepstateError, VersionFailure } from './errors.js';
+import type { ProgressListener } from './progress.js';
 
 /** Why a store's stored data was found missing. */
 export type DataLossReason =
@@ -161,6 +162,16 @@ export interface StoreEvents {
 export type StoreEventName = keyof StoreEvents;
 
 /** What the browser keeps of this origin's storage (Store.storage()). */
+/** Options of Store.export(). */
+export interface ExportOptions {
+  /**
+   * Called with the bytes of the file written so far, of its size: once at 0, then after each
+   * 4 MiB chunk, synchronously within the task that reads the file out of the engine (no write
+   * may land between chunks; a listener must not write to the store).
+   */
+  onProgress?: ProgressListener;
+}
+
 export interface StorageHealth {
   /** The browser agreed not to evict this origin's storage under pressure (navigator.storage.persisted()). */
   persisted: boolean;

@@ -295,12 +295,58 @@ export function setPlatform(p: Platform): void {
   platform = p;
 }
 
-async function instantiate(source: ModuleSource): Promise<Wasm> {
+/**
+ * Compiles of .wasm files, by URL: each is fetched and compiled once in this realm, however
+ * many loads (preload, openStore, inspectSnapshot, importStore) ask for it.
+ */
+const compiles = new Map<string, Promise<WebAssembly.Module>>();
+
+/**
+ * The compiled module at `url`: fetched with the request a `<link rel="preload" as="fetch"
+ * crossorigin>` makes (so the browser hands over a preloaded response instead of fetching
+ * again) and compiled as it streams in (compileStreaming; from the bytes if the server does
+ * not say application/wasm). undefined where the glue must load it itself (Node reads files,
+ * and a realm without fetch or compileStreaming).
+ */
+function compileAt(url: URL): Promise<WebAssembly.Module> | undefined {
+  if (platform.readWasm !== undefined) return undefined;
+  if (typeof fetch !== 'function' || typeof WebAssembly.compileStreaming !== 'function') return undefined;
+  let compiled = compiles.get(url.href);
+  if (compiled === undefined) {
+    compiled = fetch(url, { credentials: 'same-origin' }).then(async (response) => {
+      if (!response.ok) throw new KeepstateError('internal', `cannot load ${url.href}: ${response.status} ${response.statusText}`);
+      const type = response.headers.get('content-type') ?? '';
+      return type.split(';')[0]!.trim() === 'application/wasm'
+        ? WebAssembly.compileStreaming(response)
+        : WebAssembly.compile(await response.arrayBuffer());
+    });
+    compiles.set(url.href, compiled);
+    compiled.catch(() => compiles.delete(url.href)); // a later load tries again
+  }
+  return compiled;
+}
+
+async function instantiate(source: ModuleSource, compiled: Promise<WebAssembly.Module> | undefined): Promise<Wasm> {
   const url = source.wasmUrl === undefined ? undefined : new URL(source.wasmUrl);
   let module: KeepstateModule;
   if (url !== undefined && platform.readWasm !== undefined) {
     // Node's fetch cannot load a file: URL; hand the glue the bytes instead.
     module = await source.factory({ wasmBinary: await platform.readWasm(url) });
+  } else if (compiled !== undefined) {
+    // The module compiled (or compiling) already: the glue only instantiates it.
+    let failed: (e: unknown) => void = () => undefined;
+    const failure = new Promise<never>((_, reject) => (failed = reject));
+    module = await Promise.race([
+      source.factory({
+        instantiateWasm(imports, receive) {
+          compiled
+            .then(async (m) => receive(await WebAssembly.instantiate(m, imports), m))
+            .catch(failed);
+          return {};
+        },
+      }),
+      failure,
+    ]);
   } else if (url !== undefined) {
     module = await source.factory({ locateFile: () => url.href });
   } else {
@@ -309,28 +355,51 @@ async function instantiate(source: ModuleSource): Promise<Wasm> {
   return new Wasm(module, () => instances.delete(source.factory));
 }
 
-/** The module of a module source, instantiated once per factory in this realm. */
+/**
+ * The module of a module source, instantiated once per factory in this realm. The package's
+ * own .wasm is fetched and compiled while its glue loads (they are two requests, not one
+ * after the other).
+ */
 export function loadWasm(source?: ModuleSource | KeepstateModuleFactory): Promise<Wasm> {
   let resolved: Promise<ModuleSource>;
+  let compiled: Promise<WebAssembly.Module> | undefined;
   if (source === undefined) {
     // Written out here (not in the glue) so that bundlers see the .wasm and
     // emit it as an asset; it sits next to both glue files.
-    resolved = platform.glue().then((glue) => ({
-      factory: glue.default,
-      wasmUrl: new URL('keepstate.wasm', import.meta.url),
-    }));
+    const wasmUrl = new URL('keepstate.wasm', import.meta.url);
+    compiled = compileAt(wasmUrl);
+    resolved = platform.glue().then((glue) => ({ factory: glue.default, wasmUrl }));
   } else if (typeof source === 'function') {
     resolved = Promise.resolve({ factory: source });
   } else {
     resolved = Promise.resolve(source);
+    if (source.wasmUrl !== undefined) compiled = compileAt(new URL(source.wasmUrl));
   }
+  // Nobody may await the compile (the factory is known already): its failure is the load's.
+  compiled?.catch(() => undefined);
   return resolved.then((s) => {
     let wasm = instances.get(s.factory);
     if (wasm === undefined) {
-      wasm = instantiate(s);
+      wasm = instantiate(s, compiled);
       instances.set(s.factory, wasm);
       wasm.catch(() => instances.delete(s.factory));
     }
     return wasm;
   });
+}
+
+/**
+ * Starts loading the wasm module now — fetching, compiling and instantiating it — so that
+ * the first openStore (or importStore, inspectSnapshot) finds it ready instead of starting
+ * then. Call it at the top level of the app's entry module, before the code that opens the
+ * store has loaded (a lazy route, a React tree): the module loads meanwhile. Safe to call
+ * more than once (the module is loaded once per realm) and before any store is wanted.
+ * `module`: a custom module (openStore's `module` option), if not the package's. Resolves
+ * when it is ready; a failure also reaches the openStore that uses it. docs/api.md, "Loading
+ * faster".
+ */
+export function preload(module?: ModuleSource | KeepstateModuleFactory): Promise<void> {
+  const ready = loadWasm(module).then(() => undefined);
+  ready.catch(() => undefined); // not unhandled: openStore reports it
+  return ready;
 }

@@ -31,7 +31,8 @@ import { onLeavingPage } from './leaving.js';
 import type { Lifecycle } from './lifecycle.js';
 import type { CommitNotices } from './notices/notices.js';
 import { PendingLog, type Replayer } from './pending.js';
-import { Replica, headRule, type OpenReport } from './replica.js';
+import { Replica, headRule, type OpenReport, type RestoreFrom } from './replica.js';
+import { ReadProgress, type ProgressListener } from './progress.js';
 import { headOf, headVersionOf, recordSize, type CommitRecords, type RestoreHint, type RestoreSource } from './storage/backend.js';
 import type { GuardedBackend, Restored } from './storage/guarded.js';
 import type { Lock } from './storage/lock.js';
@@ -462,10 +463,14 @@ export class Writer {
     return this.enqueue(() => this.restore());
   }
 
-  /** Restores the newest verified version (the backend decides from which copy); drops pending work. */
-  async restore(): Promise<void> {
+  /**
+   * Restores the newest verified version (the backend decides from which copy); drops pending
+   * work. `onProgress` (openStore's) hears the bytes of records read by every restore this runs.
+   */
+  async restore(onProgress?: ProgressListener): Promise<void> {
     const stashEvents: StashedCommitEvent[] = [];
-    const restore = (source: RestoreSource) => this.restoreFrom(source);
+    const onRead = onProgress === undefined ? undefined : new ReadProgress(onProgress).read;
+    const restore = (source: RestoreSource) => this.restoreFrom(source, undefined, false, undefined, onRead);
     const { restored, loss } = await this.lock(async () => {
       const first = await this.backend.restoreNewest(restore);
       // Commits that pages stashed as they were unloaded go in now, then the newest is restored.
@@ -556,11 +561,17 @@ export class Writer {
   }
 
   /** Restores `source` into a new replica (adopted, or discarded), taking unchanged pages from `base` if given. */
-  private async restoreFrom(source: RestoreSource, base?: Replica, inPlace = false, hint?: RestoreHint): Promise<Adopted> {
+  private async restoreFrom(
+    source: RestoreSource,
+    base?: Replica,
+    inPlace = false,
+    hint?: RestoreHint,
+    onRead?: RestoreFrom['onRead'],
+  ): Promise<Adopted> {
     const { pageSize, retain } = this.settings;
     const replica = Replica.create(this.wasm, { pageSize, retain, writerId: this.writerId });
     try {
-      const report = await replica.restore(source, { base, inPlace, hint, timing: this.backend.timing });
+      const report = await replica.restore(source, { base, inPlace, hint, timing: this.backend.timing, onRead });
       return { replica, report, version: report.restored, failures: report.failures, discard: () => replica.destroy() };
     } catch (e) {
       replica.destroy();
@@ -735,12 +746,12 @@ export class Writer {
   // --- Snapshot files ---------------------------------------------------------------------
 
   /** Store.export: commits pending changes, then writes the committed state as a snapshot file. */
-  exportFile(): Promise<Blob> {
+  exportFile(onProgress?: ProgressListener): Promise<Blob> {
     this.life.assertUsable();
     return this.enqueue(async () => {
       if (this.dirty) await this.commitNow();
       // Synchronous from here: no write can land between the chunks.
-      return this.replica.exportFile();
+      return this.replica.exportFile(onProgress);
     });
   }
 

@@ -2,7 +2,7 @@
 // wasm memory, and leave the store usable (issue 23, findings 3, 4, 5, 12).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { openStore, ClosedError, InvalidArgumentError, KeepstateError, QuotaError } from '../dist/node.js';
+import { openStore, importStore, ClosedError, InvalidArgumentError, KeepstateError, QuotaError } from '../dist/node.js';
 import { loadWasm } from '../dist/wasm.js';
 import { mapStorage } from './support/map-backend.mjs';
 import { nextEvent, uniqueName } from './helpers.mjs';
@@ -142,4 +142,32 @@ test('a background failure with no error listener is reported, not dropped', asy
   assert.ok(reported.length >= 1 && reported[0] instanceof QuotaError, String(reported[0]));
   backend.writeCommit = storage.backend().writeCommit;
   await s.close();
+});
+
+test('a commit that changed no page (a transaction deleting a missing key) restores, and is not reported corrupt', async () => {
+  const name = uniqueName('misuse');
+  const s = await openStore(name, { storage: 'memory', autosave: false });
+  s.put('x', 'y');
+  await s.commit();
+  s.transaction((tx) => tx.delete('missing'));
+  assert.equal((await s.commit()).version, 2);
+  await s.close();
+  const again = await openStore(name, { storage: 'memory', autosave: false });
+  let corruption = null;
+  again.on('corruption', (e) => (corruption = e));
+  await new Promise((r) => setTimeout(r, 20));
+  assert.equal(again.version, 2);
+  assert.equal(corruption, null);
+  assert.equal(again.getText('x'), 'y');
+  await again.close();
+});
+
+test('export() of a new store with nothing pending writes the empty state (a backup on a fresh install)', async () => {
+  const s = await open();
+  assert.equal(s.version, 0);
+  const file = await s.export();
+  assert.ok(file.size > 0);
+  const copy = await importStore(uniqueName('misuse'), file, { storage: 'memory', autosave: false });
+  assert.deepEqual(copy.scan(), []);
+  await Promise.all([s.close(), copy.close()]);
 });

@@ -324,8 +324,10 @@ Result<Manifest> DecodeManifest(std::span<const std::uint8_t> record) {
   // The Verifier (2.0.8) checks a vector's length word for 4-byte alignment
   // but not its struct elements for their own (8-byte) alignment; found by
   // fuzz_restore. The body is 8-byte aligned, so check the absolute address.
-  if (reinterpret_cast<std::uintptr_t>(packs->data()) % alignof(fb::PackRef) != 0 ||
-      reinterpret_cast<std::uintptr_t>(pages->data()) % alignof(fb::PageRef) != 0) {
+  // An empty vector has no elements to misalign (FlatBuffers does not pad
+  // one): a commit that changed no page writes an empty changes vector.
+  if ((packs->size() != 0 && reinterpret_cast<std::uintptr_t>(packs->data()) % alignof(fb::PackRef) != 0) ||
+      (pages->size() != 0 && reinterpret_cast<std::uintptr_t>(pages->data()) % alignof(fb::PageRef) != 0)) {
     return Status::Corruption(where + "misaligned packs or pages vector");
   }
   m.delta_base = fm->delta_base();
@@ -342,7 +344,7 @@ Result<Manifest> DecodeManifest(std::span<const std::uint8_t> record) {
     if (pages->size() != 0 || changes == nullptr) {
       return Status::Corruption(where + "a delta must list changes and no full page table");
     }
-    if (reinterpret_cast<std::uintptr_t>(changes->data()) % alignof(fb::ChangedPage) != 0) {
+    if (changes->size() != 0 && reinterpret_cast<std::uintptr_t>(changes->data()) % alignof(fb::ChangedPage) != 0) {
       return Status::Corruption(where + "misaligned changes vector");
     }
     if (changes->size() > m.page_count) {

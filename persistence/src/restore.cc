@@ -427,6 +427,16 @@ std::vector<PackId> RestoreSession::needed_ahead(std::size_t max) const {
   return ahead;
 }
 
+std::uint64_t RestoreSession::needed_bytes() const {
+  const State& st = *state_;
+  std::uint64_t bytes = 0;
+  if (!st.active()) return bytes;
+  for (std::size_t k = st.pack; k + 1 < st.start.size(); k = st.NextUsedPack(k + 1)) {
+    bytes += st.resolved.manifest.packs[k].size;
+  }
+  return bytes;
+}
+
 Status RestoreSession::Add(std::optional<std::span<const std::uint8_t>> bytes) {
   State& st = *state_;
   if (!st.active()) return Status::Internal("RestoreSession::Add without a needed pack");

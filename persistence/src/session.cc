@@ -78,6 +78,8 @@ std::vector<PackId> StoreSession::needed_ahead(std::size_t max) const {
   return restoring_ ? restoring_->needed_ahead(max) : std::vector<PackId>{};
 }
 
+std::uint64_t StoreSession::needed_bytes() const { return restoring_ ? restoring_->needed_bytes() : 0; }
+
 void StoreSession::AddPack(std::optional<std::span<const std::uint8_t>> pack) {
   if (!needed()) return;
   // A verification failure moves the restore on; a stopping error comes back

@@ -91,12 +91,13 @@ SnapshotWriter::~SnapshotWriter() = default;
 
 Result<SnapshotWriter> SnapshotWriter::Begin(const engine::Arena& arena, const SnapshotSource& source) {
   SnapshotWriter w(arena, source);
+  if (source.never_committed) w.dirty_at_begin_ = arena.dirty().Count();
   KEEPSTATE_RETURN_IF_ERROR(w.CheckUnchanged());
   return w;
 }
 
 Status SnapshotWriter::CheckUnchanged() const {
-  if (arena_->page_count() != info_.page_count || arena_->dirty().Count() != 0) {
+  if (arena_->page_count() != info_.page_count || arena_->dirty().Count() != dirty_at_begin_) {
     return Status::Busy(offset_ == 0
                             ? "snapshot export: the state has uncommitted changes (commit first)"
                             : "snapshot export: the state changed during the export");

@@ -105,6 +105,7 @@ Result<OpenProgress> Replica::Continue() {
   if (std::optional<PackId> id = session_.needed()) {
     progress.need = *id;
     progress.ahead = session_.needed_ahead(kPacksReadAhead);
+    progress.bytes = session_.needed_bytes();
     return progress;
   }
   persistence::OpenReport& report = progress.report;
@@ -332,7 +333,8 @@ Result<std::uint64_t> Replica::BeginExport(std::uint64_t now_unix_ms) {
   if (exporting_) return Status::Busy("an export is already running");
   if (dirty()) return Status::Busy("the store has uncommitted changes: an export writes the committed state");
   KEEPSTATE_ASSIGN_OR_RETURN(persistence::SnapshotWriter w,
-                             persistence::SnapshotWriter::Begin(store_->arena(), {session_.version(), now_unix_ms}));
+                             persistence::SnapshotWriter::Begin(store_->arena(), {session_.version(), now_unix_ms,
+                                                                                   /*never_committed=*/session_.version() == 0}));
   exporting_.emplace(std::move(w));
   return exporting_->size();
 }

@@ -352,8 +352,13 @@ TEST_CASE("a restore session fed pack by pack opens like Persister::Open", "[per
   // the order the session then asks for them (js-bindings reads them all at once).
   std::vector<PackId> named_first = session.needed_ahead(1000);
   std::vector<PackId> asked_after_first;
+  // The bytes the first request says are left: what an undamaged restore then reads.
+  const std::uint64_t bytes_first = session.needed_bytes();
+  CHECK(bytes_first > 0);
+  std::uint64_t bytes_fed = 0;
   while (std::optional<PackId> id = session.needed()) {
     const std::optional<PackId> after = session.needed_after();
+    if (!damage) CHECK(session.needed_bytes() == bytes_first - bytes_fed);
     const std::vector<PackId> ahead = session.needed_ahead(1000);
     CHECK(ahead.size() <= f.newest_manifest.packs.size());
     CHECK((ahead.empty() ? std::optional<PackId>() : std::optional<PackId>(ahead.front())) == after);
@@ -361,13 +366,16 @@ TEST_CASE("a restore session fed pack by pack opens like Persister::Open", "[per
     if (fed > 0) asked_after_first.push_back(*id);
     const std::vector<std::uint8_t> bytes = *f.store.Get(RecordKind::kPack, PackKey(*id));
     REQUIRE(session.Add(std::span<const std::uint8_t>(bytes)).ok());
+    bytes_fed += bytes.size();
     ++fed;
     // The read-ahead hint names the next pack, unless verification failed
     // and the session moved on to an older version.
     if (!damage) CHECK(session.needed() == after);
   }
   if (!damage) CHECK(asked_after_first == named_first);
+  if (!damage) CHECK(bytes_fed == bytes_first);
   CHECK(session.needed_ahead(1000).empty());
+  CHECK(session.needed_bytes() == 0);
   CHECK(fed >= f.newest_manifest.packs.size() / 2);
   Persister::Opened o = Persister::OpenFrom(keys_only, options, std::move(session).Finish()).value();
   CHECK(o.restored_version == (damage ? f.n - 1 : f.n));

@@ -90,6 +90,8 @@ export interface PackRequest {
   need: string;
   then?: string;
   ahead?: string[];
+  /** Bytes of `need` and every pack after it that this restore reads (the manifest's sizes): a progress total. */
+  bytes?: number;
 }
 
 /**

@@ -210,6 +210,11 @@ class RestoreSession {
   // them all at once. A verification failure changes the candidate, and with
   // it what is needed: whatever was fetched ahead may then go unused.
   std::vector<PackId> needed_ahead(std::size_t max) const;
+  // The bytes of the packs the current candidate still reads (the needed one
+  // and every later one, as the manifest records their sizes), 0 once the
+  // session has finished: a reader's progress total. A verification failure
+  // changes the candidate, and with it this figure.
+  std::uint64_t needed_bytes() const;
   // Feeds the needed pack: its bytes, or nullopt if it is not stored. A pack
   // that fails verification makes its version a failure and the session
   // moves on to the next candidate. Returns an error only when the restore

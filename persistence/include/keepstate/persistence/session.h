@@ -95,6 +95,8 @@ class StoreSession {
   std::optional<PackId> needed_after() const;
   // Up to `max` packs needed after needed(), in order (RestoreSession::needed_ahead).
   std::vector<PackId> needed_ahead(std::size_t max) const;
+  // The bytes of the packs still to add (RestoreSession::needed_bytes).
+  std::uint64_t needed_bytes() const;
   // The needed pack's bytes, or nullopt if it is not stored. A pack that fails
   // verification moves on to the next candidate version.
   void AddPack(std::optional<std::span<const std::uint8_t>> pack);

@@ -126,6 +126,9 @@ struct SnapshotFileInfo {
 struct SnapshotSource {
   std::uint64_t store_version = 0;    // committed version being exported (0: none)
   std::uint64_t created_unix_ms = 0;  // now
+  // The state was never committed (a new store): its pages are dirty because
+  // nothing ever stored them, not because they changed; they are the state.
+  bool never_committed = false;
 };
 
 // ---------------------------------------------------------------------------
@@ -141,7 +144,9 @@ struct SnapshotSource {
 // The file holds the arena's bytes as they are, which is the committed state
 // only while no page is dirty: Begin refuses an arena with dirty pages, and
 // Read refuses to continue once any page is dirty or the page count changed
-// (a write landed mid-export), so a file never mixes two states.
+// (a write landed mid-export), so a file never mixes two states. A state
+// never committed (SnapshotSource::never_committed) is exported as it is:
+// then Read refuses once the count of dirty pages or pages changed.
 // REQUIRES: `arena` outlives the writer. To export the committed state, no
 // commit may be in flight (a capture clears dirty bits before the commit
 // lands).
@@ -169,6 +174,7 @@ class SnapshotWriter {
   SnapshotWriter(const engine::Arena& arena, const SnapshotSource& source);
   Status CheckUnchanged() const;
 
+  std::size_t dirty_at_begin_ = 0;  // never_committed: the dirty pages the state had
   const engine::Arena* arena_;
   SnapshotFileInfo info_;
   std::uint64_t size_ = 0;

@@ -62,6 +62,7 @@ using EntryFn = std::function<bool(std::string_view key, std::string_view value)
 struct OpenProgress {
   std::optional<PackId> need;  // the pack to AddPack next; nullopt: the open finished
   std::vector<PackId> ahead;   // packs needed after it, in order (read them meanwhile)
+  std::uint64_t bytes = 0;     // the manifest's sizes of `need` and every pack after it (progress)
   // Once finished: what the open found (its pages stay in the Replica:
   // read_pages(); report.in_place: staged, waiting for AdoptInPlace).
   persistence::OpenReport report;
