@@ -69,6 +69,17 @@ test('a watch listener that writes into its own range does not starve the event 
   await s.close();
 });
 
+test('transaction() of something that is not a function is an InvalidArgumentError, and the store goes on', async () => {
+  const s = await open();
+  for (const fn of [42, undefined, null, 'tx => 1', {}]) {
+    assert.throws(() => s.transaction(fn), (e) => e instanceof InvalidArgumentError && /fn must be a function/.test(e.message), String(fn));
+  }
+  s.transaction((tx) => tx.put('k', 'v'));
+  assert.equal(s.getText('k'), 'v');
+  assert.equal((await s.commit()).version, 1, 'nothing of the refused calls was logged for a replay');
+  await s.close();
+});
+
 test('store.put inside transaction(fn) says to use tx.put; JSON errors name the key', async () => {
   const s = await open();
   assert.throws(() => s.transaction(() => s.put('k', 'v')), (e) => e instanceof KeepstateError && /tx\.put/.test(e.message));
