@@ -28,7 +28,8 @@ $(CXX_TEST_TARGETS): test-cxx-%: build-%
 test-cxx: $(CXX_TEST_TARGETS)
 
 # The npm package (js-bindings/): wasm module from wasm-release, TypeScript
-# build into js-bindings/dist, Node's test runner with fake-indexeddb.
+# build into js-bindings/dist, Node's test runner with fake-indexeddb; this
+# includes the API fuzzer for 60 s (KEEPSTATE_FUZZ_SECONDS).
 test-js: build-wasm-release
 	npm run build:js
 	npm run test:js
@@ -101,8 +102,14 @@ serve: build-wasm-release
 	npm run build:js
 	node e2e/server.mjs --port $(PORT)
 
-fuzz: build-native-fuzz
+# make fuzz: the libFuzzer targets for 5 minutes, then the API fuzzer
+# (js-bindings/test/fuzz-api.mjs) for $(API_FUZZ_SECONDS) s over the memory
+# backend and fake-indexeddb (make test gives it 60 s, inside test-js).
+API_FUZZ_SECONDS ?= 300
+fuzz: build-native-fuzz build-wasm-release
 	scripts/run-fuzz 300
+	npm run build:js
+	KEEPSTATE_FUZZ_SECONDS=$(API_FUZZ_SECONDS) node --test js-bindings/test/fuzz-api.test.mjs
 
 clean:
 	rm -rf build

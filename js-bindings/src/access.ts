@@ -67,6 +67,7 @@ export class Access implements ReadWrite {
     this.owner.wrote(key, value);
   }
   putJSON(key: string, value: unknown): void {
+    this.replica(key); // the key is checked first: the messages below quote it
     let text: string | undefined;
     try {
       text = JSON.stringify(value);

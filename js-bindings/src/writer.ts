@@ -184,6 +184,7 @@ export class Writer {
   /** Runs `fn` as one atomic write transaction and logs it for a rebase (Store.transaction). */
   transaction<T>(fn: (tx: Transaction) => T): T {
     this.life.assertUsable();
+    if (typeof fn !== 'function') throw new InvalidArgumentError(`transaction(fn): fn must be a function, got ${fn === null ? 'null' : typeof fn}`);
     const result = this.runTransaction(fn);
     this.pending.transaction(fn);
     this.wroteLocally();

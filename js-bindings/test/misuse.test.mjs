@@ -69,6 +69,30 @@ test('a watch listener that writes into its own range does not starve the event 
   await s.close();
 });
 
+test('transaction() of something that is not a function is an InvalidArgumentError, and the store goes on', async () => {
+  const s = await open();
+  for (const fn of [42, undefined, null, 'tx => 1', {}]) {
+    assert.throws(() => s.transaction(fn), (e) => e instanceof InvalidArgumentError && /fn must be a function/.test(e.message), String(fn));
+  }
+  s.transaction((tx) => tx.put('k', 'v'));
+  assert.equal(s.getText('k'), 'v');
+  assert.equal((await s.commit()).version, 1, 'nothing of the refused calls was logged for a replay');
+  await s.close();
+});
+
+test('putJSON with a key that is not a string is an InvalidArgumentError about the key, whatever the value', async () => {
+  const s = await open();
+  for (const key of [12n, Symbol('k'), 1, null, undefined, {}]) {
+    for (const value of [undefined, { a: 1 }, 10n]) {
+      assert.throws(() => s.putJSON(key, value), (e) => e instanceof InvalidArgumentError && /key must be a string/.test(e.message), `${typeof key}, ${typeof value}`);
+      assert.throws(() => s.transaction((tx) => tx.putJSON(key, value)), (e) => e instanceof InvalidArgumentError && /key must be a string/.test(e.message));
+    }
+  }
+  assert.deepEqual(s.scan(), []);
+  assert.equal(s.dirty, false);
+  await s.close();
+});
+
 test('store.put inside transaction(fn) says to use tx.put; JSON errors name the key', async () => {
   const s = await open();
   assert.throws(() => s.transaction(() => s.put('k', 'v')), (e) => e instanceof KeepstateError && /tx\.put/.test(e.message));
