@@ -846,8 +846,7 @@ export class Writer {
    * Work nobody awaits (autosave, follow, a commit as the page is hidden): every failure
    * reaches the app as an 'error' event, a KeepstateError (anything else is wrapped as
    * 'internal', with the original as its cause) — except a commit's conflict, which the
-   * commit reports as 'conflict'. With no 'error' listener, the realm's error reporting
-   * (reportError: the page's `error` event and console) gets it instead.
+   * commit reports as 'conflict'. With no 'error' listener, the console gets it instead.
    */
   private background(work: Promise<unknown>, conflicts: 'reported' | 'emit' = 'reported'): void {
     work.catch((e: unknown) => {
@@ -862,11 +861,13 @@ export class Writer {
 /** The longest an autosave waits after failures in a row (armAutosave). */
 const AUTOSAVE_MAX_BACKOFF_MS = 60_000;
 
-/** An error nobody listens for: the realm's reportError (a page's `error` event), else the console. */
+/**
+ * An error nobody listens for goes to the console: visible, without turning a failure the
+ * store survives (the copy missing a commit, an autosave it will retry) into an uncaught
+ * exception that a framework's error overlay, or a Worker's `error` event, takes for a crash.
+ */
 function reportUnheard(error: KeepstateError): void {
-  const report = (globalThis as { reportError?: (e: unknown) => void }).reportError;
-  if (typeof report === 'function') report(error);
-  else console.error(error);
+  console.error(error);
 }
 
 function isThenable(value: unknown): boolean {
