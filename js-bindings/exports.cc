@@ -760,6 +760,22 @@ EMSCRIPTEN_KEEPALIVE std::int32_t keepstate_call(std::uint32_t handle, const std
   });
 }
 
+// Starts the read-only query `name` (KEEPSTATE_QUERY) on `handle` with a
+// copy of `args`, as keepstate_call starts a mutator; its outcome is taken
+// with keepstate_call_take. Errors: invalid-argument (no query of that name),
+// closed (the store or the scheduler). The query itself fails with
+// unsupported if it tries to write.
+EMSCRIPTEN_KEEPALIVE std::int32_t keepstate_query(std::uint32_t handle, const std::uint8_t* name, std::uint32_t name_len,
+                                                  const std::uint8_t* args, std::uint32_t args_len,
+                                                  std::uint32_t* id_out) {
+  return With(Usable(handle), [&](OpenStore&) {
+    Result<std::uint32_t> id = g_calls.StartQuery(View(name, name_len), handle, {args, args_len});
+    if (!id.ok()) return Fail(id.status());
+    *id_out = *id;
+    return 0;
+  });
+}
+
 // The oldest finished call: returns -1 if none has finished, else its status
 // code with the id in *id_out: 0 = the mutator's result bytes are in the
 // output buffer; otherwise the mutator's error (its message through

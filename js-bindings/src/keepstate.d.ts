@@ -7,6 +7,8 @@ export interface KeepstateModuleOptions {
   wasmBinary?: ArrayBuffer | Uint8Array;
   /** Where the glue finds the .wasm (a page or a worker). */
   locateFile?: (path: string, scriptDirectory: string) => string;
+  /** Instantiates the module itself (a pool's replica: from an already compiled module). */
+  instantiateWasm?: (imports: WebAssembly.Imports, receive: (instance: WebAssembly.Instance, module: WebAssembly.Module) => void) => object;
 }
 
 /** An instantiated module: the C ABI plus the heap view (re-read it after every call). */
