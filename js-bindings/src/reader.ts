@@ -18,7 +18,7 @@
 import { Access, type AccessOwner } from './access.js';
 import { ClosedError, InvalidArgumentError, KeepstateError } from './errors.js';
 import type { CommitNotices } from './notices/notices.js';
-import { Replica } from './replica.js';
+import { Replica, type OpenReport } from './replica.js';
 import type { RestoreSource } from './storage/backend.js';
 import type { ScanOptions } from './types.js';
 import type { Wasm } from './wasm.js';
@@ -167,10 +167,10 @@ export class Reader {
       next.replica.destroy();
       next = await this.restoreFrom(base, false);
     }
-    if (next.version <= base.version || next.report.failures.length > 0 || this.current !== base) {
-      // Not newer, or the newest did not verify: keep what verified (the writer's rules decide).
-      if (next.report.inPlace) next.replica.destroy();
-      else next.replica.destroy();
+    if (next.version <= base.version) {
+      // Not newer (an older head, or the newer versions did not verify): keep the state it has;
+      // the writer's open rules decide about loss. What a restore opened always verified.
+      next.replica.destroy();
       return false;
     }
     this.current = next.replica;
@@ -181,32 +181,17 @@ export class Reader {
     return true;
   }
 
-  private async restoreFrom(base: Replica, inPlace: boolean): Promise<{ replica: Replica; version: number; report: Awaited<ReturnType<Replica['restore']>> }> {
+  /** Restores the stored state from `base` (the changed pages only), leaving the manifests it holds unread
+   * unless `hinted` is false (the restore needed one after all: the module said not-found). */
+  private async restoreFrom(base: Replica, inPlace: boolean, hinted = true): Promise<{ replica: Replica; version: number; report: OpenReport }> {
     const replica = Replica.create(this.wasm, { pageSize: 0, retain: 0, writerId: randomId() });
     try {
-      let report;
-      try {
-        report = await replica.restore(this.options.source, { base, inPlace, hint: { manifestsFrom: base.manifestsFrom() } });
-      } catch (e) {
-        if (!(e instanceof KeepstateError && e.code === 'not-found')) throw e;
-        // A manifest the hint left unread was needed after all: read them all.
-        replica.destroy();
-        return this.restoreFrom2(base, inPlace);
-      }
+      const hint = hinted ? { manifestsFrom: base.manifestsFrom() } : undefined;
+      const report = await replica.restore(this.options.source, { base, inPlace, hint });
       return { replica, version: report.restored, report };
     } catch (e) {
       replica.destroy();
-      throw e;
-    }
-  }
-
-  private async restoreFrom2(base: Replica, inPlace: boolean): Promise<{ replica: Replica; version: number; report: Awaited<ReturnType<Replica['restore']>> }> {
-    const replica = Replica.create(this.wasm, { pageSize: 0, retain: 0, writerId: randomId() });
-    try {
-      const report = await replica.restore(this.options.source, { base, inPlace });
-      return { replica, version: report.restored, report };
-    } catch (e) {
-      replica.destroy();
+      if (hinted && e instanceof KeepstateError && e.code === 'not-found') return this.restoreFrom(base, inPlace, false);
       throw e;
     }
   }
@@ -221,6 +206,7 @@ export class Reader {
     const deadline = performance.now() + timeoutMs;
     await this.catchUpNow();
     while (this.version < minVersion) {
+      if (this.current === null) throw new ClosedError(`the reader of store "${this.options.name}" is closed`);
       const left = deadline - performance.now();
       if (left <= 0) {
         throw new KeepstateError('busy', `store "${this.options.name}": version ${minVersion} was not committed within ${timeoutMs} ms (the replica reads version ${this.version})`);

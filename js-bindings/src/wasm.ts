@@ -343,7 +343,7 @@ export function compiledSource(source?: ModuleSource | KeepstateModuleFactory): 
         const url = new URL(s.wasmUrl);
         const module =
           platform.readWasm !== undefined
-            ? await WebAssembly.compile(await platform.readWasm(url))
+            ? await WebAssembly.compile((await platform.readWasm(url)) as Uint8Array<ArrayBuffer>)
             : typeof WebAssembly.compileStreaming === 'function'
               ? await WebAssembly.compileStreaming(fetch(url))
               : await WebAssembly.compile(await (await fetch(url)).arrayBuffer());

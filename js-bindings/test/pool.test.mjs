@@ -144,9 +144,10 @@ test('the memory budget caps the replicas: each holds a copy of the state', asyn
 
 test('a replica terminated mid-query is replaced and its query answered elsewhere; retries: 0 rejects it typed', async () => {
   const { store } = await openLedger(10);
-  const pool = await openPool(store, { mode: 'inline', queries, max: 1 });
+  const pool = await openPool(store, { mode: 'inline', queries, max: 1, min: 1 });
+  await until('the replica to start', () => pool.stats().list[0]?.state === 'idle');
   const answer = pool.call('sumBalances');
-  await until('the query to run', () => pool.stats().busy === 1);
+  assert.equal(pool.stats().busy, 1, 'dispatched at once to the idle replica');
   const [victim] = pool.stats().list;
   assert.equal(pool.terminateReplica(victim.id), true);
   assert.deepEqual((await answer).result, { total: 10_000, accounts: 10, version: store.version });
@@ -156,9 +157,10 @@ test('a replica terminated mid-query is replaced and its query answered elsewher
   assert.ok(!stats.list.some((s) => s.id === victim.id));
   pool.close();
 
-  const strict = await openPool(store, { mode: 'inline', queries, retries: 0 });
+  const strict = await openPool(store, { mode: 'inline', queries, retries: 0, min: 1 });
+  await until('the replica to start', () => strict.stats().list[0]?.state === 'idle');
   const lost = strict.call('slow', 10);
-  await until('the query to run', () => strict.stats().busy === 1);
+  assert.equal(strict.stats().busy, 1);
   strict.terminateReplica(strict.stats().list[0].id);
   await assert.rejects(lost, (e) => e instanceof ReplicaLostError && e.code === 'closed' && /was terminated/.test(e.message));
   assert.deepEqual((await strict.call('read', 'x')).result.has, false, 'the replacement answers');
