@@ -28,6 +28,11 @@ test('a query on the pool returns what the writer reads at the same version (led
     expect(r.pool.balances).toEqual(r.writer.balances);
     expect(r.pool.sums).toEqual({ total: 20_000 * 1000, accounts: 20_000, version });
   }
+  const figures = await call('figures');
+  expect(figures.coldStartMs).toBeGreaterThan(0);
+  expect(figures.followMs).toBeGreaterThan(0);
+  test.info().annotations.push({ type: 'figures', description: JSON.stringify(figures) });
+  console.log(`pool figures (20,000 accounts): ${JSON.stringify(figures)}`);
 });
 
 test('minVersion is honoured after a commit; uncommitted writes are not visible', async ({ openBrowser, profile, server }) => {

@@ -101,6 +101,10 @@ export interface PoolStats {
   failed: number;
   /** Wasm memory of the largest replica (bytes): what each one costs. */
   replicaBytes: number;
+  /** The newest replica's start (module instance + restore), in ms; null before one started. */
+  coldStartMs: number | null;
+  /** The newest catch-up of a replica after a commit notice (read and apply the changed pages), in ms. */
+  followMs: number | null;
   /** The newest scale steps, oldest first (at most 50). */
   steps: ScaleStep[];
   /** Each replica: its id, state and the version it holds. */
@@ -192,6 +196,8 @@ export class Pool {
   private rerun = 0;
   private failed = 0;
   private replicaBytes = 0;
+  private coldStartMs: number | null = null;
+  private followMs: number | null = null;
   private jsQueries: Set<string> | null = null;
   private readonly tick: ReturnType<typeof setInterval>;
   private readonly stopWatching: () => void;
@@ -285,6 +291,8 @@ export class Pool {
       rerun: this.rerun,
       failed: this.failed,
       replicaBytes: this.replicaBytes,
+      coldStartMs: this.coldStartMs,
+      followMs: this.followMs,
       steps: this.steps.slice(),
       list,
     };
@@ -353,6 +361,7 @@ export class Pool {
         slot.idleSince = performance.now();
         slot.version = m.version;
         this.startFailures = 0;
+        this.coldStartMs = m.ms;
         this.replicaBytes = Math.max(this.replicaBytes, m.memoryBytes);
         this.jsQueries ??= new Set(m.jsQueries);
         this.dispatch();
@@ -369,6 +378,7 @@ export class Pool {
         break;
       case 'version':
         slot.version = Math.max(slot.version, m.version);
+        this.followMs = m.ms;
         break;
       case 'done':
       case 'error': {

@@ -89,6 +89,8 @@ test('uncommitted writes are not visible; minVersion waits for a commit; the rep
   await store.commit();
   await until('the replica to follow', () => pool.stats().list[0]?.version === v1 + 2);
   assert.deepEqual((await pool.call('read', 'json:n', { minVersion: 0 })).result.json, { n: 2 });
+  const { coldStartMs, followMs } = pool.stats();
+  assert.ok(coldStartMs > 0 && followMs > 0, JSON.stringify({ coldStartMs, followMs }));
   pool.close();
   await store.close();
 });

@@ -116,5 +116,15 @@ window.poolTest = {
   stats() {
     return { ...pool.stats() };
   },
+  /** Figures: replica cold start and follow latency (after a small commit), and each replica's memory. */
+  async figures() {
+    await pool.call('read', 'x');
+    store.put('small', 'x'.repeat(1024));
+    const { version } = await store.commit();
+    const end = performance.now() + 5000;
+    while (!pool.stats().list.every((s) => s.version >= version) && performance.now() < end) await new Promise((r) => setTimeout(r, 1));
+    const { coldStartMs, followMs, replicaBytes } = pool.stats();
+    return { coldStartMs, followMs, replicaBytes };
+  },
 };
 document.body.dataset.ready = 'true';
