@@ -22,8 +22,8 @@ import type { Engine } from './support/session';
  *    browser (nothing to recover after a kill) and classic WebDriver reports
  *    no console messages (the test hears commits through the console).
  */
-const FIREFOX_SPECS = ['modes.spec.ts', 'crash.spec.ts', 'snapshot.spec.ts'];
-const WEBKIT_SPECS = ['modes.spec.ts', 'snapshot.spec.ts'];
+const FIREFOX_SPECS = ['modes.spec.ts', 'crash.spec.ts', 'snapshot.spec.ts', 'pool.spec.ts'];
+const WEBKIT_SPECS = ['modes.spec.ts', 'snapshot.spec.ts', 'pool.spec.ts'];
 
 export default defineConfig<{}, { engine: Engine }>({
   testDir: './specs',

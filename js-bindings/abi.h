@@ -90,7 +90,9 @@
   X(keepstate_scheduler_complete_token, status, "scheduler token code payload size")      \
   /* Mutators (keepstate::sdk): start a call as a fiber, collect finished ones. */          \
   X(keepstate_call, status, "store name name_len args args_len id_out")                   \
-  X(keepstate_call_take, i32, "id_out")
+  X(keepstate_call_take, i32, "id_out")                                                    \
+  /* Read-only queries (KEEPSTATE_QUERY): started and taken like mutator calls. */         \
+  X(keepstate_query, status, "store name name_len args args_len id_out")
 
 // Wire layouts: where the bytes C++ writes into linear memory for JS lie,
 // defined once here, generated into abi.ts as WIRE (the TypeScript side reads

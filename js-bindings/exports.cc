@@ -106,6 +106,14 @@ std::int32_t Changes(Op op) {
   return s.ok() ? (out.Finish(), 0) : Fail(s);
 }
 
+// Starts a mutator or a read-only query as a fiber (keepstate_call, keepstate_query).
+std::int32_t StartCall(bool query, std::uint32_t handle, std::string_view name, std::span<const std::uint8_t> args, std::uint32_t* id_out) {
+  return With(Known(handle), [&](Replica& r) {
+    if (!r.open()) return Fail(Status::Closed("the store is not open"));
+    return Then(query ? g_calls.StartQuery(name, handle, args) : g_calls.Start(name, handle, args), [&](std::uint32_t id) { *id_out = id; });
+  });
+}
+
 }  // namespace
 
 extern "C" {
@@ -137,45 +145,40 @@ EMSCRIPTEN_KEEPALIVE std::int32_t keepstate_store_load_record(std::uint32_t hand
 }
 
 // A record stored but not read (a catch-up: the manifests below its base's
-// keepstate_store_read_manifests_from). Errors: as keepstate_store_load_record.
+// keepstate_store_read_manifests_from). Errors: as load_record.
 EMSCRIPTEN_KEEPALIVE std::int32_t keepstate_store_load_unread(std::uint32_t handle, std::uint32_t kind,
                                                               const std::uint8_t* key, std::uint32_t key_len) {
   return With(Known(handle), [&](Replica& r) { return Done(r.LoadUnread(Kind(kind), View(key, key_len))); });
 }
 
-// Into the output buffer: the lowest manifest key a store catching up from
-// this open one (keepstate_store_open_from) must read; those below it it may
-// load unread. Errors: closed (not open), invalid-argument (handle).
+// Into the output buffer: the lowest manifest key a store catching up from this one (open_from)
+// must read; those below it it may load unread. Errors: closed (not open), invalid-argument.
 EMSCRIPTEN_KEEPALIVE std::int32_t keepstate_store_read_manifests_from(std::uint32_t handle) {
   return With(Known(handle), [](Replica& r) { return Then(r.ReadManifestsFrom(), [](std::string& k) { g_out = std::move(k); }); });
 }
 
-// Starts restoring the newest verified version from the loaded records (or
-// opens empty). The output buffer then holds a pack request, which JS answers
-// with keepstate_store_open_pack (answering the same way), or the open report
-// (JSON, wire.h). Errors: unsupported (a newer format wrote the store),
-// invalid-argument (handle, options), quota (state too large), closed (already opening).
+// Starts restoring the newest verified version from the loaded records (or opens empty). The
+// output buffer then holds a pack request, which JS answers with keepstate_store_open_pack
+// (answered the same way), or the open report (JSON, wire.h). Errors: unsupported (a newer
+// format), invalid-argument (handle, options), quota (state too large), closed (already opening).
 EMSCRIPTEN_KEEPALIVE std::int32_t keepstate_store_open(std::uint32_t handle) {
   return With(Known(handle), [](Replica& r) { return Progress(r.Open()); });
 }
 
-// keepstate_store_open catching up from open store `base` (Replica::OpenFrom):
-// only the packs of pages that changed are asked for. in_place = 1 (base clean):
-// the changed pages are staged, the report says "inPlace", and
-// keepstate_store_adopt_in_place applies them to base's arena. REQUIRES: base
-// stays open until this store has opened. Errors: as keepstate_store_open;
-// invalid-argument (base unknown), closed (base not open).
+// keepstate_store_open catching up from open store `base` (Replica::OpenFrom): only the packs of
+// changed pages are asked for. in_place = 1 (base clean): they are staged, the report says
+// "inPlace", and keepstate_store_adopt_in_place applies them to base's arena. REQUIRES: base stays
+// open until this store opened. Errors: as open; invalid-argument (base unknown), closed (not open).
 EMSCRIPTEN_KEEPALIVE std::int32_t keepstate_store_open_from(std::uint32_t handle, std::uint32_t base, std::int32_t in_place) {
   return With(Known(base), [&](Replica& from) {
     return With(Known(handle), [&](Replica& r) { return Progress(r.OpenFrom(from, in_place != 0)); });
   });
 }
 
-// Completes an in-place open_from (Replica::AdoptInPlace): base's arena becomes
-// this store's (destroy base), what changed for its watched keys is kept for
-// keepstate_store_diff. Errors: busy (base changed meanwhile; nothing changed:
-// open again without in_place), corruption (nothing changed), closed,
-// invalid-argument (not an in-place open; the base is gone).
+// Completes an in-place open_from (Replica::AdoptInPlace): base's arena becomes this store's
+// (destroy base); what changed for its watched keys is kept for keepstate_store_diff. Errors:
+// busy (base changed meanwhile; nothing changed: open again without in_place), corruption
+// (nothing changed), closed, invalid-argument (not an in-place open; the base is gone).
 EMSCRIPTEN_KEEPALIVE std::int32_t keepstate_store_adopt_in_place(std::uint32_t handle) {
   return With(Known(handle), [](Replica& r) {
     if (!r.staged()) return Fail(Status::InvalidArgument("not an in-place open"));
@@ -251,14 +254,12 @@ EMSCRIPTEN_KEEPALIVE std::int32_t keepstate_store_end(std::uint32_t handle, std:
   return With(Known(handle), [&](Replica& r) { return Done(r.End(commit != 0)); });
 }
 
-// The application's schema version: the store's (in_txn = 0) or as the open
-// transaction sees it (in_txn = 1); 0 for an unknown or closed store.
+// The app's schema version: the store's (in_txn 0) or the open transaction's (1); 0: unknown/closed.
 EMSCRIPTEN_KEEPALIVE double keepstate_store_schema_version(std::uint32_t handle, std::int32_t in_txn) {
   return Find(handle) != nullptr ? static_cast<double>(Find(handle)->schema_version(in_txn != 0)) : 0;
 }
 
-// Sets the schema version in the open transaction (applied by its commit).
-// Errors: closed (no transaction is open), invalid-argument (version).
+// Sets the schema version in the open transaction. Errors: closed (no transaction), invalid-argument.
 EMSCRIPTEN_KEEPALIVE std::int32_t keepstate_store_set_schema_version(std::uint32_t handle, double version) {
   if (!(version >= 0 && version <= 9007199254740991.0) || version != static_cast<double>(static_cast<std::uint64_t>(version))) {
     return Fail(Status::InvalidArgument("a schema version is an integer from 0 to 2^53 - 1"));
@@ -288,8 +289,7 @@ EMSCRIPTEN_KEEPALIVE std::int32_t keepstate_export_begin(std::uint32_t handle, d
   });
 }
 
-// The file's next bytes into buffer (at most capacity), their count to *n_out (0: done).
-// Errors: busy (the state changed since export_begin), closed (no export).
+// The file's next bytes into buffer, their count to *n_out (0: done). Errors: busy (changed), closed.
 EMSCRIPTEN_KEEPALIVE std::int32_t keepstate_export_read(std::uint32_t handle, std::uint8_t* buffer,
                                                        std::uint32_t capacity, std::uint32_t* n_out) {
   return With(Known(handle), [&](Replica& r) {
@@ -314,8 +314,8 @@ EMSCRIPTEN_KEEPALIVE std::int32_t keepstate_import_add(std::uint32_t id, const s
   return With(KnownImport(id), [&](Import& i) { return Done(i.Add(Span(bytes, len))); });
 }
 
-// The whole file was fed: verifies the rest (trailer, checksum, the tree); its
-// description (JSON, wire.h) into the output buffer. Errors: as import_add.
+// The whole file was fed: verifies the rest (trailer, checksum, tree); its description (JSON,
+// wire.h) into the output buffer. Errors: as import_add.
 EMSCRIPTEN_KEEPALIVE std::int32_t keepstate_import_finish(std::uint32_t id) {
   return With(KnownImport(id), [](Import& i) {
     if (Status s = i.Finish(); !s.ok()) return Fail(s);
@@ -348,15 +348,14 @@ EMSCRIPTEN_KEEPALIVE std::int32_t keepstate_store_watch(std::uint32_t handle, co
   return With(Known(handle), [&](Replica& r) { return Done(r.Watch(std::move(*decoded))); });
 }
 
-// The keys written since the last take, each once, in key order, with their values
-// now, into the output buffer (CHANGE_DELETED: gone); forgets them. Errors: closed.
+// The keys written since the last take, each once, in key order, with their values now, into
+// the output buffer (CHANGE_DELETED: gone); forgets them. Errors: closed.
 EMSCRIPTEN_KEEPALIVE std::int32_t keepstate_store_take_changes(std::uint32_t handle) {
   return With(Known(handle), [](Replica& r) { return Changes([&](const auto& emit) { return r.TakeChanges(emit); }); });
 }
 
-// The keys whose values differ between two stores of one state line (Replica::DiffFrom),
-// with after's values, as keepstate_store_take_changes. Errors: closed, invalid-argument
-// (different page sizes).
+// The keys whose values differ between two stores of one state line (Replica::DiffFrom), with
+// after's values, as take_changes. Errors: closed, invalid-argument (different page sizes).
 EMSCRIPTEN_KEEPALIVE std::int32_t keepstate_store_diff(std::uint32_t before, std::uint32_t after) {
   return With(Known(after), [&](Replica& r) {
     return Changes([&](const auto& emit) { return r.DiffFrom(before, Find(before), emit); });
@@ -419,10 +418,13 @@ EMSCRIPTEN_KEEPALIVE double keepstate_head_version(const std::uint8_t* bytes, st
 // keepstate_call_take gives its outcome. Errors: invalid-argument (no such mutator), closed.
 EMSCRIPTEN_KEEPALIVE std::int32_t keepstate_call(std::uint32_t handle, const std::uint8_t* name, std::uint32_t name_len,
                                                  const std::uint8_t* args, std::uint32_t args_len, std::uint32_t* id_out) {
-  return With(Known(handle), [&](Replica& r) {
-    if (!r.open()) return Fail(Status::Closed("the store is not open"));
-    return Then(g_calls.Start(View(name, name_len), handle, Span(args, args_len)), [&](std::uint32_t id) { *id_out = id; });
-  });
+  return StartCall(false, handle, View(name, name_len), Span(args, args_len), id_out);
+}
+
+// keepstate_call for the read-only query `name` (KEEPSTATE_QUERY; unsupported if it writes).
+EMSCRIPTEN_KEEPALIVE std::int32_t keepstate_query(std::uint32_t handle, const std::uint8_t* name, std::uint32_t name_len,
+                                                  const std::uint8_t* args, std::uint32_t args_len, std::uint32_t* id_out) {
+  return StartCall(true, handle, View(name, name_len), Span(args, args_len), id_out);
 }
 
 // The oldest finished call: -1 if none, else its status code with the id in *id_out

@@ -24,7 +24,12 @@ import {
 } from './js/ledger.js';
 
 /** The module source for openStore(name, { module: ledgerModule }). */
-export const ledgerModule = { factory: createLedgerModule, wasmUrl: new URL('./ledger.wasm', import.meta.url) };
+export const ledgerModule = {
+  factory: createLedgerModule,
+  wasmUrl: new URL('./ledger.wasm', import.meta.url),
+  // A pool's Workers import the glue themselves (openPool).
+  glueUrl: new URL('./ledger.js', import.meta.url),
+};
 
 /** The store key of account `id` (as ledger.cc writes it). */
 export function accountKey(id) {
@@ -112,16 +117,7 @@ export class Ledger {
 
   /** Checks the invariant in C++: { ok, accounts, total, expectedTotal, transfers, accountTransfers, message }. */
   async audit() {
-    const r = AuditReport.getRootAsAuditReport(bb(await this.store.call('audit')));
-    return {
-      ok: r.ok(),
-      accounts: Number(r.accounts()),
-      total: Number(r.total()),
-      expectedTotal: Number(r.expectedTotal()),
-      transfers: Number(r.transfers()),
-      accountTransfers: Number(r.accountTransfers()),
-      message: r.message(),
-    };
+    return decodeAuditReport(await this.store.call('audit'));
   }
 
   /** The stored account record read directly from JS (no call): the same table C++ wrote. */
@@ -137,4 +133,30 @@ export class Ledger {
       ? { accounts: 0, total: 0, transfers: 0, rejected: 0 }
       : totalsOf(LedgerRecord.getRootAsLedger(bb(bytes)));
   }
+}
+
+/** The AuditReport bytes of `audit` (a mutator, and a query on a pool's replica). */
+export function decodeAuditReport(bytes) {
+  const r = AuditReport.getRootAsAuditReport(bb(bytes));
+  return {
+    ok: r.ok(),
+    accounts: Number(r.accounts()),
+    total: Number(r.total()),
+    expectedTotal: Number(r.expectedTotal()),
+    transfers: Number(r.transfers()),
+    accountTransfers: Number(r.accountTransfers()),
+    message: r.message(),
+  };
+}
+
+/** The args of `balance` (a mutator, and a query on a pool's replica). */
+export function encodeAccountRef(id) {
+  const builder = new flatbuffers.Builder(32);
+  builder.finish(AccountRef.createAccountRef(builder, id));
+  return builder.asUint8Array();
+}
+
+/** An Account record's bytes (what `balance` returns, or a stored record): { id, balance, transfers }. */
+export function decodeAccount(bytes) {
+  return accountOf(Account.getRootAsAccount(bb(bytes)));
 }

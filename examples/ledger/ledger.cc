@@ -7,6 +7,9 @@
 //   balance        AccountRef    -> Account        the stored record
 //   audit          (nothing)     -> AuditReport    checks the invariant
 //
+// Queries (read-only, KEEPSTATE_QUERY; run on a read replica by pool.call):
+// balance and audit, as above, and query_that_writes (fails: tests).
+//
 // Records: "acct/<id as 10 decimal digits>" -> Account (so keys sort by id
 // and JS can build them), "ledger" -> Ledger.
 //
@@ -369,6 +372,8 @@ Task<Result<Bytes>> Balance(Context& ctx, Args args) {
   co_return Bytes(value.begin(), value.end());
 }
 KEEPSTATE_MUTATOR("balance", Balance);
+// Also a read-only query: pool.call("balance") runs it on a read replica.
+KEEPSTATE_QUERY("balance", Balance);
 
 // One pass over every account, without suspending (so it sees one state).
 Task<Result<Bytes>> Audit(Context& ctx, Args) {
@@ -412,5 +417,15 @@ Task<Result<Bytes>> Audit(Context& ctx, Args) {
   co_return Finish(fbb);
 }
 KEEPSTATE_MUTATOR("audit", Audit);
+KEEPSTATE_QUERY("audit", Audit);
+
+// A query that tries to write (tests: a query fails with unsupported and
+// writes nothing).
+Task<Result<Bytes>> QueryThatWrites(Context& ctx, Args) {
+  Status s = ctx.Write([](Txn& txn) { return txn.Put("written-by-a-query", "x"); });
+  if (!s.ok()) co_return s;
+  co_return Bytes{};
+}
+KEEPSTATE_QUERY("query_that_writes", QueryThatWrites);
 
 }  // namespace

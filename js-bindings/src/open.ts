@@ -19,6 +19,7 @@ import { storeLock } from './storage/lock.js';
 import { MemoryBackend } from './storage/memory.js';
 import { OpfsCopy, opfsRoot, type CopyDirectory } from './storage/opfs.js';
 import { Store, type StoreParts } from './store.js';
+import { recordOrigin } from './origins.js';
 import type { Synchronous, Transaction } from './types.js';
 import type { ProgressListener } from './progress.js';
 import type { Wasm } from './wasm.js';
@@ -170,6 +171,7 @@ export function validateOptions(name: unknown, options: OpenOptions, what = 'ope
 /** Opens (creating if needed) the store `name` and restores its newest verified version. */
 export async function openStore(name: string, options: OpenOptions = {}): Promise<Store> {
   validateOptions(name, options);
+  const indexedDB = options.indexedDB ?? (globalThis as { indexedDB?: IDBFactory }).indexedDB;
   const parts = await openParts(name, options);
   try {
     const target = schemaTarget(parts.writer.wasm, options.schema?.version);
@@ -179,7 +181,9 @@ export async function openStore(name: string, options: OpenOptions = {}): Promis
     await parts.discard();
     throw e;
   }
-  return Store.create(parts);
+  const store = Store.create(parts);
+  recordOrigin(store, { storage: options.storage ?? 'indexeddb', module: options.module, indexedDB });
+  return store;
 }
 
 /** @internal What openParts made: the store's parts, and how to give up on them. */

@@ -244,6 +244,18 @@ export class Replica {
     return id;
   }
 
+  /** Starts the read-only query `name` (KEEPSTATE_QUERY) with a copy of `args`; returns the
+   * call id, settled like a mutator call's (Wasm.calls). */
+  startQuery(name: string, args: Uint8Array): number {
+    const w = this.wasm;
+    const n = Wasm.encode(name);
+    const [idPtr, namePtr, argsPtr] = w.stage(new Uint8Array(4), n, args);
+    w.check(w.module._keepstate_query(this.handle, namePtr!, n.length, argsPtr!, args.length, idPtr!));
+    const id = new DataView(w.module.HEAPU8.buffer).getUint32(idPtr!, true);
+    w.trimScratch();
+    return id;
+  }
+
   // --- Changes (watch) ---------------------------------------------------------
 
   /** Records, from now, the keys of writes in `ranges` (Watchers.encodeRanges). */

@@ -11,7 +11,7 @@
 // The scratch buffer's address is kept (an address, not a view, survives
 // growth): only keepstate_scratch moves the buffer, and only reserve() calls it.
 import type { KeepstateModule, KeepstateModuleFactory } from './keepstate.js';
-import { errorFromStatus, KeepstateError, QuotaError } from './errors.js';
+import { errorFromStatus, InvalidArgumentError, KeepstateError, QuotaError } from './errors.js';
 import { SchedulerDriver } from './driver.js';
 
 /** Where a wasm module comes from: a factory (the default export of an Emscripten glue
@@ -20,6 +20,9 @@ export interface ModuleSource {
   factory: KeepstateModuleFactory;
   /** The .wasm file. Needed in Node (read with fs); in a page or worker the glue finds it itself. */
   wasmUrl?: URL | string;
+  /** The glue file whose default export is `factory`: a pool's Workers import it (a function
+   * cannot be posted to a Worker). Needed by openPool for a module of the app's own. */
+  glueUrl?: URL | string;
 }
 
 /**
@@ -353,6 +356,62 @@ async function instantiate(source: ModuleSource, compiled: Promise<WebAssembly.M
     module = await source.factory();
   }
   return new Wasm(module, () => instances.delete(source.factory));
+}
+
+/** What a pool needs to instantiate a module source elsewhere: the compiled module, and where
+ * its glue is (undefined: the package's own glue, next to pool-worker.js). */
+export interface CompiledSource {
+  factory: KeepstateModuleFactory;
+  compiled: WebAssembly.Module;
+  glueUrl: string | undefined;
+}
+
+const compiledModules = new Map<KeepstateModuleFactory, Promise<CompiledSource>>();
+
+/**
+ * The module source compiled once per factory in this realm (openPool posts it to every
+ * replica's Worker, which instantiates it without compiling again). In a browser it is the
+ * compile loadWasm's instance was made from (compileAt).
+ */
+export function compiledSource(source?: ModuleSource | KeepstateModuleFactory): Promise<CompiledSource> {
+  const resolved: Promise<ModuleSource & { own?: true }> =
+    source === undefined
+      ? platform.glue().then((glue) => ({ factory: glue.default, wasmUrl: new URL('keepstate.wasm', import.meta.url), own: true as const }))
+      : Promise.resolve(typeof source === 'function' ? { factory: source } : source);
+  return resolved.then((s) => {
+    let compiled = compiledModules.get(s.factory);
+    if (compiled === undefined) {
+      compiled = (async () => {
+        if (s.wasmUrl === undefined) throw new InvalidArgumentError('a pool needs the module source\'s wasmUrl (and glueUrl for a module of your own)');
+        if (s.own !== true && s.glueUrl === undefined && typeof Worker !== 'undefined') {
+          throw new InvalidArgumentError('a pool of Workers needs the module source\'s glueUrl: the URL of the glue file whose default export is its factory');
+        }
+        const url = new URL(s.wasmUrl);
+        // In a browser, the compile loadWasm and preload() use (compileAt): the .wasm is fetched
+        // and compiled once for the writer and every replica.
+        const module =
+          (await compileAt(url)) ??
+          (platform.readWasm !== undefined
+            ? await WebAssembly.compile((await platform.readWasm(url)) as Uint8Array<ArrayBuffer>)
+            : await WebAssembly.compile(await (await fetch(url)).arrayBuffer()));
+        return { factory: s.factory, compiled: module, glueUrl: s.glueUrl === undefined ? undefined : new URL(s.glueUrl).href };
+      })();
+      compiledModules.set(s.factory, compiled);
+      compiled.catch(() => compiledModules.delete(s.factory));
+    }
+    return compiled;
+  });
+}
+
+/** A new instance of a compiled module (a pool's replica), not shared with loadWasm's. */
+export async function instantiateCompiled(factory: KeepstateModuleFactory, compiled: WebAssembly.Module): Promise<Wasm> {
+  const module = await factory({
+    instantiateWasm(imports: WebAssembly.Imports, receive: (instance: WebAssembly.Instance, module: WebAssembly.Module) => void) {
+      WebAssembly.instantiate(compiled, imports).then((instance) => receive(instance, compiled));
+      return {};
+    },
+  });
+  return new Wasm(module);
 }
 
 /**

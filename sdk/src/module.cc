@@ -18,6 +18,11 @@ std::map<std::string, Mutator, std::less<>>& Registry() {
   return *registry;
 }
 
+std::map<std::string, Query, std::less<>>& QueryRegistry() {
+  static auto* registry = new std::map<std::string, Query, std::less<>>();
+  return *registry;
+}
+
 std::map<std::uint64_t, Migration>& MigrationRegistry() {
   static auto* registry = new std::map<std::uint64_t, Migration>();
   return *registry;
@@ -30,6 +35,25 @@ Status Register(std::string_view name, Mutator fn) {
   auto [it, inserted] = Registry().emplace(std::string(name), fn);
   if (!inserted) return Status::InvalidArgument("mutator \"" + std::string(name) + "\" is already registered");
   return Status::Ok();
+}
+
+Status RegisterQuery(std::string_view name, Query fn) {
+  if (name.empty()) return Status::InvalidArgument("a query needs a name");
+  if (fn == nullptr) return Status::InvalidArgument("query \"" + std::string(name) + "\" is null");
+  auto [it, inserted] = QueryRegistry().emplace(std::string(name), fn);
+  if (!inserted) return Status::InvalidArgument("query \"" + std::string(name) + "\" is already registered");
+  return Status::Ok();
+}
+
+Query FindQuery(std::string_view name) {
+  auto it = QueryRegistry().find(name);
+  return it == QueryRegistry().end() ? nullptr : it->second;
+}
+
+std::vector<std::string> RegisteredQueryNames() {
+  std::vector<std::string> names;
+  for (const auto& [name, fn] : QueryRegistry()) names.push_back(name);
+  return names;
 }
 
 Status RegisterMigration(std::uint64_t version, Migration fn) {
@@ -73,6 +97,14 @@ bool RegisterAtStartup(const char* name, Mutator fn) {
   }
   return true;
 }
+bool RegisterQueryAtStartup(const char* name, Query fn) {
+  Status s = RegisterQuery(name, fn);
+  if (!s.ok()) {
+    std::fprintf(stderr, "keepstate: KEEPSTATE_QUERY: %s\n", s.ToString().c_str());
+    std::abort();
+  }
+  return true;
+}
 bool RegisterMigrationAtStartup(std::uint64_t version, Migration fn) {
   Status s = RegisterMigration(version, fn);
   if (!s.ok()) {
@@ -91,12 +123,27 @@ Result<std::uint32_t> CallQueue::Start(std::string_view name, std::uint32_t stor
     return Status::InvalidArgument("no mutator named \"" + std::string(name) + "\" in this module" +
                                    (known.empty() ? " (it registers none)" : " (it has: " + known + ")"));
   }
+  return Spawn(mutator, store, args, {});
+}
+
+Result<std::uint32_t> CallQueue::StartQuery(std::string_view name, std::uint32_t store, Args args) {
+  Query query = FindQuery(name);
+  if (query == nullptr) {
+    std::string known;
+    for (const std::string& n : RegisteredQueryNames()) known += (known.empty() ? "" : ", ") + n;
+    return Status::InvalidArgument("no query named \"" + std::string(name) + "\" in this module" +
+                                   (known.empty() ? " (it registers none)" : " (it has: " + known + ")"));
+  }
+  return Spawn(query, store, args, std::string(name));
+}
+
+Result<std::uint32_t> CallQueue::Spawn(Mutator fn, std::uint32_t store, Args args, std::string query) {
   if (scheduler_->closed()) return Status::Closed("the scheduler is shut down");
   const std::uint32_t id = next_id_++;
   if (next_id_ == 0) next_id_ = 1;
   ++in_flight_;
   // Detached: the fiber reports through done_.
-  scheduler_->Spawn(Run(mutator, store, Bytes(args.begin(), args.end()), id));
+  scheduler_->Spawn(Run(fn, store, Bytes(args.begin(), args.end()), id, std::move(query)));
   return id;
 }
 
@@ -110,8 +157,8 @@ std::optional<CallOutcome> CallQueue::Take() {
 
 // The fiber of one call. Its frame owns the arguments and the Context, so
 // the mutator's span and reference stay valid across its suspensions.
-Task<void> CallQueue::Run(Mutator mutator, std::uint32_t store, Bytes args, std::uint32_t id) {
-  Context ctx(host_, store);
+Task<void> CallQueue::Run(Mutator mutator, std::uint32_t store, Bytes args, std::uint32_t id, std::string query) {
+  Context ctx(host_, store, std::move(query));
   Result<Bytes> result = co_await mutator(ctx, Args(args.data(), args.size()));
   CallOutcome outcome;
   outcome.id = id;

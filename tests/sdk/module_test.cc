@@ -194,3 +194,54 @@ TEST_CASE("migrations run in version order above the stored version, and an erro
   CHECK(s.code() == Code::kCorruption);
   CHECK(s.message() == "migration to schema version 9: row 3 cannot be converted");
 }
+
+namespace {
+// Reads "k" (read-only).
+Task<Result<Bytes>> ReadK(Context& ctx, Args) {
+  KEEPSTATE_CO_ASSIGN_OR_RETURN(const Store* store, ctx.Read());
+  std::string v;
+  Status s = store->Get("k", &v);
+  if (!s.ok()) co_return s;
+  co_return Bytes(v.begin(), v.end());
+}
+}  // namespace
+
+TEST_CASE("a query is read-only: its reads work, a write fails with unsupported naming it", "[sdk]") {
+  Fixture f;
+  static bool registered = false;
+  if (!registered) {
+    REQUIRE(keepstate::sdk::RegisterQuery("read_k", ReadK).ok());
+    // A query that tries to write: the same function as the mutator.
+    REQUIRE(keepstate::sdk::RegisterQuery("two_writes", TwoWrites).ok());
+    registered = true;
+  }
+  CHECK(keepstate::sdk::RegisterQuery("read_k", ReadK).code() == Code::kInvalidArgument);
+  CHECK(keepstate::sdk::RegisterQuery("", ReadK).code() == Code::kInvalidArgument);
+  REQUIRE(f.host.store->Put("k", "value").ok());
+  const int changed = f.host.changed;
+
+  REQUIRE(f.calls.StartQuery("read_k", 1, {}).ok());
+  REQUIRE(f.calls.StartQuery("two_writes", 1, ArgsOf("w")).ok());
+  Result<std::uint32_t> unknown = f.calls.StartQuery("transfer", 1, {});
+  REQUIRE_FALSE(unknown.ok());
+  CHECK(unknown.status().message().find("no query named \"transfer\"") != std::string::npos);
+  f.scheduler.RunUntilIdle();
+  auto read = f.calls.Take();
+  REQUIRE(read.has_value());
+  CHECK(read->status.ok());
+  CHECK(Text(read->result) == "value");
+  auto write = f.calls.Take();
+  REQUIRE(write.has_value());
+  CHECK(write->status.code() == Code::kUnsupported);
+  CHECK(write->status.message().find("query \"two_writes\" is read-only") != std::string::npos);
+  std::string v;
+  CHECK(f.host.store->Get("k", &v).ok());
+  CHECK(v == "value");
+  CHECK_FALSE(f.host.store->Contains("k2"));
+  CHECK(f.host.changed == changed);
+  // The mutator of the same name still writes.
+  REQUIRE(f.calls.Start("two_writes", 1, ArgsOf("w")).ok());
+  f.scheduler.RunUntilIdle();
+  CHECK(f.calls.Take()->status.ok());
+  CHECK(f.host.store->Contains("k2"));
+}

@@ -26,6 +26,13 @@
 //  - A CallQueue's call ids are never 0 and increase; every started call
 //    produces exactly one outcome, including when its store went away.
 //
+// A *query* is a read-only named function with the same signature,
+// registered with KEEPSTATE_QUERY("audit", Audit) in a registry of its own
+// (a name may be both a mutator and a query). JS runs it on a read replica
+// (pool.call, docs/pool.md) or on the store (keepstate_query): its Context
+// is read-only, so Context::Write fails with Unsupported naming the query,
+// and nothing it does marks the store dirty.
+//
 // Thread safety: none (one thread, like the scheduler).
 #pragma once
 
@@ -69,6 +76,9 @@ class StoreHost {
 class Context {
  public:
   Context(StoreHost* host, std::uint32_t store) : host_(host), store_(store) {}
+  // The context of query `query` (read-only: Write fails with Unsupported).
+  Context(StoreHost* host, std::uint32_t store, std::string query)
+      : host_(host), store_(store), query_(std::move(query)) {}
   Context(const Context&) = delete;
   Context& operator=(const Context&) = delete;
 
@@ -77,7 +87,8 @@ class Context {
   // returned, otherwise the transaction commits (OutOfSpace if memory cannot
   // grow; then nothing is applied) and fn's result is returned.
   // Errors besides fn's own: Closed (store gone), Busy (another write
-  // transaction is open — only if some code suspended with one open).
+  // transaction is open — only if some code suspended with one open),
+  // Unsupported (this is a query's context: queries are read-only).
   // REQUIRES: fn does not suspend (checked: NoSuspendScope).
   template <typename Fn>
   auto Write(Fn&& fn) -> std::invoke_result_t<Fn&, engine::Txn&>;
@@ -92,10 +103,13 @@ class Context {
   }
 
   std::uint32_t store_handle() const { return store_; }
+  // Whether this is a query's context (read-only).
+  bool read_only() const { return !query_.empty(); }
 
  private:
   StoreHost* host_;
   std::uint32_t store_;
+  std::string query_;  // the query's name; empty: a mutator's context
 };
 
 using Mutator = Task<Result<Bytes>> (*)(Context& ctx, Args args);
@@ -107,6 +121,16 @@ Status Register(std::string_view name, Mutator fn);
 Mutator Find(std::string_view name);
 // Every registered name, sorted.
 std::vector<std::string> RegisteredNames();
+
+// Queries: read-only functions, in a registry of their own (see above).
+using Query = Task<Result<Bytes>> (*)(Context& ctx, Args args);
+// Registers query `fn` under `name`. Errors: InvalidArgument for an empty
+// name, a null fn, or a query name already registered.
+Status RegisterQuery(std::string_view name, Query fn);
+// The query registered under `name`, or nullptr.
+Query FindQuery(std::string_view name);
+// Every registered query name, sorted.
+std::vector<std::string> RegisteredQueryNames();
 
 // A schema migration of state whose shape C++ owns: when a store opens with
 // a stored schema version below `version`, fn(txn) runs in the open's one
@@ -143,13 +167,19 @@ class CallQueue {
   // id. Errors: InvalidArgument (no mutator has that name), Closed (the
   // scheduler is shut down).
   Result<std::uint32_t> Start(std::string_view name, std::uint32_t store, Args args);
+  // Starts query `name` (read-only context) with a copy of `args` on
+  // `store`; returns the call id, taken like a mutator's. Errors:
+  // InvalidArgument (no query has that name), Closed.
+  Result<std::uint32_t> StartQuery(std::string_view name, std::uint32_t store, Args args);
   // The oldest finished call's outcome, if any.
   std::optional<CallOutcome> Take();
   // Calls started and not yet taken.
   std::size_t in_flight() const { return in_flight_; }
 
  private:
-  Task<void> Run(Mutator mutator, std::uint32_t store, Bytes args, std::uint32_t id);
+  Result<std::uint32_t> Spawn(Mutator fn, std::uint32_t store, Args args, std::string query);
+  // `query`: the query's name (its context is read-only); empty for a mutator.
+  Task<void> Run(Mutator fn, std::uint32_t store, Bytes args, std::uint32_t id, std::string query);
 
   scheduler::Scheduler* scheduler_;
   StoreHost* host_;
@@ -162,6 +192,7 @@ namespace detail {
 // Register() for static initializers: aborts (with the name) on an error.
 bool RegisterAtStartup(const char* name, Mutator fn);
 bool RegisterMigrationAtStartup(std::uint64_t version, Migration fn);
+bool RegisterQueryAtStartup(const char* name, Query fn);
 }  // namespace detail
 
 template <typename Fn>
@@ -169,6 +200,11 @@ auto Context::Write(Fn&& fn) -> std::invoke_result_t<Fn&, engine::Txn&> {
   using R = std::invoke_result_t<Fn&, engine::Txn&>;
   static_assert(std::is_same_v<R, Status> || std::is_constructible_v<R, Status>,
                 "Write(fn): fn must return Status or Result<T>");
+  if (read_only()) {
+    return R(Status::Unsupported("query \"" + query_ +
+                                 "\" is read-only: it cannot write (Context::Write); register code that writes "
+                                 "with KEEPSTATE_MUTATOR"));
+  }
   Result<engine::Store*> store = host_->Find(store_);
   if (!store.ok()) return R(store.status());
   Result<engine::Txn> txn = (*store)->BeginWrite();
@@ -197,6 +233,12 @@ auto Context::Write(Fn&& fn) -> std::invoke_result_t<Fn&, engine::Txn&> {
 #define KEEPSTATE_MUTATOR(name, fn)                                                   \
   [[maybe_unused]] static const bool KEEPSTATE_CONCAT_(keepstate_mutator_, __LINE__) = \
       ::keepstate::sdk::detail::RegisterAtStartup(name, fn)
+
+// At namespace scope in a module source: registers read-only query `fn`
+// under `name` (see RegisterQuery), like KEEPSTATE_MUTATOR.
+#define KEEPSTATE_QUERY(name, fn)                                                   \
+  [[maybe_unused]] static const bool KEEPSTATE_CONCAT_(keepstate_query_, __LINE__) = \
+      ::keepstate::sdk::detail::RegisterQueryAtStartup(name, fn)
 
 // At namespace scope in a module source: registers migration `fn` for schema
 // version `version` (see RegisterMigration), like KEEPSTATE_MUTATOR.
