@@ -238,6 +238,34 @@ Result<PageId> Arena::Allocate() {
   return id;
 }
 
+std::uint32_t Arena::TrimFreeTail() {
+  assert(!journal_active_);
+  Superblock sb = superblock();
+  std::uint32_t trimmed = 0;
+  while (sb.free_head != kNoPage && sb.free_head + 1 == page_count_) {
+    std::memcpy(&sb.free_head, Read(sb.free_head), sizeof sb.free_head);
+    sb.free_count--;
+    dirty_.Clear(--page_count_);
+    ++trimmed;
+  }
+  if (trimmed == 0) return 0;
+  sb.page_count = page_count_;
+  StoreSuperblock(sb);
+  return trimmed;
+}
+
+void Arena::DropFreePagesAbove(std::uint32_t page_count) {
+  assert(!journal_active_ && page_count >= 1 && page_count <= page_count_);
+  Superblock sb = superblock();
+  assert(sb.free_count == page_count_ - page_count);
+  for (PageId id = page_count; id < page_count_; ++id) dirty_.Clear(id);
+  page_count_ = page_count;
+  sb.page_count = page_count;
+  sb.free_head = kNoPage;
+  sb.free_count = 0;
+  StoreSuperblock(sb);
+}
+
 void Arena::Free(PageId id) {
   assert(id != kNoPage && id < page_count_);
   Superblock sb = superblock();

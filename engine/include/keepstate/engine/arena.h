@@ -137,6 +137,17 @@ class Arena {
   void Free(PageId id);
   // Ensures the next `pages` Allocate() calls cannot fail.
   Status Reserve(std::uint32_t pages);
+  // Returns free pages at the end of the arena: while the free list's first
+  // page is the last page, takes it off the list and lowers the page count
+  // (the order Free() leaves a freed chain in: its last page first). O(pages
+  // returned); free pages elsewhere stay listed. Returns how many.
+  // REQUIRES: no journal active.
+  std::uint32_t TrimFreeTail();
+  // Lowers the page count to `page_count` and empties the free list.
+  // REQUIRES: no journal active, and the free list holds exactly the pages
+  // at or above `page_count` (a caller that moved every live page below it:
+  // BTree::Shrink).
+  void DropFreePagesAbove(std::uint32_t page_count);
   // Caps the page count (0: no cap, the default): growth past it is
   // OutOfSpace, as when linear memory cannot grow. For memory budgets and
   // for testing the out-of-memory paths.
