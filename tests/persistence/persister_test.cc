@@ -317,5 +317,30 @@ TEST_CASE("reopening after every few commits never loses a committed version", "
   }
 }
 
+TEST_CASE("out of memory: a capture that cannot stage its pages changes nothing and the next commit lands",
+          "[persistence]") {
+  MemoryRecordStore store;
+  engine::Arena arena = engine::Arena::Create().value();
+  Persister persister(SmallPacks());
+  Workload w(41);
+  w.Fill(arena, 20);
+  REQUIRE(persister.Commit(arena, store, 1).ok());
+  w.Fill(arena, 300);  // more than the last commit's staging buffer holds
+  w.Step(arena, 0.5);
+  const std::vector<engine::PageId> dirty = arena.DirtyPages();
+  const std::uint64_t stored = store.StoredBytes();
+  engine::SetMaxPageBufferBytes(16 * 4096);  // less than the dirty pages
+  Result<CommitPlan> plan = persister.Capture(arena, 2);
+  engine::SetMaxPageBufferBytes(0);
+  CHECK(plan.status().code() == Code::kOutOfSpace);
+  CHECK(arena.DirtyPages() == dirty);
+  CHECK_FALSE(persister.in_flight());
+  CHECK(persister.version() == 1);
+  CHECK(store.StoredBytes() == stored);
+  REQUIRE(persister.Commit(arena, store, 3).ok());
+  CHECK(persister.version() == 2);
+  RequireRestoresTo(store, arena, 2);
+}
+
 }  // namespace
 }  // namespace keepstate::persistence
