@@ -137,23 +137,4 @@ TEST_CASE("shrink: freeing a value in the middle stores its pages as blank, and 
                    o.store->arena().bytes().begin(), o.store->arena().bytes().end()));
 }
 
-TEST_CASE("shrink: a blank page entry is format 3, a format 2 manifest holding one is corrupt", "[persistence]") {
-  Manifest m;
-  m.format_version = 2;
-  m.store_id = 1;
-  m.version = 1;
-  m.page_size = 4096;
-  m.page_count = 2;
-  m.packs.push_back({{1, 1, 0}, 4096});
-  m.pages.push_back({0, 0, {}});
-  m.pages.push_back({kBlankPage, 7, {}});
-  CHECK(DecodeManifest(EncodeManifest(m)).status().IsCorruption());
-  m.format_version = 3;
-  Result<Manifest> d = DecodeManifest(EncodeManifest(m));
-  INFO(d.status().ToString());
-  REQUIRE(d.ok());
-  CHECK(d->pages[1].pack == kBlankPage);
-  CHECK(d->pages[1].offset == 7);
-}
-
 }  // namespace keepstate::persistence
