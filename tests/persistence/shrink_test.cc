@@ -72,7 +72,7 @@ std::string Value(std::size_t size, std::uint32_t seed) {
 
 }  // namespace
 
-TEST_CASE("shrink: deleting an 8 MiB value writes little; stored bytes and the export follow the live data",
+TEST_CASE("shrink: deleting an 8 MiB value writes little, and stored bytes and the export follow the live data",
           "[persistence]") {
   for (std::uint32_t retain : {1u, 2u}) {
     INFO("retain_versions " << retain);
