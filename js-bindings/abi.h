@@ -35,7 +35,7 @@
   /* A scratch buffer of at least `size` bytes for passing keys and values in. */          \
   X(keepstate_scratch, u32, "size")                                                        \
   /* Stores: create, feed stored records, open (restore), close. */                        \
-  X(keepstate_store_new, u32, "page_size retain writer_id")                                \
+  X(keepstate_store_new, u32, "page_size retain writer_id open_empty_if_damaged")          \
   X(keepstate_store_load_record, status, "store kind key key_len bytes bytes_len")        \
   X(keepstate_store_load_unread, status, "store kind key key_len")                          \
   X(keepstate_store_read_manifests_from, status, "store")                                   \

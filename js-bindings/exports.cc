@@ -126,11 +126,11 @@ EMSCRIPTEN_KEEPALIVE std::uint32_t keepstate_out_len() { return static_cast<std:
 // Returns 0 if memory cannot grow (scratch.h).
 EMSCRIPTEN_KEEPALIVE std::uint32_t keepstate_scratch(std::uint32_t size) { return Address(g_scratch.Reserve(size)); }
 
-// A new, not yet opened store: its handle. page_size (only for a new store) and retain: 0 for
-// the defaults; writer_id names this writer (tab) in pack keys (JS: a random 53-bit number).
-EMSCRIPTEN_KEEPALIVE std::uint32_t keepstate_store_new(std::uint32_t page_size, std::uint32_t retain,
-                                                       double writer_id) {
-  auto r = std::make_unique<Replica>(Replica::OptionsFor(page_size, retain, static_cast<std::uint64_t>(writer_id)));
+// A new store, not opened yet: its handle. page_size (a new store's), retain: 0 = default; writer_id names this
+// writer in pack keys; open_empty_if_damaged = 1: every version damaged opens empty (else refused).
+EMSCRIPTEN_KEEPALIVE std::uint32_t keepstate_store_new(std::uint32_t page_size, std::uint32_t retain, double writer_id,
+                                                       std::int32_t open_empty_if_damaged) {
+  auto r = std::make_unique<Replica>(Replica::OptionsFor(page_size, retain, writer_id, open_empty_if_damaged != 0));
   const std::uint32_t handle = r->id();
   g_replicas.emplace(handle, std::move(r));
   return handle;

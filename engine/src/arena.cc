@@ -2,7 +2,8 @@
 //
 // Invariants:
 //  - page_count_ == superblock().page_count, capacity_pages_ >= page_count_.
-//  - dirty_ has a bit for every page below capacity_pages_.
+//  - dirty_ and journaled_ have a bit for every page below capacity_pages_
+//    (Grow allocates them before it changes anything).
 //  - every page on the free list starts with the next free PageId (u32 LE)
 //    and is reachable from superblock().free_head exactly once.
 #include "keepstate/engine/arena.h"
@@ -24,16 +25,30 @@ bool ValidPageSize(std::uint32_t s) {
 
 }  // namespace
 
+bool DirtySet::Resize(std::uint32_t pages) {
+  const std::size_t words = (std::size_t{pages} + 63) / 64;
+  if (words > capacity_) {
+    auto* grown = static_cast<std::uint64_t*>(std::malloc(words * sizeof(std::uint64_t)));
+    if (grown == nullptr) return false;
+    if (words_ != 0) std::memcpy(grown, bits_.get(), words_ * sizeof(std::uint64_t));
+    bits_.reset(grown);
+    capacity_ = words;
+  }
+  if (words > words_) std::fill(bits_.get() + words_, bits_.get() + words, 0);
+  words_ = words;
+  return true;
+}
+
 std::uint32_t DirtySet::Count() const {
   std::uint32_t n = 0;
-  for (std::uint64_t w : bits_) n += static_cast<std::uint32_t>(std::popcount(w));
+  for (std::size_t i = 0; i < words_; ++i) n += static_cast<std::uint32_t>(std::popcount(bits_[i]));
   return n;
 }
 
 std::vector<PageId> DirtySet::List() const {
   std::vector<PageId> out;
   out.reserve(Count());
-  for (std::size_t i = 0; i < bits_.size(); ++i) {
+  for (std::size_t i = 0; i < words_; ++i) {
     std::uint64_t w = bits_[i];
     while (w) {
       out.push_back(static_cast<PageId>(i * 64 + std::countr_zero(w)));
@@ -182,8 +197,7 @@ Status Arena::ApplyPages(std::uint32_t page_count, std::span<const PageId> pages
   for (std::size_t i = 0; i < pages.size(); ++i) {
     std::memcpy(buffer_.get() + (std::size_t{pages[i]} << page_shift_), bytes + i * page_size_, page_size_);
   }
-  dirty_.Resize(capacity_pages_);
-  dirty_.ClearAll();
+  dirty_.ClearAll();  // sized by Grow for every page below capacity
   return Status::Ok();
 }
 
@@ -200,14 +214,15 @@ Status Arena::Grow(std::uint32_t min_pages) {
   if (want < min_pages) return Status::OutOfSpace("arena page count limit reached");
   const std::size_t bytes = static_cast<std::size_t>(want) << page_shift_;
   if ((bytes >> page_shift_) != want) return Status::OutOfSpace("arena size overflows memory");
+  // Everything that can fail comes first: on OutOfSpace the arena is as it was.
   PageBuffer fresh = AllocatePageBuffer(bytes);
-  if (fresh == nullptr) {
+  if (fresh == nullptr || !dirty_.Resize(static_cast<std::uint32_t>(want)) ||
+      !journaled_.Resize(static_cast<std::uint32_t>(want))) {
     return Status::OutOfSpace("cannot grow the arena to " + std::to_string(bytes) + " bytes");
   }
   if (buffer_) std::memcpy(fresh.get(), buffer_.get(), std::size_t{page_count_} << page_shift_);
   buffer_ = std::move(fresh);
   capacity_pages_ = static_cast<std::uint32_t>(want);
-  dirty_.Resize(capacity_pages_);
   return Status::Ok();
 }
 
@@ -236,6 +251,34 @@ Result<PageId> Arena::Allocate() {
   std::memset(Write(id), 0, page_size_);
   StoreSuperblock(sb);
   return id;
+}
+
+std::uint32_t Arena::TrimFreeTail() {
+  assert(!journal_active_);
+  Superblock sb = superblock();
+  std::uint32_t trimmed = 0;
+  while (sb.free_head != kNoPage && sb.free_head + 1 == page_count_) {
+    std::memcpy(&sb.free_head, Read(sb.free_head), sizeof sb.free_head);
+    sb.free_count--;
+    dirty_.Clear(--page_count_);
+    ++trimmed;
+  }
+  if (trimmed == 0) return 0;
+  sb.page_count = page_count_;
+  StoreSuperblock(sb);
+  return trimmed;
+}
+
+void Arena::DropFreePagesAbove(std::uint32_t page_count) {
+  assert(!journal_active_ && page_count >= 1 && page_count <= page_count_);
+  Superblock sb = superblock();
+  assert(sb.free_count == page_count_ - page_count);
+  for (PageId id = page_count; id < page_count_; ++id) dirty_.Clear(id);
+  page_count_ = page_count;
+  sb.page_count = page_count;
+  sb.free_head = kNoPage;
+  sb.free_count = 0;
+  StoreSuperblock(sb);
 }
 
 void Arena::Free(PageId id) {
@@ -292,7 +335,9 @@ void Arena::BeginJournal() {
   assert(!journal_active_);
   journal_active_ = true;
   journal_page_count_ = page_count_;
-  journaled_.Resize(page_count_);
+  // Sized by Grow for every page below capacity: no memory needed here.
+  [[maybe_unused]] const bool sized = journaled_.Resize(page_count_);
+  assert(sized);
   journaled_.ClearAll();
   journal_.clear();
   journal_bytes_.clear();

@@ -569,6 +569,73 @@ void BTree::FreeOverflow(PageId head) {
   }
 }
 
+std::uint32_t BTree::Shrink() {
+  std::uint32_t returned = arena_->TrimFreeTail();
+  const std::uint32_t free = arena_->free_count();
+  const std::uint32_t live = arena_->page_count() - 1 - free;
+  if (free <= live || free < kShrinkMinFreePages) return returned;
+  // Pages [1, limit) can hold every live page: the live pages at or above
+  // limit move into the free pages below it (as many of one as of the other).
+  const PageId limit = live + 1;
+  std::vector<PageId> to;
+  for (PageId id : arena_->FreePages()) {
+    if (id < limit) to.push_back(id);
+  }
+  std::sort(to.begin(), to.end());
+  std::size_t next = 0;
+  PageId root = arena_->root();
+  if (root != kNoPage) {
+    const std::uint32_t height = arena_->tree_height();
+    if (root >= limit) {
+      std::memcpy(arena_->Write(to[next]), arena_->Read(root), arena_->page_size());
+      root = to[next++];
+      arena_->SetTree(root, height);
+    }
+    MoveBelow(root, 0, height, limit, to, &next);
+  }
+  assert(next == to.size());
+  returned += arena_->page_count() - limit;
+  arena_->DropFreePagesAbove(limit);
+  ++structure_version_;
+  return returned;
+}
+
+void BTree::MoveBelow(PageId page, std::uint32_t depth, std::uint32_t height, PageId limit,
+                      const std::vector<PageId>& to, std::size_t* next) {
+  const std::uint32_t ps = arena_->page_size();
+  // Moves `id` if it lies at or above limit; the page that refers to it is
+  // rewritten by the caller. Never allocates, so page pointers stay valid.
+  auto move = [&](PageId id) {
+    if (id < limit) return id;
+    const PageId dest = to[(*next)++];
+    std::memcpy(arena_->Write(dest), arena_->Read(id), ps);
+    return dest;
+  };
+  const Node n{arena_->Read(page)};
+  if (depth + 1 == height) {
+    for (std::uint32_t i = 0; i < n.count(); ++i) {
+      if (!(n.field(i) & kOverflowBit)) continue;
+      // The chain's references: the cell's trailing page id, then each page's `next`.
+      PageId holder = page;
+      std::uint32_t at = static_cast<std::uint32_t>(n.cell(i) + kCellHeader + n.key(i).size() - n.p);
+      for (PageId id = Load<std::uint32_t>(arena_->Read(holder) + at); id != kNoPage;) {
+        const PageId moved = move(id);
+        if (moved != id) Save<std::uint32_t>(arena_->Write(holder) + at, moved);
+        holder = moved;
+        at = 12;
+        id = Load<std::uint32_t>(arena_->Read(holder) + at);
+      }
+    }
+    return;
+  }
+  for (std::uint32_t i = 0; i <= n.count(); ++i) {
+    const PageId child = Node{arena_->Read(page)}.child(i);
+    const PageId moved = move(child);
+    if (moved != child) SetChild(arena_->Write(page), i, moved);
+    MoveBelow(moved, depth + 1, height, limit, to, next);
+  }
+}
+
 void BTree::ReadOverflow(PageId head, std::uint32_t size, std::string* out) const {
   out->resize(size);
   std::size_t off = 0;

@@ -75,6 +75,7 @@ Status Store::Put(std::string_view key, std::string_view value) {
   KEEPSTATE_RETURN_IF_ERROR(CheckWritable());
   KEEPSTATE_RETURN_IF_ERROR(tree_.Put(key, value));
   changes_.Record(key);
+  tree_.Shrink();  // a smaller value may have freed an overflow chain
   return Status::Ok();
 }
 
@@ -84,6 +85,7 @@ Result<bool> Store::Delete(std::string_view key) {
   if (s.IsNotFound()) return false;
   KEEPSTATE_RETURN_IF_ERROR(s);
   changes_.Record(key);
+  tree_.Shrink();
   return true;
 }
 

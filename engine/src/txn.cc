@@ -343,6 +343,7 @@ Status Txn::Commit() {
       if (e.op >= 0) apply(e);
     }
     if (b.schema_version) arena.SetUserVersion(*b.schema_version);  // page 0: always there
+    tree.Shrink();
     Finish();
     return Status::Ok();
   }
@@ -369,6 +370,7 @@ Status Txn::Commit() {
   }
   if (b.schema_version) arena.SetUserVersion(*b.schema_version);
   arena.CommitJournal();
+  tree.Shrink();  // outside the journal: the writes are final
   Finish();
   return Status::Ok();
 }

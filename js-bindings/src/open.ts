@@ -60,6 +60,13 @@ export interface OpenOptions {
    */
   onDataLoss?: 'reject' | 'open';
   /**
+   * When every retained version of the store fails verification and no copy has an intact one:
+   * 'reject' (default) rejects openStore with CorruptionError listing what failed, and changes
+   * nothing stored; 'open' opens empty on a fresh version line (a 'corruption' event says so),
+   * whose first commit replaces the damaged records.
+   */
+  onAllDamaged?: 'reject' | 'open';
+  /**
    * When a commit finds that another tab committed first: 'rebase' (default) catches up
    * with that version, replays this store's pending work on it and commits; 'reject'
    * rejects the commit with ConflictError and leaves the state as it was (docs/tabs.md).
@@ -112,7 +119,7 @@ function isBackend(value: unknown): value is StorageBackend {
 /** Every option openStore takes: one it does not know is a mistake (a misspelling) and refused. */
 const OPTION_NAMES: ReadonlySet<string> = new Set([
   'autosave', 'retain', 'durability', 'pageSize', 'storage', 'indexedDB', 'module', 'copy', 'mirror', 'opfs',
-  'onDataLoss', 'onConflict', 'persist', 'follow', 'schema', 'debugTimings', 'onProgress',
+  'onDataLoss', 'onAllDamaged', 'onConflict', 'persist', 'follow', 'schema', 'debugTimings', 'onProgress',
 ] satisfies Array<keyof OpenOptions>);
 
 /** The longest autosave delay setTimeout keeps (a longer one fires at once). */
@@ -156,6 +163,7 @@ export function validateOptions(name: unknown, options: OpenOptions, what = 'ope
   check(copy === undefined || mirror === undefined || copy === mirror, 'copy and its former name mirror disagree');
   check(opfs === undefined || (typeof opfs === 'object' && opfs !== null && typeof opfs.getFileHandle === 'function'), 'opfs must be a directory handle');
   check(onDataLoss === undefined || onDataLoss === 'reject' || onDataLoss === 'open', "onDataLoss must be 'reject' or 'open'");
+  check(options.onAllDamaged === undefined || options.onAllDamaged === 'reject' || options.onAllDamaged === 'open', "onAllDamaged must be 'reject' or 'open'");
   check(onConflict === undefined || onConflict === 'rebase' || onConflict === 'reject', "onConflict must be 'rebase' or 'reject'");
   check(follow === undefined || typeof follow === 'boolean', 'follow must be a boolean');
   check(persist === undefined || typeof persist === 'boolean', 'persist must be a boolean');
@@ -215,6 +223,7 @@ export async function openParts(name: string, options: OpenOptions): Promise<Ope
         durability: options.durability ?? 'strict',
         onConflict: options.onConflict ?? 'rebase',
         follow: options.follow ?? true,
+        openEmptyIfDamaged: options.onAllDamaged === 'open',
       },
       events,
       life,

@@ -36,6 +36,8 @@ export interface ReplicaSettings {
   retain: number;
   /** This writer's id in pack keys and notices: a random 53-bit number. */
   writerId: number;
+  /** Every retained version damaged: open empty on a fresh line (true), or refuse with CorruptionError. */
+  openEmptyIfDamaged?: boolean;
 }
 
 /** Where a restore may take what it need not read. */
@@ -59,7 +61,7 @@ export class Replica {
 
   /** A new, empty replica; restore() opens it. */
   static create(wasm: Wasm, settings: ReplicaSettings): Replica {
-    return new Replica(wasm, wasm.module._keepstate_store_new(settings.pageSize, settings.retain, settings.writerId));
+    return new Replica(wasm, wasm.module._keepstate_store_new(settings.pageSize, settings.retain, settings.writerId, settings.openEmptyIfDamaged ? 1 : 0));
   }
 
   /** Releases the native replica; the handle is unknown from now on. */

@@ -53,6 +53,8 @@ export interface WriterSettings {
   onConflict: 'rebase' | 'reject';
   /** Catch up with other tabs' commits as they are announced. */
   follow: boolean;
+  /** OpenOptions.onAllDamaged === 'open': every retained version damaged opens empty instead of refusing. */
+  openEmptyIfDamaged: boolean;
 }
 
 /** Where a store's writer keeps its versions and hears of others'. */
@@ -569,8 +571,8 @@ export class Writer {
     hint?: RestoreHint,
     onRead?: RestoreFrom['onRead'],
   ): Promise<Adopted> {
-    const { pageSize, retain } = this.settings;
-    const replica = Replica.create(this.wasm, { pageSize, retain, writerId: this.writerId });
+    const { pageSize, retain, openEmptyIfDamaged } = this.settings;
+    const replica = Replica.create(this.wasm, { pageSize, retain, writerId: this.writerId, openEmptyIfDamaged });
     try {
       const report = await replica.restore(source, { base, inPlace, hint, timing: this.backend.timing, onRead });
       return { replica, report, version: report.restored, failures: report.failures, discard: () => replica.destroy() };

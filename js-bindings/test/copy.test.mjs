@@ -366,3 +366,29 @@ test("where there is no OPFS (WebKitGTK; Node here) a store opens, commits and r
   assert.equal(memory.lossProtection, 'none');
   await memory.close();
 });
+
+test('every version damaged in IndexedDB: the copy restores them instead of a refusal', async () => {
+  const dir = memoryDirectory({});
+  const idb = freshIndexedDB();
+  const name = uniqueName();
+  const s = await open(name, idb, dir);
+  s.put('k', 'v1');
+  await s.commit();
+  s.put('k', 'v2');
+  await s.commit();
+  await s.close();
+  await tamper(idb, name, (kind, key, bytes) => {
+    if (kind !== 'manifests') return undefined;
+    const copy = new Uint8Array(bytes);
+    copy[copy.length - 1] ^= 1;
+    return copy;
+  });
+  const t = await open(name, idb, dir);
+  const loss = await nextEvent(t, 'data-loss');
+  assert.deepEqual([loss.reason, loss.recovered, loss.restoredVersion], ['corrupt', true, 2]);
+  assert.equal(t.getText('k'), 'v2');
+  await t.close();
+  const u = await open(name, idb, dir);
+  assert.equal(u.getText('k'), 'v2', 'IndexedDB was rewritten from the copy');
+  await u.close();
+});

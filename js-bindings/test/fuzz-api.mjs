@@ -911,6 +911,6 @@ export async function fuzz({ backend, seconds, seed = freshSeed(), runSeed, log 
           `replay the whole run: ${replay}`,
       );
     }
-  } while (performance.now() < deadline);
+  } while (runSeed === undefined && performance.now() < deadline); // a replay is one run
   return { ...totals, seconds: (performance.now() - started) / 1000 };
 }

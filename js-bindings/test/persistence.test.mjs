@@ -2,7 +2,7 @@
 // fallback, quota, garbage collection, other-tab announcements, autosave.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { openStore, ConflictError, QuotaError } from '../dist/node.js';
+import { openStore, ConflictError, CorruptionError, QuotaError } from '../dist/node.js';
 import {
   dumpRecords, freshIndexedDB, nextEvent, quotaIndexedDB, storedBytes, tamper, uniqueName,
 } from './helpers.mjs';
@@ -104,7 +104,7 @@ test('corruption: a tampered newest version falls back to the previous one and s
   await u.close();
 });
 
-test('corruption: when nothing verifies the store opens empty on a fresh version line', async () => {
+test('corruption: when nothing verifies the open is refused with what failed, nothing changes; onAllDamaged: open opens empty on a fresh line', async () => {
   const idb = freshIndexedDB();
   const name = uniqueName();
   const s = await open(name, idb);
@@ -119,7 +119,12 @@ test('corruption: when nothing verifies the store opens empty on a fresh version
     copy[copy.length - 1] ^= 1;
     return copy;
   });
-  const t = await open(name, idb);
+  const before = await dumpRecords(idb, name);
+  const refused = await open(name, idb).catch((e) => e);
+  assert.ok(refused instanceof CorruptionError, String(refused));
+  assert.match(refused.message, /every retained version is damaged; nothing was changed: \[version 2: .*\] \[version 1: /);
+  assert.deepEqual(await dumpRecords(idb, name), before, 'the records are left untouched');
+  const t = await open(name, idb, { onAllDamaged: 'open' });
   const event = await nextEvent(t, 'corruption');
   assert.equal(event.fresh, true);
   assert.match(event.error.message, /fresh version line/);

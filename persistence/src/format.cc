@@ -102,6 +102,25 @@ bool IsValidPageSize(std::uint64_t s) {
   return s >= engine::kMinPageSize && s <= engine::kMaxPageSize && std::has_single_bit(s);
 }
 
+bool IsBlankPage(std::span<const std::uint8_t> page, std::uint32_t* word) {
+  // Eight bytes at a time; pages are whole multiples of 4096 bytes.
+  std::uint64_t rest = 0;
+  std::memcpy(&rest, page.data(), 8);
+  if ((rest >> 32) != 0) return false;
+  for (std::size_t i = 8; i < page.size(); i += 8) {
+    std::uint64_t w;
+    std::memcpy(&w, page.data() + i, 8);
+    if (w != 0) return false;
+  }
+  *word = static_cast<std::uint32_t>(rest);
+  return true;
+}
+
+void FillBlankPage(std::span<std::uint8_t> page, std::uint32_t word) {
+  std::memset(page.data(), 0, page.size());
+  std::memcpy(page.data(), &word, sizeof word);
+}
+
 std::string ManifestKey(std::uint64_t version) {
   std::string s;
   s.reserve(kManifestKeyDigits);
@@ -364,6 +383,7 @@ Result<Manifest> DecodeManifest(std::span<const std::uint8_t> record) {
   }
   // A page reference must name one of the packs and lie inside it.
   auto check_ref = [&](std::uint32_t page, std::uint32_t pack, std::uint32_t offset) -> Status {
+    if (pack == kBlankPage && m.format_version >= 3) return Status::Ok();  // offset: its first word
     if (pack >= m.packs.size()) {
       return Status::Corruption(where + "page " + Num(page) + " refers to pack " + Num(pack) + " of " +
                                 Num(m.packs.size()));

@@ -200,14 +200,11 @@ Status ValidateOptions(const PersisterOptions& o) {
 // committed state change.
 
 // The dirty pages below the arena's page count, ascending: the pages this
-// commit must write. Internal if the arena shrank below the committed page
-// count or a page with no stored copy is not dirty (a write bypassed dirty
-// tracking).
+// commit must write. Internal if a page with no stored copy is not dirty (a
+// write bypassed dirty tracking). The arena may have shrunk (pages returned
+// at its end): the pages above its count leave the state.
 Result<std::vector<engine::PageId>> CollectDirtyPages(const engine::Arena& arena, std::uint32_t old_count) {
   const std::uint32_t page_count = arena.page_count();
-  if (page_count < old_count) {
-    return Status::Internal("arena shrank from " + Num(old_count) + " to " + Num(page_count) + " pages");
-  }
   std::vector<engine::PageId> dirty = arena.DirtyPages();
   while (!dirty.empty() && dirty.back() >= page_count) dirty.pop_back();
   for (std::uint32_t id = old_count; id < page_count; ++id) {
@@ -234,10 +231,14 @@ std::unique_ptr<PersisterState> StartPendingState(const PersisterState& cur, std
   next->orphans = cur.orphans;
   next->page_count = page_count;
   in_commit->assign(page_count, false);
+  auto leave_pack = [&](engine::PageId id) {
+    if (cur.pages[id].pack != kBlankPage) next->slots[cur.pages[id].pack].live_bytes -= ps;
+  };
   for (engine::PageId id : dirty) {
     (*in_commit)[id] = true;
-    if (id < old_count) next->slots[cur.pages[id].pack].live_bytes -= ps;
+    if (id < old_count) leave_pack(id);
   }
+  for (engine::PageId id = page_count; id < old_count; ++id) leave_pack(id);  // returned by a shrink
   return next;
 }
 
@@ -250,12 +251,15 @@ std::vector<engine::PageId> ChooseMovedPages(const PersisterState& cur, const Pe
                                              std::vector<bool>* in_commit) {
   const std::uint32_t ps = o.page_size;
   const std::uint32_t old_count = static_cast<std::uint32_t>(cur.pages.size());
-  const std::uint64_t live_total = std::uint64_t{next->page_count} * ps;
+  // The bytes the new version stores (blank pages take none).
+  std::uint64_t live_total = std::uint64_t{dirty_count} * ps;
+  for (const Slot& slot : next->slots) live_total += slot.live_bytes;
   std::vector<bool> chosen = ChooseCompaction(*next, o, std::uint64_t{dirty_count} * ps, live_total);
   std::vector<engine::PageId> moved;
   if (std::find(chosen.begin(), chosen.end(), true) != chosen.end()) {
-    for (std::uint32_t id = 0; id < old_count; ++id) {
-      if (!(*in_commit)[id] && chosen[cur.pages[id].pack]) {
+    for (std::uint32_t id = 0; id < std::min(old_count, next->page_count); ++id) {
+      const std::uint32_t pack = cur.pages[id].pack;
+      if (!(*in_commit)[id] && pack != kBlankPage && chosen[pack]) {
         moved.push_back(id);
         (*in_commit)[id] = true;
         next->slots[cur.pages[id].pack].live_bytes -= ps;
@@ -314,32 +318,46 @@ std::vector<std::uint32_t> AssignPackSlots(const PackCut& cut, std::size_t pages
   return pack_slots;
 }
 
-// Copies `pages` from the arena into `staging`, back to back, hashes each
-// copy, and records where it now lives in next->updated_pages/_locations.
+// How many of `pages` are not blank (IsBlankPage): the pages the commit
+// stores in packs.
+std::size_t CountStoredPages(const engine::Arena& arena, const std::vector<engine::PageId>& pages) {
+  std::size_t n = 0;
+  std::uint32_t word;
+  for (engine::PageId id : pages) n += IsBlankPage({arena.Read(id), arena.page_size()}, &word) ? 0 : 1;
+  return n;
+}
+
+// Copies the pages of `pages` that are not blank from the arena into
+// `staging`, back to back, hashes each page, and records where it now lives
+// (a blank page: in its manifest entry alone) in next->updated_pages/_locations.
 // Internal if a moved (clean) page's bytes differ from its committed hash.
 Status StagePages(const engine::Arena& arena, const PersisterState& cur, const std::vector<engine::PageId>& pages,
                   const std::vector<engine::PageId>& moved, const PackCut& cut,
                   const std::vector<std::uint32_t>& pack_slots, std::uint32_t ps, std::uint8_t* staging,
                   PersisterState* next) {
   std::size_t moved_i = 0;
+  std::size_t staged = 0;  // pages copied into staging so far
   next->updated_pages = pages;
   next->updated_locations.resize(pages.size());
-  for (std::size_t pk = 0; pk < cut.count; ++pk) {
-    const std::size_t first = cut.first(pk);
-    const std::size_t last = cut.last(pk, pages.size());
-    std::uint8_t* out = staging + first * ps;
-    for (std::size_t k = first; k < last; ++k, out += ps) {
-      const engine::PageId id = pages[k];
+  for (std::size_t k = 0; k < pages.size(); ++k) {
+    const engine::PageId id = pages[k];
+    PageLocation& loc = next->updated_locations[k];
+    std::uint32_t word;
+    if (IsBlankPage({arena.Read(id), ps}, &word)) {
+      loc = {kBlankPage, word, HashBytes({arena.Read(id), ps})};
+    } else {
+      const std::size_t pk = staged / cut.per_pack;
+      std::uint8_t* out = staging + staged * ps;
       std::memcpy(out, arena.Read(id), ps);
-      const Hash128 hash = HashBytes({out, ps});
-      if (moved_i < moved.size() && moved[moved_i] == id) {
-        ++moved_i;
-        if (hash != cur.pages[id].hash) {
-          return Status::Internal("page " + Num(id) +
-                                  " changed without being marked dirty (a write bypassed Arena::Write)");
-        }
+      loc = {pack_slots[pk], static_cast<std::uint32_t>((staged - cut.first(pk)) * ps), HashBytes({out, ps})};
+      ++staged;
+    }
+    if (moved_i < moved.size() && moved[moved_i] == id) {
+      ++moved_i;
+      if (loc.hash != cur.pages[id].hash) {
+        return Status::Internal("page " + Num(id) +
+                                " changed without being marked dirty (a write bypassed Arena::Write)");
       }
-      next->updated_locations[k] = {pack_slots[pk], static_cast<std::uint32_t>((k - first) * ps), hash};
     }
   }
   return Status::Ok();
@@ -373,7 +391,10 @@ CommitManifest BuildManifest(const PersisterState& cur, const PersisterState& ne
     table_index[i] = static_cast<std::uint32_t>(m.packs.size());
     m.packs.push_back({next.slots[i].id, next.slots[i].size});
   }
-  result.shape = ChooseManifestShape(cur.chain, pages, next.page_count);
+  // A delta lists pages whose location changed, so it cannot drop pages:
+  // a state that shrank gets a full manifest.
+  const bool shrank = next.page_count < cur.pages.size();
+  result.shape = ChooseManifestShape(shrank ? std::vector<ManifestLink>{} : cur.chain, pages, next.page_count);
   const ManifestShape& shape = result.shape;
   if (shape.full) {
     // The page table is written straight into the manifest's FlatBuffer: the
@@ -399,7 +420,7 @@ CommitManifest BuildManifest(const PersisterState& cur, const PersisterState& ne
           for (std::size_t i = 0, k = 0; i < out.size(); ++i, dst += sizeof(PageLocation)) {
             const bool updated = k < updates && updated_pages[k] == i;
             PageLocation loc = updated ? updated_locations[k++] : committed[i];
-            loc.pack = table_index[loc.pack];
+            if (loc.pack != kBlankPage) loc.pack = table_index[loc.pack];
             std::memcpy(dst, &loc, sizeof loc);
           }
         },
@@ -415,7 +436,7 @@ CommitManifest BuildManifest(const PersisterState& cur, const PersisterState& ne
     for (engine::PageId id : shape.pages) {
       while (k < pages.size() && pages[k] < id) ++k;
       PageLocation loc = k < pages.size() && pages[k] == id ? next.updated_locations[k] : cur.pages[id];
-      loc.pack = table_index[loc.pack];
+      if (loc.pack != kBlankPage) loc.pack = table_index[loc.pack];
       m.changes.push_back({id, loc});
     }
     result.record = EncodeManifest(m);
@@ -546,7 +567,8 @@ Result<CommitPlan> Persister::Capture(engine::Arena& arena, std::uint64_t now_un
                              CollectDirtyPages(arena, static_cast<std::uint32_t>(cur.pages.size())));
   std::vector<bool> in_commit;
   std::unique_ptr<PersisterState> next = StartPendingState(cur, arena.page_count(), ps, dirty, &in_commit);
-  const std::vector<engine::PageId> moved = ChooseMovedPages(cur, options_, dirty.size(), next.get(), &in_commit);
+  const std::vector<engine::PageId> moved =
+      ChooseMovedPages(cur, options_, CountStoredPages(arena, dirty), next.get(), &in_commit);
   std::vector<engine::PageId> pages;
   pages.reserve(dirty.size() + moved.size());
   std::merge(dirty.begin(), dirty.end(), moved.begin(), moved.end(), std::back_inserter(pages));
@@ -560,10 +582,11 @@ Result<CommitPlan> Persister::Capture(engine::Arena& arena, std::uint64_t now_un
   // when the stored head was unreadable, the newest version seen.
   const std::uint64_t base = cur.head == kUnreadableHead ? cur.version : cur.head;
   plan.moved_pages_ = static_cast<std::uint32_t>(moved.size());
-  plan.staging_size_ = pages.size() * std::size_t{ps};
+  const std::size_t stored = CountStoredPages(arena, pages);  // blank pages go in the manifest alone
+  plan.staging_size_ = stored * std::size_t{ps};
   KEEPSTATE_RETURN_IF_ERROR(TakeStaging(plan));
-  const PackCut cut = CutIntoPacks(pages.size(), options_);
-  const std::vector<std::uint32_t> pack_slots = AssignPackSlots(cut, pages.size(), plan.version_, options_, next.get());
+  const PackCut cut = CutIntoPacks(stored, options_);
+  const std::vector<std::uint32_t> pack_slots = AssignPackSlots(cut, stored, plan.version_, options_, next.get());
   KEEPSTATE_RETURN_IF_ERROR(StagePages(arena, cur, pages, moved, cut, pack_slots, ps, plan.staging_.get(), next.get()));
 
   CommitManifest manifest = BuildManifest(cur, *next, pages, options_, plan.version_, base, now_unix_ms);
@@ -577,7 +600,7 @@ Result<CommitPlan> Persister::Capture(engine::Arena& arena, std::uint64_t now_un
   const std::vector<RetainedVersion> dropped =
       RetainNewVersion(cur, next->chain_keep, manifest.manifest, options_.retain_versions, next.get());
   plan.deletes_ = ComputeDeletes(dropped, next.get());
-  plan.puts_ = CommitRecords(cut, pages.size(), plan.version_, options_, plan.staging_.get(), plan.manifest_,
+  plan.puts_ = CommitRecords(cut, stored, plan.version_, options_, plan.staging_.get(), plan.manifest_,
                              plan.head_);
 
   next->version = plan.version_;
@@ -694,7 +717,9 @@ Result<Persister::Opened> Persister::OpenFrom(RecordStore& store, PersisterOptio
   s.slots.resize(m.packs.size());
   for (std::size_t i = 0; i < m.packs.size(); ++i) s.slots[i] = {m.packs[i].id, m.packs[i].size, 0};
   s.pages = m.pages;
-  for (const PageLocation& loc : m.pages) s.slots[loc.pack].live_bytes += m.page_size;
+  for (const PageLocation& loc : m.pages) {
+    if (loc.pack != kBlankPage) s.slots[loc.pack].live_bytes += m.page_size;
+  }
 
   s.chain = std::move(r.chain);
   s.retained.push_back({m.version, SortedPackIds(m), ChainVersions(s.chain)});

@@ -128,7 +128,7 @@ Result<ResolvedManifest> ResolveManifest(RecordStore& store, std::uint64_t versi
   own.reserve(top.packs.size());
   for (std::uint32_t i = 0; i < top.packs.size(); ++i) own.push_back({top.packs[i].id, i});
   std::sort(own.begin(), own.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
-  constexpr std::uint32_t kNone = ~std::uint32_t{0};
+  constexpr std::uint32_t kNone = kBlankPage - 1;  // no manifest has that many packs
   std::vector<PageLocation> pages(top.page_count, PageLocation{kNone, 0, {}});
   for (std::size_t l = levels.size(); l-- > 0;) {
     const Manifest& m = *levels[l];
@@ -142,7 +142,7 @@ Result<ResolvedManifest> ResolveManifest(RecordStore& store, std::uint64_t versi
       }
     }
     auto put = [&](std::uint32_t page, PageLocation loc) {
-      loc.pack = renumber[loc.pack];  // DecodeManifest checked the index
+      if (loc.pack != kBlankPage) loc.pack = renumber[loc.pack];  // DecodeManifest checked the index
       pages[page] = loc;
     };
     if (m.is_delta()) {
@@ -259,18 +259,30 @@ struct RestoreSession::State {
       }
       start.assign(m.packs.size() + 1, 0);
       read_pages.clear();
+      std::size_t blank = 0;
       for (std::uint32_t i = 0; i < m.pages.size(); ++i) {
         if (from_base[i]) continue;
-        start[m.pages[i].pack + 1]++;
         read_pages.push_back(i);
+        if (m.pages[i].pack == kBlankPage) {
+          ++blank;
+        } else {
+          start[m.pages[i].pack + 1]++;
+        }
       }
       for (std::size_t i = 1; i < start.size(); ++i) start[i] += start[i - 1];
-      order.resize(read_pages.size());
+      order.resize(read_pages.size() - blank);
       std::vector<std::uint32_t> fill(start.begin(), start.end() - 1);
-      for (std::uint32_t i : read_pages) order[fill[m.pages[i].pack]++] = i;
+      for (std::uint32_t i : read_pages) {
+        if (m.pages[i].pack != kBlankPage) order[fill[m.pages[i].pack]++] = i;
+      }
       if (StageOnly()) {
         staged.assign(read_pages.size() * std::size_t{m.page_size}, 0);
         staging = true;
+      }
+      // Blank pages are in no pack: written now, and verified as a read page is.
+      if (Status s = WriteBlankPages(); !s.ok()) {
+        if (!Skip(s)) return;
+        continue;
       }
       pack = NextUsedPack(0);
       if (pack + 1 >= start.size()) FinishCandidate();  // every page came from the base
@@ -283,6 +295,26 @@ struct RestoreSession::State {
     std::string message = "no retained version verified:";
     for (const VersionFailure& f : failures) message += " [" + f.status.ToString() + "]";
     stopped = Status::Corruption(message);
+  }
+
+  // Writes the candidate's blank pages (kBlankPage) among read_pages where
+  // their bytes go, checking each against its hash.
+  Status WriteBlankPages() {
+    const Manifest& m = resolved.manifest;
+    for (std::size_t k = 0; k < read_pages.size(); ++k) {
+      const PageLocation& loc = m.pages[read_pages[k]];
+      if (loc.pack != kBlankPage) continue;
+      std::uint8_t* dst = StageOnly() ? staged.data() + k * m.page_size
+                                      : pending->image().data() + std::size_t{read_pages[k]} * m.page_size;
+      FillBlankPage({dst, m.page_size}, loc.offset);
+#ifndef KEEPSTATE_FUZZ_NO_CHECKSUMS
+      if (HashBytes({dst, m.page_size}) != loc.hash) {
+        return Status::Corruption("version " + Num(version) + ": page " + Num(read_pages[k]) +
+                                  ": blank page hash mismatch");
+      }
+#endif
+    }
+    return Status::Ok();
   }
 
   // Records a failed candidate. Only a version whose bytes fail verification
@@ -485,6 +517,8 @@ void RestoreSession::Fail(const Status& read_error) {
   st.stopped = Prefix(read_error, where);
   st.next_candidate = st.versions.size();
 }
+
+const std::vector<VersionFailure>& RestoreSession::failures() const { return state_->failures; }
 
 Result<Restored> RestoreSession::Finish() && {
   State& st = *state_;

@@ -1,7 +1,9 @@
 // StoreSession: see session.h.
 #include "keepstate/persistence/session.h"
 
+#include <string>
 #include <utility>
+#include <vector>
 
 namespace keepstate::persistence {
 namespace {
@@ -90,6 +92,8 @@ void StoreSession::AddPack(std::optional<std::span<const std::uint8_t>> pack) {
 Result<engine::Arena> StoreSession::FinishOpen(OpenReport* report) {
   if (!restoring_ && !begin_error_) return Status::Closed("the store is not opening");
   if (needed()) return Status::Internal("FinishOpen before every needed pack was added");
+  // Kept for the report: Finish hands them to the restored state, or drops them with an error.
+  std::vector<VersionFailure> failures = restoring_ ? restoring_->failures() : std::vector<VersionFailure>{};
   Result<Restored> restored = restoring_ ? std::move(*restoring_).Finish() : std::move(*begin_error_);
   restoring_.reset();
   begin_error_.reset();
@@ -116,9 +120,18 @@ Result<engine::Arena> StoreSession::FinishOpen(OpenReport* report) {
     return std::move(opened->arena);
   }
   if (opened.status().code() != Code::kCorruption) return opened.status();
-  // Nothing verified: open empty and say so; the first commit replaces the
-  // unreadable records (a fresh version line), expecting exactly the head
-  // found (or none).
+  // Nothing verified. Each version tried, and why, goes into the report either way.
+  report->failures = std::move(failures);
+  if (report->failures.empty()) report->failures.push_back({0, opened.status()});
+  if (options_.on_all_damaged != OnAllDamaged::kOpenEmpty) {
+    // Refuse, touching nothing: this session stays unopened, its records as
+    // they are, for a repair or an open that asks for an empty state.
+    std::string message = "every retained version is damaged; nothing was changed:";
+    for (const VersionFailure& f : report->failures) message += " [" + f.status.message() + "]";
+    return Status::Corruption(message);
+  }
+  // Asked to open empty: say so; the first commit replaces the unreadable
+  // records (a fresh version line), expecting exactly the head found (or none).
   options_.page_size = requested_page_size_;
   Result<engine::Arena> arena = engine::Arena::Create(options_.page_size);
   if (!arena.ok()) return arena.status();
@@ -128,7 +141,6 @@ Result<engine::Arena> StoreSession::FinishOpen(OpenReport* report) {
   fresh_line_ = true;
   version_ = 0;
   report->fresh_line = true;
-  report->failures.push_back({0, opened.status()});
   return std::move(*arena);
 }
 

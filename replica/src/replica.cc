@@ -60,11 +60,12 @@ Replica::Replica(persistence::PersisterOptions options) : id_(g_next_id++), sess
 Replica::~Replica() = default;
 
 persistence::PersisterOptions Replica::OptionsFor(std::uint32_t page_size, std::uint32_t retain,
-                                                  std::uint64_t writer_id) {
+                                                  std::uint64_t writer_id, bool open_empty_if_damaged) {
   persistence::PersisterOptions options;  // 0 keeps the defaults
   if (page_size != 0) options.page_size = page_size;
   if (retain != 0) options.retain_versions = retain;
   options.writer_id = writer_id;
+  if (open_empty_if_damaged) options.on_all_damaged = persistence::OnAllDamaged::kOpenEmpty;
   return options;
 }
 
@@ -248,7 +249,9 @@ Status Replica::End(bool commit) {
     txn_->Abort();
   }
   txn_.reset();
-  if (commit && result.ok() && wrote) changed_ = true;
+  // A commit that wrote nothing can still change pages: the engine returns the free pages at
+  // the arena's end after every committed write transaction (an import's freed tail, say).
+  if (commit && result.ok() && (wrote || store_->arena().dirty().Count() > 0)) changed_ = true;
   return result;
 }
 

@@ -2,9 +2,11 @@
 #include <catch2/catch.hpp>
 
 #include <cstring>
+#include <string>
 #include <vector>
 
 #include "keepstate/engine/arena.h"
+#include "keepstate/engine/store.h"
 
 using namespace keepstate;
 using namespace keepstate::engine;
@@ -154,4 +156,57 @@ TEST_CASE("journal rollback restores bytes, page count, free list and dirty bits
   CHECK(std::memcmp(a.bytes().data(), before.data(), before.size()) == 0);
   CHECK(a.DirtyPages() == dirty_before);
   CHECK(a.FreePages() == std::vector<PageId>{3});
+}
+
+namespace {
+
+// Caps page buffers for one scope (AllocatePageBuffer fails above it, as
+// exhausted memory does).
+struct PageBufferCap {
+  explicit PageBufferCap(std::size_t bytes) { SetMaxPageBufferBytes(bytes); }
+  ~PageBufferCap() { SetMaxPageBufferBytes(0); }
+};
+
+}  // namespace
+
+TEST_CASE("out of memory: a failed grow is OutOfSpace and leaves the arena as it was", "[engine]") {
+  auto a = Arena::Create().value();  // room for 16 pages
+  for (int i = 0; i < 15; ++i) REQUIRE(a.Allocate().ok());
+  a.Write(3)[9] = 7;
+  const std::vector<std::uint8_t> bytes(a.bytes().begin(), a.bytes().end());
+  const std::vector<PageId> dirty = a.DirtyPages();
+  {
+    PageBufferCap cap(16 * 4096);  // no buffer larger than the one it has
+    CHECK(a.Allocate().status().code() == Code::kOutOfSpace);
+    CHECK(a.Reserve(100).code() == Code::kOutOfSpace);
+    CHECK(a.page_count() == 16);
+    CHECK(std::vector<std::uint8_t>(a.bytes().begin(), a.bytes().end()) == bytes);
+    CHECK(a.DirtyPages() == dirty);
+    // Still usable: pages it has are written and freed as before.
+    a.Free(5);
+    CHECK(a.Allocate().value() == 5);
+  }
+  // With memory back, it grows and keeps every byte and dirty bit.
+  const PageId grown = a.Allocate().value();
+  CHECK(grown == 16);
+  CHECK(a.page_count() == 17);
+  CHECK(a.Read(3)[9] == 7);
+  CHECK(a.dirty().Test(grown));
+  CHECK(a.dirty().Test(3));
+}
+
+TEST_CASE("out of memory: a put that cannot grow the arena changes nothing and the store stays usable",
+          "[engine]") {
+  auto s = Store::Create().value();
+  REQUIRE(s->Put("a", "1").ok());
+  const std::vector<std::uint8_t> bytes(s->arena().bytes().begin(), s->arena().bytes().end());
+  {
+    PageBufferCap cap(64 * 4096);
+    CHECK(s->Put("big", std::string(1u << 20, 'x')).code() == Code::kOutOfSpace);
+    CHECK(std::vector<std::uint8_t>(s->arena().bytes().begin(), s->arena().bytes().end()) == bytes);
+    CHECK(s->Put("b", "2").ok());
+  }
+  REQUIRE(s->Put("big", std::string(1u << 20, 'x')).ok());
+  CHECK(s->Count() == 3);
+  CHECK(s->tree().Check().ok());
 }

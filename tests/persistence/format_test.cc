@@ -63,6 +63,15 @@ TEST_CASE("a manifest round-trips through its record", "[persistence]") {
     m.pages[1].offset = 4096;
     CHECK(DecodeManifest(EncodeManifest(m)).status().IsCorruption());
   }
+  SECTION("a blank page entry (format 3) decodes; in a format 2 manifest it is Corruption") {
+    m.pages[1] = {kBlankPage, 7, {3, 4}};
+    Result<Manifest> blank = DecodeManifest(EncodeManifest(m));
+    REQUIRE(blank.ok());
+    CHECK(blank->pages[1].pack == kBlankPage);
+    CHECK(blank->pages[1].offset == 7);
+    m.format_version = 2;
+    CHECK(DecodeManifest(EncodeManifest(m)).status().IsCorruption());
+  }
   SECTION("page count must match the page entries") {
     m.page_count = 4;
     CHECK(DecodeManifest(EncodeManifest(m)).status().IsCorruption());

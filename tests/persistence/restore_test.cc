@@ -58,7 +58,7 @@ struct Fixture {
   // Does damage to pack `key` (at `offset`, or anywhere if nullopt) break m?
   static bool Breaks(const Manifest& m, const std::string& key, std::optional<std::size_t> offset) {
     for (const PageLocation& loc : m.pages) {
-      if (PackKey(m.packs[loc.pack].id) != key) continue;
+      if (loc.pack == kBlankPage || PackKey(m.packs[loc.pack].id) != key) continue;
       if (!offset || (*offset >= loc.offset && *offset < loc.offset + m.page_size)) return true;
     }
     return false;
@@ -172,12 +172,14 @@ TEST_CASE("restore rejects truncated and missing records", "[persistence]") {
 
 TEST_CASE("restore names the version, record and page of a bad page hash", "[persistence]") {
   Fixture f;
-  const PageLocation& loc = f.newest_manifest.pages[5];
+  std::uint32_t page = 5;
+  while (f.newest_manifest.pages[page].pack == kBlankPage) ++page;  // a page stored in a pack
+  const PageLocation& loc = f.newest_manifest.pages[page];
   const std::string key = PackKey(f.newest_manifest.packs[loc.pack].id);
   (*f.store.Mutable(RecordKind::kPack, key))[loc.offset + 17] ^= 1;
   Result<RestoredVersion> r = RestoreVersion(f.store, f.n, {});
   REQUIRE(r.status().IsCorruption());
-  CHECK(r.status().message() == "version 8: packs/" + key + ": page 5 at offset " +
+  CHECK(r.status().message() == "version 8: packs/" + key + ": page " + std::to_string(page) + " at offset " +
                                     std::to_string(loc.offset) + ": hash mismatch");
 }
 
@@ -336,6 +338,7 @@ TEST_CASE("a restore session fed pack by pack opens like Persister::Open", "[per
   if (damage) {
     // A page of the newest version in bytes the previous one does not use.
     for (const PageLocation& loc : f.newest_manifest.pages) {
+      if (loc.pack == kBlankPage) continue;
       const std::string key = PackKey(f.newest_manifest.packs[loc.pack].id);
       if (Fixture::Breaks(f.previous_manifest, key, loc.offset)) continue;
       damaged_key = key;

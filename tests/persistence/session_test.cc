@@ -4,6 +4,9 @@
 #include <catch2/catch.hpp>
 
 #include <cstring>
+#include <map>
+#include <random>
+#include <utility>
 #include <string>
 #include <vector>
 
@@ -39,8 +42,9 @@ Opened Open(MemoryRecordStore& store, PersisterOptions options) {
 }
 
 // The same open, fed one record and one pack at a time as the browser does
-// (catch-ups from an open state: tests/replica).
-Opened OpenFed(MemoryRecordStore& store, PersisterOptions options) {
+// (catch-ups from an open state: tests/replica). With `finished`, an open that
+// fails is expected: its error goes there and the Opened is empty.
+Opened OpenFed(MemoryRecordStore& store, PersisterOptions options, Status* finished = nullptr) {
   StoreSession session(options);
   for (RecordKind kind : {RecordKind::kHead, RecordKind::kManifest, RecordKind::kPack}) {
     const std::vector<std::string> keys = store.List(kind).value();
@@ -61,6 +65,10 @@ Opened OpenFed(MemoryRecordStore& store, PersisterOptions options) {
   }
   OpenReport report;
   Result<engine::Arena> arena = session.FinishOpen(&report);
+  if (finished != nullptr && !arena.ok()) {
+    *finished = arena.status();
+    return {std::move(session), engine::Arena::Create(options.page_size).value(), {}};
+  }
   REQUIRE(arena.ok());
   return {std::move(session), std::move(*arena), std::move(report)};
 }
@@ -150,27 +158,86 @@ TEST_CASE("session: the browser's path (CheckHead inside the write) runs the sam
   CHECK(a.session.version() == 1);
 }
 
-TEST_CASE("session: when nothing verifies, a fresh line opens empty and its first commit clears the store",
-          "[persistence]") {
-  MemoryRecordStore store;
+// A store of two versions whose every manifest is damaged: no version verifies.
+void CommitTwoVersionsThenDamageThem(MemoryRecordStore& store) {
   Opened a = Open(store, Options(1));
   Workload w(11);
   w.Fill(a.arena, 40);
   REQUIRE(a.session.Commit(a.arena, store, 1).ok());
   w.Step(a.arena, 0.5);
   REQUIRE(a.session.Commit(a.arena, store, 2).ok());
-  // Every manifest damaged: no version verifies.
   const std::vector<std::string> manifests = store.List(RecordKind::kManifest).value();
   for (const std::string& key : manifests) {
     (*store.Mutable(RecordKind::kManifest, key))[20] ^= 0xff;
   }
+}
+
+// Every record of the store, by kind and key.
+std::map<std::pair<int, std::string>, std::vector<std::uint8_t>> Records(MemoryRecordStore& store) {
+  std::map<std::pair<int, std::string>, std::vector<std::uint8_t>> out;
+  for (RecordKind kind : {RecordKind::kHead, RecordKind::kManifest, RecordKind::kPack}) {
+    const std::vector<std::string> keys = store.List(kind).value();
+    for (const std::string& key : keys) {
+      out[{static_cast<int>(kind), key}] = store.Get(kind, key).value();
+    }
+  }
+  return out;
+}
+
+PersisterOptions OpenEmptyIfDamaged(PersisterOptions o) {
+  o.on_all_damaged = OnAllDamaged::kOpenEmpty;
+  return o;
+}
+
+TEST_CASE("session: when nothing verifies, the open refuses by default, lists each version and touches nothing",
+          "[persistence]") {
+  MemoryRecordStore store;
+  CommitTwoVersionsThenDamageThem(store);
+  const auto before = Records(store);
+  for (bool fed : {false, true}) {
+    StoreSession session(Options(2));
+    OpenReport report;
+    Status refused;
+    if (fed) {
+      OpenFed(store, Options(2), &refused);
+    } else {
+      Result<engine::Arena> arena = session.Open(store, &report);
+      refused = arena.status();
+      CHECK_FALSE(session.open());
+      CHECK_FALSE(session.fresh_line());
+      // Each version tried, newest first, with why.
+      REQUIRE(report.failures.size() == 2);
+      CHECK(report.failures[0].version == 2);
+      CHECK(report.failures[1].version == 1);
+      for (const VersionFailure& f : report.failures) CHECK(f.status.code() == Code::kCorruption);
+      CHECK_FALSE(report.fresh_line);
+      // Unopened: it cannot commit.
+      engine::Arena empty = engine::Arena::Create().value();
+      CHECK(session.Capture(empty, 3).code() == Code::kClosed);
+    }
+    CHECK(refused.code() == Code::kCorruption);
+    CHECK(refused.message().find("version 2: manifests/0000000000000002") != std::string::npos);
+    CHECK(refused.message().find("version 1: manifests/0000000000000001") != std::string::npos);
+    CHECK(refused.message().find("checksum mismatch") != std::string::npos);
+  }
+  CHECK(Records(store) == before);
+  // A new store (no head, no manifest) still opens empty without asking.
+  MemoryRecordStore fresh;
+  CHECK(Open(fresh, Options(5)).report.restored_version == 0);
+}
+
+TEST_CASE("session: asked to open empty when nothing verifies, a fresh line opens and its first commit clears the store",
+          "[persistence]") {
+  MemoryRecordStore store;
+  CommitTwoVersionsThenDamageThem(store);
   store.Put(RecordKind::kPack, "not-a-pack-key", {1, 2, 3});  // a record no version names
-  Opened b = Open(store, Options(2));
-  Opened other = Open(store, Options(4));  // sees the same unreadable data
+  Opened b = Open(store, OpenEmptyIfDamaged(Options(2)));
+  Opened other = Open(store, OpenEmptyIfDamaged(Options(4)));  // sees the same unreadable data
   CHECK(other.report.fresh_line);
   CHECK(b.report.fresh_line);
   CHECK(b.report.restored_version == 0);
-  REQUIRE(b.report.failures.size() == 1);
+  REQUIRE(b.report.failures.size() == 2);
+  CHECK(b.report.failures[0].version == 2);
   CHECK(b.report.failures[0].status.code() == Code::kCorruption);
   CHECK(b.session.fresh_line());
 

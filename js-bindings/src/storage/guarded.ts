@@ -27,7 +27,7 @@
 // (lock.ts), so tabs never interleave "the authority, then the copy"; the
 // lock is released only after `settled()` (the copy's clean-up of the last
 // commit, which runs after that commit resolved).
-import { ConflictError, DataLossError, KeepstateError, type VersionFailure } from '../errors.js';
+import { ConflictError, CorruptionError, DataLossError, KeepstateError, type VersionFailure } from '../errors.js';
 import type { DataLossEvent, DataLossReason, LossProtection } from '../types.js';
 import { BackendWrapper, headOf, headVersionOf, type CommitRecords, type HeadRule, type RestoreSource, type StorageBackend, type Timing } from './backend.js';
 import type { OpfsCopy } from './opfs.js';
@@ -117,7 +117,25 @@ export class GuardedBackend extends BackendWrapper {
     const authorityVersion = headVersionOf(authorityHead ?? undefined);
     const t1 = performance.now();
     timing?.('restore.idb-head', t1 - t0);
-    let restored = await restore(this.down);
+    let restored: Restored;
+    try {
+      restored = await restore(this.down);
+    } catch (e) {
+      // Every version the authority holds is damaged (the open refuses them): the copy may
+      // hold them intact. Without one, the refusal stands and nothing is changed.
+      if (!(e instanceof CorruptionError) || this.copy === null) throw e;
+      const { copyVersion } = await copyState;
+      const fromCopy = copyVersion > 0 ? await restore(this.copy).catch(() => null) : null;
+      if (fromCopy === null || fromCopy.version < copyVersion) {
+        fromCopy?.discard();
+        throw e;
+      }
+      await this.rewriteAuthority(authorityHead);
+      return {
+        restored: fromCopy,
+        loss: { reason: 'corrupt', browserMessage: '', lastKnownVersion: Math.max(copyVersion, authorityVersion), restoredVersion: fromCopy.version, recovered: fromCopy.version >= authorityVersion, failures: [...e.failures] },
+      };
+    }
     timing?.('restore.from-idb', performance.now() - t1);
     let copyVersion: number;
     let known: number;

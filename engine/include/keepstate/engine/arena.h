@@ -22,6 +22,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
 #include <functional>
 #include <memory>
 #include <span>
@@ -64,20 +65,33 @@ static_assert(sizeof(Superblock) == 56, "superblock layout is part of the format
 static_assert(offsetof(Superblock, root) == 20);
 static_assert(offsetof(Superblock, entry_count) == 32);
 
-// One bit per page.
+// One bit per page. Its memory is allocated with a checked malloc, so that
+// growing it can fail as a Status (the arena grows it with its pages) rather
+// than abort in operator new (-fno-exceptions).
 class DirtySet {
  public:
-  void Resize(std::uint32_t pages) { bits_.resize((pages + 63) / 64, 0); }
+  DirtySet() = default;
+  DirtySet(DirtySet&&) noexcept = default;
+  DirtySet& operator=(DirtySet&&) noexcept = default;
+
+  // Bits for `pages` pages; new bits are clear. False, and no change, if
+  // memory is exhausted.
+  [[nodiscard]] bool Resize(std::uint32_t pages);
   void Set(PageId id) { bits_[id >> 6] |= std::uint64_t{1} << (id & 63); }
   void Clear(PageId id) { bits_[id >> 6] &= ~(std::uint64_t{1} << (id & 63)); }
   bool Test(PageId id) const { return (bits_[id >> 6] >> (id & 63)) & 1; }
-  void ClearAll() { std::fill(bits_.begin(), bits_.end(), 0); }
+  void ClearAll() { std::fill(bits_.get(), bits_.get() + words_, 0); }
   std::uint32_t Count() const;
   // Dirty pages in ascending order.
   std::vector<PageId> List() const;
 
  private:
-  std::vector<std::uint64_t> bits_;
+  struct FreeWords {
+    void operator()(std::uint64_t* p) const { std::free(p); }
+  };
+  std::unique_ptr<std::uint64_t[], FreeWords> bits_;
+  std::size_t words_ = 0;     // in use
+  std::size_t capacity_ = 0;  // allocated
 };
 
 class Arena {
@@ -137,6 +151,17 @@ class Arena {
   void Free(PageId id);
   // Ensures the next `pages` Allocate() calls cannot fail.
   Status Reserve(std::uint32_t pages);
+  // Returns free pages at the end of the arena: while the free list's first
+  // page is the last page, takes it off the list and lowers the page count
+  // (the order Free() leaves a freed chain in: its last page first). O(pages
+  // returned); free pages elsewhere stay listed. Returns how many.
+  // REQUIRES: no journal active.
+  std::uint32_t TrimFreeTail();
+  // Lowers the page count to `page_count` and empties the free list.
+  // REQUIRES: no journal active, and the free list holds exactly the pages
+  // at or above `page_count` (a caller that moved every live page below it:
+  // BTree::Shrink).
+  void DropFreePagesAbove(std::uint32_t page_count);
   // Caps the page count (0: no cap, the default): growth past it is
   // OutOfSpace, as when linear memory cannot grow. For memory budgets and
   // for testing the out-of-memory paths.

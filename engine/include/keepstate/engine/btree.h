@@ -25,6 +25,7 @@
 #include <functional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "keepstate/engine/arena.h"
 #include "keepstate/status.h"
@@ -200,6 +201,16 @@ class BTree {
   // Entries with start <= key < end (end empty and !has_end: unbounded).
   std::uint64_t CountRange(const ScanOptions& options) const;
 
+  // Returns free pages to the arena so that it shrinks after deletes: the
+  // free pages at its end (Arena::TrimFreeTail), and, when more pages are
+  // free than live (and at least kShrinkMinFreePages), every live page above
+  // the live count is moved down into a free page below it (the references
+  // to it rewritten) and the arena ends at its live pages. Changes no entry;
+  // invalidates hints and cursors when it moves pages. Never allocates.
+  // REQUIRES: no journal active. Returns the pages returned.
+  static constexpr std::uint32_t kShrinkMinFreePages = 16;
+  std::uint32_t Shrink();
+
   // Pages a Put(key, value) may allocate at most (for Arena::Reserve).
   std::uint32_t PagesNeededForPut(std::size_t key_size, std::size_t value_size) const;
 
@@ -229,6 +240,11 @@ class BTree {
   void RebalanceAfterDelete(Path& path);
   Result<PageId> WriteOverflow(std::string_view value);
   void FreeOverflow(PageId head);
+  // Shrink's relocation: moves every page of the subtree at `page` (a node
+  // at `depth` of a tree of `height`) found at or above `limit` into the
+  // next of `to`, rewriting the references to it.
+  void MoveBelow(PageId page, std::uint32_t depth, std::uint32_t height, PageId limit,
+                 const std::vector<PageId>& to, std::size_t* next);
   void ReadOverflow(PageId head, std::uint32_t size, std::string* out) const;
   void Descend(std::string_view key, Path* path) const;
   void DescendMany(const std::string_view* keys, std::size_t n, PageId* pages,

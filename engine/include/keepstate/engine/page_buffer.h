@@ -19,7 +19,18 @@ struct PageBufferFree {
 };
 using PageBuffer = std::unique_ptr<std::uint8_t[], PageBufferFree>;
 
-// At least `bytes` bytes (not zeroed), or nullptr if memory is exhausted.
+// At least `bytes` bytes (not zeroed), or nullptr if memory is exhausted or
+// `bytes` is above the cap (SetMaxPageBufferBytes): the caller reports
+// OutOfSpace and changes nothing, where a failed operator new would abort
+// the process (-fno-exceptions).
 PageBuffer AllocatePageBuffer(std::size_t bytes);
+
+// Caps the size of one page buffer (the arena, a commit's staging, a
+// restore's image); 0: no cap but the platform's. A larger request fails
+// before anything is allocated, as exhausted memory does. In wasm the
+// platform's cap is the 2 GiB of linear memory. Process-wide, for memory
+// budgets and for testing the out-of-memory paths.
+void SetMaxPageBufferBytes(std::size_t bytes);
+std::size_t MaxPageBufferBytes();
 
 }  // namespace keepstate::engine

@@ -34,7 +34,8 @@ static_assert(std::endian::native == std::endian::little,
 // The snapshot format version written by this build. Readers accept every
 // version <= kFormatVersion they know and return Unsupported for newer ones.
 // 1: every manifest is full. 2: a manifest may be a delta over an older one.
-inline constexpr std::uint32_t kFormatVersion = 2;
+// 3: a page may be blank (kBlankPage): stored in its manifest entry alone.
+inline constexpr std::uint32_t kFormatVersion = 3;
 // A version's manifest chain (itself, then its delta bases down to a full
 // manifest) is at most this long; a longer chain is Corruption. Writers keep
 // chains far shorter (persister.cc: about log2 of the page count).
@@ -165,10 +166,20 @@ inline constexpr std::uint32_t kMaxManifestBodyBytes = 1u << 30;
 
 // Where a page's bytes are stored and their hash.
 struct PageLocation {
-  std::uint32_t pack = 0;    // index into Manifest::packs
-  std::uint32_t offset = 0;  // byte offset in the pack
+  std::uint32_t pack = 0;    // index into Manifest::packs, or kBlankPage
+  std::uint32_t offset = 0;  // byte offset in the pack; a blank page's first word
   Hash128 hash;
 };
+
+// Format 3: PageLocation::pack of a blank page, one whose bytes are all zero
+// but its first four, which hold PageLocation::offset (u32 LE). Such a page
+// (a free page: Arena::Free leaves exactly that) is stored in no pack: its
+// manifest entry says it all, so freeing a large value writes no page bytes.
+inline constexpr std::uint32_t kBlankPage = 0xFFFFFFFF;
+// Whether `page` is blank; if so, *word is its first word.
+bool IsBlankPage(std::span<const std::uint8_t> page, std::uint32_t* word);
+// Writes the blank page whose first word is `word` into `page`.
+void FillBlankPage(std::span<std::uint8_t> page, std::uint32_t word);
 
 // One entry of a delta manifest.
 struct ChangedPage {

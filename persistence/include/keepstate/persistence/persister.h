@@ -44,6 +44,17 @@ namespace internal {
 struct PersisterState;  // defined in persister.cc
 }  // namespace internal
 
+// What StoreSession::FinishOpen does when a store holds data but no retained
+// version of it verifies (every one damaged).
+enum class OnAllDamaged : std::uint32_t {
+  // Refuse: the open fails with Corruption listing each version and why, and
+  // no record is touched (the default: an app must choose to lose data).
+  kRefuse = 0,
+  // Open an empty state on a fresh version line, whose first successful
+  // commit clears every stored record (the damaged versions included).
+  kOpenEmpty = 1,
+};
+
 struct PersisterOptions {
   std::uint64_t store_id = 1;
   // Unique per writer (tab); part of every pack key this writer creates.
@@ -62,6 +73,9 @@ struct PersisterOptions {
   // Compaction also merges the smallest packs when the current version reads
   // from more than this many packs (restore cost is per record).
   std::uint32_t max_packs = 256;
+  // See OnAllDamaged. A store with no head and no manifest (a new one)
+  // opens empty either way.
+  OnAllDamaged on_all_damaged = OnAllDamaged::kRefuse;
 };
 
 // What one commit writes and deletes. Owns the staging buffer its records

@@ -227,6 +227,10 @@ class RestoreSession {
   // REQUIRES: !needed(). The restored state, or why there is none (as
   // RestoreLatest; RestoreVersion's errors for a BeginVersion session).
   Result<Restored> Finish() &&;
+  // The candidates that failed verification so far, newest first (version
+  // 0: the head record itself). After the session ends with Corruption, each
+  // version that was tried and why it failed.
+  const std::vector<VersionFailure>& failures() const;
 
  private:
   struct State;

@@ -3,8 +3,10 @@
 //
 //   open      which version to restore (newest verified, falling back), with
 //             the page size the store was created with; if nothing verifies,
-//             an empty state on a fresh version line whose first commit
-//             clears the unreadable records;
+//             Corruption listing every version and why, with no record
+//             touched — or, with PersisterOptions::on_all_damaged =
+//             kOpenEmpty, an empty state on a fresh version line whose first
+//             commit clears the unreadable records;
 //   commit    capture the dirty pages into a plan and a WriteBatch that
 //             carries what the head check needs (the exact head this state
 //             is based on, and clear-first for a fresh line); the check
@@ -27,8 +29,9 @@
 //    each commit's own), so a head rewritten at the same version by another
 //    writer is a conflict, and a head that did not decode can be replaced
 //    only by the writer that saw exactly it.
-//  - fresh_line() is true from an open that verified nothing until the first
-//    successful commit; while it is, batches clear the store first.
+//  - fresh_line() is true from an open that verified nothing (and was asked
+//    to open empty) until the first successful commit; while it is, batches
+//    clear the store first.
 //
 // Thread safety: none (single-threaded, like the rest of keepstate).
 #pragma once
@@ -52,9 +55,11 @@ namespace keepstate::persistence {
 // What an open found.
 struct OpenReport {
   std::uint64_t restored_version = 0;   // 0: empty (new, or a fresh line)
-  bool fresh_line = false;              // nothing verified: see the file comment
-  std::vector<VersionFailure> failures; // why newer versions were skipped, newest first
-                                        // (a fresh line: one entry, version 0, with every failure)
+  bool fresh_line = false;              // nothing verified, opened empty (OnAllDamaged::kOpenEmpty)
+  // Why versions were skipped, newest first, one entry per version tried
+  // (version 0: the head record). Also filled when FinishOpen refuses a store
+  // whose every version is damaged (then it returns Corruption).
+  std::vector<VersionFailure> failures;
   // Opened with a RestoreBase: the pages read from packs, ascending (the rest
   // came from the base).
   std::optional<std::vector<std::uint32_t>> read_pages;
@@ -101,7 +106,10 @@ class StoreSession {
   // verification moves on to the next candidate version.
   void AddPack(std::optional<std::span<const std::uint8_t>> pack);
   // REQUIRES: BeginOpen() succeeded and !needed(). The restored arena (all
-  // pages clean) and what was found. Errors: Unsupported (a newer format
+  // pages clean) and what was found. Errors: Corruption (data is stored but
+  // no version of it verifies, and options().on_all_damaged is kRefuse: the
+  // message and report->failures list each version and why; nothing was
+  // written, and this session stays unopened), Unsupported (a newer format
   // wrote the store), InvalidArgument (bad options), OutOfSpace (state too
   // large), Internal.
   Result<engine::Arena> FinishOpen(OpenReport* report);

@@ -106,8 +106,8 @@ class Replica {
 
   // The options of the C ABI's keepstate_store_new: 0 keeps the default page
   // size and retained versions; writer_id names this writer in pack keys.
-  static persistence::PersisterOptions OptionsFor(std::uint32_t page_size, std::uint32_t retain,
-                                                  std::uint64_t writer_id);
+  static persistence::PersisterOptions OptionsFor(std::uint32_t page_size, std::uint32_t retain, std::uint64_t writer_id,
+                                                  bool open_empty_if_damaged = false);
 
   // Unique in the process, never reused (never 0).
   std::uint32_t id() const { return id_; }
