@@ -266,8 +266,9 @@ async function openStorage(
   const root = options.opfs ?? (await opfsRoot());
   const folder = root === undefined ? null : await OpfsCopy.open(root, name);
   let authority: StorageBackend;
+  let database: IndexedDBBackend | null = null; // the IndexedDB this open opened, if it did
   try {
-    authority = typeof options.storage === 'object' ? options.storage : await IndexedDBBackend.open(indexedDB!, name, timing);
+    authority = typeof options.storage === 'object' ? options.storage : (database = await IndexedDBBackend.open(indexedDB!, name, timing));
   } catch (e) {
     if (folder?.created) await OpfsCopy.removeStore(root!, name).catch(() => undefined);
     throw e;
@@ -277,7 +278,7 @@ async function openStorage(
   // Closes (`close`), and removes what this open created if the open was refused before
   // anything was stored — under the store's lock, so no other tab's commit lands in between.
   const undo = async (close: () => void) => {
-    const createdDatabase = authority instanceof IndexedDBBackend && authority.created;
+    const createdDatabase = database?.created === true;
     if (!createdDatabase && !folder?.created) return close();
     await storeLock(name, () => Promise.resolve())(async () => {
       const head = await authority.readHead().then((h) => (h === undefined ? 'none' : 'some'), () => 'unknown');
