@@ -209,3 +209,21 @@ test('an empty transaction after an import that freed pages commits what it chan
   assert.ok(file.size > 0);
   await s.close();
 });
+
+test('an allocation the module refuses is a QuotaError, and nothing else is touched (export with no memory left)', async () => {
+  const wasm = await loadWasm();
+  const s = await open();
+  s.put('k', 'v');
+  await s.commit();
+  const malloc = wasm.module._malloc;
+  wasm.module._malloc = () => 0; // as when memory cannot grow
+  try {
+    await assert.rejects(s.export(), (e) => e instanceof QuotaError && /cannot allocate/.test(e.message));
+  } finally {
+    wasm.module._malloc = malloc;
+  }
+  s.put('k', 'v2');
+  assert.equal((await s.commit()).version, 2, 'the store and the module are intact');
+  assert.ok((await s.export()).size > 0);
+  await s.close();
+});
