@@ -280,8 +280,11 @@ Status SnapshotReader::StartPages() {
                        : Num(*options_.file_size - info.file_size) +
                              " bytes after the end of the file (byte " + Num(info.file_size) + ")");
   }
+  // Of a file of unknown size (a download without its length), only what the header claims:
+  // memory is taken as pages arrive, not for the claim.
+  constexpr std::uint32_t kPagesUpFront = 64;
   Result<engine::Arena::PendingRestore> pending =
-      engine::Arena::BeginRestore(info.page_size, info.page_count);
+      engine::Arena::BeginRestore(info.page_size, info.page_count, options_.file_size ? 0 : kPagesUpFront);
   if (!pending.ok()) return Prefixed(pending.status());
   pending_.emplace(std::move(pending).value());
   page_ = 0;
@@ -308,6 +311,10 @@ Status SnapshotReader::AddPages(std::span<const std::uint8_t>& chunk) {
       continue;
     }
     const std::size_t r = page_offset_ - kSnapshotPageHashSize;
+    if (page_ >= pending_->capacity_pages()) {
+      KEEPSTATE_RETURN_IF_ERROR(Prefixed(pending_->EnsurePages(page_ + 1)));
+      image = pending_->image();
+    }
     const std::size_t k = std::min<std::size_t>(ps - r, chunk.size());
     std::uint8_t* page = image.data() + std::size_t{page_} * ps;
     std::memcpy(page + r, chunk.data(), k);

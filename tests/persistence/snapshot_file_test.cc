@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "keepstate/engine/page_buffer.h"
 #include "keepstate/engine/store.h"
 #include "keepstate/persistence/format.h"
 #include "keepstate/persistence/persister.h"
@@ -559,6 +560,38 @@ TEST_CASE("snapshot corpus files still import", "[persistence][snapshot-file]") 
     CHECK(r->info.user_version == c.user_version);
     CHECK(Entries(*r->store) == model);
   }
+}
+
+TEST_CASE("a snapshot file of unknown size takes memory as its pages arrive, not for its header's claim",
+          "[persistence][snapshot-file]") {
+  Model model;
+  auto store = RandomStore(21, 600, model, 4096);
+  const Bytes whole = EncodeSnapshotFile(store->arena(), SnapshotSource{1, 1}).value();
+  REQUIRE(store->arena().page_count() > 200);
+  const std::span<const std::uint8_t> head(whole.data(), 100000);  // the header and about 24 pages
+  const std::span<const std::uint8_t> rest(whole.data() + head.size(), whole.size() - head.size());
+  engine::SetMaxPageBufferBytes(std::size_t{150} * 4096);  // less than the whole state
+  {
+    // Size unknown (a download without its length): the header costs little; memory runs out
+    // only once more pages arrived than fit.
+    SnapshotReader reader(SnapshotReaderOptions{});
+    CHECK(reader.Add(head).ok());
+    CHECK(reader.Add(rest).code() == Code::kOutOfSpace);
+  }
+  {
+    // Size known: the claim is checked against it, and the memory is taken at the header.
+    SnapshotReaderOptions o;
+    o.file_size = whole.size();
+    SnapshotReader reader(o);
+    CHECK(reader.Add(head).code() == Code::kOutOfSpace);
+  }
+  engine::SetMaxPageBufferBytes(0);
+  SnapshotReader reader(SnapshotReaderOptions{});
+  REQUIRE(reader.Add(head).ok());
+  REQUIRE(reader.Add(rest).ok());
+  Result<ImportedSnapshot> r = std::move(reader).Finish();
+  REQUIRE(r.ok());
+  CHECK(Entries(*r->store) == model);
 }
 
 }  // namespace

@@ -118,7 +118,11 @@ class Arena {
   // A PendingRestore is not an Arena: nothing can use the bytes before they
   // are validated, and writing image() never bypasses a live arena's dirty
   // tracking.
-  static Result<PendingRestore> BeginRestore(std::uint32_t page_size, std::uint32_t page_count);
+  // With reserve_pages (0: all), memory for only that many pages is taken
+  // now; PendingRestore::EnsurePages takes more as pages arrive (a snapshot
+  // file of unknown size: memory follows the bytes that came, not the claim).
+  static Result<PendingRestore> BeginRestore(std::uint32_t page_size, std::uint32_t page_count,
+                                             std::uint32_t reserve_pages = 0);
 
   Arena(Arena&&) noexcept = default;
   Arena& operator=(Arena&&) noexcept = default;
@@ -252,7 +256,13 @@ class Arena {
 
 class Arena::PendingRestore {
  public:
+  // The page images, page i at i * page_size. REQUIRES: only the first
+  // capacity_pages() of them are written (all, unless BeginRestore reserved fewer).
   std::span<std::uint8_t> image() { return {arena_.buffer_.get(), arena_.size_bytes()}; }
+  std::uint32_t capacity_pages() const { return arena_.capacity_pages_; }
+  // Room for the first `pages` page images (at most the page count), keeping
+  // those written; OutOfSpace leaves everything as it was. image() moves.
+  Status EnsurePages(std::uint32_t pages);
   // Validates (Corruption/Unsupported as FromImage); all pages clean.
   Result<Arena> Finish() &&;
 
