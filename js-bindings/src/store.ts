@@ -10,6 +10,7 @@
 import type { StoreEmitter, Handler } from './events.js';
 import { InvalidArgumentError } from './errors.js';
 import type { Lifecycle } from './lifecycle.js';
+import type { Replica } from './replica.js';
 import type { StatusNotifier } from './status.js';
 import type { Writer } from './writer.js';
 import type {
@@ -76,6 +77,11 @@ export class Store implements ReadWrite {
    */
   get lossProtection(): LossProtection {
     return this.#writer.lossProtection;
+  }
+
+  /** @internal The current replica (bench/browser's attribution of the C ABI's own cost). */
+  get debugReplica(): Replica {
+    return this.#writer.replica;
   }
 
   /** @internal Who hears of status changes (status.ts). */

@@ -269,7 +269,7 @@ export async function transfersJs(args) {
  * checks. transfersJs less this is what keepstate's JS layer costs.
  */
 export async function transfersAbi(args) {
-  const e = ledgerStore.engine, m = e.module, h = ledgerStore.handle;
+  const r = ledgerStore.debugReplica, e = r.wasm, m = e.module, h = r.handle;
   const tx = {
     get(key) {
       m._keepstate_store_get(h, 1, e.scratch, e.stageKey(key));
