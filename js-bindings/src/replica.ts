@@ -236,23 +236,21 @@ export class Replica {
 
   /** Starts mutator `name` on this replica with a copy of `args`; returns the call id. */
   startCall(name: string, args: Uint8Array): number {
-    const w = this.wasm;
-    const n = Wasm.encode(name);
-    // 4 bytes for the call id the module writes back, then the name and the args.
-    const [idPtr, namePtr, argsPtr] = w.stage(new Uint8Array(4), n, args);
-    w.check(w.module._keepstate_call(this.handle, namePtr!, n.length, argsPtr!, args.length, idPtr!));
-    const id = new DataView(w.module.HEAPU8.buffer).getUint32(idPtr!, true);
-    w.trimScratch();
-    return id;
+    return this.start('_keepstate_call', name, args);
   }
 
   /** Starts the read-only query `name` (KEEPSTATE_QUERY) with a copy of `args`; returns the
    * call id, settled like a mutator call's (Wasm.calls). */
   startQuery(name: string, args: Uint8Array): number {
+    return this.start('_keepstate_query', name, args);
+  }
+
+  private start(exported: '_keepstate_call' | '_keepstate_query', name: string, args: Uint8Array): number {
     const w = this.wasm;
     const n = Wasm.encode(name);
+    // 4 bytes for the call id the module writes back, then the name and the args.
     const [idPtr, namePtr, argsPtr] = w.stage(new Uint8Array(4), n, args);
-    w.check(w.module._keepstate_query(this.handle, namePtr!, n.length, argsPtr!, args.length, idPtr!));
+    w.check(w.module[exported](this.handle, namePtr!, n.length, argsPtr!, args.length, idPtr!));
     const id = new DataView(w.module.HEAPU8.buffer).getUint32(idPtr!, true);
     w.trimScratch();
     return id;

@@ -22,6 +22,16 @@ function request(req) {
   });
 }
 
+/** Flips the last byte of every stored manifest of store `name`: no version verifies any more. */
+export function damageEveryManifest(factory, name) {
+  return tamper(factory, name, (kind, key, bytes) => {
+    if (kind !== 'manifests') return undefined;
+    const copy = new Uint8Array(bytes);
+    copy[copy.length - 1] ^= 1;
+    return copy;
+  });
+}
+
 /** Opens the database of store `name` directly (no keepstate in between). */
 export async function rawDatabase(factory, name) {
   return request(factory.open(`keepstate:${name}`));
