@@ -1,11 +1,12 @@
 // The in-memory backend (storage: 'memory', memory.ts) behind the same
 // StorageBackend contract as IndexedDB: commits reopen, two stores of one
-// name conflict and hear each other, autosave runs from JS (also after a C++
+// name conflict and hear each other (contract.test.mjs runs the contract
+// suite on it), autosave runs from JS (also after a C++
 // mutator's writes), and nothing needs an IndexedDB.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { openStore, ConflictError, InvalidArgumentError } from '../dist/node.js';
+import { openStore, InvalidArgumentError } from '../dist/node.js';
 import { nextEvent, uniqueName } from './helpers.mjs';
 
 const open = (name, options = {}) => openStore(name, { storage: 'memory', autosave: false, ...options });
@@ -24,26 +25,6 @@ test('memory: commits reopen in the same realm, exactly as committed', async () 
   const b = await open(name);
   assert.equal(b.version, 1);
   assert.deepEqual(b.scan().map(([k]) => k), ['k']);
-  await b.close();
-});
-
-test("memory: two stores of one name conflict (onConflict: 'reject'), and the loser hears the winner", async () => {
-  const name = uniqueName('mem');
-  const reject = { onConflict: 'reject', follow: false };
-  const a = await open(name, reject);
-  const b = await open(name, reject);
-  const heard = nextEvent(b, 'remote-commit');
-  a.put('who', 'a');
-  await a.commit();
-  assert.deepEqual(await heard, { version: 1 });
-  b.put('who', 'b');
-  const error = await b.commit().catch((e) => e);
-  assert.ok(error instanceof ConflictError, String(error));
-  assert.equal(error.actualVersion, 1);
-  assert.equal(b.dirty, true);
-  await b.reload();
-  assert.equal(b.getText('who'), 'a');
-  await a.close();
   await b.close();
 });
 
