@@ -41,7 +41,7 @@ export interface Restored {
 }
 
 /** Restores `source` into a new in-memory state (replica.ts). */
-export type RestoreFrom = (source: RestoreSource) => Promise<Restored>;
+export type Restorer = (source: RestoreSource) => Promise<Restored>;
 
 export interface GuardOptions {
   /** The OPFS copy, or null. */
@@ -97,7 +97,7 @@ export class GuardedBackend extends BackendWrapper {
    * Resolves with the one to adopt and, if data was found missing, the event to emit.
    * REQUIRES: the caller holds the lock.
    */
-  async restoreNewest(restore: RestoreFrom): Promise<{ restored: Restored; loss: DataLossEvent | null }> {
+  async restoreNewest(restore: Restorer): Promise<{ restored: Restored; loss: DataLossEvent | null }> {
     await this.tidying; // a stashed commit written just before, under the same lock
     const timing = this.options.timing;
     const t0 = performance.now();
