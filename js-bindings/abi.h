@@ -92,7 +92,15 @@
   X(keepstate_call, status, "store name name_len args args_len id_out")                   \
   X(keepstate_call_take, i32, "id_out")                                                    \
   /* Read-only queries (KEEPSTATE_QUERY): started and taken like mutator calls. */         \
-  X(keepstate_query, status, "store name name_len args args_len id_out")
+  X(keepstate_query, status, "store name name_len args args_len id_out")                  \
+  /* Sync (docs/sync.md): the journal a synced store keeps in its own state. */            \
+  X(keepstate_sync_init, status, "store client client_len")                                 \
+  X(keepstate_sync_state, status, "store")                                                  \
+  X(keepstate_sync_pending, status, "store after max_count max_bytes")                      \
+  X(keepstate_sync_marked, status, "store")                                                 \
+  X(keepstate_sync_apply, status, "store version last_mutation_id entries entries_len")     \
+  X(keepstate_sync_replay, status, "store mutation_id id_out")                              \
+  X(keepstate_sync_adopt, status, "store import_id")
 
 // Wire layouts: where the bytes C++ writes into linear memory for JS lie,
 // defined once here, generated into abi.ts as WIRE (the TypeScript side reads

@@ -110,6 +110,10 @@ std::int32_t Changes(Op op) {
 std::int32_t StartCall(bool query, std::uint32_t handle, std::string_view name, std::span<const std::uint8_t> args, std::uint32_t* id_out) {
   return With(Known(handle), [&](Replica& r) {
     if (!r.open()) return Fail(Status::Closed("the store is not open"));
+    // A synced store journals the call before it starts (a name no mutator has journals nothing).
+    if (!query && r.synced() && keepstate::sdk::Find(name) != nullptr) {
+      if (Result<std::uint64_t> journaled = r.Journal(name, args); !journaled.ok()) return Fail(journaled.status());
+    }
     return Then(query ? g_calls.StartQuery(name, handle, args) : g_calls.Start(name, handle, args), [&](std::uint32_t id) { *id_out = id; });
   });
 }
@@ -440,6 +444,88 @@ EMSCRIPTEN_KEEPALIVE std::int32_t keepstate_call_take(std::uint32_t* id_out) {
 
 // The module's scheduler, for keepstate_scheduler_run_for/complete_token.
 EMSCRIPTEN_KEEPALIVE std::uint32_t keepstate_scheduler() { return Address(sched::ToC(&g_scheduler)); }
+
+// --- Sync (docs/sync.md): a synced store's journal ------------------------------------
+
+// Makes the store synced as client `client` (journaling what it holds). Errors: invalid-argument
+// (client id), conflict (synced as another client), busy, quota, closed.
+EMSCRIPTEN_KEEPALIVE std::int32_t keepstate_sync_init(std::uint32_t handle, const std::uint8_t* client, std::uint32_t client_len) {
+  return With(Known(handle), [&](Replica& r) { return Done(r.SyncInit(View(client, client_len))); });
+}
+
+// The meta as JSON into the output buffer: {"client","version","lastMutationId","nextMutationId"}.
+// Errors: not-found (not synced), corruption, closed.
+EMSCRIPTEN_KEEPALIVE std::int32_t keepstate_sync_state(std::uint32_t handle) {
+  return With(Known(handle), [&](Replica& r) {
+    return Then(r.SyncState(), [&](const keepstate::replica::SyncMeta& m) { wire::EncodeSyncMeta(m, &g_out); });
+  });
+}
+
+// The journaled mutations above `after`, at most max_count and about max_bytes of args (at least
+// one), as SCAN_ entries: key "<id> <name>", value the args. Errors: corruption, closed.
+EMSCRIPTEN_KEEPALIVE std::int32_t keepstate_sync_pending(std::uint32_t handle, double after, std::uint32_t max_count,
+                                                        std::uint32_t max_bytes) {
+  return With(Known(handle), [&](Replica& r) {
+    wire::ScanWriter out(&g_out);
+    std::uint32_t count = 0;
+    std::uint64_t bytes = 0;
+    const Status s = r.SyncPending(static_cast<std::uint64_t>(after), [&](std::uint64_t id, std::string_view name, auto args) {
+      if (count > 0 && (count >= max_count || bytes + args.size() > max_bytes)) return false;
+      ++count;
+      bytes += args.size();
+      return out.Entry(std::to_string(id) + " " + std::string(name), View(args.data(), static_cast<std::uint32_t>(args.size())));
+    });
+    return s.ok() ? (out.Finish(), 0) : Fail(s);
+  });
+}
+
+// The keys local work changed since the server version, as SCAN_ entries whose values are the
+// keys' bytes (a key a mutator wrote need not be UTF-8). Errors: closed.
+EMSCRIPTEN_KEEPALIVE std::int32_t keepstate_sync_marked(std::uint32_t handle) {
+  return With(Known(handle), [&](Replica& r) {
+    wire::ScanWriter out(&g_out);
+    const Status s = r.SyncMarked([&](std::string_view key) { out.Entry({}, key); });
+    return s.ok() ? (out.Finish(), 0) : Fail(s);
+  });
+}
+
+// Adopts a pull: entries laid out as u32 key length, key, i32 value length (-1: absent), value,
+// repeated. Errors: invalid-argument (entries that do not decode, a key or value size),
+// unsupported (not synced), busy, quota, closed.
+EMSCRIPTEN_KEEPALIVE std::int32_t keepstate_sync_apply(std::uint32_t handle, double version, double last_mutation_id,
+                                                      const std::uint8_t* entries, std::uint32_t entries_len) {
+  Result<std::vector<wire::PulledEntry>> decoded = wire::DecodePulledEntries(Span(entries, entries_len));
+  if (!decoded.ok()) return Fail(decoded.status());
+  return With(Known(handle), [&](Replica& r) {
+    return Done(r.ApplyPull(static_cast<std::uint64_t>(version), static_cast<std::uint64_t>(last_mutation_id), *decoded));
+  });
+}
+
+// Starts journaled mutation `mutation_id` again (a replay after a pull: it stays journaled as it
+// is). Errors: not-found (no such mutation), invalid-argument (its mutator is unknown), closed.
+EMSCRIPTEN_KEEPALIVE std::int32_t keepstate_sync_replay(std::uint32_t handle, double mutation_id, std::uint32_t* id_out) {
+  return With(Known(handle), [&](Replica& r) {
+    const auto want = static_cast<std::uint64_t>(mutation_id);
+    std::string name;
+    std::vector<std::uint8_t> args;
+    bool found = false;
+    const Status s = r.SyncPending(want - 1, [&](std::uint64_t id, std::string_view n, auto a) {
+      found = id == want;
+      if (found) name.assign(n), args.assign(a.begin(), a.end());
+      return false;
+    });
+    if (!s.ok()) return Fail(s);
+    if (!found) return Fail(Status::NotFound("no journaled mutation " + std::to_string(want)));
+    return Then(g_calls.Start(name, handle, args), [&](std::uint32_t id) { *id_out = id; });
+  });
+}
+
+// keepstate_import_adopt for a synced store taking its server's snapshot: the journal stays.
+EMSCRIPTEN_KEEPALIVE std::int32_t keepstate_sync_adopt(std::uint32_t handle, std::uint32_t import_id) {
+  return With(Known(handle), [&](Replica& r) {
+    return With(KnownImport(import_id), [&](Import& import) { return Done(r.AdoptImport(import, /*keep_journal=*/true)); });
+  });
+}
 
 }  // extern "C"
 

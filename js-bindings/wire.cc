@@ -111,6 +111,41 @@ void EncodeOpenProgress(const replica::OpenProgress& progress, std::string* out)
   }
 }
 
+void EncodeSyncMeta(const replica::SyncMeta& m, std::string* out) {
+  // The client id is [A-Za-z0-9_-] (Replica::SyncInit checks it): no escaping needed.
+  *out = "{\"client\":\"" + m.client + "\",\"version\":" + std::to_string(m.server_version) +
+         ",\"lastMutationId\":" + std::to_string(m.last_mutation_id) +
+         ",\"nextMutationId\":" + std::to_string(m.next_mutation_id) + "}";
+}
+
+Result<std::vector<PulledEntry>> DecodePulledEntries(std::span<const std::uint8_t> bytes) {
+  std::vector<PulledEntry> entries;
+  const char* p = reinterpret_cast<const char*>(bytes.data());
+  std::size_t at = 0;
+  auto word = [&](std::uint32_t* w) {
+    if (bytes.size() - at < 4) return false;
+    std::memcpy(w, p + at, 4);
+    at += 4;
+    return true;
+  };
+  auto truncated = [] { return Status::InvalidArgument("pulled entries are truncated"); };
+  while (at < bytes.size()) {
+    std::uint32_t key_size = 0, value_word = 0;
+    if (!word(&key_size) || key_size > bytes.size() - at) return truncated();
+    const std::string_view key(p + at, key_size);
+    at += key_size;
+    if (!word(&value_word)) return truncated();
+    if (value_word == 0xFFFFFFFFu) {
+      entries.emplace_back(key, std::nullopt);
+      continue;
+    }
+    if (value_word > bytes.size() - at) return truncated();
+    entries.emplace_back(key, std::string_view(p + at, value_word));
+    at += value_word;
+  }
+  return entries;
+}
+
 void EncodeImportInfo(const persistence::SnapshotFileInfo& i, std::string* out) {
   *out = "{\"pageSize\":" + std::to_string(i.page_size) + ",\"pageCount\":" + std::to_string(i.page_count) +
          ",\"schemaVersion\":" + std::to_string(i.user_version) + ",\"entries\":" + std::to_string(i.entry_count) +

@@ -7,6 +7,8 @@
 
 #include <cstdint>
 #include <optional>
+#include <span>
+#include <utility>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -34,6 +36,13 @@ void EncodePackRequest(const persistence::PackId& need, const std::vector<persis
 void EncodeOpenReport(const persistence::OpenReport& report, std::string* out);
 // An open's progress: the pack request while it needs one, else the open report.
 void EncodeOpenProgress(const replica::OpenProgress& progress, std::string* out);
+// A synced store's meta: {"client": "...", "version": N, "lastMutationId": N, "nextMutationId": N}.
+void EncodeSyncMeta(const replica::SyncMeta& meta, std::string* out);
+// A pulled entry: a key and its value (nullopt: absent), viewing the decoded buffer.
+using PulledEntry = std::pair<std::string_view, std::optional<std::string_view>>;
+// keepstate_sync_apply's entries: u32 key length, key, i32 value length (-1: absent), value,
+// repeated. Errors: InvalidArgument (truncated; a negative length other than -1).
+Result<std::vector<PulledEntry>> DecodePulledEntries(std::span<const std::uint8_t> bytes);
 // The batch as PLAN_* u32 words; its pointers stay valid while the batch's plan lives.
 void EncodePlan(const persistence::WriteBatch& batch, std::string* out);
 // A verified snapshot file (keepstate_import_finish): {"pageSize": N, "pageCount": N,

@@ -20,7 +20,8 @@ import { MemoryBackend } from './storage/memory.js';
 import { OpfsCopy, opfsRoot, type CopyDirectory } from './storage/opfs.js';
 import { Store, type StoreParts } from './store.js';
 import { recordOrigin } from './origins.js';
-import type { Synchronous, Transaction } from './types.js';
+import type { SyncOptions, Synchronous, Transaction } from './types.js';
+import { SyncClient } from './sync/client.js';
 import type { ProgressListener } from './progress.js';
 import type { Wasm } from './wasm.js';
 import { Writer } from './writer.js';
@@ -102,6 +103,12 @@ export interface OpenOptions {
    * older one is read instead. A new store reports { done: 0, total: 0 }.
    */
   onProgress?: ProgressListener;
+  /**
+   * Sync this store with a server (docs/sync.md): every write is a mutation the server runs too
+   * (put and delete as built-ins, call() by name; transaction(fn) is refused), pushed when the
+   * server is reachable, and what others did is pulled. store.sync says where it stands.
+   */
+  sync?: SyncOptions;
 }
 
 const DEFAULT_AUTOSAVE_MS = 1000;
@@ -119,7 +126,7 @@ function isBackend(value: unknown): value is StorageBackend {
 /** Every option openStore takes: one it does not know is a mistake (a misspelling) and refused. */
 const OPTION_NAMES: ReadonlySet<string> = new Set([
   'autosave', 'retain', 'durability', 'pageSize', 'storage', 'indexedDB', 'module', 'copy', 'mirror', 'opfs',
-  'onDataLoss', 'onAllDamaged', 'onConflict', 'persist', 'follow', 'schema', 'debugTimings', 'onProgress',
+  'onDataLoss', 'onAllDamaged', 'onConflict', 'persist', 'follow', 'schema', 'debugTimings', 'onProgress', 'sync',
 ] satisfies Array<keyof OpenOptions>);
 
 /** The longest autosave delay setTimeout keeps (a longer one fires at once). */
@@ -174,6 +181,19 @@ export function validateOptions(name: unknown, options: OpenOptions, what = 'ope
     check(Number.isSafeInteger(schema.version) && schema.version >= 1, 'schema.version must be an integer >= 1');
     check(schema.migrate === undefined || typeof schema.migrate === 'function', 'schema.migrate must be a function');
   }
+  const sync = options.sync;
+  check(sync === undefined || (typeof sync === 'object' && sync !== null), 'sync must be { url, space, token? }');
+  if (sync !== undefined) {
+    check(typeof sync.url === 'string' && /^https?:\/\//.test(sync.url), 'sync.url must be an http:// or https:// URL');
+    check(typeof sync.space === 'string' && /^[A-Za-z0-9._-]{1,128}$/.test(sync.space), 'sync.space must be 1 to 128 characters of [A-Za-z0-9._-]');
+    check(sync.token === undefined || typeof sync.token === 'string', 'sync.token must be a string');
+    check(
+      sync.pullIntervalMs === undefined || (typeof sync.pullIntervalMs === 'number' && sync.pullIntervalMs >= 100 && sync.pullIntervalMs <= MAX_TIMER_MS),
+      `sync.pullIntervalMs must be a number of ms in [100, ${MAX_TIMER_MS}]`,
+    );
+    check(sync.websocket === undefined || typeof sync.websocket === 'boolean', 'sync.websocket must be a boolean');
+    check(sync.fetch === undefined || typeof sync.fetch === 'function', 'sync.fetch must be a function');
+  }
 }
 
 /** Opens (creating if needed) the store `name` and restores its newest verified version. */
@@ -185,6 +205,10 @@ export async function openStore(name: string, options: OpenOptions = {}): Promis
     const target = schemaTarget(parts.writer.wasm, options.schema?.version);
     await migrateTo(parts.writer, target, options.schema?.migrate);
     parts.writer.setCodeSchema(target);
+    if (options.sync !== undefined) {
+      parts.sync = new SyncClient(parts.writer, options.sync, parts.events);
+      parts.sync.start();
+    }
   } catch (e) {
     await parts.discard();
     throw e;

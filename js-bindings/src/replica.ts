@@ -21,6 +21,23 @@ import type { ScanOptions } from './types.js';
 const NOT_FOUND = codeNumber('not-found');
 const BUSY = codeNumber('busy');
 
+/** A synced state's meta (keepstate_sync_state). */
+export interface SyncMeta {
+  client: string;
+  /** The server version the unmarked keys have. */
+  version: number;
+  /** The server processed this client's mutations up to here. */
+  lastMutationId: number;
+  nextMutationId: number;
+}
+
+/** A mutation in a synced state's journal. */
+export interface JournaledMutation {
+  id: number;
+  name: string;
+  args: Uint8Array;
+}
+
 /** What a restore reported (keepstate_store_open's JSON, abi.h). */
 export interface OpenReport {
   restored: number;
@@ -254,6 +271,75 @@ export class Replica {
     const id = new DataView(w.module.HEAPU8.buffer).getUint32(idPtr!, true);
     w.trimScratch();
     return id;
+  }
+
+  // --- Sync (docs/sync.md): the journal a synced store keeps in its state ---------------
+
+  /** Makes the state synced as client `client`, journaling what it holds (conflict: synced as another client). */
+  syncInit(client: string): void {
+    const w = this.wasm;
+    const [p] = w.stage(Wasm.encode(client));
+    w.check(w.module._keepstate_sync_init(this.handle, p!, Wasm.encode(client).length));
+    w.trimScratch();
+  }
+
+  /** The sync meta; undefined if the state is not synced. */
+  syncState(): SyncMeta | undefined {
+    const status = this.wasm.module._keepstate_sync_state(this.handle);
+    if (status === NOT_FOUND) return undefined;
+    this.wasm.check(status);
+    return JSON.parse(this.wasm.outText()) as SyncMeta;
+  }
+
+  /** The journaled mutations above `after`, ascending: at most `maxCount`, about `maxBytes` of args (at least one). */
+  syncPending(after: number, maxCount: number, maxBytes: number): JournaledMutation[] {
+    this.wasm.check(this.wasm.module._keepstate_sync_pending(this.handle, after, maxCount, maxBytes));
+    return readScan(this.wasm.outBytes()).map(([key, args]) => {
+      const space = key.indexOf(' ');
+      return { id: Number(key.slice(0, space)), name: key.slice(space + 1), args };
+    });
+  }
+
+  /** The keys local work changed since the server version (bytes: a mutator's keys need not be UTF-8). */
+  syncMarked(): Uint8Array[] {
+    this.wasm.check(this.wasm.module._keepstate_sync_marked(this.handle));
+    return readScan(this.wasm.outBytes()).map(([, key]) => key);
+  }
+
+  /** Adopts a pull: the server's values at `version` (null: absent), marks dropped, mutations up to `lastMutationId` gone. */
+  syncApply(version: number, lastMutationId: number, entries: ReadonlyArray<readonly [Uint8Array, Uint8Array | null]>): void {
+    let size = 0;
+    for (const [k, v] of entries) size += 8 + k.length + (v === null ? 0 : v.length);
+    const buffer = new Uint8Array(size);
+    const view = new DataView(buffer.buffer);
+    let at = 0;
+    for (const [k, v] of entries) {
+      view.setUint32(at, k.length, true);
+      buffer.set(k, at + 4);
+      at += 4 + k.length;
+      view.setUint32(at, v === null ? 0xffffffff : v.length, true);
+      at += 4;
+      if (v !== null) buffer.set(v, at), (at += v.length);
+    }
+    const w = this.wasm;
+    const [p] = w.stage(buffer);
+    w.check(w.module._keepstate_sync_apply(this.handle, version, lastMutationId, p!, size));
+    w.trimScratch();
+  }
+
+  /** Starts journaled mutation `mutationId` again (a replay after a pull); the call id (Wasm.calls). */
+  syncReplay(mutationId: number): number {
+    const w = this.wasm;
+    const [idPtr] = w.stage(new Uint8Array(4));
+    w.check(w.module._keepstate_sync_replay(this.handle, mutationId, idPtr!));
+    const id = new DataView(w.module.HEAPU8.buffer).getUint32(idPtr!, true);
+    w.trimScratch();
+    return id;
+  }
+
+  /** Makes the verified import `id` (the server's snapshot) this synced replica's state, keeping its journal. */
+  syncAdopt(id: number): void {
+    this.wasm.check(this.wasm.module._keepstate_sync_adopt(this.handle, id));
   }
 
   // --- Changes (watch) ---------------------------------------------------------

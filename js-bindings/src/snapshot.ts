@@ -136,6 +136,11 @@ async function verifyImport(
   }
 }
 
+/** @internal A synced store's snapshot from its server (sync/client.ts), verified into `wasm`: the import's id. */
+export async function importFromBytes(wasm: Wasm, bytes: Uint8Array): Promise<number> {
+  return (await verifyImport(wasm, bytes, undefined, undefined)).id;
+}
+
 /**
  * What the snapshot file `source` holds — schema version, entries, the version it was exported
  * from, when, its page size and count (SnapshotInfo) — after verifying all of it as

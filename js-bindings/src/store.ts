@@ -13,6 +13,7 @@ import type { Lifecycle } from './lifecycle.js';
 import type { Replica } from './replica.js';
 import type { StatusNotifier } from './status.js';
 import type { Writer } from './writer.js';
+import type { SyncClient } from './sync/client.js';
 import type {
   CommitResult,
   ExportOptions,
@@ -26,6 +27,7 @@ import type {
   Transaction,
   WatchEvent,
   WatchRange,
+  SyncStatus,
 } from './types.js';
 
 export type * from './types.js';
@@ -35,6 +37,8 @@ export interface StoreParts {
   writer: Writer;
   events: StoreEmitter;
   life: Lifecycle;
+  /** The exchange with a server (openStore's `sync` option). */
+  sync?: SyncClient;
 }
 
 /** An open store: openStore() and importStore() make one. */
@@ -44,6 +48,7 @@ export class Store implements ReadWrite {
   readonly #writer: Writer;
   readonly #events: StoreEmitter;
   readonly #life: Lifecycle;
+  readonly #sync: SyncClient | undefined;
 
   /** @internal openStore() and importStore() make stores. */
   static create(parts: StoreParts): Store {
@@ -57,6 +62,7 @@ export class Store implements ReadWrite {
     this.#writer = parts.writer;
     this.#events = parts.events;
     this.#life = parts.life;
+    this.#sync = parts.sync;
     this.name = parts.writer.name;
   }
 
@@ -201,7 +207,20 @@ export class Store implements ReadWrite {
   }
 
   /** Lets calls in flight finish, commits pending changes, then closes. If that commit fails, rejects and the store stays open. */
-  close(): Promise<void> {
+  async close(): Promise<void> {
+    await this.#sync?.stop();
     return this.#writer.close();
+  }
+
+  /** Where a synced store stands with its server (openStore's `sync` option); undefined if it does not sync. */
+  get sync(): SyncStatus | undefined {
+    return this.#sync?.status;
+  }
+
+  /** A synced store: pushes what is pending and pulls now; resolves when that round ran (its error, if any, is in store.sync.error). */
+  syncNow(): Promise<void> {
+    this.#life.assertUsable();
+    if (this.#sync === undefined) throw new InvalidArgumentError(`store "${this.name}" does not sync (openStore's sync option)`);
+    return this.#sync.request();
   }
 }

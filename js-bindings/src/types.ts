@@ -156,7 +156,60 @@ export interface StoreEvents {
   'schema-newer': SchemaNewerEvent;
   /** deleteStore(name) ran elsewhere (another tab, or this realm): the store is closed, and its uncommitted work gone. */
   deleted: { name: string };
+  /** A synced store's exchange with its server changed (status), or the server refused mutations (failed). */
+  sync: SyncEvent;
   error: KeepstateError;
+}
+
+/** openStore's `sync` option: the server a store syncs with (docs/sync.md). */
+export interface SyncOptions {
+  /** The server's base URL, e.g. 'https://sync.example.com' (its endpoints are under /v1/spaces/<space>/). */
+  url: string;
+  /** The space (the unit of sharing): [A-Za-z0-9._-], 1 to 128 characters. */
+  space: string;
+  /** Sent as `Authorization: Bearer <token>` (and as the WebSocket's first message). */
+  token?: string;
+  /** Pull this often without a poke, in ms. Default 30000. */
+  pullIntervalMs?: number;
+  /** Listen for pokes on a WebSocket. Default true where WebSocket exists. */
+  websocket?: boolean;
+  /** The fetch to use (tests). Default globalThis.fetch. */
+  fetch?: typeof fetch;
+  /** The WebSocket class to use (Node before 22). Default globalThis.WebSocket. */
+  WebSocket?: unknown;
+}
+
+/** Where a synced store stands with its server (store.sync). */
+export interface SyncStatus {
+  /** This tab talks to the server (one tab per store does; the others follow it locally). */
+  leader: boolean;
+  /** A WebSocket to the server is open (pokes arrive at once). */
+  connected: boolean;
+  /** Mutations made here that the server has not processed yet (as of the last round). */
+  pending: number;
+  /** The server version the state is based on. */
+  serverVersion: number;
+  /** The server processed this client's mutations up to this id. */
+  lastMutationId: number;
+  /** When the last round with the server succeeded (ms since the epoch); null: none yet. */
+  lastSyncAt: number | null;
+  /** Why the last round failed (the server unreachable, 401, ...); null if it succeeded. */
+  error: KeepstateError | null;
+}
+
+/** A mutation the server refused: dropped here, its effects undone by the pull. */
+export interface SyncFailure {
+  id: number;
+  /** The mutator's name, if this tab still knew it. */
+  name: string | undefined;
+  code: string;
+  message: string;
+}
+
+export interface SyncEvent {
+  status: SyncStatus;
+  /** Mutations the server refused since the last event (empty for a status change). */
+  failed: SyncFailure[];
 }
 
 export type StoreEventName = keyof StoreEvents;

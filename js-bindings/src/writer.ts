@@ -91,7 +91,7 @@ export class Writer {
   private autosaveTimer: ReturnType<typeof setTimeout> | undefined;
   private inTransaction = false;
   /** Mutator calls started by call() and not yet settled (close() lets them finish). */
-  private readonly inFlight = new Set<Promise<Uint8Array>>();
+  private readonly inFlight = new Set<Promise<unknown>>();
   /** While a commit waits to capture (or a catch-up to swap states): calls to start after it. */
   private heldCalls: Array<() => void> | null = null;
   /** This store's work since its base version, for a rebase (a lazy write's value is read from the state). */
@@ -187,6 +187,12 @@ export class Writer {
   transaction<T>(fn: (tx: Transaction) => T): T {
     this.life.assertUsable();
     if (typeof fn !== 'function') throw new InvalidArgumentError(`transaction(fn): fn must be a function, got ${fn === null ? 'null' : typeof fn}`);
+    if (this.replica.syncState() !== undefined) {
+      throw new KeepstateError(
+        'unsupported',
+        `store "${this.name}" is synced: a JS transaction cannot run on its server; write a C++ mutator and call() it (docs/sync.md)`,
+      );
+    }
     const result = this.runTransaction(fn);
     this.pending.transaction(fn);
     this.wroteLocally();
@@ -228,6 +234,41 @@ export class Writer {
         }
       }),
     );
+  }
+
+  // --- Sync (sync/client.ts) ----------------------------------------------------------
+
+  /**
+   * Runs `adopt` (a pull's adoption and the replay of what is still pending) on the replica,
+   * after the calls in flight and under the store's lock, with new calls held: no commit
+   * captures a state with half of it, and no catch-up swaps the replica under it. Resolves
+   * with what `adopt` returned.
+   */
+  adoptPull(adopt: (replica: Replica) => Promise<boolean>): Promise<boolean> {
+    this.life.assertUsable();
+    return this.enqueue(() =>
+      this.lock(async () => {
+        await this.holdCalls();
+        const done = adopt(this.replica);
+        this.inFlight.add(done);
+        try {
+          const adopted = await done;
+          if (adopted) this.wroteLocally();
+          return adopted;
+        } finally {
+          this.inFlight.delete(done);
+          this.releaseCalls();
+        }
+      }),
+    );
+  }
+
+  /** Replays journaled mutation `id` (adoptPull): settles when it finished, whatever its outcome. */
+  replay(id: number): Promise<void> {
+    const call = this.replica.syncReplay(id);
+    const done = new Promise<void>((resolve) => this.wasm.calls.set(call, { resolve: () => resolve(), reject: () => resolve() }));
+    this.wasm.driver.wake();
+    return done;
   }
 
   /** Store.watch: calls `listener` when keys in `range` change; returns the stop function. */

@@ -1,0 +1,312 @@
+// SyncClient: one synced store's exchange with its server (docs/sync.md).
+//
+// One tab per store talks to the server (a Web Lock, `keepstate-sync:<name>`);
+// the other tabs write and commit locally as always, and the tab holding the
+// lock pushes their journaled mutations too, since they are in the state it
+// follows. A round is: push every journaled mutation not yet pushed, in
+// batches; pull what changed since the server version; adopt it and replay
+// what is still pending (Writer.adoptPull: no commit captures half of it);
+// commit. Rounds run one at a time; a request during one makes one more.
+//
+// Invariant: every key without a write mark has the server's value at the
+// meta's server version (replica/src/sync.cc keeps it; a pull asks for the
+// marked keys' values and is adopted only if no mutation was journaled while
+// it was on the wire — else it is asked again).
+import { KeepstateError } from '../errors.js';
+import type { StoreEmitter } from '../events.js';
+import type { JournaledMutation, Replica } from '../replica.js';
+import { importFromBytes } from '../snapshot.js';
+import type { SyncEvent, SyncFailure, SyncOptions, SyncStatus } from '../types.js';
+import type { Writer } from '../writer.js';
+import { readPullAnswer, readPushAnswer, toBase64, type FailedMutation } from './protocol.js';
+
+const PUSH_BATCH_COUNT = 1000;
+const PUSH_BATCH_BYTES = 4 << 20;
+const PULL_ATTEMPTS = 5;
+const DEFAULT_PULL_INTERVAL_MS = 30_000;
+const RETRY_MIN_MS = 500;
+const RETRY_MAX_MS = 30_000;
+
+type SocketLike = {
+  onopen: (() => void) | null;
+  onmessage: ((event: { data: unknown }) => void) | null;
+  onclose: (() => void) | null;
+  onerror: (() => void) | null;
+  send(text: string): void;
+  close(): void;
+};
+type SocketFactory = new (url: string) => SocketLike;
+
+export class SyncClient {
+  private readonly base: string;
+  private readonly fetch: typeof fetch;
+  private readonly Socket: SocketFactory | undefined;
+  private stopped = false;
+  private running: Promise<void> | null = null;
+  private again = false;
+  /** Mutations up to this id were sent in this session (a resend after a reload is skipped by the server). */
+  private pushedUpTo = 0;
+  private socket: SocketLike | null = null;
+  private timer: ReturnType<typeof setTimeout> | null = null;
+  private retryMs = RETRY_MIN_MS;
+  private releaseLeadership: (() => void) | null = null;
+  private readonly stopListening: Array<() => void> = [];
+  private readonly reported = new Set<number>();
+  private current: SyncStatus;
+
+  constructor(
+    private readonly writer: Writer,
+    private readonly options: SyncOptions,
+    private readonly events: StoreEmitter,
+  ) {
+    this.base = `${options.url.replace(/\/+$/, '')}/v1/spaces/${encodeURIComponent(options.space)}`;
+    this.fetch = options.fetch ?? globalThis.fetch.bind(globalThis);
+    this.Socket = (options.WebSocket ?? (globalThis as { WebSocket?: unknown }).WebSocket) as SocketFactory | undefined;
+    const meta = this.replica.syncState();
+    this.current = {
+      leader: false,
+      connected: false,
+      pending: meta === undefined ? 0 : meta.nextMutationId - 1 - meta.lastMutationId,
+      serverVersion: meta?.version ?? 0,
+      lastMutationId: meta?.lastMutationId ?? 0,
+      lastSyncAt: null,
+      error: null,
+    };
+  }
+
+  private get replica(): Replica {
+    return this.writer.replica;
+  }
+
+  get status(): SyncStatus {
+    return { ...this.current };
+  }
+
+  /** Makes the store synced (its first time: a client id) and starts syncing once this tab leads. */
+  start(): void {
+    if (this.replica.syncState() === undefined) this.replica.syncInit(randomClientId());
+    const locks = (globalThis as { navigator?: { locks?: LockManager } }).navigator?.locks;
+    if (locks === undefined) return this.lead();
+    void locks.request(`keepstate-sync:${this.writer.name}`, () => {
+      if (this.stopped) return;
+      this.lead();
+      return new Promise<void>((resolve) => (this.releaseLeadership = resolve));
+    });
+  }
+
+  private lead(): void {
+    if (this.stopped) return;
+    this.update({ leader: true });
+    const request = () => this.request();
+    this.stopListening.push(this.events.on('commit', request), this.events.on('remote-commit', request));
+    const online = () => {
+      this.retryMs = RETRY_MIN_MS;
+      this.request();
+    };
+    globalThis.addEventListener?.('online', online);
+    this.stopListening.push(() => globalThis.removeEventListener?.('online', online));
+    this.connect();
+    this.request();
+  }
+
+  /** Runs a round now (or once more after the one running); resolves when it has run. */
+  request(): Promise<void> {
+    if (this.stopped) return Promise.resolve();
+    if (this.running !== null) {
+      this.again = true;
+      return this.running;
+    }
+    this.running = (async () => {
+      do {
+        this.again = false;
+        await this.round();
+      } while (this.again && !this.stopped);
+      this.running = null;
+    })();
+    return this.running;
+  }
+
+  /** Stops: no more rounds, the socket closed, the lock given up (the round running finishes). */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer !== null) clearTimeout(this.timer);
+    for (const stop of this.stopListening.splice(0)) stop();
+    this.socket?.close();
+    this.socket = null;
+    this.releaseLeadership?.();
+    await this.running;
+  }
+
+  private async round(): Promise<void> {
+    if (!this.current.leader) return;
+    try {
+      await this.push();
+      await this.pull();
+      this.retryMs = RETRY_MIN_MS;
+      this.update({ lastSyncAt: Date.now(), error: null });
+      this.schedule(this.options.pullIntervalMs ?? DEFAULT_PULL_INTERVAL_MS);
+    } catch (e) {
+      if (this.stopped) return;
+      const error = e instanceof KeepstateError ? e : new KeepstateError('unsupported', `sync: ${(e as Error)?.message ?? String(e)}`, { cause: e });
+      this.update({ error });
+      this.schedule(this.retryMs);
+      this.retryMs = Math.min(this.retryMs * 2, RETRY_MAX_MS);
+    }
+  }
+
+  private schedule(ms: number): void {
+    if (this.stopped) return;
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      void this.request();
+    }, ms);
+  }
+
+  // --- Push ---------------------------------------------------------------------------
+
+  private async push(): Promise<void> {
+    for (;;) {
+      const meta = this.replica.syncState()!;
+      const after = Math.max(meta.lastMutationId, this.pushedUpTo);
+      const batch = this.replica.syncPending(after, PUSH_BATCH_COUNT, PUSH_BATCH_BYTES);
+      if (batch.length === 0) return;
+      const answer = readPushAnswer(
+        await this.post('push', {
+          client: meta.client,
+          mutations: batch.map((m) => ({ id: m.id, name: m.name, args: toBase64(m.args) })),
+        }),
+      );
+      this.pushedUpTo = batch[batch.length - 1]!.id;
+      this.report(answer.failed, batch);
+    }
+  }
+
+  // --- Pull ---------------------------------------------------------------------------
+
+  private async pull(): Promise<void> {
+    for (let attempt = 1; ; ++attempt) {
+      const meta = this.replica.syncState()!;
+      const marked = this.replica.syncMarked();
+      const answer = readPullAnswer(
+        await this.post('pull', { client: meta.client, since: meta.version, keys: marked.map(toBase64) }),
+      );
+      const nothingNew =
+        !answer.full && answer.version === meta.version && answer.lastMutationId <= meta.lastMutationId && answer.entries!.length === 0;
+      if (nothingNew) return this.update({ pending: meta.nextMutationId - 1 - meta.lastMutationId });
+      const snapshot = answer.full ? await this.download() : null;
+      const adopted = await this.writer.adoptPull(async (replica) => {
+        const now = replica.syncState()!;
+        // A mutation journaled meanwhile may have written keys the answer lacks: ask again.
+        if (now.nextMutationId !== meta.nextMutationId || now.version !== meta.version) return false;
+        const journal = replica.syncPending(0, Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER);
+        if (snapshot !== null) {
+          const id = await snapshot.verify(this.writer.wasm);
+          replica.syncAdopt(id);
+          replica.syncApply(snapshot.version, snapshot.lastMutationId, []);
+        } else {
+          replica.syncApply(answer.version, answer.lastMutationId, answer.entries!);
+        }
+        const last = snapshot?.lastMutationId ?? answer.lastMutationId;
+        this.report(answer.failed, journal);
+        for (const m of journal) if (m.id > last) await this.writer.replay(m.id);
+        return true;
+      });
+      if (adopted) {
+        await this.writer.commit();
+        const after = this.replica.syncState()!;
+        this.update({ serverVersion: after.version, lastMutationId: after.lastMutationId, pending: after.nextMutationId - 1 - after.lastMutationId });
+        return;
+      }
+      if (attempt === PULL_ATTEMPTS) throw new KeepstateError('busy', `sync: ${PULL_ATTEMPTS} pulls in a row were overtaken by local writes; trying again later`);
+    }
+  }
+
+  /** The space's snapshot (a full pull): fetched now, verified into the module when adopted. */
+  private async download(): Promise<{ version: number; lastMutationId: number; verify: (wasm: Writer['wasm']) => Promise<number> }> {
+    const meta = this.replica.syncState()!;
+    const response = await this.fetch(`${this.base}/snapshot?client=${encodeURIComponent(meta.client)}`, { headers: this.headers() });
+    if (!response.ok) throw await this.failure('snapshot', response);
+    const version = Number(response.headers.get('Keepstate-Version'));
+    const lastMutationId = Number(response.headers.get('Keepstate-Last-Mutation-Id'));
+    if (!Number.isSafeInteger(version) || !Number.isSafeInteger(lastMutationId)) {
+      throw new KeepstateError('corruption', 'sync: the snapshot answer lacks Keepstate-Version or Keepstate-Last-Mutation-Id');
+    }
+    const bytes = new Uint8Array(await response.arrayBuffer());
+    return { version, lastMutationId, verify: (wasm) => importFromBytes(wasm, bytes) };
+  }
+
+  // --- Pokes --------------------------------------------------------------------------
+
+  private connect(): void {
+    if (this.stopped || this.Socket === undefined || this.options.websocket === false) return;
+    const socket = new this.Socket(`${this.base.replace(/^http/, 'ws')}/poke`);
+    this.socket = socket;
+    socket.onopen = () => {
+      socket.send(JSON.stringify({ token: this.options.token ?? '' }));
+      this.update({ connected: true });
+    };
+    socket.onmessage = (event) => {
+      let version = NaN;
+      try {
+        version = Number((JSON.parse(String(event.data)) as { version?: unknown }).version);
+      } catch {
+        return;
+      }
+      if (version > this.current.serverVersion) void this.request();
+    };
+    socket.onerror = () => undefined;
+    socket.onclose = () => {
+      if (this.socket !== socket) return;
+      this.socket = null;
+      this.update({ connected: false });
+      if (!this.stopped) setTimeout(() => this.connect(), this.retryMs);
+    };
+  }
+
+  // --- Helpers ------------------------------------------------------------------------
+
+  private headers(): Record<string, string> {
+    return this.options.token === undefined ? {} : { Authorization: `Bearer ${this.options.token}` };
+  }
+
+  private async post(what: 'push' | 'pull', body: unknown): Promise<unknown> {
+    const response = await this.fetch(`${this.base}/${what}`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', ...this.headers() },
+      body: JSON.stringify(body),
+    });
+    if (!response.ok) throw await this.failure(what, response);
+    return response.json();
+  }
+
+  private async failure(what: string, response: Response): Promise<KeepstateError> {
+    const text = (await response.text().catch(() => '')).slice(0, 500);
+    const code = response.status === 401 || response.status === 403 ? 'unsupported' : response.status === 409 ? 'conflict' : 'unsupported';
+    return new KeepstateError(code, `sync: ${what} answered ${response.status}${text === '' ? '' : `: ${text}`}`);
+  }
+
+  /** Emits the server's failures of this client's mutations, each once, with their names where known. */
+  private report(failed: FailedMutation[], known: JournaledMutation[]): void {
+    const fresh = failed.filter((f) => !this.reported.has(f.id));
+    if (fresh.length === 0) return;
+    const names = new Map(known.map((m) => [m.id, m.name]));
+    const failures: SyncFailure[] = fresh.map((f) => {
+      this.reported.add(f.id);
+      return { id: f.id, name: names.get(f.id), code: f.code, message: f.message };
+    });
+    this.events.emit('sync', { status: this.status, failed: failures });
+  }
+
+  private update(change: Partial<SyncStatus>): void {
+    this.current = { ...this.current, ...change };
+    const event: SyncEvent = { status: this.status, failed: [] };
+    this.events.emit('sync', event);
+  }
+}
+
+function randomClientId(): string {
+  const bytes = new Uint8Array(16);
+  globalThis.crypto.getRandomValues(bytes);
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+}
