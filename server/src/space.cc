@@ -116,6 +116,16 @@ void Space::Flush() {
   queue_.clear();
   if (group.empty()) return;
   const std::uint64_t before = version();
+  // A gap seen against this process's view may be another process's work
+  // that it has not caught up with yet: look before refusing. (A stale view
+  // of a resend needs no look: its commit conflicts and runs again.)
+  const bool gap = std::any_of(group.begin(), group.end(), [&](const Pending& p) {
+    return !p.request.mutations.empty() && p.request.mutations.front().id > LastMutationId(p.request.client) + 1;
+  });
+  if (gap) {
+    Result<std::uint64_t> stored = store_->StoredVersion();
+    if (stored.ok() && *stored != version()) Reload().IgnoreError();  // a failure shows in the commit below
+  }
   std::vector<PushResult> results;
   Status s;
   for (int attempt = 0; attempt < kMaxAttempts; ++attempt) {

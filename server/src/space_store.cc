@@ -77,8 +77,16 @@ Status Database::CreateSchema() {
       "CREATE TABLE IF NOT EXISTS ks_changes (space TEXT NOT NULL, version BIGINT NOT NULL, key " + blob +
           " NOT NULL, PRIMARY KEY (space, version, key))",
   };
-  for (const std::string& s : statements) KEEPSTATE_RETURN_IF_ERROR(sql_->Exec(s));
-  return Status::Ok();
+  // PostgreSQL: processes starting together would race on CREATE ... IF NOT
+  // EXISTS (it is not atomic there); one at a time, under an advisory lock.
+  if (postgres()) KEEPSTATE_RETURN_IF_ERROR(sql_->Exec("SELECT pg_advisory_lock(4242001)"));
+  Status created = Status::Ok();
+  for (const std::string& s : statements) {
+    created = sql_->Exec(s);
+    if (!created.ok()) break;
+  }
+  if (postgres()) KEEPSTATE_RETURN_IF_ERROR(sql_->Exec("SELECT pg_advisory_unlock(4242001)"));
+  return created;
 }
 
 Result<std::unique_ptr<SpaceStore>> Database::Open(std::string space, Retention retention) {
