@@ -12,7 +12,7 @@ namespace keepstate::server {
 namespace {
 
 // Type oids (pg_type.h; stable since PostgreSQL 7).
-constexpr Oid kInt8 = 20, kInt2 = 21, kInt4 = 23, kBytea = 17;
+constexpr Oid kInt8 = 20, kInt2 = 21, kInt4 = 23;
 
 std::int64_t BigEndian(const char* p, int size) {
   std::uint64_t v = 0;
