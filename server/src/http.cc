@@ -117,11 +117,13 @@ class Server::Impl {
   Database* db_;
   server::Authorize authorize_;
   ServerOptions options_;
+  // Before io_: destroying io_ destroys the sessions its handlers hold,
+  // which unsubscribe from their spaces, so the spaces must outlive it.
+  std::map<std::string, std::unique_ptr<Space>> spaces_;
+  std::set<Space*> flush_scheduled_;
   net::io_context io_;
   tcp::acceptor acceptor_;
   std::uint16_t port_ = 0;
-  std::map<std::string, std::unique_ptr<Space>> spaces_;
-  std::set<Space*> flush_scheduled_;
   std::unique_ptr<NotifyListener> listener_;
   std::optional<net::posix::stream_descriptor> listener_socket_;
   std::optional<net::signal_set> signals_;
