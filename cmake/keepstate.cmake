@@ -87,5 +87,7 @@ function(keepstate_add_catch_test target)
     target_compile_options(${target} PRIVATE -fsanitize=address,undefined -fno-sanitize-recover=all)
     target_link_options(${target} PRIVATE -fsanitize=address,undefined)
   endif()
-  catch_discover_tests(${target} TEST_PREFIX "${ARG_PREFIX}" DISCOVERY_MODE PRE_TEST)
+  # -w NoTests: a test whose name ctest mangled (a ";" splits it) matches
+  # nothing and must fail, not pass without running.
+  catch_discover_tests(${target} TEST_PREFIX "${ARG_PREFIX}" DISCOVERY_MODE PRE_TEST EXTRA_ARGS -w NoTests)
 endfunction()

@@ -73,6 +73,9 @@ void Store::Locate(const std::string_view* keys, std::size_t n, LeafHint* hints)
 
 Status Store::Put(std::string_view key, std::string_view value) {
   KEEPSTATE_RETURN_IF_ERROR(CheckWritable());
+  // A store that keeps write marks writes through a transaction: the mark
+  // and the write land together or not at all.
+  if (!mark_prefix_.empty()) return WriteMarked(key, value);
   KEEPSTATE_RETURN_IF_ERROR(tree_.Put(key, value));
   changes_.Record(key);
   tree_.Shrink();  // a smaller value may have freed an overflow chain
@@ -81,12 +84,27 @@ Status Store::Put(std::string_view key, std::string_view value) {
 
 Result<bool> Store::Delete(std::string_view key) {
   KEEPSTATE_RETURN_IF_ERROR(CheckWritable());
+  if (!mark_prefix_.empty()) {
+    const bool existed = Contains(key);
+    KEEPSTATE_RETURN_IF_ERROR(WriteMarked(key, std::nullopt));
+    return existed;
+  }
   Status s = tree_.Delete(key);
   if (s.IsNotFound()) return false;
   KEEPSTATE_RETURN_IF_ERROR(s);
   changes_.Record(key);
   tree_.Shrink();
   return true;
+}
+
+Status Store::WriteMarked(std::string_view key, std::optional<std::string_view> value) {
+  KEEPSTATE_ASSIGN_OR_RETURN(Txn txn, BeginWrite());
+  if (value) {
+    KEEPSTATE_RETURN_IF_ERROR(txn.Put(key, *value));
+  } else {
+    KEEPSTATE_RETURN_IF_ERROR(txn.Delete(key).status());
+  }
+  return txn.Commit();
 }
 
 void Store::Scan(const ScanOptions& options,

@@ -217,10 +217,28 @@ bool Txn::Contains(std::string_view key) const {
   return store_->tree_.Contains(key);
 }
 
+Status Txn::Mark(std::string_view key) {
+  const std::string& prefix = store_->mark_prefix_;
+  if (prefix.empty() || key[0] == prefix[0]) return Status::Ok();
+  if (key.size() > kMaxKeySize - prefix.size()) {
+    return Status::InvalidArgument("a key of a synced store is at most " + std::to_string(kMaxKeySize - prefix.size()) +
+                                   " bytes (its write mark takes " + std::to_string(prefix.size()) + "), got " +
+                                   std::to_string(key.size()));
+  }
+  std::string& mark = store_->mark_key_;
+  mark.assign(prefix).append(key);
+  Store::WriteBuffer& b = store_->buffer_;
+  const std::uint32_t entry = b.FindOrAdd(mark);
+  b.entries[entry].op = static_cast<std::int32_t>(b.ops.size());
+  b.ops.push_back({entry, b.Append({}), 0, false});
+  return Status::Ok();
+}
+
 Status Txn::Put(std::string_view key, std::string_view value) {
   if (store_ == nullptr) return Status::Closed("transaction is finished");
   KEEPSTATE_RETURN_IF_ERROR(ValidateKey(key));
   KEEPSTATE_RETURN_IF_ERROR(ValidateValue(value));
+  KEEPSTATE_RETURN_IF_ERROR(Mark(key));
   Store::WriteBuffer& b = store_->buffer_;
   const std::uint32_t entry = b.FindOrAdd(key);
   b.entries[entry].op = static_cast<std::int32_t>(b.ops.size());
@@ -231,6 +249,7 @@ Status Txn::Put(std::string_view key, std::string_view value) {
 Result<bool> Txn::Delete(std::string_view key) {
   if (store_ == nullptr) return Status::Closed("transaction is finished");
   KEEPSTATE_RETURN_IF_ERROR(ValidateKey(key));
+  KEEPSTATE_RETURN_IF_ERROR(Mark(key));
   const bool existed = Contains(key);
   Store::WriteBuffer& b = store_->buffer_;
   const std::uint32_t entry = b.FindOrAdd(key);

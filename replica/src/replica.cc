@@ -27,6 +27,7 @@ std::uint32_t g_next_id = 1;
 
 Status NotOpen() { return Status::Closed("the store is not open"); }
 
+
 }  // namespace
 
 // --- Import ------------------------------------------------------------------
@@ -126,6 +127,7 @@ Result<OpenProgress> Replica::Continue() {
   const bool verify = !report.fresh_line && !report.read_pages;
   KEEPSTATE_ASSIGN_OR_RETURN(store_, Store::FromArena(std::move(arena), verify));
   read_pages_ = std::move(report.read_pages);
+  RefreshSync();
   return progress;
 }
 
@@ -147,6 +149,7 @@ Status Replica::AdoptInPlace(Replica& base) {
   KEEPSTATE_RETURN_IF_ERROR(store.status());
   store_ = std::move(*store);
   store_->changes().Watch(std::move(ranges));
+  RefreshSync();
   staged_ = {};
   if (store_->changes().enabled()) {
     in_place_changes_.emplace();
@@ -208,6 +211,7 @@ Status Replica::Has(bool in_txn, std::string_view key) const {
 Status Replica::Put(bool in_txn, std::string_view key, std::string_view value) {
   KEEPSTATE_RETURN_IF_ERROR(Target(in_txn));
   if (in_txn) return txn_->Put(key, value);  // a transaction's writes count at its end
+  if (synced_) return WriteSynced(key, value);
   KEEPSTATE_RETURN_IF_ERROR(store_->Put(key, value));
   changed_ = true;
   return Status::Ok();
@@ -216,6 +220,10 @@ Status Replica::Put(bool in_txn, std::string_view key, std::string_view value) {
 Status Replica::Delete(bool in_txn, std::string_view key) {
   KEEPSTATE_RETURN_IF_ERROR(engine::ValidateKey(key));
   KEEPSTATE_RETURN_IF_ERROR(Target(in_txn));
+  if (!in_txn && synced_) {
+    if (!store_->Contains(key)) return Status::NotFound("no such key");
+    return WriteSynced(key, std::nullopt);
+  }
   KEEPSTATE_ASSIGN_OR_RETURN(bool existed, in_txn ? txn_->Delete(key) : store_->Delete(key));
   if (!existed) return Status::NotFound("no such key");
   if (!in_txn) changed_ = true;
@@ -224,10 +232,16 @@ Status Replica::Delete(bool in_txn, std::string_view key) {
 
 Status Replica::Scan(bool in_txn, const engine::ScanOptions& options, const EntryFn& fn) const {
   KEEPSTATE_RETURN_IF_ERROR(Target(in_txn));
+  // Reserved keys (0xFF...: a synced store's journal) sort after every other
+  // key: a forward scan ends at the first, a reverse one steps over them.
+  const EntryFn app_keys = [&](std::string_view k, std::string_view v) {
+    if (Reserved(k)) return options.reverse;
+    return fn(k, v);
+  };
   if (in_txn) {
-    txn_->Scan(options, fn);
+    txn_->Scan(options, app_keys);
   } else {
-    store_->Scan(options, fn);
+    store_->Scan(options, app_keys);
   }
   return Status::Ok();
 }
@@ -242,6 +256,8 @@ Status Replica::Begin() {
 Status Replica::End(bool commit) {
   KEEPSTATE_RETURN_IF_ERROR(Target(/*in_txn=*/true));
   const bool wrote = txn_->pending_writes() > 0;
+  const Arena& arena = store_->arena();
+  const std::uint64_t dirty_before = arena.dirty().Count(), pages_before = arena.page_count();
   Status result;
   if (commit) {
     result = txn_->Commit();
@@ -251,7 +267,10 @@ Status Replica::End(bool commit) {
   txn_.reset();
   // A commit that wrote nothing can still change pages: the engine returns the free pages at
   // the arena's end after every committed write transaction (an import's freed tail, say).
-  if (commit && result.ok() && (wrote || store_->arena().dirty().Count() > 0)) changed_ = true;
+  // (A fresh store's pages are dirty from the start: only a change counts.)
+  if (commit && result.ok() && (wrote || arena.dirty().Count() != dirty_before || arena.page_count() != pages_before)) {
+    changed_ = true;
+  }
   return result;
 }
 
@@ -287,6 +306,7 @@ Status Replica::TakeChanges(const ChangeFn& fn) {
   keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
   std::string value;
   for (const std::string& k : keys) {
+    if (Reserved(k)) continue;
     const bool found = store_->tree().Get(k, &value).ok();
     fn(k, found ? std::optional<std::string_view>(value) : std::nullopt);
   }
@@ -296,7 +316,9 @@ Status Replica::TakeChanges(const ChangeFn& fn) {
 Status Replica::DiffFrom(std::uint32_t before_id, const Replica* before, const ChangeFn& fn) {
   // After an in-place catch-up the state before is gone: its changes were kept.
   if (open() && base_id_ == before_id && in_place_changes_) {
-    for (const auto& [k, v] : *in_place_changes_) fn(k, v ? std::optional<std::string_view>(*v) : std::nullopt);
+    for (const auto& [k, v] : *in_place_changes_) {
+      if (!Reserved(k)) fn(k, v ? std::optional<std::string_view>(*v) : std::nullopt);
+    }
     in_place_changes_.reset();
     return Status::Ok();
   }
@@ -324,7 +346,9 @@ Status Replica::DiffFrom(std::uint32_t before_id, const Replica* before, const C
   } else {
     pages = engine::DifferingPages(x.arena(), y.arena());
   }
-  engine::DiffStates(x, y, pages, fn);
+  engine::DiffStates(x, y, pages, [&](std::string_view k, std::optional<std::string_view> v) {
+    if (!Reserved(k)) fn(k, v);
+  });
   return Status::Ok();
 }
 
@@ -348,7 +372,7 @@ Result<std::size_t> Replica::ReadExport(std::span<std::uint8_t> out) {
   return exporting_->Read(out);
 }
 
-Status Replica::AdoptImport(Import& import) {
+Status Replica::AdoptImport(Import& import, bool keep_journal) {
   if (!import.verified()) return Status::InvalidArgument("the import is not verified");
   if (!open()) return NotOpen();
   if (txn_ || exporting_ || session_.in_flight()) {
@@ -372,9 +396,27 @@ Status Replica::AdoptImport(Import& import) {
   std::vector<PageId> all(arena.page_count());
   for (std::uint32_t i = 0; i < all.size(); ++i) all[i] = i;
   arena.MarkDirty(all);
+  // A synced store adopting its server's state keeps its journal (the
+  // pending mutations and the meta; not the marks: the state is the server's).
+  std::vector<std::pair<std::string, std::string>> journal;
+  if (keep_journal && synced_) {
+    engine::ScanOptions reserved;
+    reserved.start = "\xFF";
+    store_->Scan(reserved, [&](std::string_view k, std::string_view v) {
+      if (!k.starts_with(kSyncMarkPrefix)) journal.emplace_back(k, v);
+      return true;
+    });
+  }
   store_ = std::move(import.done_->store);
   import.done_.reset();
   changed_ = true;
+  if (keep_journal && synced_) {
+    store_->SetWriteMarks({});
+    KEEPSTATE_ASSIGN_OR_RETURN(engine::Txn txn, store_->BeginWrite());
+    for (const auto& [k, v] : journal) KEEPSTATE_RETURN_IF_ERROR(txn.Put(k, v));
+    KEEPSTATE_RETURN_IF_ERROR(txn.Commit());
+  }
+  RefreshSync();
   return Status::Ok();
 }
 

@@ -1,6 +1,8 @@
 // The mutator registry and the call queue (see keepstate/sdk/module.h).
 #include "keepstate/sdk/module.h"
 
+#include "keepstate/sdk/builtins.h"
+
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -32,6 +34,10 @@ std::map<std::uint64_t, Migration>& MigrationRegistry() {
 Status Register(std::string_view name, Mutator fn) {
   if (name.empty()) return Status::InvalidArgument("a mutator needs a name");
   if (fn == nullptr) return Status::InvalidArgument("mutator \"" + std::string(name) + "\" is null");
+  if (name.starts_with(kBuiltinPrefix)) {
+    return Status::InvalidArgument("mutator \"" + std::string(name) + "\": names starting with \"" +
+                                   std::string(kBuiltinPrefix) + "\" are keepstate's own (builtins.h)");
+  }
   auto [it, inserted] = Registry().emplace(std::string(name), fn);
   if (!inserted) return Status::InvalidArgument("mutator \"" + std::string(name) + "\" is already registered");
   return Status::Ok();
@@ -77,6 +83,7 @@ Status RunMigrations(engine::Txn& txn, std::uint64_t from, std::uint64_t to) {
 }
 
 Mutator Find(std::string_view name) {
+  if (Mutator builtin = FindBuiltin(name)) return builtin;
   auto& registry = Registry();
   auto it = registry.find(name);
   return it == registry.end() ? nullptr : it->second;

@@ -56,7 +56,7 @@ TEST_CASE("freed pages are reused before the arena grows", "[engine]") {
   for (std::uint32_t i = 0; i < a.page_size(); ++i) REQUIRE(p[i] == 0);
 }
 
-TEST_CASE("every Write marks its page dirty; ClearDirty clears only the given pages", "[engine]") {
+TEST_CASE("every Write marks its page dirty — ClearDirty clears only the given pages", "[engine]") {
   auto a = Arena::Create().value();
   for (int i = 0; i < 100; ++i) a.Allocate().value();
   a.ClearAllDirty();

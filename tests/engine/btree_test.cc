@@ -104,7 +104,7 @@ TEST_CASE("deleting every key merges nodes and leaks no pages", "[engine]") {
   CHECK(t.Check().ok());
 }
 
-TEST_CASE("max-size keys and values; overflow chains", "[engine]") {
+TEST_CASE("max-size keys and values — overflow chains", "[engine]") {
   for (std::uint32_t ps : {4096u, 65536u}) {
     auto a = Arena::Create(ps).value();
     BTree t(&a);
@@ -321,7 +321,7 @@ TEST_CASE("lookups of binary keys agree with std::set: zero bytes, prefixes of k
   }
 }
 
-TEST_CASE("keys inserted in order fill their leaves; other orders share cells with a sibling before splitting", "[engine]") {
+TEST_CASE("keys inserted in order fill their leaves — other orders share cells with a sibling before splitting", "[engine]") {
   // 1 KiB values: three cells fit a 4 KiB leaf. An in-order load keeps each
   // left leaf full (appending past the largest key); before, every leaf was
   // left with two cells, and commits and restores moved 1.5x the bytes. Out

@@ -81,7 +81,7 @@ TEST_CASE("abort leaves the tree's bytes and dirty bits exactly as before", "[en
   CHECK_FALSE(store->write_open());
 }
 
-TEST_CASE("only one write transaction at a time; plain writes are refused meanwhile", "[engine]") {
+TEST_CASE("only one write transaction at a time — plain writes are refused meanwhile", "[engine]") {
   auto store = Store::Create().value();
   auto txn = store->BeginWrite().value();
   CHECK(store->BeginWrite().status().code() == Code::kBusy);

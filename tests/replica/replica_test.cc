@@ -171,7 +171,7 @@ TEST_CASE("replica: before it opens, every operation of an open state is closed"
   CHECK_FALSE(r.batch().has_value());
 }
 
-TEST_CASE("replica: writes mark the state dirty; a transaction's only at its end, and only if it wrote", "[replica]") {
+TEST_CASE("replica: writes mark the state dirty — a transaction's only at its end, and only if it wrote", "[replica]") {
   MemoryRecordStore records;
   Replica r(Options(1));
   REQUIRE(r.Restore(records).ok());
@@ -207,7 +207,7 @@ TEST_CASE("replica: writes mark the state dirty; a transaction's only at its end
   CHECK(r.dirty());
 }
 
-TEST_CASE("replica: the browser's commit runs the head check inside the write; a conflict leaves the state dirty",
+TEST_CASE("replica: the browser's commit runs the head check inside the write — a conflict leaves the state dirty",
           "[replica]") {
   MemoryRecordStore records;
   Writer w(records, 200, 2);

@@ -8,6 +8,7 @@
 
 #include "keepstate/engine/store.h"
 #include "keepstate/scheduler/scheduler.h"
+#include "keepstate/sdk/builtins.h"
 #include "keepstate/sdk/module.h"
 
 namespace {
@@ -244,4 +245,34 @@ TEST_CASE("a query is read-only: its reads work, a write fails with unsupported 
   f.scheduler.RunUntilIdle();
   CHECK(f.calls.Take()->status.ok());
   CHECK(f.host.store->Contains("k2"));
+}
+
+TEST_CASE("the built-in keepstate.put and keepstate.delete write as the store's own put and delete", "[sdk]") {
+  Fixture f;
+  const std::string put = std::string("\x03\0\0\0", 4) + "key" + "value";
+  REQUIRE(f.calls.Start("keepstate.put", 1, ArgsOf(put)).ok());
+  f.scheduler.RunUntilIdle();
+  auto outcome = f.calls.Take();
+  REQUIRE(outcome.has_value());
+  REQUIRE(outcome->status.ok());
+  std::string v;
+  REQUIRE(f.host.store->Get("key", &v).ok());
+  CHECK(v == "value");
+
+  REQUIRE(f.calls.Start("keepstate.delete", 1, ArgsOf("key")).ok());
+  f.scheduler.RunUntilIdle();
+  REQUIRE(f.calls.Take()->status.ok());
+  CHECK(f.host.store->Get("key", &v).IsNotFound());
+
+  // Truncated args: a typed error, nothing written.
+  for (const std::string& bad : {std::string("\x03\0", 2), std::string("\x09\0\0\0", 4) + "short"}) {
+    REQUIRE(f.calls.Start("keepstate.put", 1, ArgsOf(bad)).ok());
+    f.scheduler.RunUntilIdle();
+    auto failed = f.calls.Take();
+    CHECK(failed->status.code() == Code::kInvalidArgument);
+  }
+  CHECK(f.host.store->Count() == 0);
+  // An app cannot take a built-in's name (or any of keepstate's).
+  CHECK(keepstate::sdk::Register("keepstate.put", TwoWrites).code() == Code::kInvalidArgument);
+  CHECK(keepstate::sdk::Register("keepstate.mine", TwoWrites).code() == Code::kInvalidArgument);
 }

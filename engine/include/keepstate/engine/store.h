@@ -78,6 +78,9 @@ class Txn {
   friend class Store;
   explicit Txn(Store* store) : store_(store) {}
   void Finish();
+  // Buffers the write mark of `key` if the store keeps them (SetWriteMarks).
+  // Errors: InvalidArgument (the key leaves no room for its mark).
+  Status Mark(std::string_view key);
 
   Store* store_;
 };
@@ -126,10 +129,20 @@ class Store {
   // enabled (off by default: then recording costs one branch per write).
   ChangeLog& changes() { return changes_; }
 
+  // Write marks (a synced store, docs/sync.md): while `prefix` is set, every
+  // write of a key that does not start with prefix[0] also puts prefix + key
+  // (empty value) in the same transaction, so the keys local work changed
+  // are known, committed with the writes. Keys are then limited to
+  // kMaxKeySize - prefix.size() bytes. Empty: off (the default).
+  void SetWriteMarks(std::string prefix) { mark_prefix_ = std::move(prefix); }
+  const std::string& write_marks() const { return mark_prefix_; }
+
  private:
   friend class Txn;
   explicit Store(Arena arena) : arena_(std::move(arena)), tree_(&arena_) {}
   Status CheckWritable() const;
+  // Put (value) or Delete (nullopt) with its write mark, as one transaction.
+  Status WriteMarked(std::string_view key, std::optional<std::string_view> value);
 
   // The open transaction's buffer, owned by the store so that it is reused
   // (no allocation per transaction once warm). Keys and values live back to
@@ -188,6 +201,8 @@ class Store {
   BTree tree_;
   WriteBuffer buffer_;
   ChangeLog changes_;
+  std::string mark_prefix_;
+  std::string mark_key_;  // reused by each mark's key (no allocation per write once warm)
   bool write_open_ = false;
   bool closed_ = false;
 };

@@ -96,6 +96,19 @@ class Import {
   std::optional<persistence::ImportedSnapshot> done_;  // after Finish, until adopted
 };
 
+// A synced state's meta (docs/sync.md).
+struct SyncMeta {
+  std::uint64_t server_version = 0;    // the server version the unmarked keys have
+  std::uint64_t last_mutation_id = 0;  // the server processed this client's mutations up to here
+  std::uint64_t next_mutation_id = 1;  // the id Journal gives next
+  std::string client;
+};
+inline constexpr std::string_view kSyncMeta = "\xFFs";  // (no other reserved key starts with it)
+inline constexpr std::string_view kSyncMutationPrefix = "\xFFm";  // + the id, 8 bytes big-endian
+inline constexpr std::string_view kSyncMarkPrefix = "\xFFk";      // + the key
+// Keys starting with 0xFF are keepstate's (no UTF-8 text starts with it).
+inline bool Reserved(std::string_view key) { return !key.empty() && static_cast<unsigned char>(key[0]) == 0xFF; }
+
 class Replica {
  public:
   // `options` as the caller asks; page_size matters only for a new store.
@@ -228,7 +241,42 @@ class Replica {
   // the stored version); the import is left empty. Errors: InvalidArgument
   // (not verified; another page size), Busy (a transaction, an export or a
   // commit is in flight), Closed.
-  Status AdoptImport(Import& import);
+  Status AdoptImport(Import& import, bool keep_journal = false);
+
+  // --- Sync (docs/sync.md; sync.cc) ------------------------------------------
+  // A synced store keeps its journal in its own state, under keys starting
+  // with 0xFF (kSyncMeta, kSyncMutationPrefix, kSyncMarkPrefix): the meta,
+  // the pending mutations, and a write mark per key local work changed. Its
+  // own put and delete (in_txn = false) are journaled as keepstate.put and
+  // keepstate.delete in the transaction that writes; mutator calls are
+  // journaled by Journal before they start; the engine marks every write
+  // (Store::SetWriteMarks). Reads, scans and changes never show 0xFF keys.
+
+  // Whether the state is synced (it holds kSyncMeta).
+  bool synced() const { return synced_; }
+  // Makes the state synced for client `client`: writes the meta and
+  // journals a keepstate.put of every key it holds, so what was stored before
+  // sync reaches the server too. Errors: Conflict (synced already, as
+  // another client), InvalidArgument (client id), Busy, Closed, OutOfSpace.
+  Status SyncInit(std::string_view client);
+  // The meta. Errors: NotFound (not synced), Closed.
+  Result<SyncMeta> SyncState() const;
+  // Appends mutation (name, args) to the journal; its id. Errors: Unsupported
+  // (not synced), Busy (a transaction is open), OutOfSpace, Closed.
+  Result<std::uint64_t> Journal(std::string_view name, std::span<const std::uint8_t> args);
+  // fn(id, name, args) for each journaled mutation above `after`, ascending;
+  // fn returns false to stop. Errors: Closed, Corruption (a record that does not decode).
+  Status SyncPending(std::uint64_t after,
+                     const std::function<bool(std::uint64_t, std::string_view, std::span<const std::uint8_t>)>& fn) const;
+  // fn(key) for each key with a write mark, ascending. Errors: Closed.
+  Status SyncMarked(const std::function<void(std::string_view)>& fn) const;
+  // Adopts a pull (docs/sync.md): applies `entries` (the server's values at
+  // `version`; nullopt: absent) unmarked, drops every write mark and the
+  // journaled mutations up to `last_mutation_id`, and records both in the
+  // meta, in one transaction. Errors: Unsupported (not synced), Busy,
+  // InvalidArgument (a key or value size), OutOfSpace (nothing applied), Closed.
+  Status ApplyPull(std::uint64_t version, std::uint64_t last_mutation_id,
+                   std::span<const std::pair<std::string_view, std::optional<std::string_view>>> entries);
 
   // --- Committing ------------------------------------------------------------
 
@@ -277,6 +325,13 @@ class Replica {
   std::uint32_t staged_page_count_ = 0;
   std::optional<std::vector<std::pair<std::string, std::optional<std::string>>>> in_place_changes_;
   std::optional<persistence::SnapshotWriter> exporting_;  // at most one
+  bool synced_ = false;
+
+  // synced_ and the store's write marks from the state (after every open,
+  // adoption and SyncInit).
+  void RefreshSync();
+  // A put (value) or delete (nullopt) of a synced store, journaled with it.
+  Status WriteSynced(std::string_view key, std::optional<std::string_view> value);
 };
 
 // The head check for writes no Replica captured (a stashed commit, a copy

@@ -117,7 +117,8 @@ using Mutator = Task<Result<Bytes>> (*)(Context& ctx, Args args);
 // Registers `fn` under `name`. Errors: InvalidArgument for an empty name or
 // one already registered.
 Status Register(std::string_view name, Mutator fn);
-// The mutator registered under `name`, or nullptr.
+// The mutator registered under `name` (or the built-in of that name,
+// builtins.h), or nullptr.
 Mutator Find(std::string_view name);
 // Every registered name, sorted.
 std::vector<std::string> RegisteredNames();
