@@ -2,8 +2,12 @@
 
 # keepstate_options: warnings and no exceptions for library code.
 add_library(keepstate_options INTERFACE)
+# A target that calls a library which reports errors by throwing (the sync
+# server's Boost) sets its KEEPSTATE_EXCEPTIONS property and catches them at
+# each call into a Status.
 target_compile_options(keepstate_options INTERFACE
-  -Wall -Wextra $<$<BOOL:${KEEPSTATE_WERROR}>:-Werror> -fno-exceptions)
+  -Wall -Wextra $<$<BOOL:${KEEPSTATE_WERROR}>:-Werror>
+  $<IF:$<BOOL:$<TARGET_PROPERTY:KEEPSTATE_EXCEPTIONS>>,-fexceptions,-fno-exceptions>)
 if(CMAKE_CXX_COMPILER_ID STREQUAL "Clang")
   # libc++ 13 only has <experimental/coroutine>; see scheduler/.../coro.h.
   target_compile_options(keepstate_options INTERFACE -Wno-deprecated-experimental-coroutine)

@@ -1,0 +1,115 @@
+// Sql over PostgreSQL (libpq): parameters go as text (integers, text) or
+// binary (blobs); results come back binary, so bytea needs no unescaping,
+// and integer columns are converted from network order by their type.
+#include <libpq-fe.h>
+
+#include <cstring>
+#include <string>
+
+#include "sql.h"
+
+namespace keepstate::server {
+namespace {
+
+// Type oids (pg_type.h; stable since PostgreSQL 7).
+constexpr Oid kInt8 = 20, kInt2 = 21, kInt4 = 23;
+
+std::int64_t BigEndian(const char* p, int size) {
+  std::uint64_t v = 0;
+  for (int i = 0; i < size; ++i) v = (v << 8) | static_cast<unsigned char>(p[i]);
+  // Sign-extend the narrower integers.
+  if (size < 8 && size > 0 && (static_cast<unsigned char>(p[0]) & 0x80)) v |= ~std::uint64_t{0} << (size * 8);
+  return static_cast<std::int64_t>(v);
+}
+
+class PostgresSql final : public Sql {
+ public:
+  explicit PostgresSql(PGconn* conn) : conn_(conn) {}
+  ~PostgresSql() override { PQfinish(conn_); }
+  SqlEngine engine() const override { return SqlEngine::kPostgres; }
+
+  Status Begin() override { return Exec("BEGIN"); }
+
+  Status Run(std::string_view statement, std::span<const SqlParam> params, std::vector<SqlRow>* rows) override {
+    std::vector<std::string> texts(params.size());
+    std::vector<const char*> values(params.size());
+    std::vector<int> lengths(params.size()), formats(params.size());
+    static const char kEmpty = 0;
+    for (std::size_t i = 0; i < params.size(); ++i) {
+      if (const auto* v = std::get_if<std::int64_t>(&params[i])) {
+        texts[i] = std::to_string(*v);
+      } else if (const auto* t = std::get_if<std::string_view>(&params[i])) {
+        texts[i] = std::string(*t);
+      } else {
+        const Blob& b = std::get<Blob>(params[i]);
+        values[i] = b.bytes.empty() ? &kEmpty : reinterpret_cast<const char*>(b.bytes.data());
+        lengths[i] = static_cast<int>(b.bytes.size());
+        formats[i] = 1;
+        continue;
+      }
+      values[i] = texts[i].c_str();
+      lengths[i] = static_cast<int>(texts[i].size());
+    }
+    const std::string text(statement);
+    PGresult* res = PQexecParams(conn_, text.c_str(), static_cast<int>(params.size()), nullptr, values.data(),
+                                 lengths.data(), formats.data(), /*resultFormat=*/1);
+    Status s = Check(res, statement);
+    if (s.ok() && rows != nullptr) {
+      const int n = PQntuples(res), cols = PQnfields(res);
+      for (int r = 0; r < n; ++r) {
+        SqlRow& row = rows->emplace_back();
+        for (int c = 0; c < cols; ++c) {
+          if (PQgetisnull(res, r, c)) {
+            row.columns.emplace_back(std::nullopt);
+            continue;
+          }
+          const char* p = PQgetvalue(res, r, c);
+          const int size = PQgetlength(res, r, c);
+          const Oid type = PQftype(res, c);
+          if (type == kInt8 || type == kInt4 || type == kInt2) {
+            row.columns.emplace_back(std::to_string(BigEndian(p, size)));
+          } else {
+            row.columns.emplace_back(std::string(p, size));
+          }
+        }
+      }
+    }
+    PQclear(res);
+    return s;
+  }
+
+ private:
+  Status Check(PGresult* res, std::string_view statement) {
+    const ExecStatusType st = PQresultStatus(res);
+    if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) return Status::Ok();
+    const char* state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+    std::string message =
+        "postgres: " + std::string(statement.substr(0, 80)) + ": " + PQresultErrorMessage(res);
+    while (!message.empty() && message.back() == '\n') message.pop_back();
+    const std::string code = state ? state : "";
+    // 23505 unique_violation, 40001 serialization_failure, 40P01 deadlock:
+    // another writer got there first; the caller catches up and redoes.
+    if (code == "23505" || code == "40001" || code == "40P01") return Status::Conflict(std::move(message));
+    if (code == "53100") return Status::OutOfSpace(std::move(message));  // disk_full
+    return Status::Internal(std::move(message));
+  }
+
+  PGconn* conn_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Sql>> OpenPostgres(const std::string& conninfo) {
+  PGconn* conn = PQconnectdb(conninfo.c_str());
+  if (PQstatus(conn) != CONNECTION_OK) {
+    std::string message = std::string("postgres: cannot connect: ") + PQerrorMessage(conn);
+    PQfinish(conn);
+    return Status::Internal(std::move(message));
+  }
+  auto sql = std::make_unique<PostgresSql>(conn);
+  // Quiet: CREATE ... IF NOT EXISTS notices would go to stderr.
+  KEEPSTATE_RETURN_IF_ERROR(sql->Exec("SET client_min_messages = warning"));
+  return std::unique_ptr<Sql>(std::move(sql));
+}
+
+}  // namespace keepstate::server
