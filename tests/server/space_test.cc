@@ -184,6 +184,32 @@ TEMPLATE_TEST_CASE("space: a pull gives the changed and the asked keys at the ne
   CHECK(p->full);
 }
 
+std::string PutArgs(const std::string& key, const std::string& value) {
+  std::string args(4, '\0');
+  for (int i = 0; i < 4; ++i) args[i] = static_cast<char>((key.size() >> (8 * i)) & 0xff);
+  return args + key + value;
+}
+
+TEMPLATE_TEST_CASE("space: the built-in blind writes keepstate.put and keepstate.delete run like any mutator",
+                   "[server]", Sqlite, Postgres) {
+  TestType backend;
+  auto db = backend.Open();
+  auto space = OpenSpace(*db, UniqueName("blind"));
+  REQUIRE(Push(*space, kAlice, {M(1, "keepstate.put", PutArgs("z", "0"))}).refusal == Refusal::kNone);
+  PushResult r = Push(*space, kAlice,
+                      {M(2, "keepstate.put", PutArgs("a", "1")), M(3, "keepstate.put", PutArgs("b", "2")),
+                       M(4, "keepstate.delete", "a"), M(5, "keepstate.put", "\x01")});
+  REQUIRE(r.refusal == Refusal::kNone);
+  REQUIRE(r.response.failed.size() == 1);  // truncated args
+  CHECK(r.response.failed[0].id == 5);
+  Result<PullResponse> p = space->Pull(PullRequest{kAlice, r.response.version - 1, {}});
+  REQUIRE(p.ok());
+  REQUIRE_FALSE(p->full);
+  REQUIRE(p->entries.size() == 2);
+  CHECK(p->entries[0] == std::pair<std::string, std::optional<std::string>>{"a", std::nullopt});
+  CHECK(p->entries[1] == std::pair<std::string, std::optional<std::string>>{"b", "2"});
+}
+
 TEMPLATE_TEST_CASE("space: the snapshot is the committed state and imports into a replica", "[server]", Sqlite,
                    Postgres) {
   TestType backend;
