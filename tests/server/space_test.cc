@@ -56,7 +56,7 @@ std::vector<std::string> Keys(const PullResponse& r) {
   return keys;
 }
 
-TEMPLATE_TEST_CASE("space: pushes are applied exactly once; a resend is skipped, a gap refused", "[server]", Sqlite,
+TEMPLATE_TEST_CASE("space: pushes are applied exactly once, a resend is skipped, a gap refused", "[server]", Sqlite,
                    Postgres) {
   TestType backend;
   auto db = backend.Open();
