@@ -77,8 +77,17 @@ export function makeGenerator(schema, { builtins = true } = {}) {
     const commitRate = r.pick([0, 0.02, 0.1, 0.4]);
     const length = r.int(5, 200);
     const keys = []; // keys put so far (deletes and overwrites pick among them)
+    // Accounts asked for so far (opened unless the call failed): most
+    // transfers name them, so most apply and the state keeps moving.
+    const opened = [];
+    let nextId = 0;
 
-    const id = () => (r.chance(0.03) ? r.pick([0xffffffff, 0xfffffffe, 2 ** 31]) : r.int(0, universe - 1));
+    const id = () =>
+      r.weighted([
+        [85, () => (opened.length > 0 ? r.pick(opened) : r.int(0, universe - 1))],
+        [12, () => r.int(0, universe - 1)],
+        [3, () => r.pick([0xffffffff, 0xfffffffe, 2 ** 31])],
+      ])();
     const amount = () =>
       r.weighted([
         [80, () => BigInt(r.int(1, 300))],
@@ -92,7 +101,10 @@ export function makeGenerator(schema, { builtins = true } = {}) {
       const b = new flatbuffers.Builder(64);
       const count = r.weighted([[80, () => r.int(1, Math.min(universe, 40))], [8, () => r.int(40, 600)], [4, () => 0]])();
       const balance = r.chance(0.05) ? -1n : BigInt(r.int(0, 5000));
-      const first = r.chance(0.03) ? 0xffffffff - r.int(0, 5) : r.int(0, universe - 1);
+      // Mostly the next fresh ids; else anywhere (the account may exist), or past the end.
+      const first = r.weighted([[75, () => nextId], [22, () => r.int(0, universe - 1)], [3, () => 0xffffffff - r.int(0, 5)]])();
+      if (first === nextId) nextId += count;
+      for (let i = 0; i < Math.min(count, 64); ++i) opened.push(first + i);
       return finish(b, OpenAccount.createOpenAccount(b, first, count, balance));
     };
     const transfer = () => {
@@ -127,8 +139,8 @@ export function makeGenerator(schema, { builtins = true } = {}) {
       r.weighted([
         [55, () => newKey()],
         [25, () => (keys.length > 0 ? r.pick(keys) : newKey())],
-        [8, () => accountKey(r.int(0, universe - 1))], // the ledger then finds a record that is not an Account
-        [2, () => 'ledger'],
+        [1.5, () => accountKey(r.int(0, universe - 1))], // the ledger then finds a record that is not an Account
+        [0.5, () => 'ledger'],
         [2, () => ''],
         [2, () => 'k'.repeat(r.int(1000, 3000))], // past the key size limit
       ])();
@@ -154,7 +166,7 @@ export function makeGenerator(schema, { builtins = true } = {}) {
         r.weighted([
           [60, () => (keys.length > 0 ? r.pick(keys) : newKey())],
           [20, () => newKey()],
-          [15, () => accountKey(r.int(0, universe - 1))],
+          [4, () => accountKey(r.int(0, universe - 1))],
           [5, () => ''],
         ])(),
       );
