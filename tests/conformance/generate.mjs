@@ -46,7 +46,11 @@ function prng(seed) {
     for (const [w, v] of items) if ((r -= w) < 0) return v;
     return items[items.length - 1][1];
   };
-  const bytes = (n) => Uint8Array.from({ length: n }, () => int(0, 255));
+  const bytes = (n) => {
+    const out = new Uint8Array(n);
+    for (let i = 0; i < n; ++i) out[i] = next() * 256;
+    return out;
+  };
   return { next, int, chance, pick, weighted, bytes };
 }
 
