@@ -120,7 +120,11 @@ function firstKeyDifference(a, b) {
   for (let i = 0; i < Math.max(a.length, b.length); ++i) {
     const [ka, va] = a[i] ?? [], [kb, vb] = b[i] ?? [];
     if (ka === kb && va === vb) continue;
-    if (ka === kb) return `key ${keyText(ka)}: native value ${va.length / 2} bytes, wasm ${vb.length / 2} bytes`;
+    if (ka === kb) {
+      let byte = 0;
+      while (va.slice(2 * byte, 2 * byte + 2) === vb.slice(2 * byte, 2 * byte + 2)) ++byte;
+      return `key ${keyText(ka)}: the values (native ${va.length / 2} bytes, wasm ${vb.length / 2}) differ from byte ${byte}`;
+    }
     // The smaller key is the one the other side lacks (keys compare as bytes: hex of equal-length prefixes orders alike).
     const onlyNative = kb === undefined || (ka !== undefined && Buffer.compare(Buffer.from(ka, 'hex'), Buffer.from(kb, 'hex')) < 0);
     return onlyNative ? `key ${keyText(ka)} only natively` : `key ${keyText(kb)} only in wasm`;
@@ -162,7 +166,7 @@ const time = { generate: 0, native: 0, wasm: 0 };
 const tally = new Map(); // mutator -> code -> count
 let mutations = 0, pageFiles = 0, pagesCompared = 0;
 // The last batch's, for the self-check.
-let sequences, nativeByseed, wasmResults, wasmPages;
+let sequences, nativeBySeed, wasmResults, wasmPages;
 
 async function runBatch(seeds) {
   let t = clock();
@@ -188,10 +192,10 @@ async function runBatch(seeds) {
     wasmResults.set(sequence.seed, result);
   }
   time.wasm += clock() - t;
-  nativeByseed = await nativeResults;
+  nativeBySeed = await nativeResults;
 
   const failures = [];
-  const difference = firstDifference(sequences, nativeByseed, wasmResults);
+  const difference = firstDifference(sequences, nativeBySeed, wasmResults);
   if (difference) {
     const sequence = sequences.find((s) => s.seed === difference.seed);
     const at = await locate(file, sequence);
@@ -217,7 +221,7 @@ async function selfCheck() {
   const victim = sequences[sequences.length >> 1];
   const r = flipped.get(victim.seed);
   flipped.set(victim.seed, { ...r, state: (r.state[0] === '0' ? '1' : '0') + r.state.slice(1) });
-  const caught = firstDifference(sequences, nativeByseed, flipped);
+  const caught = firstDifference(sequences, nativeBySeed, flipped);
   if (caught?.seed !== victim.seed) throw new Mismatch(`self-check: a flipped state hash of seed ${victim.seed} was not caught`);
 
   // 2. A sequence run with one mutation dropped: the first mutation that
