@@ -8,7 +8,7 @@ PRESETS := $(CXX_TEST_PRESETS) native-release native-fuzz
 BUILD_TARGETS := $(addprefix build-,$(PRESETS))
 CXX_TEST_TARGETS := $(addprefix test-cxx-,$(CXX_TEST_PRESETS))
 
-.PHONY: all setup test test-cxx test-js test-e2e test-fuzz test-consumer stress demo serve bench bench-browser fuzz clean \
+.PHONY: all setup test test-cxx test-js test-conformance test-e2e test-fuzz test-consumer conformance stress demo serve bench bench-browser fuzz clean \
 	$(BUILD_TARGETS) $(CXX_TEST_TARGETS)
 
 all: test
@@ -36,6 +36,22 @@ test-js: build-wasm-release
 	npm run build:js
 	npm run test:js
 
+# The determinism conformance suite (tests/conformance; docs/sync.md,
+# "Determinism"): generated sequences of the ledger's mutators and the SDK's
+# keepstate.put/keepstate.delete, run natively (keepstate-conformance,
+# native-debug) and in wasm (the package under Node, memory storage); the
+# outcomes, the states and, every 50th sequence, the exported pages must be
+# identical. Prints the sequences, mutations, outcomes by mutator and time;
+# fails with the first differing seed, mutation and key. make test runs
+# $(CONFORMANCE_SEQUENCES) sequences (about 15 s), make conformance 10,000.
+CONFORMANCE_SEQUENCES ?= 1000
+test-conformance: build-wasm-release build-native-debug
+	npm run build:js
+	node tests/conformance/run.mjs --count $(CONFORMANCE_SEQUENCES)
+
+conformance:
+	$(MAKE) --no-print-directory test-conformance CONFORMANCE_SEQUENCES=10000
+
 # Playwright (e2e/) in Debian's Chromium, firefox-esr (WebDriver BiDi) and
 # WebKitGTK's MiniBrowser (WebKitWebDriver under xvfb-run): the package as
 # built by test-js's steps, served on 127.0.0.1; screenshots land in
@@ -56,7 +72,7 @@ test-fuzz: build-native-fuzz
 test-consumer: setup
 	scripts/check-consumer
 
-test: test-cxx test-fuzz test-js test-e2e test-consumer
+test: test-cxx test-fuzz test-js test-conformance test-e2e test-consumer
 
 # The crash test of e2e/specs/crash.spec.ts with $(STRESS_KILLS) browser kills
 # (random moments, every kill mode) instead of make test's 50 (25 in Firefox),
