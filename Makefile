@@ -31,8 +31,9 @@ test-cxx: $(CXX_TEST_TARGETS)
 
 # The npm package (js-bindings/): wasm module from wasm-release, TypeScript
 # build into js-bindings/dist, Node's test runner with fake-indexeddb; this
-# includes the API fuzzer for 60 s (KEEPSTATE_FUZZ_SECONDS).
-test-js: build-wasm-release
+# includes the API fuzzer for 60 s (KEEPSTATE_FUZZ_SECONDS) and the sync
+# client against the ledger's sync server (native-debug, on SQLite).
+test-js: build-wasm-release build-native-debug
 	npm run build:js
 	npm run test:js
 

@@ -234,7 +234,12 @@ export interface StorageHealth {
 }
 
 /** The names of StoreEvents, for validating `on`. */
-export const STORE_EVENTS: readonly StoreEventName[] = ['commit', 'conflict', 'corruption', 'data-loss', 'remote-commit', 'rebase', 'stashed-commit', 'schema-newer', 'deleted', 'error'];
+// A record, so that an event added to StoreEvents and left out here fails to compile.
+const STORE_EVENT_SET: Record<StoreEventName, true> = {
+  commit: true, conflict: true, corruption: true, 'data-loss': true, 'remote-commit': true, rebase: true,
+  'stashed-commit': true, 'schema-newer': true, deleted: true, error: true, sync: true,
+};
+export const STORE_EVENTS: readonly StoreEventName[] = Object.keys(STORE_EVENT_SET) as StoreEventName[];
 
 /**
  * What a callback that keepstate runs synchronously (transaction's fn, schema.migrate) may

@@ -191,6 +191,8 @@ export class SyncClient {
       const answer = readPullAnswer(
         await this.post('pull', { client: meta.client, since: meta.version, keys: marked.map(toBase64) }),
       );
+      // A space without state yet: nothing to download.
+      if (answer.full && answer.version === 0) Object.assign(answer, { full: false, entries: [] });
       const nothingNew =
         !answer.full && answer.version === meta.version && answer.lastMutationId <= meta.lastMutationId && answer.entries!.length === 0;
       if (nothingNew) return this.update({ pending: meta.nextMutationId - 1 - meta.lastMutationId });

@@ -1,0 +1,47 @@
+// Starts the ledger example's sync server (built natively: build/native-debug) on 127.0.0.1,
+// on a port it picks, over SQLite in a temporary directory; stop() kills it (tests call it in
+// t.after, so it stops also when a test fails).
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const SERVER_BINARY = fileURLToPath(new URL('../../../build/native-debug/examples/ledger/keepstate-ledger-server', import.meta.url));
+
+/** tokens: lines "<space or *> <token>". dir: reuse a data directory (a restart). */
+export async function startServer({ tokens = '* secret\n', dir } = {}) {
+  if (!existsSync(SERVER_BINARY)) throw new Error(`${SERVER_BINARY} is missing: build the native-debug preset (make test-js does)`);
+  const root = dir ?? mkdtempSync(join(tmpdir(), 'keepstate-sync-'));
+  mkdirSync(join(root, 'data'), { recursive: true });
+  writeFileSync(join(root, 'tokens'), tokens);
+  const child = spawn(SERVER_BINARY, ['--port', '0', '--data', join(root, 'data'), '--tokens', join(root, 'tokens')], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr.on('data', (d) => (stderr += d));
+  const url = await new Promise((resolve, reject) => {
+    let out = '';
+    child.stdout.on('data', (d) => {
+      out += d;
+      const m = /listening on (127\.0\.0\.1:\d+)/.exec(out);
+      if (m) resolve(`http://${m[1]}`);
+    });
+    child.on('exit', (code) => reject(new Error(`the sync server exited (${code}) before listening: ${stderr}`)));
+  });
+  let stopped = false;
+  return {
+    url,
+    dir: root,
+    /** Kills the server (SIGKILL: nothing it did not commit may be acknowledged). keep: keep the data directory. */
+    async stop({ keep = false } = {}) {
+      if (!stopped) {
+        stopped = true;
+        const exited = new Promise((resolve) => child.once('exit', resolve));
+        child.kill('SIGKILL');
+        await exited;
+      }
+      if (!keep && dir === undefined) rmSync(root, { recursive: true, force: true });
+    },
+  };
+}

@@ -1,0 +1,162 @@
+// Sync against the real server (the ledger example's, natively, on SQLite): two devices
+// converge through it, offline work survives a reopen and is pushed once, a mutation the
+// server refuses is reported, a wrong token sees nothing, and what cannot sync is refused.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import WebSocket from 'ws';
+import { openStore } from '../dist/node.js';
+import { freshIndexedDB, uniqueName } from './helpers.mjs';
+import { startServer } from './support/sync-server.mjs';
+
+const ledgerDir = new URL('../../build/wasm-release/examples/ledger/', import.meta.url);
+assert.ok(existsSync(new URL('client.mjs', ledgerDir)), 'build the wasm-release preset first (make test-js does)');
+const { ledgerModule, Ledger } = await import(new URL('client.mjs', ledgerDir));
+
+/** A device: its own IndexedDB (a browser profile), a synced ledger store. */
+async function device(server, space, { token = 'secret', indexedDB = freshIndexedDB(), name = uniqueName('device'), websocket } = {}) {
+  const store = await openStore(name, {
+    indexedDB,
+    module: ledgerModule,
+    autosave: false,
+    sync: { url: server.url, space, token, pullIntervalMs: 60_000, WebSocket, websocket },
+  });
+  return { store, ledger: new Ledger(store), indexedDB, name };
+}
+
+function entries(store) {
+  return store.scan().map(([k, v]) => [k, Buffer.from(v).toString('hex')]);
+}
+
+test('two devices converge through the server: puts, deletes and C++ mutators, and the ledger audit holds on both', async (t) => {
+  const server = await startServer();
+  t.after(() => server.stop());
+  const space = uniqueName('space').replace(/[^A-Za-z0-9._-]/g, '-');
+  const a = await device(server, space);
+  const b = await device(server, space);
+  t.after(() => Promise.all([a.store.close(), b.store.close()]));
+
+  await a.ledger.openAccounts(0, 20, 1000);
+  a.store.put('note/a', 'from a');
+  await a.store.commit();
+  await a.store.syncNow();
+  assert.equal(a.store.sync.error, null);
+  assert.equal(a.store.sync.pending, 0);
+  await b.store.syncNow(); // a new device: the space's snapshot
+  assert.equal(b.store.sync.error, null);
+  assert.deepEqual(entries(b.store), entries(a.store));
+
+  // Both write, concurrently, then both sync twice: the same state everywhere.
+  for (let i = 0; i < 10; ++i) {
+    await a.ledger.transfer(i, i + 1, 7);
+    await b.ledger.transfer(19 - i, i, 3);
+  }
+  b.store.put('note/b', 'from b');
+  assert.equal(b.store.delete('note/a'), true);
+  await Promise.all([a.store.commit(), b.store.commit()]);
+  await a.store.syncNow();
+  await b.store.syncNow();
+  await a.store.syncNow();
+  assert.deepEqual(entries(a.store), entries(b.store));
+  assert.equal(a.store.getText('note/b'), 'from b');
+  assert.equal(a.store.get('note/a'), undefined);
+  const [auditA, auditB] = [await a.ledger.audit(), await b.ledger.audit()];
+  assert.deepEqual(auditA, auditB);
+  assert.equal(auditA.ok, true, JSON.stringify(auditA));
+  assert.equal(auditA.transfers, 20);
+  assert.equal(a.store.sync.pending, 0);
+  assert.equal(b.store.sync.serverVersion, a.store.sync.serverVersion);
+});
+
+test('offline work is kept across a reopen and pushed exactly once when the server is back', async (t) => {
+  const first = await startServer();
+  const space = 'offline';
+  const a = await device(first, space);
+  await a.ledger.openAccounts(0, 5, 100);
+  await a.store.commit();
+  await a.store.syncNow();
+  const dir = first.dir;
+  await first.stop({ keep: true }); // the server is gone
+
+  await a.ledger.transfer(0, 1, 10);
+  a.store.put('offline', 'yes');
+  await a.store.commit();
+  await a.store.syncNow();
+  assert.notEqual(a.store.sync.error, null, 'the round failed: the server is unreachable');
+  assert.equal(a.store.sync.pending, 0, 'pending is as of the last successful round');
+  const mine = entries(a.store);
+  await a.store.close();
+
+  // The server is back (same data, another port); the device reopens with its pending work.
+  const second = await startServer({ dir });
+  t.after(() => second.stop());
+  const again = await device(second, space, { indexedDB: a.indexedDB, name: a.name });
+  t.after(() => again.store.close());
+  assert.deepEqual(entries(again.store), mine, 'the reopened state is the offline state');
+  await again.store.syncNow();
+  await again.store.syncNow(); // a second round pushes nothing twice
+  assert.equal(again.store.sync.error, null);
+  assert.equal(again.store.sync.pending, 0);
+  const other = await device(second, space);
+  t.after(() => other.store.close());
+  await other.store.syncNow();
+  assert.deepEqual(entries(other.store), entries(again.store));
+  assert.equal((await other.ledger.audit()).transfers, 1, 'the transfer was applied once');
+  assert.equal(other.store.getText('offline'), 'yes');
+});
+
+test('a mutation the server refuses is reported on the device that made it, and its effects are undone', async (t) => {
+  const server = await startServer();
+  t.after(() => server.stop());
+  const a = await device(server, 'refused');
+  // No pokes for B: it must not hear of A's transfer before making its own.
+  const b = await device(server, 'refused', { websocket: false });
+  t.after(() => Promise.all([a.store.close(), b.store.close()]));
+  await a.ledger.openAccounts(0, 2, 10);
+  await a.store.commit();
+  await a.store.syncNow();
+  await b.store.syncNow();
+  // Both spend account 0's 10: A's reaches the server first, B's (made on what B knew) fails there.
+  await a.ledger.transfer(0, 1, 10);
+  await a.store.commit();
+  await a.store.syncNow();
+  const failures = [];
+  b.store.on('sync', (e) => failures.push(...e.failed));
+  await b.ledger.transfer(0, 1, 10);
+  assert.equal((await b.ledger.audit()).transfers, 1);
+  await b.store.commit();
+  await b.store.syncNow();
+  assert.equal(failures.length, 1, JSON.stringify(failures));
+  assert.equal(failures[0].name, 'transfer');
+  assert.equal(b.store.sync.pending, 0);
+  await a.store.syncNow();
+  assert.deepEqual(entries(a.store), entries(b.store));
+  assert.equal((await b.ledger.audit()).transfers, 1);
+});
+
+test('a wrong token gets 401 and sees nothing of the space', async (t) => {
+  const server = await startServer({ tokens: 'team secret\n' });
+  t.after(() => server.stop());
+  const a = await device(server, 'team');
+  t.after(() => a.store.close());
+  a.store.put('k', 'v');
+  await a.store.commit();
+  await a.store.syncNow();
+  assert.equal(a.store.sync.error, null);
+  const intruder = await device(server, 'team', { token: 'guess' });
+  t.after(() => intruder.store.close());
+  await intruder.store.syncNow();
+  assert.match(intruder.store.sync.error?.message ?? '', /401/);
+  assert.deepEqual(entries(intruder.store), []);
+});
+
+test('a synced store refuses transaction(fn) and keys its write marks leave no room for', async (t) => {
+  const server = await startServer();
+  t.after(() => server.stop());
+  const a = await device(server, 'refusals');
+  t.after(() => a.store.close());
+  assert.throws(() => a.store.transaction((tx) => tx.put('k', 'v')), { code: 'unsupported' });
+  assert.throws(() => a.store.put('x'.repeat(1023), 'v'), { code: 'invalid-argument' });
+  a.store.put('x'.repeat(1022), 'v');
+  assert.equal(a.store.scan().length, 1, 'the journal is not among the entries');
+});
