@@ -8,6 +8,7 @@
 // always `listening on <host>:<port>` once the server accepts connections.
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <random>
 #include <string>
 #include <string_view>
@@ -56,6 +57,15 @@ int main(int argc, char** argv) {
   if (data.empty() == postgres.empty()) return Usage("give one of --data and --postgres");
   if (tokens.empty()) return Usage("--tokens is required");
 
+  if (!data.empty()) {
+    std::error_code ec;
+    std::filesystem::create_directories(data, ec);  // --data names the directory: made if missing
+    if (ec) {
+      std::fprintf(stderr, "keepstate-server: cannot make the data directory %s: %s\n", data.c_str(),
+                   ec.message().c_str());
+      return 1;
+    }
+  }
   keepstate::Result<TokenFile> token_file = TokenFile::Load(tokens);
   if (!token_file.ok()) return Usage(token_file.status().ToString().c_str());
   keepstate::Result<std::unique_ptr<Database>> db =

@@ -2,7 +2,7 @@
 // on a port it picks, over SQLite in a temporary directory; stop() kills it (tests call it in
 // t.after, so it stops also when a test fails).
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -13,7 +13,6 @@ export const SERVER_BINARY = fileURLToPath(new URL('../../../build/native-debug/
 export async function startServer({ tokens = '* secret\n', dir } = {}) {
   if (!existsSync(SERVER_BINARY)) throw new Error(`${SERVER_BINARY} is missing: build the native-debug preset (make test-js does)`);
   const root = dir ?? mkdtempSync(join(tmpdir(), 'keepstate-sync-'));
-  mkdirSync(join(root, 'data'), { recursive: true });
   writeFileSync(join(root, 'tokens'), tokens);
   const child = spawn(SERVER_BINARY, ['--port', '0', '--data', join(root, 'data'), '--tokens', join(root, 'tokens')], {
     stdio: ['ignore', 'pipe', 'pipe'],
