@@ -8,7 +8,7 @@ PRESETS := $(CXX_TEST_PRESETS) native-release native-fuzz
 BUILD_TARGETS := $(addprefix build-,$(PRESETS))
 CXX_TEST_TARGETS := $(addprefix test-cxx-,$(CXX_TEST_PRESETS))
 
-.PHONY: all setup test test-cxx test-js test-conformance test-e2e test-fuzz test-consumer conformance stress demo serve bench bench-browser fuzz clean \
+.PHONY: all setup test test-cxx test-js test-conformance test-e2e test-fuzz test-consumer conformance stress demo serve bench bench-browser bench-sync fuzz clean \
 	$(BUILD_TARGETS) $(CXX_TEST_TARGETS)
 
 all: test
@@ -90,11 +90,20 @@ stress: build-wasm-release
 	grep -o 'crash test (seed [0-9]*): .*' build/stress.log | sed 's/"versions":"[^"]*",\{0,1\}//'; \
 	[ $$status -eq 0 ] || { tail -60 build/stress.log; echo "stress: FAILED (full log: build/stress.log)"; }; exit $$status
 
-# Benchmarks, native and wasm under Node, then the browser benchmark, in one
-# run; tables + JSON in bench/results/.
+# Benchmarks, native and wasm under Node, then the browser benchmark and the
+# sync benchmark, in one run; tables + JSON in bench/results/.
 bench: build-native-release build-wasm-release
 	scripts/run-bench
 	$(MAKE) --no-print-directory bench-browser
+	$(MAKE) --no-print-directory bench-sync
+
+# The sync benchmark (bench/sync/): the ledger's sync server (native-release)
+# on SQLite and on a throwaway PostgreSQL cluster (fsync on: every push is
+# durable before it is answered), Node devices with fake-indexeddb; a table
+# on stdout, JSON in bench/results/sync.json. BENCH_ARGS=--quick: smaller.
+bench-sync: build-native-release build-wasm-release
+	npm run build:js
+	KEEPSTATE_POSTGRES_FSYNC=on scripts/with-postgres node bench/sync/run.mjs $(BENCH_ARGS)
 
 # The browser benchmark (bench/browser/): keepstate against IDBFS, Dexie,
 # wa-sqlite, a JS Map and raw IndexedDB in headless Chromium (persistent

@@ -52,6 +52,20 @@ export function decodeTransferResult(bytes) {
 }
 const resultOf = decodeTransferResult;
 
+/** The args of `transfer` (what Ledger.transfer sends; a server push carries these bytes). */
+export function encodeTransfer(from, to, amount) {
+  const builder = new flatbuffers.Builder(64);
+  builder.finish(Transfer.createTransfer(builder, from, to, BigInt(amount)));
+  return builder.asUint8Array();
+}
+
+/** The args of `open_account`: accounts first .. first+count-1 with `initialBalance` each. */
+export function encodeOpenAccount(first, count, initialBalance) {
+  const builder = new flatbuffers.Builder(64);
+  builder.finish(OpenAccount.createOpenAccount(builder, first, count, BigInt(initialBalance)));
+  return builder.asUint8Array();
+}
+
 /** Encodes TransferBatch args from parallel arrays (from[i] -> to[i], amount[i]). */
 export function encodeTransferBatch(from, to, amount, start = 0, end = from.length) {
   const n = end - start;
@@ -90,17 +104,13 @@ export class Ledger {
 
   /** Opens accounts first .. first+count-1 with `initialBalance` each; resolves with the totals. */
   async openAccounts(first, count, initialBalance) {
-    const builder = new flatbuffers.Builder(64);
-    builder.finish(OpenAccount.createOpenAccount(builder, first, count, BigInt(initialBalance)));
-    const bytes = await this.store.call('open_account', builder.asUint8Array());
+    const bytes = await this.store.call('open_account', encodeOpenAccount(first, count, initialBalance));
     return totalsOf(LedgerRecord.getRootAsLedger(bb(bytes)));
   }
 
   /** One transfer; rejects (typed error) if it cannot apply. */
   async transfer(from, to, amount) {
-    const builder = new flatbuffers.Builder(64);
-    builder.finish(Transfer.createTransfer(builder, from, to, BigInt(amount)));
-    return resultOf(await this.store.call('transfer', builder.asUint8Array()));
+    return resultOf(await this.store.call('transfer', encodeTransfer(from, to, amount)));
   }
 
   /** Many transfers in one call: { applied, rejected }. */

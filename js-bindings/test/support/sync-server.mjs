@@ -1,44 +1,68 @@
-// Starts the ledger example's sync server (built natively: build/native-debug) on 127.0.0.1,
-// on a port it picks, over SQLite in a temporary directory; stop() kills it (tests call it in
-// t.after, so it stops also when a test fails).
+// Starts the ledger example's sync server on 127.0.0.1, on a port it picks, over SQLite in a
+// temporary directory (or over PostgreSQL: `postgres`, a conninfo); stop() kills it. Tests
+// call stop() in t.after and bench/sync in a finally, so it stops also when they fail; a
+// process that exits without calling it (an uncaught error, process.exit) kills it on exit.
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-export const SERVER_BINARY = fileURLToPath(new URL('../../../build/native-debug/examples/ledger/keepstate-ledger-server', import.meta.url));
+/** The server of a native build preset (tests use native-debug; bench/sync native-release). */
+export function serverBinary(preset = 'native-debug') {
+  return fileURLToPath(new URL(`../../../build/${preset}/examples/ledger/keepstate-ledger-server`, import.meta.url));
+}
+export const SERVER_BINARY = serverBinary();
 
-/** tokens: lines "<space or *> <token>". dir: reuse a data directory (a restart). */
-export async function startServer({ tokens = '* secret\n', dir } = {}) {
-  if (!existsSync(SERVER_BINARY)) throw new Error(`${SERVER_BINARY} is missing: build the native-debug preset (make test-js does)`);
+/**
+ * tokens: lines "<space or *> <token>". dir: reuse a data directory (a restart).
+ * binary: the server to run. postgres: a conninfo: PostgreSQL instead of SQLite in `dir`.
+ * Resolves with { url, dir, pid, stop }.
+ */
+export async function startServer({ tokens = '* secret\n', dir, binary = SERVER_BINARY, postgres } = {}) {
+  if (!existsSync(binary)) throw new Error(`${binary} is missing: build its preset (make test-js builds native-debug)`);
   const root = dir ?? mkdtempSync(join(tmpdir(), 'keepstate-sync-'));
   writeFileSync(join(root, 'tokens'), tokens);
-  const child = spawn(SERVER_BINARY, ['--port', '0', '--data', join(root, 'data'), '--tokens', join(root, 'tokens')], {
+  const storage = postgres === undefined ? ['--data', join(root, 'data')] : ['--postgres', postgres];
+  const child = spawn(binary, ['--port', '0', ...storage, '--tokens', join(root, 'tokens')], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  const killOnExit = () => child.kill('SIGKILL');
+  process.on('exit', killOnExit);
   let stderr = '';
   child.stderr.on('data', (d) => (stderr += d));
-  const url = await new Promise((resolve, reject) => {
-    let out = '';
-    child.stdout.on('data', (d) => {
-      out += d;
-      const m = /listening on (127\.0\.0\.1:\d+)/.exec(out);
-      if (m) resolve(`http://${m[1]}`);
+  let url;
+  try {
+    url = await new Promise((resolve, reject) => {
+      let out = '';
+      child.stdout.on('data', (d) => {
+        out += d;
+        const m = /listening on (127\.0\.0\.1:\d+)/.exec(out);
+        if (m) resolve(`http://${m[1]}`);
+      });
+      child.on('error', reject);
+      child.on('exit', (code) => reject(new Error(`the sync server exited (${code}) before listening: ${stderr}`)));
     });
-    child.on('exit', (code) => reject(new Error(`the sync server exited (${code}) before listening: ${stderr}`)));
-  });
+  } catch (e) {
+    process.off('exit', killOnExit);
+    if (dir === undefined) rmSync(root, { recursive: true, force: true });
+    throw e;
+  }
   let stopped = false;
   return {
     url,
     dir: root,
+    pid: child.pid,
     /** Kills the server (SIGKILL: nothing it did not commit may be acknowledged). keep: keep the data directory. */
     async stop({ keep = false } = {}) {
       if (!stopped) {
         stopped = true;
-        const exited = new Promise((resolve) => child.once('exit', resolve));
-        child.kill('SIGKILL');
-        await exited;
+        process.off('exit', killOnExit);
+        if (child.exitCode === null && child.signalCode === null) {
+          const exited = new Promise((resolve) => child.once('exit', resolve));
+          child.kill('SIGKILL');
+          await exited;
+        }
       }
       if (!keep && dir === undefined) rmSync(root, { recursive: true, force: true });
     },

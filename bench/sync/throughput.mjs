@@ -1,0 +1,118 @@
+// Figure 2: one space's push throughput. 10 clients push ledger transfers as raw HTTP pushes
+// (the args the package sends for Ledger.transfer), each waiting for its answer before the
+// next push: the server commits a push (its state and the client's last mutation id) before
+// it answers, so every mutation counted was durable when acknowledged. Bodies are built before
+// the clock starts: the loop times the server, not the JSON encoder of this process.
+//
+// The limits in the same run: the disk's synchronous write rate (4 KiB + fdatasync in the
+// server's temporary directory; the server's commits/s against it) and the HTTP no-op rate (10
+// clients sending empty pushes: parsed, authorized, answered, nothing committed; the pushes/s
+// of the one-mutation run against it).
+import { closeSync, fdatasyncSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { encodeOpenAccount, encodeTransfer } from './devices.mjs';
+import { clientId, mutation, pushBody, SpaceWire } from './wire.mjs';
+
+export const CLIENTS = 10;
+const ACCOUNTS = 1000;
+
+/** Deterministic account pairs (a small LCG): the runs are the same each time. */
+function pairs(seed) {
+  let x = seed;
+  const next = () => (x = (Math.imul(x, 1103515245) + 12345) >>> 0) % ACCOUNTS;
+  return () => {
+    const from = next();
+    let to = next();
+    if (to === from) to = (to + 1) % ACCOUNTS;
+    return [from, to];
+  };
+}
+
+/**
+ * 10 clients, `pushes` pushes each of `batch` transfers. { mutations, seconds, perSecond,
+ * pushesPerSecond, commits, perCommit }.
+ */
+async function pushRun(url, space, { batch, pushes }) {
+  const wire = new SpaceWire(url, space);
+  const owner = clientId('owner');
+  await wire.push(owner, [mutation(1, 'open_account', encodeOpenAccount(0, ACCOUNTS, 1e12))]);
+  const bodies = [];
+  for (let c = 0; c < CLIENTS; ++c) {
+    const client = clientId(`tput${c}`);
+    const draw = pairs(c + 1);
+    const list = [];
+    let id = 0;
+    for (let p = 0; p < pushes; ++p) {
+      const mutations = [];
+      for (let i = 0; i < batch; ++i) mutations.push(mutation(++id, 'transfer', encodeTransfer(...draw(), 1)));
+      list.push(pushBody(client, mutations));
+    }
+    bodies.push({ client, list, last: id });
+  }
+  const before = (await wire.push(owner, [])).version;
+  const t0 = performance.now();
+  await Promise.all(
+    bodies.map(async ({ client, list, last }) => {
+      let answer;
+      for (const body of list) answer = await wire.push(client, body);
+      if (answer.lastMutationId !== last) throw new Error(`figure 2: ${client} ended at ${answer.lastMutationId}, not ${last}`);
+    }),
+  );
+  const seconds = (performance.now() - t0) / 1000;
+  const after = (await wire.push(owner, [])).version;
+  const mutations = CLIENTS * pushes * batch;
+  const commits = after - before;
+  return {
+    batch,
+    mutations,
+    seconds,
+    perSecond: mutations / seconds,
+    pushesPerSecond: (CLIENTS * pushes) / seconds,
+    commits,
+    commitsPerSecond: commits / seconds,
+    perCommit: mutations / commits,
+  };
+}
+
+/** Empty pushes from 10 clients: requests/s with nothing to commit. */
+async function noopRate(url, space, requests) {
+  const wire = new SpaceWire(url, space);
+  const bodies = Array.from({ length: CLIENTS }, (_, c) => pushBody(clientId(`noop${c}`), []));
+  const t0 = performance.now();
+  await Promise.all(bodies.map(async (body) => {
+    for (let i = 0; i < requests; ++i) await wire.push(undefined, body);
+  }));
+  return (CLIENTS * requests) / ((performance.now() - t0) / 1000);
+}
+
+/** Synchronous 4 KiB writes per second in `dir` (the disk's durable-write rate). */
+export function fdatasyncRate(dir = tmpdir(), writes = 300) {
+  const scratch = mkdtempSync(join(dir, 'keepstate-fsync-'));
+  const fd = openSync(join(scratch, 'f'), 'w');
+  const block = Buffer.alloc(4096, 0xa5);
+  try {
+    writeSync(fd, block, 0, block.length, 0);
+    fdatasyncSync(fd);
+    const t0 = performance.now();
+    for (let i = 0; i < writes; ++i) {
+      writeSync(fd, block, 0, block.length, (i % 64) * 4096);
+      fdatasyncSync(fd);
+    }
+    return writes / ((performance.now() - t0) / 1000);
+  } finally {
+    closeSync(fd);
+    rmSync(scratch, { recursive: true, force: true });
+  }
+}
+
+/** The figure on one server: { runs: [batch 100, batch 1], noop }. */
+export async function measureThroughput(url, tag, { quick = false } = {}) {
+  await pushRun(url, `tput-warmup-${tag}-${process.pid}`, { batch: 100, pushes: 5 });
+  const runs = [
+    await pushRun(url, `tput-100-${tag}-${process.pid}`, { batch: 100, pushes: quick ? 20 : 100 }),
+    await pushRun(url, `tput-1-${tag}-${process.pid}`, { batch: 1, pushes: quick ? 200 : 1000 }),
+  ];
+  const noop = await noopRate(url, `tput-noop-${tag}-${process.pid}`, quick ? 200 : 1000);
+  return { clients: CLIENTS, runs, noop };
+}
