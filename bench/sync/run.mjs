@@ -89,8 +89,8 @@ function table(r) {
     rows.push([
       `2. push throughput, ${db}, 10 clients, 1 transfer per push`,
       `${rate(one.perSecond)} (${one.perCommit.toFixed(1)} per commit)`,
-      `HTTP no-op (empty push) ${rate(t.noop)}`,
-      ratio(t.noop / one.pushesPerSecond),
+      `${rate(one.pushesPerSecond)} pushes vs HTTP no-op (empty push) ${rate(t.noop.perSecond)}`,
+      ratio(one.pushesPerSecond / t.noop.perSecond),
       `≥ 20,000/s: ${verdict(one.perSecond >= 20_000)}`,
     ]);
   }
@@ -100,7 +100,7 @@ function table(r) {
     `3. pull after a 1 KiB change, ${b.mib} MiB space`,
     `${ms(c.ms)}, ${bytes(c.sent)} sent, ${bytes(c.received)} received`,
     `snapshot download ${ms(b.firstPull.plainMs)}, ${bytes(b.snapshotBytes)}; raw pull ${ms(c.rawMs)}`,
-    `${ratio(b.snapshotBytes / (c.sent + c.received))} fewer bytes, ${ratio(b.firstPull.plainMs / c.ms)} faster`,
+    `bytes ÷ ${count(b.snapshotBytes / (c.sent + c.received))}, time ÷ ${(b.firstPull.plainMs / c.ms).toFixed(0)}`,
     '',
   ]);
   const u = r.catchUp;
@@ -114,7 +114,7 @@ function table(r) {
   const f = b.firstPull;
   rows.push([
     `5. new device's first pull, ${b.mib} MiB (open + sync, fake IndexedDB)`,
-    `${ms(f.deviceMs)} (open ${ms(f.deviceOpenMs)})`,
+    `${ms(f.deviceMs)} (openStore ${ms(f.deviceOpenMs)})`,
     `plain HTTP download ${ms(f.plainMs)}`,
     ratio(f.deviceMs / f.plainMs),
     `≤ 1.5x: ${verdict(f.deviceMs / f.plainMs <= 1.5)}`,
@@ -128,13 +128,30 @@ function table(r) {
     '',
     `≥ 1,000: ${verdict(s.poked >= 1000)}`,
   ]);
-  const head = ['figure', 'keepstate', 'limit / competitor, same run', 'ratio', 'target'];
+  const head = ['figure', 'keepstate', 'limit / competitor, same run', 'ratio (keepstate ÷ limit)', 'target'];
   const line = (cells) => `| ${cells.join(' | ')} |`;
   return [line(head), line(head.map(() => '---')), ...rows.map(line)].join('\n');
 }
 
 // Interrupted: exit through 'exit', where sync-server.mjs kills the servers it started.
 for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => process.exit(130));
+
+/** Figure 2's CPU: where the time of each run went (the server process; this process, the 10 clients). */
+function cpuTable(r) {
+  const rows = [];
+  const us = (seconds, n) => `${((seconds / n) * 1e6).toFixed(0)} µs`;
+  for (const [db, t] of Object.entries(r.throughput)) {
+    if (t === null) continue;
+    for (const run of t.runs) {
+      const pushes = run.mutations / run.batch;
+      rows.push([`${db}, ${run.batch} per push`, `${run.seconds.toFixed(2)} s`, `${run.serverCpu.toFixed(2)} s (${us(run.serverCpu, pushes)}/push, ${us(run.serverCpu, run.mutations)}/mutation)`, `${run.clientCpu.toFixed(2)} s`]);
+    }
+    rows.push([`${db}, empty push`, `${t.noop.seconds.toFixed(2)} s`, `${t.noop.serverCpu.toFixed(2)} s (${us(t.noop.serverCpu, t.noop.requests)}/push)`, `${t.noop.clientCpu.toFixed(2)} s`]);
+  }
+  const head = ['figure 2 run', 'wall', 'server CPU', 'client CPU (10 clients, Node)'];
+  const line = (cells) => `| ${cells.join(' | ')} |`;
+  return [line(head), line(head.map(() => '---')), ...rows.map(line)].join('\n');
+}
 
 async function main() {
   if (compilersRunning()) console.warn('bench/sync: a compiler is running on this machine: the figures will be slower than they should');
@@ -154,7 +171,7 @@ async function main() {
     console.log(`  6. sockets: ${results.sockets.poked} poked`);
     results.latency = await measureLatency(server.url, { transfers: quick ? 50 : 200 });
     console.log(`  1. latency: p50 ${ms(results.latency.p50)}`);
-    results.throughput.SQLite = await measureThroughput(server.url, 'sqlite', { quick });
+    results.throughput.SQLite = await measureThroughput(server.url, server.pid, 'sqlite', { quick });
     console.log(`  2. throughput: ${rate(results.throughput.SQLite.runs[0].perSecond)}`);
     results.catchUp = await measureCatchUp(server.url, { mutations: 10_000 });
     console.log(`  4. catch-up: ${ms(results.catchUp.ms)}`);
@@ -164,7 +181,7 @@ async function main() {
   if (postgres !== undefined) {
     await withServer({ postgres }, async (server) => {
       console.log(`PostgreSQL server ${server.url} (pid ${server.pid}, fsync ${results.postgresFsync})`);
-      results.throughput.PostgreSQL = await measureThroughput(server.url, 'postgres', { quick });
+      results.throughput.PostgreSQL = await measureThroughput(server.url, server.pid, 'postgres', { quick });
       console.log(`  2. throughput: ${rate(results.throughput.PostgreSQL.runs[0].perSecond)}`);
     });
   }
@@ -172,6 +189,7 @@ async function main() {
   console.log(`\nbench/sync, ${results.date}, commit ${results.commit}, ${results.machine}, load ${results.loadAverage.toFixed(2)}`);
   if (results.postgresFsync !== null) console.log(`PostgreSQL fsync: ${results.postgresFsync}`);
   console.log(text);
+  console.log(`\n${cpuTable(results)}`);
   mkdirSync(new URL('../results/', import.meta.url), { recursive: true });
   const out = new URL(`../results/${quick ? 'sync-quick' : 'sync'}.json`, import.meta.url);
   writeFileSync(out, `${JSON.stringify(results, null, 2)}\n`);

@@ -7,8 +7,9 @@
 // The limits in the same run: the disk's synchronous write rate (4 KiB + fdatasync in the
 // server's temporary directory; the server's commits/s against it) and the HTTP no-op rate (10
 // clients sending empty pushes: parsed, authorized, answered, nothing committed; the pushes/s
-// of the one-mutation run against it).
-import { closeSync, fdatasyncSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
+// of the one-mutation run against it). The server's and this process's CPU time per run say
+// where the time went.
+import { closeSync, fdatasyncSync, mkdtempSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { encodeOpenAccount, encodeTransfer } from './devices.mjs';
@@ -16,6 +17,23 @@ import { clientId, mutation, pushBody, SpaceWire } from './wire.mjs';
 
 export const CLIENTS = 10;
 const ACCOUNTS = 1000;
+
+/** CPU seconds (user + system) process `pid` has used: where a run's time went. */
+function cpuSeconds(pid) {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
+}
+
+/** Runs fn; { seconds, serverCpu, clientCpu } besides its value (CPU in seconds). */
+async function timed(pid, fn) {
+  const server0 = cpuSeconds(pid);
+  const client0 = process.cpuUsage();
+  const t0 = performance.now();
+  const value = await fn();
+  const seconds = (performance.now() - t0) / 1000;
+  const client = process.cpuUsage(client0);
+  return { value, seconds, serverCpu: cpuSeconds(pid) - server0, clientCpu: (client.user + client.system) / 1e6 };
+}
 
 /** Deterministic account pairs (a small LCG): the runs are the same each time. */
 function pairs(seed) {
@@ -33,7 +51,7 @@ function pairs(seed) {
  * 10 clients, `pushes` pushes each of `batch` transfers. { mutations, seconds, perSecond,
  * pushesPerSecond, commits, perCommit }.
  */
-async function pushRun(url, space, { batch, pushes }) {
+async function pushRun(url, pid, space, { batch, pushes }) {
   const wire = new SpaceWire(url, space);
   const owner = clientId('owner');
   await wire.push(owner, [mutation(1, 'open_account', encodeOpenAccount(0, ACCOUNTS, 1e12))]);
@@ -51,15 +69,15 @@ async function pushRun(url, space, { batch, pushes }) {
     bodies.push({ client, list, last: id });
   }
   const before = (await wire.push(owner, [])).version;
-  const t0 = performance.now();
-  await Promise.all(
-    bodies.map(async ({ client, list, last }) => {
-      let answer;
-      for (const body of list) answer = await wire.push(client, body);
-      if (answer.lastMutationId !== last) throw new Error(`figure 2: ${client} ended at ${answer.lastMutationId}, not ${last}`);
-    }),
+  const { seconds, serverCpu, clientCpu } = await timed(pid, () =>
+    Promise.all(
+      bodies.map(async ({ client, list, last }) => {
+        let answer;
+        for (const body of list) answer = await wire.push(client, body);
+        if (answer.lastMutationId !== last) throw new Error(`figure 2: ${client} ended at ${answer.lastMutationId}, not ${last}`);
+      }),
+    ),
   );
-  const seconds = (performance.now() - t0) / 1000;
   const after = (await wire.push(owner, [])).version;
   const mutations = CLIENTS * pushes * batch;
   const commits = after - before;
@@ -72,18 +90,23 @@ async function pushRun(url, space, { batch, pushes }) {
     commits,
     commitsPerSecond: commits / seconds,
     perCommit: mutations / commits,
+    serverCpu,
+    clientCpu,
   };
 }
 
-/** Empty pushes from 10 clients: requests/s with nothing to commit. */
-async function noopRate(url, space, requests) {
+/** Empty pushes from 10 clients: { perSecond, serverCpu, clientCpu } with nothing to commit. */
+async function noopRate(url, pid, space, requests) {
   const wire = new SpaceWire(url, space);
   const bodies = Array.from({ length: CLIENTS }, (_, c) => pushBody(clientId(`noop${c}`), []));
-  const t0 = performance.now();
-  await Promise.all(bodies.map(async (body) => {
-    for (let i = 0; i < requests; ++i) await wire.push(undefined, body);
-  }));
-  return (CLIENTS * requests) / ((performance.now() - t0) / 1000);
+  const { seconds, serverCpu, clientCpu } = await timed(pid, () =>
+    Promise.all(
+      bodies.map(async (body) => {
+        for (let i = 0; i < requests; ++i) await wire.push(undefined, body);
+      }),
+    ),
+  );
+  return { requests: CLIENTS * requests, perSecond: (CLIENTS * requests) / seconds, seconds, serverCpu, clientCpu };
 }
 
 /** Synchronous 4 KiB writes per second in `dir` (the disk's durable-write rate). */
@@ -107,12 +130,12 @@ export function fdatasyncRate(dir = tmpdir(), writes = 300) {
 }
 
 /** The figure on one server: { runs: [batch 100, batch 1], noop }. */
-export async function measureThroughput(url, tag, { quick = false } = {}) {
-  await pushRun(url, `tput-warmup-${tag}-${process.pid}`, { batch: 100, pushes: 5 });
+export async function measureThroughput(url, pid, tag, { quick = false } = {}) {
+  await pushRun(url, pid, `tput-warmup-${tag}-${process.pid}`, { batch: 100, pushes: 5 });
   const runs = [
-    await pushRun(url, `tput-100-${tag}-${process.pid}`, { batch: 100, pushes: quick ? 20 : 100 }),
-    await pushRun(url, `tput-1-${tag}-${process.pid}`, { batch: 1, pushes: quick ? 200 : 1000 }),
+    await pushRun(url, pid, `tput-100-${tag}-${process.pid}`, { batch: 100, pushes: quick ? 20 : 100 }),
+    await pushRun(url, pid, `tput-1-${tag}-${process.pid}`, { batch: 1, pushes: quick ? 200 : 1000 }),
   ];
-  const noop = await noopRate(url, `tput-noop-${tag}-${process.pid}`, quick ? 200 : 1000);
+  const noop = await noopRate(url, pid, `tput-noop-${tag}-${process.pid}`, quick ? 200 : 1000);
   return { clients: CLIENTS, runs, noop };
 }
