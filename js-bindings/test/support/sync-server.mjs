@@ -1,6 +1,7 @@
 // Starts the ledger example's sync server (built natively: build/native-debug) on 127.0.0.1,
-// on a port it picks, over SQLite in a temporary directory; stop() kills it (tests call it in
-// t.after, so it stops also when a test fails).
+// on a port it picks (or `port`), over SQLite in a temporary directory (or PostgreSQL:
+// `postgres`, a conninfo); `args`: more flags (e.g. --allow-origin). stop() kills it (tests
+// call it in t.after or finally, so it stops also when a test fails).
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -10,11 +11,12 @@ import { fileURLToPath } from 'node:url';
 export const SERVER_BINARY = fileURLToPath(new URL('../../../build/native-debug/examples/ledger/keepstate-ledger-server', import.meta.url));
 
 /** tokens: lines "<space or *> <token>". dir: reuse a data directory (a restart). */
-export async function startServer({ tokens = '* secret\n', dir } = {}) {
+export async function startServer({ tokens = '* secret\n', dir, port = 0, postgres, args = [] } = {}) {
   if (!existsSync(SERVER_BINARY)) throw new Error(`${SERVER_BINARY} is missing: build the native-debug preset (make test-js does)`);
   const root = dir ?? mkdtempSync(join(tmpdir(), 'keepstate-sync-'));
   writeFileSync(join(root, 'tokens'), tokens);
-  const child = spawn(SERVER_BINARY, ['--port', '0', '--data', join(root, 'data'), '--tokens', join(root, 'tokens')], {
+  const storage = postgres === undefined ? ['--data', join(root, 'data')] : ['--postgres', postgres];
+  const child = spawn(SERVER_BINARY, ['--port', String(port), ...storage, '--tokens', join(root, 'tokens'), ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stderr = '';
@@ -31,6 +33,7 @@ export async function startServer({ tokens = '* secret\n', dir } = {}) {
   let stopped = false;
   return {
     url,
+    port: Number(url.split(':').pop()),
     dir: root,
     /** Kills the server (SIGKILL: nothing it did not commit may be acknowledged). keep: keep the data directory. */
     async stop({ keep = false } = {}) {
