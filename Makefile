@@ -60,7 +60,7 @@ conformance:
 # keepstate-snapshot. One engine: `npx playwright test -c e2e/playwright.config.ts --project=firefox`.
 test-e2e: build-wasm-release build-native-debug
 	npm run build:js
-	npx playwright test -c e2e/playwright.config.ts
+	scripts/with-postgres npx playwright test -c e2e/playwright.config.ts
 
 # A short libFuzzer run over the restore path and the snapshot file reader on
 # their seed corpora, 30 s shared between them (make fuzz: 5 minutes).

@@ -2,9 +2,10 @@
 // mutators are linked into the same executable; this parses the flags,
 // opens the database and serves.
 //
-//   <server> [--host 127.0.0.1] [--port 0] (--data DIR | --postgres CONNINFO) --tokens FILE
+//   <server> [--host 127.0.0.1] [--port 0] [--allow-origin ORIGIN|*]... (--data DIR | --postgres CONNINFO) --tokens FILE
 //
-// With --port 0 the system picks a free port. The first line on stdout is
+// With --port 0 the system picks a free port. --allow-origin (repeatable)
+// lets pages of that origin call the server (CORS). The first line on stdout is
 // always `listening on <host>:<port>` once the server accepts connections.
 #include <cstdio>
 #include <cstdlib>
@@ -21,7 +22,7 @@ namespace {
 
 int Usage(const char* message) {
   std::fprintf(stderr,
-               "%s\nusage: server [--host 127.0.0.1] [--port 0] (--data DIR | --postgres CONNINFO) --tokens FILE\n",
+               "%s\nusage: server [--host 127.0.0.1] [--port 0] [--allow-origin ORIGIN|*]... (--data DIR | --postgres CONNINFO) --tokens FILE\n",
                message);
   return 2;
 }
@@ -48,6 +49,8 @@ int main(int argc, char** argv) {
       data = value;
     } else if (flag == "--postgres") {
       postgres = value;
+    } else if (flag == "--allow-origin") {
+      options.allowed_origins.emplace_back(value);
     } else if (flag == "--tokens") {
       tokens = value;
     } else {

@@ -108,6 +108,12 @@ class Server::Impl {
     }
   }
   const ServerOptions& options() const { return options_; }
+  bool OriginAllowed(std::string_view origin) const {
+    for (const std::string& allowed : options_.allowed_origins) {
+      if (allowed == "*" || allowed == origin) return true;
+    }
+    return false;
+  }
   net::io_context& io() { return io_; }
 
  private:
@@ -250,6 +256,10 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     Request req = parser_->release();
     keep_alive_ = req.keep_alive();
     version_ = req.version();
+    const auto origin = req.find(http::field::origin);
+    allowed_origin_ = origin != req.end() && server_->OriginAllowed(std::string_view(origin->value().data(), origin->value().size()))
+                          ? std::string(origin->value())
+                          : std::string();
     Handle(std::move(req));
   }
 
@@ -263,6 +273,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
       std::make_shared<PokeSession>(server_, stream_.release_socket(), space)->Start(std::move(req));
       return;
     }
+    if (req.method() == http::verb::options) return Preflight();
     const std::optional<std::string_view> token = BearerToken(req);
     if (!token) return Answer(401, EncodeError("unauthorized"));
     Result<std::string> identity = server_->Authorized(space, *token);
@@ -318,6 +329,19 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     Send(std::move(res));
   }
 
+  // A CORS preflight (a page of another origin about to send Authorization
+  // and a JSON body): allowed origins get the methods and headers, others a
+  // 204 without them (the browser then refuses the request itself).
+  void Preflight() {
+    auto res = std::make_shared<Response>(http::status::no_content, version_);
+    if (!allowed_origin_.empty()) {
+      res->set(http::field::access_control_allow_methods, "GET, POST");
+      res->set(http::field::access_control_allow_headers, "Authorization, Content-Type");
+      res->set(http::field::access_control_max_age, "600");
+    }
+    Send(std::move(res));
+  }
+
   void Answer(unsigned status, std::string body) {
     auto res = std::make_shared<Response>(static_cast<http::status>(status), version_);
     res->set(http::field::content_type, "application/json");
@@ -333,6 +357,11 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   }
 
   void Send(std::shared_ptr<Response> res) {
+    if (!allowed_origin_.empty()) {
+      res->set(http::field::access_control_allow_origin, allowed_origin_);
+      res->set(http::field::access_control_expose_headers, "Keepstate-Version, Keepstate-Last-Mutation-Id");
+      res->set(http::field::vary, "Origin");
+    }
     res->keep_alive(keep_alive_);
     res->prepare_payload();  // Content-Length
     stream_.expires_after(server_->options().timeout);
@@ -353,6 +382,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   std::optional<http::request_parser<http::string_body>> parser_;
   bool keep_alive_ = false;
   unsigned version_ = 11;
+  std::string allowed_origin_;  // the request's Origin, if allowed (CORS)
 };
 
 }  // namespace

@@ -107,13 +107,14 @@ struct Reply {
 };
 
 Reply Send(std::uint16_t port, http::verb verb, const std::string& target, const std::string& body,
-           std::optional<std::string> token) {
+           std::optional<std::string> token, std::optional<std::string> origin = std::nullopt) {
   net::io_context io;
   beast::tcp_stream stream(io);
   stream.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), port));
   http::request<http::string_body> req(verb, target, 11);
   req.set(http::field::host, "127.0.0.1");
   if (token) req.set(http::field::authorization, "Bearer " + *token);
+  if (origin) req.set(http::field::origin, *origin);
   if (verb == http::verb::post) req.set(http::field::content_type, "application/json");
   req.body() = body;
   req.prepare_payload();
@@ -252,6 +253,40 @@ TEMPLATE_TEST_CASE("http: the ledger server binary answers push, pull, snapshot 
   bad.read(b, ec);
   CHECK(ec == websocket::error::closed);
   CHECK(bad.reason().code == 4401);
+}
+
+TEST_CASE("http: pages of an allowed origin may call the server (CORS), other origins get no CORS headers",
+          "[server]") {
+  TempDir dir;
+  const std::string tokens = dir.path() + "/tokens";
+  std::ofstream(tokens) << "* master\n";
+  ServerProcess server({"--port", "0", "--tokens", tokens, "--data", dir.path() + "/data", "--allow-origin",
+                        "http://app.test:8080"});
+  const std::string pull = "/v1/spaces/cors/pull", body = R"({"client":"client-cors","since":0})";
+
+  // The preflight a browser sends before a POST with Authorization and JSON.
+  Reply r = Send(server.port(), http::verb::options, pull, "", std::nullopt, "http://app.test:8080");
+  CHECK(r.status == 204);
+  CHECK(r.header("Access-Control-Allow-Origin") == "http://app.test:8080");
+  CHECK(r.header("Access-Control-Allow-Headers") == "Authorization, Content-Type");
+  CHECK(r.header("Access-Control-Allow-Methods") == "GET, POST");
+  r = Send(server.port(), http::verb::post, pull, body, "master", "http://app.test:8080");
+  CHECK(r.status == 200);
+  CHECK(r.header("Access-Control-Allow-Origin") == "http://app.test:8080");
+  CHECK(r.header("Access-Control-Expose-Headers") == "Keepstate-Version, Keepstate-Last-Mutation-Id");
+  // Still 401 without a token, and the browser may read why.
+  r = Send(server.port(), http::verb::post, pull, body, std::nullopt, "http://app.test:8080");
+  CHECK(r.status == 401);
+  CHECK(r.header("Access-Control-Allow-Origin") == "http://app.test:8080");
+
+  // Another origin: answered (a server cannot stop a request being sent) but
+  // without the headers, so the browser keeps the answer from the page.
+  r = Send(server.port(), http::verb::options, pull, "", std::nullopt, "http://evil.test");
+  CHECK(r.status == 204);
+  CHECK(r.header("Access-Control-Allow-Origin").empty());
+  CHECK(r.header("Access-Control-Allow-Headers").empty());
+  r = Send(server.port(), http::verb::post, pull, body, "master", "http://evil.test");
+  CHECK(r.header("Access-Control-Allow-Origin").empty());
 }
 
 }  // namespace

@@ -54,6 +54,9 @@ export async function transfers(store, count) {
   return ledger.transferBatch(from, to, amount);
 }
 
+/** One transfer (the `transfer` mutator), whatever the seed would pick. */
+export const transfer = (store, from, to, amount) => ledgerOf(store).transfer(from, to, amount);
+
 export async function audit(store) {
   const ledger = ledgerOf(store);
   return { ...(await ledger.audit()), ...ledger.totals() };

@@ -9,7 +9,7 @@ import * as cpp from './cpp-ledger.js';
 let ks; // the keepstate module under test
 const stores = new Map(); // name -> { store, events }
 const decoder = new TextDecoder();
-const EVENTS = ['commit', 'conflict', 'corruption', 'data-loss', 'remote-commit', 'rebase', 'stashed-commit', 'error'];
+const EVENTS = ['commit', 'conflict', 'corruption', 'data-loss', 'remote-commit', 'rebase', 'stashed-commit', 'error', 'sync'];
 const ERROR_CLASSES = ['KeepstateError', 'ConflictError', 'CorruptionError', 'QuotaError', 'ClosedError', 'InvalidArgumentError', 'DataLossError'];
 
 export function serializeError(e) {
@@ -27,8 +27,13 @@ function serializeEvent(type, payload) {
   if (payload instanceof Error) return { type, error: serializeError(payload) };
   if (type === 'stashed-commit') return { type, ...payload, error: payload.error && serializeError(payload.error) };
   if (type === 'rebase') return { type, ...payload, dropped: payload.dropped.map((d) => ({ ...d, error: serializeError(d.error) })) };
+  if (type === 'sync') return { type, status: serializeSyncStatus(payload.status), failed: payload.failed };
   if (type === 'corruption') return { type, ...payload, failures: [...payload.failures], error: serializeError(payload.error) };
   return { type, ...payload };
+}
+
+function serializeSyncStatus(s) {
+  return s && { ...s, error: s.error && serializeError(s.error) };
 }
 
 function entry(name) {
@@ -190,6 +195,15 @@ export const ops = {
     return thrown;
   },
   events: (name) => entry(name).events,
+  /** A synced store's store.sync (its error as data). */
+  syncStatus: (name) => serializeSyncStatus(entry(name).store.sync),
+  /** store.syncNow(), then store.sync. */
+  async syncNow(name) {
+    await entry(name).store.syncNow();
+    return serializeSyncStatus(entry(name).store.sync);
+  },
+  /** Every key and value (hex), to compare two devices' states. */
+  entries: (name) => entry(name).store.scan().map(([k, v]) => [k, Array.from(v, (b) => b.toString(16).padStart(2, '0')).join('')]),
   /** Resolves with the first event of `type` (already received or next), or rejects after `ms`. */
   async waitForEvent(name, type, ms = 5000) {
     const { events } = entry(name);
@@ -295,6 +309,7 @@ export const ops = {
   cppCreate: (name, accounts, initial, seed) => cpp.create(entry(name).store, accounts, initial, seed),
   cppTransfers: (name, count) => cpp.transfers(entry(name).store, count),
   cppAudit: (name) => cpp.audit(entry(name).store),
+  cppSpend: (name, from, to, amount) => cpp.transfer(entry(name).store, from, to, amount),
   cppReplay: (name) => cpp.replay(entry(name).store),
 
   /**

@@ -139,6 +139,9 @@ export class SyncClient {
 
   private async round(): Promise<void> {
     if (!this.current.leader) return;
+    // What is pending is known locally, server or not (a round follows every commit).
+    const meta = this.replica.syncState();
+    if (meta !== undefined) this.update({ pending: meta.nextMutationId - 1 - meta.lastMutationId });
     try {
       await this.push();
       await this.pull();
@@ -301,7 +304,9 @@ export class SyncClient {
   }
 
   private update(change: Partial<SyncStatus>): void {
-    this.current = { ...this.current, ...change };
+    const next = { ...this.current, ...change };
+    if ((Object.keys(next) as (keyof SyncStatus)[]).every((k) => next[k] === this.current[k])) return;
+    this.current = next;
     const event: SyncEvent = { status: this.status, failed: [] };
     this.events.emit('sync', event);
   }

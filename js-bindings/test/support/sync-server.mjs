@@ -1,14 +1,16 @@
-// Starts the ledger example's sync server on 127.0.0.1, on a port it picks, over SQLite in a
-// temporary directory (or over PostgreSQL: `postgres`, a conninfo); stop() kills it. Tests
-// call stop() in t.after and bench/sync in a finally, so it stops also when they fail; a
-// process that exits without calling it (an uncaught error, process.exit) kills it on exit.
+// Starts the ledger example's sync server on 127.0.0.1, on a port it picks (or `port`), over
+// SQLite in a temporary directory (or PostgreSQL: `postgres`, a conninfo); `args`: more flags
+// (e.g. --allow-origin); `binary`: another build's server (bench/sync runs native-release's).
+// stop() kills it: tests call it in t.after or finally and bench/sync in a finally, so it
+// stops also when they fail; a process that exits without calling it (an uncaught error,
+// process.exit) kills it on exit.
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-/** The server of a native build preset (tests use native-debug; bench/sync native-release). */
+/** The server of a native build preset (tests use native-debug). */
 export function serverBinary(preset = 'native-debug') {
   return fileURLToPath(new URL(`../../../build/${preset}/examples/ledger/keepstate-ledger-server`, import.meta.url));
 }
@@ -16,15 +18,14 @@ export const SERVER_BINARY = serverBinary();
 
 /**
  * tokens: lines "<space or *> <token>". dir: reuse a data directory (a restart).
- * binary: the server to run. postgres: a conninfo: PostgreSQL instead of SQLite in `dir`.
- * Resolves with { url, dir, pid, stop }.
+ * Resolves with { url, port, dir, pid, stop }.
  */
-export async function startServer({ tokens = '* secret\n', dir, binary = SERVER_BINARY, postgres } = {}) {
+export async function startServer({ tokens = '* secret\n', dir, port = 0, postgres, args = [], binary = SERVER_BINARY } = {}) {
   if (!existsSync(binary)) throw new Error(`${binary} is missing: build its preset (make test-js builds native-debug)`);
   const root = dir ?? mkdtempSync(join(tmpdir(), 'keepstate-sync-'));
   writeFileSync(join(root, 'tokens'), tokens);
   const storage = postgres === undefined ? ['--data', join(root, 'data')] : ['--postgres', postgres];
-  const child = spawn(binary, ['--port', '0', ...storage, '--tokens', join(root, 'tokens')], {
+  const child = spawn(binary, ['--port', String(port), ...storage, '--tokens', join(root, 'tokens'), ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const killOnExit = () => child.kill('SIGKILL');
@@ -51,6 +52,7 @@ export async function startServer({ tokens = '* secret\n', dir, binary = SERVER_
   let stopped = false;
   return {
     url,
+    port: Number(url.split(':').pop()),
     dir: root,
     pid: child.pid,
     /** Kills the server (SIGKILL: nothing it did not commit may be acknowledged). keep: keep the data directory. */

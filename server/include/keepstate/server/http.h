@@ -23,6 +23,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "keepstate/server/auth.h"
 #include "keepstate/server/protocol.h"
@@ -41,6 +42,10 @@ struct ServerOptions {
   std::uint64_t writer_id = 1;
   // PostgreSQL: the conninfo to LISTEN with (empty: no other processes).
   std::string listen_conninfo;
+  // Origins whose pages may call the server (CORS: the answers name the
+  // origin, preflights are answered). "*": any. Empty: none (same-origin
+  // pages, or a proxy in front, or native clients).
+  std::vector<std::string> allowed_origins;
   // SIGINT and SIGTERM make Run() return (a server binary's main).
   bool stop_on_signals = false;
 };
