@@ -66,7 +66,7 @@ function table(r) {
   const rows = [];
   const l = r.latency;
   rows.push([
-    '1. transfer on A reaches B\'s watch, p50 (200 transfers)',
+    `1. transfer on A reaches B's watch, p50 (${l.transfers} transfers)`,
     ms(l.p50),
     `raw push → poke → pull ${ms(l.floorP50)}; HTTP round trip ${ms(l.httpP50)}`,
     ratio(l.p50 / l.floorP50),
