@@ -3,7 +3,8 @@
 // (e.g. --allow-origin); `binary`: another build's server (bench/sync runs native-release's).
 // stop() kills it: tests call it in t.after or finally and bench/sync in a finally, so it
 // stops also when they fail; a process that exits without calling it (an uncaught error,
-// process.exit) kills it on exit.
+// process.exit, a signal the caller turns into one) kills it on exit and removes its
+// temporary directory.
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -28,7 +29,10 @@ export async function startServer({ tokens = '* secret\n', dir, port = 0, postgr
   const child = spawn(binary, ['--port', String(port), ...storage, '--tokens', join(root, 'tokens'), ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  const killOnExit = () => child.kill('SIGKILL');
+  const killOnExit = () => {
+    child.kill('SIGKILL');
+    if (dir === undefined) rmSync(root, { recursive: true, force: true });
+  };
   process.on('exit', killOnExit);
   let stderr = '';
   child.stderr.on('data', (d) => (stderr += d));
