@@ -249,11 +249,17 @@ export class Writer {
     return this.enqueue(() =>
       this.lock(async () => {
         await this.holdCalls();
+        this.flushLocal(); // what was written here before the pull is heard as 'local'
         const done = adopt(this.replica);
         this.inFlight.add(done);
         try {
           const adopted = await done;
-          if (adopted) this.wroteLocally();
+          if (adopted) {
+            this.status.changed();
+            this.armAutosave();
+            // The server's values and the replayed pending work: one 'sync' event.
+            if (this.current !== null && this.watchers.size > 0) this.deliver(this.current.takeChanges(), 'sync');
+          }
           return adopted;
         } finally {
           this.inFlight.delete(done);

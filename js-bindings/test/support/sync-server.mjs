@@ -10,13 +10,16 @@ import { fileURLToPath } from 'node:url';
 
 export const SERVER_BINARY = fileURLToPath(new URL('../../../build/native-debug/examples/ledger/keepstate-ledger-server', import.meta.url));
 
-/** tokens: lines "<space or *> <token>". dir: reuse a data directory (a restart). */
-export async function startServer({ tokens = '* secret\n', dir, port = 0, postgres, args = [] } = {}) {
-  if (!existsSync(SERVER_BINARY)) throw new Error(`${SERVER_BINARY} is missing: build the native-debug preset (make test-js does)`);
+/**
+ * tokens: lines "<space or *> <token>". dir: reuse a data directory (a restart). binary: another
+ * build of the server (the demo runs native-release's).
+ */
+export async function startServer({ tokens = '* secret\n', dir, port = 0, postgres, args = [], binary = SERVER_BINARY } = {}) {
+  if (!existsSync(binary)) throw new Error(`${binary} is missing: build its native preset (make test-js builds native-debug)`);
   const root = dir ?? mkdtempSync(join(tmpdir(), 'keepstate-sync-'));
   writeFileSync(join(root, 'tokens'), tokens);
   const storage = postgres === undefined ? ['--data', join(root, 'data')] : ['--postgres', postgres];
-  const child = spawn(SERVER_BINARY, ['--port', String(port), ...storage, '--tokens', join(root, 'tokens'), ...args], {
+  const child = spawn(binary, ['--port', String(port), ...storage, '--tokens', join(root, 'tokens'), ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stderr = '';
