@@ -66,13 +66,16 @@ export async function runSyncDemo({ webOrigin, launch, outDir }) {
 
     // A transfer made on A, committed (which pushes it), reaches B's watch listener (a poke, a pull).
     const latencies = [];
+    const local = []; // of which: A's call and its durable local commit
     for (let i = 0; i < PINGS; ++i) {
       const heard = await pageB.evaluate(() => window.demo.remoteArrivals.length);
       const started = now();
-      await pageA.evaluate(async () => {
+      local.push(await pageA.evaluate(async () => {
+        const t0 = performance.now();
         await window.demo.transfers(1, { batch: 1 });
         await window.demo.commit();
-      });
+        return performance.now() - t0;
+      }));
       await waitFor(pageB, (n) => window.demo.remoteArrivals.length > n, heard, `transfer ${i + 1} did not reach device B`).catch(async (e) => {
         const [sa, sb] = [await pageA.evaluate(() => window.demo.sync), await pageB.evaluate(() => window.demo.sync)];
         const eb = await pageB.evaluate(() => window.demo.events.slice(-8));
@@ -81,6 +84,7 @@ export async function runSyncDemo({ webOrigin, launch, outDir }) {
       latencies.push((await pageB.evaluate((n) => window.demo.remoteArrivals[n], heard)) - started);
     }
     latencies.sort((x, y) => x - y);
+    local.sort((x, y) => x - y);
 
     // B offline for a while; both keep working.
     await contexts[1].setOffline(true);
@@ -117,6 +121,7 @@ export async function runSyncDemo({ webOrigin, launch, outDir }) {
         accounts: ACCOUNTS,
         latencyP50Ms: percentile(latencies, 50),
         latencyP99Ms: percentile(latencies, 99),
+        localCommitP50Ms: percentile(local, 50),
         pings: PINGS,
         offlinePending: offline.pending,
         offlineTransfersEach: OFFLINE_ROUNDS * OFFLINE_BATCH,

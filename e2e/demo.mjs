@@ -130,7 +130,7 @@ async function main() {
       ['browser closed, relaunched: open (module + restore)', `${int(restored.openMs)} ms`],
       ['restore only (store.reload())', `${int(reload.ms)} ms`],
       ['restored version / audit', `${restored.version} / ${audit2.ok ? 'ok' : 'FAILED'} (total ${int(audit2.total)})`],
-      ['sync: a transfer on device A reaches B\'s page', `p50 ${sync.latencyP50Ms.toFixed(1)} ms, p99 ${sync.latencyP99Ms.toFixed(1)} ms (${sync.pings} transfers)`],
+      ['sync: a transfer on device A reaches B\'s page', `p50 ${sync.latencyP50Ms.toFixed(1)} ms, p99 ${sync.latencyP99Ms.toFixed(1)} ms (${sync.pings} transfers; A's call + durable local commit p50 ${sync.localCommitP50Ms.toFixed(1)} ms)`],
       ['sync: B offline, both make transfers', `${int(sync.offlineTransfersEach)} each; B kept ${sync.offlinePending} mutations pending`],
       ['sync: B back online, both converged in', `${int(sync.convergeMs)} ms, server version ${sync.serverVersion}`],
       ['sync: transfers processed once / audit on both', `${int(sync.transfersProcessed)} / ${sync.auditOk ? 'ok' : 'FAILED'}`],

@@ -15,7 +15,7 @@
 import { KeepstateError } from '../errors.js';
 import type { StoreEmitter } from '../events.js';
 import type { JournaledMutation, Replica } from '../replica.js';
-import { importFromBytes } from '../snapshot.js';
+import { importFromBytes } from '../snapshot-verify.js';
 import type { SyncEvent, SyncFailure, SyncOptions, SyncStatus } from '../types.js';
 import type { Writer } from '../writer.js';
 import { readPullAnswer, readPushAnswer, toBase64, type FailedMutation } from './protocol.js';
