@@ -120,7 +120,7 @@ bench-browser: build-wasm-release
 # serves e2e/app/ on 127.0.0.1, drives it in headless Chromium (create
 # accounts, 1M transfers as C++ fibers, commit, close, relaunch, verify) and
 # prints a summary; screenshots and JSON in build/demo/.
-demo: build-wasm-release
+demo: build-wasm-release build-native-release
 	npm run build:js
 	node e2e/demo.mjs
 

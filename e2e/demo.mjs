@@ -3,6 +3,8 @@
 //   create 100,000 accounts -> 1,000,000 transfers (C++ fibers) -> commit
 //   (strict durability) -> close the browser -> relaunch on the same profile
 //   -> verify the restored state (audit passes, version and totals match)
+// then sync (demo-sync.mjs): the ledger's sync server and two profiles as two
+// devices, one offline for a while, converging;
 // then prints a summary table, writes build/demo/summary.json and
 // screenshots (build/demo/*.png). Exits non-zero if verification fails.
 //
@@ -13,6 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startServer } from './server.mjs';
+import { runSyncDemo } from './demo-sync.mjs';
 
 const repo = fileURLToPath(new URL('..', import.meta.url));
 const outDir = join(repo, 'build/demo');
@@ -92,6 +95,12 @@ async function main() {
     await page.screenshot({ path: join(outDir, 'demo.png') });
     await context.close();
 
+    // --- Sync: two devices through the ledger's sync server. ---
+    console.log('demo: sync, two devices (profiles) through the sync server on SQLite');
+    const synced = await runSyncDemo({ webOrigin: server.url.replace(/\/$/, ''), launch: LAUNCH, outDir });
+    failures.push(...synced.failures);
+    const sync = synced.figures;
+
     const summary = {
       accounts: ACCOUNTS,
       transfers: TRANSFERS,
@@ -107,6 +116,7 @@ async function main() {
       restoreReloadMs: reload.ms,
       restoredVersion: restored.version,
       auditOk: audit2.ok,
+      sync,
       chromium: context.browser()?.version() ?? 'chromium',
       when: new Date().toISOString(),
     };
@@ -120,13 +130,17 @@ async function main() {
       ['browser closed, relaunched: open (module + restore)', `${int(restored.openMs)} ms`],
       ['restore only (store.reload())', `${int(reload.ms)} ms`],
       ['restored version / audit', `${restored.version} / ${audit2.ok ? 'ok' : 'FAILED'} (total ${int(audit2.total)})`],
+      ['sync: a transfer on device A reaches B\'s page', `p50 ${sync.latencyP50Ms.toFixed(1)} ms, p99 ${sync.latencyP99Ms.toFixed(1)} ms (${sync.pings} transfers; A's call + durable local commit p50 ${sync.localCommitP50Ms.toFixed(1)} ms)`],
+      ['sync: B offline, both make transfers', `${int(sync.offlineTransfersEach)} each; B kept ${sync.offlinePending} mutations pending`],
+      ['sync: B back online, both converged in', `${int(sync.convergeMs)} ms, server version ${sync.serverVersion}`],
+      ['sync: transfers processed once / audit on both', `${int(sync.transfersProcessed)} / ${sync.auditOk ? 'ok' : 'FAILED'}`],
     ];
     const w = Math.max(...rows.map((r) => r[0].length));
     console.log('\nkeepstate ledger demo (headless Chromium, on-disk profile)');
     console.log(`${'measure'.padEnd(w)} | result`);
     console.log(`${'-'.repeat(w)}-|-${'-'.repeat(40)}`);
     for (const [k, v] of rows) console.log(`${k.padEnd(w)} | ${v}`);
-    console.log(`\nscreenshots: build/demo/demo.png, build/demo/demo-before-restart.png; JSON: build/demo/summary.json`);
+    console.log(`\nscreenshots: build/demo/demo.png, build/demo/demo-before-restart.png, build/demo/demo-sync*.png; JSON: build/demo/summary.json`);
     console.log('open the page yourself: `make serve`, then http://127.0.0.1:8080/ in a browser on this machine');
     console.log('  (remote machine: ssh -L 8080:127.0.0.1:8080 <host>, then open the same URL locally)');
   } finally {
@@ -137,7 +151,7 @@ async function main() {
     console.error(`\ndemo: FAILED\n  ${failures.join('\n  ')}`);
     process.exitCode = 1;
   } else {
-    console.log('\ndemo: restored state verified (version, totals, audit)');
+    console.log('\ndemo: restored state verified (version, totals, audit); both devices converged (audit, every transfer once)');
   }
 }
 

@@ -3,7 +3,9 @@
 // e2e/demo.mjs and the Playwright suite drive.
 //
 // URL parameters: store=<name> (default 'demo-ledger'), autosave=<ms>
-// (default off: commits are explicit, so "dirty" is visible).
+// (default off: commits are explicit, so "dirty" is visible); sync=<server
+// URL>, space=<name> and token=<token>: sync the ledger with the ledger's sync
+// server (docs/sync.md) — e2e/demo-sync.mjs opens it so on two devices.
 //
 // Open it in two tabs: each follows the other's commits (and rebases its own
 // pending transfers onto them), and a watch on the ledger's totals record
@@ -15,6 +17,7 @@ import { LiveChart } from './chart.mjs';
 const params = new URLSearchParams(location.search);
 const storeName = params.get('store') ?? 'demo-ledger';
 const autosave = params.has('autosave') ? Number(params.get('autosave')) : false;
+const sync = params.has('sync') ? { url: params.get('sync'), space: params.get('space') ?? storeName, token: params.get('token') ?? undefined } : undefined;
 const $ = (id) => document.getElementById(id);
 const fmt = (n) => (typeof n === 'number' ? n.toLocaleString('en-US') : String(n));
 
@@ -57,7 +60,7 @@ function showProgress(what, reports) {
 }
 const openProgress = [];
 const openStarted = performance.now();
-const store = await openStore(storeName, { module: ledgerModule, durability: 'strict', autosave, onProgress: showProgress('opening', openProgress) });
+const store = await openStore(storeName, { module: ledgerModule, durability: 'strict', autosave, sync, onProgress: showProgress('opening', openProgress) });
 const openMs = performance.now() - openStarted;
 const ledger = new Ledger(store);
 const chart = new LiveChart($('chart'));
@@ -74,12 +77,19 @@ store.on('error', (e) => logEvent('error', `${e.code}: ${e.message}`, true));
 store.on('rebase', (e) =>
   logEvent('rebase', `replayed ${e.replayed} pending operations on version ${e.ontoVersion} in ${e.ms.toFixed(1)} ms` +
     (e.dropped.length ? `, dropped ${e.dropped.length}` : ''), e.dropped.length > 0));
-// Another tab's transfers arrive as changes of the totals record: repaint.
+// Another tab's (or device's) transfers arrive as changes of the totals record: repaint.
+// remoteArrivals: when each arrived (ms since the epoch, to the microsecond), for latencies.
 let remoteUpdates = 0;
+const remoteArrivals = [];
 store.watch({ key: LEDGER_KEY }, (e) => {
   if (e.source === 'local') return;
+  remoteArrivals.push(performance.timeOrigin + performance.now());
   ++remoteUpdates;
-  logEvent(e.source, `version ${e.version} from another tab`);
+  logEvent(e.source, `version ${e.version} from another tab${sync ? ' or device' : ''}`);
+  render();
+});
+store.on('sync', (e) => {
+  for (const f of e.failed) logEvent('sync', `the server refused ${f.name ?? 'mutation'} #${f.id}: ${f.message}`, true);
   render();
 });
 
@@ -96,6 +106,12 @@ function render() {
     : '–';
   $('opened').textContent = `${openMs.toFixed(0)} ms`;
   $('remote').textContent = fmt(remoteUpdates);
+  if (store.sync) {
+    const s = store.sync;
+    $('sync-box').hidden = false;
+    $('sync').textContent = `${s.error ? 'offline' : s.connected ? 'connected' : 'polling'}, server v${s.serverVersion}, ${fmt(s.pending)} pending`;
+    $('sync').className = s.error ? 'bad' : '';
+  }
   chart.draw();
   if (lastAudit) {
     $('audit').textContent = lastAudit.ok ? 'ok' : 'FAILED';
@@ -136,6 +152,19 @@ const demo = {
     return remoteUpdates;
   },
   totals: () => ledger.totals(),
+  /** store.sync (its error as text), or undefined without the sync parameter. */
+  get sync() {
+    const s = store.sync;
+    return s && { ...s, error: s.error && s.error.message };
+  },
+  /** When each change of the totals from another tab or device arrived (ms since the epoch). */
+  remoteArrivals,
+  /** Pushes and pulls now; resolves with `demo.sync`. */
+  async syncNow() {
+    await store.syncNow();
+    render();
+    return demo.sync;
+  },
   /** Opens n more accounts (ids after the existing ones) with `initial` each. */
   async createAccounts(n, initial = 1000) {
     const first = ledger.totals().accounts;

@@ -12,7 +12,9 @@
 //       exactly once (the ledger counts every transfer it processes);
 //   (d) two server processes on one PostgreSQL, one device on each: exactly once;
 //   (e) a wrong token sees nothing;
-//   (f) a mutator that fails on the server is reported on the device that made it.
+//   (f) a mutator that fails on the server is reported on the device that made it;
+//   (g) two tabs of one device: one leads (talks to the server), what the other
+//       commits is pushed by the leader, and the other leads once it closes.
 import { test, expect, LEDGER_URL, Harness } from '../support/fixtures';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -237,5 +239,36 @@ test.describe('sync across devices', () => {
     expect(events[0].failed[0]).toMatchObject({ name: 'transfer', code: 'invalid-argument' });
     expect(await b.call('entries', 'bank')).toEqual(await a.call('entries', 'bank'));
     expect((await b.call('cppAudit', 'bank')).transfers).toBe(1);
+  });
+
+  test('(g) two tabs of one device: one talks to the server, pushes what the other commits, and hands over when it closes', async ({ launch, harness, profile, server: web }) => {
+    const server = await startServer(web.origin);
+    const contextA = await launch(profile);
+    const [a1, a2]: Harness[] = [await harness(contextA, 'page'), await harness(contextA, 'page')];
+    const b: Harness = await harness(await launch(profileB), 'page');
+    for (const ks of [a1, a2, b]) await ks.call('initLedger', LEDGER_URL);
+    await open(a1, server.url, 'g');
+    await a1.call('cppCreate', 'bank', 10, 100, 29);
+    await a1.call('commit', 'bank');
+    await syncUntilIdle(a1, 'bank');
+    await open(a2, server.url, 'g');
+    await open(b, server.url, 'g');
+    await syncUntilIdle(b, 'bank');
+    expect((await a1.call('syncStatus', 'bank')).leader).toBe(true);
+    expect((await a2.call('syncStatus', 'bank')).leader).toBe(false);
+
+    // The follower tab's transfer, committed there, reaches device B through the leader.
+    await b.call('watch', 'bank', {});
+    await a2.call('cppTransfers', 'bank', 3);
+    await a2.call('commit', 'bank');
+    await expect.poll(async () => (await b.call('watched', 'bank')).length, { message: 'B heard the follower tab\'s transfers', timeout: 10_000 }).toBeGreaterThan(0);
+    await expect.poll(async () => operations(b, 'bank'), { timeout: 10_000 }).toBe(3);
+
+    await a1.call('close', 'bank');
+    await expect.poll(async () => (await a2.call('syncStatus', 'bank')).leader, { message: 'the other tab leads', timeout: 10_000 }).toBe(true);
+    await a2.call('cppTransfers', 'bank', 2);
+    await a2.call('commit', 'bank');
+    await syncUntilIdle(a2, 'bank');
+    await expect.poll(async () => operations(b, 'bank'), { timeout: 10_000 }).toBe(5);
   });
 });

@@ -94,7 +94,7 @@ export interface WatchChange {
 
 /** What made the keys change: this store's writes, another tab's commit it caught up
  * with, a rebase of its pending work onto one, or reload(). */
-export type WatchSource = 'local' | 'remote' | 'rebase' | 'reload';
+export type WatchSource = 'local' | 'remote' | 'rebase' | 'reload' | 'sync';
 
 export interface WatchEvent {
   /** The keys of the listener's range that changed, each once. */

@@ -144,8 +144,9 @@ export class Writer {
       if (notice.kind === 'deleted') return this.deleted();
       const { version } = notice;
       this.heardVersion = Math.max(this.heardVersion, version);
-      events.emit('remote-commit', { version });
+      // The catch-up is queued first, so that a listener can wait for it (settled()).
       if (this.settings.follow && version > this.version) this.follow();
+      events.emit('remote-commit', { version });
     });
     // A mutator's transactions land while fibers run: their keys are taken after the slice.
     this.stopSlices = wasm.onSlice(() => {
@@ -249,11 +250,17 @@ export class Writer {
     return this.enqueue(() =>
       this.lock(async () => {
         await this.holdCalls();
+        this.flushLocal(); // what was written here before the pull is heard as 'local'
         const done = adopt(this.replica);
         this.inFlight.add(done);
         try {
           const adopted = await done;
-          if (adopted) this.wroteLocally();
+          if (adopted) {
+            this.status.changed();
+            this.armAutosave();
+            // The server's values and the replayed pending work: one 'sync' event.
+            if (this.current !== null && this.watchers.size > 0) this.deliver(this.current.takeChanges(), 'sync');
+          }
           return adopted;
         } finally {
           this.inFlight.delete(done);
@@ -875,6 +882,11 @@ export class Writer {
 
   /** Runs `op` now if nothing is queued (so a commit captures the state of the moment it is
    * requested), else after everything queued before it. */
+  /** Resolves once the work queued so far (a catch-up with another tab's commit, a commit) has run. */
+  settled(): Promise<void> {
+    return this.enqueue(async () => undefined);
+  }
+
   private enqueue<T>(op: () => Promise<T>): Promise<T> {
     const run = this.queued === 0 ? op() : this.queue.then(op, op);
     ++this.queued;

@@ -32,7 +32,7 @@ test('docs/api.md documents every export, Store member and option of the .d.ts',
   for (const name of [...exported, ...members, ...options('OpenOptions'), ...options('ScanOptions'), 'openStore']) {
     assert.ok(doc.includes(`\`${name}`), `docs/api.md documents \`${name}\``);
   }
-  for (const event of ['commit', 'conflict', 'corruption', 'data-loss', 'remote-commit', 'error']) {
+  for (const event of ['commit', 'conflict', 'corruption', 'data-loss', 'remote-commit', 'error', 'sync']) {
     assert.ok(doc.includes(`| \`${event}\` |`), `event ${event}`);
   }
   assert.ok(members.includes('transaction') && !members.includes('restore'), members.join());

@@ -54,10 +54,14 @@ test('two devices converge through the server: puts, deletes and C++ mutators, a
   b.store.put('note/b', 'from b');
   assert.equal(b.store.delete('note/a'), true);
   await Promise.all([a.store.commit(), b.store.commit()]);
+  const heard = [];
+  a.store.watch({ prefix: 'note/' }, (e) => heard.push({ source: e.source, changes: e.changes.map((c) => c.key) }));
   await a.store.syncNow();
   await b.store.syncNow();
   await a.store.syncNow();
   assert.deepEqual(entries(a.store), entries(b.store));
+  // A heard B's writes as one 'sync' event, when it adopted them.
+  assert.deepEqual(heard, [{ source: 'sync', changes: ['note/a', 'note/b'] }]);
   assert.equal(a.store.getText('note/b'), 'from b');
   assert.equal(a.store.get('note/a'), undefined);
   const [auditA, auditB] = [await a.ledger.audit(), await b.ledger.audit()];
@@ -83,7 +87,7 @@ test('offline work is kept across a reopen and pushed exactly once when the serv
   await a.store.commit();
   await a.store.syncNow();
   assert.notEqual(a.store.sync.error, null, 'the round failed: the server is unreachable');
-  assert.equal(a.store.sync.pending, 0, 'pending is as of the last successful round');
+  assert.equal(a.store.sync.pending, 2, 'the transfer and the put wait for the server');
   const mine = entries(a.store);
   await a.store.close();
 
@@ -93,6 +97,7 @@ test('offline work is kept across a reopen and pushed exactly once when the serv
   const again = await device(second, space, { indexedDB: a.indexedDB, name: a.name });
   t.after(() => again.store.close());
   assert.deepEqual(entries(again.store), mine, 'the reopened state is the offline state');
+  assert.equal(again.store.sync.pending, 2, 'the pending work survived the reopen');
   await again.store.syncNow();
   await again.store.syncNow(); // a second round pushes nothing twice
   assert.equal(again.store.sync.error, null);

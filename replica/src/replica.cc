@@ -407,9 +407,19 @@ Status Replica::AdoptImport(Import& import, bool keep_journal) {
       return true;
     });
   }
+  std::unique_ptr<engine::Store> old = std::move(store_);
   store_ = std::move(import.done_->store);
   import.done_.reset();
   changed_ = true;
+  // The watchers keep watching, and hear of every key the new state changed
+  // (and of what was recorded and not taken yet).
+  if (old->changes().enabled()) {
+    engine::ChangeLog& log = store_->changes();
+    log.Watch(old->changes().ranges());
+    old->changes().ForEach([&](std::string_view k) { log.Record(k); });
+    const std::vector<PageId> pages = engine::DifferingPages(old->arena(), store_->arena());
+    engine::DiffStates(*old, *store_, pages, [&](std::string_view k, std::optional<std::string_view>) { log.Record(k); });
+  }
   if (keep_journal && synced_) {
     store_->SetWriteMarks({});
     KEEPSTATE_ASSIGN_OR_RETURN(engine::Txn txn, store_->BeginWrite());

@@ -474,6 +474,36 @@ TEST_CASE("replica: an exported state, imported into a larger one, commits and r
   CHECK(EntriesOf(reopened) == EntriesOf(*source.r));
 }
 
+TEST_CASE("replica: watchers of a state that adopts an import hear every key it changed", "[replica]") {
+  MemoryRecordStore source_records, records;
+  Writer source(source_records, 300, 21);
+  Writer target(records, 300, 21);  // the same keys and values
+  REQUIRE(source.r->Put(false, Key(7), "changed").ok());
+  REQUIRE(source.r->Put(false, "zz-new", "added").ok());
+  REQUIRE(source.r->Delete(false, Key(9)).ok());
+  REQUIRE(source.r->Commit(source_records, 2).ok());
+  const std::vector<std::uint8_t> file = Export(*source.r, 4096);
+  Import import(file.size());
+  REQUIRE(import.Add(file).ok());
+  REQUIRE(import.Finish().ok());
+
+  REQUIRE(target.r->Watch({engine::KeyRange{}}).ok());  // every key
+  REQUIRE(target.r->Put(false, Key(3), "mine, not taken yet").ok());
+  REQUIRE(target.r->AdoptImport(import).ok());
+  std::vector<std::pair<std::string, std::optional<std::string>>> heard;
+  REQUIRE(target.r->TakeChanges([&](std::string_view k, std::optional<std::string_view> v) {
+    heard.emplace_back(k, v ? std::optional<std::string>(*v) : std::nullopt);
+  }).ok());
+  const std::vector<std::pair<std::string, std::optional<std::string>>> expected{
+      {Key(3), EntriesOf(*source.r).at(Key(3))}, {Key(7), "changed"}, {Key(9), std::nullopt}, {"zz-new", "added"}};
+  CHECK(heard == expected);
+  // Still watching: the next write is heard.
+  REQUIRE(target.r->Put(false, Key(1), "after").ok());
+  heard.clear();
+  REQUIRE(target.r->TakeChanges([&](std::string_view k, std::optional<std::string_view>) { heard.emplace_back(k, std::nullopt); }).ok());
+  CHECK(heard.size() == 1);
+}
+
 TEST_CASE("replica: a damaged file is refused and a file of another page size is not adopted", "[replica]") {
   MemoryRecordStore records;
   Writer w(records, 300, 11);

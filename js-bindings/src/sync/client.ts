@@ -15,7 +15,7 @@
 import { KeepstateError } from '../errors.js';
 import type { StoreEmitter } from '../events.js';
 import type { JournaledMutation, Replica } from '../replica.js';
-import { importFromBytes } from '../snapshot.js';
+import { importFromBytes } from '../snapshot-verify.js';
 import type { SyncEvent, SyncFailure, SyncOptions, SyncStatus } from '../types.js';
 import type { Writer } from '../writer.js';
 import { readPullAnswer, readPushAnswer, toBase64, type FailedMutation } from './protocol.js';
@@ -98,7 +98,9 @@ export class SyncClient {
     if (this.stopped) return;
     this.update({ leader: true });
     const request = () => this.request();
-    this.stopListening.push(this.events.on('commit', request), this.events.on('remote-commit', request));
+    // Another tab's commit may hold mutations to push: once this tab has caught up with it.
+    const caughtUp = () => void this.writer.settled().then(request, request);
+    this.stopListening.push(this.events.on('commit', request), this.events.on('remote-commit', caughtUp));
     const online = () => {
       this.retryMs = RETRY_MIN_MS;
       this.request();

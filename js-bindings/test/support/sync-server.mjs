@@ -1,6 +1,7 @@
 // Starts the ledger example's sync server on 127.0.0.1, on a port it picks (or `port`), over
 // SQLite in a temporary directory (or PostgreSQL: `postgres`, a conninfo); `args`: more flags
-// (e.g. --allow-origin); `binary`: another build's server (bench/sync runs native-release's).
+// (e.g. --allow-origin); `binary`: another build's server (the demo and bench/sync run
+// native-release's).
 // stop() kills it: tests call it in t.after or finally and bench/sync in a finally, so it
 // stops also when they fail; a process that exits without calling it (an uncaught error,
 // process.exit, a signal the caller turns into one) kills it on exit and removes its
