@@ -21,7 +21,11 @@ const PINGS = 40; // single transfers timed from A to B
 const OFFLINE_ROUNDS = 10; // batches of transfers on each device while B is offline
 const OFFLINE_BATCH = 1_000;
 
-const percentile = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+/** The p-th percentile of `xs` (any order); NaN for none. */
+export const percentile = (xs, p) => {
+  const sorted = [...xs].sort((x, y) => x - y);
+  return sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+};
 const now = () => performance.timeOrigin + performance.now();
 
 async function waitFor(page, fn, arg, what, timeout = 30_000) {

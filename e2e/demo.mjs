@@ -1,7 +1,8 @@
 // `make demo`: the ledger demo page in headless Chromium (Debian's, through
 // playwright-core), end to end with a real on-disk profile:
 //   create 100,000 accounts -> 1,000,000 transfers (C++ fibers) -> commit
-//   (strict durability) -> close the browser -> relaunch on the same profile
+//   (strict durability) -> the same burst again, committing every 100,000,
+//   while the ledger's audit runs on the pool of read replicas (Workers) -> close the browser -> relaunch on the same profile
 //   -> verify the restored state (audit passes, version and totals match)
 // then sync (demo-sync.mjs): the ledger's sync server and two profiles as two
 // devices, one offline for a while, converging;
@@ -15,7 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startServer } from './server.mjs';
-import { runSyncDemo } from './demo-sync.mjs';
+import { percentile, runSyncDemo } from './demo-sync.mjs';
 
 const repo = fileURLToPath(new URL('..', import.meta.url));
 const outDir = join(repo, 'build/demo');
@@ -68,6 +69,18 @@ async function main() {
     console.log(`demo: ${int(TRANSFERS)} transfers in ${int(run.ms)} ms (${int(run.perSecond)}/s)`);
     const commit = await page.evaluate(() => window.demo.commit());
     console.log(`demo: committed version ${commit.version}: ${mb(commit.bytesWritten)} MB in ${int(commit.ms)} ms`);
+    // The same burst again, committing every 100,000 transfers, while the ledger's audit runs on
+    // the pool of read replicas one after another: each reads a committed version of every account.
+    const pooled = await page.evaluate(([n, batch]) => {
+      const burst = window.demo.transfers(n, { batch, commitEvery: 4 });
+      return Promise.all([burst, window.demo.poolAuditsDuring(burst)]).then(([run, pool]) => ({ run, pool }));
+    }, [TRANSFERS, BATCH]);
+    await page.evaluate(() => window.demo.commit());
+    const poolAudits = pooled.pool.audits;
+    const poolWaits = poolAudits.map((a) => a.waitMs);
+    const poolWrong = poolAudits.find((a) => !a.ok || a.accounts !== ACCOUNTS || a.total !== ACCOUNTS * 1000 || a.version < commit.version);
+    check(poolAudits.length > 0 && poolWrong === undefined, `an audit on the pool: ${JSON.stringify(poolWrong ?? 'none ran')}`);
+    console.log(`demo: ${int(TRANSFERS)} more transfers in ${int(pooled.run.ms)} ms (${int(pooled.run.perSecond)}/s) while ${poolAudits.length} audits ran on the pool`);
     const audit1 = await page.evaluate(() => window.demo.audit());
     const totals1 = await page.evaluate(() => window.demo.totals());
     check(audit1.ok, `audit before close: ${audit1.message}`);
@@ -109,6 +122,16 @@ async function main() {
       createAccountsMs: created.ms,
       transfersMs: run.ms,
       transfersPerSecond: run.perSecond,
+      pool: {
+        transfersPerSecond: pooled.run.perSecond,
+        audits: poolAudits.length,
+        auditsOk: poolWrong === undefined,
+        versions: [...new Set(poolAudits.map((a) => a.version))],
+        auditMsP50: percentile(poolAudits.map((a) => a.ms), 50),
+        waitMsP50: percentile(poolWaits, 50),
+        waitMsP95: percentile(poolWaits, 95),
+        replicas: pooled.pool.stats.replicas,
+      },
       commitVersion: commit.version,
       commitMs: commit.ms,
       commitBytes: commit.bytesWritten,
@@ -126,6 +149,8 @@ async function main() {
       ['transfers (C++ fibers, batches of ' + int(BATCH) + ')', `${int(TRANSFERS)} in ${int(run.ms)} ms`],
       ['transfers / s', int(run.perSecond)],
       ['  applied / rejected (insufficient funds)', `${int(run.applied)} / ${int(run.rejected)}`],
+      ['the same burst, committing, with audits on the pool', `${int(pooled.run.perSecond)} transfers/s (${(pooled.run.perSecond / run.perSecond).toFixed(2)}x the first), versions ${summary.pool.versions[0]}..${summary.pool.versions.at(-1)} audited`],
+      ['  audits on the pool meanwhile / all ok', `${poolAudits.length} (p50 ${int(summary.pool.auditMsP50)} ms each, queue wait p95 ${int(summary.pool.waitMsP95)} ms, ${summary.pool.replicas} replica) / ${poolWrong === undefined ? 'ok' : 'FAILED'}`],
       ['commit (strict durability)', `${int(commit.ms)} ms, ${mb(commit.bytesWritten)} MB, version ${commit.version}`],
       ['browser closed, relaunched: open (module + restore)', `${int(restored.openMs)} ms`],
       ['restore only (store.reload())', `${int(reload.ms)} ms`],

@@ -10,8 +10,8 @@
 // Open it in two tabs: each follows the other's commits (and rebases its own
 // pending transfers onto them), and a watch on the ledger's totals record
 // repaints the page when they arrive, so both show the same totals live.
-import { openStore } from 'keepstate';
-import { ledgerModule, Ledger, LEDGER_KEY, encodeTransferBatch, decodeTransferResult } from '/ledger/client.mjs';
+import { openPool, openStore } from 'keepstate';
+import { ledgerModule, Ledger, LEDGER_KEY, encodeTransferBatch, decodeTransferResult, decodeAuditReport } from '/ledger/client.mjs';
 import { LiveChart } from './chart.mjs';
 
 const params = new URLSearchParams(location.search);
@@ -33,7 +33,7 @@ function logEvent(type, detail, bad = false) {
 let busy = false;
 function setBusy(on, what = '') {
   busy = on;
-  for (const b of document.querySelectorAll('button')) b.disabled = on;
+  for (const b of document.querySelectorAll('button:not([data-free])')) b.disabled = on;
   $('status').textContent = on ? what : 'ready';
 }
 
@@ -118,6 +118,24 @@ function render() {
     $('audit').className = lastAudit.ok ? 'ok' : 'bad';
     $('audit').title = lastAudit.message;
   }
+}
+
+// The pool of read replicas (docs/pool.md): opened at the first audit on it,
+// its replicas, queue and waits shown live.
+let pool = null;
+let lastPoolAudit = null;
+function showPool(s) {
+  $('pool').textContent = `${s.replicas} replica${s.replicas === 1 ? '' : 's'} · ${s.busy} busy · ${s.queued} queued`;
+  $('pool').title = `${fmt(s.answered)} queries answered; queue wait over the last second: mean ${s.meanWaitMs.toFixed(0)} ms, p95 ${s.p95WaitMs.toFixed(0)} ms`;
+  $('pool-wait').textContent = `${s.meanWaitMs.toFixed(0)} ms / ${s.p95WaitMs.toFixed(0)} ms`;
+}
+async function poolOf() {
+  if (pool === null) {
+    pool = await openPool(store);
+    pool.on('stats', showPool);
+    pool.on('scale', (s) => logEvent('pool', `${s.direction === 'up' ? 'added' : 'removed'} a replica (${s.reason}): ${s.replicas} now`));
+  }
+  return pool;
 }
 
 // Yields to the event loop without the 4 ms clamp of setTimeout(0).
@@ -243,6 +261,31 @@ const demo = {
     render();
     return lastAudit;
   },
+  /**
+   * The ledger's audit on a read replica in a Worker, at least at the version
+   * committed now: the page and its transfers go on meanwhile.
+   */
+  async poolAudit() {
+    const started = performance.now();
+    const answer = await (await poolOf()).call('audit');
+    const report = decodeAuditReport(answer.result);
+    const ms = performance.now() - started;
+    lastPoolAudit = { ...report, version: answer.version, waitMs: answer.waitMs, ms };
+    $('pool-audit').textContent = `${report.ok ? 'ok' : 'FAILED'} at v${answer.version} (${ms.toFixed(0)} ms, waited ${answer.waitMs.toFixed(0)} ms)`;
+    $('pool-audit').className = report.ok ? 'ok' : 'bad';
+    $('pool-audit').title = report.message;
+    showPool(pool.stats());
+    return lastPoolAudit;
+  },
+  /** Audits on the pool one after another until `until` settles: their reports and the pool's stats. */
+  async poolAuditsDuring(until) {
+    let done = false;
+    until.then(() => (done = true), () => (done = true));
+    const audits = [];
+    while (!done) audits.push(await demo.poolAudit());
+    await until;
+    return { audits, stats: { ...pool.stats(), steps: undefined, list: undefined } };
+  },
   /** Writes a snapshot file of the committed state (committing first), with its progress in the bar; resolves with its size and duration. */
   async export() {
     const started = performance.now();
@@ -277,6 +320,7 @@ $('burst').onclick = () =>
   demo.transfers(Number($('n-transfers').value), { commitEvery: $('commit-during').checked ? 4 : 0 }).catch(showError);
 $('commit').onclick = () => demo.commit().catch(showError);
 $('audit-btn').onclick = () => demo.audit().catch(showError);
+$('pool-audit-btn').onclick = () => demo.poolAudit().catch(showError);
 $('reload').onclick = () => demo.reload().catch(showError);
 $('export').onclick = () => demo.export().catch(showError);
 function showError(e) {

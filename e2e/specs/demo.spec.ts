@@ -58,6 +58,39 @@ test('the demo page runs transfers, commits, and shows the restored state after 
   }
 });
 
+test('the demo page audits on the pool while a burst runs: the button stays enabled, the answer and the pool are shown', async ({ launch, profile }) => {
+  const { startServer } = await import('../server.mjs');
+  const server = await startServer({ port: 0 });
+  try {
+    const context = await launch(profile);
+    const page = await context.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(String(e)));
+    await page.goto(`${server.url}?store=pool-demo`);
+    await page.waitForFunction(() => document.documentElement.dataset.ready === 'true');
+    await page.evaluate(() => (window as any).demo.createAccounts(50_000));
+    const { version } = await page.evaluate(() => (window as any).demo.commit());
+    // A long burst from the page; the button is clicked while it runs.
+    await page.evaluate(() => {
+      (window as any).burst = (window as any).demo.transfers(3_000_000, { batch: 25_000 }).finally(() => ((window as any).burstDone = true));
+    });
+    await expect(page.locator('#burst')).toBeDisabled();
+    await expect(page.locator('#pool-audit-btn')).toBeEnabled();
+    await page.locator('#pool-audit-btn').click();
+    await expect(page.locator('#pool-audit')).toHaveText(new RegExp(`^ok at v${version} \\(\\d+ ms, waited \\d+ ms\\)$`), { timeout: 30_000 });
+    expect(await page.evaluate(() => (window as any).burstDone ?? false)).toBe(false); // answered while the burst ran
+    await expect(page.locator('#pool')).toHaveText(/^1 replica · [01] busy · \d+ queued$/);
+    await expect(page.locator('#pool-wait')).toHaveText(/^\d+ ms \/ \d+ ms$/);
+    const run = await page.evaluate(() => (window as any).burst);
+    expect(run.applied + run.rejected).toBe(3_000_000);
+    const report = await page.evaluate(() => (window as any).demo.poolAudit());
+    expect(report).toMatchObject({ ok: true, accounts: 50_000, total: 50_000_000, version });
+    expect(errors).toEqual([]);
+  } finally {
+    await server.close();
+  }
+});
+
 test('the demo page in two tabs: each tab\'s transfers and the other\'s appear live in both, and the totals agree', async ({ launch, profile }) => {
   const { startServer } = await import('../server.mjs');
   const server = await startServer({ port: 0 });

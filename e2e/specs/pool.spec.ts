@@ -39,9 +39,9 @@ test('minVersion is honoured after a commit; uncommitted writes are not visible'
   const call = await poolPage(openBrowser, profile, server.origin);
   await call('open', 'min', 100, { min: 1 });
   const r = await call('minVersion');
-  expect(r.early).toEqual({ version: r.v, result: { has: false, json: null } });
+  expect(r.early).toMatchObject({ version: r.v, result: { has: false, json: null } });
   expect(r.version).toBe(r.v + 1);
-  expect(r.late).toEqual({ version: r.v + 1, result: { text: 'committed later', has: true, json: null } });
+  expect(r.late).toMatchObject({ version: r.v + 1, result: { text: 'committed later', has: true, json: null } });
 });
 
 test('the pool grows under a burst of slow queries and shrinks after idle', async ({ openBrowser, profile, server }) => {

@@ -122,6 +122,8 @@ export interface PoolEvents {
 export interface PoolAnswer<R = unknown> {
   version: number;
   result: R;
+  /** How long the query waited for a replica (ms): from call() to the dispatch of the run that answered. */
+  waitMs: number;
 }
 
 type SlotState = 'starting' | 'idle' | 'busy';
@@ -131,6 +133,8 @@ interface Job {
   args: unknown;
   minVersion: number;
   submitted: number;
+  /** When its latest run was handed to a replica (performance.now()). */
+  dispatched: number;
   attempts: number;
   lostTo: string[];
   resolve(answer: PoolAnswer): void;
@@ -261,6 +265,7 @@ export class Pool {
         args: args ?? new Uint8Array(0),
         minVersion,
         submitted: performance.now(),
+        dispatched: 0,
         attempts: 0,
         lostTo: [],
         resolve: resolve as (a: PoolAnswer) => void,
@@ -391,7 +396,7 @@ export class Pool {
         if (m.type === 'done') {
           slot.version = Math.max(slot.version, m.version);
           ++this.answered;
-          job.resolve({ version: m.version, result: m.result });
+          job.resolve({ version: m.version, result: m.result, waitMs: job.dispatched - job.submitted });
         } else {
           this.fail(job, rebuild(m.error));
         }
@@ -442,6 +447,7 @@ export class Pool {
       const job = this.queue.shift()!;
       const now = performance.now();
       this.waits.push({ at: now, ms: now - job.submitted });
+      job.dispatched = now;
       slot.state = 'busy';
       slot.job = job;
       slot.jobId = this.nextJob++;

@@ -78,12 +78,14 @@ test('uncommitted writes are not visible; minVersion waits for a commit; the rep
   const v1 = store.version;
   store.put('note', 'draft');
   const before = await pool.call('read', 'note');
-  assert.deepEqual(before, { version: v1, result: { text: undefined, has: false, json: null } });
+  assert.deepEqual(before, { version: v1, result: { text: undefined, has: false, json: null }, waitMs: before.waitMs });
+  assert.ok(before.waitMs >= 0, 'an answer says its queue wait');
   // A query asking for the next version waits until it is committed.
   const later = pool.call('read', 'note', { minVersion: v1 + 1 });
   await new Promise((r) => setTimeout(r, 50));
   await store.commit();
-  assert.deepEqual(await later, { version: v1 + 1, result: { text: 'draft', has: true, json: null } });
+  const late = await later;
+  assert.deepEqual(late, { version: v1 + 1, result: { text: 'draft', has: true, json: null }, waitMs: late.waitMs });
   // Followed by notice: the replica is at the new version without a query asking.
   store.putJSON('json:n', { n: 2 });
   await store.commit();
@@ -136,7 +138,9 @@ test('the pool grows when queries wait longer than scaleUpWaitMs and shrinks aft
 test('the memory budget caps the replicas: each holds a copy of the state', async () => {
   const { store } = await openLedger(10);
   const pool = await openPool(store, { mode: 'inline', queries, max: 3, windowMs: 100, scaleUpWaitMs: 1, memoryBudget: 1 });
-  await Promise.all(Array.from({ length: 6 }, () => pool.call('slow', 20)));
+  const answers = await Promise.all(Array.from({ length: 6 }, () => pool.call('slow', 20)));
+  // One replica in turn: each query waited for those before it (inline, one after another).
+  for (const [i, a] of answers.entries()) assert.ok(a.waitMs >= i * 20 - 1, `query ${i} waited ${a.waitMs} ms`);
   const stats = pool.stats();
   assert.ok(stats.replicaBytes > 0);
   assert.equal(stats.steps.filter((s) => s.direction === 'up').length, 1, 'only the first replica: a second would pass the budget');
