@@ -340,5 +340,21 @@ for (const mode of MODES) {
       await a.call('put', 'shared', 'a', 'stale');
       expect(await a.fail('commit', 'shared')).toMatchObject({ code: 'conflict', expectedVersion: 2, actualVersion: 3 });
     });
+
+    test('a pool of read replicas opened here answers what is committed, not what is pending', async ({ openBrowser, harness, profile }) => {
+      const ks = await harness(await openBrowser(profile), mode);
+      expect(await ks.call('realm')).toBe(mode);
+      await ks.call('open', 'pooled', { autosave: false });
+      await ks.call('putAll', 'pooled', { a: 'one', b: 'two' });
+      expect((await ks.call('commit', 'pooled')).version).toBe(1);
+      await ks.call('put', 'pooled', 'a', 'uncommitted');
+      const r = await ks.call('poolRead', 'pooled', ['a', 'b', 'c'], { max: 1 });
+      expect(r).toEqual({
+        answers: [{ version: 1, text: 'one' }, { version: 1, text: 'two' }, { version: 1, text: null }],
+        replicas: 1,
+        answered: 3,
+        failed: 0,
+      });
+    });
   });
 }

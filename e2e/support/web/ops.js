@@ -195,6 +195,25 @@ export const ops = {
     return thrown;
   },
   events: (name) => entry(name).events,
+  /**
+   * A pool of read replicas opened from this realm (from a Worker: Workers of a Worker), with
+   * the JS queries of the pool's tests: each key read there, its stats, then the pool closed.
+   */
+  async poolRead(name, keys, options = {}) {
+    const queries = new URL('/js-bindings/test/support/pool-queries.mjs', location.href);
+    const pool = await ks.openPool(entry(name).store, { queries, ...options });
+    try {
+      const answers = [];
+      for (const key of keys) {
+        const { version, result } = await pool.call('read', key);
+        answers.push({ version, text: result.text ?? null });
+      }
+      const { replicas, answered, failed } = pool.stats();
+      return { answers, replicas, answered, failed };
+    } finally {
+      pool.close();
+    }
+  },
   /** A synced store's store.sync (its error as data). */
   syncStatus: (name) => serializeSyncStatus(entry(name).store.sync),
   /** store.syncNow(), then store.sync. */
