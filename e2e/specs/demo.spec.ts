@@ -3,18 +3,32 @@
 // fibers, commit, audit, reload — checked through the page's own display,
 // with a screenshot of the page attached as a test artifact.
 import { test, expect } from '../support/fixtures';
+import type { BrowserContext } from '@playwright/test';
 
-test('the demo page runs transfers, commits, and shows the restored state after a reload', async ({ launch, profile }, testInfo) => {
-  // The demo's own routes: the page at /, the package under /keepstate/.
+/** The demo's own server (the page at /, the package under /keepstate/) for `fn`; closed after it. */
+async function withDemoServer(fn: (url: string) => Promise<void>): Promise<void> {
   const { startServer } = await import('../server.mjs');
   const server = await startServer({ port: 0 });
   try {
-    const context = await launch(profile);
-    const page = await context.newPage();
-    const errors: string[] = [];
-    page.on('pageerror', (e) => errors.push(String(e)));
-    await page.goto(server.url);
-    await page.waitForFunction(() => document.documentElement.dataset.ready === 'true');
+    await fn(server.url);
+  } finally {
+    await server.close();
+  }
+}
+
+/** A tab of the demo page at `url`, once it is ready, and the errors it throws. */
+async function openDemo(context: BrowserContext, url: string) {
+  const page = await context.newPage();
+  const errors: string[] = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
+  await page.goto(url);
+  await page.waitForFunction(() => document.documentElement.dataset.ready === 'true');
+  return { page, errors };
+}
+
+test('the demo page runs transfers, commits, and shows the restored state after a reload', async ({ launch, profile }, testInfo) => {
+  await withDemoServer(async (url) => {
+    const { page, errors } = await openDemo(await launch(profile), url);
 
     await page.evaluate(() => (window as any).demo.createAccounts(2_000));
     const run = await page.evaluate(() => (window as any).demo.transfers(20_000, { batch: 5_000 }));
@@ -53,21 +67,12 @@ test('the demo page runs transfers, commits, and shows the restored state after 
     expect(errors).toEqual([]);
 
     await testInfo.attach('demo-page', { body: await page.screenshot({ fullPage: true }), contentType: 'image/png' });
-  } finally {
-    await server.close();
-  }
+  });
 });
 
 test('the demo page audits on the pool while a burst runs: the button stays enabled, the answer and the pool are shown', async ({ launch, profile }) => {
-  const { startServer } = await import('../server.mjs');
-  const server = await startServer({ port: 0 });
-  try {
-    const context = await launch(profile);
-    const page = await context.newPage();
-    const errors: string[] = [];
-    page.on('pageerror', (e) => errors.push(String(e)));
-    await page.goto(`${server.url}?store=pool-demo`);
-    await page.waitForFunction(() => document.documentElement.dataset.ready === 'true');
+  await withDemoServer(async (url) => {
+    const { page, errors } = await openDemo(await launch(profile), `${url}?store=pool-demo`);
     await page.evaluate(() => (window as any).demo.createAccounts(50_000));
     const { version } = await page.evaluate(() => (window as any).demo.commit());
     // A long burst from the page; the button is clicked while it runs.
@@ -86,22 +91,13 @@ test('the demo page audits on the pool while a burst runs: the button stays enab
     const report = await page.evaluate(() => (window as any).demo.poolAudit());
     expect(report).toMatchObject({ ok: true, accounts: 50_000, total: 50_000_000, version });
     expect(errors).toEqual([]);
-  } finally {
-    await server.close();
-  }
+  });
 });
 
 test('the demo page in two tabs: each tab\'s transfers and the other\'s appear live in both, and the totals agree', async ({ launch, profile }) => {
-  const { startServer } = await import('../server.mjs');
-  const server = await startServer({ port: 0 });
-  try {
+  await withDemoServer(async (url) => {
     const context = await launch(profile);
-    const open = async () => {
-      const page = await context.newPage();
-      await page.goto(`${server.url}?store=two-tabs&autosave=50`);
-      await page.waitForFunction(() => document.documentElement.dataset.ready === 'true');
-      return page;
-    };
+    const open = async () => (await openDemo(context, `${url}?store=two-tabs&autosave=50`)).page;
     const a = await open();
     await a.evaluate(() => (window as any).demo.createAccounts(1_000));
     await a.evaluate(() => (window as any).demo.commit());
@@ -124,21 +120,12 @@ test('the demo page in two tabs: each tab\'s transfers and the other\'s appear l
       expect(await p.evaluate(() => (window as any).demo.remoteUpdates)).toBeGreaterThan(0);
       await expect(p.locator('#transfers')).toHaveText(t.transfers.toLocaleString('en-US'));
     }
-  } finally {
-    await server.close();
-  }
+  });
 });
 
 test('the demo page charts transfers per second and commit latency live, during a burst that commits as it runs', async ({ launch, profile }, testInfo) => {
-  const { startServer } = await import('../server.mjs');
-  const server = await startServer({ port: 0 });
-  try {
-    const context = await launch(profile);
-    const page = await context.newPage();
-    const errors: string[] = [];
-    page.on('pageerror', (e) => errors.push(String(e)));
-    await page.goto(server.url);
-    await page.waitForFunction(() => document.documentElement.dataset.ready === 'true');
+  await withDemoServer(async (url) => {
+    const { page, errors } = await openDemo(await launch(profile), url);
     await page.evaluate(() => (window as any).demo.createAccounts(2_000));
     // The chart's line while the burst is still running: the page redraws it as calls return.
     const burst = page.evaluate(() => (window as any).demo.transfers(200_000, { batch: 5_000, commitEvery: 10 }));
@@ -161,7 +148,5 @@ test('the demo page charts transfers per second and commit latency live, during 
     await expect(page.locator('#chart circle')).toHaveCount(chart.commits.length);
     expect(errors).toEqual([]);
     await testInfo.attach('demo-chart', { body: await page.locator('.chart').screenshot(), contentType: 'image/png' });
-  } finally {
-    await server.close();
-  }
+  });
 });
