@@ -1,0 +1,105 @@
+// The page of bench/browser/opfs.mjs: the durable writes a small commit
+// could be made of, each timed alone, and keepstate's small commit.
+import { openStore } from 'keepstate';
+import { recordBytes, recordKey } from './common.mjs';
+
+const root = await navigator.storage.getDirectory();
+const dir = await root.getDirectoryHandle('opfs-limits', { create: true });
+const worker = new Worker(new URL('./opfs-worker.mjs', import.meta.url), { type: 'module' });
+const waiting = new Map();
+let nextId = 0;
+worker.onmessage = ({ data }) => {
+  const w = waiting.get(data.id);
+  waiting.delete(data.id);
+  if (data.error) w.reject(new Error(data.error));
+  else w.resolve();
+};
+const inWorker = (op, name, bytes) =>
+  new Promise((resolve, reject) => {
+    const id = ++nextId;
+    waiting.set(id, { resolve, reject });
+    worker.postMessage({ id, op, name, bytes });
+  });
+
+const db = await new Promise((resolve, reject) => {
+  const q = indexedDB.open('opfs-limits', 1);
+  q.onupgradeneeded = () => q.result.createObjectStore('s');
+  q.onsuccess = () => resolve(q.result);
+  q.onerror = () => reject(q.error);
+});
+function idbPut(key, bytes) {
+  return new Promise((resolve, reject) => {
+    const t = db.transaction('s', 'readwrite', { durability: 'strict' });
+    t.objectStore('s').put(bytes.slice(), key);
+    t.oncomplete = () => resolve();
+    t.onerror = () => reject(t.error);
+  });
+}
+async function writable(name, bytes) {
+  const out = await (await dir.getFileHandle(name, { create: true })).createWritable();
+  await out.write(bytes);
+  await out.close();
+}
+
+/** `bytes` of a small commit: `records` 1 KiB records and their page overhead. */
+const payload = (records) => {
+  const b = new Uint8Array(records * 1024 + 4096);
+  crypto.getRandomValues(b.subarray(0, 65536));
+  return b;
+};
+const CONFIRM = new Uint8Array(64);
+
+/** Each operation, by name: what it writes, durably. */
+const OPS = {
+  'idb-put': (i, b) => idbPut(`k${i}`, b),
+  'opfs-writable-file': (i, b) => writable(`w${i}`, b),
+  'opfs-writable-2-files': async (i, b) => {
+    await writable(`wa${i}`, b);
+    await writable(`wb${i}`, CONFIRM);
+  },
+  'opfs-sync-file': (i, b) => inWorker('file', `s${i}`, b),
+  'opfs-sync-append': (i, b) => inWorker('append', null, b),
+  // What keepstate does today: IndexedDB and the copy's packs at once, then the copy's head.
+  'idb+writable, then writable': async (i, b) => {
+    await Promise.all([idbPut(`a${i}`, b), writable(`pa${i}`, b)]);
+    await writable(`ha${i}`, CONFIRM);
+  },
+  // A copy as a log: IndexedDB and the commit's entry at once, then a confirmation appended.
+  'idb+append, then append': async (i, b) => {
+    await Promise.all([idbPut(`b${i}`, b), inWorker('append', null, b)]);
+    await inWorker('append', null, CONFIRM);
+  },
+};
+
+window.opfsBench = {
+  ops: () => Object.keys(OPS),
+  /** Whether Workers have FileSystemSyncAccessHandle (pages never do). */
+  syncHandles: () => inWorker('probe').then(() => true, () => false),
+  /** `runs` of operation `op` writing `records` records' bytes: each run's ms. */
+  async op(op, runs, records) {
+    const b = payload(records);
+    const ms = [];
+    for (let i = 0; i < runs; ++i) {
+      const t0 = performance.now();
+      await OPS[op](`${op}-${i}`, b);
+      ms.push(performance.now() - t0);
+    }
+    return ms;
+  },
+  /** keepstate's commit of `records` changed 1 KiB records on a store of `total`, its defaults (OPFS copy on, strict). */
+  async keepstate(runs, records, total) {
+    const store = await openStore('opfs-limits', { autosave: false });
+    for (let i = 0; i < total; ++i) store.put(recordKey(i), recordBytes(i, 0));
+    await store.commit();
+    const ms = [];
+    for (let run = 1; run <= runs; ++run) {
+      for (let j = 0; j < records; ++j) store.put(recordKey((run * 97 + j * 13) % total), recordBytes(j, run));
+      const t0 = performance.now();
+      await store.commit();
+      ms.push(performance.now() - t0);
+    }
+    await store.close();
+    return ms;
+  },
+};
+document.documentElement.dataset.ready = 'true';
