@@ -8,9 +8,13 @@
 // for its persist(), which this page serializes with Replicache's own
 // scheduled persists (two at once trip its assertion). licenseKey:
 // TEST_LICENSE_KEY (15.3 ignores the option; it no longer needs a key).
-import { TEST_LICENSE_KEY } from 'replicache';
-import { ReplicacheImpl } from 'replicache/impl';
 import { checkOpened, now, peerRecord, recordKey, recordText, timeRewrites, timeScans } from '../common.mjs';
+
+// The package reads process.env.NODE_ENV, which a bundler replaces: this page has no bundler,
+// so it defines it as a production build would, before loading the package.
+globalThis.process ??= { env: { NODE_ENV: 'production' } };
+const { TEST_LICENSE_KEY } = await import('replicache');
+const { ReplicacheImpl } = await import('replicache/impl');
 
 const mutators = {
   async putMany(tx, { entries }) {
