@@ -115,6 +115,7 @@ bench-browser: build-wasm-release
 	node bench/browser/tabs.mjs $(BENCH_ARGS)
 	node bench/browser/files.mjs
 	node bench/browser/seat.mjs $(BENCH_ARGS)
+	node bench/browser/peers.mjs $(BENCH_ARGS)
 
 # The ledger demo (e2e/demo.mjs): builds the wasm modules and the package,
 # serves e2e/app/ on 127.0.0.1, drives it in headless Chromium (create

@@ -59,31 +59,37 @@ const CONTENDERS = [
   {
     id: 'keepstate',
     label: 'keepstate',
+    short: 'keepstate',
     durable: "commit() resolves once IndexedDB completed the commit's transaction with durability 'strict' and the OPFS copy holds it (store defaults)",
   },
   {
     id: 'raw',
     label: 'raw IndexedDB (strict)',
+    short: 'raw IndexedDB',
     durable: "the readwrite transaction (one record per key) completed with durability 'strict'",
   },
   {
     id: 'sqlite-sahpool',
+    short: 'SQLite opfs-sahpool',
     label: `SQLite WASM ${await pkg('@sqlite.org/sqlite-wasm')}, opfs-sahpool (Worker, synchronous=FULL)`,
     durable: 'COMMIT returned with synchronous=FULL: the database file and journal flushed (FileSystemSyncAccessHandle.flush) before the worker answers',
   },
   {
     id: 'sqlite-opfs',
+    short: 'SQLite opfs',
     label: `SQLite WASM ${await pkg('@sqlite.org/sqlite-wasm')}, opfs (Worker, synchronous=FULL)`,
     page: 'bench-coi/',
     durable: "as opfs-sahpool, through the VFS's async proxy Worker (SharedArrayBuffer: the page is cross-origin isolated)",
   },
   {
     id: 'pglite',
+    short: 'PGlite',
     label: `PGlite ${await pkg('@electric-sql/pglite')} (idb://)`,
     durable: "query() resolves after PGlite's sync of its data directory to IndexedDB (relaxedDurability: false, its default); that sync's transaction asks for no durability, so it gets the browser's default ('relaxed' in Chromium: it may complete before the disk has the data); transaction() does not sync, so the load awaits pg.syncToFs() after it",
   },
   {
     id: 'replicache',
+    short: 'Replicache',
     label: `Replicache ${await pkg('replicache')} (mutate + persist)`,
     durable: "mutate, then persist() (Replicache's own persist runs within about a second, on its schedule); it writes IndexedDB with durability 'relaxed'; values are base64 text (1,368 characters per record)",
   },
@@ -137,7 +143,7 @@ let browserVersion = BROWSER;
 
 async function measure(server, c) {
   const profile = await mkdtemp(join(os.tmpdir(), 'keepstate-peers-'));
-  const out = { id: c.id, label: c.label, durable: c.durable };
+  const out = { id: c.id, label: c.label, short: c.short, durable: c.durable };
   const last = `peers-${LOADS - 1}`;
   try {
     const session = await figure(`${c.id} session`, () =>
@@ -223,11 +229,11 @@ for (const [row, what, show] of ROWS) {
   if (ks && ks[row] && !ks[row].error && ok.length) {
     const best = ok.reduce((a, b) => (b[row].ms < a[row].ms ? b : a));
     ratios[row] = { ratio: ks[row].ms / best[row].ms, best: best.id };
-    ratio = `${ratios[row].ratio.toFixed(2)}x (${best.label.split(' (')[0]})`;
+    ratio = `${ratios[row].ratio.toFixed(2)}x (${best.short})`;
     if (row === 'rewrite') {
       const bestP95 = ok.reduce((a, b) => (b[row].p95 < a[row].p95 ? b : a));
       ratios.rewriteP95 = { ratio: ks[row].p95 / bestP95[row].p95, best: bestP95.id };
-      ratio += `; p95 ${ratios.rewriteP95.ratio.toFixed(2)}x (${bestP95.label.split(' (')[0]})`;
+      ratio += `; p95 ${ratios.rewriteP95.ratio.toFixed(2)}x (${bestP95.short})`;
     }
   }
   console.log(`| ${what} | ${results.map((r) => cell(r[row], show)).join(' | ')} | ${ratio} |`);
