@@ -8,6 +8,9 @@
 //   /keepstate/       js-bindings/dist/                 the npm package's build
 //   /ledger/          build/wasm-release/examples/ledger/  the ledger module + its JS
 //   /node_modules/    node_modules/                     e.g. flatbuffers (import map)
+// A route may carry response headers of its own as a third element, e.g.
+// `['/bench-coi/', dir, COI_HEADERS]` for a page that needs cross-origin
+// isolation (SharedArrayBuffer); the others get none.
 // `.wasm` is served as application/wasm; nothing is cached (a rebuild shows
 // up on reload). Paths outside those folders are 404. `startServer({ root })`
 // serves one folder at / instead (the Playwright suite serves the repository
@@ -22,7 +25,7 @@ import { fileURLToPath } from 'node:url';
 
 const repo = fileURLToPath(new URL('..', import.meta.url));
 
-/** URL prefix -> folder, longest prefix first. */
+/** URL prefix -> folder [, extra response headers], longest prefix first. */
 export const ROUTES = [
   ['/keepstate/', join(repo, 'js-bindings/dist')],
   ['/ledger/', join(repo, 'build/wasm-release/examples/ledger')],
@@ -43,8 +46,11 @@ const TYPES = {
   '.ts': 'text/plain; charset=utf-8',
 };
 
-/** The file a request path maps to, or undefined (unknown route or an escape attempt). */
-export function resolvePath(pathname, routes = ROUTES) {
+/** The headers that make a page cross-origin isolated (crossOriginIsolated, SharedArrayBuffer). */
+export const COI_HEADERS = { 'cross-origin-opener-policy': 'same-origin', 'cross-origin-embedder-policy': 'require-corp' };
+
+/** The file a request path maps to and its route's extra headers, or undefined (unknown route or an escape attempt). */
+export function resolveRoute(pathname, routes = ROUTES) {
   let decoded;
   try {
     decoded = decodeURIComponent(pathname);
@@ -52,14 +58,17 @@ export function resolvePath(pathname, routes = ROUTES) {
     return undefined;
   }
   if (decoded.includes('\0')) return undefined;
-  for (const [prefix, dir] of routes) {
+  for (const [prefix, dir, headers = {}] of routes) {
     if (!decoded.startsWith(prefix)) continue;
     const rest = decoded.slice(prefix.length) || 'index.html';
     const file = normalize(join(dir, rest));
-    return file === dir || file.startsWith(dir + sep) ? file : undefined;
+    return file === dir || file.startsWith(dir + sep) ? { file, headers } : undefined;
   }
   return undefined;
 }
+
+/** The file a request path maps to, or undefined (unknown route or an escape attempt). */
+export const resolvePath = (pathname, routes = ROUTES) => resolveRoute(pathname, routes)?.file;
 
 /**
  * Starts the server; resolves with its base URL (ends in '/'), its origin
@@ -69,7 +78,8 @@ export async function startServer({ port = 0, host = '127.0.0.1', root } = {}) {
   const routes = root === undefined ? ROUTES : [['/', resolve(root)]];
   const server = createServer(async (req, res) => {
     const { pathname } = new URL(req.url ?? '/', 'http://localhost');
-    let file = resolvePath(pathname, routes);
+    const route = resolveRoute(pathname, routes);
+    let file = route?.file;
     try {
       if (file === undefined) throw new Error('no route');
       let info = await stat(file);
@@ -81,6 +91,7 @@ export async function startServer({ port = 0, host = '127.0.0.1', root } = {}) {
         'content-type': TYPES[extname(file)] ?? 'application/octet-stream',
         'content-length': info.size,
         'cache-control': 'no-store',
+        ...route.headers,
       });
       if (req.method === 'HEAD') return res.end();
       createReadStream(file).pipe(res);

@@ -1,12 +1,13 @@
-// What the bench/browser drivers (run.mjs, tabs.mjs, files.mjs) share: the
-// browser they run in (--browser chromium | firefox), command-line options,
-// medians.
+// What the bench/browser drivers (run.mjs, tabs.mjs, files.mjs, seat.mjs,
+// peers.mjs) share: the browser they run in (--browser chromium | firefox),
+// command-line options, medians, the benchmark page.
 //
 // Chromium is Debian's, driven by Playwright (playwright-core); Firefox is
 // Debian's firefox-esr, driven by puppeteer-core over WebDriver BiDi (as the
 // e2e suite does, docs/browsers.md). WebKitGTK is not offered: its automation
 // session keeps website data in memory only, so a figure of its IndexedDB
 // would not be one of storage.
+import os from 'node:os';
 import { chromium } from 'playwright-core';
 
 /** Debian's Chromium, headless, as every Chromium figure of bench/browser is taken ($CHROMIUM overrides). */
@@ -23,6 +24,21 @@ export const median = (xs) => {
   const m = s.length >> 1;
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 };
+
+/** The p-th percentile (0..100) of `xs`, nearest rank. */
+export const percentile = (xs, p) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))];
+};
+
+/** Milliseconds with three significant digits or so: 1234, 56.7, 8.90. */
+export const formatMs = (ms) => (ms >= 100 ? ms.toFixed(0) : ms >= 10 ? ms.toFixed(1) : ms.toFixed(2));
+
+/** The machine's load averages (1, 5, 15 min), as printed beside every table. */
+export const loadAverage = () => os.loadavg().map((x) => x.toFixed(2)).join(' ');
+
+/** Progress on stderr, with the time of day. */
+export const log = (...a) => console.error(`[${new Date().toISOString().slice(11, 19)}]`, ...a);
 
 /** The value after `name` on the command line, or undefined. */
 export function option(name, argv = process.argv.slice(2)) {
@@ -81,4 +97,26 @@ export async function openBrowser(name, profile) {
     },
     close: () => browser.close(),
   };
+}
+
+/**
+ * Opens the benchmark page (pages/index.html, served at `url`) in a new page
+ * of `browser` and waits until it is ready. Returns `run(contender, op, args)`,
+ * which calls `window.bench.run` in the page (an error names the contender and
+ * op), and `reload()`, which reloads the page and waits again.
+ */
+export async function openBenchPage(browser, url) {
+  const page = await browser.newPage();
+  const ready = () => page.waitForFunction(() => document.documentElement.dataset.ready === 'true', null, { timeout: 60_000 });
+  await page.goto(url);
+  await ready();
+  const run = (contender, op, args) =>
+    page.evaluate(([c, o, a]) => window.bench.run(c, o, a), [contender, op, args]).catch((e) => {
+      throw new Error(`${contender}.${op}: ${e.message.split('\n')[0]}`);
+    });
+  const reload = async () => {
+    await page.reload();
+    await ready();
+  };
+  return { run, reload };
 }

@@ -30,7 +30,7 @@ import os from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ROUTES, startServer } from '../../e2e/server.mjs';
-import { browserOption, median, openBrowser, option } from './launch.mjs';
+import { browserOption, loadAverage as load, log, median, openBrowser, option } from './launch.mjs';
 import { barChart } from './svg.mjs';
 
 const repo = fileURLToPath(new URL('../..', import.meta.url));
@@ -65,8 +65,6 @@ ROUTES.unshift(
 );
 
 
-const load = () => os.loadavg().map((x) => x.toFixed(2)).join(' ');
-const log = (...a) => console.error(`[${new Date().toISOString().slice(11, 19)}]`, ...a);
 
 let server;
 const BROWSER = browserOption(argv);

@@ -26,7 +26,7 @@ import os from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ROUTES, startServer } from '../../e2e/server.mjs';
-import { browserOption, median, openBrowser, option } from './launch.mjs';
+import { browserOption, formatMs as fmt, loadAverage as load, log, median, openBenchPage, openBrowser, option } from './launch.mjs';
 import { changedIds, RECORD_BYTES } from './pages/common.mjs';
 
 const repo = fileURLToPath(new URL('../..', import.meta.url));
@@ -46,25 +46,12 @@ const TARGETS = { full: 2, small: 1.5, reopen: 1.5, reload: 1.5 };
 ROUTES.unshift(['/bench/', join(repo, 'bench/browser/pages')]);
 // KEEPSTATE_DIST=<dir>: serve another build of the package (development: before/after figures).
 if (process.env.KEEPSTATE_DIST) ROUTES.unshift(['/keepstate/', process.env.KEEPSTATE_DIST]);
-const log = (...a) => console.error(`[${new Date().toISOString().slice(11, 19)}]`, ...a);
-const load = () => os.loadavg().map((x) => x.toFixed(2)).join(' ');
 
 async function onePage(server, fn) {
   const profile = await mkdtemp(join(os.tmpdir(), 'keepstate-seat-'));
   const browser = await openBrowser(BROWSER, profile);
   try {
-    const page = await browser.newPage();
-    const ready = () => page.waitForFunction(() => document.documentElement.dataset.ready === 'true', null, { timeout: 60_000 });
-    await page.goto(`${server.url}bench/`);
-    await ready();
-    const run = (contender, op, args) =>
-      page.evaluate(([c, o, a]) => window.bench.run(c, o, a), [contender, op, args]).catch((e) => {
-        throw new Error(`${contender}.${op}: ${e.message.split('\n')[0]}`);
-      });
-    const reload = async () => {
-      await page.reload();
-      await ready();
-    };
+    const { run, reload } = await openBenchPage(browser, `${server.url}bench/`);
     return { version: browser.version, ...(await fn(run, reload)) };
   } finally {
     await browser.close();
@@ -153,7 +140,6 @@ const mbs = (bytes, ms) => {
   const x = bytes / 1e6 / (ms / 1000);
   return `${x < 10 ? x.toFixed(1) : x.toFixed(0)} MB/s`;
 };
-const fmt = (ms) => (ms >= 100 ? ms.toFixed(0) : ms >= 10 ? ms.toFixed(1) : ms.toFixed(2));
 const ROWS = [
   ['full', 'full commit', 'one put of the state', (r) => r.bytes],
   ['small', `commit of ${SMALL_RECORDS} changed 1 KiB records`, `one put of the ${SMALL_RECORDS} KiB`, () => SMALL_RECORDS * RECORD_BYTES],

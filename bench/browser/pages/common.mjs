@@ -193,3 +193,58 @@ export function seatBytes(ids, kind, gen = 0) {
   ids.forEach((id, i) => out.set(seatRecord(id, gen, kind), i * RECORD_BYTES));
   return out;
 }
+
+// --- peers.mjs: a store of 1 KiB records against the contenders users would pick instead ---
+
+/**
+ * Record `id`'s bytes at generation `gen` in peers.mjs: seeded random bytes
+ * (incompressible, and the same after a relaunch), a view (copy it if you
+ * keep it).
+ */
+export const peerRecord = (id, gen) => seatRecord(id, gen, 'random');
+
+/** The ids the `commits` single-record rewrites change, in order (seeded, so every contender rewrites the same ones). */
+export function rewriteIds(records, commits, seed) {
+  const next = rng(seed);
+  return Array.from({ length: commits }, () => next() % records);
+}
+
+/** The first key after every key that starts with `prefix` (its last character incremented): a prefix scan is [prefix, prefixEnd). */
+export const prefixEnd = (prefix) => prefix.slice(0, -1) + String.fromCharCode(prefix.charCodeAt(prefix.length - 1) + 1);
+
+/** A 1 KiB record as text, for a store whose values are JSON (Replicache): base64, 1,368 characters. */
+export function recordText(bytes) {
+  if (typeof bytes.toBase64 === 'function') return bytes.toBase64();
+  let s = '';
+  for (let i = 0; i < bytes.length; i += 4096) s += String.fromCharCode(...bytes.subarray(i, i + 4096));
+  return btoa(s);
+}
+
+/** Times `rewrite(id, gen)` for each of `ids` (generation gen + i), awaited one after the other: { ms: [...] }. */
+export async function timeRewrites({ ids, gen }, rewrite) {
+  const ms = [];
+  for (let i = 0; i < ids.length; ++i) {
+    const t0 = now();
+    await rewrite(ids[i], gen + i);
+    ms.push(now() - t0);
+  }
+  return { ms };
+}
+
+/** Times `runs` calls of `scan(prefix)`, which resolves with the entries found (each must be `expect`): { ms: [...] }. */
+export async function timeScans({ prefix, expect, runs }, scan) {
+  const ms = [];
+  for (let r = 0; r < runs; ++r) {
+    const t0 = now();
+    const found = await scan(prefix);
+    ms.push(now() - t0);
+    if (found.length !== expect) throw new Error(`scan of ${prefix}: ${found.length} entries, not ${expect}`);
+  }
+  return { ms };
+}
+
+/** Throws unless the first read after opening found `key`'s record (`recordLength` long) and the full read `all` records. */
+export function checkOpened(key, first, all, records, recordLength = RECORD_BYTES) {
+  if (first?.length !== recordLength) throw new Error(`after open: ${key} is ${first === undefined ? 'missing' : `${first.length} bytes`}`);
+  if (all.length !== records) throw new Error(`after open: ${all.length} records, not ${records}`);
+}

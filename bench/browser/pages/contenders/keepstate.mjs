@@ -13,10 +13,10 @@
 // write faster than as many random bytes, so a replay of random bytes would
 // not be the same work.)
 import * as flatbuffers from 'flatbuffers';
-import { openStore } from 'keepstate';
+import { openStore, preload } from 'keepstate';
 import { ledgerModule, accountKey, encodeTransferBatch, decodeTransferResult } from '/ledger/client.mjs';
 import { Account } from '/ledger/js/ledger.js';
-import { INITIAL_BALANCE, changedIds, done, now, openDb, recordBytes, recordKey, seatRecord, timePutGet, transfers } from '../common.mjs';
+import { INITIAL_BALANCE, changedIds, checkOpened, done, now, openDb, peerRecord, recordBytes, recordKey, seatRecord, timePutGet, timeRewrites, timeScans, transfers } from '../common.mjs';
 
 let store;
 // keepstate-nocopy.mjs imports this module as `keepstate.mjs?nocopy`: the same
@@ -185,6 +185,70 @@ export async function seatReopen({ name, records, kind, gen, copy = true }) {
   if (s.get(recordKey(records - 1)) === undefined) throw new Error(`seatReopen: record ${records - 1} missing`);
   seat = s;
   return { ms, firstGetMs, version: s.version, phases: takePhases() };
+}
+
+// --- peers.mjs: 10,000 records of 1 KiB against the contenders users pick instead ---
+//
+// The store's defaults (OPFS copy on, durability 'strict'), autosave off:
+// put, then commit(), which resolves once IndexedDB has the commit (strict)
+// and the OPFS copy holds it.
+
+let peer;
+
+/** A new store `name` (opened untimed); times put of `records` records + one commit(). */
+export async function peersLoad({ name, records }) {
+  if (peer) await peer.close();
+  peer = await openStore(name, { autosave: false });
+  const t0 = now();
+  for (let id = 0; id < records; ++id) peer.put(recordKey(id), peerRecord(id, 0));
+  const r = await peer.commit();
+  return { ms: now() - t0, bytesWritten: r.bytesWritten };
+}
+
+/** Times, for each of `ids`, put of that record (generation gen + i) and commit(). */
+export const peersRewrite = (args) =>
+  timeRewrites(args, (id, gen) => {
+    peer.put(recordKey(id), peerRecord(id, gen));
+    return peer.commit();
+  });
+
+/** Times `runs` scans of the keys starting with `prefix` (each must find `expect` entries). */
+export const peersScan = (args) => timeScans(args, (prefix) => peer.scan({ prefix }));
+
+/**
+ * After a browser relaunch: times opening the store until `key` is read
+ * (firstMs) and until every record is read (allMs, a scan of the whole
+ * store), from one start. The module is loaded by preload() first, so that
+ * its time is a phase of its own (openStore would await the same load).
+ * `phases`: where the time to the first read went, from debugTimings (each
+ * phase's sum; `storage open` and `after the restore` are the gaps around
+ * the restore, placed by the time each phase was reported).
+ */
+export async function peersOpen({ name, records, key }) {
+  const reports = [];
+  const t0 = now();
+  await preload();
+  const tModule = now();
+  const s = await openStore(name, { autosave: false, debugTimings: (phase, ms) => reports.push({ phase, ms, at: now() }) });
+  const tOpen = now();
+  const first = s.get(key);
+  const tFirst = now();
+  const all = s.scan();
+  const tAll = now();
+  checkOpened(key, first, all, records);
+  peer = s;
+  const sums = {};
+  for (const r of reports) sums[r.phase] = (sums[r.phase] ?? 0) + r.ms;
+  const head = reports.find((r) => r.phase === 'restore.idb-head');
+  const fromIdb = reports.find((r) => r.phase === 'restore.from-idb');
+  const phases = {
+    'module instantiate': tModule - t0,
+    ...(head ? { 'storage open': head.at - head.ms - tModule } : {}),
+    ...sums,
+    ...(fromIdb ? { 'after the restore': tOpen - fromIdb.at } : {}),
+    'first get': tFirst - tOpen,
+  };
+  return { firstMs: tFirst - t0, allMs: tAll - t0, phases };
 }
 
 // --- transactions: the ledger's transfer over 1M accounts -----------------

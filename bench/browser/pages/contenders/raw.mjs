@@ -5,7 +5,7 @@
 // the changed 1 KiB records themselves (random, so incompressible), packed
 // back to back into those values; the values are built before the clock
 // starts, and the same keys are overwritten by every run.
-import { done, now, openDb, recordBytes, seatBytes, RECORD_BYTES } from '../common.mjs';
+import { checkOpened, done, now, openDb, peerRecord, prefixEnd, recordBytes, recordKey, seatBytes, timeRewrites, timeScans, RECORD_BYTES } from '../common.mjs';
 
 const DEFAULT_RECORD_MIB = 2;
 const dbs = new Map();
@@ -95,4 +95,51 @@ export async function seatGet({ name, records }) {
   d.close();
   if (value.length !== records * RECORD_BYTES) throw new Error(`seatGet: ${value.length} bytes, expected ${records * RECORD_BYTES}`);
   return { ms, getMs, sum };
+}
+
+// --- peers.mjs: one record per key, each write a readwrite transaction with durability 'strict' ---
+
+let peer;
+
+async function peerPut(entries) {
+  const tx = peer.transaction('kv', 'readwrite', { durability: 'strict' });
+  const store = tx.objectStore('kv');
+  // A copy of just the record's bytes: a view would be cloned with its whole buffer.
+  for (const [id, gen] of entries) store.put(peerRecord(id, gen).slice(), recordKey(id));
+  await done(tx);
+}
+
+/** A new database `name` (opened untimed); times one transaction putting `records` records. */
+export async function peersLoad({ name, records }) {
+  peer?.close();
+  peer = await openDb(name, ['kv']);
+  const t0 = now();
+  await peerPut(Array.from({ length: records }, (_, id) => [id, 0]));
+  return { ms: now() - t0 };
+}
+
+/** Times, for each of `ids`, one transaction putting that record (generation gen + i). */
+export const peersRewrite = (args) => timeRewrites(args, (id, gen) => peerPut([[id, gen]]));
+
+/** Keys and values of [prefix, prefixEnd) in one readonly transaction. */
+async function peerScan(range) {
+  const tx = peer.transaction('kv', 'readonly');
+  const store = tx.objectStore('kv');
+  const [keys, values] = await Promise.all([done(store.getAllKeys(range)), done(store.getAll(range))]);
+  return keys.map((k, i) => [k, values[i]]);
+}
+
+/** Times `runs` scans of the keys starting with `prefix` (each must find `expect` entries). */
+export const peersScan = (args) => timeScans(args, (prefix) => peerScan(IDBKeyRange.bound(prefix, prefixEnd(prefix), false, true)));
+
+/** After a browser relaunch: times opening the database until `key` is read (firstMs), then until every record is (allMs). */
+export async function peersOpen({ name, records, key }) {
+  const t0 = now();
+  peer = await openDb(name, ['kv']);
+  const first = await done(peer.transaction('kv', 'readonly').objectStore('kv').get(key));
+  const tFirst = now();
+  const all = await peerScan(undefined);
+  const tAll = now();
+  checkOpened(key, first, all, records);
+  return { firstMs: tFirst - t0, allMs: tAll - t0 };
 }
