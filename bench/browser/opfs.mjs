@@ -24,7 +24,7 @@ import os from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ROUTES, startServer } from '../../e2e/server.mjs';
-import { browserOption, median, openBrowser, option } from './launch.mjs';
+import { browserOption, loadAverage as load, median, openBrowser, option, percentile } from './launch.mjs';
 
 const repo = fileURLToPath(new URL('../..', import.meta.url));
 const argv = process.argv.slice(2);
@@ -36,8 +36,6 @@ const BROWSER = browserOption(argv);
 const BOTH_COPIES = ['idb+writable, then writable', 'idb+append, then append'];
 
 ROUTES.unshift(['/bench/', join(repo, 'bench/browser/pages')]);
-const load = () => os.loadavg().map((x) => x.toFixed(2)).join(' ');
-const p95 = (xs) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.ceil(0.95 * xs.length) - 1)];
 
 const loadStart = load();
 const server = await startServer({ port: 0 });
@@ -70,7 +68,7 @@ try {
 }
 
 const f = (x) => (x === undefined ? '-' : x.toFixed(2));
-for (const r of rows) if (r.ms) Object.assign(r, { medianMs: median(r.ms), p95Ms: p95(r.ms) });
+for (const r of rows) if (r.ms) Object.assign(r, { medianMs: median(r.ms), p95Ms: percentile(r.ms, 95) });
 const both = rows.filter((r) => BOTH_COPIES.includes(r.op) && r.medianMs !== undefined);
 const limit = both.reduce((a, b) => (b.medianMs < a.medianMs ? b : a), both[0]);
 const ks = rows.find((r) => r.keepstate);

@@ -25,7 +25,7 @@ import os from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ROUTES, startServer } from '../../e2e/server.mjs';
-import { browserOption, median, openBrowser, option } from './launch.mjs';
+import { browserOption, loadAverage as load, log, median, openBrowser, option } from './launch.mjs';
 
 const repo = fileURLToPath(new URL('../..', import.meta.url));
 const argv = process.argv.slice(2);
@@ -45,8 +45,6 @@ const TARGETS = { longestTaskMs: 50, throughputRatio: 1.7, followMs: 10, writerR
 
 // The pages, and the ledger's account decoder that JS queries share with the pool's tests.
 ROUTES.unshift(['/bench/', join(repo, 'bench/browser/pages')], ['/test-support/', join(repo, 'js-bindings/test/support')]);
-const log = (...a) => console.error(`[${new Date().toISOString().slice(11, 19)}]`, ...a);
-const load = () => os.loadavg().map((x) => x.toFixed(2)).join(' ');
 
 const loadStart = load();
 const server = await startServer({ port: 0 });

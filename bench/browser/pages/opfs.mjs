@@ -1,7 +1,7 @@
 // The page of bench/browser/opfs.mjs: the durable writes a small commit
 // could be made of, each timed alone, and keepstate's small commit.
 import { openStore } from 'keepstate';
-import { recordBytes, recordKey } from './common.mjs';
+import { done, openDb, recordBytes, recordKey } from './common.mjs';
 
 const root = await navigator.storage.getDirectory();
 const dir = await root.getDirectoryHandle('opfs-limits', { create: true });
@@ -21,19 +21,11 @@ const inWorker = (op, name, bytes) =>
     worker.postMessage({ id, op, name, bytes });
   });
 
-const db = await new Promise((resolve, reject) => {
-  const q = indexedDB.open('opfs-limits', 1);
-  q.onupgradeneeded = () => q.result.createObjectStore('s');
-  q.onsuccess = () => resolve(q.result);
-  q.onerror = () => reject(q.error);
-});
+const db = await openDb('opfs-limits', ['s']);
 function idbPut(key, bytes) {
-  return new Promise((resolve, reject) => {
-    const t = db.transaction('s', 'readwrite', { durability: 'strict' });
-    t.objectStore('s').put(bytes.slice(), key);
-    t.oncomplete = () => resolve();
-    t.onerror = () => reject(t.error);
-  });
+  const t = db.transaction('s', 'readwrite', { durability: 'strict' });
+  t.objectStore('s').put(bytes.slice(), key);
+  return done(t);
 }
 async function writable(name, bytes) {
   const out = await (await dir.getFileHandle(name, { create: true })).createWritable();

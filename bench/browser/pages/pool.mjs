@@ -3,10 +3,9 @@
 // window.poolBench is one measurement; the driver calls them in order.
 import { openPool, openStore } from 'keepstate';
 import { decodeAuditReport, Ledger, ledgerModule } from '/ledger/client.mjs';
-import { recordBytes, recordKey, transfers } from './common.mjs';
+import { INITIAL_BALANCE, recordBytes, recordKey, transfers } from './common.mjs';
 
 const QUERIES = new URL('./pool-queries.mjs', import.meta.url).href;
-const INITIAL_BALANCE = 1000;
 const OPEN_CHUNK = 100_000;
 
 let store = null;
