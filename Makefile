@@ -107,8 +107,9 @@ bench-sync: build-native-release build-wasm-release
 
 # The browser benchmark (bench/browser/): keepstate against IDBFS, Dexie,
 # wa-sqlite, a JS Map and raw IndexedDB in headless Chromium (persistent
-# profiles), then (peers.mjs) against SQLite WASM, PGlite and Replicache;
-# tables on stdout, JSON + SVG charts in bench/results/.
+# profiles), then (peers.mjs) against SQLite WASM, PGlite and Replicache,
+# what a durable small commit can cost (opfs.mjs) and the pool of read
+# replicas (pool.mjs); tables on stdout, JSON + SVG charts in bench/results/.
 # BENCH_ARGS=--quick: 16/64 MiB states, 3 runs per figure.
 bench-browser: build-wasm-release
 	npm run build:js
@@ -117,6 +118,8 @@ bench-browser: build-wasm-release
 	node bench/browser/files.mjs
 	node bench/browser/seat.mjs $(BENCH_ARGS)
 	node bench/browser/peers.mjs $(BENCH_ARGS)
+	node bench/browser/opfs.mjs
+	node bench/browser/pool.mjs $(BENCH_ARGS)
 
 # The ledger demo (e2e/demo.mjs): builds the wasm modules and the package,
 # serves e2e/app/ on 127.0.0.1, drives it in headless Chromium (create
