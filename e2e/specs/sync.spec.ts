@@ -16,9 +16,6 @@
 //   (g) two tabs of one device: one leads (talks to the server), what the other
 //       commits is pushed by the leader, and the other leads once it closes.
 import { test, expect, LEDGER_URL, Harness } from '../support/fixtures';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 
 interface SyncServer {
   url: string;
@@ -63,16 +60,8 @@ async function syncUntilIdle(ks: Harness, store: string): Promise<any> {
 }
 
 test.describe('sync across devices', () => {
-  let profileB: string;
-  test.beforeEach(async () => {
-    profileB = await mkdtemp(join(tmpdir(), 'keepstate-e2e-b-'));
-  });
-  test.afterEach(async () => {
-    await rm(profileB, { recursive: true, force: true });
-  });
-
   /** Device A and device B: a harness tab each, the ledger client loaded. */
-  async function devices(launch: (dir: string) => Promise<any>, harness: any, profile: string): Promise<[Harness, Harness]> {
+  async function devices(launch: (dir: string) => Promise<any>, harness: any, profile: string, profileB: string): Promise<[Harness, Harness]> {
     const a: Harness = await harness(await launch(profile), 'page');
     const b: Harness = await harness(await launch(profileB), 'page');
     await a.call('initLedger', LEDGER_URL);
@@ -83,9 +72,9 @@ test.describe('sync across devices', () => {
   const open = (ks: Harness, url: string, space: string, extra: object = {}) =>
     ks.call('open', 'bank', { autosave: false, module: 'ledger', sync: { url, space, token: 'secret', pullIntervalMs: 60_000, ...extra } });
 
-  test('(a) both online: a transfer on A reaches B\'s watch listener', async ({ launch, harness, profile, server: web }) => {
+  test('(a) both online: a transfer on A reaches B\'s watch listener', async ({ launch, harness, profile, profileB, server: web }) => {
     const server = await startServer(web.origin);
-    const [a, b] = await devices(launch, harness, profile);
+    const [a, b] = await devices(launch, harness, profile, profileB);
     await open(a, server.url, 'a');
     await open(b, server.url, 'a');
     await a.call('cppCreate', 'bank', 50, 100, 7);
@@ -103,9 +92,9 @@ test.describe('sync across devices', () => {
     expect(await operations(b, 'bank')).toBe(1);
   });
 
-  test('(b) offline on A, both write, A reloads offline, the server returns: both converge, audit holds', async ({ launch, harness, profile, server: web }) => {
+  test('(b) offline on A, both write, A reloads offline, the server returns: both converge, audit holds', async ({ launch, harness, profile, profileB, server: web }) => {
     let server = await startServer(web.origin);
-    const [a, b] = await devices(launch, harness, profile);
+    const [a, b] = await devices(launch, harness, profile, profileB);
     await open(a, server.url, 'b');
     await a.call('cppCreate', 'bank', 40, 100, 11);
     await a.call('commit', 'bank');
@@ -141,9 +130,9 @@ test.describe('sync across devices', () => {
     expect(await operations(b, 'bank')).toBe(150);
   });
 
-  test('(c) the server SIGKILLed in the middle of pushes: nothing acknowledged lost, nothing applied twice', async ({ launch, harness, profile, server: web }) => {
+  test('(c) the server SIGKILLed in the middle of pushes: nothing acknowledged lost, nothing applied twice', async ({ launch, harness, profile, profileB, server: web }) => {
     let server = await startServer(web.origin);
-    const [a, b] = await devices(launch, harness, profile);
+    const [a, b] = await devices(launch, harness, profile, profileB);
     await open(a, server.url, 'c');
     await a.call('cppCreate', 'bank', 40, 100, 13);
     await a.call('commit', 'bank');
@@ -174,13 +163,13 @@ test.describe('sync across devices', () => {
     expect(await b.call('entries', 'bank')).toEqual(await a.call('entries', 'bank'));
   });
 
-  test('(d) two server processes on one PostgreSQL: every mutation applied exactly once', async ({ launch, harness, profile, server: web }) => {
+  test('(d) two server processes on one PostgreSQL: every mutation applied exactly once', async ({ launch, harness, profile, profileB, server: web }) => {
     const postgres = process.env.KEEPSTATE_TEST_POSTGRES;
     expect(postgres, 'KEEPSTATE_TEST_POSTGRES: run under scripts/with-postgres (make test-e2e does)').toBeTruthy();
     const space = `d-${Date.now()}-${Math.floor(Math.random() * 1e6)}`;
     const one = await startServer(web.origin, { postgres });
     const two = await startServer(web.origin, { postgres });
-    const [a, b] = await devices(launch, harness, profile);
+    const [a, b] = await devices(launch, harness, profile, profileB);
     await open(a, one.url, space);
     await a.call('cppCreate', 'bank', 40, 100, 17);
     await a.call('commit', 'bank');
@@ -204,9 +193,9 @@ test.describe('sync across devices', () => {
     expect(await a.call('entries', 'bank')).toEqual(await b.call('entries', 'bank'));
   });
 
-  test('(e) a wrong token sees nothing of the space', async ({ launch, harness, profile, server: web }) => {
+  test('(e) a wrong token sees nothing of the space', async ({ launch, harness, profile, profileB, server: web }) => {
     const server = await startServer(web.origin);
-    const [a, b] = await devices(launch, harness, profile);
+    const [a, b] = await devices(launch, harness, profile, profileB);
     await open(a, server.url, 'e');
     await a.call('cppCreate', 'bank', 10, 100, 19);
     await a.call('commit', 'bank');
@@ -218,9 +207,9 @@ test.describe('sync across devices', () => {
     expect(await b.call('entries', 'bank')).toEqual([]);
   });
 
-  test('(f) a mutator that fails on the server is reported on the device that made it', async ({ launch, harness, profile, server: web }) => {
+  test('(f) a mutator that fails on the server is reported on the device that made it', async ({ launch, harness, profile, profileB, server: web }) => {
     const server = await startServer(web.origin);
-    const [a, b] = await devices(launch, harness, profile);
+    const [a, b] = await devices(launch, harness, profile, profileB);
     await open(a, server.url, 'f');
     await a.call('cppCreate', 'bank', 2, 10, 23);
     await a.call('commit', 'bank');
@@ -241,7 +230,7 @@ test.describe('sync across devices', () => {
     expect((await b.call('cppAudit', 'bank')).transfers).toBe(1);
   });
 
-  test('(g) two tabs of one device: one talks to the server, pushes what the other commits, and hands over when it closes', async ({ launch, harness, profile, server: web }) => {
+  test('(g) two tabs of one device: one talks to the server, pushes what the other commits, and hands over when it closes', async ({ launch, harness, profile, profileB, server: web }) => {
     const server = await startServer(web.origin);
     const contextA = await launch(profile);
     const [a1, a2]: Harness[] = [await harness(contextA, 'page'), await harness(contextA, 'page')];

@@ -112,6 +112,8 @@ export class Harness {
 
 interface Fixtures {
   profile: string;
+  /** A second on-disk profile (another device), removed after the browsers close, as `profile`. */
+  profileB: string;
   openBrowser: (dir: string) => Promise<Session>;
   launch: (dir: string) => Promise<BrowserContext>;
   harness: (browser: Session | BrowserContext, mode?: Mode) => Promise<Harness>;
@@ -169,11 +171,19 @@ export const test = base.extend<Fixtures, WorkerFixtures>({
     await rm(dir, { recursive: true, force: true });
   },
 
-  // `profile` is a dependency of the browser fixtures only for their order: a browser is closed
-  // (and, for Firefox, has exited) before the profile it wrote is removed. Without it a test
-  // that names `profile` after `launch` had its profile removed under a running browser
-  // (ENOTEMPTY from rm, seen with Chromium's cache and Firefox's permission store).
-  openBrowser: async ({ engine, server, webkitDriver, profile: _profile }, use, testInfo) => {
+  profileB: async ({}, use) => {
+    const dir = await mkdtemp(join(tmpdir(), 'keepstate-e2e-b-'));
+    await use(dir);
+    await rm(dir, { recursive: true, force: true });
+  },
+
+  // `profile` and `profileB` are dependencies of the browser fixtures only for their order: a
+  // browser is closed (and, for Firefox, has exited) before the profile it wrote is removed.
+  // Without it a test that names `profile` after `launch` had its profile removed under a
+  // running browser (ENOTEMPTY from rm, seen with Chromium's cache and Firefox's permission
+  // store; and with a second profile removed in an afterEach hook, which runs before fixtures
+  // are torn down).
+  openBrowser: async ({ engine, server, webkitDriver, profile: _profile, profileB: _profileB }, use, testInfo) => {
     const open = new Set<Session>();
     await use(async (dir) => {
       let session: Session;
@@ -188,7 +198,7 @@ export const test = base.extend<Fixtures, WorkerFixtures>({
     await closeAll(open, testInfo);
   },
 
-  launch: async ({ engine, server, profile: _profile }, use, testInfo) => {
+  launch: async ({ engine, server, profile: _profile, profileB: _profileB }, use, testInfo) => {
     const open = new Set<BrowserContext>();
     await use(async (dir) => {
       if (engine !== 'chromium') throw new Error(`launch() is Playwright's Chromium; in the ${engine} project use openBrowser()`);
