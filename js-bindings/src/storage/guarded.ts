@@ -103,11 +103,16 @@ export class GuardedBackend extends BackendWrapper {
     const t0 = performance.now();
     // What the copy (or the marker) knows is read while the authority restores: they share
     // nothing, and nothing writes the folder meanwhile (the caller holds the lock).
+    // A commit the copy missed left a marker of its version in the copy's folder (writeCommit):
+    // `known` is the newest version known to have existed. One listing of the folder each.
     const copyState = (async () => {
-      await this.copy?.removeSwapFiles().catch((e: KeepstateError) => this.onCopyError(e));
-      const copyVersion = this.copy === null ? 0 : await this.copy.headVersion();
-      // A commit the copy missed left a marker of its version in the copy's folder (writeCommit).
-      const known = Math.max(copyVersion, await (this.copy ?? this.marker)?.knownVersion() ?? 0);
+      let copyVersion = 0;
+      let known = 0;
+      if (this.copy !== null) {
+        ({ headVersion: copyVersion, knownVersion: known } = await this.copy.openCheck((e) => this.onCopyError(e)));
+      } else {
+        known = (await this.marker?.knownVersion()) ?? 0;
+      }
       timing?.('restore.opfs-check', performance.now() - t0);
       return { copyVersion, known };
     })();

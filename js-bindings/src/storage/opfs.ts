@@ -190,8 +190,37 @@ export class OpfsCopy implements RestoreSource {
     }
   }
 
-  async headVersion(): Promise<number> {
-    return headVersionOf(await this.readHead());
+  /**
+   * What an open needs to know of the copy, from one listing of its folder:
+   * the version of its head and the newest version known to have existed here
+   * (its head, or a marker of a commit it missed). On the way, removes the swap
+   * files of writes a crash cut short; failing to is reported to `onCleanError`,
+   * not thrown (it costs quota, not data).
+   * REQUIRES: no write to this folder is in flight (the caller holds the store's lock).
+   */
+  async openCheck(onCleanError: (e: KeepstateError) => void): Promise<{ headVersion: number; knownVersion: number }> {
+    let names: string[];
+    try {
+      names = await this.names();
+    } catch (e) {
+      throw copyError(e, 'listing the OPFS copy');
+    }
+    const cleaning = Promise.all(names.filter((n) => n.endsWith('.crswap')).map((n) => this.remove(n))).then(
+      () => undefined,
+      (e) => onCleanError(copyError(e, 'cleaning the OPFS copy')),
+    );
+    try {
+      const headVersion = (await this.newestHead(names))?.version ?? 0;
+      await cleaning;
+      return { headVersion, knownVersion: Math.max(headVersion, ...OpfsCopy.markers(names)) };
+    } catch (e) {
+      throw copyError(e, 'reading the OPFS copy');
+    }
+  }
+
+  /** Versions of the markers present (commits the copy missed). */
+  private static markers(names: string[]): number[] {
+    return names.map((n) => (n.startsWith('x-') ? manifestKeyVersion(n.slice(2)) : undefined)).filter((v): v is number => v !== undefined);
   }
 
   /** Whether the head of `version` is here (the copy is in step with a commit based on it). */
@@ -311,19 +340,6 @@ export class OpfsCopy implements RestoreSource {
     }
   }
 
-  /**
-   * Removes the swap files of writes a crash cut short (Chromium leaves
-   * `<name>.crswap` behind and never reuses it: each counts against quota).
-   * REQUIRES: no write to this folder is in flight (the caller holds the store's lock).
-   */
-  async removeSwapFiles(): Promise<void> {
-    try {
-      await Promise.all((await this.names()).filter((n) => n.endsWith('.crswap')).map((n) => this.remove(n)));
-    } catch (e) {
-      throw copyError(e, 'cleaning the OPFS copy');
-    }
-  }
-
   /** Removes every record file not in `keep`, and the swap files of writes a crash cut short. */
   private async removeAllBut(keep: Set<string>): Promise<void> {
     const names = await this.names();
@@ -382,8 +398,7 @@ export class OpfsCopy implements RestoreSource {
   async knownVersion(): Promise<number> {
     try {
       const names = await this.names();
-      const markers = names.map((n) => (n.startsWith('x-') ? manifestKeyVersion(n.slice(2)) : undefined)).filter((v): v is number => v !== undefined);
-      return Math.max(0, (await this.newestHead(names))?.version ?? 0, ...markers);
+      return Math.max(0, (await this.newestHead(names))?.version ?? 0, ...OpfsCopy.markers(names));
     } catch (e) {
       throw copyError(e, 'listing the OPFS copy');
     }
