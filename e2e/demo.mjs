@@ -2,8 +2,9 @@
 // playwright-core), end to end with a real on-disk profile:
 //   create 100,000 accounts -> 1,000,000 transfers (C++ fibers) -> commit
 //   (strict durability) -> the same burst again, committing every 100,000,
-//   while the ledger's audit runs on the pool of read replicas (Workers) -> close the browser -> relaunch on the same profile
-//   -> verify the restored state (audit passes, version and totals match)
+//   while the ledger's audit runs on the pool of read replicas (Workers)
+//   -> close the browser -> relaunch on the same profile -> verify the
+//   restored state (audit passes, version and totals match)
 // then sync (demo-sync.mjs): the ledger's sync server and two profiles as two
 // devices, one offline for a while, converging;
 // then prints a summary table, writes build/demo/summary.json and

@@ -25,11 +25,8 @@ export const median = (xs) => {
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 };
 
-/** The p-th percentile (0..100) of `xs`, nearest rank. */
-export const percentile = (xs, p) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))];
-};
+// The pages' percentile, for the drivers too (one definition).
+export { percentile } from './pages/common.mjs';
 
 /** Milliseconds with three significant digits or so: 1234, 56.7, 8.90. */
 export const formatMs = (ms) => (ms >= 100 ? ms.toFixed(0) : ms >= 10 ? ms.toFixed(1) : ms.toFixed(2));

@@ -123,7 +123,6 @@ function render() {
 // The pool of read replicas (docs/pool.md): opened at the first audit on it,
 // its replicas, queue and waits shown live.
 let pool = null;
-let lastPoolAudit = null;
 function showPool(s) {
   $('pool').textContent = `${s.replicas} replica${s.replicas === 1 ? '' : 's'} · ${s.busy} busy · ${s.queued} queued`;
   $('pool').title = `${fmt(s.answered)} queries answered; queue wait over the last second: mean ${s.meanWaitMs.toFixed(0)} ms, p95 ${s.p95WaitMs.toFixed(0)} ms`;
@@ -270,12 +269,11 @@ const demo = {
     const answer = await (await poolOf()).call('audit');
     const report = decodeAuditReport(answer.result);
     const ms = performance.now() - started;
-    lastPoolAudit = { ...report, version: answer.version, waitMs: answer.waitMs, ms };
     $('pool-audit').textContent = `${report.ok ? 'ok' : 'FAILED'} at v${answer.version} (${ms.toFixed(0)} ms, waited ${answer.waitMs.toFixed(0)} ms)`;
     $('pool-audit').className = report.ok ? 'ok' : 'bad';
     $('pool-audit').title = report.message;
     showPool(pool.stats());
-    return lastPoolAudit;
+    return { ...report, version: answer.version, waitMs: answer.waitMs, ms };
   },
   /** Audits on the pool one after another until `until` settles: their reports and the pool's stats. */
   async poolAuditsDuring(until) {

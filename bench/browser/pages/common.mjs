@@ -3,6 +3,12 @@
 // changed records, and the accounts and transfers of the transactions
 // workload.
 
+/** The p-th percentile (0..100) of `xs`, nearest rank; undefined for none. */
+export const percentile = (xs, p) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))];
+};
+
 /** Bytes of one state record (the commit and restore workloads). */
 export const RECORD_BYTES = 1024;
 

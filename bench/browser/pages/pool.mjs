@@ -3,7 +3,7 @@
 // window.poolBench is one measurement; the driver calls them in order.
 import { openPool, openStore } from 'keepstate';
 import { decodeAuditReport, Ledger, ledgerModule } from '/ledger/client.mjs';
-import { INITIAL_BALANCE, recordBytes, recordKey, transfers } from './common.mjs';
+import { INITIAL_BALANCE, percentile, recordBytes, recordKey, transfers } from './common.mjs';
 
 const QUERIES = new URL('./pool-queries.mjs', import.meta.url).href;
 const OPEN_CHUNK = 100_000;
@@ -13,11 +13,6 @@ let ledger = null;
 let pool = null;
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const percentile = (xs, p) => {
-  if (xs.length === 0) return null;
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)];
-};
 
 /**
  * What the main thread could not do while `fn` ran: long tasks (> 50 ms) as

@@ -102,9 +102,9 @@ export class GuardedBackend extends BackendWrapper {
     const timing = this.options.timing;
     const t0 = performance.now();
     // What the copy (or the marker) knows is read while the authority restores: they share
-    // nothing, and nothing writes the folder meanwhile (the caller holds the lock).
-    // A commit the copy missed left a marker of its version in the copy's folder (writeCommit):
-    // `known` is the newest version known to have existed. One listing of the folder each.
+    // nothing, and nothing writes the folder meanwhile (the caller holds the lock). A commit
+    // the copy missed left a marker of its version in its folder (writeCommit): `known` is the
+    // newest version known to have existed.
     const copyState = (async () => {
       let copyVersion = 0;
       let known = 0;

@@ -193,9 +193,10 @@ export class OpfsCopy implements RestoreSource {
   /**
    * What an open needs to know of the copy, from one listing of its folder:
    * the version of its head and the newest version known to have existed here
-   * (its head, or a marker of a commit it missed). On the way, removes the swap
-   * files of writes a crash cut short; failing to is reported to `onCleanError`,
-   * not thrown (it costs quota, not data).
+   * (knownVersion). On the way, removes the swap files of writes a crash cut
+   * short (Chromium leaves `<name>.crswap` behind and never reuses it: each
+   * counts against quota); failing to is reported to `onCleanError`, not
+   * thrown (it costs quota, not data).
    * REQUIRES: no write to this folder is in flight (the caller holds the store's lock).
    */
   async openCheck(onCleanError: (e: KeepstateError) => void): Promise<{ headVersion: number; knownVersion: number }> {
@@ -210,17 +211,19 @@ export class OpfsCopy implements RestoreSource {
       (e) => onCleanError(copyError(e, 'cleaning the OPFS copy')),
     );
     try {
-      const headVersion = (await this.newestHead(names))?.version ?? 0;
+      const versions = await this.versionsIn(names);
       await cleaning;
-      return { headVersion, knownVersion: Math.max(headVersion, ...OpfsCopy.markers(names)) };
+      return versions;
     } catch (e) {
       throw copyError(e, 'reading the OPFS copy');
     }
   }
 
-  /** Versions of the markers present (commits the copy missed). */
-  private static markers(names: string[]): number[] {
-    return names.map((n) => (n.startsWith('x-') ? manifestKeyVersion(n.slice(2)) : undefined)).filter((v): v is number => v !== undefined);
+  /** The head's version and the newest known (the head, or a marker of a commit the copy missed) among `names`. */
+  private async versionsIn(names: string[]): Promise<{ headVersion: number; knownVersion: number }> {
+    const headVersion = (await this.newestHead(names))?.version ?? 0;
+    const markers = names.map((n) => (n.startsWith('x-') ? manifestKeyVersion(n.slice(2)) : undefined)).filter((v): v is number => v !== undefined);
+    return { headVersion, knownVersion: Math.max(headVersion, ...markers) };
   }
 
   /** Whether the head of `version` is here (the copy is in step with a commit based on it). */
@@ -397,8 +400,7 @@ export class OpfsCopy implements RestoreSource {
   /** The newest version this folder knows existed: a copy's head or a marker. */
   async knownVersion(): Promise<number> {
     try {
-      const names = await this.names();
-      return Math.max(0, (await this.newestHead(names))?.version ?? 0, ...OpfsCopy.markers(names));
+      return (await this.versionsIn(await this.names())).knownVersion;
     } catch (e) {
       throw copyError(e, 'listing the OPFS copy');
     }
