@@ -288,7 +288,7 @@ async function openStorage(
     return { backend, notices: new MemoryNotices(name), undo: async (close) => close() };
   }
   const root = options.opfs ?? (await opfsRoot());
-  const folder = root === undefined ? null : await OpfsCopy.open(root, name);
+  const folder = root === undefined ? null : await OpfsCopy.open(root, name, options.opfs === undefined);
   let authority: StorageBackend;
   let database: IndexedDBBackend | null = null; // the IndexedDB this open opened, if it did
   try {
@@ -298,7 +298,7 @@ async function openStorage(
     throw e;
   }
   const withCopy = (options.copy ?? options.mirror ?? true) && folder !== null;
-  const backend = new GuardedBackend(authority, name, { ...guard, copy: withCopy ? folder : null, marker: withCopy ? null : folder });
+  const backend = new GuardedBackend(authority, name, { ...guard, copy: withCopy ? folder : null, marker: withCopy ? null : (folder?.asMarker() ?? null) });
   // Closes (`close`), and removes what this open created if the open was refused before
   // anything was stored — under the store's lock, so no other tab's commit lands in between.
   const undo = async (close: () => void) => {

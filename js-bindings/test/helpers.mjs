@@ -133,10 +133,16 @@ export function nextEvent(store, event, ms = 5000) {
  * `files` maps a path ('keepstate/<name>/h-...') to its bytes. A write becomes
  * visible only at close(), as OPFS's swap-file writes do. `state.failWrites`
  * makes every write reject (a full disk); `state.failWrite(path)`, those it
- * returns true for.
+ * returns true for. With `{ syncAccessHandles: true }` its files also have
+ * createSyncAccessHandle(), exclusive as OPFS's are (a second one, or removing
+ * the file or its folder, fails with NoModificationAllowedError while one is
+ * open): the copy then keeps its journal here; `failWrites` and `failWrite`
+ * fail its writes too, with QuotaExceededError as OPFS's do.
  */
-export function memoryDirectory(state = {}) {
+export function memoryDirectory(state = {}, { syncAccessHandles = process.env.KEEPSTATE_TEST_JOURNAL === '1' } = {}) {
   const files = (state.files ??= new Map());
+  const locked = (state.locked ??= new Set()); // paths with an open sync handle
+  const noModification = (what) => Object.assign(new Error(`${what} is locked`), { name: 'NoModificationAllowedError' });
   const dirs = (state.dirs ??= new Set()); // folders made empty (a folder with files exists anyway)
   const notFound = (what) => Object.assign(new Error(`${what} not found`), { name: 'NotFoundError' });
   const dir = (path) => ({
@@ -176,11 +182,51 @@ export function memoryDirectory(state = {}) {
             async abort() {},
           };
         },
+        ...(syncAccessHandles && {
+          async createSyncAccessHandle() {
+            if (locked.has(key)) throw noModification(key);
+            locked.add(key);
+            let open = true;
+            const bytes = () => {
+              if (!open) throw Object.assign(new Error('the handle is closed'), { name: 'InvalidStateError' });
+              return files.get(key) ?? new Uint8Array(0);
+            };
+            return {
+              getSize: () => bytes().length,
+              read(into, { at }) {
+                const b = bytes().subarray(at, at + into.length);
+                into.set(b);
+                return b.length;
+              },
+              write(data, { at }) {
+                if (state.failWrites || state.failWrite?.(key)) throw Object.assign(new Error('disk full'), { name: 'QuotaExceededError' });
+                const old = bytes();
+                const out = new Uint8Array(Math.max(old.length, at + data.length));
+                out.set(old);
+                out.set(data, at);
+                files.set(key, out);
+                return data.length;
+              },
+              truncate(size) {
+                const old = bytes();
+                const out = new Uint8Array(size);
+                out.set(old.subarray(0, size));
+                files.set(key, out);
+              },
+              flush() {},
+              close() {
+                open = false;
+                locked.delete(key);
+              },
+            };
+          },
+        }),
       };
     },
     async removeEntry(name, { recursive = false } = {}) {
       const folder = `${path}${name}/`;
       const inside = [...files.keys()].filter((k) => k.startsWith(folder));
+      if (inside.some((k) => locked.has(k)) || locked.has(path + name)) throw noModification(path + name);
       if (inside.length > 0 || dirs.has(folder)) {
         if (inside.length > 0 && !recursive) throw Object.assign(new Error(`${path}${name} is not empty`), { name: 'InvalidModificationError' });
         for (const k of inside) files.delete(k);
@@ -189,6 +235,7 @@ export function memoryDirectory(state = {}) {
       }
       if (!files.delete(path + name)) throw notFound(path + name);
     },
+    syncAccessHandles,
     async *keys() {
       const names = new Set();
       for (const key of files.keys()) {
@@ -198,6 +245,40 @@ export function memoryDirectory(state = {}) {
     },
   });
   return dir('');
+}
+
+/**
+ * The records store `name`'s copy holds in a memoryDirectory's state, as file names (what
+ * copyFiles lists without a journal): its record files and its journal's confirmed records
+ * together, less what the journal deleted, and the newest head as `h-<version>`.
+ */
+export async function copyRecordNames(state, name) {
+  const prefix = `keepstate/${encodeURIComponent(name)}/`;
+  const bytes = state.files.get(`${prefix}journal`);
+  const names = new Set(copyFiles(state, name).filter((n) => n !== 'journal'));
+  if (bytes === undefined) return [...names].sort();
+  const { JournalCore } = await import('../dist/storage/journal.js');
+  const core = new JournalCore(async () => ({
+    getSize: () => bytes.length,
+    read: (into, { at }) => (into.set(bytes.subarray(at, at + into.length)), Math.min(into.length, bytes.length - at)),
+    write: () => { throw new Error('read only'); },
+    truncate: () => { throw new Error('read only'); },
+    flush() {},
+    close() {},
+  }));
+  await core.acquire();
+  const { records, head, deleted } = core.records();
+  const fileName = (r) => `${['h-', 'm-', 'p-'][r.kind]}${r.key}`;
+  for (const r of deleted) names.delete(fileName(r));
+  for (const r of records) names.add(fileName(r));
+  if (head !== null) {
+    const { headVersionOf, manifestKey } = await import('../dist/storage/backend.js');
+    names.add(`h-${manifestKey(headVersionOf(head))}`);
+  }
+  // The copy's head is the newest head: older head files are stale (removed after a commit).
+  const heads = [...names].filter((n) => n.startsWith('h-')).sort();
+  for (const h of heads.slice(0, -1)) names.delete(h);
+  return [...names].sort();
 }
 
 /** The file names of store `name`'s copy in a memoryDirectory's state. */

@@ -225,6 +225,7 @@ export class GuardedBackend extends BackendWrapper {
       return;
     }
     const baseVersion = headVersionOf(records.expectedHead ?? undefined);
+    if (copy.journalTakes(records)) return this.writeCommitToJournal(copy, records, durability, checkHead, baseVersion);
     // Packs go to the copy while the authority writes (their keys are unique to this
     // writer); whether the copy is in step is checked at the same time.
     const packs = copy.writePacks(records);
@@ -254,22 +255,75 @@ export class GuardedBackend extends BackendWrapper {
       timing?.('commit.opfs-finish', performance.now() - finishing);
       this.degraded = null;
     } catch (e) {
-      // The authority has the commit (it stays acknowledged, as the authority's alone); the
-      // copy is rewritten whole at the next commit, which finds it out of step. Until then its
-      // folder records that this version existed (a marker), so a later loss of the authority
-      // is reported as a loss of it, never as a recovery to the version before.
-      const version = headVersionOf(headOf(records));
-      this.degraded = (await copy.writeMarker(headOf(records)!).then(() => true, () => false)) ? 'marker' : 'none';
-      const cause = e as KeepstateError;
-      this.onCopyError(
-        new KeepstateError(
-          cause.code === 'quota' ? 'quota' : 'internal',
-          `store "${this.name}": version ${version} is committed in ${this.label} only: the OPFS copy could not take it ` +
-            `(${cause.message}); lossProtection is '${this.degraded}' until a commit the copy takes`,
-          { cause },
-        ),
-      );
+      await this.copyMissed(copy, records, e as KeepstateError);
     }
+  }
+
+  /**
+   * writeCommit for a commit the copy's journal takes: its entry is appended while the
+   * authority writes, and confirmed (one flush) once the authority has it; a refused commit's
+   * entry is cut off again. Whether the copy was in step is found out meanwhile.
+   */
+  private async writeCommitToJournal(
+    copy: OpfsCopy,
+    records: CommitRecords,
+    durability: 'strict' | 'relaxed',
+    checkHead: (head: Uint8Array | undefined) => KeepstateError | null,
+    baseVersion: number,
+  ): Promise<void> {
+    const started = performance.now();
+    const timing = this.options.timing;
+    const entry = copy.appendToJournal(records, baseVersion);
+    entry.catch(() => undefined);
+    if (timing !== null) void entry.then(() => timing('commit.journal-append', performance.now() - started), () => undefined);
+    try {
+      await this.down.writeCommit(records, durability, checkHead);
+      timing?.('commit.idb', performance.now() - started);
+    } catch (e) {
+      await entry.then(({ offset }) => copy.undoInJournal(offset)).catch(() => undefined);
+      throw e;
+    }
+    try {
+      const { offset, fileDeletes, inStep } = await entry;
+      const confirming = performance.now();
+      timing?.('commit.both-writes', confirming - started);
+      if (inStep) {
+        await copy.confirmInJournal(offset);
+        this.tidying = copy.tidyAfterJournal(fileDeletes).catch((e: KeepstateError) => this.onCopyError(e));
+      } else {
+        await copy.undoInJournal(offset);
+        await copy.replaceAll(await this.down.readAll());
+      }
+      timing?.('commit.journal-confirm', performance.now() - confirming);
+      this.degraded = null;
+    } catch (e) {
+      await this.copyMissed(copy, records, e as KeepstateError);
+    }
+  }
+
+  /**
+   * The authority has the commit (it stays acknowledged, as the authority's alone); the
+   * copy is rewritten whole at the next commit, which finds it out of step. Until then its
+   * folder records that this version existed (a marker), so a later loss of the authority
+   * is reported as a loss of it, never as a recovery to the version before.
+   */
+  private async copyMissed(copy: OpfsCopy, records: CommitRecords, cause: KeepstateError): Promise<void> {
+    const version = headVersionOf(headOf(records));
+    this.degraded = (await copy.writeMarker(headOf(records)!).then(() => true, () => false)) ? 'marker' : 'none';
+    this.onCopyError(
+      new KeepstateError(
+        cause.code === 'quota' ? 'quota' : 'internal',
+        `store "${this.name}": version ${version} is committed in ${this.label} only: the OPFS copy could not take it ` +
+          `(${cause.message}); lossProtection is '${this.degraded}' until a commit the copy takes`,
+        { cause },
+      ),
+    );
+  }
+
+  override close(): void {
+    this.copy?.close();
+    this.marker?.close();
+    super.close();
   }
 
   /** Makes the copy hold exactly what the authority holds. A failure (quota) is reported, not

@@ -19,8 +19,25 @@
 //  - The copy follows IndexedDB, which decides versions: nothing is written
 //    here for a commit before IndexedDB completed it (packs excepted: their
 //    keys are unique, an orphan is harmless and removed by a later commit).
-import { RecordKind, feedPacks, headVersionOf, manifestKey, manifestKeyVersion, type CommitRecords, type PackRequest, type RestoreSource, type StoredRecord } from './backend.js';
+//
+// A small commit goes to the folder's journal instead (journal.ts: one
+// append beside IndexedDB, one confirmation after it), where the realm can
+// hold a FileSystemSyncAccessHandle (itself, if it is a dedicated Worker, or
+// a Worker it starts). The copy is then the files and the journal's
+// confirmed records together: a record the journal deleted is dead as a
+// file too, and the head is the newest of the journal's and the files'.
+// The journal is emptied into files (folded) when it passes JOURNAL_FOLD_BYTES
+// and after any commit written as files, so every journal entry is newer
+// than every file-written commit but the last.
+import { RecordKind, feedPacks, headVersionOf, manifestKey, manifestKeyVersion, recordSize, type CommitRecords, type PackRequest, type RestoreSource, type StoredRecord } from './backend.js';
 import { KeepstateError, QuotaError } from '../errors.js';
+import { JOURNAL_FILE, JOURNAL_HEADER_BYTES, LocalJournalHost, recordName, type JournalHost, type JournalRecords, type JournalState, type OpenSyncFile } from './journal.js';
+import { Journal, WorkerJournalHost } from './journal-client.js';
+
+/** The largest commit the journal takes (bytes of its records); larger ones are written as files. */
+export const JOURNAL_COMMIT_BYTES = 1 << 20;
+/** The journal's size past which it is folded into files after a commit. */
+export const JOURNAL_FOLD_BYTES = 4 << 20;
 
 /** The part of FileSystemWritableFileStream the copy uses. */
 interface WritableLike {
@@ -33,6 +50,8 @@ interface WritableLike {
 interface FileLike {
   getFile(): Promise<{ readonly size: number; arrayBuffer(): Promise<ArrayBuffer> }>;
   createWritable(): Promise<WritableLike>;
+  /** Only in dedicated Workers (and a test's fake). */
+  createSyncAccessHandle?(): ReturnType<OpenSyncFile>;
 }
 
 /** The part of FileSystemDirectoryHandle the copy uses (OPFS's root, or a test's fake). */
@@ -41,6 +60,9 @@ export interface CopyDirectory {
   getFileHandle(name: string, options?: { create?: boolean }): Promise<FileLike>;
   removeEntry(name: string, options?: { recursive?: boolean }): Promise<void>;
   keys(): AsyncIterable<string>;
+  /** A test's directory whose file handles have createSyncAccessHandle (OPFS's own says so
+   * by the realm: a dedicated Worker's have it, a page's do not). */
+  readonly syncAccessHandles?: boolean;
 }
 
 /** @deprecated The former name of CopyDirectory. */
@@ -59,9 +81,8 @@ function parseName(name: string): { kind: RecordKind; key: string } | null {
   return null;
 }
 
-function fileName(record: { kind: RecordKind; key: string }): string {
-  return PREFIX[record.kind] + record.key;
-}
+/** A record's file name; the journal names records the same way (journal.ts recordName). */
+const fileName = recordName;
 
 function copyError(e: unknown, what: string): KeepstateError {
   if (e instanceof KeepstateError) return e;
@@ -88,14 +109,33 @@ export async function opfsRoot(): Promise<CopyDirectory | undefined> {
 export class OpfsCopy implements RestoreSource {
   readonly label = 'the OPFS copy';
 
+  /** The folder's journal, once started (journalState); null: none here, commits are written as files. */
+  private journal: Journal | null | undefined = undefined;
+  /** The journal answered once (after that, its failures are the copy's errors, not its absence). */
+  private journalWorked = false;
+  /** Only the marker is used (the copy is off): a journal is started only to read one that has entries. */
+  private markerOnly = false;
+
   private constructor(
     private readonly dir: CopyDirectory,
     /** This open created the folder (it did not exist). */
     readonly created: boolean,
+    private readonly storeName: string,
+    private readonly realOpfs: boolean,
   ) {}
 
-  /** The copy of store `storeName` under `root` (created empty if missing). */
-  static async open(root: CopyDirectory, storeName: string): Promise<OpfsCopy> {
+  /** This folder serves as the marker of a store whose copy is off (GuardOptions.marker). */
+  asMarker(): this {
+    this.markerOnly = true;
+    return this;
+  }
+
+  /**
+   * The copy of store `storeName` under `root` (created empty if missing). `realOpfs`: root is
+   * OPFS's own (not a test's directory), so a Worker can open the journal where this realm
+   * cannot.
+   */
+  static async open(root: CopyDirectory, storeName: string, realOpfs = false): Promise<OpfsCopy> {
     try {
       const top = await root.getDirectoryHandle('keepstate', { create: true });
       const name = encodeURIComponent(storeName);
@@ -103,20 +143,79 @@ export class OpfsCopy implements RestoreSource {
         if (e?.name === 'NotFoundError') return null;
         throw e;
       });
-      return new OpfsCopy(existing ?? (await top.getDirectoryHandle(name, { create: true })), existing === null);
+      return new OpfsCopy(existing ?? (await top.getDirectoryHandle(name, { create: true })), existing === null, storeName, realOpfs);
     } catch (e) {
       throw copyError(e, `opening the OPFS copy of store "${storeName}"`);
     }
   }
 
+  /** Where the journal can run: here if this realm has sync handles, else in a Worker (OPFS's
+   * own folder, a realm with Workers), else nowhere. */
+  private journalHost(): JournalHost | null {
+    const proto = (globalThis as { FileSystemFileHandle?: { prototype: object } }).FileSystemFileHandle?.prototype;
+    const here = this.realOpfs ? proto !== undefined && 'createSyncAccessHandle' in proto : this.dir.syncAccessHandles === true;
+    if (here) return new LocalJournalHost(async () => (await this.dir.getFileHandle(JOURNAL_FILE, { create: true })).createSyncAccessHandle!());
+    if (this.realOpfs && typeof Worker === 'function') return new WorkerJournalHost(encodeURIComponent(this.storeName));
+    return null;
+  }
+
+  /** The size of the folder's journal file (0 if there is none). */
+  private journalFileSize(): Promise<number> {
+    return this.dir.getFileHandle(JOURNAL_FILE).then((f) => f.getFile()).then((f) => f.size, () => 0);
+  }
+
+  /**
+   * What the journal holds, or null without one. The first use finds out whether the journal
+   * can run here at all (a Worker that cannot load, a browser without sync handles): if not,
+   * the copy writes files, unless the folder's journal file holds entries (then the copy
+   * cannot be read whole, and says so).
+   */
+  private async journalState(): Promise<JournalState | null> {
+    if (this.journal === undefined) {
+      const host = this.markerOnly && (await this.journalFileSize()) <= JOURNAL_HEADER_BYTES ? null : this.journalHost();
+      this.journal ??= host === null ? null : new Journal(host, this.storeName);
+    }
+    if (this.journal === null) return null;
+    try {
+      const state = await this.journal.state();
+      this.journalWorked = true;
+      return state;
+    } catch (e) {
+      if (this.journalWorked) throw e;
+      if ((await this.journalFileSize()) > JOURNAL_HEADER_BYTES) throw new KeepstateError('internal', `store "${this.storeName}": the OPFS copy has a journal that cannot be read here (${(e as Error).message})`);
+      this.journal.close();
+      this.journal = null;
+      return null;
+    }
+  }
+
+  /** The journal's records, or null without a journal. */
+  private async journalRecords(): Promise<JournalRecords | null> {
+    return (await this.journalState()) === null ? null : this.journal!.records();
+  }
+
+  /** Whether the journal is started and holds commits (a marker-only folder's never does). */
+  private get journalInUse(): boolean {
+    return this.journal !== undefined && this.journal !== null && !this.markerOnly;
+  }
+
   /** Removes store `storeName`'s folder (its copy and markers) under `root`, if there is one. */
   static async removeStore(root: CopyDirectory, storeName: string): Promise<void> {
-    try {
-      const top = await root.getDirectoryHandle('keepstate', { create: true });
-      await top.removeEntry(encodeURIComponent(storeName), { recursive: true });
-    } catch (e) {
-      if ((e as { name?: string }).name === 'NotFoundError') return;
-      throw copyError(e, `removing the OPFS copy of store "${storeName}"`);
+    // A tab (or this one) may hold the journal's handle, which keeps the folder: it is asked to
+    // let go, and the removal retried a while.
+    const deadline = performance.now() + 5000;
+    for (let wait = 1; ; wait = Math.min(wait * 2, 50)) {
+      try {
+        const top = await root.getDirectoryHandle('keepstate', { create: true });
+        await top.removeEntry(encodeURIComponent(storeName), { recursive: true });
+        return;
+      } catch (e) {
+        const name = (e as { name?: string }).name;
+        if (name === 'NotFoundError') return;
+        if (name !== 'NoModificationAllowedError' || performance.now() > deadline) throw copyError(e, `removing the OPFS copy of store "${storeName}"`);
+        Journal.askRelease(storeName);
+        await new Promise((resolve) => setTimeout(resolve, wait));
+      }
     }
   }
 
@@ -169,12 +268,12 @@ export class OpfsCopy implements RestoreSource {
   }
 
   /**
-   * The copy's head: the newest head file that holds a head record of its own
-   * version. A kill between a file's creation and its first write leaves it
-   * empty under its final name (OPFS creates the entry before the swap file is
-   * moved in); such a file, or one of a commit cut short, is not the copy's head.
+   * The newest head file that holds a head record of its own version. A kill
+   * between a file's creation and its first write leaves it empty under its
+   * final name (OPFS creates the entry before the swap file is moved in); such
+   * a file, or one of a commit cut short, is not a head.
    */
-  private async newestHead(names: string[]): Promise<{ version: number; bytes: Uint8Array } | null> {
+  private async newestHeadFile(names: string[]): Promise<{ version: number; bytes: Uint8Array } | null> {
     for (const version of OpfsCopy.heads(names)) {
       const bytes = await this.read(`h-${hex16(version)}`);
       if (bytes !== undefined && headVersionOf(bytes) === version) return { version, bytes };
@@ -182,9 +281,31 @@ export class OpfsCopy implements RestoreSource {
     return null;
   }
 
+  /**
+   * What the copy holds, from one listing of its folder and the journal: its head (the newer
+   * of the journal's and the files'), the records only the journal has, and the record files
+   * that are live (not deleted by a journal entry, not superseded by it).
+   */
+  private async contents(names: string[]): Promise<{
+    head: { version: number; bytes: Uint8Array } | null;
+    inJournal: Map<string, StoredRecord>;
+    files: { kind: RecordKind; key: string }[];
+  }> {
+    const journal = await this.journalRecords();
+    const fileHead = await this.newestHeadFile(names);
+    const journalVersion = headVersionOf(journal?.head ?? undefined);
+    const head = journal?.head != null && journalVersion > (fileHead?.version ?? 0) ? { version: journalVersion, bytes: journal.head } : fileHead;
+    const inJournal = new Map((journal?.records ?? []).map((r) => [fileName(r), r]));
+    const dead = new Set((journal?.deleted ?? []).map(fileName));
+    const files = names
+      .map(parseName)
+      .filter((r): r is { kind: RecordKind; key: string } => r !== null && r.kind !== RecordKind.Head && !dead.has(fileName(r)) && !inJournal.has(fileName(r)));
+    return { head, inJournal, files };
+  }
+
   async readHead(): Promise<Uint8Array | undefined> {
     try {
-      return (await this.newestHead(await this.names()))?.bytes;
+      return (await this.contents(await this.names())).head?.bytes;
     } catch (e) {
       throw copyError(e, 'listing the OPFS copy');
     }
@@ -221,7 +342,8 @@ export class OpfsCopy implements RestoreSource {
 
   /** The head's version and the newest known (the head, or a marker of a commit the copy missed) among `names`. */
   private async versionsIn(names: string[]): Promise<{ headVersion: number; knownVersion: number }> {
-    const headVersion = (await this.newestHead(names))?.version ?? 0;
+    const [file, journal] = await Promise.all([this.newestHeadFile(names), this.journalState()]);
+    const headVersion = Math.max(file?.version ?? 0, journal?.headVersion ?? 0);
     const markers = names.map((n) => (n.startsWith('x-') ? manifestKeyVersion(n.slice(2)) : undefined)).filter((v): v is number => v !== undefined);
     return { headVersion, knownVersion: Math.max(headVersion, ...markers) };
   }
@@ -229,10 +351,17 @@ export class OpfsCopy implements RestoreSource {
   /** Whether the head of `version` is here (the copy is in step with a commit based on it). */
   async hasHead(version: number): Promise<boolean> {
     try {
+      if ((await this.journalState())?.versions.includes(version)) return true;
       return (await this.read(`h-${hex16(version)}`)) !== undefined;
     } catch (e) {
       throw copyError(e, 'reading the OPFS copy');
     }
+  }
+
+  /** A record's bytes: the journal's, else its file's. */
+  private recordBytes(inJournal: Map<string, StoredRecord>, name: string): Promise<Uint8Array | undefined> {
+    const r = inJournal.get(name);
+    return r !== undefined ? Promise.resolve(r.bytes) : this.read(name);
   }
 
   async readForRestore(
@@ -240,23 +369,19 @@ export class OpfsCopy implements RestoreSource {
     next: (pack: Uint8Array | undefined) => PackRequest | null,
   ): Promise<void> {
     try {
-      const names = await this.names();
+      const { head, inJournal, files } = await this.contents(await this.names());
       const records: StoredRecord[] = [];
-      const head = await this.newestHead(names);
       if (head !== null) records.push({ kind: RecordKind.Head, key: 'head', bytes: head.bytes });
       // Manifests above the head are of commits that never completed here (never
       // acknowledged): leave them out, so that restore neither tries nor reports them.
       const newest = head?.version ?? 0;
-      const parsed = names
-        .map(parseName)
-        .filter((r): r is { kind: RecordKind; key: string } => r !== null)
-        .filter((r) => r.kind !== RecordKind.Manifest || (manifestKeyVersion(r.key) ?? 0) <= newest);
+      const all = [...files, ...inJournal.values()].filter((r) => r.kind !== RecordKind.Manifest || (manifestKeyVersion(r.key) ?? 0) <= newest);
       const manifests = await Promise.all(
-        parsed.filter((r) => r.kind === RecordKind.Manifest).map(async (r) => ({ ...r, bytes: (await this.read(fileName(r))) ?? new Uint8Array(0) })),
+        all.filter((r) => r.kind === RecordKind.Manifest).map(async (r) => ({ kind: r.kind, key: r.key, bytes: (await this.recordBytes(inJournal, fileName(r))) ?? new Uint8Array(0) })),
       );
       records.push(...manifests);
-      for (const r of parsed) if (r.kind === RecordKind.Pack) records.push({ ...r, bytes: new Uint8Array(0) });
-      await feedPacks(records, (key) => this.read(PREFIX[RecordKind.Pack] + key), start, next);
+      for (const r of all) if (r.kind === RecordKind.Pack) records.push({ kind: r.kind, key: r.key, bytes: new Uint8Array(0) });
+      await feedPacks(records, (key) => this.recordBytes(inJournal, PREFIX[RecordKind.Pack] + key), start, next);
     } catch (e) {
       throw copyError(e, 'reading the OPFS copy');
     }
@@ -264,22 +389,99 @@ export class OpfsCopy implements RestoreSource {
 
   async readAll(): Promise<StoredRecord[]> {
     try {
-      const names = await this.names();
-      const head = await this.newestHead(names);
+      const { head, inJournal, files } = await this.contents(await this.names());
       const newest = head?.version ?? 0;
       const out: StoredRecord[] = [];
-      for (const n of names) {
-        const r = parseName(n);
-        if (r === null || r.kind === RecordKind.Head) continue;
+      for (const r of [...files, ...inJournal.values()]) {
         if (r.kind === RecordKind.Manifest && (manifestKeyVersion(r.key) ?? 0) > newest) continue;
-        const bytes = await this.read(n);
-        if (bytes !== undefined) out.push({ ...r, bytes });
+        const bytes = await this.recordBytes(inJournal, fileName(r));
+        if (bytes !== undefined) out.push({ kind: r.kind, key: r.key, bytes });
       }
       if (head !== null) out.push({ kind: RecordKind.Head, key: 'head', bytes: head.bytes });
       return out;
     } catch (e) {
       throw copyError(e, 'reading the OPFS copy');
     }
+  }
+
+  /**
+   * Whether `records` go to the journal: there is one here, the commit is small and all bytes
+   * (a Blob pack is a large one), and it does not start a fresh line (that replaces files).
+   */
+  journalTakes(records: CommitRecords): boolean {
+    if (!this.journalInUse || records.clearFirst) return false;
+    let bytes = 0;
+    for (const r of records.puts) {
+      if (!(r.bytes instanceof Uint8Array)) return false;
+      bytes += recordSize(r);
+    }
+    return bytes <= JOURNAL_COMMIT_BYTES;
+  }
+
+  /**
+   * Appends a commit to the journal (before IndexedDB completes it: unconfirmed, it counts for
+   * nothing). Resolves with its offset, the files its deletes name, and whether the copy was in
+   * step with the commit's base (its head here). REQUIRES: journalTakes(records).
+   */
+  async appendToJournal(records: CommitRecords, baseVersion: number): Promise<{ offset: number; fileDeletes: string[]; inStep: boolean }> {
+    try {
+      const state = await this.journalState();
+      if (state === null) throw new KeepstateError('internal', 'the OPFS copy has no journal');
+      const version = headVersionOf(records.puts.find((r) => r.kind === RecordKind.Head)?.bytes as Uint8Array | undefined);
+      const baseInJournal = state.versions.includes(baseVersion);
+      const puts = records.puts.map((r) => ({ kind: r.kind, key: r.key, bytes: r.bytes as Uint8Array }));
+      const { offset, fileDeletes } = await this.journal!.append({ version, puts, deletes: records.deletes });
+      const inStep = baseVersion === 0 || baseInJournal || (await this.read(`h-${hex16(baseVersion)}`)) !== undefined;
+      if (!baseInJournal && baseVersion > 0) fileDeletes.push(`h-${hex16(baseVersion)}`);
+      return { offset, fileDeletes, inStep };
+    } catch (e) {
+      throw copyError(e, "writing the OPFS copy's journal");
+    }
+  }
+
+  /** Confirms the journal entry at `offset` (IndexedDB has the commit): the copy holds it now. */
+  async confirmInJournal(offset: number): Promise<void> {
+    try {
+      await this.journal!.confirm(offset);
+    } catch (e) {
+      throw copyError(e, "confirming a commit in the OPFS copy's journal");
+    }
+  }
+
+  /** Cuts the journal entry at `offset` off again (IndexedDB refused the commit). */
+  async undoInJournal(offset: number): Promise<void> {
+    try {
+      await this.journal!.undo(offset);
+    } catch (e) {
+      throw copyError(e, "removing a refused commit from the OPFS copy's journal");
+    }
+  }
+
+  /**
+   * After a commit the journal took: removes the files its deletes made stale, and folds the
+   * journal into files once it passed JOURNAL_FOLD_BYTES.
+   */
+  async tidyAfterJournal(fileDeletes: string[]): Promise<void> {
+    try {
+      await Promise.all(fileDeletes.map((n) => this.remove(n)));
+      if ((await this.journalState())!.size > JOURNAL_FOLD_BYTES) await this.fold();
+    } catch (e) {
+      throw copyError(e, 'removing stale files of the OPFS copy');
+    }
+  }
+
+  /**
+   * Writes the journal's live records as files (and its head), removes the files its entries
+   * deleted, then empties it. A kill in between leaves the same records in both places, which
+   * reads the same.
+   */
+  private async fold(): Promise<void> {
+    const journal = await this.journalRecords();
+    if (journal === null || (journal.head === null && journal.records.length === 0 && journal.deleted.length === 0)) return;
+    await Promise.all(journal.records.map((r) => this.write(fileName(r), r.bytes)));
+    if (journal.head !== null) await this.write(`h-${hex16(headVersionOf(journal.head))}`, journal.head);
+    await Promise.all(journal.deleted.map((r) => this.remove(fileName(r))));
+    await this.journal!.reset();
   }
 
   /** Writes a commit's packs (before IndexedDB completes it: their keys are unique to this writer). */
@@ -325,6 +527,8 @@ export class OpfsCopy implements RestoreSource {
   /**
    * Removes what a completed commit made stale: its deletes and the older head
    * and — for a fresh line (clearFirst) — everything the commit did not write.
+   * A journal with entries is folded first (they are older than this commit,
+   * and the records it still needs must outlive the journal).
    * Nothing here is needed for the commit to be restorable from the copy.
    * REQUIRES: finishCommit(records) resolved.
    */
@@ -333,14 +537,21 @@ export class OpfsCopy implements RestoreSource {
       if (records.clearFirst) {
         const keep = new Set(records.puts.map((r) => (r.kind === RecordKind.Head ? `h-${hex16(headVersionOf(r.bytes as Uint8Array))}` : fileName(r))));
         await this.removeAllBut(keep);
+        await this.resetJournal();
         return;
       }
+      if (((await this.journalState())?.size ?? 0) > JOURNAL_HEADER_BYTES) await this.fold();
       const stale = records.deletes.map(fileName);
       if (baseVersion > 0) stale.push(`h-${hex16(baseVersion)}`);
       await Promise.all(stale.map((n) => this.remove(n)));
     } catch (e) {
       throw copyError(e, 'removing stale files of the OPFS copy');
     }
+  }
+
+  /** Empties the journal, if there is one (what it held is in files, or gone). */
+  private async resetJournal(): Promise<void> {
+    if ((await this.journalState()) !== null) await this.journal!.reset();
   }
 
   /** Removes every record file not in `keep`, and the swap files of writes a crash cut short. */
@@ -353,7 +564,7 @@ export class OpfsCopy implements RestoreSource {
   /**
    * Makes the copy hold exactly `records` (another backend's whole state): packs
    * and manifests first (skipping those already here with the same length), then
-   * the head, then removes what is not among them.
+   * the head, then removes what is not among them, and empties the journal.
    */
   async replaceAll(records: StoredRecord[]): Promise<void> {
     try {
@@ -376,6 +587,7 @@ export class OpfsCopy implements RestoreSource {
         keep.add(name);
       }
       await this.removeAllBut(keep);
+      await this.resetJournal();
     } catch (e) {
       throw copyError(e, 'rewriting the OPFS copy');
     }
@@ -406,16 +618,21 @@ export class OpfsCopy implements RestoreSource {
     }
   }
 
-  /** Removes every file of the store's folder (the app accepted a loss: the evidence goes too). */
+  /** Removes every file of the store's folder (the app accepted a loss: the evidence goes too);
+   * the journal, which this realm may hold open, is emptied instead. */
   async clear(): Promise<void> {
     try {
-      await Promise.all((await this.names()).map((n) => this.remove(n)));
+      const journal = await this.journalState();
+      await Promise.all((await this.names()).filter((n) => journal === null || n !== JOURNAL_FILE).map((n) => this.remove(n)));
+      if (journal !== null) await this.journal!.reset();
     } catch (e) {
       throw copyError(e, 'clearing the OPFS copy');
     }
   }
 
   close(): void {
-    // Nothing to release: handles need no closing.
+    // Lets go of the journal's handle (and its Worker); file handles need no closing.
+    this.journal?.close();
+    this.journal = null;
   }
 }
