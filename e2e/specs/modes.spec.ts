@@ -214,7 +214,7 @@ for (const mode of MODES) {
       expect((await ks.call('commit', 'ledger')).version).toBe(3);
       const atThree = await ks.call('dump', 'ledger');
       await ks.call('close', 'ledger');
-      const files: string[] = await ks.call('opfsFiles', 'ledger');
+      const files: string[] = await ks.call('opfsRecords', 'ledger');
       expect(files).toContain(`h-${(3).toString(16).padStart(16, '0')}`);
 
       const packs: string[] = await ks.call('idbKeys', 'ledger', 'packs');
@@ -283,7 +283,7 @@ for (const mode of MODES) {
         await ks.call('close', name);
       }
       if (features.opfs) {
-        expect(await ks.call('opfsFiles', 'guard')).toContain(`h-${(1).toString(16).padStart(16, '0')}`);
+        expect(await ks.call('opfsRecords', 'guard')).toContain(`h-${(1).toString(16).padStart(16, '0')}`);
         expect(await ks.call('opfsFiles', 'bare')).toEqual([`x-${(1).toString(16).padStart(16, '0')}`]);
       }
       await ks.reload();

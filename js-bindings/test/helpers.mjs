@@ -253,32 +253,10 @@ export function memoryDirectory(state = {}, { syncAccessHandles = process.env.KE
  * together, less what the journal deleted, and the newest head as `h-<version>`.
  */
 export async function copyRecordNames(state, name) {
-  const prefix = `keepstate/${encodeURIComponent(name)}/`;
-  const bytes = state.files.get(`${prefix}journal`);
-  const names = new Set(copyFiles(state, name).filter((n) => n !== 'journal'));
-  if (bytes === undefined) return [...names].sort();
-  const { JournalCore } = await import('../dist/storage/journal.js');
-  const core = new JournalCore(async () => ({
-    getSize: () => bytes.length,
-    read: (into, { at }) => (into.set(bytes.subarray(at, at + into.length)), Math.min(into.length, bytes.length - at)),
-    write: () => { throw new Error('read only'); },
-    truncate: () => { throw new Error('read only'); },
-    flush() {},
-    close() {},
-  }));
-  await core.acquire();
-  const { records, head, deleted } = core.records();
-  const fileName = (r) => `${['h-', 'm-', 'p-'][r.kind]}${r.key}`;
-  for (const r of deleted) names.delete(fileName(r));
-  for (const r of records) names.add(fileName(r));
-  if (head !== null) {
-    const { headVersionOf, manifestKey } = await import('../dist/storage/backend.js');
-    names.add(`h-${manifestKey(headVersionOf(head))}`);
-  }
-  // The copy's head is the newest head: older head files are stale (removed after a commit).
-  const heads = [...names].filter((n) => n.startsWith('h-')).sort();
-  for (const h of heads.slice(0, -1)) names.delete(h);
-  return [...names].sort();
+  const { copyRecordNames: namesIn } = await import('../dist/storage/journal.js');
+  const { headVersionOf, manifestKey } = await import('../dist/storage/backend.js');
+  const journal = state.files.get(`keepstate/${encodeURIComponent(name)}/journal`);
+  return namesIn(copyFiles(state, name), journal, (head) => `h-${manifestKey(headVersionOf(head))}`);
 }
 
 /** The file names of store `name`'s copy in a memoryDirectory's state. */

@@ -151,3 +151,30 @@ test('two stores of one name (two tabs) hand the journal over between their comm
   assert.deepEqual([t.version, t.getText('k')], [6, 'from b 6']);
   await t.close();
 });
+
+test('a realm that cannot hold the journal (its Worker did not load) reads it from outside and writes files; nothing is lost either way', async () => {
+  const state = {};
+  const withHandles = memoryDirectory(state, { syncAccessHandles: true });
+  const without = memoryDirectory(state, { syncAccessHandles: false });
+  const idb = freshIndexedDB();
+  const name = uniqueName();
+  const a = await open(name, idb, withHandles);
+  a.put('k', 'journal 1');
+  await a.commit();
+  await a.close();
+  // Version 1 is in the journal only; the other realm still sees it (and would report its loss).
+  await deleteDatabase(idb, name);
+  const b = await open(name, idb, without);
+  assert.deepEqual([(await nextEvent(b, 'data-loss')).recovered, b.getText('k')], [true, 'journal 1']);
+  b.put('k', 'files 2');
+  assert.equal((await b.commit()).lossProtection, 'copy');
+  assert.ok(copyFiles(state, name).includes('h-0000000000000002'), 'written as files');
+  await b.close();
+  await deleteDatabase(idb, name);
+  const c = await open(name, idb, withHandles);
+  assert.deepEqual([c.version, c.getText('k')], [2, 'files 2']);
+  c.put('k', 'journal 3');
+  await c.commit();
+  await c.close();
+  assert.deepEqual(await copyRecordNames(state, name), await idbRecordNames(idb, name));
+});

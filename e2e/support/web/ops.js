@@ -315,6 +315,23 @@ export const ops = {
     }
   },
 
+  /**
+   * The records store `name`'s OPFS copy holds, named as its files are (`h-<version>` for
+   * the head): the record files and the journal's confirmed records together, less what the
+   * journal deleted (docs/crash-safety.md, "the copy's journal").
+   */
+  async opfsRecords(name) {
+    const files = await this.opfsFiles(name);
+    let journal;
+    if (files.includes('journal')) {
+      const dir = await (await (await navigator.storage.getDirectory()).getDirectoryHandle('keepstate')).getDirectoryHandle(encodeURIComponent(name));
+      journal = new Uint8Array(await (await (await dir.getFileHandle('journal')).getFile()).arrayBuffer());
+    }
+    const { copyRecordNames } = await import('/keepstate/storage/journal.js');
+    const { headVersionOf, manifestKey } = await import('/keepstate/storage/backend.js');
+    return copyRecordNames(files, journal, (head) => `h-${manifestKey(headVersionOf(head))}`);
+  },
+
   // --- The JS ledger --------------------------------------------------------
   createLedger(name, accounts, initial, seed) {
     ledger.createLedger(entry(name).store, accounts, initial, seed);

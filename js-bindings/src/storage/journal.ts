@@ -384,6 +384,44 @@ export class JournalCore {
   }
 }
 
+/** A journal's bytes read from outside as a file that cannot change: a torn tail is left as it is. */
+export function readOnlyFile(bytes: Uint8Array): SyncFile {
+  return {
+    getSize: () => bytes.length,
+    read: (into, { at }) => {
+      const part = bytes.subarray(at, at + into.length);
+      into.set(part);
+      return part.length;
+    },
+    write: () => {
+      throw new KeepstateError('invalid-argument', 'a journal read from outside is read only');
+    },
+    truncate: () => undefined,
+    flush: () => undefined,
+    close: () => undefined,
+  };
+}
+
+/**
+ * The records a copy folder holds, by file name (`h-<version>` for the newest head only),
+ * from the names of its files and its journal's bytes: for tests and tools that look at a
+ * folder from outside (the copy itself reads through OpfsCopy).
+ */
+export async function copyRecordNames(fileNames: string[], journal: Uint8Array | undefined, headName: (head: Uint8Array) => string): Promise<string[]> {
+  const names = new Set(fileNames.filter((n) => /^[hmp]-/.test(n)));
+  if (journal !== undefined) {
+    const core = new JournalCore(async () => readOnlyFile(journal));
+    await core.acquire();
+    const { records, head, deleted } = core.records();
+    for (const r of deleted) names.delete(recordName(r));
+    for (const r of records) names.add(recordName(r));
+    if (head !== null) names.add(headName(head));
+  }
+  const heads = [...names].filter((n) => n.startsWith('h-')).sort();
+  for (const h of heads.slice(0, -1)) names.delete(h);
+  return [...names].sort();
+}
+
 /** The journal's operations, as messages (journal-worker.ts serves them; LocalJournalHost in-process). */
 export type JournalRequest =
   | { op: 'acquire' }

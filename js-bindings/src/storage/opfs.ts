@@ -31,7 +31,7 @@
 // than every file-written commit but the last.
 import { RecordKind, feedPacks, headVersionOf, manifestKey, manifestKeyVersion, recordSize, type CommitRecords, type PackRequest, type RestoreSource, type StoredRecord } from './backend.js';
 import { KeepstateError, QuotaError } from '../errors.js';
-import { JOURNAL_FILE, JOURNAL_HEADER_BYTES, LocalJournalHost, recordName, type JournalHost, type JournalRecords, type JournalState, type OpenSyncFile } from './journal.js';
+import { JOURNAL_FILE, JOURNAL_HEADER_BYTES, JournalCore, LocalJournalHost, readOnlyFile, recordName, type JournalHost, type JournalRecords, type JournalState, type OpenSyncFile } from './journal.js';
 import { Journal, WorkerJournalHost } from './journal-client.js';
 
 /** The largest commit the journal takes (bytes of its records); larger ones are written as files. */
@@ -159,44 +159,56 @@ export class OpfsCopy implements RestoreSource {
     return null;
   }
 
-  /** The size of the folder's journal file (0 if there is none). */
-  private journalFileSize(): Promise<number> {
-    return this.dir.getFileHandle(JOURNAL_FILE).then((f) => f.getFile()).then((f) => f.size, () => 0);
+  /**
+   * The folder's journal read from outside (getFile): for a realm that cannot hold it (the
+   * copy is off, or its Worker cannot run here) but must see what another realm wrote there.
+   * Null if there is no journal file.
+   */
+  private async readJournalFile(): Promise<JournalCore | null> {
+    const file = await this.dir.getFileHandle(JOURNAL_FILE).catch((e: { name?: string }) => {
+      if (e?.name === 'NotFoundError') return null;
+      throw e;
+    });
+    if (file === null) return null;
+    const bytes = new Uint8Array(await (await file.getFile()).arrayBuffer());
+    if (bytes.length <= JOURNAL_HEADER_BYTES) return null; // none, or never written past its header
+    const core = new JournalCore(async () => readOnlyFile(bytes));
+    await core.acquire();
+    return core;
   }
 
   /**
    * What the journal holds, or null without one. The first use finds out whether the journal
    * can run here at all (a Worker that cannot load, a browser without sync handles): if not,
-   * the copy writes files, unless the folder's journal file holds entries (then the copy
-   * cannot be read whole, and says so).
+   * the copy writes files, and reads the journal another realm may have written from outside.
    */
   private async journalState(): Promise<JournalState | null> {
     if (this.journal === undefined) {
-      const host = this.markerOnly && (await this.journalFileSize()) <= JOURNAL_HEADER_BYTES ? null : this.journalHost();
+      const host = this.markerOnly ? null : this.journalHost();
       this.journal ??= host === null ? null : new Journal(host, this.storeName);
     }
-    if (this.journal === null) return null;
+    if (this.journal === null) return (await this.readJournalFile())?.state() ?? null;
     try {
       const state = await this.journal.state();
       this.journalWorked = true;
       return state;
     } catch (e) {
       if (this.journalWorked) throw e;
-      if ((await this.journalFileSize()) > JOURNAL_HEADER_BYTES) throw new KeepstateError('internal', `store "${this.storeName}": the OPFS copy has a journal that cannot be read here (${(e as Error).message})`);
       this.journal.close();
       this.journal = null;
-      return null;
+      return (await this.readJournalFile())?.state() ?? null;
     }
   }
 
   /** The journal's records, or null without a journal. */
   private async journalRecords(): Promise<JournalRecords | null> {
-    return (await this.journalState()) === null ? null : this.journal!.records();
+    if ((await this.journalState()) === null) return null;
+    return this.journal === null ? (await this.readJournalFile())!.records() : this.journal!.records();
   }
 
   /** Whether the journal is started and holds commits (a marker-only folder's never does). */
   private get journalInUse(): boolean {
-    return this.journal !== undefined && this.journal !== null && !this.markerOnly;
+    return this.journal !== undefined && this.journal !== null;
   }
 
   /** Removes store `storeName`'s folder (its copy and markers) under `root`, if there is one. */
@@ -464,7 +476,7 @@ export class OpfsCopy implements RestoreSource {
   async tidyAfterJournal(fileDeletes: string[]): Promise<void> {
     try {
       await Promise.all(fileDeletes.map((n) => this.remove(n)));
-      if ((await this.journalState())!.size > JOURNAL_FOLD_BYTES) await this.fold();
+      if (((await this.journalState())?.size ?? 0) > JOURNAL_FOLD_BYTES) await this.fold();
     } catch (e) {
       throw copyError(e, 'removing stale files of the OPFS copy');
     }
@@ -477,7 +489,7 @@ export class OpfsCopy implements RestoreSource {
    */
   private async fold(): Promise<void> {
     const journal = await this.journalRecords();
-    if (journal === null || (journal.head === null && journal.records.length === 0 && journal.deleted.length === 0)) return;
+    if (!this.journalInUse || journal === null || (journal.head === null && journal.records.length === 0 && journal.deleted.length === 0)) return;
     await Promise.all(journal.records.map((r) => this.write(fileName(r), r.bytes)));
     if (journal.head !== null) await this.write(`h-${hex16(headVersionOf(journal.head))}`, journal.head);
     await Promise.all(journal.deleted.map((r) => this.remove(fileName(r))));
@@ -551,7 +563,7 @@ export class OpfsCopy implements RestoreSource {
 
   /** Empties the journal, if there is one (what it held is in files, or gone). */
   private async resetJournal(): Promise<void> {
-    if ((await this.journalState()) !== null) await this.journal!.reset();
+    if ((await this.journalState()) !== null && this.journalInUse) await this.journal!.reset();
   }
 
   /** Removes every record file not in `keep`, and the swap files of writes a crash cut short. */
@@ -622,9 +634,9 @@ export class OpfsCopy implements RestoreSource {
    * the journal, which this realm may hold open, is emptied instead. */
   async clear(): Promise<void> {
     try {
-      const journal = await this.journalState();
-      await Promise.all((await this.names()).filter((n) => journal === null || n !== JOURNAL_FILE).map((n) => this.remove(n)));
-      if (journal !== null) await this.journal!.reset();
+      const held = (await this.journalState()) !== null && this.journalInUse;
+      await Promise.all((await this.names()).filter((n) => !held || n !== JOURNAL_FILE).map((n) => this.remove(n)));
+      if (held) await this.journal!.reset();
     } catch (e) {
       throw copyError(e, 'clearing the OPFS copy');
     }
