@@ -46,9 +46,13 @@ function status(store) {
   return { version: store.version, dirty: store.dirty };
 }
 
+/** Where the package's entry module was loaded from (init). */
+let packageUrl;
+
 export const ops = {
   /** Loads the package from `url`; returns its export names. */
   async init(url) {
+    packageUrl = new URL(url, location.href);
     ks = await import(url);
     return Object.keys(ks).sort();
   },
@@ -321,14 +325,15 @@ export const ops = {
    * journal deleted (docs/crash-safety.md, "the copy's journal").
    */
   async opfsRecords(name) {
-    const files = await this.opfsFiles(name);
+    const files = await ops.opfsFiles(name);
     let journal;
     if (files.includes('journal')) {
       const dir = await (await (await navigator.storage.getDirectory()).getDirectoryHandle('keepstate')).getDirectoryHandle(encodeURIComponent(name));
       journal = new Uint8Array(await (await (await dir.getFileHandle('journal')).getFile()).arrayBuffer());
     }
-    const { copyRecordNames } = await import('/keepstate/storage/journal.js');
-    const { headVersionOf, manifestKey } = await import('/keepstate/storage/backend.js');
+    // The package's own reading of a journal, from the files next to the entry it was loaded from.
+    const { copyRecordNames } = await import(new URL('storage/journal.js', packageUrl).href);
+    const { headVersionOf, manifestKey } = await import(new URL('storage/backend.js', packageUrl).href);
     return copyRecordNames(files, journal, (head) => `h-${manifestKey(headVersionOf(head))}`);
   },
 

@@ -7,6 +7,7 @@
 // between commits). Stores of one name in one realm hand over the same way.
 import { KeepstateError } from '../errors.js';
 import type { JournalCommit, JournalHost, JournalRecords, JournalRequest, JournalState, RecordName } from './journal.js';
+import workerSource from './journal-worker-source.js';
 
 /** How long a tab waits for another to let go of the journal before the copy reports an error. */
 const HANDOVER_MS = 5000;
@@ -16,7 +17,10 @@ interface Pending {
   reject(error: unknown): void;
 }
 
-/** The journal's core in a Worker of its own (journal-worker.ts): sync handles exist only there. */
+/** The journal's core in a Worker of its own (journal-worker.ts): sync handles exist only there.
+ * The Worker is started from a Blob URL of its bundled source (tools/bundle-journal-worker.mjs):
+ * no file of its own has to sit next to an app's bundle. Where a policy forbids that (CSP
+ * `worker-src` without `blob:`), starting it fails and the copy writes files. */
 export class WorkerJournalHost implements JournalHost {
   private readonly worker: Worker;
   private readonly pending = new Map<number, Pending>();
@@ -24,8 +28,16 @@ export class WorkerJournalHost implements JournalHost {
   private failed: KeepstateError | null = null;
 
   constructor(folder: string) {
-    this.worker = new Worker(new URL('./journal-worker.js', import.meta.url), { type: 'module', name: 'keepstate-journal' });
+    const url = URL.createObjectURL(new Blob([workerSource], { type: 'text/javascript' }));
+    try {
+      this.worker = new Worker(url, { name: 'keepstate-journal' });
+    } catch (e) {
+      URL.revokeObjectURL(url);
+      throw e;
+    }
+    const revoke = () => URL.revokeObjectURL(url); // once the Worker answered: it has loaded
     this.worker.onmessage = ({ data }: MessageEvent<{ id: number; result?: unknown; error?: { name: string; code?: string; message: string } }>) => {
+      revoke();
       const p = this.pending.get(data.id);
       this.pending.delete(data.id);
       if (data.error === undefined) return p?.resolve(data.result);
@@ -34,6 +46,7 @@ export class WorkerJournalHost implements JournalHost {
     };
     this.worker.onerror = (event: ErrorEvent) => {
       event.preventDefault?.();
+      revoke();
       this.fail(new KeepstateError('internal', `the OPFS copy's journal Worker failed: ${event.message || 'it could not be loaded'}`));
     };
     this.worker.postMessage({ id: 0, folder });

@@ -1,6 +1,7 @@
 // The Worker that holds a store's journal file (journal-client.ts starts it
-// with `new Worker(new URL('./journal-worker.js', import.meta.url), { type:
-// 'module' })`): FileSystemSyncAccessHandle exists only in dedicated Workers.
+// from a Blob URL of this file bundled into one classic script:
+// tools/bundle-journal-worker.mjs): FileSystemSyncAccessHandle exists only
+// in dedicated Workers.
 // Its first message names the store's copy folder; every later one is a
 // JournalRequest, served one at a time in order. The handler is set before
 // anything is awaited (a message arriving during evaluation would find none),

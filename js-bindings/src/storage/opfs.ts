@@ -184,7 +184,12 @@ export class OpfsCopy implements RestoreSource {
    */
   private async journalState(): Promise<JournalState | null> {
     if (this.journal === undefined) {
-      const host = this.markerOnly ? null : this.journalHost();
+      let host: JournalHost | null = null;
+      try {
+        host = this.markerOnly ? null : this.journalHost();
+      } catch {
+        // A Worker this realm may not start (a CSP without blob: workers): no journal here.
+      }
       this.journal ??= host === null ? null : new Journal(host, this.storeName);
     }
     if (this.journal === null) return (await this.readJournalFile())?.state() ?? null;
