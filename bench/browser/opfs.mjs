@@ -60,7 +60,7 @@ try {
     }
   }
   const ks = await page.evaluate(([n, r, t]) => window.opfsBench.keepstate(n, r, t), [RUNS + WARM_UP, RECORDS, STORE_RECORDS]);
-  rows.push({ op: `keepstate commit (${STORE_RECORDS.toLocaleString('en')} records, defaults)`, ms: ks.slice(WARM_UP), keepstate: true });
+  rows.push({ op: `keepstate commit (${STORE_RECORDS.toLocaleString('en')} records, defaults)`, ms: ks.ms.slice(WARM_UP), phases: ks.phases.slice(WARM_UP), keepstate: true });
 } finally {
   await browser.close();
   await server.close();
@@ -77,6 +77,14 @@ console.log('| operation | median ms | p95 ms |');
 console.log('| --- | --- | --- |');
 for (const r of rows) console.log(`| ${r.op} | ${r.error ? `failed: ${r.error}` : f(r.medianMs)} | ${r.error ? '' : f(r.p95Ms)} |`);
 if (limit && ks) console.log(`keepstate / the fastest way with both copies (${limit.op}): ${(ks.medianMs / limit.medianMs).toFixed(2)}x`);
+if (ks?.phases) {
+  // Where keepstate's commit went: the median of each phase over the runs (bench/browser/README.md names them).
+  const names = [...new Set(ks.phases.flatMap((p) => Object.keys(p)))];
+  console.log(`\nkeepstate's commit by phase (median ms over the runs; a phase that overlaps others counts once in each)`);
+  console.log(`| ${names.join(' | ')} |`);
+  console.log(`| ${names.map(() => '---').join(' | ')} |`);
+  console.log(`| ${names.map((n) => f(median(ks.phases.map((p) => p[n] ?? 0)))).join(' | ')} |`);
+}
 console.log(`load average: ${loadStart} at start, ${load()} at end`);
 
 await mkdir(join(repo, 'bench/results'), { recursive: true });

@@ -78,20 +78,27 @@ window.opfsBench = {
     }
     return ms;
   },
-  /** keepstate's commit of `records` changed 1 KiB records on a store of `total`, its defaults (OPFS copy on, strict). */
+  /**
+   * keepstate's commit of `records` changed 1 KiB records on a store of `total`, its defaults
+   * (OPFS copy on, strict): each run's ms, and each run's phases (OpenOptions.debugTimings).
+   */
   async keepstate(runs, records, total) {
-    const store = await openStore('opfs-limits', { autosave: false });
+    let phases = {};
+    const store = await openStore('opfs-limits', { autosave: false, debugTimings: (phase, ms) => (phases[phase] = (phases[phase] ?? 0) + ms) });
     for (let i = 0; i < total; ++i) store.put(recordKey(i), recordBytes(i, 0));
     await store.commit();
     const ms = [];
+    const perRun = [];
     for (let run = 1; run <= runs; ++run) {
       for (let j = 0; j < records; ++j) store.put(recordKey((run * 97 + j * 13) % total), recordBytes(j, run));
+      phases = {};
       const t0 = performance.now();
       await store.commit();
       ms.push(performance.now() - t0);
+      perRun.push(phases);
     }
     await store.close();
-    return ms;
+    return { ms, phases: perRun };
   },
 };
 document.documentElement.dataset.ready = 'true';

@@ -371,29 +371,30 @@ export class IndexedDBBackend implements StorageBackend {
       tx.onerror = (event) => {
         failure ??= errorFromIndexedDB((event.target as IDBRequest | null)?.error ?? tx.error, 'commit');
       };
+      // The head is read first and the commit's writes are queued right behind it, not after
+      // its answer: requests run in order, and the transaction cannot commit before the head's
+      // success event has run, so a head that fails the check still aborts every write (and
+      // the round trip to the head is not waited for).
       const headRequest = tx.objectStore(RECORD_KINDS[0]).get(HEAD_KEY);
       headRequest.onsuccess = () => {
         const stored: unknown = headRequest.result;
         const error = checkHead(stored === undefined ? undefined : valueBytes(stored));
-        if (error !== null) {
-          abort(error);
-          return;
-        }
-        const putsStarted = performance.now();
-        try {
-          if (records.clearFirst) {
-            for (const name of RECORD_KINDS) tx.objectStore(name).clear();
-            tx.objectStore(META).delete(DATA_LOSS_KEY);
-          }
-          for (const r of records.puts) tx.objectStore(kindName(r.kind)).put(r.bytes, r.key);
-          for (const d of records.deletes) tx.objectStore(kindName(d.kind)).delete(d.key);
-          // put() serializes (structured clone) its value before it returns.
-          putsEnded = performance.now();
-          this.timing?.('commit.idb-put-calls', putsEnded - putsStarted);
-        } catch (e) {
-          abort(errorFromIndexedDB(e, 'writing the commit'));
-        }
+        if (error !== null) abort(error);
       };
+      const putsStarted = performance.now();
+      try {
+        if (records.clearFirst) {
+          for (const name of RECORD_KINDS) tx.objectStore(name).clear();
+          tx.objectStore(META).delete(DATA_LOSS_KEY);
+        }
+        for (const r of records.puts) tx.objectStore(kindName(r.kind)).put(r.bytes, r.key);
+        for (const d of records.deletes) tx.objectStore(kindName(d.kind)).delete(d.key);
+        // put() serializes (structured clone) its value before it returns.
+        putsEnded = performance.now();
+        this.timing?.('commit.idb-put-calls', putsEnded - putsStarted);
+      } catch (e) {
+        abort(errorFromIndexedDB(e, 'writing the commit'));
+      }
     });
   }
 
