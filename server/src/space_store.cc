@@ -162,70 +162,67 @@ Status SpaceStore::Commit(const persistence::WriteBatch& batch, const CommitLog&
     for (const persistence::Record& r : batch.puts) {
       if (r.kind == RecordKind::kHead) version = persistence::ClaimedHeadVersion(r.bytes);
     }
-    KEEPSTATE_RETURN_IF_ERROR(WriteRecords(batch));
-    if (version != 0) KEEPSTATE_RETURN_IF_ERROR(WriteLog(log, version, static_cast<std::uint64_t>(rows[0].Int(1))));
+    std::vector<SqlStatement> writes;
+    KEEPSTATE_RETURN_IF_ERROR(WriteRecords(batch, &writes));
+    if (version != 0) WriteLog(log, version, static_cast<std::uint64_t>(rows[0].Int(1)), &writes);
     if (sql_->engine() == SqlEngine::kPostgres) {
       // Delivered at COMMIT to every other process listening (docs/sync.md).
-      KEEPSTATE_RETURN_IF_ERROR(sql_->Exec("SELECT pg_notify('keepstate_space', $1)", p));
+      writes.push_back({"SELECT pg_notify('keepstate_space', $1)", {std::string_view(space_)}});
     }
-    return sql_->Exec("COMMIT");
+    writes.push_back({"COMMIT", {}});
+    return sql_->ExecAll(writes);
   }();
   if (!s.ok()) sql_->Exec("ROLLBACK").IgnoreError();  // nothing of the batch or the log lands
   return s;
 }
 
-Status SpaceStore::WriteRecords(const persistence::WriteBatch& batch) {
-  const SqlParam sp[] = {std::string_view(space_)};
+Status SpaceStore::WriteRecords(const persistence::WriteBatch& batch, std::vector<SqlStatement>* out) {
+  const std::string_view space(space_);
   if (batch.clear_first) {
-    KEEPSTATE_RETURN_IF_ERROR(sql_->Exec("DELETE FROM ks_manifests WHERE space = $1", sp));
-    KEEPSTATE_RETURN_IF_ERROR(sql_->Exec("DELETE FROM ks_packs WHERE space = $1", sp));
-    KEEPSTATE_RETURN_IF_ERROR(sql_->Exec("UPDATE ks_heads SET bytes = NULL WHERE space = $1", sp));
+    out->push_back({"DELETE FROM ks_manifests WHERE space = $1", {space}});
+    out->push_back({"DELETE FROM ks_packs WHERE space = $1", {space}});
+    out->push_back({"UPDATE ks_heads SET bytes = NULL WHERE space = $1", {space}});
   }
   for (const persistence::RecordKey& d : batch.deletes) {
     if (d.kind == RecordKind::kHead) {
-      KEEPSTATE_RETURN_IF_ERROR(sql_->Exec("UPDATE ks_heads SET bytes = NULL WHERE space = $1", sp));
+      out->push_back({"UPDATE ks_heads SET bytes = NULL WHERE space = $1", {space}});
     } else {
-      const SqlParam p[] = {std::string_view(space_), std::string_view(d.key)};
-      KEEPSTATE_RETURN_IF_ERROR(
-          sql_->Exec(std::string("DELETE FROM ") + TableOf(d.kind) + " WHERE space = $1 AND key = $2", p));
+      out->push_back({std::string("DELETE FROM ") + TableOf(d.kind) + " WHERE space = $1 AND key = $2",
+                      {space, std::string_view(d.key)}});
     }
   }
   for (const persistence::Record& r : batch.puts) {
     if (r.kind == RecordKind::kHead) {
       if (r.key != persistence::kHeadKey) return Status::InvalidArgument("a head record must be named head");
-      const SqlParam p[] = {std::string_view(space_), Blob{r.bytes}};
-      KEEPSTATE_RETURN_IF_ERROR(sql_->Exec("UPDATE ks_heads SET bytes = $2 WHERE space = $1", p));
+      out->push_back({"UPDATE ks_heads SET bytes = $2 WHERE space = $1", {space, Blob{r.bytes}}});
     } else {
-      const SqlParam p[] = {std::string_view(space_), std::string_view(r.key), Blob{r.bytes}};
-      KEEPSTATE_RETURN_IF_ERROR(sql_->Exec(std::string("INSERT INTO ") + TableOf(r.kind) +
-                                               " (space, key, bytes) VALUES ($1, $2, $3) "
-                                               "ON CONFLICT (space, key) DO UPDATE SET bytes = excluded.bytes",
-                                           p));
+      out->push_back({std::string("INSERT INTO ") + TableOf(r.kind) +
+                          " (space, key, bytes) VALUES ($1, $2, $3) "
+                          "ON CONFLICT (space, key) DO UPDATE SET bytes = excluded.bytes",
+                      {space, std::string_view(r.key), Blob{r.bytes}}});
     }
   }
   return Status::Ok();
 }
 
-Status SpaceStore::WriteLog(const CommitLog& log, std::uint64_t version, std::uint64_t floor) {
+void SpaceStore::WriteLog(const CommitLog& log, std::uint64_t version, std::uint64_t floor,
+                          std::vector<SqlStatement>* out) {
   const std::string_view space(space_);
   for (const auto& [client, record] : log.clients) {
-    const SqlParam p[] = {space, std::string_view(client), I(record.last_id), std::string_view(record.identity)};
-    KEEPSTATE_RETURN_IF_ERROR(
-        sql_->Exec("INSERT INTO ks_clients (space, client, last_id, identity) VALUES ($1, $2, $3, $4) "
-                   "ON CONFLICT (space, client) DO UPDATE SET last_id = excluded.last_id, identity = excluded.identity",
-                   p));
+    out->push_back({"INSERT INTO ks_clients (space, client, last_id, identity) VALUES ($1, $2, $3, $4) "
+                    "ON CONFLICT (space, client) DO UPDATE SET last_id = excluded.last_id, "
+                    "identity = excluded.identity",
+                    {space, std::string_view(client), I(record.last_id), std::string_view(record.identity)}});
   }
   for (const Failure& f : log.failures) {
-    const SqlParam p[] = {space, std::string_view(f.client), I(f.id), I(version), std::string_view(f.code),
-                          std::string_view(f.message)};
-    KEEPSTATE_RETURN_IF_ERROR(
-        sql_->Exec("INSERT INTO ks_failures (space, client, id, version, code, message) VALUES ($1, $2, $3, $4, $5, $6) "
-                   "ON CONFLICT DO NOTHING",
-                   p));
+    out->push_back({"INSERT INTO ks_failures (space, client, id, version, code, message) "
+                    "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+                    {space, std::string_view(f.client), I(f.id), I(version), std::string_view(f.code),
+                     std::string_view(f.message)}});
   }
   if (version > retention_.failure_versions) {
-    const SqlParam p[] = {space, I(version - retention_.failure_versions)};
-    KEEPSTATE_RETURN_IF_ERROR(sql_->Exec("DELETE FROM ks_failures WHERE space = $1 AND version <= $2", p));
+    out->push_back({"DELETE FROM ks_failures WHERE space = $1 AND version <= $2",
+                    {space, I(version - retention_.failure_versions)}});
   }
   // Changes: versions above the floor have theirs stored. A version that
   // changed too many keys raises the floor to itself (pulls from before it
@@ -236,22 +233,22 @@ Status SpaceStore::WriteLog(const CommitLog& log, std::uint64_t version, std::ui
   } else {
     for (std::size_t at = 0; at < log.changed_keys.size(); at += kKeysPerInsert) {
       const std::size_t n = std::min(kKeysPerInsert, log.changed_keys.size() - at);
-      std::string statement = "INSERT INTO ks_changes (space, version, key) VALUES ";
-      std::vector<SqlParam> p = {space, I(version)};
+      SqlStatement& insert = out->emplace_back();
+      insert.text = "INSERT INTO ks_changes (space, version, key) VALUES ";
+      insert.params = {space, I(version)};
       for (std::size_t i = 0; i < n; ++i) {
-        statement += (i ? ", ($1, $2, $" : "($1, $2, $") + std::to_string(i + 3) + ")";
-        p.push_back(BlobOf(log.changed_keys[at + i]));
+        insert.text += (i ? ", ($1, $2, $" : "($1, $2, $") + std::to_string(i + 3) + ")";
+        insert.params.push_back(BlobOf(log.changed_keys[at + i]));
       }
-      KEEPSTATE_RETURN_IF_ERROR(sql_->Exec(statement + " ON CONFLICT DO NOTHING", p));
+      insert.text += " ON CONFLICT DO NOTHING";
     }
   }
   if (version > retention_.change_versions) new_floor = std::max(new_floor, version - retention_.change_versions);
   if (new_floor != floor) {
-    const SqlParam p[] = {space, I(new_floor)};
-    KEEPSTATE_RETURN_IF_ERROR(sql_->Exec("DELETE FROM ks_changes WHERE space = $1 AND version <= $2", p));
+    out->push_back({"DELETE FROM ks_changes WHERE space = $1 AND version <= $2", {space, I(new_floor)}});
   }
-  const SqlParam p[] = {space, I(version), I(new_floor)};
-  return sql_->Exec("UPDATE ks_heads SET version = $2, change_floor = $3 WHERE space = $1", p);
+  out->push_back(
+      {"UPDATE ks_heads SET version = $2, change_floor = $3 WHERE space = $1", {space, I(version), I(new_floor)}});
 }
 
 Status SpaceStore::BeginRead() {

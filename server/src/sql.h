@@ -30,6 +30,12 @@ struct Blob {
 };
 using SqlParam = std::variant<std::int64_t, std::string_view, Blob>;
 
+// One statement of ExecAll (its views must outlive the call).
+struct SqlStatement {
+  std::string text;
+  std::vector<SqlParam> params;
+};
+
 struct SqlRow {
   // Each column: nullopt for NULL; integers as decimal text.
   std::vector<std::optional<std::string>> columns;
@@ -54,6 +60,14 @@ class Sql {
   Status Exec(std::string_view statement, std::span<const SqlParam> params = {},
               std::vector<SqlRow>* rows = nullptr) {
     return Run(statement, params, rows);
+  }
+  // Runs `statements` in order, none after the first that fails, none
+  // returning rows. PostgreSQL sends them all before reading any answer
+  // (libpq's pipeline mode): one round trip instead of one per statement.
+  // Errors: as Exec's, of the first that failed.
+  virtual Status ExecAll(std::span<const SqlStatement> statements) {
+    for (const SqlStatement& s : statements) KEEPSTATE_RETURN_IF_ERROR(Exec(s.text, s.params));
+    return Status::Ok();
   }
   // Opens a write transaction (SQLite: IMMEDIATE, so the write lock is taken
   // before the head is read).

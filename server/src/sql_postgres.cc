@@ -1,10 +1,12 @@
 // Sql over PostgreSQL (libpq): parameters go as text (integers, text) or
 // binary (blobs); results come back binary, so bytea needs no unescaping,
 // and integer columns are converted from network order by their type.
+// ExecAll sends its statements in pipeline mode (libpq 14+): one round trip.
 #include <libpq-fe.h>
 
 #include <cstring>
 #include <string>
+#include <vector>
 
 #include "sql.h"
 
@@ -22,6 +24,43 @@ std::int64_t BigEndian(const char* p, int size) {
   return static_cast<std::int64_t>(v);
 }
 
+// Statement parameters as libpq takes them: integers and text as text,
+// blobs binary. REQUIRES: the params' views outlive it.
+class PgParams {
+ public:
+  explicit PgParams(std::span<const SqlParam> params)
+      : texts_(params.size()), values_(params.size()), lengths_(params.size()), formats_(params.size()) {
+    static const char kEmpty = 0;
+    for (std::size_t i = 0; i < params.size(); ++i) {
+      if (const auto* v = std::get_if<std::int64_t>(&params[i])) {
+        texts_[i] = std::to_string(*v);
+      } else if (const auto* t = std::get_if<std::string_view>(&params[i])) {
+        texts_[i] = std::string(*t);
+      } else {
+        const Blob& b = std::get<Blob>(params[i]);
+        values_[i] = b.bytes.empty() ? &kEmpty : reinterpret_cast<const char*>(b.bytes.data());
+        lengths_[i] = static_cast<int>(b.bytes.size());
+        formats_[i] = 1;
+        continue;
+      }
+      values_[i] = texts_[i].c_str();
+      lengths_[i] = static_cast<int>(texts_[i].size());
+    }
+  }
+  PgParams(const PgParams&) = delete;  // values_ point into texts_
+  PgParams& operator=(const PgParams&) = delete;
+
+  int count() const { return static_cast<int>(values_.size()); }
+  const char* const* values() const { return values_.data(); }
+  const int* lengths() const { return lengths_.data(); }
+  const int* formats() const { return formats_.data(); }
+
+ private:
+  std::vector<std::string> texts_;
+  std::vector<const char*> values_;
+  std::vector<int> lengths_, formats_;
+};
+
 class PostgresSql final : public Sql {
  public:
   explicit PostgresSql(PGconn* conn) : conn_(conn) {}
@@ -30,29 +69,60 @@ class PostgresSql final : public Sql {
 
   Status Begin() override { return Exec("BEGIN"); }
 
-  Status Run(std::string_view statement, std::span<const SqlParam> params, std::vector<SqlRow>* rows) override {
-    std::vector<std::string> texts(params.size());
-    std::vector<const char*> values(params.size());
-    std::vector<int> lengths(params.size()), formats(params.size());
-    static const char kEmpty = 0;
-    for (std::size_t i = 0; i < params.size(); ++i) {
-      if (const auto* v = std::get_if<std::int64_t>(&params[i])) {
-        texts[i] = std::to_string(*v);
-      } else if (const auto* t = std::get_if<std::string_view>(&params[i])) {
-        texts[i] = std::string(*t);
-      } else {
-        const Blob& b = std::get<Blob>(params[i]);
-        values[i] = b.bytes.empty() ? &kEmpty : reinterpret_cast<const char*>(b.bytes.data());
-        lengths[i] = static_cast<int>(b.bytes.size());
-        formats[i] = 1;
+  // Pipeline mode: every statement is sent, then one sync; the answers are
+  // read after. Past a failed statement the server skips the rest
+  // (PGRES_PIPELINE_ABORTED) up to the sync, so none runs after it.
+  Status ExecAll(std::span<const SqlStatement> statements) override {
+    if (statements.empty()) return Status::Ok();
+    if (PQenterPipelineMode(conn_) != 1) {
+      return Status::Internal(std::string("postgres: pipeline: ") + PQerrorMessage(conn_));
+    }
+    Status first = Status::Ok();
+    for (const SqlStatement& s : statements) {
+      const PgParams p(s.params);
+      if (PQsendQueryParams(conn_, s.text.c_str(), p.count(), nullptr, p.values(), p.lengths(), p.formats(),
+                            /*resultFormat=*/1) != 1) {
+        first = Status::Internal("postgres: " + s.text.substr(0, 80) + ": " + PQerrorMessage(conn_));
+        break;
+      }
+    }
+    if (PQpipelineSync(conn_) != 1 && first.ok()) {
+      first = Status::Internal(std::string("postgres: pipeline sync: ") + PQerrorMessage(conn_));
+    }
+    // Each statement's results end with a null; the sync's result ends the
+    // pipeline. Two nulls in a row: nothing more will come (a lost connection).
+    std::size_t at = 0;
+    bool after_null = false;
+    for (;;) {
+      PGresult* res = PQgetResult(conn_);
+      if (res == nullptr) {
+        if (after_null) break;
+        after_null = true;
+        ++at;
         continue;
       }
-      values[i] = texts[i].c_str();
-      lengths[i] = static_cast<int>(texts[i].size());
+      after_null = false;
+      const ExecStatusType st = PQresultStatus(res);
+      if (st == PGRES_PIPELINE_SYNC) {
+        PQclear(res);
+        break;
+      }
+      if (st != PGRES_PIPELINE_ABORTED && first.ok()) {
+        first = Check(res, at < statements.size() ? std::string_view(statements[at].text) : "the pipeline");
+      }
+      PQclear(res);
     }
+    if (PQexitPipelineMode(conn_) != 1 && first.ok()) {
+      first = Status::Internal(std::string("postgres: pipeline exit: ") + PQerrorMessage(conn_));
+    }
+    return first;
+  }
+
+  Status Run(std::string_view statement, std::span<const SqlParam> params, std::vector<SqlRow>* rows) override {
+    const PgParams p(params);
     const std::string text(statement);
-    PGresult* res = PQexecParams(conn_, text.c_str(), static_cast<int>(params.size()), nullptr, values.data(),
-                                 lengths.data(), formats.data(), /*resultFormat=*/1);
+    PGresult* res = PQexecParams(conn_, text.c_str(), p.count(), nullptr, p.values(), p.lengths(), p.formats(),
+                                 /*resultFormat=*/1);
     Status s = Check(res, statement);
     if (s.ok() && rows != nullptr) {
       const int n = PQntuples(res), cols = PQnfields(res);
