@@ -116,6 +116,13 @@ class Server::Impl {
     if (committing_ == nullptr) return fn();
     after_commit_.push_back(std::move(fn));
   }
+  // Sends a push's answer (fn): now, or, for the pushes of a group that
+  // just committed, once the next group's write has started, so that
+  // answering them overlaps with it.
+  void SendAnswer(std::function<void()> fn) {
+    if (!answers_wait_) return fn();
+    answers_.push_back(std::move(fn));
+  }
   Result<std::string> Authorized(std::string_view space, std::string_view token) {
     try {
       return authorize_(space, token);
@@ -154,6 +161,8 @@ class Server::Impl {
   bool start_posted_ = false;
   Space* committing_ = nullptr;  // the space whose group is being written
   std::vector<std::function<void()>> after_commit_;
+  bool answers_wait_ = false;  // in Written, until the next write started
+  std::vector<std::function<void()>> answers_;
   net::io_context io_;
   tcp::acceptor acceptor_;
   std::uint16_t port_ = 0;
@@ -334,16 +343,18 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
 
   void Enqueue(Space* space, PushRequest request, std::string identity) {
     space->Enqueue(std::move(request), std::move(identity), [self = shared_from_this()](PushResult r) {
-      switch (r.refusal) {
-        case Refusal::kNone:
-          return self->Answer(200, EncodePush(r.response));
-        case Refusal::kForbidden:
-          return self->Answer(403, EncodeError(r.message));
-        case Refusal::kGap:
-          return self->Answer(409, EncodeError(r.message));
-        case Refusal::kUnavailable:
-          return self->Answer(503, EncodeError(r.message));
-      }
+      self->server_->SendAnswer([self, r = std::move(r)] {
+        switch (r.refusal) {
+          case Refusal::kNone:
+            return self->Answer(200, EncodePush(r.response));
+          case Refusal::kForbidden:
+            return self->Answer(403, EncodeError(r.message));
+          case Refusal::kGap:
+            return self->Answer(409, EncodeError(r.message));
+          case Refusal::kUnavailable:
+            return self->Answer(503, EncodeError(r.message));
+        }
+      });
     });
     server_->ScheduleFlush(space);
   }
@@ -474,7 +485,8 @@ void Server::Impl::Accept() {
 void Server::Impl::WatchNotifications() {
   listener_socket_->async_wait(net::posix::stream_descriptor::wait_read, [this](beast::error_code ec) {
     if (ec) return;
-    Result<std::vector<std::string>> spaces = listener_->Take();
+    // Its own commits' notifications would cost a catch-up's query each.
+    Result<std::vector<std::string>> spaces = listener_->Take(db_->session_pid());
     if (!spaces.ok()) {
       std::fprintf(stderr, "keepstate-server: %s (other processes' commits are no longer heard)\n",
                    spaces.status().ToString().c_str());
@@ -535,14 +547,20 @@ void Server::Impl::Write(Space* space, std::unique_ptr<Space::GroupCommit> group
 
 void Server::Impl::Written(Space* space, std::unique_ptr<Space::GroupCommit> group, const Status& written) {
   committing_ = nullptr;
+  answers_wait_ = true;
   // A conflict (another process committed first) runs the group again.
   if (std::unique_ptr<Space::GroupCommit> again = space->Finish(std::move(group), written)) {
-    return Write(space, std::move(again));
+    Write(space, std::move(again));
+  } else {
+    std::vector<std::function<void()>> waiting = std::move(after_commit_);
+    after_commit_.clear();
+    for (std::function<void()>& fn : waiting) fn();
+    StartCommits();
   }
-  std::vector<std::function<void()>> waiting = std::move(after_commit_);
-  after_commit_.clear();
-  for (std::function<void()>& fn : waiting) fn();
-  StartCommits();
+  answers_wait_ = false;
+  std::vector<std::function<void()>> answers = std::move(answers_);
+  answers_.clear();
+  for (std::function<void()>& fn : answers) fn();
 }
 
 void Server::Impl::Run() {

@@ -1,11 +1,14 @@
 // Sql over PostgreSQL (libpq): parameters go as text (integers, text) or
 // binary (blobs); results come back binary, so bytea needs no unescaping,
 // and integer columns are converted from network order by their type.
-// ExecAll sends its statements in pipeline mode (libpq 14+): one round trip.
+// ExecAll sends its statements in pipeline mode (libpq 14+): one round trip;
+// those with parameters as prepared statements.
 #include <libpq-fe.h>
 
 #include <cstring>
+#include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "sql.h"
@@ -66,30 +69,57 @@ class PostgresSql final : public Sql {
   explicit PostgresSql(PGconn* conn) : conn_(conn) {}
   ~PostgresSql() override { PQfinish(conn_); }
   SqlEngine engine() const override { return SqlEngine::kPostgres; }
+  int session_pid() const override { return PQbackendPID(conn_); }
 
-  Status Begin() override { return Exec("BEGIN"); }
+  const char* begin_statement() const override { return "BEGIN"; }
 
   // Pipeline mode: every statement is sent, then one sync; the answers are
   // read after. Past a failed statement the server skips the rest
   // (PGRES_PIPELINE_ABORTED) up to the sync, so none runs after it.
-  Status ExecAll(std::span<const SqlStatement> statements) override {
+  // Statements with parameters (a commit's writes: the same few each time)
+  // run as prepared statements, prepared in the pipeline on first use, so
+  // the server parses and plans each once per connection.
+  Status ExecAll(std::span<const SqlStatement> statements, std::vector<SqlRow>* rows) override {
     if (statements.empty()) return Status::Ok();
     if (PQenterPipelineMode(conn_) != 1) {
       return Status::Internal(std::string("postgres: pipeline: ") + PQerrorMessage(conn_));
     }
+    // What each result in the pipeline answers: statement i, or the
+    // preparation (of statement i's text under `name`).
+    struct Answer {
+      std::size_t statement;
+      std::string prepared;  // non-empty: a PREPARE of this name
+    };
+    std::vector<Answer> answers;
     Status first = Status::Ok();
-    for (const SqlStatement& s : statements) {
+    for (std::size_t i = 0; i < statements.size() && first.ok(); ++i) {
+      const SqlStatement& s = statements[i];
       const PgParams p(s.params);
-      if (PQsendQueryParams(conn_, s.text.c_str(), p.count(), nullptr, p.values(), p.lengths(), p.formats(),
-                            /*resultFormat=*/1) != 1) {
+      int sent = 0;
+      if (s.params.empty()) {
+        sent = PQsendQueryParams(conn_, s.text.c_str(), 0, nullptr, nullptr, nullptr, nullptr, /*resultFormat=*/1);
+      } else {
+        auto [it, is_new] = prepared_.try_emplace(s.text, Prepared{"ks_" + std::to_string(prepared_.size()), false});
+        if (!it->second.ready && !std::exchange(it->second.sending, true)) {
+          if (PQsendPrepare(conn_, it->second.name.c_str(), s.text.c_str(), p.count(), nullptr) != 1) {
+            first = Status::Internal("postgres: prepare " + s.text.substr(0, 80) + ": " + PQerrorMessage(conn_));
+            break;
+          }
+          answers.push_back({i, it->second.name});
+        }
+        sent = PQsendQueryPrepared(conn_, it->second.name.c_str(), p.count(), p.values(), p.lengths(), p.formats(),
+                                   /*resultFormat=*/1);
+      }
+      if (sent != 1) {
         first = Status::Internal("postgres: " + s.text.substr(0, 80) + ": " + PQerrorMessage(conn_));
         break;
       }
+      answers.push_back({i, {}});
     }
     if (PQpipelineSync(conn_) != 1 && first.ok()) {
       first = Status::Internal(std::string("postgres: pipeline sync: ") + PQerrorMessage(conn_));
     }
-    // Each statement's results end with a null; the sync's result ends the
+    // Each answer's results end with a null; the sync's result ends the
     // pipeline. Two nulls in a row: nothing more will come (a lost connection).
     std::size_t at = 0;
     bool after_null = false;
@@ -107,11 +137,17 @@ class PostgresSql final : public Sql {
         PQclear(res);
         break;
       }
-      if (st != PGRES_PIPELINE_ABORTED && first.ok()) {
-        first = Check(res, at < statements.size() ? std::string_view(statements[at].text) : "the pipeline");
+      if (at < answers.size() && st != PGRES_PIPELINE_ABORTED) {
+        const Answer& a = answers[at];
+        const Status s = Check(res, statements[a.statement].text);
+        if (!a.prepared.empty() && s.ok()) prepared_[statements[a.statement].text].ready = true;
+        if (first.ok()) first = s;
+        if (s.ok() && a.prepared.empty() && rows != nullptr) AppendRows(res, rows);
       }
       PQclear(res);
     }
+    // A preparation that did not answer ok is sent again next time.
+    for (auto& [text, p] : prepared_) p.sending = false;
     if (PQexitPipelineMode(conn_) != 1 && first.ok()) {
       first = Status::Internal(std::string("postgres: pipeline exit: ") + PQerrorMessage(conn_));
     }
@@ -124,31 +160,33 @@ class PostgresSql final : public Sql {
     PGresult* res = PQexecParams(conn_, text.c_str(), p.count(), nullptr, p.values(), p.lengths(), p.formats(),
                                  /*resultFormat=*/1);
     Status s = Check(res, statement);
-    if (s.ok() && rows != nullptr) {
-      const int n = PQntuples(res), cols = PQnfields(res);
-      for (int r = 0; r < n; ++r) {
-        SqlRow& row = rows->emplace_back();
-        for (int c = 0; c < cols; ++c) {
-          if (PQgetisnull(res, r, c)) {
-            row.columns.emplace_back(std::nullopt);
-            continue;
-          }
-          const char* p = PQgetvalue(res, r, c);
-          const int size = PQgetlength(res, r, c);
-          const Oid type = PQftype(res, c);
-          if (type == kInt8 || type == kInt4 || type == kInt2) {
-            row.columns.emplace_back(std::to_string(BigEndian(p, size)));
-          } else {
-            row.columns.emplace_back(std::string(p, size));
-          }
-        }
-      }
-    }
+    if (s.ok() && rows != nullptr) AppendRows(res, rows);
     PQclear(res);
     return s;
   }
 
  private:
+  static void AppendRows(const PGresult* res, std::vector<SqlRow>* rows) {
+    const int n = PQntuples(res), cols = PQnfields(res);
+    for (int r = 0; r < n; ++r) {
+      SqlRow& row = rows->emplace_back();
+      for (int c = 0; c < cols; ++c) {
+        if (PQgetisnull(res, r, c)) {
+          row.columns.emplace_back(std::nullopt);
+          continue;
+        }
+        const char* p = PQgetvalue(res, r, c);
+        const int size = PQgetlength(res, r, c);
+        const Oid type = PQftype(res, c);
+        if (type == kInt8 || type == kInt4 || type == kInt2) {
+          row.columns.emplace_back(std::to_string(BigEndian(p, size)));
+        } else {
+          row.columns.emplace_back(std::string(p, size));
+        }
+      }
+    }
+  }
+
   Status Check(PGresult* res, std::string_view statement) {
     const ExecStatusType st = PQresultStatus(res);
     if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) return Status::Ok();
@@ -164,7 +202,14 @@ class PostgresSql final : public Sql {
     return Status::Internal(std::move(message));
   }
 
+  // The prepared statements of this connection, by text.
+  struct Prepared {
+    std::string name;
+    bool ready = false;    // prepared on the server
+    bool sending = false;  // its PREPARE is in the pipeline being sent
+  };
   PGconn* conn_;
+  std::map<std::string, Prepared, std::less<>> prepared_;
 };
 
 }  // namespace

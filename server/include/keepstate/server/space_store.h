@@ -80,6 +80,9 @@ class Database {
   Database& operator=(const Database&) = delete;
 
   bool postgres() const;
+  // PostgreSQL's backend pid of the connection that commits (0: SQLite):
+  // the notifications of this process's own commits carry it.
+  int session_pid() const;
   // The store of `space` (REQUIRES: a valid space name, docs/sync.md; the
   // Database outlives the store). Errors: as the SQL engine's.
   Result<std::unique_ptr<SpaceStore>> Open(std::string space, Retention retention = {});
