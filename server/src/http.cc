@@ -7,6 +7,8 @@
 
 #include <unistd.h>
 
+#include <algorithm>
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <functional>
@@ -71,6 +73,11 @@ std::optional<std::string_view> BearerToken(const Request& req) {
   if (value.size() <= kBearer.size() || value.substr(0, kBearer.size()) != kBearer) return std::nullopt;
   return value.substr(kBearer.size());
 }
+
+// The group-commit window's bounds (Server::Impl::Written): writes quicker
+// than a client's round trip wait for nobody; none waits longer than this.
+constexpr std::chrono::microseconds kMinWindow{50};
+constexpr std::chrono::microseconds kMaxWindow{2000};
 
 unsigned HttpStatusOf(const Status& s) {
   switch (s.code()) {
@@ -148,6 +155,11 @@ class Server::Impl {
   // written, Finish answers its pushes here, what waited for the database
   // runs, and the next group (everything queued meanwhile) starts.
   void StartCommits();
+  std::size_t QueuedPushes() const {
+    std::size_t n = 0;
+    for (const Space* s : flush_wanted_) n += s->queued();
+    return n;
+  }
   void Write(Space* space, std::unique_ptr<Space::GroupCommit> group);
   void Written(Space* space, std::unique_ptr<Space::GroupCommit> group, const Status& written);
 
@@ -162,8 +174,16 @@ class Server::Impl {
   Space* committing_ = nullptr;  // the space whose group is being written
   std::vector<std::function<void()>> after_commit_;
   bool answers_wait_ = false;  // in Written, until the next write started
+  // The group-commit window (see Written): while gathering_, the next group
+  // waits until gather_target_ pushes are queued or gather_timer_ fires.
+  bool gathering_ = false;
+  std::size_t gather_target_ = 0;
+  // How long the last write took: set by the committer thread, read by
+  // Written, which runs after it (one write in flight at a time).
+  std::chrono::steady_clock::duration last_write_{};
   std::vector<std::function<void()>> answers_;
   net::io_context io_;
+  net::steady_timer gather_timer_{io_};  // after io_, which it uses
   tcp::acceptor acceptor_;
   std::uint16_t port_ = 0;
   std::unique_ptr<NotifyListener> listener_;
@@ -518,6 +538,11 @@ Result<Space*> Server::Impl::SpaceNamed(const std::string& name) {
 
 void Server::Impl::ScheduleFlush(Space* space) {
   flush_wanted_.insert(space);
+  if (gathering_) {
+    if (QueuedPushes() < gather_target_) return;
+    gathering_ = false;
+    gather_timer_.cancel();
+  }
   if (start_posted_ || committing_ != nullptr) return;  // Written starts it
   start_posted_ = true;
   net::post(io_, [this] {
@@ -538,7 +563,9 @@ void Server::Impl::StartCommits() {
 void Server::Impl::Write(Space* space, std::unique_ptr<Space::GroupCommit> group) {
   committing_ = space;
   net::post(committer_, [this, space, group = std::move(group)]() mutable {
+    const auto start = std::chrono::steady_clock::now();
     const Status written = group->Write();
+    last_write_ = std::chrono::steady_clock::now() - start;
     net::post(io_, [this, space, group = std::move(group), written]() mutable {
       Written(space, std::move(group), written);
     });
@@ -555,7 +582,26 @@ void Server::Impl::Written(Space* space, std::unique_ptr<Space::GroupCommit> gro
     std::vector<std::function<void()>> waiting = std::move(after_commit_);
     after_commit_.clear();
     for (std::function<void()>& fn : waiting) fn();
-    StartCommits();
+    // The group-commit window. The clients just answered tend to push again
+    // at once, and would otherwise wait for the whole next write, which the
+    // pushes queued meanwhile start right now: two halves of the clients
+    // alternate, each write taking half. When a write takes longer than
+    // their round trip, the next group waits for them — until as many
+    // pushes are queued as are queued now plus those answered, for at most
+    // as long as the last write took.
+    const std::size_t queued = QueuedPushes();
+    if (queued > 0 && !answers_.empty() && last_write_ > kMinWindow) {
+      gathering_ = true;
+      gather_target_ = queued + answers_.size();
+      gather_timer_.expires_after(std::min<std::chrono::steady_clock::duration>(last_write_, kMaxWindow));
+      gather_timer_.async_wait([this](beast::error_code ec) {
+        if (ec || !gathering_) return;
+        gathering_ = false;
+        StartCommits();
+      });
+    } else {
+      StartCommits();
+    }
   }
   answers_wait_ = false;
   std::vector<std::function<void()>> answers = std::move(answers_);

@@ -110,6 +110,7 @@ class Space {
   // called from Flush with its result.
   void Enqueue(PushRequest request, std::string identity, std::function<void(PushResult)> done);
   bool flush_pending() const { return !queue_.empty(); }
+  std::size_t queued() const { return queue_.size(); }
   // Processes every queued push (see the file comment): Prepare, Write,
   // Finish, on this thread.
   void Flush();
