@@ -584,15 +584,15 @@ void Server::Impl::Written(Space* space, std::unique_ptr<Space::GroupCommit> gro
     for (std::function<void()>& fn : waiting) fn();
     // The group-commit window. The clients just answered tend to push again
     // at once, and would otherwise wait for the whole next write, which the
-    // pushes queued meanwhile start right now: two halves of the clients
-    // alternate, each write taking half. When a write takes longer than
-    // their round trip, the next group waits for them — until as many
-    // pushes are queued as are queued now plus those answered, for at most
-    // as long as the last write took.
-    const std::size_t queued = QueuedPushes();
-    if (queued > 0 && !answers_.empty() && last_write_ > kMinWindow) {
+    // pushes queued meanwhile (or the first of them to come back) start
+    // right now: the clients split into groups that alternate, each write
+    // taking a part. When a write takes longer than their round trip, the
+    // next group waits for them — until as many pushes are queued as are
+    // queued now plus those answered, for at most as long as the last
+    // write took. (One client alone: its next push starts the write.)
+    if (!answers_.empty() && last_write_ > kMinWindow) {
       gathering_ = true;
-      gather_target_ = queued + answers_.size();
+      gather_target_ = QueuedPushes() + answers_.size();
       gather_timer_.expires_after(std::min<std::chrono::steady_clock::duration>(last_write_, kMaxWindow));
       gather_timer_.async_wait([this](beast::error_code ec) {
         if (ec || !gathering_) return;
