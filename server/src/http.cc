@@ -124,8 +124,8 @@ class Server::Impl {
     after_commit_.push_back(std::move(fn));
   }
   // Sends a push's answer (fn): now, or, for the pushes of a group that
-  // just committed, once the next group's write has started, so that
-  // answering them overlaps with it.
+  // just committed, at the end of Written — once the next group's write
+  // has started (answering overlaps with it) or the window opened.
   void SendAnswer(std::function<void()> fn) {
     if (!answers_wait_) return fn();
     answers_.push_back(std::move(fn));
@@ -153,7 +153,9 @@ class Server::Impl {
   // is one connection): its SQL transaction runs on committer_, while this
   // thread goes on reading, decoding and queueing requests; when it is
   // written, Finish answers its pushes here, what waited for the database
-  // runs, and the next group (everything queued meanwhile) starts.
+  // runs, and the next group (everything queued meanwhile) starts — or,
+  // in the group-commit window, starts once the clients just answered
+  // have pushed again.
   void StartCommits();
   std::size_t QueuedPushes() const {
     std::size_t n = 0;
