@@ -6,6 +6,8 @@
 //
 //   make bench-sync                                   (builds, then runs this under scripts/with-postgres)
 //   node bench/sync/run.mjs [--quick]                 (built trees; --quick: smaller figures, for a try)
+//   node bench/sync/run.mjs --only throughput         (figure 2 alone, on SQLite and, if named, PostgreSQL)
+//   KEEPSTATE_SYNC_SERVER=<binary> node bench/sync/run.mjs ...   (another build's server)
 //
 // Prints a table and writes bench/results/sync.json.
 import { execFileSync } from 'node:child_process';
@@ -23,8 +25,12 @@ import { TOKEN } from './wire.mjs';
 
 const repo = fileURLToPath(new URL('../..', import.meta.url));
 const quick = process.argv.includes('--quick');
+const onlyAt = process.argv.indexOf('--only');
+const only = onlyAt === -1 ? null : process.argv[onlyAt + 1];
+if (only !== null && only !== 'throughput') throw new Error(`--only ${only}: the figure that can run alone is throughput`);
 const postgres = process.env.KEEPSTATE_TEST_POSTGRES;
-const binary = serverBinary('native-release');
+// KEEPSTATE_SYNC_SERVER: another build's server binary (a before/after comparison, run back to back).
+const binary = process.env.KEEPSTATE_SYNC_SERVER ?? serverBinary('native-release');
 
 function git(args) {
   try {
@@ -64,15 +70,16 @@ const verdict = (met) => (met ? 'met' : '**missed**');
 
 function table(r) {
   const rows = [];
+  // --only throughput: figure 2 alone; the others are left out of the table.
   const l = r.latency;
-  rows.push([
+  if (l) rows.push([
     `1. transfer on A reaches B's watch, p50 (${l.transfers} transfers)`,
     ms(l.p50),
     `raw push → poke → pull ${ms(l.floorP50)}; HTTP round trip ${ms(l.httpP50)}`,
     ratio(l.p50 / l.floorP50),
     `≤ 10 ms: ${verdict(l.p50 <= 10)}`,
   ]);
-  rows.push(['1. the same, p99', ms(l.p99), `raw push → poke → pull ${ms(l.floorP99)}`, ratio(l.p99 / l.floorP99), `≤ 50 ms: ${verdict(l.p99 <= 50)}`]);
+  if (l) rows.push(['1. the same, p99', ms(l.p99), `raw push → poke → pull ${ms(l.floorP99)}`, ratio(l.p99 / l.floorP99), `≤ 50 ms: ${verdict(l.p99 <= 50)}`]);
   for (const [db, t] of Object.entries(r.throughput)) {
     if (t === null) {
       rows.push([`2. push throughput, ${db}`, 'not run', 'no KEEPSTATE_TEST_POSTGRES (make bench-sync runs it under scripts/with-postgres)', '', '']);
@@ -95,33 +102,32 @@ function table(r) {
     ]);
   }
   const b = r.bigSpace;
-  const c = b.changePull;
-  rows.push([
+  if (b) rows.push([
     `3. pull after a 1 KiB change, ${b.mib} MiB space`,
-    `${ms(c.ms)}, ${bytes(c.sent)} sent, ${bytes(c.received)} received`,
-    `snapshot download ${ms(b.firstPull.plainMs)}, ${bytes(b.snapshotBytes)}; raw pull ${ms(c.rawMs)}`,
-    `bytes ÷ ${count(b.snapshotBytes / (c.sent + c.received))}, time ÷ ${(b.firstPull.plainMs / c.ms).toFixed(0)}`,
+    `${ms(b.changePull.ms)}, ${bytes(b.changePull.sent)} sent, ${bytes(b.changePull.received)} received`,
+    `snapshot download ${ms(b.firstPull.plainMs)}, ${bytes(b.snapshotBytes)}; raw pull ${ms(b.changePull.rawMs)}`,
+    `bytes ÷ ${count(b.snapshotBytes / (b.changePull.sent + b.changePull.received))}, time ÷ ${(b.firstPull.plainMs / b.changePull.ms).toFixed(0)}`,
     '',
   ]);
   const u = r.catchUp;
-  rows.push([
+  if (u) rows.push([
     `4. offline for ${count(u.mutations)} mutations, catch up`,
     `${ms(u.ms)}, ${bytes(u.sent)} sent, ${bytes(u.received)} received`,
     `raw pushes of ${count(u.mutations)} transfers ${ms(u.rawMs)}`,
     ratio(u.ms / u.rawMs),
     '',
   ]);
-  const f = b.firstPull;
-  rows.push([
+  const f = b?.firstPull;
+  if (f) rows.push([
     `5. new device's first pull, ${b.mib} MiB (open + sync, fake IndexedDB)`,
     `${ms(f.deviceMs)} (openStore ${ms(f.deviceOpenMs)})`,
     `plain HTTP download ${ms(f.plainMs)}`,
     ratio(f.deviceMs / f.plainMs),
     `≤ 1.5x: ${verdict(f.deviceMs / f.plainMs <= 1.5)}`,
   ]);
-  rows.push([`5. the same on memory storage`, ms(f.memoryMs), `plain HTTP download ${ms(f.plainMs)}`, ratio(f.memoryMs / f.plainMs), '']);
+  if (f) rows.push([`5. the same on memory storage`, ms(f.memoryMs), `plain HTTP download ${ms(f.plainMs)}`, ratio(f.memoryMs / f.plainMs), '']);
   const s = r.sockets;
-  rows.push([
+  if (s) rows.push([
     `6. poke sockets held by one server`,
     `${count(s.count)}, all poked ${ms(s.allMs)} after the push; +${bytes(s.perClient)} RSS per client`,
     `RSS ${bytes(s.rssBefore)} → ${bytes(s.rssAfter)}`,
@@ -161,12 +167,17 @@ async function main() {
     machine: `${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}`,
     loadAverage: os.loadavg()[0],
     quick,
+    only,
     postgresFsync: postgres === undefined ? null : postgresFsync(),
     fdatasync: fdatasyncRate(),
     throughput: { SQLite: null, PostgreSQL: null },
   };
   await withServer({}, async (server) => {
     console.log(`SQLite server ${server.url} (pid ${server.pid})`);
+    if (only === 'throughput') {
+      results.throughput.SQLite = await measureThroughput(server.url, server.pid, 'sqlite', { quick });
+      return;
+    }
     results.sockets = await measureSockets(server.url, server.pid, { count: 1000 });
     console.log(`  6. sockets: ${results.sockets.poked} poked`);
     results.latency = await measureLatency(server.url, { transfers: quick ? 50 : 200 });
@@ -191,7 +202,7 @@ async function main() {
   console.log(text);
   console.log(`\n${cpuTable(results)}`);
   mkdirSync(new URL('../results/', import.meta.url), { recursive: true });
-  const out = new URL(`../results/${quick ? 'sync-quick' : 'sync'}.json`, import.meta.url);
+  const out = new URL(`../results/sync${only ? `-${only}` : ''}${quick ? '-quick' : ''}.json`, import.meta.url);
   writeFileSync(out, `${JSON.stringify(results, null, 2)}\n`);
   console.log(`\nJSON: ${fileURLToPath(out)}`);
 }

@@ -1,8 +1,10 @@
 // Figure 2: one space's push throughput. 10 clients push ledger transfers as raw HTTP pushes
-// (the args the package sends for Ledger.transfer), each waiting for its answer before the
-// next push: the server commits a push (its state and the client's last mutation id) before
-// it answers, so every mutation counted was durable when acknowledged. Bodies are built before
-// the clock starts: the loop times the server, not the JSON encoder of this process.
+// (the args the package sends for Ledger.transfer), each on its own keep-alive connection,
+// waiting for its answer before the next push: the server commits a push (its state and the
+// client's last mutation id) before it answers, so every mutation counted was durable when
+// acknowledged. Requests are built before the clock starts and sent as prepared bytes
+// (wire.mjs, PushConnection): the loop times the server, not this process's JSON encoder or
+// HTTP client.
 //
 // The limits in the same run: the disk's synchronous write rate (4 KiB + fdatasync in the
 // server's temporary directory; the server's commits/s against it) and the HTTP no-op rate (10
@@ -13,7 +15,7 @@ import { closeSync, fdatasyncSync, mkdtempSync, openSync, readFileSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { encodeOpenAccount, encodeTransfer } from './devices.mjs';
-import { clientId, mutation, pushBody, SpaceWire } from './wire.mjs';
+import { clientId, mutation, PushConnection, pushBody, SpaceWire } from './wire.mjs';
 
 export const CLIENTS = 10;
 const ACCOUNTS = 1000;
@@ -58,26 +60,31 @@ async function pushRun(url, pid, space, { batch, pushes }) {
   const bodies = [];
   for (let c = 0; c < CLIENTS; ++c) {
     const client = clientId(`tput${c}`);
+    const connection = new PushConnection(url, space);
     const draw = pairs(c + 1);
     const list = [];
     let id = 0;
     for (let p = 0; p < pushes; ++p) {
       const mutations = [];
       for (let i = 0; i < batch; ++i) mutations.push(mutation(++id, 'transfer', encodeTransfer(...draw(), 1)));
-      list.push(pushBody(client, mutations));
+      list.push(connection.prepare(pushBody(client, mutations)));
     }
-    bodies.push({ client, list, last: id });
+    bodies.push({ client, connection, list, last: id });
   }
   const before = (await wire.push(owner, [])).version;
   const { seconds, serverCpu, clientCpu } = await timed(pid, () =>
     Promise.all(
-      bodies.map(async ({ client, list, last }) => {
-        let answer;
-        for (const body of list) answer = await wire.push(client, body);
-        if (answer.lastMutationId !== last) throw new Error(`figure 2: ${client} ended at ${answer.lastMutationId}, not ${last}`);
+      bodies.map(async ({ client, connection, list, last }) => {
+        let text;
+        for (const request of list) text = await connection.send(request);
+        const answer = JSON.parse(text);
+        if (answer.lastMutationId !== last || answer.failed.length !== 0) {
+          throw new Error(`figure 2: ${client} ended at ${answer.lastMutationId}, not ${last} (failed: ${answer.failed.length})`);
+        }
       }),
     ),
   );
+  for (const { connection } of bodies) connection.close();
   const after = (await wire.push(owner, [])).version;
   const mutations = CLIENTS * pushes * batch;
   const commits = after - before;
@@ -97,15 +104,16 @@ async function pushRun(url, pid, space, { batch, pushes }) {
 
 /** Empty pushes from 10 clients: { perSecond, serverCpu, clientCpu } with nothing to commit. */
 async function noopRate(url, pid, space, requests) {
-  const wire = new SpaceWire(url, space);
-  const bodies = Array.from({ length: CLIENTS }, (_, c) => pushBody(clientId(`noop${c}`), []));
+  const connections = Array.from({ length: CLIENTS }, () => new PushConnection(url, space));
+  const bodies = connections.map((connection, c) => connection.prepare(pushBody(clientId(`noop${c}`), [])));
   const { seconds, serverCpu, clientCpu } = await timed(pid, () =>
     Promise.all(
-      bodies.map(async (body) => {
-        for (let i = 0; i < requests; ++i) await wire.push(undefined, body);
+      connections.map(async (connection, c) => {
+        for (let i = 0; i < requests; ++i) await connection.send(bodies[c]);
       }),
     ),
   );
+  for (const connection of connections) connection.close();
   return { requests: CLIENTS * requests, perSecond: (CLIENTS * requests) / seconds, seconds, serverCpu, clientCpu };
 }
 

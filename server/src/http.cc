@@ -7,12 +7,16 @@
 
 #include <unistd.h>
 
+#include <algorithm>
+#include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <functional>
 #include <map>
 #include <optional>
 #include <set>
 #include <utility>
+#include <vector>
 
 #include "keepstate/server/space.h"
 #include "notify.h"
@@ -70,6 +74,11 @@ std::optional<std::string_view> BearerToken(const Request& req) {
   return value.substr(kBearer.size());
 }
 
+// The group-commit window's bounds (Server::Impl::Written): writes quicker
+// than a client's round trip wait for nobody; none waits longer than this.
+constexpr std::chrono::microseconds kMinWindow{50};
+constexpr std::chrono::microseconds kMaxWindow{2000};
+
 unsigned HttpStatusOf(const Status& s) {
   switch (s.code()) {
     case Code::kInvalidArgument:
@@ -96,10 +105,31 @@ class Server::Impl {
   void Stop() { io_.stop(); }
 
   // The open space `name`, opened on first use. Errors: the store's.
+  // REQUIRES: the database is free (WhenDatabaseFree), unless the space is open.
   Result<Space*> SpaceNamed(const std::string& name);
-  // Runs the space's flush after the handlers ready now have run, so that
-  // the pushes they enqueue share one commit.
+  // The space `name` if it is open, else nullptr.
+  Space* OpenSpace(const std::string& name) {
+    auto it = spaces_.find(name);
+    return it == spaces_.end() ? nullptr : it->second.get();
+  }
+  // Starts a commit of the space's queued pushes after the handlers ready
+  // now have run, so that the pushes they enqueue share it; while another
+  // commit is in flight, the space waits for it to finish.
   void ScheduleFlush(Space* space);
+  // Runs fn now if no commit is in flight, else right after it finished
+  // (before the next starts): what reads the database or a Space's state
+  // (pulls, snapshots, opening a space, catching up) waits for the writer.
+  void WhenDatabaseFree(std::function<void()> fn) {
+    if (committing_ == nullptr) return fn();
+    after_commit_.push_back(std::move(fn));
+  }
+  // Sends a push's answer (fn): now, or, for the pushes of a group that
+  // just committed, at the end of Written — once the next group's write
+  // has started (answering overlaps with it) or the window opened.
+  void SendAnswer(std::function<void()> fn) {
+    if (!answers_wait_) return fn();
+    answers_.push_back(std::move(fn));
+  }
   Result<std::string> Authorized(std::string_view space, std::string_view token) {
     try {
       return authorize_(space, token);
@@ -119,6 +149,21 @@ class Server::Impl {
  private:
   void Accept();
   void WatchNotifications();
+  // The commit pipeline. At most one group commit is in flight (the database
+  // is one connection): its SQL transaction runs on committer_, while this
+  // thread goes on reading, decoding and queueing requests; when it is
+  // written, Finish answers its pushes here, what waited for the database
+  // runs, and the next group (everything queued meanwhile) starts — or,
+  // in the group-commit window, starts once the clients just answered
+  // have pushed again.
+  void StartCommits();
+  std::size_t QueuedPushes() const {
+    std::size_t n = 0;
+    for (const Space* s : flush_wanted_) n += s->queued();
+    return n;
+  }
+  void Write(Space* space, std::unique_ptr<Space::GroupCommit> group);
+  void Written(Space* space, std::unique_ptr<Space::GroupCommit> group, const Status& written);
 
   Database* db_;
   server::Authorize authorize_;
@@ -126,13 +171,29 @@ class Server::Impl {
   // Before io_: destroying io_ destroys the sessions its handlers hold,
   // which unsubscribe from their spaces, so the spaces must outlive it.
   std::map<std::string, std::unique_ptr<Space>> spaces_;
-  std::set<Space*> flush_scheduled_;
+  std::set<Space*> flush_wanted_;
+  bool start_posted_ = false;
+  Space* committing_ = nullptr;  // the space whose group is being written
+  std::vector<std::function<void()>> after_commit_;
+  bool answers_wait_ = false;  // in Written, until the next write started
+  // The group-commit window (see Written): while gathering_, the next group
+  // waits until gather_target_ pushes are queued or gather_timer_ fires.
+  bool gathering_ = false;
+  std::size_t gather_target_ = 0;
+  // How long the last write took: set by the committer thread, read by
+  // Written, which runs after it (one write in flight at a time).
+  std::chrono::steady_clock::duration last_write_{};
+  std::vector<std::function<void()>> answers_;
   net::io_context io_;
+  net::steady_timer gather_timer_{io_};  // after io_, which it uses
   tcp::acceptor acceptor_;
   std::uint16_t port_ = 0;
   std::unique_ptr<NotifyListener> listener_;
   std::optional<net::posix::stream_descriptor> listener_socket_;
   std::optional<net::signal_set> signals_;
+  // Last: destroyed first, joining a write in flight while the spaces and
+  // io_ (which it posts its outcome to) still exist.
+  net::thread_pool committer_{1};
 };
 
 namespace {
@@ -173,6 +234,10 @@ class PokeSession : public std::enable_shared_from_this<PokeSession> {
       ws_.async_close(websocket::close_reason(static_cast<websocket::close_code>(4401), "unauthorized"), [self = shared_from_this()](beast::error_code) {});
       return;
     }
+    server_->WhenDatabaseFree([self = shared_from_this()] { self->Subscribe(); });
+  }
+
+  void Subscribe() {
     Result<Space*> space = server_->SpaceNamed(space_);
     if (!space.ok()) {
       ws_.async_close(websocket::close_reason(websocket::close_code::internal_error),
@@ -287,29 +352,46 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   void Push(const std::string& name, std::string identity, const std::string& body) {
     Result<PushRequest> request = DecodePush(body, server_->options().limits);
     if (!request.ok()) return Answer(HttpStatusOf(request.status()), EncodeError(request.status().message()));
-    Result<Space*> space = server_->SpaceNamed(name);
-    if (!space.ok()) return Answer(503, EncodeError(space.status().ToString()));
-    (*space)->Enqueue(std::move(*request), std::move(identity), [self = shared_from_this()](PushResult r) {
-      switch (r.refusal) {
-        case Refusal::kNone:
-          return self->Answer(200, EncodePush(r.response));
-        case Refusal::kForbidden:
-          return self->Answer(403, EncodeError(r.message));
-        case Refusal::kGap:
-          return self->Answer(409, EncodeError(r.message));
-        case Refusal::kUnavailable:
-          return self->Answer(503, EncodeError(r.message));
-      }
+    // An open space queues the push at once, also while a commit is in
+    // flight (it goes into the next group); opening one reads the database.
+    if (Space* open = server_->OpenSpace(name)) return Enqueue(open, std::move(*request), std::move(identity));
+    server_->WhenDatabaseFree(
+        [self = shared_from_this(), name, request = std::move(*request), identity = std::move(identity)]() mutable {
+          Result<Space*> space = self->server_->SpaceNamed(name);
+          if (!space.ok()) return self->Answer(503, EncodeError(space.status().ToString()));
+          self->Enqueue(*space, std::move(request), std::move(identity));
+        });
+  }
+
+  void Enqueue(Space* space, PushRequest request, std::string identity) {
+    space->Enqueue(std::move(request), std::move(identity), [self = shared_from_this()](PushResult r) {
+      self->server_->SendAnswer([self, r = std::move(r)] {
+        switch (r.refusal) {
+          case Refusal::kNone:
+            return self->Answer(200, EncodePush(r.response));
+          case Refusal::kForbidden:
+            return self->Answer(403, EncodeError(r.message));
+          case Refusal::kGap:
+            return self->Answer(409, EncodeError(r.message));
+          case Refusal::kUnavailable:
+            return self->Answer(503, EncodeError(r.message));
+        }
+      });
     });
-    server_->ScheduleFlush(*space);
+    server_->ScheduleFlush(space);
   }
 
   void Pull(const std::string& name, const std::string& body) {
     Result<PullRequest> request = DecodePull(body, server_->options().limits);
     if (!request.ok()) return Answer(HttpStatusOf(request.status()), EncodeError(request.status().message()));
+    server_->WhenDatabaseFree(
+        [self = shared_from_this(), name, request = std::move(*request)] { self->PullFree(name, request); });
+  }
+
+  void PullFree(const std::string& name, const PullRequest& request) {
     Result<Space*> space = server_->SpaceNamed(name);
     if (!space.ok()) return Answer(503, EncodeError(space.status().ToString()));
-    Result<PullResponse> response = (*space)->Pull(*request);
+    Result<PullResponse> response = (*space)->Pull(request);
     if (!response.ok()) return Answer(503, EncodeError(response.status().ToString()));
     Answer(200, EncodePull(*response));
   }
@@ -317,6 +399,10 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   void Snapshot(const std::string& name, const std::string& query) {
     const std::optional<std::string> client = QueryValue(query, "client");
     if (client && !ValidClient(*client)) return Answer(400, EncodeError("client must match [A-Za-z0-9_-]{8,64}"));
+    server_->WhenDatabaseFree([self = shared_from_this(), name, client] { self->SnapshotFree(name, client); });
+  }
+
+  void SnapshotFree(const std::string& name, const std::optional<std::string>& client) {
     Result<Space*> space = server_->SpaceNamed(name);
     if (!space.ok()) return Answer(503, EncodeError(space.status().ToString()));
     Result<std::string> file = (*space)->Snapshot();
@@ -421,20 +507,23 @@ void Server::Impl::Accept() {
 void Server::Impl::WatchNotifications() {
   listener_socket_->async_wait(net::posix::stream_descriptor::wait_read, [this](beast::error_code ec) {
     if (ec) return;
-    Result<std::vector<std::string>> spaces = listener_->Take();
+    // Its own commits' notifications would cost a catch-up's query each.
+    Result<std::vector<std::string>> spaces = listener_->Take(db_->session_pid());
     if (!spaces.ok()) {
       std::fprintf(stderr, "keepstate-server: %s (other processes' commits are no longer heard)\n",
                    spaces.status().ToString().c_str());
       return;
     }
     for (const std::string& name : *spaces) {
-      auto it = spaces_.find(name);
-      if (it == spaces_.end()) continue;  // not open here: it will restore when asked for
-      Result<bool> caught_up = it->second->CatchUp();  // pokes its subscribers if it moved
-      if (!caught_up.ok()) {
-        std::fprintf(stderr, "keepstate-server: catching up with %s: %s\n", name.c_str(),
-                     caught_up.status().ToString().c_str());
-      }
+      WhenDatabaseFree([this, name] {
+        Space* space = OpenSpace(name);
+        if (space == nullptr) return;  // not open here: it will restore when asked for
+        Result<bool> caught_up = space->CatchUp();  // pokes its subscribers if it moved
+        if (!caught_up.ok()) {
+          std::fprintf(stderr, "keepstate-server: catching up with %s: %s\n", name.c_str(),
+                       caught_up.status().ToString().c_str());
+        }
+      });
     }
     WatchNotifications();
   });
@@ -450,11 +539,76 @@ Result<Space*> Server::Impl::SpaceNamed(const std::string& name) {
 }
 
 void Server::Impl::ScheduleFlush(Space* space) {
-  if (!flush_scheduled_.insert(space).second) return;
-  net::post(io_, [this, space] {
-    flush_scheduled_.erase(space);
-    space->Flush();
+  flush_wanted_.insert(space);
+  if (gathering_) {
+    if (QueuedPushes() < gather_target_) return;
+    gathering_ = false;
+    gather_timer_.cancel();
+  }
+  if (start_posted_ || committing_ != nullptr) return;  // Written starts it
+  start_posted_ = true;
+  net::post(io_, [this] {
+    start_posted_ = false;
+    StartCommits();
   });
+}
+
+void Server::Impl::StartCommits() {
+  while (committing_ == nullptr && !flush_wanted_.empty()) {
+    Space* space = *flush_wanted_.begin();
+    flush_wanted_.erase(flush_wanted_.begin());
+    // nullptr: its pushes were answered without a write.
+    if (std::unique_ptr<Space::GroupCommit> group = space->Prepare()) Write(space, std::move(group));
+  }
+}
+
+void Server::Impl::Write(Space* space, std::unique_ptr<Space::GroupCommit> group) {
+  committing_ = space;
+  net::post(committer_, [this, space, group = std::move(group)]() mutable {
+    const auto start = std::chrono::steady_clock::now();
+    const Status written = group->Write();
+    last_write_ = std::chrono::steady_clock::now() - start;
+    net::post(io_, [this, space, group = std::move(group), written]() mutable {
+      Written(space, std::move(group), written);
+    });
+  });
+}
+
+void Server::Impl::Written(Space* space, std::unique_ptr<Space::GroupCommit> group, const Status& written) {
+  committing_ = nullptr;
+  answers_wait_ = true;
+  // A conflict (another process committed first) runs the group again.
+  if (std::unique_ptr<Space::GroupCommit> again = space->Finish(std::move(group), written)) {
+    Write(space, std::move(again));
+  } else {
+    std::vector<std::function<void()>> waiting = std::move(after_commit_);
+    after_commit_.clear();
+    for (std::function<void()>& fn : waiting) fn();
+    // The group-commit window. The clients just answered tend to push again
+    // at once, and would otherwise wait for the whole next write, which the
+    // pushes queued meanwhile (or the first of them to come back) start
+    // right now: the clients split into groups that alternate, each write
+    // taking a part. When a write takes longer than their round trip, the
+    // next group waits for them — until as many pushes are queued as are
+    // queued now plus those answered, for at most as long as the last
+    // write took. (One client alone: its next push starts the write.)
+    if (!answers_.empty() && last_write_ > kMinWindow) {
+      gathering_ = true;
+      gather_target_ = QueuedPushes() + answers_.size();
+      gather_timer_.expires_after(std::min<std::chrono::steady_clock::duration>(last_write_, kMaxWindow));
+      gather_timer_.async_wait([this](beast::error_code ec) {
+        if (ec || !gathering_) return;
+        gathering_ = false;
+        StartCommits();
+      });
+    } else {
+      StartCommits();
+    }
+  }
+  answers_wait_ = false;
+  std::vector<std::function<void()>> answers = std::move(answers_);
+  answers_.clear();
+  for (std::function<void()>& fn : answers) fn();
 }
 
 void Server::Impl::Run() {

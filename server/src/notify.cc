@@ -25,12 +25,12 @@ NotifyListener::~NotifyListener() { PQfinish(static_cast<PGconn*>(conn_)); }
 
 int NotifyListener::socket() const { return PQsocket(static_cast<PGconn*>(conn_)); }
 
-Result<std::vector<std::string>> NotifyListener::Take() {
+Result<std::vector<std::string>> NotifyListener::Take(int own_pid) {
   auto* conn = static_cast<PGconn*>(conn_);
   if (PQconsumeInput(conn) == 0) return Status::Internal(std::string("postgres: ") + PQerrorMessage(conn));
   std::vector<std::string> spaces;
   while (PGnotify* n = PQnotifies(conn)) {
-    spaces.emplace_back(n->extra);
+    if (n->be_pid != own_pid) spaces.emplace_back(n->extra);
     PQfreemem(n);
   }
   std::sort(spaces.begin(), spaces.end());

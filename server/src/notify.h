@@ -22,9 +22,10 @@ class NotifyListener {
   ~NotifyListener();
   // The socket to watch for readability.
   int socket() const;
-  // The spaces named by the notifications that arrived (once each).
-  // Errors: Internal (the connection broke).
-  Result<std::vector<std::string>> Take();
+  // The spaces named by the notifications that arrived (once each), but
+  // those sent by the backend `own_pid` (this process's own commits, which
+  // it holds already). Errors: Internal (the connection broke).
+  Result<std::vector<std::string>> Take(int own_pid);
 
  private:
   explicit NotifyListener(void* conn) : conn_(conn) {}

@@ -91,6 +91,7 @@ Status Space::Reload() {
 }
 
 Result<bool> Space::CatchUp() {
+  if (committing_) return Status::Busy("space " + name() + " is committing");
   KEEPSTATE_ASSIGN_OR_RETURN(const std::uint64_t stored, store_->StoredVersion());
   if (stored == version()) return false;
   const std::uint64_t before = version();
@@ -112,68 +113,100 @@ PushResult Space::Push(PushRequest request, std::string identity) {
 }
 
 void Space::Flush() {
-  std::vector<Pending> group = std::move(queue_);
+  for (std::unique_ptr<GroupCommit> group = Prepare(); group != nullptr;) {
+    const Status written = group->Write();
+    group = Finish(std::move(group), written);
+  }
+}
+
+std::unique_ptr<Space::GroupCommit> Space::Prepare() {
+  // One group in flight: the queue waits for the next Prepare after Finish.
+  if (committing_ || queue_.empty()) return nullptr;
+  auto group = std::make_unique<GroupCommit>();
+  group->group_ = std::move(queue_);
   queue_.clear();
-  if (group.empty()) return;
-  const std::uint64_t before = version();
+  group->store_ = store_.get();
+  group->version_before_ = version();
   // A gap seen against this process's view may be another process's work
   // that it has not caught up with yet: look before refusing. (A stale view
   // of a resend needs no look: its commit conflicts and runs again.)
-  const bool gap = std::any_of(group.begin(), group.end(), [&](const Pending& p) {
+  const bool gap = std::any_of(group->group_.begin(), group->group_.end(), [&](const Pending& p) {
     return !p.request.mutations.empty() && p.request.mutations.front().id > LastMutationId(p.request.client) + 1;
   });
   if (gap) {
     Result<std::uint64_t> stored = store_->StoredVersion();
     if (stored.ok() && *stored != version()) Reload().IgnoreError();  // a failure shows in the commit below
   }
-  std::vector<PushResult> results;
-  Status s;
-  for (int attempt = 0; attempt < kMaxAttempts; ++attempt) {
-    results.assign(group.size(), PushResult{});
-    s = RunAndCommit(group, results);
-    if (s.ok()) break;
-    // Conflict: catch up and run again. Anything else: throw the state the
-    // group made away, so that reads never see what was not committed.
-    const Status reloaded = Reload();
-    if (!reloaded.ok()) {
-      s = reloaded;
-      break;
-    }
-    if (s.code() != Code::kConflict) break;
-  }
-  if (!s.ok()) {
-    for (PushResult& r : results) r = PushResult{Refusal::kUnavailable, "the commit failed: " + s.ToString(), {}};
-  }
-  for (std::size_t i = 0; i < group.size(); ++i) group[i].done(std::move(results[i]));
-  if (version() != before) Announce();
+  return Run(std::move(group));
 }
 
-Status Space::RunAndCommit(std::vector<Pending>& group, std::vector<PushResult>& results) {
+std::unique_ptr<Space::GroupCommit> Space::Run(std::unique_ptr<GroupCommit> group) {
+  group->results_.assign(group->group_.size(), PushResult{});
+  group->last_before_.assign(group->group_.size(), 0);
+  group->touched_.clear();
+  group->log_ = CommitLog{};
+  group->batch_.reset();
+  const Status ran = RunGroup(*group);
+  if (!ran.ok()) return Retry(std::move(group), ran);
+  if (!group->batch_) return Finish(std::move(group), Status::Ok());  // nothing to write: answer now
+  committing_ = true;
+  return group;
+}
+
+std::unique_ptr<Space::GroupCommit> Space::Finish(std::unique_ptr<GroupCommit> group, const Status& written) {
+  committing_ = false;
+  const Status completed = CompleteGroup(*group, written);
+  if (!completed.ok()) return Retry(std::move(group), completed);
+  Answer(*group);
+  return nullptr;
+}
+
+std::unique_ptr<Space::GroupCommit> Space::Retry(std::unique_ptr<GroupCommit> group, Status failed) {
+  // Conflict: catch up and run again. Anything else: throw the state the
+  // group made away, so that reads never see what was not committed.
+  const Status reloaded = Reload();
+  if (!reloaded.ok()) {
+    failed = reloaded;
+  } else if (failed.code() == Code::kConflict && ++group->attempts_ < kMaxAttempts) {
+    return Run(std::move(group));
+  }
+  for (PushResult& r : group->results_) {
+    r = PushResult{Refusal::kUnavailable, "the commit failed: " + failed.ToString(), {}};
+  }
+  Answer(*group);
+  return nullptr;
+}
+
+void Space::Answer(GroupCommit& group) {
+  for (std::size_t i = 0; i < group.group_.size(); ++i) group.group_[i].done(std::move(group.results_[i]));
+  if (version() != group.version_before_) Announce();
+}
+
+Status Space::RunGroup(GroupCommit& group) {
   if (!replica_->open() || replica_->dirty()) return Status::Internal("space " + name() + " is not at a committed state");
-  std::map<std::string, ClientRecord> touched;
-  std::vector<std::uint64_t> last_before(group.size(), 0);
-  CommitLog log;
+  std::map<std::string, ClientRecord>& touched = group.touched_;
+  CommitLog& log = group.log_;
   bool processed = false;
   KEEPSTATE_RETURN_IF_ERROR(replica_->Watch({engine::KeyRange{}}));  // every key
-  for (std::size_t i = 0; i < group.size(); ++i) {
-    const PushRequest& request = group[i].request;
-    const std::string& identity = group[i].identity;
+  for (std::size_t i = 0; i < group.group_.size(); ++i) {
+    const PushRequest& request = group.group_[i].request;
+    const std::string& identity = group.group_[i].identity;
     ClientRecord current;
     if (auto t = touched.find(request.client); t != touched.end()) {
       current = t->second;
     } else if (auto c = clients_.find(request.client); c != clients_.end()) {
       current = c->second;
     }
-    last_before[i] = current.last_id;
+    group.last_before_[i] = current.last_id;
     if (!current.identity.empty() && current.identity != identity) {
-      results[i] = {Refusal::kForbidden, "client " + request.client + " is bound to another identity", {}};
+      group.results_[i] = {Refusal::kForbidden, "client " + request.client + " is bound to another identity", {}};
       continue;
     }
     if (!request.mutations.empty() && request.mutations.front().id > current.last_id + 1) {
-      results[i] = {Refusal::kGap,
-                    "mutation " + std::to_string(request.mutations.front().id) + " of client " + request.client +
-                        " follows a gap: the last processed is " + std::to_string(current.last_id),
-                    {}};
+      group.results_[i] = {Refusal::kGap,
+                           "mutation " + std::to_string(request.mutations.front().id) + " of client " + request.client +
+                               " follows a gap: the last processed is " + std::to_string(current.last_id),
+                           {}};
       continue;
     }
     for (const Mutation& m : request.mutations) {
@@ -186,40 +219,46 @@ Status Space::RunAndCommit(std::vector<Pending>& group, std::vector<PushResult>&
       current.last_id = m.id;
       processed = true;
     }
-    if (current.last_id != last_before[i]) {
+    if (current.last_id != group.last_before_[i]) {
       // The first push that processes anything binds the client.
       current.identity = identity;
       touched[request.client] = current;
     }
   }
-  if (processed) {
-    KEEPSTATE_RETURN_IF_ERROR(replica_->TakeChanges(
-        [&](std::string_view key, std::optional<std::string_view>) { log.changed_keys.emplace_back(key); }));
-    log.clients = touched;
-    // Commit even if no mutation wrote anything: the last ids must land.
-    replica_->MarkChanged();
-    KEEPSTATE_RETURN_IF_ERROR(replica_->Capture(NowMs()));
-    const Status applied = store_->Commit(*replica_->batch(), log);
-    KEEPSTATE_RETURN_IF_ERROR(replica_->CommitDone(applied));
-    KEEPSTATE_RETURN_IF_ERROR(applied);
-    for (auto& [client, record] : touched) clients_[client] = record;
+  if (!processed) return Status::Ok();
+  KEEPSTATE_RETURN_IF_ERROR(replica_->TakeChanges(
+      [&](std::string_view key, std::optional<std::string_view>) { log.changed_keys.emplace_back(key); }));
+  log.clients = touched;
+  // Commit even if no mutation wrote anything: the last ids must land.
+  replica_->MarkChanged();
+  KEEPSTATE_RETURN_IF_ERROR(replica_->Capture(NowMs()));
+  group.batch_ = replica_->batch();
+  if (!group.batch_) return Status::Internal("space " + name() + ": a capture without a batch");
+  return Status::Ok();
+}
+
+Status Space::CompleteGroup(GroupCommit& group, const Status& written) {
+  if (group.batch_) {
+    KEEPSTATE_RETURN_IF_ERROR(replica_->CommitDone(written));
+    KEEPSTATE_RETURN_IF_ERROR(written);
+    for (auto& [client, record] : group.touched_) clients_[client] = record;
   }
   KEEPSTATE_RETURN_IF_ERROR(replica_->Watch({}));
   // Answers: each push's failures among its ids — those of this group, and,
   // for resent ids, those stored by earlier commits.
-  for (std::size_t i = 0; i < group.size(); ++i) {
-    if (results[i].refusal != Refusal::kNone) continue;
-    const PushRequest& request = group[i].request;
-    PushResponse& response = results[i].response;
+  for (std::size_t i = 0; i < group.group_.size(); ++i) {
+    if (group.results_[i].refusal != Refusal::kNone) continue;
+    const PushRequest& request = group.group_[i].request;
+    PushResponse& response = group.results_[i].response;
     response.version = version();
     response.last_mutation_id = LastMutationId(request.client);
     if (request.mutations.empty()) continue;
     const std::uint64_t first = request.mutations.front().id, last = request.mutations.back().id;
-    if (first <= last_before[i]) {
+    if (first <= group.last_before_[i]) {
       KEEPSTATE_ASSIGN_OR_RETURN(response.failed,
-                                 store_->FailuresByIds(request.client, first, std::min(last, last_before[i])));
+                                 store_->FailuresByIds(request.client, first, std::min(last, group.last_before_[i])));
     }
-    for (const Failure& f : log.failures) {
+    for (const Failure& f : group.log_.failures) {
       if (f.client == request.client && f.id >= first && f.id <= last) response.failed.push_back(f);
     }
   }
@@ -232,6 +271,7 @@ std::uint64_t Space::LastMutationId(const std::string& client) const {
 }
 
 Result<PullResponse> Space::Pull(const PullRequest& request) {
+  if (committing_) return Status::Busy("space " + name() + " is committing");
   PullResponse response;
   response.version = version();
   response.last_mutation_id = LastMutationId(request.client);
@@ -267,6 +307,7 @@ Result<PullResponse> Space::Pull(const PullRequest& request) {
 }
 
 Result<std::string> Space::Snapshot() {
+  if (committing_) return Status::Busy("space " + name() + " is committing");
   if (version() == 0) return Status::NotFound("space " + name() + " has no state yet");
   KEEPSTATE_ASSIGN_OR_RETURN(const std::uint64_t size, replica_->BeginExport(NowMs()));
   std::string file(size, '\0');

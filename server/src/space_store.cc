@@ -35,6 +35,11 @@ const char* TableOf(RecordKind kind) { return kind == RecordKind::kManifest ? "k
 // round trip per key (PostgreSQL), well under both engines' parameter limits.
 constexpr std::size_t kKeysPerInsert = 500;
 
+// Changes below the floor are deleted when the floor passes a multiple of
+// this, not at every commit: rows below the floor are never read, and one
+// delete per 64 commits writes far fewer pages than 64.
+constexpr std::uint64_t kChangesDeleteStride = 64;
+
 }  // namespace
 
 // --- Database ----------------------------------------------------------------
@@ -43,6 +48,7 @@ Database::Database(std::unique_ptr<Sql> sql) : sql_(std::move(sql)) {}
 Database::~Database() = default;
 
 bool Database::postgres() const { return sql_->engine() == SqlEngine::kPostgres; }
+int Database::session_pid() const { return sql_->session_pid(); }
 
 Result<std::unique_ptr<Database>> Database::OpenSqlite(const std::string& dir) {
   KEEPSTATE_ASSIGN_OR_RETURN(std::unique_ptr<Sql> sql, server::OpenSqlite(dir + "/keepstate.sqlite3"));
@@ -60,22 +66,26 @@ Result<std::unique_ptr<Database>> Database::OpenPostgres(const std::string& conn
 
 Status Database::CreateSchema() {
   const std::string blob = postgres() ? "BYTEA" : "BLOB";
+  // SQLite: the tables of small rows, written by every commit, are their
+  // primary key's B-tree (not a rowid table plus an index): a commit
+  // rewrites half the pages for them. Files made before keep their tables.
+  const std::string clustered = postgres() ? "" : " WITHOUT ROWID";
   const std::string statements[] = {
       // The head row exists from a space's first open on (bytes NULL: no
       // head), so that a commit always has a row to lock.
       "CREATE TABLE IF NOT EXISTS ks_heads (space TEXT PRIMARY KEY, bytes " + blob +
-          ", version BIGINT NOT NULL DEFAULT 0, change_floor BIGINT NOT NULL DEFAULT 0)",
+          ", version BIGINT NOT NULL DEFAULT 0, change_floor BIGINT NOT NULL DEFAULT 0)" + clustered,
       "CREATE TABLE IF NOT EXISTS ks_manifests (space TEXT NOT NULL, key TEXT NOT NULL, bytes " + blob +
-          " NOT NULL, PRIMARY KEY (space, key))",
+          " NOT NULL, PRIMARY KEY (space, key))" + clustered,
       "CREATE TABLE IF NOT EXISTS ks_packs (space TEXT NOT NULL, key TEXT NOT NULL, bytes " + blob +
           " NOT NULL, PRIMARY KEY (space, key))",
       "CREATE TABLE IF NOT EXISTS ks_clients (space TEXT NOT NULL, client TEXT NOT NULL, last_id BIGINT NOT NULL, "
-      "identity TEXT NOT NULL, PRIMARY KEY (space, client))",
+      "identity TEXT NOT NULL, PRIMARY KEY (space, client))" + clustered,
       "CREATE TABLE IF NOT EXISTS ks_failures (space TEXT NOT NULL, client TEXT NOT NULL, id BIGINT NOT NULL, "
       "version BIGINT NOT NULL, code TEXT NOT NULL, message TEXT NOT NULL, PRIMARY KEY (space, client, id))",
       "CREATE INDEX IF NOT EXISTS ks_failures_by_version ON ks_failures (space, version)",
       "CREATE TABLE IF NOT EXISTS ks_changes (space TEXT NOT NULL, version BIGINT NOT NULL, key " + blob +
-          " NOT NULL, PRIMARY KEY (space, version, key))",
+          " NOT NULL, PRIMARY KEY (space, version, key))" + clustered,
   };
   // PostgreSQL: processes starting together would race on CREATE ... IF NOT
   // EXISTS (it is not atomic there); one at a time, under an advisory lock.
@@ -84,6 +94,13 @@ Status Database::CreateSchema() {
   for (const std::string& s : statements) {
     created = sql_->Exec(s);
     if (!created.ok()) break;
+  }
+  // PostgreSQL: records are stored as they are, not compressed. Packs are
+  // pages of a state (often random bytes): compressing each on its way in
+  // cost a commit more server CPU than anything else it did.
+  for (const char* table : {"ks_manifests", "ks_packs"}) {
+    if (!created.ok() || !postgres()) break;
+    created = sql_->Exec(std::string("ALTER TABLE ") + table + " ALTER COLUMN bytes SET STORAGE EXTERNAL");
   }
   if (postgres()) KEEPSTATE_RETURN_IF_ERROR(sql_->Exec("SELECT pg_advisory_unlock(4242001)"));
   return created;
@@ -143,14 +160,17 @@ Result<std::vector<std::string>> SpaceStore::List(RecordKind kind) {
 Status SpaceStore::Apply(const persistence::WriteBatch& batch) { return Commit(batch, {}); }
 
 Status SpaceStore::Commit(const persistence::WriteBatch& batch, const CommitLog& log) {
-  KEEPSTATE_RETURN_IF_ERROR(sql_->Begin());
   Status s = [&]() -> Status {
     std::vector<SqlRow> rows;
-    const SqlParam p[] = {std::string_view(space_)};
-    KEEPSTATE_RETURN_IF_ERROR(sql_->Exec(sql_->engine() == SqlEngine::kPostgres
-                                             ? "SELECT bytes, change_floor FROM ks_heads WHERE space = $1 FOR UPDATE"
-                                             : "SELECT bytes, change_floor FROM ks_heads WHERE space = $1",
-                                         p, &rows));
+    // Open and lock the head: one round trip on PostgreSQL, as the writes
+    // and the COMMIT below are another.
+    const SqlStatement head[] = {
+        {sql_->begin_statement(), {}},
+        {sql_->engine() == SqlEngine::kPostgres
+             ? "SELECT bytes, change_floor FROM ks_heads WHERE space = $1 FOR UPDATE"
+             : "SELECT bytes, change_floor FROM ks_heads WHERE space = $1",
+         {std::string_view(space_)}}};
+    KEEPSTATE_RETURN_IF_ERROR(sql_->ExecAll(head, &rows));
     if (rows.empty()) return Status::Internal("space " + space_ + " has no head row (not opened through Database)");
     persistence::HeadBytes stored;
     if (!rows[0].IsNull(0)) {
@@ -162,70 +182,67 @@ Status SpaceStore::Commit(const persistence::WriteBatch& batch, const CommitLog&
     for (const persistence::Record& r : batch.puts) {
       if (r.kind == RecordKind::kHead) version = persistence::ClaimedHeadVersion(r.bytes);
     }
-    KEEPSTATE_RETURN_IF_ERROR(WriteRecords(batch));
-    if (version != 0) KEEPSTATE_RETURN_IF_ERROR(WriteLog(log, version, static_cast<std::uint64_t>(rows[0].Int(1))));
+    std::vector<SqlStatement> writes;
+    KEEPSTATE_RETURN_IF_ERROR(WriteRecords(batch, &writes));
+    if (version != 0) WriteLog(log, version, static_cast<std::uint64_t>(rows[0].Int(1)), &writes);
     if (sql_->engine() == SqlEngine::kPostgres) {
       // Delivered at COMMIT to every other process listening (docs/sync.md).
-      KEEPSTATE_RETURN_IF_ERROR(sql_->Exec("SELECT pg_notify('keepstate_space', $1)", p));
+      writes.push_back({"SELECT pg_notify('keepstate_space', $1)", {std::string_view(space_)}});
     }
-    return sql_->Exec("COMMIT");
+    writes.push_back({"COMMIT", {}});
+    return sql_->ExecAll(writes);
   }();
   if (!s.ok()) sql_->Exec("ROLLBACK").IgnoreError();  // nothing of the batch or the log lands
   return s;
 }
 
-Status SpaceStore::WriteRecords(const persistence::WriteBatch& batch) {
-  const SqlParam sp[] = {std::string_view(space_)};
+Status SpaceStore::WriteRecords(const persistence::WriteBatch& batch, std::vector<SqlStatement>* out) {
+  const std::string_view space(space_);
   if (batch.clear_first) {
-    KEEPSTATE_RETURN_IF_ERROR(sql_->Exec("DELETE FROM ks_manifests WHERE space = $1", sp));
-    KEEPSTATE_RETURN_IF_ERROR(sql_->Exec("DELETE FROM ks_packs WHERE space = $1", sp));
-    KEEPSTATE_RETURN_IF_ERROR(sql_->Exec("UPDATE ks_heads SET bytes = NULL WHERE space = $1", sp));
+    out->push_back({"DELETE FROM ks_manifests WHERE space = $1", {space}});
+    out->push_back({"DELETE FROM ks_packs WHERE space = $1", {space}});
+    out->push_back({"UPDATE ks_heads SET bytes = NULL WHERE space = $1", {space}});
   }
   for (const persistence::RecordKey& d : batch.deletes) {
     if (d.kind == RecordKind::kHead) {
-      KEEPSTATE_RETURN_IF_ERROR(sql_->Exec("UPDATE ks_heads SET bytes = NULL WHERE space = $1", sp));
+      out->push_back({"UPDATE ks_heads SET bytes = NULL WHERE space = $1", {space}});
     } else {
-      const SqlParam p[] = {std::string_view(space_), std::string_view(d.key)};
-      KEEPSTATE_RETURN_IF_ERROR(
-          sql_->Exec(std::string("DELETE FROM ") + TableOf(d.kind) + " WHERE space = $1 AND key = $2", p));
+      out->push_back({std::string("DELETE FROM ") + TableOf(d.kind) + " WHERE space = $1 AND key = $2",
+                      {space, std::string_view(d.key)}});
     }
   }
   for (const persistence::Record& r : batch.puts) {
     if (r.kind == RecordKind::kHead) {
       if (r.key != persistence::kHeadKey) return Status::InvalidArgument("a head record must be named head");
-      const SqlParam p[] = {std::string_view(space_), Blob{r.bytes}};
-      KEEPSTATE_RETURN_IF_ERROR(sql_->Exec("UPDATE ks_heads SET bytes = $2 WHERE space = $1", p));
+      out->push_back({"UPDATE ks_heads SET bytes = $2 WHERE space = $1", {space, Blob{r.bytes}}});
     } else {
-      const SqlParam p[] = {std::string_view(space_), std::string_view(r.key), Blob{r.bytes}};
-      KEEPSTATE_RETURN_IF_ERROR(sql_->Exec(std::string("INSERT INTO ") + TableOf(r.kind) +
-                                               " (space, key, bytes) VALUES ($1, $2, $3) "
-                                               "ON CONFLICT (space, key) DO UPDATE SET bytes = excluded.bytes",
-                                           p));
+      out->push_back({std::string("INSERT INTO ") + TableOf(r.kind) +
+                          " (space, key, bytes) VALUES ($1, $2, $3) "
+                          "ON CONFLICT (space, key) DO UPDATE SET bytes = excluded.bytes",
+                      {space, std::string_view(r.key), Blob{r.bytes}}});
     }
   }
   return Status::Ok();
 }
 
-Status SpaceStore::WriteLog(const CommitLog& log, std::uint64_t version, std::uint64_t floor) {
+void SpaceStore::WriteLog(const CommitLog& log, std::uint64_t version, std::uint64_t floor,
+                          std::vector<SqlStatement>* out) {
   const std::string_view space(space_);
   for (const auto& [client, record] : log.clients) {
-    const SqlParam p[] = {space, std::string_view(client), I(record.last_id), std::string_view(record.identity)};
-    KEEPSTATE_RETURN_IF_ERROR(
-        sql_->Exec("INSERT INTO ks_clients (space, client, last_id, identity) VALUES ($1, $2, $3, $4) "
-                   "ON CONFLICT (space, client) DO UPDATE SET last_id = excluded.last_id, identity = excluded.identity",
-                   p));
+    out->push_back({"INSERT INTO ks_clients (space, client, last_id, identity) VALUES ($1, $2, $3, $4) "
+                    "ON CONFLICT (space, client) DO UPDATE SET last_id = excluded.last_id, "
+                    "identity = excluded.identity",
+                    {space, std::string_view(client), I(record.last_id), std::string_view(record.identity)}});
   }
   for (const Failure& f : log.failures) {
-    const SqlParam p[] = {space, std::string_view(f.client), I(f.id), I(version), std::string_view(f.code),
-                          std::string_view(f.message)};
-    KEEPSTATE_RETURN_IF_ERROR(
-        sql_->Exec("INSERT INTO ks_failures (space, client, id, version, code, message) VALUES ($1, $2, $3, $4, $5, $6) "
-                   "ON CONFLICT DO NOTHING",
-                   p));
+    out->push_back({"INSERT INTO ks_failures (space, client, id, version, code, message) "
+                    "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+                    {space, std::string_view(f.client), I(f.id), I(version), std::string_view(f.code),
+                     std::string_view(f.message)}});
   }
   if (version > retention_.failure_versions) {
-    const SqlParam p[] = {space, I(version - retention_.failure_versions)};
-    KEEPSTATE_RETURN_IF_ERROR(sql_->Exec("DELETE FROM ks_failures WHERE space = $1 AND version <= $2", p));
+    out->push_back({"DELETE FROM ks_failures WHERE space = $1 AND version <= $2",
+                    {space, I(version - retention_.failure_versions)}});
   }
   // Changes: versions above the floor have theirs stored. A version that
   // changed too many keys raises the floor to itself (pulls from before it
@@ -236,22 +253,28 @@ Status SpaceStore::WriteLog(const CommitLog& log, std::uint64_t version, std::ui
   } else {
     for (std::size_t at = 0; at < log.changed_keys.size(); at += kKeysPerInsert) {
       const std::size_t n = std::min(kKeysPerInsert, log.changed_keys.size() - at);
-      std::string statement = "INSERT INTO ks_changes (space, version, key) VALUES ";
-      std::vector<SqlParam> p = {space, I(version)};
+      SqlStatement& insert = out->emplace_back();
+      insert.text = "INSERT INTO ks_changes (space, version, key) VALUES ";
+      insert.params = {space, I(version)};
       for (std::size_t i = 0; i < n; ++i) {
-        statement += (i ? ", ($1, $2, $" : "($1, $2, $") + std::to_string(i + 3) + ")";
-        p.push_back(BlobOf(log.changed_keys[at + i]));
+        insert.text += (i ? ", ($1, $2, $" : "($1, $2, $") + std::to_string(i + 3) + ")";
+        insert.params.push_back(BlobOf(log.changed_keys[at + i]));
       }
-      KEEPSTATE_RETURN_IF_ERROR(sql_->Exec(statement + " ON CONFLICT DO NOTHING", p));
+      insert.text += " ON CONFLICT DO NOTHING";
     }
   }
   if (version > retention_.change_versions) new_floor = std::max(new_floor, version - retention_.change_versions);
-  if (new_floor != floor) {
-    const SqlParam p[] = {space, I(new_floor)};
-    KEEPSTATE_RETURN_IF_ERROR(sql_->Exec("DELETE FROM ks_changes WHERE space = $1 AND version <= $2", p));
+  // Invariant: no change is stored at or below the floor rounded down to the
+  // stride, so the delete's index scan starts there, not at the deleted
+  // rows that wait for VACUUM (PostgreSQL).
+  const std::uint64_t deleted = floor / kChangesDeleteStride * kChangesDeleteStride;
+  const std::uint64_t to_delete = new_floor / kChangesDeleteStride * kChangesDeleteStride;
+  if (to_delete > deleted) {
+    out->push_back({"DELETE FROM ks_changes WHERE space = $1 AND version > $2 AND version <= $3",
+                    {space, I(deleted), I(to_delete)}});
   }
-  const SqlParam p[] = {space, I(version), I(new_floor)};
-  return sql_->Exec("UPDATE ks_heads SET version = $2, change_floor = $3 WHERE space = $1", p);
+  out->push_back(
+      {"UPDATE ks_heads SET version = $2, change_floor = $3 WHERE space = $1", {space, I(version), I(new_floor)}});
 }
 
 Status SpaceStore::BeginRead() {

@@ -30,6 +30,12 @@ struct Blob {
 };
 using SqlParam = std::variant<std::int64_t, std::string_view, Blob>;
 
+// One statement of ExecAll (its views must outlive the call).
+struct SqlStatement {
+  std::string text;
+  std::vector<SqlParam> params;
+};
+
 struct SqlRow {
   // Each column: nullopt for NULL; integers as decimal text.
   std::vector<std::optional<std::string>> columns;
@@ -47,6 +53,9 @@ class Sql {
  public:
   virtual ~Sql() = default;
   virtual SqlEngine engine() const = 0;
+  // The database server's process id for this connection (PostgreSQL's
+  // backend pid, which its notifications carry); 0 if there is none.
+  virtual int session_pid() const { return 0; }
   // Runs `statement`; appends its rows to *rows if given. Errors: Conflict
   // (the engine reports a serialization failure or a duplicate key: another
   // writer got there first), Busy (SQLite: locked), Internal (anything else,
@@ -55,9 +64,17 @@ class Sql {
               std::vector<SqlRow>* rows = nullptr) {
     return Run(statement, params, rows);
   }
-  // Opens a write transaction (SQLite: IMMEDIATE, so the write lock is taken
-  // before the head is read).
-  virtual Status Begin() = 0;
+  // Runs `statements` in order, none after the first that fails; appends
+  // the rows of each to *rows if given. PostgreSQL sends them all before
+  // reading any answer (libpq's pipeline mode): one round trip instead of
+  // one per statement. Errors: as Exec's, of the first that failed.
+  virtual Status ExecAll(std::span<const SqlStatement> statements, std::vector<SqlRow>* rows = nullptr) {
+    for (const SqlStatement& s : statements) KEEPSTATE_RETURN_IF_ERROR(Exec(s.text, s.params, rows));
+    return Status::Ok();
+  }
+  // The statement that opens a write transaction (SQLite: IMMEDIATE, so the
+  // write lock is taken before the head is read).
+  virtual const char* begin_statement() const = 0;
 
  protected:
   // Exec, implemented by each engine.

@@ -19,7 +19,7 @@ class SqliteSql final : public Sql {
   }
   SqlEngine engine() const override { return SqlEngine::kSqlite; }
 
-  Status Begin() override { return Exec("BEGIN IMMEDIATE"); }
+  const char* begin_statement() const override { return "BEGIN IMMEDIATE"; }
 
   Status Run(std::string_view statement, std::span<const SqlParam> params, std::vector<SqlRow>* rows) override {
     KEEPSTATE_ASSIGN_OR_RETURN(sqlite3_stmt * stmt, Prepare(statement));

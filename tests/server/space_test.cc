@@ -3,12 +3,16 @@
 // push and pull, a pull gives the changed and the asked keys at the new
 // version (or `full`), the snapshot round-trips, a client is bound to its
 // identity, the state and the last ids survive a reopen, and two Spaces on
-// one PostgreSQL database (two processes) apply every mutation once.
+// one PostgreSQL database (two processes) apply every mutation once; the
+// commit pipeline's steps: pushes queued while a group is written go into the
+// next group, and a group whose write failed is not acknowledged; a
+// statement that fails within a PostgreSQL commit's pipeline leaves nothing.
 #include <catch2/catch.hpp>
 
 #include <map>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "keepstate/persistence/record_store.h"
@@ -278,6 +282,113 @@ TEMPLATE_TEST_CASE("space: queued pushes share one commit", "[server]", Sqlite, 
   Values v = Read(*space, {AccountKey(1), AccountKey(6)});
   CHECK(BalanceIn(v[AccountKey(1)]) == 980);
   CHECK(BalanceIn(v[AccountKey(6)]) == 1020);
+}
+
+TEMPLATE_TEST_CASE("space: pushes queued while a group is written go into the next group, answered after its commit",
+                   "[server]", Sqlite, Postgres) {
+  TestType backend;
+  auto db = backend.Open();
+  auto space = OpenSpace(*db, UniqueName("pipeline"));
+  REQUIRE(Push(*space, kAlice, {M(1, "open_account", OpenAccountArgs(1, 10, 1000))}).refusal == Refusal::kNone);
+  const std::uint64_t before = space->version();
+  std::optional<PushResult> a, b;
+  space->Enqueue(PushRequest{"client-0000", {M(1, "transfer", TransferArgs(1, 2, 10))}}, "id-0",
+                 [&](PushResult r) { a = std::move(r); });
+  std::unique_ptr<Space::GroupCommit> first = space->Prepare();
+  REQUIRE(first != nullptr);
+  CHECK(space->committing());
+  // While the group is written: a push queues for the next group, reads wait.
+  space->Enqueue(PushRequest{"client-0001", {M(1, "transfer", TransferArgs(3, 4, 5))}}, "id-1",
+                 [&](PushResult r) { b = std::move(r); });
+  CHECK(space->Prepare() == nullptr);
+  CHECK(space->Pull(PullRequest{"reader-000", before, {}}).status().code() == Code::kBusy);
+  CHECK(space->Snapshot().status().code() == Code::kBusy);
+  // Written on another thread, as the server's commit pipeline does.
+  Status written;
+  std::thread writer([&] { written = first->Write(); });
+  writer.join();
+  REQUIRE(written.ok());
+  CHECK_FALSE(a.has_value());  // answered by Finish, not by the write
+  CHECK(space->Finish(std::move(first), written) == nullptr);
+  REQUIRE(a.has_value());
+  CHECK(a->refusal == Refusal::kNone);
+  CHECK(a->response.version == before + 1);
+  CHECK_FALSE(b.has_value());
+  CHECK_FALSE(space->committing());
+  space->Flush();
+  REQUIRE(b.has_value());
+  CHECK(b->refusal == Refusal::kNone);
+  CHECK(b->response.version == before + 2);
+  Values v = Read(*space, {AccountKey(1), AccountKey(2), AccountKey(3), AccountKey(4)});
+  CHECK(BalanceIn(v[AccountKey(1)]) == 990);
+  CHECK(BalanceIn(v[AccountKey(2)]) == 1010);
+  CHECK(BalanceIn(v[AccountKey(3)]) == 995);
+  CHECK(BalanceIn(v[AccountKey(4)]) == 1005);
+}
+
+TEMPLATE_TEST_CASE("space: a group whose write failed is answered unavailable, its state thrown away", "[server]", Sqlite,
+                   Postgres) {
+  TestType backend;
+  auto db = backend.Open();
+  const std::string name = UniqueName("failed");
+  auto space = OpenSpace(*db, name);
+  REQUIRE(Push(*space, kAlice, {M(1, "open_account", OpenAccountArgs(1, 10, 1000))}).refusal == Refusal::kNone);
+  const std::uint64_t before = space->version();
+  std::optional<PushResult> a;
+  space->Enqueue(PushRequest{kBob, {M(1, "transfer", TransferArgs(1, 2, 10))}}, "id-b",
+                 [&](PushResult r) { a = std::move(r); });
+  std::unique_ptr<Space::GroupCommit> group = space->Prepare();
+  REQUIRE(group != nullptr);
+  // The write failed (the disk, the connection): nothing of it was committed.
+  CHECK(space->Finish(std::move(group), Status::Internal("the disk is gone")) == nullptr);
+  REQUIRE(a.has_value());
+  CHECK(a->refusal == Refusal::kUnavailable);
+  CHECK(space->version() == before);
+  CHECK(space->LastMutationId(kBob) == 0);
+  Values v = Read(*space, {AccountKey(1)});
+  CHECK(BalanceIn(v[AccountKey(1)]) == 1000);
+  // The client resends; it is applied once, here and after a reopen.
+  PushResult again = Push(*space, kBob, {M(1, "transfer", TransferArgs(1, 2, 10))}, "id-b");
+  CHECK(again.refusal == Refusal::kNone);
+  CHECK(again.response.last_mutation_id == 1);
+  space.reset();
+  space = OpenSpace(*db, name);
+  v = Read(*space, {AccountKey(1), AccountKey(2)});
+  CHECK(BalanceIn(v[AccountKey(1)]) == 990);
+  CHECK(BalanceIn(v[AccountKey(2)]) == 1010);
+}
+
+TEST_CASE("space store: a statement that fails within a commit's one round trip leaves nothing of it (PostgreSQL)",
+          "[server]") {
+  Postgres backend;
+  auto db = backend.Open();
+  Result<std::unique_ptr<SpaceStore>> store = db->Open(UniqueName("pipeline-failure"));
+  REQUIRE(store.ok());
+  const std::vector<std::uint8_t> bytes{1, 2, 3};
+  // The second put's key is too long for the primary key's index (random
+  // letters do not compress): the commit fails after the first put was
+  // sent in the same pipeline, and the third comes after it.
+  std::string huge(20000, 'a');
+  for (char& c : huge) c = static_cast<char>('a' + Rng()() % 26);
+  const persistence::Record bad[] = {{persistence::RecordKind::kPack, "aaaa", bytes},
+                                     {persistence::RecordKind::kPack, huge, bytes},
+                                     {persistence::RecordKind::kManifest, "cccc", bytes}};
+  persistence::WriteBatch batch;
+  batch.puts = bad;
+  const Status failed = (*store)->Apply(batch);
+  INFO(failed.ToString());
+  CHECK_FALSE(failed.ok());
+  CHECK((*store)->Get(persistence::RecordKind::kPack, "aaaa").status().IsNotFound());
+  CHECK((*store)->Get(persistence::RecordKind::kManifest, "cccc").status().IsNotFound());
+  // The connection and its prepared statements still work.
+  const persistence::Record good[] = {{persistence::RecordKind::kPack, "aaaa", bytes},
+                                      {persistence::RecordKind::kManifest, "cccc", bytes}};
+  batch.puts = good;
+  REQUIRE((*store)->Apply(batch).ok());
+  Result<std::vector<std::uint8_t>> got = (*store)->Get(persistence::RecordKind::kPack, "aaaa");
+  REQUIRE(got.ok());
+  CHECK(*got == bytes);
+  CHECK((*store)->Get(persistence::RecordKind::kManifest, "cccc").ok());
 }
 
 TEST_CASE("space: two processes on one PostgreSQL database apply every mutation exactly once", "[server]") {

@@ -1,11 +1,14 @@
 // Server: the HTTP/1.1 + WebSocket face of the spaces (docs/sync.md,
 // "Endpoints"), on Boost.Beast: one process, one io_context, one thread
-// (keepstate is single-threaded: Spaces, Replicas and the database
-// connection are only ever touched from it).
+// (keepstate is single-threaded: Spaces and Replicas are only ever touched
+// from it), plus one writer thread for the commit pipeline: a group's SQL
+// transaction (Space::GroupCommit::Write) runs there while the I/O thread
+// reads and queues the next pushes; the database connection is used by one
+// of them at a time (what needs it waits for the write in flight).
 //
-//   POST /v1/spaces/{space}/push       → Space::Enqueue; pushes that arrive
-//                                        before the posted flush runs share
-//                                        its commit
+//   POST /v1/spaces/{space}/push       → Space::Enqueue; the pushes queued
+//                                        when a write starts (or ends: the
+//                                        group-commit window) share a commit
 //   POST /v1/spaces/{space}/pull       → Space::Pull
 //   GET  /v1/spaces/{space}/snapshot   → Space::Snapshot, with Content-Length
 //   GET  /v1/spaces/{space}/poke       → WebSocket: {"token"} then {"version"}s
@@ -17,6 +20,7 @@
 // other processes' commits: it catches up and pokes its own clients.
 //
 // Thread safety: Run() on one thread; Stop() may be called from another.
+// The writer thread is the Server's own.
 #pragma once
 
 #include <chrono>

@@ -10,7 +10,11 @@
 // host that enqueues the pushes that arrive while a flush is pending gets
 // group commit: that is what makes the commit cost per mutation small.
 //
-// Lifecycle of a flush: run → commit → answered. A commit that finds a newer
+// Lifecycle of a group: prepared (run on the Replica and captured) →
+// written (the SQL transaction) → finished (answered). Flush does all three
+// in a row; a host that writes on another thread (the commit pipeline,
+// http.cc) calls Prepare, GroupCommit::Write there, then Finish, and keeps
+// reading pushes meanwhile: they queue for the next group. A commit that finds a newer
 // head (another process committed: PostgreSQL) catches up from the database
 // (a new Replica restored with the old one as its base, the last ids
 // re-read) and runs the group again: the ids tell which mutations the other
@@ -18,12 +22,16 @@
 // the uncommitted state away (restored from the database) and answers 503.
 //
 // Invariants:
-//  - Outside Flush, the Replica holds exactly the committed state of
-//    version() (nothing uncommitted), so reads (Pull, Snapshot) see a
-//    committed version.
+//  - Outside Flush and while not committing(), the Replica holds exactly the
+//    committed state of version() (nothing uncommitted), so reads (Pull,
+//    Snapshot) see a committed version; while committing() they answer Busy.
 //  - clients_[c].last_id is the last id committed for c at version().
+//  - A push is answered only by Finish (or Flush), after its group's
+//    transaction committed — or with kUnavailable when it did not.
 //
-// Thread safety: none (one thread, like the rest of keepstate).
+// Thread safety: one thread, like the rest of keepstate, except
+// GroupCommit::Write, which may run on another thread while the Space's
+// thread touches neither this Space (Enqueue excepted) nor its Database.
 #pragma once
 
 #include <cstdint>
@@ -31,6 +39,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -57,7 +66,36 @@ struct PushResult {
 };
 
 class Space {
+  struct Pending {
+    PushRequest request;
+    std::string identity;
+    std::function<void(PushResult)> done;
+  };
+
  public:
+  // A group of pushes run on the Replica and captured: the SQL transaction
+  // that commits it is still to be written. Hosts only Write it and hand it
+  // back to Finish; its fields are the Space's.
+  class GroupCommit {
+   public:
+    // Writes the transaction (SpaceStore::Commit): the records, the last ids,
+    // failures and changed keys. May run on another thread (see above).
+    // Errors: the store's (Conflict: another process committed first).
+    Status Write() { return store_->Commit(*batch_, log_); }
+
+   private:
+    friend class Space;
+    std::vector<Pending> group_;
+    std::vector<PushResult> results_;
+    std::vector<std::uint64_t> last_before_;  // each push's client's last id before the group
+    std::map<std::string, ClientRecord> touched_;
+    CommitLog log_;
+    SpaceStore* store_ = nullptr;
+    std::optional<persistence::WriteBatch> batch_;  // nullopt: nothing to write
+    std::uint64_t version_before_ = 0;
+    int attempts_ = 0;
+  };
+
   // Restores the space's state from `store` (empty if it has none).
   // writer_id: unique among the processes sharing the database (pack keys).
   // Errors: as Replica::Restore and the store's.
@@ -72,22 +110,39 @@ class Space {
   // called from Flush with its result.
   void Enqueue(PushRequest request, std::string identity, std::function<void(PushResult)> done);
   bool flush_pending() const { return !queue_.empty(); }
-  // Processes every queued push (see the file comment).
+  std::size_t queued() const { return queue_.size(); }
+  // Processes every queued push (see the file comment): Prepare, Write,
+  // Finish, on this thread.
   void Flush();
+  // Takes the queued pushes as one group, runs them on the Replica and
+  // captures the commit: the group to Write, after which the Space is
+  // committing(); nullptr if there is nothing to write (nothing queued, or
+  // every push was answered already: refused, resent, or failed), and
+  // while committing() (the queue waits for the Prepare after Finish).
+  std::unique_ptr<GroupCommit> Prepare();
+  // The outcome of `group`'s Write: answers its pushes (kUnavailable, and
+  // the group's state thrown away, if it failed), or, if another process
+  // committed first (Conflict), catches up and runs the group again: the
+  // group to Write again (nullptr: answered).
+  std::unique_ptr<GroupCommit> Finish(std::unique_ptr<GroupCommit> group, const Status& written);
+  // Between a Prepare that returned a group and its Finish.
+  bool committing() const { return committing_; }
   // Enqueue + Flush.
   PushResult Push(PushRequest request, std::string identity);
 
   // docs/sync.md's pull for `client`, at the committed version. Errors:
-  // the store's (answered 503).
+  // the store's (answered 503), Busy (committing()).
   Result<PullResponse> Pull(const PullRequest& request);
 
   // The committed state as a snapshot file (docs/snapshot-format.md).
-  // Errors: NotFound (the space has no state: version 0), the Replica's.
+  // Errors: NotFound (the space has no state: version 0), Busy
+  // (committing()), the Replica's.
   Result<std::string> Snapshot();
   std::uint64_t LastMutationId(const std::string& client) const;
 
   // Catches up with what another process committed (after a NOTIFY); true
-  // if the version changed. Errors: the store's, the Replica's.
+  // if the version changed. Errors: the store's, the Replica's, Busy
+  // (committing()).
   Result<bool> CatchUp();
 
   // fn(version) after each commit or catch-up that changed the version.
@@ -96,16 +151,24 @@ class Space {
   void Unsubscribe(std::uint64_t id);
 
  private:
-  struct Pending {
-    PushRequest request;
-    std::string identity;
-    std::function<void(PushResult)> done;
-  };
-
   Space(std::unique_ptr<SpaceStore> store, std::uint64_t writer_id, Limits limits);
-  // Runs the group and commits it. Errors: Conflict (catch up and redo),
-  // others (the state is thrown away).
-  Status RunAndCommit(std::vector<Pending>& group, std::vector<PushResult>& results);
+  // Runs `group` on the Replica and captures its commit (group->batch_
+  // stays nullopt if it processed nothing): the group to Write, or nullptr
+  // once answered (nothing to write, or a failure).
+  std::unique_ptr<GroupCommit> Run(std::unique_ptr<GroupCommit> group);
+  // The mutators, failures and last ids of the group, and the capture.
+  // Errors: the Replica's.
+  Status RunGroup(GroupCommit& group);
+  // After the write (`written`; Ok if there was none): the Replica's
+  // CommitDone, the last ids, and each push's response. Errors: `written`'s,
+  // the store's (reading resent ids' failures).
+  Status CompleteGroup(GroupCommit& group, const Status& written);
+  // A failed run or write: the state is restored from the database; a
+  // Conflict runs the group again (up to kMaxAttempts), anything else
+  // answers kUnavailable.
+  std::unique_ptr<GroupCommit> Retry(std::unique_ptr<GroupCommit> group, Status failed);
+  // Calls each push's done with its result; pokes if the version moved.
+  void Answer(GroupCommit& group);
   // Replaces the Replica by one restored from the store (with the old one
   // as base, so unchanged pages are not read) and re-reads the clients.
   Status Reload();
@@ -118,6 +181,7 @@ class Space {
   replica::Runner runner_;
   std::map<std::string, ClientRecord> clients_;
   std::vector<Pending> queue_;
+  bool committing_ = false;
   std::map<std::uint64_t, std::function<void(std::uint64_t)>> subscribers_;
   std::uint64_t next_subscriber_ = 1;
 };

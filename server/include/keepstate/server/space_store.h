@@ -15,7 +15,8 @@
 // head row (SQLite: BEGIN IMMEDIATE; PostgreSQL: SELECT ... FOR UPDATE), run
 // persistence::CheckStoredHead (the browser's rule), write the records, the
 // log, COMMIT. Nothing is acknowledged before COMMIT returned (SQLite: WAL
-// with synchronous=FULL).
+// with synchronous=FULL). The writes and the COMMIT go as one ExecAll: on
+// PostgreSQL one round trip after the head's.
 //
 // Thread safety: none (one connection, one thread).
 #pragma once
@@ -33,7 +34,8 @@
 
 namespace keepstate::server {
 
-class Sql;  // src/sql.h
+class Sql;            // src/sql.h
+struct SqlStatement;  // src/sql.h
 
 // A failed mutation as kept and reported (docs/sync.md: `failed`).
 struct Failure {
@@ -78,6 +80,9 @@ class Database {
   Database& operator=(const Database&) = delete;
 
   bool postgres() const;
+  // PostgreSQL's backend pid of the connection that commits (0: SQLite):
+  // the notifications of this process's own commits carry it.
+  int session_pid() const;
   // The store of `space` (REQUIRES: a valid space name, docs/sync.md; the
   // Database outlives the store). Errors: as the SQL engine's.
   Result<std::unique_ptr<SpaceStore>> Open(std::string space, Retention retention = {});
@@ -127,8 +132,10 @@ class SpaceStore final : public persistence::RecordStore {
                                                               std::size_t max_keys);
 
  private:
-  Status WriteRecords(const persistence::WriteBatch& batch);
-  Status WriteLog(const CommitLog& log, std::uint64_t version, std::uint64_t floor);
+  // The statements that write the batch's records, then the log's, appended
+  // to *out. Errors: InvalidArgument (a head record not named head).
+  Status WriteRecords(const persistence::WriteBatch& batch, std::vector<SqlStatement>* out);
+  void WriteLog(const CommitLog& log, std::uint64_t version, std::uint64_t floor, std::vector<SqlStatement>* out);
 
   Sql* sql_;
   std::string space_;
