@@ -432,7 +432,9 @@ export class Writer {
     // under the lock, and captures after that.
     const rebaseFirst = this.settings.onConflict === 'rebase' && this.heardVersion > this.version;
     let captured = rebaseFirst ? null : await this.capture();
+    const asked = performance.now();
     return this.lock(async () => {
+      this.backend.timing?.('commit.lock', performance.now() - asked);
       if (rebaseFirst) await this.catchUp(false);
       for (;;) {
         if (captured === null) {
