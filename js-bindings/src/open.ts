@@ -288,7 +288,7 @@ async function openStorage(
     return { backend, notices: new MemoryNotices(name), undo: async (close) => close() };
   }
   const root = options.opfs ?? (await opfsRoot());
-  const folder = root === undefined ? null : await OpfsCopy.open(root, name, options.opfs === undefined);
+  const folder = root === undefined ? null : await OpfsCopy.open(root, name, options.opfs === undefined, timing);
   let authority: StorageBackend;
   let database: IndexedDBBackend | null = null; // the IndexedDB this open opened, if it did
   try {

@@ -29,7 +29,7 @@
 // The journal is emptied into files (folded) when it passes JOURNAL_FOLD_BYTES
 // and after any commit written as files, so every journal entry is newer
 // than every file-written commit but the last.
-import { RecordKind, feedPacks, headVersionOf, manifestKey, manifestKeyVersion, recordSize, type CommitRecords, type PackRequest, type RestoreSource, type StoredRecord } from './backend.js';
+import { RecordKind, feedPacks, headVersionOf, manifestKey, manifestKeyVersion, recordSize, type CommitRecords, type PackRequest, type RestoreSource, type StoredRecord, type Timing } from './backend.js';
 import { KeepstateError, QuotaError } from '../errors.js';
 import { JOURNAL_FILE, JOURNAL_HEADER_BYTES, JournalCore, LocalJournalHost, readOnlyFile, recordName, type JournalHost, type JournalRecords, type JournalState, type OpenSyncFile } from './journal.js';
 import { Journal, WorkerJournalHost } from './journal-client.js';
@@ -122,6 +122,7 @@ export class OpfsCopy implements RestoreSource {
     readonly created: boolean,
     private readonly storeName: string,
     private readonly realOpfs: boolean,
+    private readonly timing: Timing | null,
   ) {}
 
   /** This folder serves as the marker of a store whose copy is off (GuardOptions.marker). */
@@ -135,7 +136,7 @@ export class OpfsCopy implements RestoreSource {
    * OPFS's own (not a test's directory), so a Worker can open the journal where this realm
    * cannot.
    */
-  static async open(root: CopyDirectory, storeName: string, realOpfs = false): Promise<OpfsCopy> {
+  static async open(root: CopyDirectory, storeName: string, realOpfs = false, timing: Timing | null = null): Promise<OpfsCopy> {
     try {
       const top = await root.getDirectoryHandle('keepstate', { create: true });
       const name = encodeURIComponent(storeName);
@@ -143,7 +144,7 @@ export class OpfsCopy implements RestoreSource {
         if (e?.name === 'NotFoundError') return null;
         throw e;
       });
-      return new OpfsCopy(existing ?? (await top.getDirectoryHandle(name, { create: true })), existing === null, storeName, realOpfs);
+      return new OpfsCopy(existing ?? (await top.getDirectoryHandle(name, { create: true })), existing === null, storeName, realOpfs, timing);
     } catch (e) {
       throw copyError(e, `opening the OPFS copy of store "${storeName}"`);
     }
@@ -194,7 +195,12 @@ export class OpfsCopy implements RestoreSource {
     }
     if (this.journal === null) return (await this.readJournalFile())?.state() ?? null;
     try {
+      const started = this.journalWorked ? 0 : performance.now();
       const state = await this.journal.state();
+      if (!this.journalWorked) {
+        this.timing?.('restore.journal-start', performance.now() - started);
+        if (state.readMs !== undefined) this.timing?.('restore.journal-read', state.readMs);
+      }
       this.journalWorked = true;
       return state;
     } catch (e) {
