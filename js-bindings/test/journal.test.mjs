@@ -23,11 +23,25 @@ async function idbRecordNames(idb, name) {
   ].sort();
 }
 
-test('small commits go to the journal, not to files: one file in the folder, and IndexedDB lost restores from it', async () => {
+/** A fresh store name, IndexedDB and copy folder whose files have sync handles. */
+function fresh() {
   const state = {};
-  const dir = memoryDirectory(state, { syncAccessHandles: true });
-  const idb = freshIndexedDB();
-  const name = uniqueName();
+  return { state, dir: memoryDirectory(state, { syncAccessHandles: true }), idb: freshIndexedDB(), name: uniqueName() };
+}
+
+/** Closes `s`, loses its IndexedDB and reopens: what the copy alone gives back must be what `s` held. */
+async function survivesLoss(s, { dir, idb, name }) {
+  const before = dump(s);
+  await s.close();
+  await deleteDatabase(idb, name);
+  const t = await open(name, idb, dir);
+  assert.deepEqual(dump(t), before);
+  await t.close();
+}
+
+test('small commits go to the journal, not to files: one file in the folder, and IndexedDB lost restores from it', async () => {
+  const f = fresh();
+  const { state, dir, idb, name } = f;
   const s = await open(name, idb, dir);
   for (let i = 1; i <= 5; ++i) {
     s.put(`k${i}`, `v${i}`);
@@ -46,10 +60,8 @@ test('small commits go to the journal, not to files: one file in the folder, and
 });
 
 test('an entry a kill left unconfirmed (IndexedDB never acknowledged it) counts for nothing, and a torn tail is cut', async () => {
-  const state = {};
-  const dir = memoryDirectory(state, { syncAccessHandles: true });
-  const idb = freshIndexedDB();
-  const name = uniqueName();
+  const f = fresh();
+  const { state, dir, idb, name } = f;
   const s = await open(name, idb, dir);
   s.put('k', 'v1');
   await s.commit();
@@ -81,10 +93,8 @@ test('an entry a kill left unconfirmed (IndexedDB never acknowledged it) counts 
 });
 
 test('the journal is folded into files once it passes its bound, and the copy still holds exactly what IndexedDB holds', async () => {
-  const state = {};
-  const dir = memoryDirectory(state, { syncAccessHandles: true });
-  const idb = freshIndexedDB();
-  const name = uniqueName();
+  const f = fresh();
+  const { state, dir, idb, name } = f;
   const s = await open(name, idb, dir, { retain: 1 });
   const value = 'z'.repeat(60_000);
   let folded = false;
@@ -100,19 +110,12 @@ test('the journal is folded into files once it passes its bound, and the copy st
   assert.ok(copyFiles(state, name).some((n) => n.startsWith('p-')), 'the journal\'s records are files now');
   s.put('after', 'fold');
   await s.commit();
-  const before = dump(s);
-  await s.close();
-  await deleteDatabase(idb, name);
-  const t = await open(name, idb, dir);
-  assert.deepEqual(dump(t), before);
-  await t.close();
+  await survivesLoss(s, f);
 });
 
 test('a commit too large for the journal is written as files, and the journal before it is folded', async () => {
-  const state = {};
-  const dir = memoryDirectory(state, { syncAccessHandles: true });
-  const idb = freshIndexedDB();
-  const name = uniqueName();
+  const f = fresh();
+  const { state, dir, idb, name } = f;
   const s = await open(name, idb, dir);
   s.put('small', 'one');
   await s.commit();
@@ -122,19 +125,12 @@ test('a commit too large for the journal is written as files, and the journal be
   await new Promise((r) => setTimeout(r, 10));
   assert.equal(journalOf(state, name).length, 16, 'folded: the journal is empty');
   assert.deepEqual(await copyRecordNames(state, name), await idbRecordNames(idb, name));
-  const before = dump(s);
-  await s.close();
-  await deleteDatabase(idb, name);
-  const t = await open(name, idb, dir);
-  assert.deepEqual(dump(t), before);
-  await t.close();
+  await survivesLoss(s, f);
 });
 
 test('two stores of one name (two tabs) hand the journal over between their commits', async () => {
-  const state = {};
-  const dir = memoryDirectory(state, { syncAccessHandles: true });
-  const idb = freshIndexedDB();
-  const name = uniqueName();
+  const f = fresh();
+  const { state, dir, idb, name } = f;
   const a = await open(name, idb, dir);
   const b = await open(name, idb, dir);
   for (let i = 1; i <= 6; ++i) {
