@@ -174,3 +174,30 @@ test('a realm that cannot hold the journal (its Worker did not load) reads it fr
   await c.close();
   assert.deepEqual(await copyRecordNames(state, name), await idbRecordNames(idb, name));
 });
+
+test('a page that leaves (pagehide: perhaps into the back/forward cache, where it hears nothing) lets go of the journal', async () => {
+  // This realm as a page: a document, and window events on the global object.
+  const win = new EventTarget();
+  globalThis.document = new EventTarget();
+  globalThis.addEventListener = win.addEventListener.bind(win);
+  globalThis.removeEventListener = win.removeEventListener.bind(win);
+  try {
+    const f = fresh();
+    const s = await open(f.name, f.idb, f.dir);
+    s.put('k', 'v');
+    await s.commit();
+    const path = `keepstate/${encodeURIComponent(f.name)}/journal`;
+    assert.ok(f.state.locked.has(path), 'held between commits');
+    win.dispatchEvent(new Event('pagehide'));
+    await new Promise((r) => setTimeout(r, 10));
+    assert.ok(!f.state.locked.has(path), 'let go as the page left');
+    s.put('k', 'w');
+    assert.equal((await s.commit()).lossProtection, 'copy', 'taken again by the next commit');
+    assert.ok(f.state.locked.has(path));
+    await survivesLoss(s, f);
+  } finally {
+    delete globalThis.document;
+    delete globalThis.addEventListener;
+    delete globalThis.removeEventListener;
+  }
+});

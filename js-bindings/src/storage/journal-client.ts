@@ -88,12 +88,29 @@ export class Journal {
     this.channel = typeof BroadcastChannel === 'function' ? new BroadcastChannel(`keepstate-journal:${storeName}`) : null;
     if (this.channel !== null) {
       (this.channel as { unref?(): void }).unref?.(); // Node: an open store's channel keeps no process alive
-      this.channel.onmessage = () => {
-        if (!this.held) return;
-        this.held = false;
-        void this.host.call({ op: 'release' }).catch(() => undefined);
+      this.channel.onmessage = () => this.release();
+    }
+    // A page kept in the back/forward cache, or frozen, runs nothing: it could not hear
+    // another tab ask, so it lets go as it leaves (its next use takes the handle again).
+    const win = globalThis as { addEventListener?(type: string, fn: () => void): void; removeEventListener?(type: string, fn: () => void): void; document?: object };
+    if (win.document !== undefined && typeof win.addEventListener === 'function') {
+      const release = () => this.release();
+      win.addEventListener('pagehide', release);
+      (win.document as { addEventListener?(type: string, fn: () => void): void }).addEventListener?.('freeze', release);
+      this.stopListening = () => {
+        win.removeEventListener?.('pagehide', release);
+        (win.document as { removeEventListener?(type: string, fn: () => void): void }).removeEventListener?.('freeze', release);
       };
     }
+  }
+
+  private stopListening: () => void = () => undefined;
+
+  /** Lets go of the handle if this realm holds it (another tab asked, or the page is leaving). */
+  private release(): void {
+    if (!this.held) return;
+    this.held = false;
+    void this.host.call({ op: 'release' }).catch(() => undefined);
   }
 
   /** Asks whoever holds store `storeName`'s journal to let go (deleteStore removes the file). */
@@ -149,6 +166,7 @@ export class Journal {
   }
 
   close(): void {
+    this.stopListening();
     this.channel?.close();
     this.held = false;
     this.host.close();
