@@ -254,9 +254,7 @@ export function memoryDirectory(state = {}, { syncAccessHandles = process.env.KE
  */
 export async function copyRecordNames(state, name) {
   const { copyRecordNames: namesIn } = await import('../dist/storage/journal.js');
-  const { headVersionOf, manifestKey } = await import('../dist/storage/backend.js');
-  const journal = state.files.get(`keepstate/${encodeURIComponent(name)}/journal`);
-  return namesIn(copyFiles(state, name), journal, (head) => `h-${manifestKey(headVersionOf(head))}`);
+  return namesIn(copyFiles(state, name), state.files.get(`keepstate/${encodeURIComponent(name)}/journal`));
 }
 
 /** The file names of store `name`'s copy in a memoryDirectory's state. */

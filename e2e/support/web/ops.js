@@ -333,8 +333,7 @@ export const ops = {
     }
     // The package's own reading of a journal, from the files next to the entry it was loaded from.
     const { copyRecordNames } = await import(new URL('storage/journal.js', packageUrl).href);
-    const { headVersionOf, manifestKey } = await import(new URL('storage/backend.js', packageUrl).href);
-    return copyRecordNames(files, journal, (head) => `h-${manifestKey(headVersionOf(head))}`);
+    return copyRecordNames(files, journal);
   },
 
   // --- The JS ledger --------------------------------------------------------

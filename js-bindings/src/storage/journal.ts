@@ -33,7 +33,7 @@
 //    context that needs it asks the holder to let go (the store's lock is
 //    held meanwhile, so the holder is between commits).
 import { KeepstateError } from '../errors.js';
-import { RecordKind, type StoredRecord } from './backend.js';
+import { RecordKind, headVersionOf, manifestKey, type StoredRecord } from './backend.js';
 
 /** The part of FileSystemSyncAccessHandle the journal uses. */
 export interface SyncFile {
@@ -198,9 +198,17 @@ function decodeCommit(version: number, payload: Uint8Array): JournalCommit | nul
   return at === payload.length ? { version, puts, deletes } : null;
 }
 
-/** A record's name in the copy folder (opfs.ts fileName; heads are not files of the journal). */
+/** The prefix of each kind's file names in the copy folder (a head file is named by version). */
+export const RECORD_PREFIX: Record<RecordKind, string> = { [RecordKind.Head]: 'h-', [RecordKind.Manifest]: 'm-', [RecordKind.Pack]: 'p-' };
+
+/** A record's name in the copy folder: what opfs.ts names its file. */
 export function recordName(r: { kind: RecordKind; key: string }): RecordName {
-  return (r.kind === RecordKind.Manifest ? 'm-' : r.kind === RecordKind.Pack ? 'p-' : 'h-') + r.key;
+  return RECORD_PREFIX[r.kind] + r.key;
+}
+
+/** The name of the file that holds head record `head` (`h-<version as 16 hex>`). */
+export function headFileName(head: Uint8Array): RecordName {
+  return RECORD_PREFIX[RecordKind.Head] + manifestKey(headVersionOf(head));
 }
 
 /**
@@ -416,7 +424,7 @@ export function readOnlyFile(bytes: Uint8Array): SyncFile {
  * from the names of its files and its journal's bytes: for tests and tools that look at a
  * folder from outside (the copy itself reads through OpfsCopy).
  */
-export async function copyRecordNames(fileNames: string[], journal: Uint8Array | undefined, headName: (head: Uint8Array) => string): Promise<string[]> {
+export async function copyRecordNames(fileNames: string[], journal: Uint8Array | undefined): Promise<string[]> {
   const names = new Set(fileNames.filter((n) => /^[hmp]-/.test(n)));
   if (journal !== undefined) {
     const core = new JournalCore(async () => readOnlyFile(journal));
@@ -424,7 +432,7 @@ export async function copyRecordNames(fileNames: string[], journal: Uint8Array |
     const { records, head, deleted } = core.records();
     for (const r of deleted) names.delete(recordName(r));
     for (const r of records) names.add(recordName(r));
-    if (head !== null) names.add(headName(head));
+    if (head !== null) names.add(headFileName(head));
   }
   const heads = [...names].filter((n) => n.startsWith('h-')).sort();
   for (const h of heads.slice(0, -1)) names.delete(h);

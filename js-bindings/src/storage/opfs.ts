@@ -31,7 +31,7 @@
 // than every file-written commit but the last.
 import { RecordKind, feedPacks, headVersionOf, manifestKey, manifestKeyVersion, recordSize, type CommitRecords, type PackRequest, type RestoreSource, type StoredRecord, type Timing } from './backend.js';
 import { KeepstateError, QuotaError } from '../errors.js';
-import { JOURNAL_FILE, JOURNAL_HEADER_BYTES, JournalCore, LocalJournalHost, readOnlyFile, recordName, type JournalHost, type JournalRecords, type JournalState, type OpenSyncFile } from './journal.js';
+import { JOURNAL_FILE, JOURNAL_HEADER_BYTES, JournalCore, RECORD_PREFIX, headFileName, LocalJournalHost, readOnlyFile, recordName, type JournalHost, type JournalRecords, type JournalState, type OpenSyncFile } from './journal.js';
 import { Journal, WorkerJournalHost } from './journal-client.js';
 
 /** The largest commit the journal takes (bytes of its records); larger ones are written as files. */
@@ -68,7 +68,7 @@ export interface CopyDirectory {
 /** @deprecated The former name of CopyDirectory. */
 export type MirrorDirectory = CopyDirectory;
 
-const PREFIX: Record<RecordKind, string> = { [RecordKind.Head]: 'h-', [RecordKind.Manifest]: 'm-', [RecordKind.Pack]: 'p-' };
+const PREFIX = RECORD_PREFIX;
 
 /** Head files and markers are named by version as manifests are keyed (backend.ts manifestKey). */
 const hex16 = manifestKey;
@@ -213,8 +213,9 @@ export class OpfsCopy implements RestoreSource {
 
   /** The journal's records, or null without a journal. */
   private async journalRecords(): Promise<JournalRecords | null> {
-    if ((await this.journalState()) === null) return null;
-    return this.journal === null ? (await this.readJournalFile())!.records() : this.journal!.records();
+    if (this.journal !== null) await this.journalState(); // starts it, or finds it cannot run here
+    if (this.journal === null) return (await this.readJournalFile())?.records() ?? null;
+    return this.journal!.records();
   }
 
   /** Whether the journal is started and holds commits (a marker-only folder's never does). */
@@ -502,7 +503,7 @@ export class OpfsCopy implements RestoreSource {
     const journal = await this.journalRecords();
     if (!this.journalInUse || journal === null || (journal.head === null && journal.records.length === 0 && journal.deleted.length === 0)) return;
     await Promise.all(journal.records.map((r) => this.write(fileName(r), r.bytes)));
-    if (journal.head !== null) await this.write(`h-${hex16(headVersionOf(journal.head))}`, journal.head);
+    if (journal.head !== null) await this.write(headFileName(journal.head), journal.head);
     await Promise.all(journal.deleted.map((r) => this.remove(fileName(r))));
     await this.journal!.reset();
   }
@@ -539,7 +540,7 @@ export class OpfsCopy implements RestoreSource {
       // restore falls back to the version before.
       await Promise.all(
         records.puts.filter((r) => r.kind !== RecordKind.Pack).map((r) =>
-          this.write(r.kind === RecordKind.Head ? `h-${hex16(headVersionOf(r.bytes as Uint8Array))}` : fileName(r), r.bytes),
+          this.write(r.kind === RecordKind.Head ? headFileName(r.bytes as Uint8Array) : fileName(r), r.bytes),
         ),
       );
     } catch (e) {
@@ -558,7 +559,7 @@ export class OpfsCopy implements RestoreSource {
   async tidyAfter(records: CommitRecords, baseVersion: number): Promise<void> {
     try {
       if (records.clearFirst) {
-        const keep = new Set(records.puts.map((r) => (r.kind === RecordKind.Head ? `h-${hex16(headVersionOf(r.bytes as Uint8Array))}` : fileName(r))));
+        const keep = new Set(records.puts.map((r) => (r.kind === RecordKind.Head ? headFileName(r.bytes as Uint8Array) : fileName(r))));
         await this.removeAllBut(keep);
         await this.resetJournal();
         return;
@@ -605,7 +606,7 @@ export class OpfsCopy implements RestoreSource {
       }
       const keep = new Set(records.filter((r) => r.kind !== RecordKind.Head).map(fileName));
       if (head !== undefined) {
-        const name = `h-${hex16(headVersionOf(head.bytes))}`;
+        const name = headFileName(head.bytes);
         await this.write(name, head.bytes);
         keep.add(name);
       }
