@@ -22,6 +22,7 @@
 #include <string_view>
 
 #include "abi.h"
+#include "keepstate/engine/page_buffer.h"
 #include "keepstate/replica/replica.h"
 #include "keepstate/scheduler/c_api.h"
 #include "keepstate/scheduler/scheduler.h"
@@ -30,7 +31,28 @@
 #include "scratch.h"
 #include "wire.h"
 
+// An arena's bytes while it moves to a larger buffer (PageBufferSpill in
+// engine/page_buffer.h): held in a JS ArrayBuffer, outside linear memory.
+// Addresses past 2 GiB arrive as negative numbers: >>> 0.
+EM_JS(int, keepstate_spill_save, (const void* bytes, size_t n), {
+  try {
+    Module.keepstateSpilled = HEAPU8.slice(bytes >>> 0, (bytes >>> 0) + (n >>> 0));
+    return 1;
+  } catch (e) {
+    return 0;  // no room for them in JS either
+  }
+});
+EM_JS(void, keepstate_spill_load, (void* to), {
+  HEAPU8.set(Module.keepstateSpilled, to >>> 0);
+  Module.keepstateSpilled = undefined;
+});
+
 namespace {
+
+constexpr keepstate::engine::PageBufferSpill kSpill{
+    [](const std::uint8_t* bytes, std::size_t n) { return keepstate_spill_save(bytes, n) != 0; },
+    [](std::uint8_t* to) { keepstate_spill_load(to); }};
+const bool g_spill_set = (keepstate::engine::SetPageBufferSpill(&kSpill), true);
 
 using keepstate::Code;
 using keepstate::Result;

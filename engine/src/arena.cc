@@ -15,6 +15,8 @@
 #include <cstring>
 #include <functional>
 #include <string>
+#include <tuple>
+#include <utility>
 
 namespace keepstate::engine {
 namespace {
@@ -229,16 +231,51 @@ Status Arena::Grow(std::uint32_t min_pages) {
   if (want > max_pages) want = max_pages;
   if (page_limit_ != 0 && want > page_limit_) want = page_limit_;
   if (want < min_pages) return Status::OutOfSpace("arena page count limit reached");
-  const std::size_t bytes = static_cast<std::size_t>(want) << page_shift_;
-  if ((bytes >> page_shift_) != want) return Status::OutOfSpace("arena size overflows memory");
-  // Everything that can fail comes first: on OutOfSpace the arena is as it was.
-  PageBuffer fresh = AllocatePageBuffer(bytes);
-  if (fresh == nullptr || !dirty_.Resize(static_cast<std::uint32_t>(want)) ||
-      !journaled_.Resize(static_cast<std::uint32_t>(want))) {
-    return Status::OutOfSpace("cannot grow the arena to " + std::to_string(bytes) + " bytes");
+  // Everything that can fail comes first: on OutOfSpace the arena is as it was
+  // (the dirty bits, sized for the most pages asked for, only have room to spare).
+  if (!dirty_.Resize(static_cast<std::uint32_t>(want)) || !journaled_.Resize(static_cast<std::uint32_t>(want))) {
+    return Status::OutOfSpace("cannot grow the arena's dirty bits to " + std::to_string(want) + " pages");
   }
-  if (buffer_) std::memcpy(fresh.get(), buffer_.get(), std::size_t{page_count_} << page_shift_);
+  // Near the memory's end the growth shrinks, down to a sixty-fourth of the
+  // capacity: wasm's malloc gives no single block of 2 GiB (page_buffer.cc),
+  // so growing by half each time would stop a state at two thirds of what
+  // fits, and growing by less would copy the whole state for every few pages.
+  const std::uint64_t least =
+      std::min<std::uint64_t>(want, min_pages + std::max<std::uint64_t>(16, capacity_pages_ / 64));
+  const auto allocate = [&]() {
+    for (std::uint64_t pages = want;; pages = std::max<std::uint64_t>(least, min_pages + (pages - min_pages) / 2)) {
+      const std::size_t bytes = static_cast<std::size_t>(pages) << page_shift_;
+      if ((bytes >> page_shift_) == pages) {
+        if (PageBuffer fresh = AllocatePageBuffer(bytes)) return std::pair{std::move(fresh), pages};
+      }
+      if (pages <= least) return std::pair{PageBuffer(), std::uint64_t{0}};
+    }
+  };
+  const std::size_t used = std::size_t{page_count_} << page_shift_;
+  auto [fresh, pages] = allocate();
+  if (fresh != nullptr) {
+    if (buffer_) std::memcpy(fresh.get(), buffer_.get(), used);
+  } else if (const PageBufferSpill* spill = GetPageBufferSpill(); spill != nullptr && buffer_ && spill->save(buffer_.get(), used)) {
+    // The old buffer and the new one do not fit side by side (in wasm the
+    // holes left by earlier, smaller buffers cannot hold the new one): the
+    // bytes wait outside while the old buffer is freed.
+    buffer_.reset();
+    std::tie(fresh, pages) = allocate();
+    if (fresh == nullptr) {
+      // Invariant: nothing was allocated since the free, so its memory is there again.
+      fresh = AllocatePageBuffer(std::size_t{capacity_pages_} << page_shift_);
+      if (fresh == nullptr) std::abort();
+      pages = capacity_pages_;
+    }
+    spill->load(fresh.get());
+  }
+  if (fresh == nullptr || pages < min_pages) {
+    if (fresh != nullptr) buffer_ = std::move(fresh);  // the old buffer, spilled and taken back
+    return Status::OutOfSpace("cannot grow the arena to " +
+                              std::to_string(std::uint64_t{min_pages} << page_shift_) + " bytes");
+  }
   buffer_ = std::move(fresh);
+  want = pages;
   capacity_pages_ = static_cast<std::uint32_t>(want);
   return Status::Ok();
 }

@@ -35,7 +35,7 @@ function(keepstate_add_wasm_module name)
     -fno-exceptions
     -sMODULARIZE=1 -sEXPORT_ES6=1 -sEXPORT_NAME=createKeepstateModule
     -sENVIRONMENT=web,worker,node
-    -sALLOW_MEMORY_GROWTH=1 -sMAXIMUM_MEMORY=2GB -sTOTAL_STACK=1MB
+    -sALLOW_MEMORY_GROWTH=1 -sMAXIMUM_MEMORY=4GB -sTOTAL_STACK=1MB
     -sFILESYSTEM=0
     # A library must not install process-wide handlers in the host's Node.
     -sNODEJS_CATCH_EXIT=0 -sNODEJS_CATCH_REJECTION=0

@@ -13,6 +13,7 @@
 import type { KeepstateModule, KeepstateModuleFactory } from './keepstate.js';
 import { errorFromStatus, InvalidArgumentError, KeepstateError, QuotaError } from './errors.js';
 import { SchedulerDriver } from './driver.js';
+import { U32_RESULTS } from './generated/abi.js';
 
 /** Where a wasm module comes from: a factory (the default export of an Emscripten glue
  * file built by keepstate_add_wasm_module) and, optionally, the URL of its .wasm. */
@@ -25,14 +26,25 @@ export interface ModuleSource {
   glueUrl?: URL | string;
 }
 
+type Export = (...args: unknown[]) => unknown;
+
+/** `raw` with its i32 result read as the u32 it is (an address past 2 GiB is not negative). */
+function unsignedResult(raw: Export): Export {
+  switch (raw.length) {
+    case 0: return () => (raw() as number) >>> 0;
+    case 1: return (a) => (raw(a) as number) >>> 0;
+    case 2: return (a, b) => (raw(a, b) as number) >>> 0;
+    default: return (...args) => (raw(...args) as number) >>> 0;
+  }
+}
+
 /**
  * Wraps every export of `module` so that a trap (WebAssembly.RuntimeError: an abort, an
  * out-of-bounds access) retires the module: `onTrap` returns the typed error thrown instead,
  * and every later call throws it at once. Emscripten's export stubs replace themselves with
  * the raw export on their first call: the wrapper takes the raw one then and stays in place.
+ * An export whose result is a u32 (U32_RESULTS) returns it unsigned.
  */
-type Export = (...args: unknown[]) => unknown;
-
 function guardExports(module: KeepstateModule, onTrap: (trap: unknown) => KeepstateError): void {
   const exports = module as unknown as Record<string, unknown>;
   const state: { retired: KeepstateError | null } = { retired: null };
@@ -41,10 +53,12 @@ function guardExports(module: KeepstateModule, onTrap: (trap: unknown) => Keepst
     if (!name.startsWith('_keepstate_') && name !== '_malloc' && name !== '_free') continue;
     const stub = exports[name];
     if (typeof stub !== 'function') continue;
+    const unsigned = U32_RESULTS.has(name);
     // Hot path: a wrapper of the export's own arity (a rest array or `arguments` per call
     // halved the calls per second of a get).
-    const direct = (raw: Export): Export => {
-      switch (raw.length) {
+    const direct = (exported: Export): Export => {
+      const raw = unsigned ? unsignedResult(exported) : exported;
+      switch (exported.length) {
         case 0: return () => { if (state.retired !== null) throw state.retired; try { return raw(); } catch (e) { throw trapped(e); } };
         case 1: return (a) => { if (state.retired !== null) throw state.retired; try { return raw(a); } catch (e) { throw trapped(e); } };
         case 2: return (a, b) => { if (state.retired !== null) throw state.retired; try { return raw(a, b); } catch (e) { throw trapped(e); } };
@@ -68,7 +82,7 @@ function guardExports(module: KeepstateModule, onTrap: (trap: unknown) => Keepst
         const raw = exports[name];
         exports[name] = direct(typeof raw === 'function' && raw !== firstCall ? (raw as Export) : (stub as Export));
       }
-      return result;
+      return unsigned ? (result as number) >>> 0 : result;
     };
   }
 }

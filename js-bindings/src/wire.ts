@@ -10,10 +10,20 @@ import { Wasm } from './wasm.js';
 import { RecordKind, type BlobPolicy, type CommitRecords } from './storage/backend.js';
 
 /**
+ * Bytes of the Blobs decodePlan made that the garbage collector has not freed yet (the browser
+ * keeps a Blob's bytes until then, not until the write that took it completes). Without a
+ * FinalizationRegistry they are never known to be freed, and commits go as bytes once
+ * BlobPolicy.maxLiveBytes is reached.
+ */
+let liveBlobBytes = 0;
+const blobsFreed =
+  typeof FinalizationRegistry === 'undefined' ? null : new FinalizationRegistry<number>((bytes) => (liveBlobBytes -= bytes));
+
+/**
  * The plan at `ptr` (WIRE.PLAN_*) as records, exactly the records' bytes copied out of `heap`;
  * each pack `blobs` takes as a Blob made straight from the heap (the Blob constructor copies
  * the bytes of the view it is given, once: the backend and the OPFS copy both take it
- * without copying again).
+ * without copying again), while the Blobs not yet collected leave room (BlobPolicy).
  */
 export function decodePlan(heap: Uint8Array, ptr: number, blobs: BlobPolicy | null): CommitRecords {
   const words = new DataView(heap.buffer, ptr);
@@ -26,13 +36,17 @@ export function decodePlan(heap: Uint8Array, ptr: number, blobs: BlobPolicy | nu
   for (let i = 0, at = w; i < u32(WIRE.PLAN_PUT_COUNT); ++i, at += WIRE.PLAN_PUT_WORDS) {
     if (u32(at) === RecordKind.Pack) packBytes += u32(at + 4);
   }
-  const minBlob = blobs !== null && packBytes <= blobs.maxCommitBytes ? blobs.minBytes : Infinity;
+  const minBlob = blobs !== null && liveBlobBytes + packBytes <= blobs.maxLiveBytes ? blobs.minBytes : Infinity;
   for (let i = 0; i < u32(WIRE.PLAN_PUT_COUNT); ++i, w += WIRE.PLAN_PUT_WORDS) {
     const [kind, keyPtr, keyLen, bytesPtr, bytesLen] = [u32(w), u32(w + 1), u32(w + 2), u32(w + 3), u32(w + 4)];
-    const bytes =
-      kind === RecordKind.Pack && bytesLen >= minBlob
-        ? new Blob([heap.subarray(bytesPtr, bytesPtr + bytesLen) as Uint8Array<ArrayBuffer>])
-        : heap.slice(bytesPtr, bytesPtr + bytesLen);
+    let bytes: Uint8Array | Blob;
+    if (kind === RecordKind.Pack && bytesLen >= minBlob) {
+      bytes = new Blob([heap.subarray(bytesPtr, bytesPtr + bytesLen) as Uint8Array<ArrayBuffer>]);
+      liveBlobBytes += bytesLen;
+      blobsFreed?.register(bytes, bytesLen);
+    } else {
+      bytes = heap.slice(bytesPtr, bytesPtr + bytesLen);
+    }
     records.puts.push({ kind, key: text(keyPtr, keyLen), bytes });
   }
   for (let i = 0; i < u32(WIRE.PLAN_DELETE_COUNT); ++i, w += WIRE.PLAN_DELETE_WORDS) {

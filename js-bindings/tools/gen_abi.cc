@@ -76,16 +76,21 @@ int main(int argc, char** argv) {
         "export const ABI_FUNCTIONS = [\n";
   std::string iface = "/** The module's exports as Emscripten names them. */\nexport interface AbiExports {\n";
   std::string exported = "[";
+  std::string unsigned_results =
+      "\n/** The exports whose result is a u32 (an address, a length, a handle): wasm returns an\n"
+      " * i32, which JS reads as signed, so one above 2 GiB must be read with `>>> 0`. */\n"
+      "export const U32_RESULTS: ReadonlySet<string> = new Set([\n";
   bool first = true;
 #define KEEPSTATE_X(name, ret, params)                                                    \
   ts += "  '" #name "',\n";                                                              \
+  if (std::string_view(#ret) == "u32") unsigned_results += "  '_" #name "',\n";           \
   iface += "  _" #name "(" + Params(params) + "): " +                                    \
            (std::string_view(#ret) == "void" ? "void" : "number") + ";\n";               \
   exported += std::string(first ? "" : ",") + "\"_" #name "\"";                         \
   first = false;
   KEEPSTATE_ABI_FUNCTIONS(KEEPSTATE_X)
 #undef KEEPSTATE_X
-  ts += "] as const;\n\n" + iface + "}\n";
+  ts += "] as const;\n\n" + iface + "}\n" + unsigned_results + "]);\n";
   ts += "\n/** Where the bytes the module writes for JS lie (abi.h, KEEPSTATE_WIRE_LAYOUTS). */\n"
         "export const WIRE = {\n";
 #define KEEPSTATE_X(name, value, meaning) ts += "  /** " meaning " */\n  " #name ": " #value ",\n";

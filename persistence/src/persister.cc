@@ -91,8 +91,14 @@ std::vector<bool> ChooseCompaction(const PersisterState& s, const PersisterOptio
     return static_cast<std::size_t>((bytes + o.max_pack_bytes - 1) / o.max_pack_bytes);
   };
   auto dead = [&] { return static_cast<double>(stored - live_total); };
+  // A state too large for max_packs / 2 full packs may use twice as many as
+  // it needs, and merges down to one and a half times as many: else every
+  // commit would merge packs that are full already, rewriting most of the
+  // state (a 2 GiB state needs 256 packs of 8 MiB).
+  const std::size_t max_packs = std::max<std::size_t>(o.max_packs, 2 * new_packs(live_total));
+  const std::size_t merged_packs = std::max<std::size_t>(o.max_packs / 2, new_packs(live_total) * 3 / 2);
   const bool too_dead = dead() > o.compact_dead_fraction * static_cast<double>(stored);
-  const bool too_many = packs + new_packs(new_bytes) > o.max_packs;
+  const bool too_many = packs + new_packs(new_bytes) > max_packs;
   if (!too_dead && !too_many) return chosen;
 
   auto choose = [&](std::uint32_t slot) {
@@ -112,13 +118,13 @@ std::vector<bool> ChooseCompaction(const PersisterState& s, const PersisterOptio
       choose(c);
     }
   }
-  if (packs + new_packs(new_bytes) > o.max_packs) {
+  if (packs + new_packs(new_bytes) > max_packs) {
     // Smallest first: fewest bytes rewritten per record removed.
     std::sort(candidates.begin(), candidates.end(), [&](std::uint32_t a, std::uint32_t b) {
       return s.slots[a].live_bytes < s.slots[b].live_bytes;
     });
     for (std::uint32_t c : candidates) {
-      if (packs + new_packs(new_bytes) <= o.max_packs / 2) break;
+      if (packs + new_packs(new_bytes) <= merged_packs) break;
       if (!chosen[c]) choose(c);
     }
   }

@@ -195,6 +195,82 @@ TEST_CASE("out of memory: a failed grow is OutOfSpace and leaves the arena as it
   CHECK(a.dirty().Test(3));
 }
 
+namespace {
+
+// A memory of `bytes` for page buffers for one scope (SetPageBufferBudget),
+// and a spill hook that holds a buffer's bytes in a vector meanwhile,
+// counting its saves (js-bindings holds them in a JS ArrayBuffer).
+struct SpillMemory {
+  static inline std::vector<std::uint8_t> held;
+  static inline int saves = 0;
+  static inline bool refuse = false;
+  static constexpr PageBufferSpill kSpill{
+      [](const std::uint8_t* bytes, std::size_t n) {
+        if (refuse) return false;
+        ++saves;
+        held.assign(bytes, bytes + n);
+        return true;
+      },
+      [](std::uint8_t* to) {
+        std::memcpy(to, held.data(), held.size());
+        held.clear();
+      }};
+  explicit SpillMemory(std::size_t bytes) {
+    SetPageBufferBudget(bytes);
+    SetPageBufferSpill(&kSpill);
+    saves = 0;
+    refuse = false;
+  }
+  ~SpillMemory() {
+    SetPageBufferBudget(0);
+    SetPageBufferSpill(nullptr);
+  }
+};
+
+}  // namespace
+
+TEST_CASE("growth where the old and the new buffer do not fit together goes through a spill and keeps every byte",
+          "[engine]") {
+  auto a = Arena::Create().value();  // 16 pages
+  for (int i = 0; i < 999; ++i) REQUIRE(a.Allocate().ok());
+  for (PageId p = 0; p < 1000; p += 7) a.Write(p)[100] = static_cast<std::uint8_t>(p);
+  const std::vector<std::uint8_t> bytes(a.bytes().begin(), a.bytes().end());
+  const std::vector<PageId> dirty = a.DirtyPages();
+  const std::uint32_t capacity = a.capacity_pages();
+  {
+    // Room for the next buffer (half again as large) alone: growing by a copy needs both.
+    SpillMemory memory(std::size_t{capacity + capacity / 2} * 4096);
+    while (a.page_count() < capacity) REQUIRE(a.Allocate().ok());
+    CHECK(SpillMemory::saves == 0);
+    const PageId grown = a.Allocate().value();
+    CHECK(SpillMemory::saves == 1);
+    CHECK(a.capacity_pages() == capacity + capacity / 2);
+    // Every page but the superblock (its page count changed) as it was.
+    CHECK(std::memcmp(a.bytes().data() + 4096, bytes.data() + 4096, bytes.size() - 4096) == 0);
+    CHECK(a.dirty().Test(grown));
+    for (PageId p : dirty) CHECK(a.dirty().Test(p));
+  }
+}
+
+TEST_CASE("out of memory: a growth that fails even through a spill leaves the arena as it was", "[engine]") {
+  auto a = Arena::Create().value();
+  for (int i = 0; i < 15; ++i) REQUIRE(a.Allocate().ok());
+  a.Write(3)[9] = 7;
+  const std::vector<std::uint8_t> bytes(a.bytes().begin(), a.bytes().end());
+  {
+    SpillMemory memory(20 * 4096);  // the 16 pages it has and 4 more
+    CHECK(a.Allocate().status().code() == Code::kOutOfSpace);
+    CHECK(SpillMemory::saves == 1);  // tried: freed, no room for 24 pages, taken back
+    CHECK(a.capacity_pages() == 16);
+    CHECK(std::vector<std::uint8_t>(a.bytes().begin(), a.bytes().end()) == bytes);
+    SpillMemory::refuse = true;  // no room outside either: nothing is freed
+    CHECK(a.Reserve(100).code() == Code::kOutOfSpace);
+    CHECK(std::vector<std::uint8_t>(a.bytes().begin(), a.bytes().end()) == bytes);
+    a.Free(5);
+    CHECK(a.Allocate().value() == 5);
+  }
+}
+
 TEST_CASE("out of memory: a put that cannot grow the arena changes nothing and the store stays usable",
           "[engine]") {
   auto s = Store::Create().value();

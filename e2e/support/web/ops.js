@@ -49,6 +49,17 @@ function status(store) {
 /** Where the package's entry module was loaded from (init). */
 let packageUrl;
 
+/** fillLarge's key of record `i`. */
+const largeKey = (i) => `large/${String(i).padStart(8, '0')}`;
+/** fillLarge's value of record `i`: 1 KiB from an LCG seeded by i (incompressible). */
+function largeValue(i) {
+  const value = new Uint8Array(1024);
+  const words = new Uint32Array(value.buffer);
+  let x = (i * 2654435761 + 1) >>> 0;
+  for (let k = 0; k < words.length; ++k) words[k] = x = (Math.imul(x, 1664525) + 1013904223) >>> 0;
+  return value;
+}
+
 export const ops = {
   /** Loads the package from `url`; returns its export names. */
   async init(url) {
@@ -98,6 +109,30 @@ export const ops = {
     return status(entry(name).store);
   },
   putJSON: (name, key, value) => void entry(name).store.putJSON(key, value),
+  /**
+   * Puts records `from` to `to` - 1 of 1 KiB each (largeKey, largeValue: incompressible, each
+   * recomputable from its index), committing every `every`; returns the bytes committed.
+   */
+  async fillLarge(name, from, to, every) {
+    const { store } = entry(name);
+    let written = 0;
+    for (let i = from; i < to; ++i) {
+      store.put(largeKey(i), largeValue(i));
+      if ((i + 1 - from) % every === 0 || i + 1 === to) written += (await store.commit()).bytesWritten;
+    }
+    return written;
+  },
+  /** The indices among `indices` whose record is not exactly what fillLarge put. */
+  badLarge(name, indices) {
+    const { store } = entry(name);
+    return indices.filter((i) => {
+      const got = store.get(largeKey(i));
+      const want = largeValue(i);
+      return got === undefined || got.length !== want.length || got.some((b, k) => b !== want[k]);
+    });
+  },
+  /** The size of store.export()'s file (the Blob is dropped). */
+  exportSize: async (name) => (await entry(name).store.export()).size,
   get: (name, key) => entry(name).store.getText(key),
   getJSON: (name, key) => entry(name).store.getJSON(key),
   size: (name, key) => entry(name).store.get(key)?.length,

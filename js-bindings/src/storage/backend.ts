@@ -229,11 +229,14 @@ export interface StashedCommit {
 /**
  * Which packs of a commit a backend takes as Blobs (wire.ts decodePlan makes them straight
  * from wasm memory, so their bytes are copied out once): each pack of at least `minBytes`,
- * unless the commit's packs add up to more than `maxCommitBytes`.
+ * unless the commit's packs and the Blobs of earlier commits that the garbage collector has
+ * not freed yet add up to more than `maxLiveBytes`. A browser keeps a Blob's bytes until the
+ * Blob is collected, not until the write that took it completes, and Chromium fails a write
+ * once its blob storage is full (`DataError: Failed to write blobs (InvalidBlob)`).
  */
 export interface BlobPolicy {
   readonly minBytes: number;
-  readonly maxCommitBytes: number;
+  readonly maxLiveBytes: number;
 }
 
 /** What a backend can do, declared instead of tested for (`instanceof`). Read at each commit. */

@@ -133,6 +133,8 @@ class Arena {
   std::uint32_t page_shift() const { return page_shift_; }
   std::uint32_t page_count() const { return page_count_; }
   std::size_t size_bytes() const { return std::size_t{page_count_} << page_shift_; }
+  // Pages the buffer has room for before the arena must grow (a copy).
+  std::uint32_t capacity_pages() const { return capacity_pages_; }
 
   // Read-only view of a page. REQUIRES: id < page_count().
   const std::uint8_t* Read(PageId id) const {

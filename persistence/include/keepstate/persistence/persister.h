@@ -71,7 +71,8 @@ struct PersisterOptions {
   double compact_dead_fraction = 0.5;
   double compact_target_fraction = 0.25;
   // Compaction also merges the smallest packs when the current version reads
-  // from more than this many packs (restore cost is per record).
+  // from more than this many packs (restore cost is per record), or from more
+  // than twice as many as its live bytes fill, where that is more.
   std::uint32_t max_packs = 256;
   // See OnAllDamaged. A store with no head and no manifest (a new one)
   // opens empty either way.

@@ -28,8 +28,9 @@ struct RestoreOptions {
   // The page size the caller expects (0: take the manifest's).
   std::uint32_t page_size = 0;
   // Upper bound on the rebuilt state; a manifest claiming more is rejected
-  // before anything is allocated (wasm has 2 GiB of memory in all).
-  std::uint64_t max_state_bytes = std::uint64_t{1} << 30;
+  // before anything is allocated. An arena is one block of memory, and wasm's
+  // malloc gives none of 2 GiB (4 GiB of linear memory in all).
+  std::uint64_t max_state_bytes = std::uint64_t{2} << 30;
   // How many versions RestoreLatest tries, newest first.
   std::size_t max_versions = 8;
 };

@@ -198,8 +198,8 @@ Result<std::vector<std::uint8_t>> EncodeSnapshotFile(const engine::Arena& arena,
 struct SnapshotReaderOptions {
   // Upper bound on the state (page_count * page_size); a header claiming
   // more is refused (OutOfSpace) before anything is allocated, as
-  // RestoreOptions::max_state_bytes (wasm has 2 GiB of memory in all).
-  std::uint64_t max_state_bytes = std::uint64_t{1} << 30;
+  // RestoreOptions::max_state_bytes (an arena is one block, below 2 GiB in wasm).
+  std::uint64_t max_state_bytes = std::uint64_t{2} << 30;
   // The source's length, when the caller knows it (File.size, stat): a
   // header implying another length is Corruption ("truncated" or "trailing
   // bytes") before the state is allocated.
