@@ -14,12 +14,12 @@ assert.ok(existsSync(new URL('client.mjs', ledgerDir)), 'build the wasm-release 
 const { ledgerModule, Ledger } = await import(new URL('client.mjs', ledgerDir));
 
 /** A device: its own IndexedDB (a browser profile), a synced ledger store. */
-async function device(server, space, { token = 'secret', indexedDB = freshIndexedDB(), name = uniqueName('device'), websocket } = {}) {
+async function device(server, space, { token = 'secret', indexedDB = freshIndexedDB(), name = uniqueName('device'), websocket, fetch } = {}) {
   const store = await openStore(name, {
     indexedDB,
     module: ledgerModule,
     autosave: false,
-    sync: { url: server.url, space, token, pullIntervalMs: 60_000, WebSocket, websocket },
+    sync: { url: server.url, space, token, pullIntervalMs: 60_000, WebSocket, websocket, fetch },
   });
   return { store, ledger: new Ledger(store), indexedDB, name };
 }
@@ -70,6 +70,57 @@ test('two devices converge through the server: puts, deletes and C++ mutators, a
   assert.equal(auditA.transfers, 20);
   assert.equal(a.store.sync.pending, 0);
   assert.equal(b.store.sync.serverVersion, a.store.sync.serverVersion);
+});
+
+/** Resolves once `condition()` holds (checked every 5 ms), or fails after `ms`. */
+async function until(condition, what, ms = 5000) {
+  const end = Date.now() + ms;
+  while (!condition()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+test('a poke carries its commit: a device at the version before with nothing pending adopts it without a pull; one with pending work pulls', async (t) => {
+  const server = await startServer();
+  t.after(() => server.stop());
+  const space = uniqueName('space').replace(/[^A-Za-z0-9._-]/g, '-');
+  const requests = [];
+  const counted = (url, init) => {
+    requests.push(String(url).split('/').pop());
+    return fetch(url, init);
+  };
+  const a = await device(server, space);
+  const b = await device(server, space, { fetch: counted });
+  t.after(() => Promise.all([a.store.close(), b.store.close()]));
+  await a.ledger.openAccounts(0, 10, 100);
+  await a.store.commit();
+  await a.store.syncNow();
+  await b.store.syncNow();
+  await until(() => b.store.sync.connected && b.store.sync.serverVersion === a.store.sync.serverVersion, "B's poke socket");
+
+  requests.length = 0;
+  await a.ledger.transfer(1, 2, 5);
+  await a.store.commit(); // its round pushes; the server pokes B with the commit's entries
+  await until(() => b.ledger.totals().transfers === 1, 'the transfer on B');
+  assert.deepEqual(requests, [], 'B adopted the poke without a request');
+  await until(() => b.store.sync.serverVersion === a.store.sync.serverVersion && !b.store.dirty, "B's local commit");
+  await a.store.syncNow();
+  assert.deepEqual(entries(b.store), entries(a.store));
+  assert.equal(b.store.sync.pending, 0);
+
+  // B with a mutation of its own not yet pushed: the patch is not enough (its rebase needs the
+  // server's values of the keys it wrote), so B pulls, and pushes its own with the round.
+  await b.ledger.transfer(3, 4, 1);
+  requests.length = 0;
+  await a.ledger.transfer(5, 6, 2);
+  await a.store.commit();
+  await until(() => requests.includes('pull'), "B's pull");
+  await b.store.syncNow();
+  await a.store.syncNow();
+  assert.deepEqual(entries(b.store), entries(a.store));
+  assert.equal(a.ledger.totals().transfers, 3);
+  assert.equal((await b.ledger.audit()).ok, true);
 });
 
 test('offline work is kept across a reopen and pushed exactly once when the server is back', async (t) => {

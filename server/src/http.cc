@@ -199,9 +199,10 @@ class Server::Impl {
 namespace {
 
 // One WebSocket of the poke endpoint: reads the token, then sends the
-// space's version now and after each commit. Only the newest version
-// matters, so a poke that finds a write in flight just updates what the
-// next write sends.
+// space's version now and after each commit, with the commit's patch when it
+// follows the version this socket sent last (docs/sync.md, "poke"). Only the
+// newest version matters, so a poke that finds a write in flight just
+// updates what the next write sends.
 class PokeSession : public std::enable_shared_from_this<PokeSession> {
  public:
   PokeSession(Server::Impl* server, tcp::socket socket, std::string space)
@@ -246,22 +247,25 @@ class PokeSession : public std::enable_shared_from_this<PokeSession> {
     }
     space_ptr_ = *space;
     std::weak_ptr<PokeSession> weak = shared_from_this();
-    subscription_ = space_ptr_->Subscribe([weak](std::uint64_t version) {
-      if (auto self = weak.lock()) self->Poke(version);
+    subscription_ = space_ptr_->Subscribe([weak](const Space::Poke& poke) {
+      if (auto self = weak.lock()) self->Poke(poke);
     });
     ws_.text(true);
-    Poke(space_ptr_->version());
+    Poke({space_ptr_->version(), nullptr});
     Drain();
   }
 
-  void Poke(std::uint64_t version) {
-    pending_ = version;
+  void Poke(const Space::Poke& poke) {
+    pending_ = poke;
     if (!writing_) Write();
   }
 
   void Write() {
     if (!pending_) return;
-    out_ = EncodePoke(*pending_);
+    // A patch from a version this socket did not send cannot be applied.
+    const PokePatch* patch = pending_->patch != nullptr && sent_ == pending_->patch->from ? pending_->patch.get() : nullptr;
+    out_ = EncodePoke(pending_->version, patch);
+    sent_ = pending_->version;
     pending_.reset();
     writing_ = true;
     ws_.async_write(net::buffer(out_), [self = shared_from_this()](beast::error_code ec, std::size_t) {
@@ -289,7 +293,8 @@ class PokeSession : public std::enable_shared_from_this<PokeSession> {
   Space* space_ptr_ = nullptr;
   std::uint64_t subscription_ = 0;
   beast::flat_buffer buffer_;
-  std::optional<std::uint64_t> pending_;
+  std::optional<Space::Poke> pending_;
+  std::optional<std::uint64_t> sent_;  // the version of the last poke sent
   bool writing_ = false;
   std::string out_;
 };

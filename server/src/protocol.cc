@@ -234,28 +234,44 @@ std::string EncodePush(const PushResponse& r) {
       json::object{{"lastMutationId", r.last_mutation_id}, {"version", r.version}, {"failed", Failed(r.failed)}});
 }
 
+namespace {
+
+// `[[key, value or null], ...]`, base64 (pull answers and poke patches).
+json::array Entries(const std::vector<std::pair<std::string, std::optional<std::string>>>& entries) {
+  json::array out;
+  out.reserve(entries.size());
+  for (const auto& [key, value] : entries) {
+    json::array e{json::string(Base64Encode(key))};
+    if (value) {
+      e.push_back(json::string(Base64Encode(*value)));
+    } else {
+      e.push_back(nullptr);
+    }
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
+}  // namespace
+
 std::string EncodePull(const PullResponse& r) {
   json::object o{{"version", r.version}, {"lastMutationId", r.last_mutation_id}, {"failed", Failed(r.failed)}};
   if (r.full) {
     o["full"] = true;
   } else {
-    json::array entries;
-    entries.reserve(r.entries.size());
-    for (const auto& [key, value] : r.entries) {
-      json::array e{json::string(Base64Encode(key))};
-      if (value) {
-        e.push_back(json::string(Base64Encode(*value)));
-      } else {
-        e.push_back(nullptr);
-      }
-      entries.push_back(std::move(e));
-    }
-    o["entries"] = std::move(entries);
+    o["entries"] = Entries(r.entries);
   }
   return json::serialize(o);
 }
 
-std::string EncodePoke(std::uint64_t version) { return json::serialize(json::object{{"version", version}}); }
+std::string EncodePoke(std::uint64_t version, const PokePatch* patch) {
+  json::object o{{"version", version}};
+  if (patch != nullptr) {
+    o["from"] = patch->from;
+    o["entries"] = Entries(patch->entries);
+  }
+  return json::serialize(o);
+}
 
 std::string EncodeError(std::string_view message) {
   return json::serialize(json::object{{"error", json::string_view(message.data(), message.size())}});

@@ -141,6 +141,7 @@ std::unique_ptr<Space::GroupCommit> Space::Prepare() {
 }
 
 std::unique_ptr<Space::GroupCommit> Space::Run(std::unique_ptr<GroupCommit> group) {
+  group->run_from_ = version();
   group->results_.assign(group->group_.size(), PushResult{});
   group->last_before_.assign(group->group_.size(), 0);
   group->touched_.clear();
@@ -157,7 +158,7 @@ std::unique_ptr<Space::GroupCommit> Space::Finish(std::unique_ptr<GroupCommit> g
   committing_ = false;
   const Status completed = CompleteGroup(*group, written);
   if (!completed.ok()) return Retry(std::move(group), completed);
-  Answer(*group);
+  Answer(*group, group->batch_.has_value());
   return nullptr;
 }
 
@@ -173,13 +174,33 @@ std::unique_ptr<Space::GroupCommit> Space::Retry(std::unique_ptr<GroupCommit> gr
   for (PushResult& r : group->results_) {
     r = PushResult{Refusal::kUnavailable, "the commit failed: " + failed.ToString(), {}};
   }
-  Answer(*group);
+  Answer(*group, false);
   return nullptr;
 }
 
-void Space::Answer(GroupCommit& group) {
+void Space::Answer(GroupCommit& group, bool committed) {
   for (std::size_t i = 0; i < group.group_.size(); ++i) group.group_[i].done(std::move(group.results_[i]));
-  if (version() != group.version_before_) Announce();
+  if (version() == group.version_before_) return;
+  // Only a commit of its own is a patch: a version reached by catching up is not.
+  const bool patch = committed && version() == group.run_from_ + 1 && !subscribers_.empty();
+  Announce(patch ? PatchOf(group) : nullptr);
+}
+
+std::shared_ptr<const PokePatch> Space::PatchOf(const GroupCommit& group) const {
+  const std::vector<std::string>& keys = group.log_.changed_keys;
+  if (keys.size() > kMaxPatchKeys) return nullptr;
+  auto patch = std::make_shared<PokePatch>();
+  patch->from = group.run_from_;
+  std::size_t bytes = 0;
+  for (const std::string& key : keys) {
+    std::string value;
+    const Status got = replica_->Get(false, key, &value);
+    if (!got.ok() && !got.IsNotFound()) return nullptr;  // the pull says what it is
+    bytes += key.size() + (got.ok() ? value.size() : 0);
+    if (bytes > kMaxPatchBytes) return nullptr;
+    patch->entries.emplace_back(key, got.ok() ? std::optional(std::move(value)) : std::nullopt);
+  }
+  return patch;
 }
 
 Status Space::RunGroup(GroupCommit& group) {
@@ -325,7 +346,7 @@ Result<std::string> Space::Snapshot() {
   return file;
 }
 
-std::uint64_t Space::Subscribe(std::function<void(std::uint64_t)> fn) {
+std::uint64_t Space::Subscribe(std::function<void(const Poke&)> fn) {
   const std::uint64_t id = next_subscriber_++;
   subscribers_.emplace(id, std::move(fn));
   return id;
@@ -333,13 +354,14 @@ std::uint64_t Space::Subscribe(std::function<void(std::uint64_t)> fn) {
 
 void Space::Unsubscribe(std::uint64_t id) { subscribers_.erase(id); }
 
-void Space::Announce() {
+void Space::Announce(std::shared_ptr<const PokePatch> patch) {
+  const Poke poke{version(), std::move(patch)};
   // A subscriber may unsubscribe (or others) while being told.
   std::vector<std::uint64_t> ids;
   for (const auto& [id, fn] : subscribers_) ids.push_back(id);
   for (std::uint64_t id : ids) {
     auto it = subscribers_.find(id);
-    if (it != subscribers_.end()) it->second(version());
+    if (it != subscribers_.end()) it->second(poke);
   }
 }
 

@@ -20,6 +20,7 @@
 #include <boost/beast/websocket.hpp>
 #include <boost/json.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <fstream>
@@ -206,7 +207,20 @@ TEMPLATE_TEST_CASE("http: the ledger server binary answers push, pull, snapshot 
   CHECK(v1 == v0 + 1);
   CHECK(r.body.find(R"("failed":[{"id":2,"code":"invalid-argument")") != std::string::npos);
   ws.read(poke);
-  CHECK(Number(beast::buffers_to_string(poke.data()), "version") == v1);
+  {
+    // The commit's patch rides along: this socket was told v0, and the push changed accounts 1-3.
+    const std::string text = beast::buffers_to_string(poke.data());
+    INFO(text);
+    CHECK(Number(text, "version") == v1);
+    CHECK(Number(text, "from") == v0);
+    const boost::json::value parsed = boost::json::parse(text);
+    const boost::json::array& entries = parsed.as_object().at("entries").as_array();
+    CHECK(entries.size() >= 3);
+    CHECK(std::any_of(entries.begin(), entries.end(), [](const boost::json::value& e) {
+      return e.as_array().at(0).as_string() == Base64Encode(AccountKey(2));
+    }));
+    poke.consume(poke.size());
+  }
 
   // Another identity cannot push for this client.
   CHECK(Send(port, http::verb::post, push, PushBody(client, {M(3, "transfer", TransferArgs(1, 2, 1))}), "master")

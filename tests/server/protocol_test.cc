@@ -94,6 +94,8 @@ TEST_CASE("protocol: responses are encoded as docs/sync.md shows", "[server]") {
   pull.full = true;
   CHECK(EncodePull(pull) == R"({"version":42,"lastMutationId":9,"failed":[],"full":true})");
   CHECK(EncodePoke(3) == R"({"version":3})");
+  PokePatch patch{2, {{"a", std::string("b")}, {"c", std::nullopt}}};
+  CHECK(EncodePoke(3, &patch) == R"({"version":3,"from":2,"entries":[["YQ==","Yg=="],["Yw==",null]]})");
 }
 
 TEST_CASE("protocol: names of spaces and clients", "[server]") {

@@ -7,6 +7,9 @@
 // batches; pull what changed since the server version; adopt it and replay
 // what is still pending (Writer.adoptPull: no commit captures half of it);
 // commit. Rounds run one at a time; a request during one makes one more.
+// A poke that carries its commit's patch, from the server version this replica
+// is at, with nothing pending here, is adopted as a pull's answer would be,
+// without a pull (the round's push would send nothing).
 //
 // Invariant: every key without a write mark has the server's value at the
 // meta's server version (replica/src/sync.cc keeps it; a pull asks for the
@@ -18,7 +21,7 @@ import type { JournaledMutation, Replica } from '../replica.js';
 import { importFromBytes } from '../snapshot-verify.js';
 import type { SyncEvent, SyncFailure, SyncOptions, SyncStatus } from '../types.js';
 import type { Writer } from '../writer.js';
-import { readPullAnswer, readPushAnswer, toBase64, type FailedMutation } from './protocol.js';
+import { readPoke, readPullAnswer, readPushAnswer, toBase64, type FailedMutation, type Poke } from './protocol.js';
 
 const PUSH_BATCH_COUNT = 1000;
 const PUSH_BATCH_BYTES = 4 << 20;
@@ -98,9 +101,15 @@ export class SyncClient {
     if (this.stopped) return;
     this.update({ leader: true });
     const request = () => this.request();
+    // A commit here starts a round if it holds mutations not pushed yet (not one that only
+    // adopted the server's state: that would pull again for nothing).
+    const committed = () => {
+      const meta = this.replica.syncState();
+      if (meta !== undefined && meta.nextMutationId - 1 > Math.max(meta.lastMutationId, this.pushedUpTo)) void this.request();
+    };
     // Another tab's commit may hold mutations to push: once this tab has caught up with it.
     const caughtUp = () => void this.writer.settled().then(request, request);
-    this.stopListening.push(this.events.on('commit', request), this.events.on('remote-commit', caughtUp));
+    this.stopListening.push(this.events.on('commit', committed), this.events.on('remote-commit', caughtUp));
     const online = () => {
       this.retryMs = RETRY_MIN_MS;
       this.request();
@@ -111,17 +120,22 @@ export class SyncClient {
     this.request();
   }
 
-  /** Runs a round now (or once more after the one running); resolves when it has run. */
-  request(): Promise<void> {
+  /**
+   * Runs a round now (or once more after the one running); resolves when it has run. With a
+   * poke's patch, the round adopts it instead of pulling where it can.
+   */
+  request(poke?: Poke): Promise<void> {
     if (this.stopped) return Promise.resolve();
     if (this.running !== null) {
       this.again = true;
       return this.running;
     }
     this.running = (async () => {
+      let patched = poke;
       do {
         this.again = false;
-        await this.round();
+        await this.round(patched);
+        patched = undefined;
       } while (this.again && !this.stopped);
       this.running = null;
     })();
@@ -139,14 +153,16 @@ export class SyncClient {
     await this.running;
   }
 
-  private async round(): Promise<void> {
+  private async round(poke?: Poke): Promise<void> {
     if (!this.current.leader) return;
     // What is pending is known locally, server or not (a round follows every commit).
     const meta = this.replica.syncState();
     if (meta !== undefined) this.update({ pending: meta.nextMutationId - 1 - meta.lastMutationId });
     try {
-      await this.push();
-      await this.pull();
+      if (poke === undefined || !(await this.adoptPatch(poke))) {
+        await this.push();
+        await this.pull();
+      }
       this.retryMs = RETRY_MIN_MS;
       this.update({ lastSyncAt: Date.now(), error: null });
       this.schedule(this.options.pullIntervalMs ?? DEFAULT_PULL_INTERVAL_MS);
@@ -219,14 +235,37 @@ export class SyncClient {
         for (const m of journal) if (m.id > last) await this.writer.replay(m.id);
         return true;
       });
-      if (adopted) {
-        await this.writer.commit();
-        const after = this.replica.syncState()!;
-        this.update({ serverVersion: after.version, lastMutationId: after.lastMutationId, pending: after.nextMutationId - 1 - after.lastMutationId });
-        return;
-      }
+      if (adopted) return this.committed();
       if (attempt === PULL_ATTEMPTS) throw new KeepstateError('busy', `sync: ${PULL_ATTEMPTS} pulls in a row were overtaken by local writes; trying again later`);
     }
+  }
+
+  /**
+   * Adopts `poke`'s patch as a pull's answer would be, if it follows the server version this
+   * replica is at and nothing is pending here (no keys to ask for, no mutations to replay);
+   * false: a pull is needed.
+   */
+  private async adoptPatch(poke: Poke): Promise<boolean> {
+    const patch = poke.patch;
+    const meta = this.replica.syncState();
+    const idle = (m: typeof meta) => m !== undefined && m.version === patch?.from && m.nextMutationId - 1 === m.lastMutationId;
+    if (patch === undefined || !idle(meta) || this.replica.syncMarked().length > 0) return false;
+    const adopted = await this.writer.adoptPull(async (replica) => {
+      const now = replica.syncState();
+      // A mutation journaled meanwhile, or another round: pull.
+      if (!idle(now)) return false;
+      replica.syncApply(poke.version, now!.lastMutationId, patch.entries);
+      return true;
+    });
+    if (adopted) await this.committed();
+    return adopted;
+  }
+
+  /** After an adopted pull or patch: commits it locally and says where sync stands. */
+  private async committed(): Promise<void> {
+    await this.writer.commit();
+    const after = this.replica.syncState()!;
+    this.update({ serverVersion: after.version, lastMutationId: after.lastMutationId, pending: after.nextMutationId - 1 - after.lastMutationId });
   }
 
   /** The space's snapshot (a full pull): fetched now, verified into the module when adopted. */
@@ -254,13 +293,13 @@ export class SyncClient {
       this.update({ connected: true });
     };
     socket.onmessage = (event) => {
-      let version = NaN;
+      let poke: Poke;
       try {
-        version = Number((JSON.parse(String(event.data)) as { version?: unknown }).version);
+        poke = readPoke(JSON.parse(String(event.data)));
       } catch {
-        return;
+        return; // not a poke: the next one, or the pull interval, brings the version
       }
-      if (version > this.current.serverVersion) void this.request();
+      if (poke.version > this.current.serverVersion) void this.request(poke);
     };
     socket.onerror = () => undefined;
     socket.onclose = () => {

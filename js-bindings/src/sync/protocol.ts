@@ -27,9 +27,18 @@ export interface PullAnswer {
   lastMutationId: number;
   failed: FailedMutation[];
   /** The values at `version` (null: absent); undefined with `full`. */
-  entries: Array<[Uint8Array, Uint8Array | null]> | undefined;
+  entries: Entries | undefined;
   /** The server does not know what changed since `since`: download the snapshot. */
   full: boolean;
+}
+
+/** Keys and their values (null: absent), as pull answers and poke patches carry them. */
+export type Entries = Array<[Uint8Array, Uint8Array | null]>;
+
+/** A poke: the space's version, and with `patch` what the commit that made it changed since `patch.from`. */
+export interface Poke {
+  version: number;
+  patch?: { from: number; entries: Entries };
 }
 
 type Base64Codec = {
@@ -98,12 +107,24 @@ export function readPullAnswer(body: unknown): PullAnswer {
     full: b.full === true,
   };
   if (answer.full) return answer;
-  if (!Array.isArray(b.entries)) throw bad('entries must be a list');
-  answer.entries = b.entries.map((e: unknown) => {
+  answer.entries = entries(b.entries);
+  return answer;
+}
+
+export function readPoke(body: unknown): Poke {
+  if (typeof body !== 'object' || body === null) throw bad('a poke must be an object');
+  const b = body as Record<string, unknown>;
+  const poke: Poke = { version: count(b.version, 'version') };
+  if (b.from !== undefined) poke.patch = { from: count(b.from, 'from'), entries: entries(b.entries) };
+  return poke;
+}
+
+function entries(value: unknown): Entries {
+  if (!Array.isArray(value)) throw bad('entries must be a list');
+  return value.map((e: unknown) => {
     if (!Array.isArray(e) || e.length !== 2 || typeof e[0] !== 'string' || (e[1] !== null && typeof e[1] !== 'string')) {
       throw bad('an entry must be [key, value or null]');
     }
     return [decode(e[0], 'a key'), e[1] === null ? null : decode(e[1], 'a value')];
   });
-  return answer;
 }

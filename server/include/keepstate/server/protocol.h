@@ -84,7 +84,14 @@ Result<std::string> DecodePokeHello(std::string_view message);
 
 std::string EncodePush(const PushResponse& response);
 std::string EncodePull(const PullResponse& response);
-std::string EncodePoke(std::uint64_t version);
+// A poke: the space's version, and with `patch` the entries one commit
+// changed from version `patch->from` (docs/sync.md, "poke"): a client at that
+// version with nothing pending adopts them without a pull.
+struct PokePatch {
+  std::uint64_t from = 0;
+  std::vector<std::pair<std::string, std::optional<std::string>>> entries;  // as PullResponse's
+};
+std::string EncodePoke(std::uint64_t version, const PokePatch* patch = nullptr);
 // `{"error": message}`, the body of every answer that is not 200.
 std::string EncodeError(std::string_view message);
 

@@ -93,6 +93,7 @@ class Space {
     SpaceStore* store_ = nullptr;
     std::optional<persistence::WriteBatch> batch_;  // nullopt: nothing to write
     std::uint64_t version_before_ = 0;
+    std::uint64_t run_from_ = 0;  // the version its last run started from (a conflict reloads): its patch's base
     int attempts_ = 0;
   };
 
@@ -145,9 +146,19 @@ class Space {
   // (committing()).
   Result<bool> CatchUp();
 
-  // fn(version) after each commit or catch-up that changed the version.
-  // Returns an id for Unsubscribe.
-  std::uint64_t Subscribe(std::function<void(std::uint64_t)> fn);
+  // What a subscriber hears: the new version and, after a commit of this
+  // process that changed at most kMaxPatchKeys keys and kMaxPatchBytes bytes,
+  // those keys' values and the version before (nullptr otherwise: a catch-up,
+  // a larger commit, or the version a new subscriber is told first).
+  struct Poke {
+    std::uint64_t version = 0;
+    std::shared_ptr<const PokePatch> patch;
+  };
+  static constexpr std::size_t kMaxPatchKeys = 256;
+  static constexpr std::size_t kMaxPatchBytes = 64 << 10;
+  // fn after each commit or catch-up that changed the version. Returns an id
+  // for Unsubscribe.
+  std::uint64_t Subscribe(std::function<void(const Poke&)> fn);
   void Unsubscribe(std::uint64_t id);
 
  private:
@@ -167,12 +178,15 @@ class Space {
   // Conflict runs the group again (up to kMaxAttempts), anything else
   // answers kUnavailable.
   std::unique_ptr<GroupCommit> Retry(std::unique_ptr<GroupCommit> group, Status failed);
-  // Calls each push's done with its result; pokes if the version moved.
-  void Answer(GroupCommit& group);
+  // Calls each push's done with its result; pokes if the version moved,
+  // with the group's patch if it `committed`.
+  void Answer(GroupCommit& group, bool committed);
   // Replaces the Replica by one restored from the store (with the old one
   // as base, so unchanged pages are not read) and re-reads the clients.
   Status Reload();
-  void Announce();
+  void Announce(std::shared_ptr<const PokePatch> patch = nullptr);
+  // The patch of `group`'s commit for Announce, or nullptr if it is too large.
+  std::shared_ptr<const PokePatch> PatchOf(const GroupCommit& group) const;
 
   std::unique_ptr<SpaceStore> store_;
   std::uint64_t writer_id_;
@@ -182,7 +196,7 @@ class Space {
   std::map<std::string, ClientRecord> clients_;
   std::vector<Pending> queue_;
   bool committing_ = false;
-  std::map<std::uint64_t, std::function<void(std::uint64_t)>> subscribers_;
+  std::map<std::uint64_t, std::function<void(const Poke&)>> subscribers_;
   std::uint64_t next_subscriber_ = 1;
 };
 
