@@ -115,7 +115,7 @@ export function readPoke(body: unknown): Poke {
   if (typeof body !== 'object' || body === null) throw bad('a poke must be an object');
   const b = body as Record<string, unknown>;
   const poke: Poke = { version: count(b.version, 'version') };
-  if (b.from !== undefined) poke.patch = { from: count(b.from, 'from'), entries: entries(b.entries) };
+  if (b.from !== undefined) poke.patch = { from: count(b.from, 'the version a patch follows'), entries: entries(b.entries) };
   return poke;
 }
 
