@@ -251,7 +251,7 @@ class PokeSession : public std::enable_shared_from_this<PokeSession> {
       if (auto self = weak.lock()) self->Poke(poke);
     });
     ws_.text(true);
-    Poke({space_ptr_->version(), nullptr});
+    Poke({space_ptr_->version(), nullptr, nullptr});
     Drain();
   }
 
@@ -263,12 +263,12 @@ class PokeSession : public std::enable_shared_from_this<PokeSession> {
   void Write() {
     if (!pending_) return;
     // A patch from a version this socket did not send cannot be applied.
-    const PokePatch* patch = pending_->patch != nullptr && sent_ == pending_->patch->from ? pending_->patch.get() : nullptr;
-    out_ = EncodePoke(pending_->version, patch);
+    const bool patch = pending_->patch != nullptr && sent_ == pending_->patch->from;
+    out_ = patch ? pending_->with_patch : std::make_shared<const std::string>(EncodePoke(pending_->version));
     sent_ = pending_->version;
     pending_.reset();
     writing_ = true;
-    ws_.async_write(net::buffer(out_), [self = shared_from_this()](beast::error_code ec, std::size_t) {
+    ws_.async_write(net::buffer(*out_), [self = shared_from_this()](beast::error_code ec, std::size_t) {
       self->writing_ = false;
       if (!ec) self->Write();
     });
@@ -296,7 +296,7 @@ class PokeSession : public std::enable_shared_from_this<PokeSession> {
   std::optional<Space::Poke> pending_;
   std::optional<std::uint64_t> sent_;  // the version of the last poke sent
   bool writing_ = false;
-  std::string out_;
+  std::shared_ptr<const std::string> out_;  // what is being written (a patch's bytes are shared by every socket)
 };
 
 // One HTTP connection: requests one at a time (keep-alive), each answered

@@ -355,7 +355,9 @@ std::uint64_t Space::Subscribe(std::function<void(const Poke&)> fn) {
 void Space::Unsubscribe(std::uint64_t id) { subscribers_.erase(id); }
 
 void Space::Announce(std::shared_ptr<const PokePatch> patch) {
-  const Poke poke{version(), std::move(patch)};
+  std::shared_ptr<const std::string> with_patch;
+  if (patch != nullptr) with_patch = std::make_shared<const std::string>(EncodePoke(version(), patch.get()));
+  const Poke poke{version(), std::move(patch), std::move(with_patch)};
   // A subscriber may unsubscribe (or others) while being told.
   std::vector<std::uint64_t> ids;
   for (const auto& [id, fn] : subscribers_) ids.push_back(id);

@@ -153,6 +153,8 @@ class Space {
   struct Poke {
     std::uint64_t version = 0;
     std::shared_ptr<const PokePatch> patch;
+    // EncodePoke(version, patch), encoded once for every socket it is sent on.
+    std::shared_ptr<const std::string> with_patch;
   };
   static constexpr std::size_t kMaxPatchKeys = 256;
   static constexpr std::size_t kMaxPatchBytes = 64 << 10;
