@@ -4,8 +4,10 @@
 // registered with watch() seeing it (B was poked, pulled and adopted). One at a time.
 //
 // The floor in the same run: the same path with no store on either side — a raw push of one
-// transfer, the poke reaching a raw socket, a raw pull — and a plain HTTP round trip (an empty
-// push: parsed, authorized, answered, nothing committed).
+// transfer and its poke reaching a raw socket (with the commit's patch: B, at the version before
+// with nothing pending, adopts that without a pull; docs/sync.md, "poke") — and a plain HTTP
+// round trip (an empty push: parsed, authorized, answered, nothing committed). The raw pull
+// after each, untimed, checks the transfer is there.
 import { assertSynced, encodeOpenAccount, encodeTransfer, LEDGER_KEY, openDevice } from './devices.mjs';
 import { percentile } from './stats.mjs';
 import { clientId, mutation, nextPoke, SpaceWire } from './wire.mjs';
@@ -61,9 +63,10 @@ async function rawFloor(url, space, transfers) {
       const t0 = performance.now();
       const poked = nextPoke(socket, version + 1);
       await wire.push(client, [mutation(i + 2, 'transfer', encodeTransfer(1000 + (i % ACCOUNTS), 1000 + ((i + 1) % ACCOUNTS), 1))]);
-      await poked;
-      ({ answer } = await wire.pull(reader, version));
+      const poke = await poked;
       path.push(performance.now() - t0);
+      if (!(poke.entries?.length > 0)) throw new Error("figure 1: the poke lacked the commit's patch");
+      ({ answer } = await wire.pull(reader, version));
       if (answer.entries.length === 0) throw new Error('figure 1: the raw pull missed the transfer');
       version = answer.version;
       const t1 = performance.now();

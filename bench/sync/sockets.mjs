@@ -36,7 +36,8 @@ export async function measureSockets(url, pid, { count = 1000 } = {}) {
     const acknowledgedMs = performance.now() - t0;
     const heard = await Promise.all(poked);
     const allMs = performance.now() - t0;
-    if (heard.some((v) => v !== version)) throw new Error('figure 6: a socket was poked with another version');
+    if (heard.some((poke) => poke.version !== version)) throw new Error('figure 6: a socket was poked with another version');
+    if (heard.some((poke) => poke.entries?.length !== 1)) throw new Error("figure 6: a socket's poke lacked the commit's patch");
     return { count, poked: heard.length, rssBefore, rssAfter, perClient: (rssAfter - rssBefore) / count, acknowledgedMs, allMs };
   } finally {
     for (const socket of sockets) socket.terminate();

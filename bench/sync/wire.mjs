@@ -180,10 +180,10 @@ export class PushConnection {
 export function nextPoke(socket, version) {
   return new Promise((resolve) => {
     const heard = (data) => {
-      const v = JSON.parse(String(data)).version;
-      if (v < version) return;
+      const poke = JSON.parse(String(data));
+      if (poke.version < version) return;
       socket.off('message', heard);
-      resolve(v);
+      resolve(poke);
     };
     socket.on('message', heard);
   });
