@@ -155,7 +155,7 @@ export class SyncClient {
 
   private async round(poke?: Poke): Promise<void> {
     if (!this.current.leader) return;
-    // What is pending is known locally, server or not (a round follows every commit).
+    // What is pending is known locally, server or not.
     const meta = this.replica.syncState();
     if (meta !== undefined) this.update({ pending: meta.nextMutationId - 1 - meta.lastMutationId });
     try {
