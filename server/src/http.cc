@@ -251,7 +251,7 @@ class PokeSession : public std::enable_shared_from_this<PokeSession> {
       if (auto self = weak.lock()) self->Poke(poke);
     });
     ws_.text(true);
-    Poke({space_ptr_->version(), nullptr, nullptr});
+    Poke({space_ptr_->version(), std::nullopt, nullptr});
     Drain();
   }
 
@@ -263,7 +263,7 @@ class PokeSession : public std::enable_shared_from_this<PokeSession> {
   void Write() {
     if (!pending_) return;
     // A patch from a version this socket did not send cannot be applied.
-    const bool patch = pending_->patch != nullptr && sent_ == pending_->patch->from;
+    const bool patch = pending_->patch_from.has_value() && sent_ == pending_->patch_from;
     out_ = patch ? pending_->with_patch : std::make_shared<const std::string>(EncodePoke(pending_->version));
     sent_ = pending_->version;
     pending_.reset();

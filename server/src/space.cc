@@ -183,22 +183,23 @@ void Space::Answer(GroupCommit& group, bool committed) {
   if (version() == group.version_before_) return;
   // Only a commit of its own is a patch: a version reached by catching up is not.
   const bool patch = committed && version() == group.run_from_ + 1 && !subscribers_.empty();
-  Announce(patch ? PatchOf(group) : nullptr);
+  const std::optional<PokePatch> made = patch ? PatchOf(group) : std::nullopt;
+  Announce(made ? &*made : nullptr);
 }
 
-std::shared_ptr<const PokePatch> Space::PatchOf(const GroupCommit& group) const {
+std::optional<PokePatch> Space::PatchOf(const GroupCommit& group) const {
   const std::vector<std::string>& keys = group.log_.changed_keys;
-  if (keys.size() > kMaxPatchKeys) return nullptr;
-  auto patch = std::make_shared<PokePatch>();
-  patch->from = group.run_from_;
+  if (keys.size() > kMaxPatchKeys) return std::nullopt;
+  PokePatch patch;
+  patch.from = group.run_from_;
   std::size_t bytes = 0;
   for (const std::string& key : keys) {
     std::string value;
     const Status got = replica_->Get(false, key, &value);
-    if (!got.ok() && !got.IsNotFound()) return nullptr;  // the pull says what it is
+    if (!got.ok() && !got.IsNotFound()) return std::nullopt;  // the pull says what it is
     bytes += key.size() + (got.ok() ? value.size() : 0);
-    if (bytes > kMaxPatchBytes) return nullptr;
-    patch->entries.emplace_back(key, got.ok() ? std::optional(std::move(value)) : std::nullopt);
+    if (bytes > kMaxPatchBytes) return std::nullopt;
+    patch.entries.emplace_back(key, got.ok() ? std::optional(std::move(value)) : std::nullopt);
   }
   return patch;
 }
@@ -354,10 +355,12 @@ std::uint64_t Space::Subscribe(std::function<void(const Poke&)> fn) {
 
 void Space::Unsubscribe(std::uint64_t id) { subscribers_.erase(id); }
 
-void Space::Announce(std::shared_ptr<const PokePatch> patch) {
-  std::shared_ptr<const std::string> with_patch;
-  if (patch != nullptr) with_patch = std::make_shared<const std::string>(EncodePoke(version(), patch.get()));
-  const Poke poke{version(), std::move(patch), std::move(with_patch)};
+void Space::Announce(const PokePatch* patch) {
+  Poke poke{version(), std::nullopt, nullptr};
+  if (patch != nullptr) {
+    poke.patch_from = patch->from;
+    poke.with_patch = std::make_shared<const std::string>(EncodePoke(version(), patch));
+  }
   // A subscriber may unsubscribe (or others) while being told.
   std::vector<std::uint64_t> ids;
   for (const auto& [id, fn] : subscribers_) ids.push_back(id);

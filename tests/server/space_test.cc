@@ -398,6 +398,16 @@ TEST_CASE("space: two processes on one PostgreSQL database apply every mutation 
   const std::string name = UniqueName("race");
   auto a = OpenSpace(*db1, name, 101);
   auto b = OpenSpace(*db2, name, 202);
+  // A poke's patch follows the version right before its own: after a
+  // conflict the group ran again from the version it caught up with.
+  int patches = 0, misplaced = 0;
+  const auto heard = [&](const Space::Poke& poke) {
+    if (!poke.patch_from) return;
+    ++patches;
+    if (*poke.patch_from + 1 != poke.version) ++misplaced;
+  };
+  a->Subscribe(heard);
+  b->Subscribe(heard);
   constexpr std::uint32_t kAccounts = 8;
   constexpr std::int64_t kInitial = 1000;
   REQUIRE(Push(*a, "opener-0001", {M(1, "open_account", OpenAccountArgs(1, kAccounts, kInitial))}).refusal ==
@@ -438,6 +448,8 @@ TEST_CASE("space: two processes on one PostgreSQL database apply every mutation 
     }
     if (!any) break;
   }
+  CHECK(patches > 0);
+  CHECK(misplaced == 0);
   // Each Space catches up; both agree, and every transfer happened once.
   REQUIRE(a->CatchUp().ok());
   REQUIRE(b->CatchUp().ok());

@@ -206,9 +206,9 @@ export function recordName(r: { kind: RecordKind; key: string }): RecordName {
   return RECORD_PREFIX[r.kind] + r.key;
 }
 
-/** The name of the file that holds head record `head` (`h-<version as 16 hex>`). */
-export function headFileName(head: Uint8Array): RecordName {
-  return RECORD_PREFIX[RecordKind.Head] + manifestKey(headVersionOf(head));
+/** The name of the file that holds the head of `version` (`h-<version as 16 hex>`). */
+export function headFileName(version: number): RecordName {
+  return RECORD_PREFIX[RecordKind.Head] + manifestKey(version);
 }
 
 /**
@@ -425,16 +425,16 @@ export function readOnlyFile(bytes: Uint8Array): SyncFile {
  * folder from outside (the copy itself reads through OpfsCopy).
  */
 export async function copyRecordNames(fileNames: string[], journal: Uint8Array | undefined): Promise<string[]> {
-  const names = new Set(fileNames.filter((n) => /^[hmp]-/.test(n)));
+  const names = new Set(fileNames.filter((n) => Object.values(RECORD_PREFIX).some((p) => n.startsWith(p))));
   if (journal !== undefined) {
     const core = new JournalCore(async () => readOnlyFile(journal));
     await core.acquire();
     const { records, head, deleted } = core.records();
     for (const r of deleted) names.delete(recordName(r));
     for (const r of records) names.add(recordName(r));
-    if (head !== null) names.add(headFileName(head));
+    if (head !== null) names.add(headFileName(headVersionOf(head)));
   }
-  const heads = [...names].filter((n) => n.startsWith('h-')).sort();
+  const heads = [...names].filter((n) => n.startsWith(RECORD_PREFIX[RecordKind.Head])).sort();
   for (const h of heads.slice(0, -1)) names.delete(h);
   return [...names].sort();
 }

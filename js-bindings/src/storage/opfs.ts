@@ -68,21 +68,13 @@ export interface CopyDirectory {
 /** @deprecated The former name of CopyDirectory. */
 export type MirrorDirectory = CopyDirectory;
 
-const PREFIX = RECORD_PREFIX;
-
-/** Head files and markers are named by version as manifests are keyed (backend.ts manifestKey). */
-const hex16 = manifestKey;
-
 /** The kind and key of a file name, or null for a file that is not a record (a browser's swap file). */
 function parseName(name: string): { kind: RecordKind; key: string } | null {
   for (const kind of [RecordKind.Head, RecordKind.Manifest, RecordKind.Pack]) {
-    if (name.startsWith(PREFIX[kind]) && name.length > 2) return { kind, key: name.slice(2) };
+    if (name.startsWith(RECORD_PREFIX[kind]) && name.length > 2) return { kind, key: name.slice(2) };
   }
   return null;
 }
-
-/** A record's file name; the journal names records the same way (journal.ts recordName). */
-const fileName = recordName;
 
 function copyError(e: unknown, what: string): KeepstateError {
   if (e instanceof KeepstateError) return e;
@@ -299,7 +291,7 @@ export class OpfsCopy implements RestoreSource {
    */
   private async newestHeadFile(names: string[]): Promise<{ version: number; bytes: Uint8Array } | null> {
     for (const version of OpfsCopy.heads(names)) {
-      const bytes = await this.read(`h-${hex16(version)}`);
+      const bytes = await this.read(headFileName(version));
       if (bytes !== undefined && headVersionOf(bytes) === version) return { version, bytes };
     }
     return null;
@@ -319,11 +311,11 @@ export class OpfsCopy implements RestoreSource {
     const fileHead = await this.newestHeadFile(names);
     const journalVersion = headVersionOf(journal?.head ?? undefined);
     const head = journal?.head != null && journalVersion > (fileHead?.version ?? 0) ? { version: journalVersion, bytes: journal.head } : fileHead;
-    const inJournal = new Map((journal?.records ?? []).map((r) => [fileName(r), r]));
-    const dead = new Set((journal?.deleted ?? []).map(fileName));
+    const inJournal = new Map((journal?.records ?? []).map((r) => [recordName(r), r]));
+    const dead = new Set((journal?.deleted ?? []).map(recordName));
     const files = names
       .map(parseName)
-      .filter((r): r is { kind: RecordKind; key: string } => r !== null && r.kind !== RecordKind.Head && !dead.has(fileName(r)) && !inJournal.has(fileName(r)));
+      .filter((r): r is { kind: RecordKind; key: string } => r !== null && r.kind !== RecordKind.Head && !dead.has(recordName(r)) && !inJournal.has(recordName(r)));
     return { head, inJournal, files };
   }
 
@@ -376,7 +368,7 @@ export class OpfsCopy implements RestoreSource {
   async hasHead(version: number): Promise<boolean> {
     try {
       if ((await this.journalState())?.versions.includes(version)) return true;
-      return (await this.read(`h-${hex16(version)}`)) !== undefined;
+      return (await this.read(headFileName(version))) !== undefined;
     } catch (e) {
       throw copyError(e, 'reading the OPFS copy');
     }
@@ -401,11 +393,11 @@ export class OpfsCopy implements RestoreSource {
       const newest = head?.version ?? 0;
       const all = [...files, ...inJournal.values()].filter((r) => r.kind !== RecordKind.Manifest || (manifestKeyVersion(r.key) ?? 0) <= newest);
       const manifests = await Promise.all(
-        all.filter((r) => r.kind === RecordKind.Manifest).map(async (r) => ({ kind: r.kind, key: r.key, bytes: (await this.recordBytes(inJournal, fileName(r))) ?? new Uint8Array(0) })),
+        all.filter((r) => r.kind === RecordKind.Manifest).map(async (r) => ({ kind: r.kind, key: r.key, bytes: (await this.recordBytes(inJournal, recordName(r))) ?? new Uint8Array(0) })),
       );
       records.push(...manifests);
       for (const r of all) if (r.kind === RecordKind.Pack) records.push({ kind: r.kind, key: r.key, bytes: new Uint8Array(0) });
-      await feedPacks(records, (key) => this.recordBytes(inJournal, PREFIX[RecordKind.Pack] + key), start, next);
+      await feedPacks(records, (key) => this.recordBytes(inJournal, RECORD_PREFIX[RecordKind.Pack] + key), start, next);
     } catch (e) {
       throw copyError(e, 'reading the OPFS copy');
     }
@@ -418,7 +410,7 @@ export class OpfsCopy implements RestoreSource {
       const out: StoredRecord[] = [];
       for (const r of [...files, ...inJournal.values()]) {
         if (r.kind === RecordKind.Manifest && (manifestKeyVersion(r.key) ?? 0) > newest) continue;
-        const bytes = await this.recordBytes(inJournal, fileName(r));
+        const bytes = await this.recordBytes(inJournal, recordName(r));
         if (bytes !== undefined) out.push({ kind: r.kind, key: r.key, bytes });
       }
       if (head !== null) out.push({ kind: RecordKind.Head, key: 'head', bytes: head.bytes });
@@ -455,8 +447,8 @@ export class OpfsCopy implements RestoreSource {
       const baseInJournal = state.versions.includes(baseVersion);
       const puts = records.puts.map((r) => ({ kind: r.kind, key: r.key, bytes: r.bytes as Uint8Array }));
       const { offset, fileDeletes } = await this.journal!.append({ version, puts, deletes: records.deletes });
-      const inStep = baseVersion === 0 || baseInJournal || (await this.read(`h-${hex16(baseVersion)}`)) !== undefined;
-      if (!baseInJournal && baseVersion > 0) fileDeletes.push(`h-${hex16(baseVersion)}`);
+      const inStep = baseVersion === 0 || baseInJournal || (await this.read(headFileName(baseVersion))) !== undefined;
+      if (!baseInJournal && baseVersion > 0) fileDeletes.push(headFileName(baseVersion));
       return { offset, fileDeletes, inStep };
     } catch (e) {
       throw copyError(e, "writing the OPFS copy's journal");
@@ -502,16 +494,16 @@ export class OpfsCopy implements RestoreSource {
   private async fold(): Promise<void> {
     const journal = await this.journalRecords();
     if (!this.journalInUse || journal === null || (journal.head === null && journal.records.length === 0 && journal.deleted.length === 0)) return;
-    await Promise.all(journal.records.map((r) => this.write(fileName(r), r.bytes)));
-    if (journal.head !== null) await this.write(headFileName(journal.head), journal.head);
-    await Promise.all(journal.deleted.map((r) => this.remove(fileName(r))));
+    await Promise.all(journal.records.map((r) => this.write(recordName(r), r.bytes)));
+    if (journal.head !== null) await this.write(headFileName(headVersionOf(journal.head)), journal.head);
+    await Promise.all(journal.deleted.map((r) => this.remove(recordName(r))));
     await this.journal!.reset();
   }
 
   /** Writes a commit's packs (before IndexedDB completes it: their keys are unique to this writer). */
   async writePacks(records: CommitRecords): Promise<void> {
     try {
-      await Promise.all(records.puts.filter((r) => r.kind === RecordKind.Pack).map((r) => this.write(fileName(r), r.bytes)));
+      await Promise.all(records.puts.filter((r) => r.kind === RecordKind.Pack).map((r) => this.write(recordName(r), r.bytes)));
     } catch (e) {
       throw copyError(e, 'writing packs to the OPFS copy');
     }
@@ -520,7 +512,7 @@ export class OpfsCopy implements RestoreSource {
   /** Removes the packs of a commit IndexedDB refused (writePacks wrote them early). */
   async removePacks(records: CommitRecords): Promise<void> {
     try {
-      await Promise.all(records.puts.filter((r) => r.kind === RecordKind.Pack).map((r) => this.remove(fileName(r))));
+      await Promise.all(records.puts.filter((r) => r.kind === RecordKind.Pack).map((r) => this.remove(recordName(r))));
     } catch (e) {
       throw copyError(e, 'removing packs from the OPFS copy');
     }
@@ -540,7 +532,7 @@ export class OpfsCopy implements RestoreSource {
       // restore falls back to the version before.
       await Promise.all(
         records.puts.filter((r) => r.kind !== RecordKind.Pack).map((r) =>
-          this.write(r.kind === RecordKind.Head ? headFileName(r.bytes as Uint8Array) : fileName(r), r.bytes),
+          this.write(r.kind === RecordKind.Head ? headFileName(headVersionOf(r.bytes as Uint8Array)) : recordName(r), r.bytes),
         ),
       );
     } catch (e) {
@@ -559,14 +551,14 @@ export class OpfsCopy implements RestoreSource {
   async tidyAfter(records: CommitRecords, baseVersion: number): Promise<void> {
     try {
       if (records.clearFirst) {
-        const keep = new Set(records.puts.map((r) => (r.kind === RecordKind.Head ? headFileName(r.bytes as Uint8Array) : fileName(r))));
+        const keep = new Set(records.puts.map((r) => (r.kind === RecordKind.Head ? headFileName(headVersionOf(r.bytes as Uint8Array)) : recordName(r))));
         await this.removeAllBut(keep);
         await this.resetJournal();
         return;
       }
       if (((await this.journalState())?.size ?? 0) > JOURNAL_HEADER_BYTES) await this.fold();
-      const stale = records.deletes.map(fileName);
-      if (baseVersion > 0) stale.push(`h-${hex16(baseVersion)}`);
+      const stale = records.deletes.map(recordName);
+      if (baseVersion > 0) stale.push(headFileName(baseVersion));
       await Promise.all(stale.map((n) => this.remove(n)));
     } catch (e) {
       throw copyError(e, 'removing stale files of the OPFS copy');
@@ -596,17 +588,17 @@ export class OpfsCopy implements RestoreSource {
       const names = new Set(await this.names());
       const sizes = new Map<string, number>();
       for (const r of records) {
-        if (r.kind === RecordKind.Head || !names.has(fileName(r))) continue;
+        if (r.kind === RecordKind.Head || !names.has(recordName(r))) continue;
         // The length alone: a File knows it without its bytes being read.
-        sizes.set(fileName(r), (await (await this.dir.getFileHandle(fileName(r))).getFile()).size);
+        sizes.set(recordName(r), (await (await this.dir.getFileHandle(recordName(r))).getFile()).size);
       }
       for (const r of records) {
-        if (r.kind === RecordKind.Head || sizes.get(fileName(r)) === r.bytes.length) continue;
-        await this.write(fileName(r), r.bytes);
+        if (r.kind === RecordKind.Head || sizes.get(recordName(r)) === r.bytes.length) continue;
+        await this.write(recordName(r), r.bytes);
       }
-      const keep = new Set(records.filter((r) => r.kind !== RecordKind.Head).map(fileName));
+      const keep = new Set(records.filter((r) => r.kind !== RecordKind.Head).map(recordName));
       if (head !== undefined) {
-        const name = headFileName(head.bytes);
+        const name = headFileName(headVersionOf(head.bytes));
         await this.write(name, head.bytes);
         keep.add(name);
       }
@@ -624,7 +616,7 @@ export class OpfsCopy implements RestoreSource {
    */
   async writeMarker(head: Uint8Array): Promise<void> {
     try {
-      const name = `x-${hex16(headVersionOf(head))}`;
+      const name = `x-${manifestKey(headVersionOf(head))}`; // a marker: named by version as a head file is
       await this.write(name, head);
       const names = await this.names();
       await Promise.all(names.filter((n) => n.startsWith('x-') && n !== name).map((n) => this.remove(n)));

@@ -148,13 +148,13 @@ class Space {
 
   // What a subscriber hears: the new version and, after a commit of this
   // process that changed at most kMaxPatchKeys keys and kMaxPatchBytes bytes,
-  // those keys' values and the version before (nullptr otherwise: a catch-up,
-  // a larger commit, or the version a new subscriber is told first).
+  // the poke with those keys' values (EncodePoke with the patch, encoded once
+  // for every socket) and the version it follows. No patch otherwise: a
+  // catch-up, a larger commit, or the version a new subscriber is told first.
   struct Poke {
     std::uint64_t version = 0;
-    std::shared_ptr<const PokePatch> patch;
-    // EncodePoke(version, patch), encoded once for every socket it is sent on.
-    std::shared_ptr<const std::string> with_patch;
+    std::optional<std::uint64_t> patch_from;
+    std::shared_ptr<const std::string> with_patch;  // set with patch_from
   };
   static constexpr std::size_t kMaxPatchKeys = 256;
   static constexpr std::size_t kMaxPatchBytes = 64 << 10;
@@ -186,9 +186,9 @@ class Space {
   // Replaces the Replica by one restored from the store (with the old one
   // as base, so unchanged pages are not read) and re-reads the clients.
   Status Reload();
-  void Announce(std::shared_ptr<const PokePatch> patch = nullptr);
-  // The patch of `group`'s commit for Announce, or nullptr if it is too large.
-  std::shared_ptr<const PokePatch> PatchOf(const GroupCommit& group) const;
+  void Announce(const PokePatch* patch = nullptr);
+  // The patch of `group`'s commit for Announce, or nullopt if it is too large.
+  std::optional<PokePatch> PatchOf(const GroupCommit& group) const;
 
   std::unique_ptr<SpaceStore> store_;
   std::uint64_t writer_id_;
