@@ -14,12 +14,12 @@ assert.ok(existsSync(new URL('client.mjs', ledgerDir)), 'build the wasm-release 
 const { ledgerModule, Ledger } = await import(new URL('client.mjs', ledgerDir));
 
 /** A device: its own IndexedDB (a browser profile), a synced ledger store. */
-async function device(server, space, { token = 'secret', indexedDB = freshIndexedDB(), name = uniqueName('device'), websocket, fetch } = {}) {
+async function device(server, space, { token = 'secret', indexedDB = freshIndexedDB(), name = uniqueName('device'), websocket, fetch, Socket = WebSocket } = {}) {
   const store = await openStore(name, {
     indexedDB,
     module: ledgerModule,
     autosave: false,
-    sync: { url: server.url, space, token, pullIntervalMs: 60_000, WebSocket, websocket, fetch },
+    sync: { url: server.url, space, token, pullIntervalMs: 60_000, WebSocket: Socket, websocket, fetch },
   });
   return { store, ledger: new Ledger(store), indexedDB, name };
 }
@@ -121,6 +121,74 @@ test('a poke carries its commit: a device at the version before with nothing pen
   assert.deepEqual(entries(b.store), entries(a.store));
   assert.equal(a.ledger.totals().transfers, 3);
   assert.equal((await b.ledger.audit()).ok, true);
+});
+
+test('the device that pushed adopts its own commit from the poke: one request per transfer, no pull', async (t) => {
+  const server = await startServer();
+  t.after(() => server.stop());
+  const space = uniqueName('space').replace(/[^A-Za-z0-9._-]/g, '-');
+  // A's socket records the versions it was poked with; A's push answers are held until the
+  // poke of their version has arrived (the order the server usually sends them in, made sure).
+  const poked = new Set();
+  class RecordingSocket extends WebSocket {
+    constructor(...args) {
+      super(...args);
+      this.addEventListener('message', (event) => poked.add(JSON.parse(String(event.data)).version));
+    }
+  }
+  const requests = [];
+  const pokeFirst = async (url, init) => {
+    const what = String(url).split('/').pop();
+    requests.push(what);
+    const response = await fetch(url, init);
+    if (what === 'push' && response.ok) {
+      const { version } = await response.clone().json();
+      await until(() => poked.has(version), `the poke of version ${version}`);
+    }
+    return response;
+  };
+  const a = await device(server, space, { Socket: RecordingSocket, fetch: pokeFirst });
+  const b = await device(server, space);
+  t.after(() => Promise.all([a.store.close(), b.store.close()]));
+  await a.ledger.openAccounts(0, 10, 100);
+  await a.store.commit();
+  await a.store.syncNow();
+  await until(() => a.store.sync.connected, "A's poke socket");
+
+  for (let i = 0; i < 3; ++i) {
+    requests.length = 0;
+    const before = a.store.sync.serverVersion;
+    await a.ledger.transfer(i, i + 1, 5);
+    await a.store.commit(); // its round pushes; the poke of that commit is the pull's answer
+    await until(() => a.store.sync.serverVersion > before && a.store.sync.pending === 0 && !a.store.dirty, "A's adopted commit");
+    await new Promise((r) => setTimeout(r, 50)); // a round the poke would start wrongly runs now
+    assert.deepEqual(requests, ['push'], `transfer ${i + 1}: the push alone, no pull`);
+  }
+  assert.equal(a.store.sync.error, null);
+  await b.store.syncNow();
+  assert.deepEqual(entries(a.store), entries(b.store), "A's state is the server's");
+  assert.equal(a.ledger.totals().transfers, 3);
+
+  // A with a transfer of its own not pushed when B's commit takes the funds it spends: the
+  // poke of B's commit does not follow A's base with nothing pending, and A's push fails on
+  // the server: A pulls, drops its transfer and reports it.
+  const c = await device(server, space, { websocket: false });
+  t.after(() => c.store.close());
+  await c.store.syncNow();
+  const failures = [];
+  a.store.on('sync', (e) => failures.push(...e.failed));
+  await a.ledger.transfer(9, 0, 100); // not committed yet: no round of its own
+  requests.length = 0;
+  await c.ledger.transfer(9, 1, 100);
+  await c.store.commit();
+  await c.store.syncNow(); // its poke starts A's round
+  await a.store.commit();
+  await until(() => failures.length === 1 && a.store.sync.pending === 0 && !a.store.dirty, "A's refused transfer");
+  assert.ok(requests.includes('pull'), `A pulled: ${requests}`);
+  assert.equal(failures[0].name, 'transfer');
+  await b.store.syncNow();
+  assert.deepEqual(entries(a.store), entries(b.store));
+  assert.equal((await a.ledger.audit()).ok, true);
 });
 
 test('offline work is kept across a reopen and pushed exactly once when the server is back', async (t) => {

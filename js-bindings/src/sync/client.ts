@@ -21,7 +21,7 @@ import type { JournaledMutation, Replica } from '../replica.js';
 import { importFromBytes } from '../snapshot-verify.js';
 import type { SyncEvent, SyncFailure, SyncOptions, SyncStatus } from '../types.js';
 import type { Writer } from '../writer.js';
-import { readPoke, readPullAnswer, readPushAnswer, toBase64, type FailedMutation, type Poke } from './protocol.js';
+import { readPoke, readPullAnswer, readPushAnswer, toBase64, type FailedMutation, type Poke, type PushAnswer } from './protocol.js';
 
 const PUSH_BATCH_COUNT = 1000;
 const PUSH_BATCH_BYTES = 4 << 20;
@@ -47,6 +47,8 @@ export class SyncClient {
   private stopped = false;
   private running: Promise<void> | null = null;
   private again = false;
+  /** The newest poke heard while a round ran: the next round's, if the round did not reach its version. */
+  private heard: Poke | null = null;
   /** Mutations up to this id were sent in this session (a resend after a reload is skipped by the server). */
   private pushedUpTo = 0;
   private socket: SocketLike | null = null;
@@ -127,7 +129,9 @@ export class SyncClient {
   request(poke?: Poke): Promise<void> {
     if (this.stopped) return Promise.resolve();
     if (this.running !== null) {
-      this.again = true;
+      // A poke for a version the running round reaches (its own push's, often) needs no round.
+      if (poke === undefined) this.again = true;
+      else if (poke.version > (this.heard?.version ?? 0)) this.heard = poke;
       return this.running;
     }
     this.running = (async () => {
@@ -135,8 +139,8 @@ export class SyncClient {
       do {
         this.again = false;
         await this.round(patched);
-        patched = undefined;
-      } while (this.again && !this.stopped);
+        patched = this.takeHeard();
+      } while ((this.again || patched !== undefined) && !this.stopped);
       this.running = null;
     })();
     return this.running;
@@ -160,8 +164,10 @@ export class SyncClient {
     if (meta !== undefined) this.update({ pending: meta.nextMutationId - 1 - meta.lastMutationId });
     try {
       if (poke === undefined || !(await this.adoptPatch(poke))) {
-        await this.push();
-        await this.pull();
+        const pushed = await this.push();
+        // The poke of this push's commit, if it came before the answer, is the pull's answer.
+        const own = this.takeHeard();
+        if (pushed === null || own === undefined || !(await this.adoptPatch(own, pushed))) await this.pull();
       }
       this.retryMs = RETRY_MIN_MS;
       this.update({ lastSyncAt: Date.now(), error: null });
@@ -175,6 +181,13 @@ export class SyncClient {
     }
   }
 
+  /** The poke heard during a round, if it is newer than the version the round reached. */
+  private takeHeard(): Poke | undefined {
+    const poke = this.heard;
+    this.heard = null;
+    return poke !== null && poke.version > this.current.serverVersion ? poke : undefined;
+  }
+
   private schedule(ms: number): void {
     if (this.stopped) return;
     if (this.timer !== null) clearTimeout(this.timer);
@@ -186,12 +199,14 @@ export class SyncClient {
 
   // --- Push ---------------------------------------------------------------------------
 
-  private async push(): Promise<void> {
+  /** Pushes every mutation not pushed yet; the last push's answer, null if there was none. */
+  private async push(): Promise<PushAnswer | null> {
+    let last: PushAnswer | null = null;
     for (;;) {
       const meta = this.replica.syncState()!;
       const after = Math.max(meta.lastMutationId, this.pushedUpTo);
       const batch = this.replica.syncPending(after, PUSH_BATCH_COUNT, PUSH_BATCH_BYTES);
-      if (batch.length === 0) return;
+      if (batch.length === 0) return last;
       const answer = readPushAnswer(
         await this.post('push', {
           client: meta.client,
@@ -200,6 +215,7 @@ export class SyncClient {
       );
       this.pushedUpTo = batch[batch.length - 1]!.id;
       this.report(answer.failed, batch);
+      last = answer;
     }
   }
 
@@ -242,19 +258,31 @@ export class SyncClient {
 
   /**
    * Adopts `poke`'s patch as a pull's answer would be, if it follows the server version this
-   * replica is at and nothing is pending here (no keys to ask for, no mutations to replay);
-   * false: a pull is needed.
+   * replica is at, and false if a pull is needed. Without `pushed`, only with nothing pending
+   * here (no keys to ask for, no mutations to replay). With `pushed`, the answer of this
+   * client's push that the poke's commit holds (the same version): its last mutation id says
+   * which mutations the commit took, the others are replayed, and every key local work
+   * marked must be in the patch (the server's value of any other is not known here).
    */
-  private async adoptPatch(poke: Poke): Promise<boolean> {
+  private async adoptPatch(poke: Poke, pushed?: PushAnswer): Promise<boolean> {
     const patch = poke.patch;
-    const meta = this.replica.syncState();
-    const idle = (m: typeof meta) => m !== undefined && m.version === patch?.from && m.nextMutationId - 1 === m.lastMutationId;
-    if (patch === undefined || !idle(meta) || this.replica.syncMarked().length > 0) return false;
+    if (patch === undefined || (pushed !== undefined && pushed.version !== poke.version)) return false;
+    const patched = new Set(patch.entries.map(([key]) => toBase64(key)));
+    const follows = (replica: Replica) => {
+      const m = replica.syncState();
+      if (m === undefined || m.version !== patch.from) return false;
+      const marked = replica.syncMarked();
+      if (pushed === undefined) return m.nextMutationId - 1 === m.lastMutationId && marked.length === 0;
+      return marked.every((key) => patched.has(toBase64(key)));
+    };
+    if (!follows(this.replica)) return false;
     const adopted = await this.writer.adoptPull(async (replica) => {
-      const now = replica.syncState();
-      // A mutation journaled meanwhile, or another round: pull.
-      if (!idle(now)) return false;
-      replica.syncApply(poke.version, now!.lastMutationId, patch.entries);
+      // A mutation journaled meanwhile may have marked another key, or another round ran.
+      if (!follows(replica)) return false;
+      const last = pushed?.lastMutationId ?? replica.syncState()!.lastMutationId;
+      const journal = pushed === undefined ? [] : replica.syncPending(last, Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER);
+      replica.syncApply(poke.version, last, patch.entries);
+      for (const m of journal) await this.writer.replay(m.id);
       return true;
     });
     if (adopted) await this.committed();
