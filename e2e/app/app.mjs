@@ -245,6 +245,17 @@ const demo = {
     const ms = performance.now() - started;
     return { applied, rejected, ms, perSecond: n / (ms / 1000) };
   },
+  /**
+   * One transfer of 1 from `from` to `to`, committed (which pushes it when synced), with no
+   * page work around it: when the call started (ms since the epoch, the clock of
+   * remoteArrivals) and what the call and its durable commit took. The sync demo's latency.
+   */
+  async transferOnce(from, to) {
+    const startedAt = performance.timeOrigin + performance.now();
+    await ledger.transfer(from, to, 1);
+    lastCommit = await store.commit();
+    return { startedAt, ms: performance.timeOrigin + performance.now() - startedAt };
+  },
   async commit() {
     setBusy(true, 'committing…');
     try {
