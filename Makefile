@@ -99,11 +99,14 @@ bench: build-native-release build-wasm-release
 
 # The sync benchmark (bench/sync/): the ledger's sync server (native-release)
 # on SQLite and on a throwaway PostgreSQL cluster (fsync on: every push is
-# durable before it is answered), Node devices with fake-indexeddb; a table
-# on stdout, JSON in bench/results/sync.json. BENCH_ARGS=--quick: smaller.
+# durable before it is answered), Node devices with fake-indexeddb; then
+# figure 1 again with two headless Chromium profiles as the devices
+# (browser.mjs). Tables on stdout, JSON in bench/results/sync*.json.
+# BENCH_ARGS=--quick: smaller.
 bench-sync: build-native-release build-wasm-release
 	npm run build:js
 	KEEPSTATE_POSTGRES_FSYNC=on scripts/with-postgres node bench/sync/run.mjs $(BENCH_ARGS)
+	node bench/sync/browser.mjs
 
 # The browser benchmark (bench/browser/): keepstate against IDBFS, Dexie,
 # wa-sqlite, a JS Map and raw IndexedDB in headless Chromium (persistent
