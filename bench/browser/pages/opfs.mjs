@@ -22,8 +22,8 @@ const inWorker = (op, name, bytes) =>
   });
 
 const db = await openDb('opfs-limits', ['s']);
-function idbPut(key, bytes) {
-  const t = db.transaction('s', 'readwrite', { durability: 'strict' });
+function idbPut(key, bytes, durability = 'strict') {
+  const t = db.transaction('s', 'readwrite', { durability });
   t.objectStore('s').put(bytes.slice(), key);
   return done(t);
 }
@@ -44,6 +44,8 @@ const CONFIRM = new Uint8Array(64);
 /** Each operation, by name: what it writes, durably. */
 const OPS = {
   'idb-put': (i, b) => idbPut(`k${i}`, b),
+  // Not durable: the browser has the bytes (a crash of the page keeps them; of the machine, not).
+  'idb-put-relaxed': (i, b) => idbPut(`r${i}`, b, 'relaxed'),
   'opfs-writable-file': (i, b) => writable(`w${i}`, b),
   'opfs-writable-2-files': async (i, b) => {
     await writable(`wa${i}`, b);
@@ -80,11 +82,12 @@ window.opfsBench = {
   },
   /**
    * keepstate's commit of `records` changed 1 KiB records on a store of `total`, its defaults
-   * (OPFS copy on, strict): each run's ms, and each run's phases (OpenOptions.debugTimings).
+   * (OPFS copy on) with `durability` (default 'strict'): each run's ms, and each run's phases
+   * (OpenOptions.debugTimings).
    */
-  async keepstate(runs, records, total) {
+  async keepstate(runs, records, total, durability = 'strict') {
     let phases = {};
-    const store = await openStore('opfs-limits', { autosave: false, debugTimings: (phase, ms) => (phases[phase] = (phases[phase] ?? 0) + ms) });
+    const store = await openStore(`opfs-limits-${durability}`, { autosave: false, durability, debugTimings: (phase, ms) => (phases[phase] = (phases[phase] ?? 0) + ms) });
     for (let i = 0; i < total; ++i) store.put(recordKey(i), recordBytes(i, 0));
     await store.commit();
     const ms = [];
