@@ -33,7 +33,7 @@ const TOKEN = 'bench-token';
 
 // Runs in each page: a synced ledger store, the times of what happens, a raw poke socket.
 const DEVICE = () => {
-  window.b = {
+  window.device = {
     times: {},
     mark(what) {
       this.times[what] ??= performance.timeOrigin + performance.now();
@@ -53,7 +53,7 @@ const DEVICE = () => {
       window.WebSocket = class extends Socket {
         constructor(...args) {
           super(...args);
-          this.addEventListener('message', () => window.b.mark('poked'));
+          this.addEventListener('message', () => window.device.mark('poked'));
         }
       };
       this.store = await ks.openStore('bench-device', { module: ledger.ledgerModule, autosave: false, sync: { url, space, token } });
@@ -67,7 +67,6 @@ const DEVICE = () => {
       await this.ledger.transfer(from, to, 1);
       await this.store.commit();
       this.mark('committed');
-      return this.times;
     },
     // The floor: a raw push out of this page, a raw poke socket in the other.
     listen(url, token) {
@@ -111,38 +110,38 @@ async function main() {
       await page.goto(`${origin}/?store=bench-idle`); // the demo page: its import map; its own store stays idle
       await page.waitForFunction(() => document.documentElement.dataset.ready === 'true');
       await page.evaluate(DEVICE);
-      await page.evaluate(([url, space, token]) => window.b.open(url, space, token), [sync.url, SPACE, TOKEN]);
+      await page.evaluate(([url, space, token]) => window.device.open(url, space, token), [sync.url, SPACE, TOKEN]);
       pages.push(page);
     }
     const [a, b] = pages;
     await a.evaluate(async (n) => {
-      await window.b.ledger.openAccounts(0, n, 1e9);
-      await window.b.store.commit();
-      await window.b.store.syncNow();
+      await window.device.ledger.openAccounts(0, n, 1e9);
+      await window.device.store.commit();
+      await window.device.store.syncNow();
     }, ACCOUNTS);
-    await b.evaluate(() => window.b.store.syncNow());
+    await b.evaluate(() => window.device.store.syncNow());
     const version = `Chromium ${await a.evaluate(() => navigator.userAgent.match(/Chrome\/(\d+)/)?.[1] ?? '?')}`;
 
     // keepstate: A's call to B's watch listener, one transfer at a time.
     const rows = [];
     for (let i = 0; i < WARMUP + RUNS; ++i) {
       const before = await b.evaluate(() => {
-        window.b.times = {};
-        return window.b.transfers();
+        window.device.times = {};
+        return window.device.transfers();
       });
-      await a.evaluate(([from, to]) => window.b.transfer(from, to), [i % ACCOUNTS, (i * 7 + 1) % ACCOUNTS]);
-      await b.waitForFunction((n) => window.b.transfers() > n && window.b.times.heard !== undefined, before, { polling: 2 });
+      await a.evaluate(([from, to]) => window.device.transfer(from, to), [i % ACCOUNTS, (i * 7 + 1) % ACCOUNTS]);
+      await b.waitForFunction((n) => window.device.transfers() > n && window.device.times.heard !== undefined, before, { polling: 2 });
       // A's round may still run after B heard: the next transfer waits until both devices are
       // idle (A's push answered and its round's result committed, B at the same version), so
       // that each is timed alone.
       const idle = () => {
-        const s = window.b.store.sync;
-        return s.pending === 0 && !window.b.store.dirty && s.error === null && { version: s.serverVersion, answered: window.b.times['push answered'] !== undefined };
+        const s = window.device.store.sync;
+        return s.pending === 0 && !window.device.store.dirty && s.error === null && { version: s.serverVersion, answered: window.device.times['push answered'] !== undefined };
       };
       await a.waitForFunction(`(${idle})()?.answered === true`, null, { polling: 2 });
       const { version } = await a.evaluate(idle);
       await b.waitForFunction(`(${idle})()?.version >= ${version}`, null, { polling: 2 });
-      const [timesA, timesB] = [await a.evaluate(() => window.b.times), await b.evaluate(() => window.b.times)];
+      const [timesA, timesB] = [await a.evaluate(() => window.device.times), await b.evaluate(() => window.device.times)];
       if (i >= WARMUP) {
         const t0 = timesA.call;
         rows.push({
@@ -160,14 +159,14 @@ async function main() {
     // The floor: a raw push from page A, its poke on a raw socket in page B.
     const pokeUrl = `${sync.url.replace(/^http/, 'ws')}/v1/spaces/${SPACE}/poke`;
     const pushUrl = `${sync.url}/v1/spaces/${SPACE}/push`;
-    await b.evaluate(([url, token]) => window.b.listen(url, token), [pokeUrl, TOKEN]);
+    await b.evaluate(([url, token]) => window.device.listen(url, token), [pokeUrl, TOKEN]);
     const raw = clientId('raw');
     const floor = [];
     for (let i = 0; i < WARMUP + RUNS; ++i) {
       const body = pushBody(raw, [mutation(i + 1, 'transfer', encodeTransfer(i % ACCOUNTS, (i + 3) % ACCOUNTS, 1))]);
-      const pushed = await a.evaluate(([url, token, body]) => window.b.rawPush(url, token, body), [pushUrl, TOKEN, body]);
-      await b.waitForFunction((v) => window.b.rawPoked.version >= v, pushed.version, { polling: 2 });
-      const poked = await b.evaluate(() => window.b.rawPoked.at);
+      const pushed = await a.evaluate(([url, token, body]) => window.device.rawPush(url, token, body), [pushUrl, TOKEN, body]);
+      await b.waitForFunction((v) => window.device.rawPoked.version >= v, pushed.version, { polling: 2 });
+      const poked = await b.evaluate(() => window.device.rawPoked.at);
       if (i >= WARMUP) floor.push(poked - pushed.at);
     }
 
