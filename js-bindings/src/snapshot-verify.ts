@@ -111,8 +111,3 @@ export async function verifyImport(
   }
 }
 
-/** @internal A synced store's snapshot from its server (sync/client.ts), verified into `wasm`: the id of that import. */
-export async function importFromBytes(wasm: Wasm, bytes: Uint8Array): Promise<number> {
-  return (await verifyImport(wasm, bytes, undefined, undefined)).id;
-}
-

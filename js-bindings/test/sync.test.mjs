@@ -229,6 +229,59 @@ test('offline work is kept across a reopen and pushed exactly once when the serv
   assert.equal(other.store.getText('offline'), 'yes');
 });
 
+test("a new device's snapshot is verified as it downloads: a damaged one is refused with nothing adopted; one overtaken by a local write is downloaded again", async (t) => {
+  const server = await startServer();
+  t.after(() => server.stop());
+  const space = uniqueName('space').replace(/[^A-Za-z0-9._-]/g, '-');
+  const a = await device(server, space);
+  t.after(() => a.store.close());
+  await a.ledger.openAccounts(0, 50, 100);
+  for (let i = 0; i < 20; ++i) await a.ledger.transfer(i, i + 1, 3);
+  await a.store.commit();
+  await a.store.syncNow();
+  assert.equal(a.store.sync.error, null);
+
+  // B's fetch damages the snapshot's body (one byte in its middle) or, once, writes to B's
+  // store while the snapshot downloads.
+  let damage = true;
+  let writeDuring = false;
+  let snapshots = 0;
+  let b = null;
+  const tampering = async (url, init) => {
+    const response = await fetch(url, init);
+    if (!String(url).includes('/snapshot')) return response;
+    ++snapshots;
+    if (writeDuring) {
+      writeDuring = false;
+      b.store.put('note/during', 'written while the snapshot downloaded');
+    }
+    if (!damage) return response;
+    const bytes = new Uint8Array(await response.arrayBuffer());
+    bytes[bytes.length >> 1] ^= 0x40;
+    return new Response(bytes, { status: response.status, headers: response.headers });
+  };
+  b = await device(server, space, { fetch: tampering, websocket: false });
+  t.after(() => b.store.close());
+  await b.store.syncNow(); // (its first round, at open, may have downloaded one already)
+  assert.ok(snapshots >= 1);
+  assert.equal(b.store.sync.error?.code, 'corruption', String(b.store.sync.error?.message));
+  assert.equal(b.store.version, 0, 'nothing of the damaged snapshot was adopted');
+  assert.deepEqual(entries(b.store), []);
+
+  damage = false;
+  writeDuring = true;
+  snapshots = 0;
+  await b.store.syncNow();
+  assert.equal(b.store.sync.error, null, String(b.store.sync.error?.message));
+  assert.ok(snapshots >= 2, `the snapshot overtaken by the local write was downloaded again (${snapshots} downloads)`);
+  assert.equal(b.store.getText('note/during'), 'written while the snapshot downloaded');
+  await b.store.syncNow();
+  assert.equal(b.store.sync.pending, 0, 'the write made during the download was pushed');
+  await a.store.syncNow();
+  assert.deepEqual(entries(b.store), entries(a.store));
+  assert.equal((await b.ledger.audit()).ok, true);
+});
+
 test('a mutation the server refuses is reported on the device that made it, and its effects are undone', async (t) => {
   const server = await startServer();
   t.after(() => server.stop());

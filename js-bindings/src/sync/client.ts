@@ -18,7 +18,7 @@
 import { KeepstateError } from '../errors.js';
 import type { StoreEmitter } from '../events.js';
 import type { JournaledMutation, Replica } from '../replica.js';
-import { importFromBytes } from '../snapshot-verify.js';
+import { verifyImport } from '../snapshot-verify.js';
 import type { SyncEvent, SyncFailure, SyncOptions, SyncStatus } from '../types.js';
 import type { Writer } from '../writer.js';
 import { readPoke, readPullAnswer, readPushAnswer, toBase64, type FailedMutation, type Poke, type PushAnswer } from './protocol.js';
@@ -234,23 +234,30 @@ export class SyncClient {
         !answer.full && answer.version === meta.version && answer.lastMutationId <= meta.lastMutationId && answer.entries!.length === 0;
       if (nothingNew) return this.update({ pending: meta.nextMutationId - 1 - meta.lastMutationId });
       const snapshot = answer.full ? await this.download() : null;
-      const adopted = await this.writer.adoptPull(async (replica) => {
-        const now = replica.syncState()!;
-        // A mutation journaled meanwhile may have written keys the answer lacks: ask again.
-        if (now.nextMutationId !== meta.nextMutationId || now.version !== meta.version) return false;
-        const journal = replica.syncPending(0, Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER);
-        if (snapshot !== null) {
-          const id = await snapshot.verify(this.writer.wasm);
-          replica.syncAdopt(id);
-          replica.syncApply(snapshot.version, snapshot.lastMutationId, []);
-        } else {
-          replica.syncApply(answer.version, answer.lastMutationId, answer.entries!);
-        }
-        const last = snapshot?.lastMutationId ?? answer.lastMutationId;
-        this.report(answer.failed, journal);
-        for (const m of journal) if (m.id > last) await this.writer.replay(m.id);
-        return true;
-      });
+      // The snapshot's verified import until the replica adopts it: discarded if it does not.
+      let unadopted = snapshot?.id;
+      let adopted: boolean;
+      try {
+        adopted = await this.writer.adoptPull(async (replica) => {
+          const now = replica.syncState()!;
+          // A mutation journaled meanwhile may have written keys the answer lacks: ask again.
+          if (now.nextMutationId !== meta.nextMutationId || now.version !== meta.version) return false;
+          const journal = replica.syncPending(0, Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER);
+          if (snapshot !== null) {
+            replica.syncAdopt(snapshot.id);
+            unadopted = undefined;
+            replica.syncApply(snapshot.version, snapshot.lastMutationId, []);
+          } else {
+            replica.syncApply(answer.version, answer.lastMutationId, answer.entries!);
+          }
+          const last = snapshot?.lastMutationId ?? answer.lastMutationId;
+          this.report(answer.failed, journal);
+          for (const m of journal) if (m.id > last) await this.writer.replay(m.id);
+          return true;
+        });
+      } finally {
+        if (unadopted !== undefined) this.writer.wasm.module._keepstate_import_discard(unadopted);
+      }
       if (adopted) return this.committed();
       if (attempt === PULL_ATTEMPTS) throw new KeepstateError('busy', `sync: ${PULL_ATTEMPTS} pulls in a row were overtaken by local writes; trying again later`);
     }
@@ -296,8 +303,11 @@ export class SyncClient {
     this.update({ serverVersion: after.version, lastMutationId: after.lastMutationId, pending: after.nextMutationId - 1 - after.lastMutationId });
   }
 
-  /** The space's snapshot (a full pull): fetched now, verified into the module when adopted. */
-  private async download(): Promise<{ version: number; lastMutationId: number; verify: (wasm: Writer['wasm']) => Promise<number> }> {
+  /**
+   * The space's snapshot (a full pull), verified page by page into a new import of the module
+   * as it downloads (the store goes on meanwhile: an import is not the store's): its import id.
+   */
+  private async download(): Promise<{ version: number; lastMutationId: number; id: number }> {
     const meta = this.replica.syncState()!;
     const response = await this.fetch(`${this.base}/snapshot?client=${encodeURIComponent(meta.client)}`, { headers: this.headers() });
     if (!response.ok) throw await this.failure('snapshot', response);
@@ -306,8 +316,8 @@ export class SyncClient {
     if (!Number.isSafeInteger(version) || !Number.isSafeInteger(lastMutationId)) {
       throw new KeepstateError('corruption', 'sync: the snapshot answer lacks Keepstate-Version or Keepstate-Last-Mutation-Id');
     }
-    const bytes = new Uint8Array(await response.arrayBuffer());
-    return { version, lastMutationId, verify: (wasm) => importFromBytes(wasm, bytes) };
+    const { id } = await verifyImport(this.writer.wasm, response, undefined, undefined);
+    return { version, lastMutationId, id };
   }
 
   // --- Pokes --------------------------------------------------------------------------
